@@ -1,0 +1,121 @@
+"""The Executor interface: what the engine needs from anything that can run a job.
+
+The engine prepares a job directory (inputs resolved, DDOs and the algorithm written) and
+hands an :class:`ExecutionSpec` to an executor. The executor owns isolation and limits; it
+never sees the store, keys or settings. Backends: ``sandbox`` (bubblewrap + cgroups, the
+default); Dask and Kubernetes implement the same protocol later.
+
+A backend that cannot enforce every part of the spec must raise
+:class:`SandboxUnavailable` from :meth:`Executor.start` instead of running the job with less
+isolation: fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+
+class SandboxUnavailable(RuntimeError):
+    """Isolation or limits could not be set up; the job must not run. The message is safe to
+    show to a consumer (it names no host path)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path made visible inside the job, read-only unless ``writable``."""
+
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The publisher-provided interpreter: ``interpreter`` is an absolute host path, run as the
+    job's entry point; ``paths`` are host directories it needs (its prefix, shared libraries),
+    mounted read-only at the same place inside."""
+
+    interpreter: Path
+    paths: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 512 * 1024**2
+    pids: int = 64
+    cpus: float = 1.0
+    cpu_seconds: int = 600
+    wall_seconds: float = 600.0
+    file_size_bytes: int = 256 * 1024**2
+    output_bytes: int = 256 * 1024**2
+    log_bytes: int = 8 * 1024**2
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    job_id: str
+    runtime: Runtime
+    #: argv after the interpreter, e.g. ``["/data/transformations/algorithm"]``
+    args: Sequence[str]
+    #: read-only mounts: inputs, DDOs, the algorithm
+    mounts: Sequence[Mount]
+    env: Mapping[str, str]
+    #: host directories that become ``/data/outputs`` and ``/data/logs`` (writable, capped)
+    outputs_dir: Path
+    logs_dir: Path
+    limits: Limits = field(default_factory=Limits)
+    workdir: str = "/data"
+
+
+class ExitReason(str, Enum):
+    EXITED = "exited"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    CPU_TIME = "cpu_time"
+    OUTPUT_LIMIT = "output_limit"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    reason: ExitReason
+    exit_code: int | None
+    duration: float
+    #: a human sentence for ``statusText``; never a host path
+    detail: str = ""
+
+
+class Execution(Protocol):
+    """A running job."""
+
+    def wait(self) -> ExecutionResult:
+        """Block until the job ends (or is killed for a limit) and every process of it is gone."""
+
+    def cancel(self) -> None:
+        """Kill the job; :meth:`wait` then reports ``ExitReason.STOPPED``. Idempotent."""
+
+    def release(self) -> None:
+        """Free what the execution holds (capped output mounts, cgroups) once the engine has
+        published the outputs. Idempotent."""
+
+
+#: receives the job's stdout and stderr as they come, already capped at ``Limits.log_bytes``
+LogSink = Callable[[bytes], None]
+
+
+class Executor(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raise :class:`SandboxUnavailable` if jobs cannot run isolated on this host."""
+
+    def start(self, spec: ExecutionSpec, on_log: LogSink) -> Execution:
+        """Start the job; raise :class:`SandboxUnavailable` rather than run it unconfined."""
+
+    def recover(self) -> None:
+        """Clean up what a previous process left behind after a crash (processes, cgroups,
+        mounts), so that no job of it keeps running."""

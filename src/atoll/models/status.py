@@ -1,0 +1,84 @@
+"""Job status codes.
+
+The numbers follow Ocean's operator-engine (1 … 70) so that Ocean tooling reads them unchanged;
+ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 43-47 are ours: each
+failure gets its own code, so that a client can tell an out-of-memory job from a stopped one
+without parsing ``statusText``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class JobStatus(IntEnum):
+    QUEUED = 1
+    QUEUE_EXPIRED = 2
+    STARTED = 10
+    CONFIGURING = 20
+    PROVISIONED = 30
+    DATA_PROVISIONING_FAILED = 31
+    ALGORITHM_PROVISIONING_FAILED = 32
+    RUNNING = 40
+    ALGORITHM_FAILED = 41
+    DISK_QUOTA_EXCEEDED = 42
+    MEMORY_LIMIT_EXCEEDED = 43
+    TIME_LIMIT_EXCEEDED = 44
+    STOPPED = 45
+    SANDBOX_UNAVAILABLE = 46
+    INTERRUPTED = 47
+    FILTERING = 50
+    PUBLISHING = 60
+    RESULTS_FETCH_FAILED = 61
+    RESULTS_UPLOAD_FAILED = 62
+    FINISHED = 70
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def text(self) -> str:
+        return STATUS_TEXT[self]
+
+
+TERMINAL = frozenset(
+    {
+        JobStatus.QUEUE_EXPIRED,
+        JobStatus.DATA_PROVISIONING_FAILED,
+        JobStatus.ALGORITHM_PROVISIONING_FAILED,
+        JobStatus.ALGORITHM_FAILED,
+        JobStatus.DISK_QUOTA_EXCEEDED,
+        JobStatus.MEMORY_LIMIT_EXCEEDED,
+        JobStatus.TIME_LIMIT_EXCEEDED,
+        JobStatus.STOPPED,
+        JobStatus.SANDBOX_UNAVAILABLE,
+        JobStatus.INTERRUPTED,
+        JobStatus.RESULTS_FETCH_FAILED,
+        JobStatus.RESULTS_UPLOAD_FAILED,
+        JobStatus.FINISHED,
+    }
+)
+
+STATUS_TEXT: dict[JobStatus, str] = {
+    JobStatus.QUEUED: "Queued",
+    JobStatus.QUEUE_EXPIRED: "Queue wait expired",
+    JobStatus.STARTED: "Job started",
+    JobStatus.CONFIGURING: "Configuring volumes",
+    JobStatus.PROVISIONED: "Provisioning success",
+    JobStatus.DATA_PROVISIONING_FAILED: "Data provisioning failed",
+    JobStatus.ALGORITHM_PROVISIONING_FAILED: "Algorithm provisioning failed",
+    JobStatus.RUNNING: "Running algorithm",
+    JobStatus.ALGORITHM_FAILED: "Algorithm failed",
+    JobStatus.DISK_QUOTA_EXCEEDED: "Output or log size limit exceeded",
+    JobStatus.MEMORY_LIMIT_EXCEEDED: "Memory limit exceeded",
+    JobStatus.TIME_LIMIT_EXCEEDED: "Time limit exceeded",
+    JobStatus.STOPPED: "Stopped by the consumer",
+    JobStatus.SANDBOX_UNAVAILABLE: "Sandbox could not be created; the job did not run",
+    JobStatus.INTERRUPTED: "Interrupted by a provider restart",
+    JobStatus.FILTERING: "Filtering results",
+    JobStatus.PUBLISHING: "Publishing results",
+    JobStatus.RESULTS_FETCH_FAILED: "Results fetch failed",
+    JobStatus.RESULTS_UPLOAD_FAILED: "Results upload failed",
+    JobStatus.FINISHED: "Job finished",
+}
