@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -71,7 +71,7 @@ class ExecutionSpec:
     workdir: str = "/data"
 
 
-class ExitReason(str, Enum):
+class ExitReason(StrEnum):
     EXITED = "exited"
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"

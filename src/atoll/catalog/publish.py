@@ -1,0 +1,101 @@
+"""Turn files on the provider's host into a published asset."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import stat
+from pathlib import Path
+
+from atoll.errors import BadRequest
+from atoll.models.ddo import (
+    DDO,
+    ComputePolicy,
+    FileInfo,
+    Metadata,
+    PrivateFile,
+    Service,
+    files_checksum,
+    make_did,
+    now_iso,
+)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect_files(locations: list[str]) -> list[PrivateFile]:
+    """Hash and size each file. Errors name the file by its position, never by its path: the
+    message may travel back over HTTP."""
+    if not locations:
+        raise BadRequest("an asset needs at least one file")
+    out: list[PrivateFile] = []
+    for index, loc in enumerate(locations):
+        path = Path(loc)
+        if not path.is_absolute():
+            raise BadRequest(f"file {index}: the location must be an absolute path")
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise BadRequest(f"file {index}: does not exist or cannot be read") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise BadRequest(f"file {index}: is not a regular file")
+        try:
+            digest = sha256_file(path)
+        except OSError:
+            raise BadRequest(f"file {index}: cannot be read") from None
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        out.append(
+            PrivateFile(
+                index=index,
+                location=str(path.resolve()),
+                sha256=digest,
+                size=st.st_size,
+                contentType=ctype,
+            )
+        )
+    return out
+
+
+def build_ddo(
+    owner: str,
+    metadata: Metadata,
+    files: list[PrivateFile],
+    endpoint: str,
+    policy: ComputePolicy,
+    timeout: int,
+    access: bool = False,
+) -> DDO:
+    if metadata.type == "algorithm" and len(files) != 1:
+        raise BadRequest("an algorithm asset has exactly one file: its code")
+    checksum = files_checksum([f.sha256 for f in files])
+    services = [
+        Service(
+            id="compute",
+            type="compute",
+            serviceEndpoint=endpoint,
+            timeout=timeout,
+            compute=policy,
+        )
+    ]
+    if access:
+        services.append(
+            Service(id="access", type="access", serviceEndpoint=endpoint, timeout=timeout)
+        )
+    return DDO(
+        id=make_did(owner, metadata, checksum),
+        created=now_iso(),
+        owner=owner,
+        metadata=metadata,
+        files=[
+            FileInfo(index=f.index, contentType=f.contentType, contentLength=f.size) for f in files
+        ],
+        filesChecksum=checksum,
+        services=services,
+    )

@@ -1,0 +1,124 @@
+"""The catalogue: DDOs for consumers, file locations for the provider alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, true
+from sqlalchemy.exc import IntegrityError
+
+from atoll.db.schema import asset_files, asset_tags, assets
+from atoll.errors import Conflict, NotFound
+from atoll.models.ddo import DDO, PrivateFile
+
+
+class AssetStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, ddo: DDO, files: list[PrivateFile]) -> None:
+        meta = ddo.metadata
+        text = " ".join([meta.name, meta.description, meta.author]).lower()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(assets).values(
+                        did=ddo.id,
+                        owner=ddo.owner.lower(),
+                        type=meta.type,
+                        name=meta.name,
+                        search_text=text,
+                        created=ddo.created,
+                        ddo=ddo.public_json(),
+                    )
+                )
+                tags = sorted({t.lower() for t in meta.tags})
+                if tags:
+                    conn.execute(insert(asset_tags), [{"did": ddo.id, "tag": t} for t in tags])
+                conn.execute(
+                    insert(asset_files),
+                    [
+                        {
+                            "did": ddo.id,
+                            "idx": f.index,
+                            "location": f.location,
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "content_type": f.contentType,
+                        }
+                        for f in files
+                    ],
+                )
+        except IntegrityError:
+            raise Conflict(f"{ddo.id} is already published") from None
+
+    def update(self, ddo: DDO) -> None:
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                assets.update().where(assets.c.did == ddo.id).values(ddo=ddo.public_json())
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"unknown asset {ddo.id}")
+
+    def get(self, did: str) -> DDO:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(assets.c.ddo).where(assets.c.did == did)).first()
+        if row is None:
+            raise NotFound(f"unknown asset {did}")
+        return DDO.model_validate(row.ddo)
+
+    def files(self, did: str) -> list[PrivateFile]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(asset_files).where(asset_files.c.did == did).order_by(asset_files.c.idx)
+            ).all()
+        return [
+            PrivateFile(
+                index=r.idx,
+                location=r.location,
+                sha256=r.sha256,
+                size=r.size,
+                contentType=r.content_type,
+            )
+            for r in rows
+        ]
+
+    def search(
+        self,
+        text: str = "",
+        tag: str = "",
+        type: str = "",
+        owner: str = "",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[DDO]]:
+        """Assets matching every given filter, newest first, and how many match in all."""
+        conds: list[Any] = []
+        for word in text.lower().split():
+            # LIKE wildcards in the query are matched literally
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(assets.c.search_text.like(f"%{escaped}%", escape="\\"))
+        if tag:
+            tagged = select(asset_tags.c.did).where(asset_tags.c.tag == tag.lower())
+            conds.append(assets.c.did.in_(tagged))
+        if type:
+            conds.append(assets.c.type == type)
+        if owner:
+            conds.append(assets.c.owner == owner.lower())
+        where = and_(true(), *conds)
+        with self._engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(assets).where(where)).scalar_one()
+            rows = conn.execute(
+                select(assets.c.ddo)
+                .where(where)
+                .order_by(assets.c.created.desc(), assets.c.did)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return total, [DDO.model_validate(r.ddo) for r in rows]
+
+    def remove(self, did: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(asset_files).where(asset_files.c.did == did))
+            conn.execute(delete(asset_tags).where(asset_tags.c.did == did))
+            conn.execute(delete(assets).where(assets.c.did == did))

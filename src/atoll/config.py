@@ -1,0 +1,119 @@
+"""One settings object for every component.
+
+Values come, in rising priority, from the defaults below, ``$ATOLL_HOME/settings.toml`` and
+``ATOLL_*`` environment variables. Secrets (the database URL, key files) are read here and
+handed to the parts that need them; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from atoll.errors import ConfigError
+
+DEFAULT_PORT = 8030
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ATOLL_HOME") or Path.home() / ".atoll")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    #: SQLAlchemy URL; empty means SQLite in ``home``
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    #: the URL written into DDOs as ``serviceEndpoint``; empty means http://host:port
+    public_url: str = ""
+    #: jobs that run at once on this engine
+    max_concurrent_jobs: int = 2
+    #: a job interrupted by a restart is re-run this many times, then failed
+    max_attempts: int = 2
+    #: "in-process" or the URL of a standalone operator service
+    operator_url: str = ""
+    #: addresses allowed to call a standalone operator service (the provider's address)
+    operator_allowed: tuple[str, ...] = ()
+    #: addresses allowed to publish assets on this provider; empty means the provider key only
+    publishers: tuple[str, ...] = ()
+    #: interpreter the sandbox runs algorithms with, and the read-only host paths it needs
+    runtime_interpreter: str = "/usr/bin/python3"
+    runtime_paths: tuple[str, ...] = ()
+    job_memory_mb: int = 512
+    job_pids: int = 64
+    job_cpus: float = 1.0
+    job_wall_seconds: float = 600.0
+    job_output_mb: int = 256
+    job_log_mb: int = 8
+    compute_timeout_seconds: int = 3600
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'atoll.db'}"
+
+    @property
+    def endpoint(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def provider_key_file(self) -> Path:
+        return self.home / "provider.key"
+
+    @property
+    def user_key_file(self) -> Path:
+        return self.home / "key"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / "settings.toml"
+
+
+_TYPES = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = str(_TYPES[name].type)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            if isinstance(raw, str):
+                return tuple(p.strip() for p in raw.split(",") if p.strip())
+            return tuple(str(p) for p in raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: {raw!r} is not a valid {kind}") from exc
+
+
+def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: defaults < settings.toml < ATOLL_* environment < ``overrides``."""
+    base = Settings(home=home) if home is not None else Settings()
+    values: dict[str, Any] = {}
+    if base.settings_file.exists():
+        try:
+            data = tomllib.loads(base.settings_file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings.toml is not valid TOML: {exc}") from exc
+        for key, raw in data.items():
+            if key not in _TYPES or key == "home":
+                raise ConfigError(f"settings.toml: unknown setting {key!r}")
+            values[key] = _coerce(key, raw)
+    for name in _TYPES:
+        env = os.environ.get(f"ATOLL_{name.upper()}")
+        if env is not None and name != "home":
+            values[name] = _coerce(name, env)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return replace(base, **values)

@@ -1,0 +1,82 @@
+"""Tables. One metadata for every component, so one URL serves a single-host install."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("did", String(80), primary_key=True),
+    Column("owner", String(42), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("name", String(256), nullable=False),
+    #: lower-cased name, description and author, for text search on any backend
+    Column("search_text", Text, nullable=False),
+    Column("created", String(32), nullable=False),
+    Column("ddo", JSON, nullable=False),
+)
+
+asset_tags = Table(
+    "asset_tags",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_asset_tags_tag", "tag"),
+)
+
+#: where an asset's files are; read only by the provider's workflow builder
+asset_files = Table(
+    "asset_files",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("location", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(128), nullable=False),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    #: "consumer" for provider requests, "operator" for provider → operator calls
+    Column("scope", String(16), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("nonce", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("owner", String(42), nullable=False, index=True),
+    Column("did", String(80), nullable=False),
+    Column("agreement_id", String(80), nullable=False, default=""),
+    Column("environment", String(64), nullable=False),
+    Column("status", Integer, nullable=False, index=True),
+    Column("status_text", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+    Column("stopreq", Integer, nullable=False, default=0),
+    Column("removed", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    #: the workflow as registered (holds file locations: never served)
+    Column("workflow", JSON, nullable=False),
+    Column("results", JSON, nullable=False),
+)

@@ -1,0 +1,237 @@
+"""The Operator-Engine: runs registered workflows as configure → run → publish.
+
+A job starts the moment a worker slot is free (a thread pool's own queue, no polling); each
+status change is written to the store first and then announced through the notifier, so a
+waiting client hears of it at once and a crash never loses a change that was announced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from atoll.engine.executor import (
+    ExecutionResult,
+    ExecutionSpec,
+    Executor,
+    ExitReason,
+    Limits,
+    Runtime,
+    SandboxUnavailable,
+)
+from atoll.engine.notify import Notifier
+from atoll.engine.workspace import ProvisioningError, Workspace
+from atoll.errors import Conflict
+from atoll.models.job import Workflow
+from atoll.models.status import JobStatus
+from atoll.operator.jobs import JobStore
+
+log = logging.getLogger("atoll.engine")
+
+_REASON_STATUS = {
+    ExitReason.TIMEOUT: JobStatus.TIME_LIMIT_EXCEEDED,
+    ExitReason.CPU_TIME: JobStatus.TIME_LIMIT_EXCEEDED,
+    ExitReason.OUT_OF_MEMORY: JobStatus.MEMORY_LIMIT_EXCEEDED,
+    ExitReason.OUTPUT_LIMIT: JobStatus.DISK_QUOTA_EXCEEDED,
+    ExitReason.STOPPED: JobStatus.STOPPED,
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    jobs_dir: Path
+    runtime: Runtime
+    limits: Limits
+    max_concurrent: int = 2
+    max_attempts: int = 2
+
+
+class Engine:
+    def __init__(
+        self, store: JobStore, executor: Executor, config: EngineConfig, notifier: Notifier
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.config = config
+        self.notifier = notifier
+        self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="atoll-job")
+        self._running: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def workspace(self, job_id: str) -> Workspace:
+        return Workspace(self.config.jobs_dir / job_id)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Bring every job a previous process left in flight to a terminal status or back to
+        the queue. Called once, before the API accepts requests."""
+        self.executor.recover()
+        for rec in self.store.in_flight():
+            if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
+                self._pool.submit(self._run, rec.job_id)
+            elif rec.stopreq:
+                self._finish(rec.job_id, JobStatus.STOPPED)
+            elif rec.attempts < self.config.max_attempts:
+                self.store.advance(
+                    rec.job_id, JobStatus.QUEUED, "Queued again after a provider restart"
+                )
+                self._pool.submit(self._run, rec.job_id)
+            else:
+                self._finish(
+                    rec.job_id,
+                    JobStatus.INTERRUPTED,
+                    f"Interrupted by a provider restart after {rec.attempts} attempts",
+                )
+
+    def shutdown(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.cancel()  # type: ignore[attr-defined]
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def submit(self, job_id: str) -> None:
+        self._pool.submit(self._run, job_id)
+
+    def stop(self, job_id: str) -> None:
+        self.store.request_stop(job_id)
+        with self._lock:
+            execution = self._running.get(job_id)
+        if execution is not None:
+            execution.cancel()  # type: ignore[attr-defined]
+        else:
+            # still queued (or between stages): the worker sees the terminal status and skips
+            self._finish(job_id, JobStatus.STOPPED)
+
+    def delete(self, job_id: str) -> None:
+        rec = self.store.record(job_id)
+        if not rec.status.terminal:
+            raise Conflict("the job is still running; stop it before deleting it")
+        shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
+        self.store.mark_removed(job_id)
+        self.notifier.notify(job_id)
+
+    # -- the job ---------------------------------------------------------------------------
+
+    def _advance(self, job_id: str, status: JobStatus, text: str = "") -> bool:
+        moved = self.store.advance(job_id, status, text)
+        self.notifier.notify(job_id)
+        return moved
+
+    def _finish(self, job_id: str, status: JobStatus, text: str = "", **values: object) -> None:
+        self.store.advance(job_id, status, text, **values)
+        self.notifier.notify(job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            self._run_stages(job_id)
+        except Exception:
+            # never leave a job running forever because of a bug in a stage
+            log.exception("job %s: unexpected engine error", job_id)
+            self._finish(job_id, JobStatus.RESULTS_UPLOAD_FAILED, "Internal engine error")
+
+    def _run_stages(self, job_id: str) -> None:
+        if not self.store.start_attempt(job_id):
+            return  # stopped while queued
+        self.notifier.notify(job_id)
+        rec = self.store.record(job_id)
+        ws = self.workspace(job_id)
+        ws.reset()
+        try:
+            mounts = ws.configure(rec.workflow)
+        except ProvisioningError as exc:
+            status = (
+                JobStatus.ALGORITHM_PROVISIONING_FAILED
+                if exc.algorithm
+                else JobStatus.DATA_PROVISIONING_FAILED
+            )
+            self._finish(job_id, status, f"{status.text}: {exc}")
+            return
+        spec = ExecutionSpec(
+            job_id=job_id,
+            runtime=self.config.runtime,
+            args=["/data/transformations/algorithm"],
+            mounts=mounts,
+            env=_job_env(rec.workflow),
+            outputs_dir=ws.outputs,
+            logs_dir=ws.logs,
+            limits=self.config.limits,
+        )
+        if not self._advance(job_id, JobStatus.RUNNING):
+            return
+        log_file = ws.algorithm_log.open("ab")
+
+        def on_log(chunk: bytes) -> None:
+            log_file.write(chunk)
+            log_file.flush()
+            self.notifier.notify(job_id)
+
+        try:
+            try:
+                execution = self.executor.start(spec, on_log)
+            except SandboxUnavailable as exc:
+                self._finish(
+                    job_id,
+                    JobStatus.SANDBOX_UNAVAILABLE,
+                    f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}",
+                )
+                return
+            with self._lock:
+                self._running[job_id] = execution
+            if self.store.record(job_id).stopreq:
+                execution.cancel()  # a stop that arrived while the sandbox was starting
+            try:
+                result = execution.wait()
+                with self._lock:
+                    self._running.pop(job_id, None)
+                log_file.close()
+                self._publish(job_id, ws, result)
+            finally:
+                with self._lock:
+                    self._running.pop(job_id, None)
+                execution.release()
+        finally:
+            log_file.close()
+
+    def _publish(self, job_id: str, ws: Workspace, result: ExecutionResult) -> None:
+        self._advance(job_id, JobStatus.PUBLISHING)
+        skipped: list[str] = []
+        try:
+            results = ws.publish(skipped)
+        except OSError as exc:
+            self._finish(
+                job_id,
+                JobStatus.RESULTS_UPLOAD_FAILED,
+                f"Results could not be stored: {exc.strerror}",
+            )
+            return
+        note = f"; skipped non-regular files: {', '.join(skipped)}" if skipped else ""
+        payload = [r.model_dump(mode="json") for r in results]
+        if result.reason == ExitReason.EXITED and result.exit_code == 0:
+            status, text = JobStatus.FINISHED, JobStatus.FINISHED.text
+        elif result.reason == ExitReason.EXITED:
+            status = JobStatus.ALGORITHM_FAILED
+            text = f"Algorithm failed with exit code {result.exit_code}"
+        else:
+            status = _REASON_STATUS[result.reason]
+            text = result.detail or status.text
+        self._finish(job_id, status, text + note, results=payload)
+
+
+def _job_env(wf: Workflow) -> dict[str, str]:
+    return {
+        "DIDS": json.dumps([i.did for i in wf.inputs]),
+        "TRANSFORMATION_DID": wf.algorithm.did,
+        "VOLUME": "/data",
+        "INPUTS": "/data/inputs",
+        "OUTPUTS": "/data/outputs",
+        "LOGS": "/data/logs",
+    }

@@ -1,0 +1,171 @@
+"""A job's directory on the provider host, and the Ocean layout it becomes inside the job.
+
+::
+
+    jobs/<jobId>/
+      work/ddos/<did>                  → /data/ddos/<did>             (read-only)
+      work/transformations/algorithm   → /data/transformations/algorithm (read-only)
+      work/algoCustomData.json         → /data/inputs/algoCustomData.json (read-only)
+      work/outputs/                    → /data/outputs                (writable, capped)
+      work/logs/                       → /data/logs                   (writable, capped)
+      algorithm.log                    the job's stdout and stderr, as it runs
+      results/<index>                  published result files
+    <dataset file>                     → /data/inputs/<did>/<index>   (read-only bind, no copy)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from atoll.engine.executor import Mount
+from atoll.models.job import ResultFile, Workflow
+
+ALGORITHM_LOG = "algorithm.log"
+
+
+class ProvisioningError(Exception):
+    def __init__(self, message: str, algorithm: bool = False) -> None:
+        super().__init__(message)
+        self.algorithm = algorithm
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def outputs(self) -> Path:
+        return self.work / "outputs"
+
+    @property
+    def logs(self) -> Path:
+        return self.work / "logs"
+
+    @property
+    def algorithm_log(self) -> Path:
+        return self.root / ALGORITHM_LOG
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    def result_file(self, index: int) -> Path:
+        return self.results / str(index)
+
+    def reset(self) -> None:
+        """Start an attempt from nothing: a re-run after a crash must not see the old one."""
+        for path in (self.work, self.results, self.algorithm_log):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+    def configure(self, wf: Workflow) -> list[Mount]:
+        """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts."""
+        for sub in ("ddos", "transformations", "outputs", "logs"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        mounts: list[Mount] = []
+        for inp in wf.inputs:
+            ddo_file = self.work / "ddos" / inp.did
+            ddo_file.write_text(json.dumps(inp.ddo))
+            for index, location in enumerate(inp.locations):
+                source = Path(location)
+                try:
+                    st = os.stat(source)
+                except OSError:
+                    raise ProvisioningError(
+                        f"file {index} of {inp.did} is no longer available"
+                    ) from None
+                if not stat.S_ISREG(st.st_mode):
+                    raise ProvisioningError(f"file {index} of {inp.did} is not a regular file")
+                mounts.append(Mount(source, f"/data/inputs/{inp.did}/{index}"))
+        algo = self.work / "transformations" / "algorithm"
+        if wf.algorithm.rawcode:
+            algo.write_text(wf.algorithm.rawcode)
+        elif wf.algorithm.location:
+            try:
+                shutil.copyfile(wf.algorithm.location, algo)
+            except OSError:
+                raise ProvisioningError(
+                    f"the code of {wf.algorithm.did} is no longer available", algorithm=True
+                ) from None
+            if wf.algorithm.ddo is not None:
+                (self.work / "ddos" / wf.algorithm.did).write_text(json.dumps(wf.algorithm.ddo))
+        else:
+            raise ProvisioningError("the workflow has no algorithm", algorithm=True)
+        custom = self.work / "algoCustomData.json"
+        custom.write_text(json.dumps(wf.algorithm.customData))
+        mounts += [
+            Mount(self.work / "ddos", "/data/ddos"),
+            Mount(self.work / "transformations", "/data/transformations"),
+            Mount(custom, "/data/inputs/algoCustomData.json"),
+        ]
+        return mounts
+
+    def publish(self, skipped: list[str]) -> list[ResultFile]:
+        """Copy regular files from outputs and logs into results, hashing them. Links and
+        special files are skipped (their names go to ``skipped``): a link could point at a
+        host file, and following it would hand that file to the consumer."""
+        self.results.mkdir(parents=True, exist_ok=True)
+        results: list[ResultFile] = []
+        sources: list[tuple[str, Path, str]] = [
+            (name, path, "output") for name, path in _regular_files(self.outputs, skipped)
+        ]
+        sources.append((ALGORITHM_LOG, self.algorithm_log, "algorithmLog"))
+        sources += [
+            (f"logs/{name}", path, "algorithmLog")
+            for name, path in _regular_files(self.logs, skipped)
+        ]
+        for name, path, kind in sources:
+            index = len(results)
+            digest, size = _copy_nofollow(path, self.result_file(index))
+            results.append(
+                ResultFile(index=index, filename=name, filesize=size, type=kind, sha256=digest)
+            )
+        return results
+
+
+def _regular_files(top: Path, skipped: list[str]) -> Iterator[tuple[str, Path]]:
+    if not top.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        base = Path(dirpath)
+        for d in list(dirnames):
+            if (base / d).is_symlink():
+                skipped.append(str((base / d).relative_to(top)))
+                dirnames.remove(d)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = base / name
+            rel = str(path.relative_to(top))
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                skipped.append(rel)
+                continue
+            yield rel, path
+
+
+def _copy_nofollow(src: Path, dst: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    if not src.exists():
+        dst.write_bytes(b"")
+        return digest.hexdigest(), 0
+    # O_NOFOLLOW: a name swapped for a link after the walk is refused, not followed
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(1 << 20):
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

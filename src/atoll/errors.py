@@ -1,0 +1,60 @@
+"""The exception tree.
+
+::
+
+    AtollError                  anything this package raises on purpose; message is safe to show
+    ├── ConfigError             bad settings
+    ├── NotFound                unknown DID, job or result (HTTP 404)
+    ├── BadRequest              malformed or inconsistent input (HTTP 400)
+    │   └── PolicyRefused       the asset's compute policy refuses the request (HTTP 403)
+    ├── AuthError               missing/bad signature, stale nonce, not the owner (HTTP 401/403)
+    │   └── Forbidden           authenticated, but not allowed (HTTP 403)
+    ├── Conflict                the request clashes with the job's state (HTTP 409)
+    └── RemoteError             a peer (provider, operator) answered with an error
+
+Messages never carry secrets: no key, database URL or dataset location.
+"""
+
+from __future__ import annotations
+
+
+class AtollError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AtollError):
+    status_code = 500
+
+
+class NotFound(AtollError):
+    status_code = 404
+
+
+class BadRequest(AtollError):
+    status_code = 400
+
+
+class PolicyRefused(BadRequest):
+    status_code = 403
+
+
+class AuthError(AtollError):
+    status_code = 401
+
+
+class Forbidden(AuthError):
+    status_code = 403
+
+
+class Conflict(AtollError):
+    status_code = 409
+
+
+class RemoteError(AtollError):
+    def __init__(self, message: str, status_code: int = 502) -> None:
+        super().__init__(message)
+        self.status_code = status_code

@@ -1,0 +1,122 @@
+"""Assets as DDOs (DID documents).
+
+A DDO is what consumers see. The locations of an asset's files are never part of it: they are
+kept by the provider in :class:`PrivateFile` records, which no API serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DID_PREFIX = "did:atoll:"
+ParamType = Literal["text", "number", "boolean", "select"]
+
+
+class ConsumerParameter(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: ParamType = "text"
+    label: str = ""
+    required: bool = False
+    default: str | float | bool | None = None
+    options: list[str] = Field(default_factory=list)
+
+
+class AlgorithmInfo(BaseModel):
+    language: str = "python"
+    version: str = ""
+    consumerParameters: list[ConsumerParameter] = Field(default_factory=list)
+
+
+class Metadata(BaseModel):
+    name: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=10_000)
+    author: str = Field(default="", max_length=256)
+    license: str = Field(default="", max_length=128)
+    type: Literal["dataset", "algorithm"]
+    tags: list[str] = Field(default_factory=list, max_length=64)
+    algorithm: AlgorithmInfo | None = None
+
+
+class TrustedAlgorithm(BaseModel):
+    did: str
+    filesChecksum: str
+    containerSectionChecksum: str = ""
+
+
+class ComputePolicy(BaseModel):
+    allowRawAlgorithm: bool = False
+    allowNetworkAccess: bool = False
+    publisherTrustedAlgorithms: list[TrustedAlgorithm] = Field(default_factory=list)
+    publisherTrustedAlgorithmPublishers: list[str] = Field(default_factory=list)
+    #: how many jobs one agreement allows
+    maxJobs: int = Field(default=1, ge=1)
+
+
+class Service(BaseModel):
+    id: str
+    type: Literal["access", "compute"]
+    serviceEndpoint: str
+    timeout: int = Field(default=3600, ge=0)
+    compute: ComputePolicy | None = None
+
+
+class FileInfo(BaseModel):
+    """What a consumer may know of a file: never its location."""
+
+    index: int
+    contentType: str = "application/octet-stream"
+    contentLength: int
+
+
+class DDO(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    context: list[str] = Field(default=["https://w3id.org/did/v1"], alias="@context")
+    id: str
+    version: str = "4.1.0"
+    created: str
+    owner: str
+    metadata: Metadata
+    files: list[FileInfo]
+    #: sha256 over the files' own sha256 digests, in order: lets a trust list pin content
+    filesChecksum: str
+    services: list[Service]
+
+    def service(self, kind: Literal["access", "compute"]) -> Service | None:
+        return next((s for s in self.services if s.type == kind), None)
+
+    def public_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class PrivateFile(BaseModel):
+    """A file of an asset as the provider knows it. Never leaves the provider."""
+
+    index: int
+    location: str
+    sha256: str
+    size: int
+    contentType: str = "application/octet-stream"
+
+
+def files_checksum(digests: list[str]) -> str:
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def make_did(owner: str, metadata: Metadata, checksum: str) -> str:
+    """A DID derived from content: the same owner, metadata and files give the same DID."""
+    canonical = json.dumps(
+        {"owner": owner.lower(), "metadata": metadata.model_dump(mode="json"), "files": checksum},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return DID_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,66 @@
+"""Workflows (what the provider asks the operator to run) and job status objects."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from atoll.models.status import JobStatus
+
+
+class WorkflowInput(BaseModel):
+    did: str
+    #: the DDO as JSON, written to /data/ddos/<did>
+    ddo: dict[str, Any]
+    #: host locations of the files, in index order; provider → operator only
+    locations: list[str]
+
+
+class WorkflowAlgorithm(BaseModel):
+    did: str = ""
+    rawcode: str = ""
+    ddo: dict[str, Any] | None = None
+    #: host location of a published algorithm's code; provider → operator only
+    location: str = ""
+    customData: dict[str, Any] = Field(default_factory=dict)
+
+
+class Workflow(BaseModel):
+    owner: str
+    agreementId: str = ""
+    environment: str = "default"
+    inputs: list[WorkflowInput] = Field(min_length=1)
+    algorithm: WorkflowAlgorithm
+
+
+class ResultFile(BaseModel):
+    index: int
+    filename: str
+    filesize: int
+    type: Literal["output", "algorithmLog", "configurationLog", "publishLog"]
+    sha256: str
+
+
+class JobInfo(BaseModel):
+    """The status object served to the job's owner (Ocean's field names)."""
+
+    jobId: str
+    owner: str
+    agreementId: str = ""
+    did: str
+    inputDID: list[str]
+    algoDID: str = ""
+    environment: str = "default"
+    status: int
+    statusText: str
+    dateCreated: str
+    dateStarted: str = ""
+    dateFinished: str = ""
+    stopreq: int = 0
+    removed: int = 0
+    results: list[ResultFile] = Field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return JobStatus(self.status).terminal

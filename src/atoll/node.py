@@ -1,0 +1,147 @@
+"""The composition root: settings in, a running provider (+ operator + engine) out.
+
+Everything is wired here and only here; components receive what they need and never read
+settings or the environment themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine as DbEngine
+
+from atoll.catalog.store import AssetStore
+from atoll.config import Settings
+from atoll.db import connect
+from atoll.engine.executor import Executor, Limits, Runtime
+from atoll.engine.notify import Notifier
+from atoll.engine.runner import Engine, EngineConfig
+from atoll.errors import ConfigError
+from atoll.operator.jobs import JobStore
+from atoll.operator.registry import LocalRegistry, WorkflowRegistry
+from atoll.provider.app import create_provider_app
+from atoll.provider.auth import RequestAuth
+from atoll.provider.nonces import NonceStore
+from atoll.provider.routes.common import ProviderContext
+from atoll.provider.service import Authorizer, Environment, OpenAuthorizer, ProviderService
+from atoll.signing import Key
+
+
+def limits_for(settings: Settings) -> Limits:
+    mib = 1024**2
+    return Limits(
+        memory_bytes=settings.job_memory_mb * mib,
+        pids=settings.job_pids,
+        cpus=settings.job_cpus,
+        cpu_seconds=int(settings.job_wall_seconds * max(settings.job_cpus, 1)) + 1,
+        wall_seconds=settings.job_wall_seconds,
+        output_bytes=settings.job_output_mb * mib,
+        file_size_bytes=settings.job_output_mb * mib,
+        log_bytes=settings.job_log_mb * mib,
+    )
+
+
+def default_environment(settings: Settings) -> Environment:
+    return Environment(
+        id="default",
+        cpu=settings.job_cpus,
+        memory_mb=settings.job_memory_mb,
+        disk_mb=settings.job_output_mb,
+        max_duration=settings.job_wall_seconds,
+        max_jobs=settings.max_concurrent_jobs,
+    )
+
+
+def default_executor() -> Executor:
+    from atoll.engine.sandbox import SandboxExecutor
+
+    return SandboxExecutor()
+
+
+@dataclass
+class OperatorNode:
+    """The operator-service + engine half: a registry over a store and a sandbox."""
+
+    db: DbEngine
+    jobs: JobStore
+    engine: Engine
+    registry: LocalRegistry
+
+
+def build_operator(
+    settings: Settings, db: DbEngine, executor: Executor | None = None
+) -> OperatorNode:
+    interpreter = Path(settings.runtime_interpreter)
+    if not interpreter.is_absolute():
+        raise ConfigError("runtime_interpreter must be an absolute path")
+    notifier = Notifier()
+    jobs = JobStore(db)
+    config = EngineConfig(
+        jobs_dir=settings.jobs_dir,
+        runtime=Runtime(interpreter, tuple(Path(p) for p in settings.runtime_paths)),
+        limits=limits_for(settings),
+        max_concurrent=settings.max_concurrent_jobs,
+        max_attempts=settings.max_attempts,
+    )
+    settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    engine = Engine(jobs, executor or default_executor(), config, notifier)
+    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
+
+
+@dataclass
+class ProviderNode:
+    settings: Settings
+    db: DbEngine
+    key: Key
+    context: ProviderContext
+    operator: OperatorNode | None
+
+    def app(self) -> FastAPI:
+        app = create_provider_app(self.context)
+        operator = self.operator
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            if operator is not None:
+                operator.engine.recover()
+            yield
+            if operator is not None:
+                operator.engine.shutdown()
+
+        app.router.lifespan_context = lifespan
+        return app
+
+
+def build_provider(
+    settings: Settings,
+    executor: Executor | None = None,
+    authorizer: Authorizer | None = None,
+) -> ProviderNode:
+    key = Key.load(settings.provider_key_file)
+    db = connect(settings.db_url)
+    operator: OperatorNode | None = None
+    registry: WorkflowRegistry
+    if settings.operator_url:
+        from atoll.operator.client import OperatorClient
+
+        registry = OperatorClient(settings.operator_url, key)
+    else:
+        operator = build_operator(settings, db, executor)
+        registry = operator.registry
+    publishers = set(settings.publishers) | {key.address}
+    nonces = NonceStore(db)
+    service = ProviderService(
+        assets=AssetStore(db),
+        registry=registry,
+        authorizer=authorizer or OpenAuthorizer(),
+        environments=[default_environment(settings)],
+        endpoint=settings.endpoint,
+        publishers=publishers,
+        default_timeout=settings.compute_timeout_seconds,
+    )
+    context = ProviderContext(service=service, auth=RequestAuth(nonces), nonces=nonces)
+    return ProviderNode(settings, db, key, context, operator)

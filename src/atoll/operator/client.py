@@ -1,0 +1,123 @@
+"""The provider's side of a standalone Operator-Service: the registry, over signed HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from atoll.errors import AtollError, BadRequest, Conflict, NotFound, RemoteError
+from atoll.models.job import JobInfo, ResultFile, Workflow
+from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request_message
+from atoll.signing import Key
+
+_ERRORS: dict[int, type[AtollError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
+
+
+class OperatorClient:
+    def __init__(self, base_url: str, key: Key, transport: httpx.AsyncBaseTransport | None = None):
+        self._key = key
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(90.0), transport=transport
+        )
+
+    def _request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> httpx.Request:
+        content = json.dumps(body).encode() if body is not None else b""
+        request = self._client.build_request(
+            method,
+            PREFIX + path,
+            params=params,
+            content=content,
+            headers={"Content-Type": "application/json"} if body is not None else {},
+        )
+        nonce = self._key.next_nonce()
+        text = request_message(method, request.url.path, request.url.query.decode(), content, nonce)
+        request.headers[H_ADDRESS] = self._key.address
+        request.headers[H_NONCE] = str(nonce)
+        request.headers[H_SIGNATURE] = self._key.sign(text)
+        return request
+
+    @staticmethod
+    async def _raise(response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        await response.aread()
+        try:
+            message = str(response.json().get("error", "operator error"))
+        except ValueError:
+            message = "operator error"
+        cls = _ERRORS.get(response.status_code)
+        if cls is not None:
+            raise cls(message)
+        raise RemoteError(f"operator service: {message}", status_code=502)
+
+    async def _json(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        try:
+            response = await self._client.send(self._request(method, path, params, body))
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"operator service unreachable: {type(exc).__name__}") from None
+        await self._raise(response)
+        return response.json()
+
+    async def register(self, workflow: Workflow) -> JobInfo:
+        data = await self._json(
+            "POST", "/compute", body={"workflow": workflow.model_dump(mode="json")}
+        )
+        return JobInfo.model_validate(data)
+
+    async def status(self, job_id: str) -> JobInfo:
+        return JobInfo.model_validate(await self._json("GET", "/compute", {"jobId": job_id}))
+
+    async def list(self, owner: str) -> list[JobInfo]:
+        data = await self._json("GET", "/compute", {"owner": owner})
+        return [JobInfo.model_validate(d) for d in data]
+
+    async def stop(self, job_id: str) -> JobInfo:
+        return JobInfo.model_validate(await self._json("PUT", "/compute", {"jobId": job_id}))
+
+    async def delete(self, job_id: str) -> JobInfo:
+        return JobInfo.model_validate(await self._json("DELETE", "/compute", {"jobId": job_id}))
+
+    async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobInfo:
+        params: dict[str, Any] = {"jobId": job_id, "timeout": min(timeout, 60)}
+        if since is not None:
+            params["since"] = since
+        return JobInfo.model_validate(await self._json("GET", "/compute/wait", params))
+
+    async def _stream(self, path: str, params: dict[str, Any]) -> httpx.Response:
+        try:
+            response = await self._client.send(self._request("GET", path, params), stream=True)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"operator service unreachable: {type(exc).__name__}") from None
+        await self._raise(response)
+        return response
+
+    async def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
+        response = await self._stream("/logs", {"jobId": job_id, "follow": follow})
+        try:
+            async for chunk in response.aiter_raw():
+                yield chunk
+        finally:
+            await response.aclose()
+
+    async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]:
+        response = await self._stream("/result", {"jobId": job_id, "index": index})
+        entry = ResultFile.model_validate_json(response.headers["X-Atoll-Result"])
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_raw():
+                    yield chunk
+            finally:
+                await response.aclose()
+
+        return entry, body()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

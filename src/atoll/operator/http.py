@@ -1,0 +1,104 @@
+"""The Operator-Service as its own HTTP service (``atoll operator serve``).
+
+Every call is signed by the caller's key (the provider's) over the method, path, query, body
+and a nonce, and the signer must be on the allowed list: an unsigned or unknown caller is
+refused before anything else happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from atoll import signing
+from atoll.errors import AuthError, Forbidden
+from atoll.models.job import JobInfo, Workflow
+from atoll.operator.registry import LocalRegistry
+from atoll.provider.app import install_error_handlers
+from atoll.provider.nonces import NonceStore
+from atoll.provider.routes.common import primed
+
+PREFIX = "/api/v1/operator"
+H_ADDRESS, H_NONCE, H_SIGNATURE = "X-Atoll-Address", "X-Atoll-Nonce", "X-Atoll-Signature"
+
+
+def request_message(method: str, path: str, query: str, body: bytes, nonce: int) -> str:
+    return signing.message(
+        "operator", method.upper(), path, "?", query, hashlib.sha256(body).hexdigest(), nonce
+    )
+
+
+class Register(BaseModel):
+    workflow: Workflow
+
+
+def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: set[str]) -> FastAPI:
+    allowed_lower = {a.lower() for a in allowed}
+
+    async def caller(request: Request) -> str:
+        address = request.headers.get(H_ADDRESS, "")
+        signature = request.headers.get(H_SIGNATURE, "")
+        if not address or not signature:
+            raise AuthError("operator calls must be signed")
+        try:
+            nonce = int(request.headers.get(H_NONCE, ""))
+        except ValueError:
+            raise AuthError("operator calls need an integer nonce") from None
+        body = await request.body()
+        text = request_message(request.method, request.url.path, request.url.query, body, nonce)
+        signer = signing.verify(text, signature, address)
+        if signer.lower() not in allowed_lower:
+            raise Forbidden("this caller is not allowed to use the operator")
+        nonces.consume(signer, nonce, scope="operator")
+        return signer
+
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(caller)])
+
+    @router.post("/compute", status_code=201)
+    async def register(body: Register) -> JobInfo:
+        return await registry.register(body.workflow)
+
+    @router.get("/compute")
+    async def status(jobId: str = "", owner: str = "") -> Any:
+        if jobId:
+            return await registry.status(jobId)
+        return await registry.list(owner)
+
+    @router.get("/compute/wait")
+    async def wait(
+        jobId: str, timeout: float = Query(30, ge=0, le=60), since: int | None = None
+    ) -> JobInfo:
+        return await registry.wait(jobId, timeout, since)
+
+    @router.put("/compute")
+    async def stop(jobId: str) -> JobInfo:
+        return await registry.stop(jobId)
+
+    @router.delete("/compute")
+    async def delete(jobId: str) -> JobInfo:
+        return await registry.delete(jobId)
+
+    @router.get("/logs")
+    async def logs(jobId: str, follow: bool = False) -> StreamingResponse:
+        return StreamingResponse(await primed(registry.logs(jobId, follow)))
+
+    @router.get("/result")
+    async def result(jobId: str, index: int) -> StreamingResponse:
+        entry, stream = await registry.result(jobId, index)
+        return StreamingResponse(
+            await primed(stream), headers={"X-Atoll-Result": entry.model_dump_json()}
+        )
+
+    app = FastAPI(title="Atoll Operator-Service", version="0.1.0")
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,152 @@
+"""The Operator-Service: the workflow registry the provider talks to.
+
+``WorkflowRegistry`` is the interface; :class:`LocalRegistry` runs it in the provider's
+process over the store and the engine, and :class:`atoll.operator.client.OperatorClient`
+reaches a standalone operator (``atoll operator serve``) over signed HTTP. The provider has
+already authorised every call: the registry checks existence and state, not ownership.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import anyio
+
+from atoll.engine.notify import Notifier
+from atoll.engine.runner import Engine
+from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.job import JobInfo, ResultFile, Workflow
+from atoll.operator.jobs import JobStore
+
+CHUNK = 1 << 16
+MAX_WAIT = 60.0
+
+
+class WorkflowRegistry(Protocol):
+    async def register(self, workflow: Workflow) -> JobInfo: ...
+
+    async def status(self, job_id: str) -> JobInfo: ...
+
+    async def list(self, owner: str) -> list[JobInfo]: ...
+
+    async def stop(self, job_id: str) -> JobInfo: ...
+
+    async def delete(self, job_id: str) -> JobInfo: ...
+
+    async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobInfo:
+        """Return once the job has ended, or its status differs from ``since`` when given,
+        or ``timeout`` seconds have passed."""
+        ...
+
+    def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
+        """The job's stdout and stderr; with ``follow``, new output as it comes until the job
+        ends."""
+        ...
+
+    async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]: ...
+
+
+def check_index(info: JobInfo, index: int) -> ResultFile:
+    if info.removed:
+        raise NotFound("the job's results were removed")
+    for r in info.results:
+        if r.index == index:
+            return r
+    if not info.terminal:
+        raise Conflict("the job has not finished; results come when it ends")
+    raise NotFound(f"result index {index} is out of range (the job has {len(info.results)})")
+
+
+class LocalRegistry:
+    def __init__(self, store: JobStore, engine: Engine, notifier: Notifier) -> None:
+        self.store = store
+        self.engine = engine
+        self.notifier = notifier
+
+    async def register(self, workflow: Workflow) -> JobInfo:
+        job_id = uuid.uuid4().hex
+        info = self.store.create(job_id, workflow)
+        self.engine.submit(job_id)
+        return info
+
+    async def status(self, job_id: str) -> JobInfo:
+        return self.store.info(job_id)
+
+    async def list(self, owner: str) -> list[JobInfo]:
+        return self.store.for_owner(owner)
+
+    async def stop(self, job_id: str) -> JobInfo:
+        info = self.store.info(job_id)
+        if info.terminal:
+            raise Conflict(f"the job has already ended ({info.statusText})")
+        # cancelling waits for nothing but a kill; run it off the event loop all the same
+        await anyio.to_thread.run_sync(self.engine.stop, job_id)
+        return self.store.info(job_id)
+
+    async def delete(self, job_id: str) -> JobInfo:
+        await anyio.to_thread.run_sync(self.engine.delete, job_id)
+        return self.store.info(job_id)
+
+    async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobInfo:
+        deadline = time.monotonic() + min(max(timeout, 0.0), MAX_WAIT)
+        while True:
+            listener = self.notifier.listen(job_id)
+            info = self.store.info(job_id)
+            if info.terminal or (since is not None and info.status != since):
+                listener.close()
+                return info
+            if not await listener.wait(deadline - time.monotonic()):
+                return self.store.info(job_id)
+
+    async def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
+        info = self.store.info(job_id)
+        if info.removed:
+            raise NotFound("the job's logs were removed")
+        path = self.engine.workspace(job_id).algorithm_log
+        offset = 0
+        while True:
+            listener = self.notifier.listen(job_id) if follow else None
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(offset)
+                    while chunk := fh.read(CHUNK):
+                        offset += len(chunk)
+                        yield chunk
+            except FileNotFoundError:
+                pass
+            if listener is None:
+                return
+            if self.store.info(job_id).terminal:
+                listener.close()
+                # the last lines may have landed between the read and the status check
+                try:
+                    with path.open("rb") as fh:
+                        fh.seek(offset)
+                        while chunk := fh.read(CHUNK):
+                            yield chunk
+                except FileNotFoundError:
+                    pass
+                return
+            await listener.wait(MAX_WAIT)
+
+    async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]:
+        if index < 0:
+            raise BadRequest("the result index must be 0 or more")
+        info = self.store.info(job_id)
+        entry = check_index(info, index)
+        path = self.engine.workspace(job_id).result_file(index)
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
+            raise NotFound("the result file is missing") from None
+
+        async def stream() -> AsyncIterator[bytes]:
+            with fh:
+                while chunk := await asyncio.to_thread(fh.read, CHUNK):
+                    yield chunk
+
+        return entry, stream()

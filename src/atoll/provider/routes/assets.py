@@ -1,0 +1,77 @@
+"""Assets: publish, list, search, get; the nonce endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from atoll import signing
+from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, unsigned_body
+
+router = APIRouter(prefix="/api/services", tags=["assets"])
+
+
+class PublishBody(Signed):
+    metadata: Metadata
+    #: absolute paths on the provider's host; kept private, never served
+    files: list[str] = Field(min_length=1, max_length=1000)
+    compute: ComputePolicy = Field(default_factory=ComputePolicy)
+    timeout: int | None = Field(default=None, ge=0)
+
+
+class PolicyBody(Signed):
+    compute: ComputePolicy
+
+
+@router.get("/nonce", summary="The highest nonce this address has used")
+def nonce(userAddress: str, c: ProviderContext = Depends(ctx)) -> dict[str, int]:
+    address = signing.normalise_address(userAddress)
+    return {"nonce": c.nonces.current(address)}
+
+
+@router.post("/assets", status_code=201, summary="Publish an asset (signed by the publisher)")
+def publish(body: PublishBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+    publisher = c.auth.check(
+        "publish",
+        body.consumerAddress,
+        body.nonce,
+        body.signature,
+        signing.body_digest(unsigned_body(body)),
+    )
+    ddo = c.service.publish(publisher, body.metadata, body.files, body.compute, body.timeout)
+    return ddo.public_json()
+
+
+@router.get("/assets", summary="List or search assets")
+def search(
+    q: str = Query("", max_length=256, description="words that must all appear"),
+    tag: str = Query("", max_length=64),
+    type: str = Query("", pattern="^(|dataset|algorithm)$"),
+    owner: str = Query("", max_length=42),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    c: ProviderContext = Depends(ctx),
+) -> dict[str, Any]:
+    total, ddos = c.service.assets.search(q, tag, type, owner, limit, offset)
+    return {"total": total, "assets": [d.public_json() for d in ddos]}
+
+
+@router.get("/assets/{did}", summary="One asset's DDO")
+def get(did: str, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+    return c.service.assets.get(did).public_json()
+
+
+@router.put("/assets/{did}/policy", summary="Set an asset's compute policy (owner only)")
+def set_policy(did: str, body: PolicyBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+    owner = c.auth.check(
+        "policy",
+        body.consumerAddress,
+        body.nonce,
+        body.signature,
+        did,
+        signing.body_digest(unsigned_body(body)),
+    )
+    return c.service.set_policy(owner, did, body.compute).public_json()

@@ -1,0 +1,152 @@
+"""Compute: environments, quote, start, status (long-poll), stop, delete, logs, results.
+
+Every route that touches a job is signed by the consumer, and a consumer sees only its own
+jobs: status, logs and results included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from atoll import signing
+from atoll.models.job import JobInfo
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, unsigned_body
+from atoll.provider.service import AlgorithmRequest, DatasetRequest
+
+router = APIRouter(prefix="/api/services", tags=["compute"])
+
+
+class DatasetRef(BaseModel):
+    did: str = Field(min_length=1, max_length=80)
+    agreementId: str = Field(default="", max_length=80)
+
+
+class AlgorithmRef(BaseModel):
+    did: str = Field(default="", max_length=80)
+    rawcode: str = ""
+
+
+class ComputeBody(BaseModel):
+    dataset: DatasetRef
+    additionalDatasets: list[DatasetRef] = Field(default_factory=list, max_length=32)
+    algorithm: AlgorithmRef
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    environment: str = "default"
+
+    def requests(self) -> tuple[list[DatasetRequest], AlgorithmRequest]:
+        datasets = [
+            DatasetRequest(d.did, d.agreementId) for d in [self.dataset, *self.additionalDatasets]
+        ]
+        return datasets, AlgorithmRequest(self.algorithm.did, self.algorithm.rawcode)
+
+
+class QuoteBody(ComputeBody):
+    consumerAddress: str
+
+
+class StartBody(ComputeBody, Signed):
+    pass
+
+
+class JobRef(Signed):
+    jobId: str = Field(min_length=1, max_length=64)
+
+
+@router.get("/computeEnvironments", summary="The compute environments this provider offers")
+def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
+    return [e.public() for e in c.service.environments.values()]
+
+
+@router.post("/initializeCompute", summary="Check a job without starting it, and quote it")
+async def initialize(body: QuoteBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+    consumer = signing.normalise_address(body.consumerAddress)
+    datasets, algo = body.requests()
+    return await c.service.quote(consumer, datasets, algo, body.parameters, body.environment)
+
+
+@router.post("/compute", status_code=201, summary="Start a job (signed)")
+async def start(body: StartBody, c: ProviderContext = Depends(ctx)) -> list[JobInfo]:
+    consumer = c.auth.check(
+        "compute",
+        body.consumerAddress,
+        body.nonce,
+        body.signature,
+        body.dataset.did,
+        signing.body_digest(unsigned_body(body)),
+    )
+    datasets, algo = body.requests()
+    info = await c.service.start(consumer, datasets, algo, body.parameters, body.environment)
+    return [info]
+
+
+@router.get("/compute", summary="Status of one job, or of all the caller's jobs (signed)")
+async def status(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query("", max_length=64),
+    wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for the end"),
+    since: int | None = Query(None, description="with wait: return once the status differs"),
+    c: ProviderContext = Depends(ctx),
+) -> list[JobInfo]:
+    consumer = c.auth.check("status", consumerAddress, nonce, signature, jobId)
+    return await c.service.status(consumer, jobId, wait, since)
+
+
+@router.put("/compute", summary="Stop a job (signed)")
+async def stop(body: JobRef, c: ProviderContext = Depends(ctx)) -> list[JobInfo]:
+    consumer = c.auth.check("stop", body.consumerAddress, body.nonce, body.signature, body.jobId)
+    return [await c.service.stop(consumer, body.jobId)]
+
+
+@router.delete("/compute", summary="Delete a finished job's results and logs (signed)")
+async def delete(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    c: ProviderContext = Depends(ctx),
+) -> list[JobInfo]:
+    consumer = c.auth.check("delete", consumerAddress, nonce, signature, jobId)
+    return [await c.service.delete(consumer, jobId)]
+
+
+@router.get("/computeResult", summary="One result file by index (signed)")
+async def result(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    index: int = Query(ge=0),
+    c: ProviderContext = Depends(ctx),
+) -> StreamingResponse:
+    consumer = c.auth.check("result", consumerAddress, nonce, signature, jobId, index)
+    entry, stream = await c.service.result(consumer, jobId, index)
+    name = entry.filename.replace('"', "")
+    return StreamingResponse(
+        await primed(stream),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(entry.filesize),
+            "X-Atoll-Sha256": entry.sha256,
+        },
+    )
+
+
+@router.get("/computeLogs", summary="The job's output log; with follow, live (signed)")
+async def logs(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    follow: bool = False,
+    c: ProviderContext = Depends(ctx),
+) -> StreamingResponse:
+    consumer = c.auth.check("logs", consumerAddress, nonce, signature, jobId)
+    stream = await c.service.logs(consumer, jobId, follow)
+    return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")

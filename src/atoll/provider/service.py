@@ -1,0 +1,278 @@
+"""The provider's business logic, free of HTTP: the routes parse, this decides.
+
+Start of a job: signature and nonce → every dataset exists and offers compute → the
+authoriser (on-chain agreement) says yes for each → the compute policy accepts the
+algorithm → parameters validate → a workflow with the private file locations is registered
+with the operator. Nothing is registered unless every check passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from atoll.catalog.publish import build_ddo, inspect_files
+from atoll.catalog.store import AssetStore
+from atoll.errors import BadRequest, Forbidden, NotFound
+from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.job import JobInfo, ResultFile, Workflow, WorkflowAlgorithm, WorkflowInput
+from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.policy import check_algorithm, compute_policy, validate_parameters
+
+MAX_RAWCODE = 1 << 20
+
+
+class Authorizer(Protocol):
+    """Decides whether ``consumer`` may run a job on ``dataset`` under ``agreement_id``. The
+    on-chain Service Agreement check implements this."""
+
+    async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None: ...
+
+    async def job_started(self, agreement_id: str, job: JobInfo) -> None: ...
+
+
+class OpenAuthorizer:
+    """Every signed consumer may compute: for a provider that runs without a chain."""
+
+    async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
+        return None
+
+    async def job_started(self, agreement_id: str, job: JobInfo) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    cpu: float
+    memory_mb: int
+    disk_mb: int
+    max_duration: float
+    max_jobs: int
+    price_per_minute: float = 0.0
+    network: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cpuNumber": self.cpu,
+            "ramGB": round(self.memory_mb / 1024, 3),
+            "diskGB": round(self.disk_mb / 1024, 3),
+            "maxJobDuration": self.max_duration,
+            "maxJobs": self.max_jobs,
+            "pricePerMinute": self.price_per_minute,
+            "free": self.price_per_minute == 0,
+            "network": self.network,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    did: str
+    agreement_id: str = ""
+
+
+@dataclass(frozen=True)
+class AlgorithmRequest:
+    did: str = ""
+    rawcode: str = ""
+
+
+class ProviderService:
+    def __init__(
+        self,
+        assets: AssetStore,
+        registry: WorkflowRegistry,
+        authorizer: Authorizer,
+        environments: list[Environment],
+        endpoint: str,
+        publishers: set[str],
+        default_timeout: int,
+    ) -> None:
+        self.assets = assets
+        self.registry = registry
+        self.authorizer = authorizer
+        self.environments = {e.id: e for e in environments}
+        self.endpoint = endpoint
+        self.publishers = {p.lower() for p in publishers}
+        self.default_timeout = default_timeout
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(
+        self,
+        publisher: str,
+        metadata: Metadata,
+        locations: list[str],
+        policy: ComputePolicy,
+        timeout: int | None,
+    ) -> DDO:
+        if publisher.lower() not in self.publishers:
+            raise Forbidden("this address may not publish on this provider")
+        if metadata.type == "algorithm" and metadata.algorithm is None:
+            metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
+            metadata = Metadata.model_validate(metadata.model_dump())
+        files = inspect_files(locations)
+        ddo = build_ddo(
+            publisher, metadata, files, self.endpoint, policy, timeout or self.default_timeout
+        )
+        self.assets.add(ddo, files)
+        return ddo
+
+    def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
+        ddo = self.assets.get(did)
+        if ddo.owner.lower() != owner.lower():
+            raise Forbidden(f"only the owner of {did} may change its policy")
+        services = [
+            s.model_copy(update={"compute": policy}) if s.type == "compute" else s
+            for s in ddo.services
+        ]
+        updated = ddo.model_copy(update={"services": services})
+        self.assets.update(updated)
+        return updated
+
+    # -- compute ---------------------------------------------------------------------------
+
+    def environment(self, env_id: str) -> Environment:
+        try:
+            return self.environments[env_id]
+        except KeyError:
+            raise BadRequest(
+                f"unknown compute environment {env_id!r}; "
+                f"available: {', '.join(sorted(self.environments))}"
+            ) from None
+
+    def _algorithm(self, algo: AlgorithmRequest) -> DDO | None:
+        if bool(algo.did) == bool(algo.rawcode):
+            raise BadRequest("give the algorithm either as a DID or as raw code, not both")
+        if algo.rawcode:
+            if len(algo.rawcode.encode()) > MAX_RAWCODE:
+                raise BadRequest(f"raw algorithm code is limited to {MAX_RAWCODE} bytes")
+            return None
+        return self.assets.get(algo.did)
+
+    async def build_workflow(
+        self,
+        consumer: str,
+        datasets: list[DatasetRequest],
+        algo: AlgorithmRequest,
+        parameters: dict[str, Any],
+        env_id: str,
+    ) -> Workflow:
+        if not datasets:
+            raise BadRequest("a job needs at least one dataset")
+        if len({d.did for d in datasets}) != len(datasets):
+            raise BadRequest("a dataset is listed twice")
+        self.environment(env_id)
+        algorithm = self._algorithm(algo)
+        ddos = [self.assets.get(d.did) for d in datasets]
+        for ddo in ddos:
+            if ddo.metadata.type != "dataset":
+                raise BadRequest(f"{ddo.id} is not a dataset")
+            compute_policy(ddo)
+            check_algorithm(ddo, algorithm)
+        for ddo, req in zip(ddos, datasets, strict=True):
+            await self.authorizer.authorize(consumer, ddo, req.agreement_id)
+        declared = (
+            algorithm.metadata.algorithm.consumerParameters
+            if algorithm is not None and algorithm.metadata.algorithm is not None
+            else []
+        )
+        custom = validate_parameters(declared, parameters) if algorithm else dict(parameters)
+        inputs = [
+            WorkflowInput(
+                did=ddo.id,
+                ddo=ddo.public_json(),
+                locations=[f.location for f in self.assets.files(ddo.id)],
+            )
+            for ddo in ddos
+        ]
+        if algorithm is None:
+            wf_algo = WorkflowAlgorithm(rawcode=algo.rawcode, customData=custom)
+        else:
+            files = self.assets.files(algorithm.id)
+            wf_algo = WorkflowAlgorithm(
+                did=algorithm.id,
+                ddo=algorithm.public_json(),
+                location=files[0].location,
+                customData=custom,
+            )
+        return Workflow(
+            owner=consumer,
+            agreementId=datasets[0].agreement_id,
+            environment=env_id,
+            inputs=inputs,
+            algorithm=wf_algo,
+        )
+
+    async def quote(
+        self,
+        consumer: str,
+        datasets: list[DatasetRequest],
+        algo: AlgorithmRequest,
+        parameters: dict[str, Any],
+        env_id: str,
+    ) -> dict[str, Any]:
+        await self.build_workflow(consumer, datasets, algo, parameters, env_id)
+        env = self.environment(env_id)
+        return {
+            "datasets": [{"did": d.did, "serviceId": "compute", "price": 0} for d in datasets],
+            "algorithm": {"did": algo.did, "raw": bool(algo.rawcode), "price": 0},
+            "environment": env.public(),
+            "maxCost": env.price_per_minute * env.max_duration / 60,
+        }
+
+    async def start(
+        self,
+        consumer: str,
+        datasets: list[DatasetRequest],
+        algo: AlgorithmRequest,
+        parameters: dict[str, Any],
+        env_id: str,
+    ) -> JobInfo:
+        workflow = await self.build_workflow(consumer, datasets, algo, parameters, env_id)
+        info = await self.registry.register(workflow)
+        await self.authorizer.job_started(workflow.agreementId, info)
+        return info
+
+    async def owned(self, consumer: str, job_id: str) -> JobInfo:
+        """The job if ``consumer`` owns it. Another consumer's job is reported as unknown, so
+        that job ids cannot be probed."""
+        if not job_id:
+            raise BadRequest("jobId is required")
+        try:
+            info = await self.registry.status(job_id)
+        except NotFound:
+            info = None
+        if info is None or info.owner.lower() != consumer.lower():
+            raise NotFound(f"no job {job_id} for this consumer")
+        return info
+
+    async def status(
+        self, consumer: str, job_id: str, wait: float = 0, since: int | None = None
+    ) -> list[JobInfo]:
+        if not job_id:
+            return await self.registry.list(consumer)
+        info = await self.owned(consumer, job_id)
+        if wait > 0:
+            info = await self.registry.wait(job_id, wait, since)
+        return [info]
+
+    async def stop(self, consumer: str, job_id: str) -> JobInfo:
+        await self.owned(consumer, job_id)
+        return await self.registry.stop(job_id)
+
+    async def delete(self, consumer: str, job_id: str) -> JobInfo:
+        await self.owned(consumer, job_id)
+        return await self.registry.delete(job_id)
+
+    async def logs(self, consumer: str, job_id: str, follow: bool) -> AsyncIterator[bytes]:
+        await self.owned(consumer, job_id)
+        return self.registry.logs(job_id, follow)
+
+    async def result(
+        self, consumer: str, job_id: str, index: int
+    ) -> tuple[ResultFile, AsyncIterator[bytes]]:
+        await self.owned(consumer, job_id)
+        return await self.registry.result(job_id, index)
