@@ -145,3 +145,25 @@ def build_provider(
     )
     context = ProviderContext(service=service, auth=RequestAuth(nonces), nonces=nonces)
     return ProviderNode(settings, db, key, context, operator)
+
+
+def operator_app(
+    settings: Settings, allowed: set[str], executor: Executor | None = None
+) -> FastAPI:
+    """The standalone Operator-Service: its own engine, reached only by allowed callers."""
+    from atoll.operator.http import create_operator_app
+
+    if not allowed:
+        raise ConfigError("no caller is allowed: give the provider's address (--allow ADDRESS)")
+    db = connect(settings.db_url)
+    operator = build_operator(settings, db, executor)
+    app = create_operator_app(operator.registry, NonceStore(db), allowed)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        operator.engine.recover()
+        yield
+        operator.engine.shutdown()
+
+    app.router.lifespan_context = lifespan
+    return app

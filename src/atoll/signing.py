@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -95,13 +96,10 @@ class Key:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # created 0600 from the start: never readable by others, not even for an instant
-        fd = path.open("x") if not path.exists() else None
-        if fd is None:
-            raise FileExistsError(path.name)
-        with fd:
-            path.chmod(0o600)
-            fd.write("0x" + self._key.hex() + "\n")
+        # created 0600 from the start (O_EXCL: never overwrite a key), never readable by others
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("0x" + self._key.hex() + "\n")
 
     @property
     def private_key(self) -> bytes:

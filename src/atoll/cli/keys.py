@@ -1,0 +1,40 @@
+"""atoll keys: your identity, a local private key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from atoll.cli.common import console, env_home
+from atoll.errors import ConfigError
+from atoll.signing import Key
+
+app = typer.Typer(
+    help="Create or show your key (your address signs every request).", no_args_is_help=True
+)
+
+PathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key", envvar="ATOLL_KEY", help="Key file [default: $ATOLL_HOME/key]", show_default=False
+    ),
+]
+
+
+@app.command("new")
+def new(key: PathOpt = None) -> None:
+    """Create a new private key (file mode 0600) and print its address."""
+    path = key or env_home() / "key"
+    if path.exists():
+        raise ConfigError(f"{path.name} already exists; refusing to overwrite a key")
+    k = Key.generate()
+    k.save(path)
+    console.print(k.address)
+
+
+@app.command("show")
+def show(key: PathOpt = None) -> None:
+    """Print the address of your key (never the key itself)."""
+    console.print(Key.load(key or env_home() / "key").address)

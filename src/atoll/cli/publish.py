@@ -1,0 +1,123 @@
+"""atoll publish: offer a dataset or an algorithm on your provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.errors import BadRequest
+from atoll.models.ddo import AlgorithmInfo, ComputePolicy, ConsumerParameter, Metadata
+
+app = typer.Typer(help="Publish a dataset or an algorithm (prints its DID).", no_args_is_help=True)
+
+NameOpt = Annotated[str, typer.Option("--name", help="Asset name")]
+DescOpt = Annotated[str, typer.Option(help="Description")]
+AuthorOpt = Annotated[str, typer.Option(help="Author")]
+LicenseOpt = Annotated[str, typer.Option(help="License")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable)")]
+
+
+def _files(paths: list[Path]) -> list[str]:
+    out = []
+    for p in paths:
+        if not p.is_file():
+            raise BadRequest(f"{p} is not a file")
+        out.append(str(p.resolve()))
+    return out
+
+
+@app.command("dataset")
+def dataset(
+    paths: Annotated[list[Path], typer.Argument(help="Data files; they stay where they are")],
+    name: NameOpt,
+    description: DescOpt = "",
+    author: AuthorOpt = "",
+    license: LicenseOpt = "",
+    tag: TagOpt = None,
+    allow_raw_algorithm: Annotated[
+        bool, typer.Option(help="Let consumers run their own code (not only trusted algorithms)")
+    ] = False,
+    trust_algorithm: Annotated[
+        list[str] | None,
+        typer.Option(help="DID of an algorithm allowed to run (repeatable)"),
+    ] = None,
+    trust_publisher: Annotated[
+        list[str] | None,
+        typer.Option(help="Address whose algorithms are allowed (repeatable)"),
+    ] = None,
+    max_jobs: Annotated[int, typer.Option(help="Jobs one agreement allows")] = 1,
+    timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Publish data files as a dataset offering compute (its file locations stay private)."""
+    with client(provider, key) as c:
+        trusted = []
+        for did in trust_algorithm or []:
+            algo = c.asset(did)
+            trusted.append({"did": did, "filesChecksum": algo.filesChecksum})
+        policy = ComputePolicy.model_validate(
+            {
+                "allowRawAlgorithm": allow_raw_algorithm,
+                "publisherTrustedAlgorithms": trusted,
+                "publisherTrustedAlgorithmPublishers": trust_publisher or [],
+                "maxJobs": max_jobs,
+            }
+        )
+        meta = Metadata(
+            name=name,
+            description=description,
+            author=author,
+            license=license,
+            type="dataset",
+            tags=tag or [],
+        )
+        ddo = c.publish(meta, _files(paths), policy, timeout)
+    print_json(ddo.public_json()) if json else console.print(ddo.id)
+
+
+@app.command("algorithm")
+def algorithm(
+    file: Annotated[Path, typer.Argument(help="The algorithm's code (Python)")],
+    name: NameOpt,
+    description: DescOpt = "",
+    author: AuthorOpt = "",
+    license: LicenseOpt = "",
+    tag: TagOpt = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Consumer parameter NAME[:TYPE[:required]] (repeatable)"),
+    ] = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Publish an algorithm so datasets can trust it by DID and checksum."""
+    params = []
+    for spec in param or []:
+        parts = spec.split(":")
+        params.append(
+            ConsumerParameter.model_validate(
+                {
+                    "name": parts[0],
+                    "type": parts[1] if len(parts) > 1 else "text",
+                    "required": len(parts) > 2 and parts[2] == "required",
+                }
+            )
+        )
+    meta = Metadata(
+        name=name,
+        description=description,
+        author=author,
+        license=license,
+        type="algorithm",
+        tags=tag or [],
+        algorithm=AlgorithmInfo(consumerParameters=params),
+    )
+    with client(provider, key) as c:
+        ddo = c.publish(meta, _files([file]))
+    print_json(ddo.public_json()) if json else console.print(ddo.id)

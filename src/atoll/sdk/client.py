@@ -1,0 +1,252 @@
+"""The consumer's and publisher's client for a provider. Every job request is signed with the
+caller's key; the connection is kept alive between calls."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+
+from atoll import signing
+from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden, NotFound
+from atoll.errors import RemoteError as RemoteError
+from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.job import JobInfo
+from atoll.signing import Key
+
+_ERRORS: dict[int, type[AtollError]] = {
+    400: BadRequest,
+    401: AuthError,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+}
+
+
+def _error(response: httpx.Response) -> AtollError:
+    try:
+        message = str(response.json().get("error") or response.text)
+    except ValueError:
+        message = response.text or response.reason_phrase
+    cls = _ERRORS.get(response.status_code)
+    if cls is not None:
+        return cls(message)
+    return RemoteError(f"provider error {response.status_code}: {message}", response.status_code)
+
+
+class ProviderClient:
+    def __init__(
+        self,
+        url: str,
+        key: Key | None = None,
+        timeout: float = 90.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _key(self) -> Key:
+        if self.key is None:
+            raise AuthError("this call is signed: give a key (--key or ATOLL_KEY)")
+        return self.key
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, "/api/services" + path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RemoteError(
+                f"cannot reach the provider at {self.url} ({type(exc).__name__})"
+            ) from None
+        if not response.is_success:
+            raise _error(response)
+        return response
+
+    def _signed(self, route: str, *parts: object) -> dict[str, Any]:
+        key = self._key()
+        nonce = key.next_nonce()
+        text = signing.message(route, key.address, *parts, nonce)
+        return {"consumerAddress": key.address, "nonce": nonce, "signature": key.sign(text)}
+
+    # -- assets ----------------------------------------------------------------------------
+
+    def nonce(self, address: str) -> int:
+        return int(self._send("GET", "/nonce", params={"userAddress": address}).json()["nonce"])
+
+    def search(
+        self, q: str = "", tag: str = "", type: str = "", limit: int = 50, offset: int = 0
+    ) -> tuple[int, list[DDO]]:
+        params = {"q": q, "tag": tag, "type": type, "limit": limit, "offset": offset}
+        data = self._send("GET", "/assets", params=params).json()
+        return int(data["total"]), [DDO.model_validate(d) for d in data["assets"]]
+
+    def asset(self, did: str) -> DDO:
+        return DDO.model_validate(self._send("GET", f"/assets/{did}").json())
+
+    def publish(
+        self,
+        metadata: Metadata,
+        files: list[str],
+        compute: ComputePolicy | None = None,
+        timeout: int | None = None,
+    ) -> DDO:
+        body: dict[str, Any] = {
+            "metadata": metadata.model_dump(mode="json"),
+            "files": [str(Path(f).resolve()) for f in files],
+            "compute": (compute or ComputePolicy()).model_dump(mode="json"),
+            "timeout": timeout,
+        }
+        body.update(self._signed("publish", signing.body_digest(body)))
+        return DDO.model_validate(self._send("POST", "/assets", json=body).json())
+
+    def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
+        body: dict[str, Any] = {"compute": compute.model_dump(mode="json")}
+        body.update(self._signed("policy", did, signing.body_digest(body)))
+        return DDO.model_validate(self._send("PUT", f"/assets/{did}/policy", json=body).json())
+
+    # -- compute ---------------------------------------------------------------------------
+
+    def environments(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self._send("GET", "/computeEnvironments").json()
+        return data
+
+    @staticmethod
+    def _compute_body(
+        dataset: str,
+        algorithm_did: str,
+        rawcode: str,
+        parameters: dict[str, Any] | None,
+        additional: list[str] | None,
+        environment: str,
+        agreement_id: str,
+    ) -> dict[str, Any]:
+        return {
+            "dataset": {"did": dataset, "agreementId": agreement_id},
+            "additionalDatasets": [{"did": d, "agreementId": ""} for d in additional or []],
+            "algorithm": {"did": algorithm_did, "rawcode": rawcode},
+            "parameters": parameters or {},
+            "environment": environment,
+        }
+
+    def initialize(
+        self,
+        dataset: str,
+        algorithm_did: str = "",
+        rawcode: str = "",
+        parameters: dict[str, Any] | None = None,
+        additional: list[str] | None = None,
+        environment: str = "default",
+        agreement_id: str = "",
+    ) -> dict[str, Any]:
+        body = self._compute_body(
+            dataset, algorithm_did, rawcode, parameters, additional, environment, agreement_id
+        )
+        body["consumerAddress"] = self._key().address
+        data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
+        return data
+
+    def start(
+        self,
+        dataset: str,
+        algorithm_did: str = "",
+        rawcode: str = "",
+        parameters: dict[str, Any] | None = None,
+        additional: list[str] | None = None,
+        environment: str = "default",
+        agreement_id: str = "",
+    ) -> JobInfo:
+        body = self._compute_body(
+            dataset, algorithm_did, rawcode, parameters, additional, environment, agreement_id
+        )
+        body.update(self._signed("compute", dataset, signing.body_digest(body)))
+        return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])
+
+    def status(self, job_id: str, wait: float = 0, since: int | None = None) -> JobInfo:
+        params: dict[str, Any] = {**self._signed("status", job_id), "jobId": job_id}
+        if wait:
+            params["wait"] = wait
+        if since is not None:
+            params["since"] = since
+        return JobInfo.model_validate(self._send("GET", "/compute", params=params).json()[0])
+
+    def jobs(self) -> list[JobInfo]:
+        params = {**self._signed("status", ""), "jobId": ""}
+        return [
+            JobInfo.model_validate(j) for j in self._send("GET", "/compute", params=params).json()
+        ]
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        on_change: Callable[[JobInfo], None] | None = None,
+    ) -> JobInfo:
+        """Block until the job ends. The provider answers the moment the status changes
+        (long-poll), so this neither sleeps nor polls on a fixed interval."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        info = self.status(job_id)
+        while not info.terminal:
+            if on_change is not None:
+                on_change(info)
+            remaining = 30.0 if deadline is None else min(30.0, deadline - time.monotonic())
+            if remaining <= 0:
+                break
+            info = self.status(
+                job_id, wait=remaining, since=info.status if on_change is not None else None
+            )
+        if on_change is not None:
+            on_change(info)
+        return info
+
+    def stop(self, job_id: str) -> JobInfo:
+        body = {**self._signed("stop", job_id), "jobId": job_id}
+        return JobInfo.model_validate(self._send("PUT", "/compute", json=body).json()[0])
+
+    def delete(self, job_id: str) -> JobInfo:
+        params = {**self._signed("delete", job_id), "jobId": job_id}
+        return JobInfo.model_validate(self._send("DELETE", "/compute", params=params).json()[0])
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[bytes]:
+        params = {**self._signed("logs", job_id), "jobId": job_id, "follow": follow}
+        url = "/api/services/computeLogs"
+        timeout = httpx.Timeout(10.0, read=None) if follow else None
+        with self._http.stream("GET", url, params=params, timeout=timeout) as response:
+            if not response.is_success:
+                response.read()
+                raise _error(response)
+            yield from response.iter_raw()
+
+    def result(self, job_id: str, index: int) -> bytes:
+        params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
+        return self._send("GET", "/computeResult", params=params).content
+
+    def download_results(self, info: JobInfo, directory: Path) -> list[Path]:
+        """Save every result file under ``directory``, checking each file's sha256."""
+        saved: list[Path] = []
+        for entry in info.results:
+            rel = PurePosixPath(entry.filename)
+            if rel.is_absolute() or ".." in rel.parts:
+                raise BadRequest(f"refusing result name {entry.filename!r}")
+            data = self.result(info.jobId, entry.index)
+            if hashlib.sha256(data).hexdigest() != entry.sha256:
+                raise RemoteError(f"result {entry.index} does not match its sha256")
+            target = directory.joinpath(*rel.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            saved.append(target)
+        return saved

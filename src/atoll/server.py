@@ -1,0 +1,62 @@
+"""Serving an ASGI app with uvicorn: in the foreground (``atoll serve``) or on a background
+thread (the demo, tests and benchmarks talk to it over real HTTP)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+from atoll.errors import ConfigError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    # access logs off: query strings carry signatures and job ids
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    uvicorn.Server(_config(app, host, port)).run()
+
+
+class BackgroundServer:
+    """``with BackgroundServer(app) as url: …`` — the server runs until the block ends."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._server = uvicorn.Server(_config(app, self.host, self.port))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"the server could not start on port {self.port}")
+            time.sleep(0.01)
+        return self.url
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)

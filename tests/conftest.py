@@ -1,0 +1,56 @@
+"""Shared fixtures.
+
+Stores run on SQLite and on the real PostgreSQL named by ATOLL_TEST_POSTGRES_URL (default: the
+local server, trust auth, database ``test``). Without it those cases skip, unless
+ATOLL_REQUIRE_POSTGRES=1 (CI), where a missing server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from atoll.db import connect
+
+POSTGRES_URL = os.environ.get(
+    "ATOLL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_or_skip() -> None:
+    try:
+        sa.create_engine(POSTGRES_URL).connect().close()
+    except Exception as exc:
+        reason = f"PostgreSQL unavailable ({type(exc).__name__})"
+        if os.environ.get("ATOLL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " and ATOLL_REQUIRE_POSTGRES=1")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'atoll.db'}"
+        return
+    _postgres_or_skip()
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[sa.Engine]:
+    engine = connect(db_url)
+    yield engine
+    engine.dispose()
