@@ -1,0 +1,79 @@
+"""Test helpers: a real provider node on a loopback port, and sandbox requirements."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atoll.cli.node import init_home
+from atoll.config import load_settings
+from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.node import ProviderNode, build_provider
+from atoll.sdk import ProviderClient
+from atoll.server import BackgroundServer
+from atoll.signing import Key
+
+
+def require_sandbox() -> None:
+    """Skip where jobs cannot run isolated; fail instead when ATOLL_REQUIRE_SANDBOX=1 (CI)."""
+    reason = ""
+    if os.geteuid() != 0:
+        reason = "the sandbox needs root for cgroups"
+    elif shutil.which("bwrap") is None:
+        reason = "bubblewrap is not installed"
+    if reason:
+        if os.environ.get("ATOLL_REQUIRE_SANDBOX") == "1":
+            pytest.fail(reason + " and ATOLL_REQUIRE_SANDBOX=1")
+        pytest.skip(reason)
+
+
+@dataclass
+class Running:
+    url: str
+    node: ProviderNode
+    home: Path
+    publisher: ProviderClient
+    consumer: ProviderClient
+    other: ProviderClient
+
+    def dataset(
+        self,
+        tmp: Path,
+        text: str = "a,b\n1,2\n3,4\n",
+        name: str = "data",
+        policy: ComputePolicy | None = None,
+        files: int = 1,
+    ) -> str:
+        paths = []
+        for i in range(files):
+            f = tmp / f"{name}-{i}.csv"
+            f.write_text(text)
+            paths.append(str(f))
+        meta = Metadata(name=name, type="dataset", tags=["test"])
+        ddo = self.publisher.publish(meta, paths, policy or ComputePolicy(allowRawAlgorithm=True))
+        return ddo.id
+
+
+@contextmanager
+def running_provider(home: Path, **settings: Any) -> Iterator[Running]:
+    init_home(home)
+    defaults: dict[str, Any] = {"port": 0, "job_wall_seconds": 20.0, "job_memory_mb": 256}
+    node = build_provider(load_settings(home, **{**defaults, **settings}))
+    with BackgroundServer(node.app()) as url:
+        clients = [
+            ProviderClient(url, Key.load(home / "key")),
+            ProviderClient(url, Key.generate()),
+            ProviderClient(url, Key.generate()),
+        ]
+        try:
+            yield Running(url, node, home, *clients)
+        finally:
+            for c in clients:
+                c.close()

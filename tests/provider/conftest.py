@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Running, running_provider
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[Running]:
+    with running_provider(tmp_path / "home") as running:
+        yield running

@@ -1,0 +1,169 @@
+"""Jobs end to end over HTTP with the real sandbox: Ocean's layout, results, logs, ownership."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atoll import signing
+from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.status import JobStatus
+from tests.helpers import Running, require_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _sandbox() -> None:
+    require_sandbox()
+
+
+OCEAN_ALGORITHM = """
+import json, os
+dids = json.loads(os.getenv("DIDS"))
+out = {"dids": dids, "transformation": os.getenv("TRANSFORMATION_DID"),
+       "paths": [os.getenv(v) for v in ("INPUTS", "OUTPUTS", "LOGS")]}
+for did in dids:
+    ddo = json.load(open(f"/data/ddos/{did}"))
+    rows = open(f"/data/inputs/{did}/0").read().splitlines()
+    out[did] = {"name": ddo["metadata"]["name"], "rows": len(rows) - 1}
+out["custom"] = json.load(open("/data/inputs/algoCustomData.json"))
+os.makedirs("/data/outputs/sub", exist_ok=True)
+json.dump(out, open("/data/outputs/result.json", "w"))
+open("/data/outputs/sub/note.txt", "w").write("nested")
+open("/data/logs/extra.log", "w").write("own log")
+print("done", len(dids))
+"""
+
+
+def test_ocean_style_algorithm_runs_unchanged(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path, name="sales")
+    info = provider.consumer.start(did, rawcode=OCEAN_ALGORITHM, parameters={"k": "v"})
+    info = provider.consumer.wait(info.jobId, timeout=60)
+    assert info.status == JobStatus.FINISHED, info.statusText
+    names = [(r.index, r.filename, r.type) for r in info.results]
+    assert names == [
+        (0, "result.json", "output"),
+        (1, "sub/note.txt", "output"),
+        (2, "algorithm.log", "algorithmLog"),
+        (3, "logs/extra.log", "algorithmLog"),
+    ]
+    result = json.loads(provider.consumer.result(info.jobId, 0))
+    assert result["dids"] == [did]
+    assert result[did] == {"name": "sales", "rows": 2}
+    assert result["custom"] == {"k": "v"}
+    assert result["paths"] == ["/data/inputs", "/data/outputs", "/data/logs"]
+    log = provider.consumer.result(info.jobId, 2)
+    assert log == b"done 1\n"
+    for r in info.results:
+        data = provider.consumer.result(info.jobId, r.index)
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (r.filesize, r.sha256)
+    saved = provider.consumer.download_results(info, tmp_path / "out")
+    assert (tmp_path / "out" / "sub" / "note.txt").read_text() == "nested"
+    assert len(saved) == 4
+
+
+def test_failures_get_their_own_status(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    info = provider.consumer.start(did, rawcode="import sys; print('bad'); sys.exit(3)")
+    info = provider.consumer.wait(info.jobId, timeout=60)
+    assert info.status == JobStatus.ALGORITHM_FAILED
+    assert "exit code 3" in info.statusText
+    assert provider.consumer.result(info.jobId, 0) == b"bad\n"
+
+
+def test_symlink_in_outputs_is_not_published(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    code = (
+        "import os\n"
+        "os.symlink('/etc/hostname', '/data/outputs/link')\n"
+        "os.symlink('/data/inputs', '/data/outputs/dirlink')\n"
+        "open('/data/outputs/ok.txt', 'w').write('ok')\n"
+    )
+    info = provider.consumer.wait(provider.consumer.start(did, rawcode=code).jobId, timeout=60)
+    assert info.status == JobStatus.FINISHED
+    assert [r.filename for r in info.results if r.type == "output"] == ["ok.txt"]
+    assert "skipped non-regular files" in info.statusText
+
+
+def test_another_consumer_cannot_see_or_touch_my_job(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    mine = provider.consumer.start(did, rawcode="print('secret output')")
+    mine = provider.consumer.wait(mine.jobId, timeout=60)
+    other = provider.other
+    for call in (
+        lambda: other.status(mine.jobId),
+        lambda: other.result(mine.jobId, 0),
+        lambda: list(other.logs(mine.jobId)),
+        lambda: other.stop(mine.jobId),
+        lambda: other.delete(mine.jobId),
+    ):
+        with pytest.raises(NotFound, match="no job"):
+            call()
+    assert other.jobs() == []
+    again = provider.consumer.status(mine.jobId)
+    assert again.removed == 0 and again.results == mine.results
+
+
+def test_result_index_checks(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    info = provider.consumer.wait(provider.consumer.start(did, rawcode="pass").jobId, timeout=60)
+    with pytest.raises(NotFound, match="out of range"):
+        provider.consumer.result(info.jobId, len(info.results))
+    key = provider.consumer.key
+    for bad in ("../../etc/passwd", "-1", "0/../1"):
+        nonce = key.next_nonce()
+        sig = key.sign(signing.message("result", key.address, info.jobId, bad, nonce))
+        r = httpx.get(
+            provider.url + "/api/services/computeResult",
+            params={
+                "consumerAddress": key.address,
+                "nonce": nonce,
+                "signature": sig,
+                "jobId": info.jobId,
+                "index": bad,
+            },
+        )
+        assert r.status_code == 400, r.text
+        assert "index" in r.json()["error"]
+
+
+def test_stop_and_delete(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    info = provider.consumer.start(
+        did, rawcode="import time\nprint('start', flush=True)\ntime.sleep(60)"
+    )
+    while info.status != JobStatus.RUNNING and not info.terminal:
+        info = provider.consumer.status(info.jobId, wait=30, since=info.status)
+    assert info.status == JobStatus.RUNNING
+    with pytest.raises(Conflict, match="still running"):
+        provider.consumer.delete(info.jobId)
+    provider.consumer.stop(info.jobId)
+    info = provider.consumer.wait(info.jobId, timeout=30)
+    assert info.status == JobStatus.STOPPED
+    with pytest.raises(Conflict, match="already ended"):
+        provider.consumer.stop(info.jobId)
+    gone = provider.consumer.delete(info.jobId)
+    assert gone.removed == 1 and gone.results == []
+    with pytest.raises(NotFound, match="removed"):
+        provider.consumer.result(info.jobId, 0)
+    assert not (provider.home / "jobs" / info.jobId).exists()
+
+
+def test_live_logs_follow_until_the_end(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    code = (
+        "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n"
+    )
+    info = provider.consumer.start(did, rawcode=code)
+    text = b"".join(provider.consumer.logs(info.jobId, follow=True))
+    assert text == b"line 0\nline 1\nline 2\n"
+    assert provider.consumer.status(info.jobId).terminal
+
+
+def test_raw_code_size_is_capped(provider: Running, tmp_path: Path) -> None:
+    did = provider.dataset(tmp_path)
+    with pytest.raises(BadRequest):
+        provider.consumer.start(did, rawcode="x" * ((1 << 20) + 1))
