@@ -1,0 +1,126 @@
+"""Crash safety: ``kill -9`` of a real ``atoll serve`` with jobs finished, running and queued;
+after a restart every job ends (re-run, or failed with a clear statusText), nothing of the
+killed job keeps running, and finished results are intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atoll.cli.node import init_home
+from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.status import JobStatus
+from atoll.sdk import ProviderClient
+from atoll.server import free_port
+from atoll.signing import Key
+from tests.helpers import require_sandbox
+
+MARKER = "crash-test-marker"
+
+
+@contextmanager
+def server(home: Path, port: int, attempts: int) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "ATOLL_HOME": str(home),
+        "ATOLL_MAX_CONCURRENT_JOBS": "1",
+        "ATOLL_MAX_ATTEMPTS": str(attempts),
+        "ATOLL_JOB_WALL_SECONDS": "30",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atoll", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "") from None
+            time.sleep(0.05)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def marker_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if MARKER.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_kill_9_and_restart(tmp_path: Path, attempts: int) -> None:
+    require_sandbox()
+    home = tmp_path / "home"
+    init_home(home)
+    port = free_port()
+    data = tmp_path / "d.csv"
+    data.write_text("x\n")
+    # the running job sleeps in a child named after the marker, so a survivor would show
+    slow = (
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-c', 'import time; time.sleep(4)', '{MARKER}'])\n"
+        "print('slow done')\n"
+    )
+    with server(home, port, attempts) as proc:
+        c = ProviderClient(f"http://127.0.0.1:{port}", Key.load(home / "key"))
+        did = c.publish(
+            Metadata(name="d", type="dataset"), [str(data)], ComputePolicy(allowRawAlgorithm=True)
+        ).id
+        done = c.wait(c.start(did, rawcode="print('first')").jobId, timeout=60)
+        assert done.status == JobStatus.FINISHED
+        running = c.start(did, rawcode=slow)
+        while running.status != JobStatus.RUNNING:
+            running = c.status(running.jobId, wait=30, since=running.status)
+        queued = c.start(did, rawcode="print('queued ran')")
+        assert c.status(queued.jobId).status == JobStatus.QUEUED
+        deadline = time.monotonic() + 10
+        while not marker_processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker_processes(), "the running job's process never appeared"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        c.close()
+
+    with server(home, port, attempts):
+        c = ProviderClient(f"http://127.0.0.1:{port}", Key.load(home / "key"))
+        after = c.status(running.jobId)
+        if attempts == 1:
+            assert after.status == JobStatus.INTERRUPTED
+            assert "restart" in after.statusText
+            assert not marker_processes()
+        else:
+            after = c.wait(running.jobId, timeout=60)
+            assert after.status == JobStatus.FINISHED
+            assert c.result(running.jobId, 0) == b"slow done\n"
+        q = c.wait(queued.jobId, timeout=60)
+        assert q.status == JobStatus.FINISHED
+        assert c.result(queued.jobId, 0) == b"queued ran\n"
+        first = c.status(done.jobId)
+        assert first.results == done.results
+        assert c.result(done.jobId, 0) == b"first\n"
+        assert all(j.terminal for j in c.jobs())
+        c.close()
