@@ -1,0 +1,158 @@
+"""End-to-end latency of trivial jobs over HTTP: submit → finished → result read.
+
+Starts a real ``atoll serve`` in a subprocess on a loopback port, then measures from this
+process (the consumer): sequential jobs (median, p95), throughput with 2 clients at a time,
+and, in the same run, the bare sandbox start (the same trivial algorithm through the
+executor alone) as the baseline.
+
+    python bench/bench_jobs.py --runs 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from atoll.cli.node import init_home
+from atoll.engine.executor import ExecutionSpec, Limits, Mount, Runtime
+from atoll.engine.sandbox import SandboxExecutor
+from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.status import JobStatus
+from atoll.sdk import ProviderClient
+from atoll.server import free_port
+from atoll.signing import Key
+
+ALGORITHM = "open('/data/outputs/out.txt', 'w').write('ok')\n"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def show(name: str, values: list[float]) -> float:
+    med = statistics.median(values)
+    print(
+        f"{name:<38} median {med * 1000:7.1f} ms   p95 {pct(values, 95) * 1000:7.1f} ms"
+        f"   (n={len(values)})"
+    )
+    return med
+
+
+def one_job(c: ProviderClient, did: str) -> float:
+    t0 = time.perf_counter()
+    info = c.start(did, rawcode=ALGORITHM)
+    info = c.wait(info.jobId, timeout=60)
+    if info.status != JobStatus.FINISHED:
+        raise SystemExit(f"job failed: {info.statusText}")
+    assert c.result(info.jobId, 0) == b"ok"
+    return time.perf_counter() - t0
+
+
+def bare_sandbox(tmp: Path, runs: int) -> list[float]:
+    executor = SandboxExecutor()
+    executor.check()
+    code = tmp / "algo"
+    code.mkdir()
+    (code / "algorithm").write_text(ALGORITHM)
+    times = []
+    for i in range(runs):
+        out, logs = tmp / f"o{i}", tmp / f"l{i}"
+        out.mkdir()
+        logs.mkdir()
+        spec = ExecutionSpec(
+            job_id=f"bench-bare-{i}",
+            runtime=Runtime(Path("/usr/bin/python3")),
+            args=["/data/transformations/algorithm"],
+            mounts=[Mount(code, "/data/transformations")],
+            env={},
+            outputs_dir=out,
+            logs_dir=logs,
+            limits=Limits(wall_seconds=30),
+        )
+        t0 = time.perf_counter()
+        execution = executor.start(spec, lambda _chunk: None)
+        result = execution.wait()
+        times.append(time.perf_counter() - t0)
+        execution.release()
+        assert result.exit_code == 0, result
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40, help="sequential jobs to time")
+    parser.add_argument("--parallel-jobs", type=int, default=40, help="jobs for the 2-client run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        home = tmp / "home"
+        init_home(home)
+        port = free_port()
+        env = {**os.environ, "ATOLL_HOME": str(home), "ATOLL_MAX_CONCURRENT_JOBS": "2"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "atoll", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/healthz")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("server did not start") from None
+                    time.sleep(0.05)
+            data = tmp / "data.csv"
+            data.write_text("a\n1\n")
+            publisher = ProviderClient(url, Key.load(home / "key"))
+            did = publisher.publish(
+                Metadata(name="bench", type="dataset"),
+                [str(data)],
+                ComputePolicy(allowRawAlgorithm=True),
+            ).id
+            consumer = ProviderClient(url, Key.generate())
+            for _ in range(3):
+                one_job(consumer, did)
+            seq = [one_job(consumer, did) for _ in range(args.runs)]
+
+            clients = [ProviderClient(url, Key.generate()) for _ in range(2)]
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(2) as pool:
+                per_client = args.parallel_jobs // 2
+                futures = [
+                    pool.submit(lambda c=c: [one_job(c, did) for _ in range(per_client)])
+                    for c in clients
+                ]
+                par = [t for f in futures for t in f.result()]
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        bare = bare_sandbox(tmp, args.runs)
+
+    print()
+    job_med = show("end-to-end job (submit→result), 1 client", seq)
+    show("end-to-end job, 2 clients at a time", par)
+    bare_med = show("bare sandbox start (same algorithm)", bare)
+    print(f"{'throughput, 2 at a time':<38} {len(par) / elapsed:7.1f} jobs/s")
+    print(f"{'ratio job / bare sandbox (median)':<38} {job_med / bare_med:7.2f}x")
+    print("goal: median ≤ 150 ms and ≤ 10x the bare sandbox start")
+
+
+if __name__ == "__main__":
+    main()
