@@ -167,3 +167,41 @@ def test_raw_code_size_is_capped(provider: Running, tmp_path: Path) -> None:
     did = provider.dataset(tmp_path)
     with pytest.raises(BadRequest):
         provider.consumer.start(did, rawcode="x" * ((1 << 20) + 1))
+
+
+def test_job_cannot_reach_provider_secrets_or_other_data(provider: Running, tmp_path: Path) -> None:
+    mine = provider.dataset(tmp_path)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    provider.dataset(other_dir, name="other")
+    port = int(provider.url.rsplit(":", 1)[1])
+    targets = [
+        str(provider.home / "provider.key"),
+        str(provider.home / "key"),
+        str(provider.home / "atoll.db"),
+        str(other_dir / "other-0.csv"),
+    ]
+    code = f"""
+import json, os, socket
+out = {{}}
+for path in {targets!r}:
+    try:
+        open(path, "rb").read(1)
+        out[path] = "READ"
+    except OSError as exc:
+        out[path] = type(exc).__name__
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    out["provider"] = "CONNECTED"
+except OSError as exc:
+    out["provider"] = type(exc).__name__
+out["env"] = sorted(os.environ)
+json.dump(out, open("/data/outputs/probe.json", "w"))
+"""
+    info = provider.consumer.wait(provider.consumer.start(mine, rawcode=code).jobId, timeout=60)
+    assert info.status == JobStatus.FINISHED, info.statusText
+    probe = json.loads(provider.consumer.result(info.jobId, 0))
+    for path in targets:
+        assert probe[path] != "READ", path
+    assert probe["provider"] != "CONNECTED"
+    assert not [v for v in probe["env"] if v.startswith("ATOLL") or "KEY" in v or "DATABASE" in v]
