@@ -1,0 +1,158 @@
+"""The command line that starts a job: a POSIX shell that joins the job's cgroups and sets its
+rlimits, then execs bubblewrap, which runs a second shell inside the sandbox that signals
+"ready" and execs the interpreter.
+
+Everything here is pure (no processes, no files written) so that it can be checked without a
+kernel that supports any of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from atoll.engine.executor import ExecutionSpec, Limits, SandboxUnavailable
+
+#: written by the shell inside the sandbox once bubblewrap has set everything up; anything
+#: else on that channel before it is an error from bubblewrap or the launcher
+READY = b"ATOLL-SANDBOX-READY\n"
+
+INSIDE_OUTPUTS = "/data/outputs"
+INSIDE_LOGS = "/data/logs"
+HOSTNAME = "sandbox"
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+
+#: dash counts ``ulimit -f`` in 512-byte blocks
+FSIZE_BLOCK = 512
+
+#: fd 2 of the inner shell is the setup channel: announce readiness on it, then point it at
+#: the log pipe (fd 1) so the job's stderr and stdout both reach the log
+INNER_SCRIPT = f'echo {READY.decode().strip()} >&2 && exec 2>&1 && exec "$@"'
+
+
+@dataclass(frozen=True)
+class HostSystem:
+    """The parts of the host's base system a job gets, read-only: ``/usr``, the top-level
+    ``/bin``-style links into it (or directories, where ``/usr`` is not merged) and the
+    dynamic linker's cache."""
+
+    usr: str = "/usr"
+    #: (link target, link path), e.g. ("usr/bin", "/bin")
+    links: tuple[tuple[str, str], ...] = ()
+    dirs: tuple[str, ...] = ()
+    ld_cache: str | None = "/etc/ld.so.cache"
+
+
+def probe_host_system() -> HostSystem:
+    links: list[tuple[str, str]] = []
+    dirs: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = "/" + name
+        if os.path.islink(path):
+            links.append((os.readlink(path), path))
+        elif os.path.isdir(path):
+            dirs.append(path)
+    ld_cache = "/etc/ld.so.cache" if os.path.isfile("/etc/ld.so.cache") else None
+    return HostSystem(links=tuple(links), dirs=tuple(dirs), ld_cache=ld_cache)
+
+
+def fsize_blocks(nbytes: int) -> int:
+    # Rounded down, so the cap never exceeds what was asked for.
+    return max(1, nbytes // FSIZE_BLOCK)
+
+
+def launcher_script(procs_files: Sequence[Path], limits: Limits) -> str:
+    """The outer shell: join every job cgroup, set the rlimits, exec bubblewrap ("$@").
+
+    The CPU rlimit's hard value is one second above the soft one so the job first gets
+    SIGXCPU (which tells a CPU-time kill apart from other SIGKILLs) and SIGKILL a second
+    later if it ignores that.
+    """
+    cpu = max(1, limits.cpu_seconds)
+    steps = [f"echo $$ >{shlex.quote(str(f))}" for f in procs_files]
+    steps += [
+        "ulimit -c 0",
+        f"ulimit -t {cpu + 1}",
+        f"ulimit -S -t {cpu}",
+        f"ulimit -f {fsize_blocks(limits.file_size_bytes)}",
+        'exec "$@"',
+    ]
+    return " && ".join(steps)
+
+
+def _check_env(env: dict[str, str]) -> None:
+    for key in env:
+        if not key or "=" in key or "\0" in key or "\0" in env[key]:
+            raise SandboxUnavailable("the job's environment has an invalid variable")
+
+
+def bwrap_argv(
+    bwrap: str,
+    spec: ExecutionSpec,
+    *,
+    shell: str,
+    host: HostSystem,
+    uid: int = 65534,
+    gid: int = 65534,
+    tmp_bytes: int = 64 * 1024**2,
+    disable_userns: bool = True,
+) -> list[str]:
+    argv = [
+        bwrap,
+        # Each namespace named on its own: --unshare-all only *tries* the user and cgroup
+        # namespaces and would carry on without them.
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup",
+    ]
+    if disable_userns:
+        argv.append("--disable-userns")
+    argv += [
+        "--uid",
+        str(uid),
+        "--gid",
+        str(gid),
+        "--hostname",
+        HOSTNAME,
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
+    ]
+    env = dict(BASE_ENV)
+    env.update(spec.env)
+    _check_env(env)
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+
+    # The fresh /proc, /dev and /tmp come first so that a runtime path or an input that lives
+    # under the host's /tmp is mounted over the job's /tmp rather than hidden by it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    argv += ["--ro-bind", host.usr, host.usr]
+    for target, link in host.links:
+        argv += ["--symlink", target, link]
+    for d in host.dirs:
+        argv += ["--ro-bind", d, d]
+    if host.ld_cache:
+        argv += ["--ro-bind", host.ld_cache, host.ld_cache]
+    for p in spec.runtime.paths:
+        argv += ["--ro-bind", str(p), str(p)]
+    for m in spec.mounts:
+        argv += ["--bind" if m.writable else "--ro-bind", str(m.source), m.target]
+    argv += ["--bind", str(spec.outputs_dir), INSIDE_OUTPUTS]
+    argv += ["--bind", str(spec.logs_dir), INSIDE_LOGS]
+    argv += ["--dir", spec.workdir]
+    # bubblewrap's own / and /dev are tmpfs without a size cap, writable by the job's uid:
+    # both become read-only so the capped mounts are the only places to write.
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
+    argv += ["--chdir", spec.workdir]
+    argv += ["--", shell, "-c", INNER_SCRIPT, "atoll-job", str(spec.runtime.interpreter)]
+    argv += list(spec.args)
+    return argv

@@ -1,0 +1,627 @@
+"""The default executor: bubblewrap namespaces, a cgroup per job, rlimits, and size-capped
+tmpfs mounts for outputs and logs.
+
+Process tree of a job, all of it inside the job's cgroup::
+
+    sh (joins the cgroups, sets rlimits) --exec--> bwrap (monitor, host pid ns)
+        bwrap (pid 1 of the job's pid namespace, reaps)
+            sh (signals ready, redirects stderr) --exec--> interpreter args...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import os
+import re
+import select
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from atoll.engine.executor import (
+    ExecutionResult,
+    ExecutionSpec,
+    ExitReason,
+    Limits,
+    LogSink,
+    Runtime,
+    SandboxUnavailable,
+)
+from atoll.engine.sandbox import mounts
+from atoll.engine.sandbox.bwrap import (
+    READY,
+    HostSystem,
+    bwrap_argv,
+    launcher_script,
+    probe_host_system,
+)
+from atoll.engine.sandbox.cgroups import CGROUP_ROOT, CgroupSystem, JobCgroup, detect
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TMP_BYTES = 64 * 1024**2
+#: how long bubblewrap may take to set a sandbox up before the start counts as failed
+READY_TIMEOUT = 60.0
+#: bytes of unexpected bubblewrap chatter copied into the server log per job
+SETUP_LOG_CAP = 4096
+_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_SHELLS = ("/usr/bin/sh", "/bin/sh")
+_LAUNCH_ENV = {"PATH": "/usr/bin:/bin"}
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def inode_cap(nbytes: int) -> int:
+    """nr_inodes for a capped tmpfs: one per 4 KiB of space, at least 256. Without a cap an
+    empty-file flood would pin kernel memory that the size cap does not count."""
+    return min(max(nbytes // 4096, 256), 1 << 20)
+
+
+def truncation_note(cap: int) -> bytes:
+    return f"\n[atoll] log truncated: the job wrote more than {cap} bytes\n".encode()
+
+
+def _under(path: str, root: str) -> bool:
+    root = root.rstrip("/") or "/"
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def _is_full(path: Path) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail == 0 or st.f_favail == 0
+
+
+def _human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+class SandboxExecution:
+    """A running job. Thread-safe: :meth:`cancel` may come from any thread while another one
+    is in :meth:`wait`."""
+
+    def __init__(
+        self,
+        *,
+        spec: ExecutionSpec,
+        proc: subprocess.Popen[bytes],
+        pidfd: int,
+        cgroup: JobCgroup,
+        mounted: list[Path],
+        on_log: LogSink,
+        log_fd: int,
+        setup_fd: int,
+        started: float,
+    ) -> None:
+        self._spec = spec
+        self._limits = spec.limits
+        self._proc = proc
+        self._pidfd = pidfd
+        self._cgroup = cgroup
+        self._mounted = mounted
+        self._on_log = on_log
+        self._log_fd = log_fd
+        self._setup_fd = setup_fd
+        self._started = started
+        self._deadline = started + spec.limits.wall_seconds
+        self._lock = threading.Lock()
+        self._wait_lock = threading.Lock()
+        self._kill_reason: ExitReason | None = None
+        self._exited = False
+        self._result: ExecutionResult | None = None
+        self._released = False
+        self._log_sent = 0
+        self._log_truncated = False
+        self._sink_failed = False
+        self._setup_logged = 0
+        self._pump = threading.Thread(
+            target=self._run_pump, name=f"atoll-sandbox-log-{spec.job_id}", daemon=True
+        )
+        self._pump.start()
+
+    # -- limits and cancellation -------------------------------------------------------
+
+    def _terminate(self, reason: ExitReason) -> bool:
+        with self._lock:
+            if self._exited or self._kill_reason is not None:
+                return False
+            self._kill_reason = reason
+        self._cgroup.signal_all()
+        return True
+
+    def cancel(self) -> None:
+        if self._terminate(ExitReason.STOPPED):
+            # Killing bubblewrap's pid 1 takes the whole pid namespace with it; the loop
+            # catches anything that was between fork and exit at that moment.
+            self._cgroup.kill(timeout=1.0)
+
+    def _remaining_ms(self) -> int:
+        if self._kill_reason is not None:
+            return 1000
+        left = self._deadline - time.monotonic()
+        if math.isinf(left):
+            return 60_000
+        return max(0, min(60_000, math.ceil(left * 1000)))
+
+    # -- output -------------------------------------------------------------------------
+
+    def _emit(self, chunk: bytes) -> None:
+        if self._sink_failed:
+            return
+        try:
+            self._on_log(chunk)
+        except Exception:
+            # The job keeps running and its pipe keeps draining; only forwarding stops.
+            self._sink_failed = True
+            log.exception("log sink of job %s failed; its log is dropped", self._spec.job_id)
+
+    def _forward(self, data: bytes) -> None:
+        cap = self._limits.log_bytes
+        room = cap - self._log_sent
+        if room > 0:
+            piece = data[:room]
+            self._log_sent += len(piece)
+            self._emit(piece)
+        if len(data) > room and not self._log_truncated:
+            self._log_truncated = True
+            self._emit(truncation_note(cap))
+
+    def _setup_chatter(self, data: bytes) -> None:
+        # Not the job's output: bubblewrap or the launcher talking after the start. It may name
+        # host paths, so it goes to the server log, never to the consumer.
+        if self._setup_logged < SETUP_LOG_CAP:
+            text = data[: SETUP_LOG_CAP - self._setup_logged]
+            self._setup_logged += len(text)
+            log.warning("sandbox of job %s: %s", self._spec.job_id, text.decode(errors="replace"))
+
+    def _run_pump(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._log_fd, selectors.EVENT_READ, self._forward)
+        sel.register(self._setup_fd, selectors.EVENT_READ, self._setup_chatter)
+        try:
+            while sel.get_map():
+                events = sel.select(self._remaining_ms() / 1000)
+                if not events and self._kill_reason is None:
+                    if time.monotonic() >= self._deadline:
+                        self._terminate(ExitReason.TIMEOUT)
+                    continue
+                for key, _ in events:
+                    data = os.read(key.fd, 65536)
+                    if not data:
+                        sel.unregister(key.fd)
+                        os.close(key.fd)
+                        continue
+                    key.data(data)
+        except Exception:
+            log.exception("log reader of job %s failed", self._spec.job_id)
+        finally:
+            for key in list(sel.get_map().values()):
+                with contextlib.suppress(OSError):
+                    os.close(key.fd)
+            sel.close()
+
+    # -- the end of the job -------------------------------------------------------------
+
+    def _wait_exit(self) -> tuple[int, float]:
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        while not poller.poll(self._remaining_ms()):
+            if self._kill_reason is not None:
+                self._cgroup.signal_all()
+            elif time.monotonic() >= self._deadline:
+                self._terminate(ExitReason.TIMEOUT)
+        _, status, usage = os.wait4(self._proc.pid, 0)
+        return status, usage.ru_utime + usage.ru_stime
+
+    def wait(self) -> ExecutionResult:
+        with self._wait_lock:
+            if self._result is not None:
+                return self._result
+            status, cpu_used = self._wait_exit()
+            with self._lock:
+                self._exited = True
+            duration = time.monotonic() - self._started
+            code = os.waitstatus_to_exitcode(status)
+            self._proc.returncode = code
+            if not self._cgroup.kill():
+                log.error("processes of job %s survive in its cgroup", self._spec.job_id)
+            self._pump.join(timeout=10)
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._result = self._classify(code, cpu_used, duration)
+            return self._result
+
+    def _classify(self, code: int, cpu_used: float, duration: float) -> ExecutionResult:
+        limits = self._limits
+        reason = self._kill_reason
+        if reason is ExitReason.STOPPED:
+            return ExecutionResult(reason, None, duration, "the job was stopped")
+        if reason is ExitReason.TIMEOUT:
+            detail = f"the job ran past its wall-clock limit of {limits.wall_seconds:g} s"
+            return ExecutionResult(reason, None, duration, detail)
+        # bubblewrap exits with 128+N when the job died from signal N.
+        sig = -code if code < 0 else (code - 128 if code > 128 else 0)
+        if code != 0 and self._cgroup.oom_kills() > 0:
+            detail = f"the job exceeded its memory limit of {_human_bytes(limits.memory_bytes)}"
+            return ExecutionResult(ExitReason.OUT_OF_MEMORY, code, duration, detail)
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_used >= limits.cpu_seconds):
+            detail = f"the job used more than its {limits.cpu_seconds} s of CPU time"
+            return ExecutionResult(ExitReason.CPU_TIME, code, duration, detail)
+        outputs_full = _is_full(self._spec.outputs_dir)
+        logs_full = _is_full(self._spec.logs_dir)
+        if sig == signal.SIGXFSZ or outputs_full or logs_full:
+            if logs_full and not outputs_full:
+                what = f"its log space of {_human_bytes(limits.log_bytes)}"
+            elif sig == signal.SIGXFSZ and not outputs_full:
+                what = f"its file size limit of {_human_bytes(limits.file_size_bytes)}"
+            else:
+                what = f"its output space of {_human_bytes(limits.output_bytes)}"
+            return ExecutionResult(
+                ExitReason.OUTPUT_LIMIT, code, duration, f"the job filled {what}"
+            )
+        if sig:
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            detail = f"the job was killed by {name}"
+        else:
+            detail = f"the job exited with code {code}"
+        if self._log_truncated:
+            detail += f"; its log was truncated at {_human_bytes(limits.log_bytes)}"
+        return ExecutionResult(ExitReason.EXITED, code, duration, detail)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        if self._result is None:
+            self.cancel()
+            self.wait()
+        for target in reversed(self._mounted):
+            try:
+                mounts.unmount(target)
+            except OSError as e:
+                log.warning("cannot unmount the output space of job %s: %s", self._spec.job_id, e)
+        self._cgroup.remove()
+
+
+class SandboxExecutor:
+    """Runs jobs under bubblewrap with a cgroup each. Needs root (cgroups and mounts).
+
+    ``cgroup_name`` names the parent cgroup of all jobs and, with ``-job`` appended, the
+    source of the tmpfs mounts the executor makes; :meth:`recover` finds leftovers by these
+    names, so two executors that share a host must use different names.
+    """
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        cgroup_name: str = "atoll",
+        bwrap: str = "bwrap",
+        uid: int = 65534,
+        *,
+        gid: int | None = None,
+        tmp_bytes: int = DEFAULT_TMP_BYTES,
+        cgroup_root: Path = CGROUP_ROOT,
+    ) -> None:
+        if not _NAME_RE.fullmatch(cgroup_name) or cgroup_name.startswith("."):
+            raise ValueError(f"invalid cgroup name {cgroup_name!r}")
+        self.cgroup_name = cgroup_name
+        self.mount_marker = f"{cgroup_name}-job"
+        self.bwrap = bwrap
+        self.uid = uid
+        self.gid = uid if gid is None else gid
+        self.tmp_bytes = tmp_bytes
+        self.cgroup_root = cgroup_root
+        self._lock = threading.Lock()
+        self._checked = False
+        self._check_error: SandboxUnavailable | None = None
+        self._bwrap_path = ""
+        self._shell = ""
+        self._disable_userns = False
+        self._host = HostSystem()
+        self._cgroups: CgroupSystem | None = None
+        self._spawner: ThreadPoolExecutor | None = None
+        self._spawner_lock = threading.Lock()
+        self._probe_ids = itertools.count()
+
+    # -- probing --------------------------------------------------------------------------
+
+    def check(self) -> None:
+        with self._lock:
+            if not self._checked:
+                try:
+                    self._probe()
+                except SandboxUnavailable as e:
+                    self._check_error = e
+                except Exception as e:
+                    log.exception("sandbox self-test failed")
+                    self._check_error = SandboxUnavailable("the sandbox self-test failed")
+                    self._check_error.__cause__ = e
+                self._checked = True
+        if self._check_error is not None:
+            raise SandboxUnavailable(str(self._check_error)) from self._check_error
+
+    def _resolve_bwrap(self) -> str:
+        if "/" in self.bwrap:
+            path: str | None = os.path.abspath(self.bwrap)
+        else:
+            path = shutil.which(self.bwrap, path=_SEARCH_PATH)
+        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise SandboxUnavailable("bubblewrap is not installed")
+        return path
+
+    def _cgroup_system(self) -> CgroupSystem:
+        if self._cgroups is None:
+            self._cgroups = detect(
+                mounts.MOUNTINFO.read_text(), root=self.cgroup_root, parent=self.cgroup_name
+            )
+        return self._cgroups
+
+    def _probe(self) -> None:
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("the sandbox needs root to create cgroups and mounts")
+        self._bwrap_path = self._resolve_bwrap()
+        try:
+            helped = subprocess.run(
+                [self._bwrap_path, "--help"],
+                capture_output=True,
+                timeout=30,
+                env=_LAUNCH_ENV,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            raise SandboxUnavailable("bubblewrap cannot be run") from e
+        usage = helped.stdout.decode(errors="replace") + helped.stderr.decode(errors="replace")
+        if "--size" not in usage or "--remount-ro" not in usage:
+            raise SandboxUnavailable("the installed bubblewrap is too old; 0.8 or newer is needed")
+        self._disable_userns = "--disable-userns" in usage
+        shell = next((s for s in _SHELLS if os.access(s, os.X_OK)), None)
+        if shell is None:
+            raise SandboxUnavailable("no POSIX shell is installed")
+        self._shell = shell
+        self._host = probe_host_system()
+        self._cgroup_system().prepare()
+        self._self_test()
+
+    def _self_test(self) -> None:
+        """Run a trivial job end to end: cgroup, tmpfs mounts, every bubblewrap option, and
+        the job's uid able to write where it should and nowhere else."""
+        with tempfile.TemporaryDirectory(prefix="atoll-probe-") as tmp:
+            root = Path(tmp)
+            script = (
+                "test -w /data/outputs && test -w /data/logs && test -w /tmp"
+                " && ! test -w / && ! test -w /usr"
+            )
+            spec = ExecutionSpec(
+                job_id=f"probe-{os.getpid()}-{next(self._probe_ids)}",
+                runtime=Runtime(Path(self._shell)),
+                args=["-c", script],
+                mounts=[],
+                env={},
+                outputs_dir=root / "outputs",
+                logs_dir=root / "logs",
+                limits=Limits(
+                    memory_bytes=64 * 1024**2,
+                    pids=8,
+                    cpu_seconds=10,
+                    wall_seconds=30,
+                    output_bytes=64 * 1024,
+                    log_bytes=64 * 1024,
+                ),
+            )
+            output: list[bytes] = []
+            execution = self._launch(spec, output.append)
+            try:
+                result = execution.wait()
+            finally:
+                execution.release()
+        if result.reason is not ExitReason.EXITED or result.exit_code != 0:
+            log.error("sandbox self-test: %s; output: %r", result, b"".join(output)[:2000])
+            raise SandboxUnavailable("a trivial sandboxed job did not run correctly")
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, spec: ExecutionSpec, on_log: LogSink) -> SandboxExecution:
+        self.check()
+        return self._launch(spec, on_log)
+
+    def _visible(self, path: str, roots: list[str]) -> bool:
+        for target, link in self._host.links:
+            if _under(path, link):
+                path = "/" + target.strip("/") + path[len(link) :]
+        return any(_under(path, r) for r in roots)
+
+    def _validate(self, spec: ExecutionSpec) -> None:
+        runtime = spec.runtime
+        for p in runtime.paths:
+            if not p.is_absolute() or os.path.realpath(p) == "/" or not p.exists():
+                raise SandboxUnavailable("a path of the runtime is not installed")
+        interpreter = runtime.interpreter
+        real = os.path.realpath(interpreter)
+        if (
+            not interpreter.is_absolute()
+            or not os.path.isfile(real)
+            or not os.access(real, os.X_OK)
+        ):
+            raise SandboxUnavailable("the runtime interpreter is not installed")
+        roots = [self._host.usr, *self._host.dirs, *(str(p) for p in runtime.paths)]
+        real_roots = [os.path.realpath(r) for r in roots]
+        if not (
+            self._visible(os.path.normpath(interpreter), roots) and self._visible(real, real_roots)
+        ):
+            raise SandboxUnavailable("the runtime interpreter is outside the runtime's paths")
+        for m in spec.mounts:
+            if not m.target.startswith("/") or ".." in m.target.split("/"):
+                raise SandboxUnavailable("an input of the job has an invalid location")
+            if not m.source.exists():
+                raise SandboxUnavailable("an input of the job is missing")
+        if not spec.workdir.startswith("/"):
+            raise SandboxUnavailable("the job's working directory is not absolute")
+
+    def _spawn(self, argv: list[str], log_w: int, setup_w: int) -> subprocess.Popen[bytes]:
+        # bwrap --die-with-parent follows the *thread* that forked it (PR_SET_PDEATHSIG), so
+        # jobs are forked from one long-lived thread rather than from the caller's, which
+        # may end while the job runs.
+        if self._spawner is None:
+            with self._spawner_lock:
+                if self._spawner is None:
+                    self._spawner = ThreadPoolExecutor(1, thread_name_prefix="atoll-sandbox")
+        future = self._spawner.submit(
+            subprocess.Popen,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_w,
+            stderr=setup_w,
+            close_fds=True,
+            start_new_session=True,
+            env=_LAUNCH_ENV,
+            cwd="/",
+        )
+        return future.result()
+
+    def _launch(self, spec: ExecutionSpec, on_log: LogSink) -> SandboxExecution:
+        self._validate(spec)
+        limits = spec.limits
+        try:
+            spec.outputs_dir.mkdir(parents=True, exist_ok=True)
+            spec.logs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SandboxUnavailable("cannot create the job's output directories") from e
+        cgroup = self._cgroup_system().create(spec.job_id, limits)
+        mounted: list[Path] = []
+        proc: subprocess.Popen[bytes] | None = None
+        fds: list[int] = []
+        try:
+            for target, size in (
+                (spec.outputs_dir, limits.output_bytes),
+                (spec.logs_dir, limits.log_bytes),
+            ):
+                try:
+                    mounts.mount_tmpfs(self.mount_marker, target, size, inode_cap(size))
+                except OSError as e:
+                    raise SandboxUnavailable("cannot mount the job's capped output space") from e
+                mounted.append(target)
+            argv = [
+                self._shell,
+                "-c",
+                launcher_script(cgroup.procs_files, limits),
+                "atoll-sandbox",
+                *bwrap_argv(
+                    self._bwrap_path,
+                    spec,
+                    shell=self._shell,
+                    host=self._host,
+                    uid=self.uid,
+                    gid=self.gid,
+                    tmp_bytes=self.tmp_bytes,
+                    disable_userns=self._disable_userns,
+                ),
+            ]
+            log_r, log_w = os.pipe()
+            fds += [log_r, log_w]
+            setup_r, setup_w = os.pipe()
+            fds += [setup_r, setup_w]
+            try:
+                proc = self._spawn(argv, log_w, setup_w)
+            except OSError as e:
+                raise SandboxUnavailable("the sandbox launcher cannot be run") from e
+            started = time.monotonic()
+            for fd in (log_w, setup_w):
+                os.close(fd)
+                fds.remove(fd)
+            pidfd = os.pidfd_open(proc.pid)
+            fds.append(pidfd)
+            ready, said = _await_ready(setup_r, READY_TIMEOUT)
+            if not ready:
+                log.error(
+                    "sandbox of job %s did not start: %s",
+                    spec.job_id,
+                    said[:SETUP_LOG_CAP].decode(errors="replace"),
+                )
+                raise SandboxUnavailable("the sandbox could not be set up")
+            execution = SandboxExecution(
+                spec=spec,
+                proc=proc,
+                pidfd=pidfd,
+                cgroup=cgroup,
+                mounted=mounted,
+                on_log=on_log,
+                log_fd=log_r,
+                setup_fd=setup_r,
+                started=started,
+            )
+        except BaseException:
+            cgroup.kill()
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            for target in reversed(mounted):
+                with contextlib.suppress(OSError):
+                    mounts.unmount(target)
+            cgroup.remove(timeout=2.0)
+            raise
+        return execution
+
+    # -- after a crash ----------------------------------------------------------------------
+
+    def recover(self) -> None:
+        if os.geteuid() != 0:
+            return  # nothing this executor makes can exist without root
+        stuck = 0
+        try:
+            system = self._cgroup_system()
+        except SandboxUnavailable as e:
+            log.warning("no cgroups to recover: %s", e)
+            system = None
+        if system is not None:
+            for job in system.leftovers():
+                if not job.kill():
+                    stuck += 1
+                job.remove()
+        for m in mounts.marked_mounts(self.mount_marker):
+            try:
+                mounts.unmount(m.mount_point)
+            except OSError as e:
+                log.warning("cannot unmount a leftover job mount: %s", e)
+        if stuck:
+            raise SandboxUnavailable("processes of an earlier job could not be stopped")
+
+
+def _await_ready(fd: int, timeout: float) -> tuple[bool, bytes]:
+    """Read the setup channel until the inner shell says it runs, or until it closes (the
+    launcher or bubblewrap failed) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    said = b""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while READY not in said:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, said
+        if not poller.poll(math.ceil(left * 1000)):
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return False, said
+        said += chunk
+    return True, said.replace(READY, b"")
