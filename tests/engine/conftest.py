@@ -60,7 +60,7 @@ PRELUDE = textwrap.dedent(
         try:
             fn(*args, **kwargs)
         except OSError as e:
-            return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__
+            return errno.errorcode.get(e.errno or 0, type(e).__name__)
         except Exception as e:
             return type(e).__name__
         return "ok"
