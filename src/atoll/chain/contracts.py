@@ -1,0 +1,690 @@
+"""Typed access to Atoll's contracts: deploy them, drive agreements, read state and events.
+
+The flow of one compute job, in calls::
+
+    book = Contracts.deploy(chain, governance)          # once per chain
+    c = Contracts(chain, book)
+    c.register_did(publisher, did, checksum, [provider.address])
+    aid = c.create_agreement(consumer, did, price, max_jobs=1, timeout=3600)
+    c.lock_payment(consumer, aid)                        # approves the token if needed
+    c.fulfil_compute(provider, aid, manifest_hash)       # after the job, by owner/provider
+    c.release(anyone, aid)                               # pays the publisher
+    # or, job failed / timed out:
+    c.abort_compute(provider_or_anyone_after_timeout, aid); c.refund(anyone, aid)
+
+Agreement ids and DIDs are 32 bytes (``bytes``); addresses are checksummed strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from .abi import AbiEvent, ContractAbi
+from .base import Chain, Receipt, Signer, as_account, checksum
+from .compile import CONTRACT_NAMES, Artifact, load_artifacts
+from .errors import ChainError
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO32 = b"\x00" * 32
+
+#: Default bound on the blocks one log query covers (see :meth:`Contracts.events`).
+EVENT_BLOCK_STEP = 2_000
+
+
+class ConditionState(IntEnum):
+    UNINITIALIZED = 0
+    UNFULFILLED = 1
+    FULFILLED = 2
+    ABORTED = 3
+
+
+class TemplateState(IntEnum):
+    UNINITIALIZED = 0
+    PROPOSED = 1
+    APPROVED = 2
+    REVOKED = 3
+
+
+# AddressBook field per contract name.
+_BOOK_FIELDS: dict[str, str] = {
+    "AtollToken": "token",
+    "DIDRegistry": "did_registry",
+    "TemplateStore": "template_store",
+    "AgreementStore": "agreement_store",
+    "LockPaymentCondition": "lock_payment",
+    "ComputeExecutionCondition": "compute_execution",
+    "EscrowPaymentCondition": "escrow_payment",
+    "ComputeTemplate": "compute_template",
+}
+
+
+@dataclass(frozen=True)
+class AddressBook:
+    """Where the contracts of one deployment live; serialisable to JSON."""
+
+    chain_id: int
+    governance: str
+    #: Block of the first deployment transaction: event scans start here, never at 0.
+    deployed_block: int
+    token: str
+    did_registry: str
+    template_store: str
+    agreement_store: str
+    lock_payment: str
+    compute_execution: str
+    escrow_payment: str
+    compute_template: str
+
+    def address_of(self, contract: str) -> str:
+        """Address of a contract by its name (e.g. ``"DIDRegistry"``)."""
+        return str(getattr(self, _BOOK_FIELDS[contract]))
+
+    def contracts(self) -> dict[str, str]:
+        """``{contract name: address}``."""
+        return {name: self.address_of(name) for name in _BOOK_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AddressBook:
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name not in data:
+                raise ValueError(f"address book lacks {name!r}")
+            raw = data[name]
+            values[name] = int(raw) if name in ("chain_id", "deployed_block") else checksum(raw)
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AddressBook:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, p)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AddressBook:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class DidRecord:
+    did: bytes
+    owner: str
+    checksum: bytes
+    providers: tuple[str, ...]
+    updated_block: int
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of an agreement. Times are block timestamps (seconds)."""
+
+    condition_id: bytes
+    agreement_id: bytes
+    contract: str
+    state: ConditionState
+    #: Not fulfillable before this time.
+    time_lock: int
+    #: Only abortable after this time; 0 = no time out.
+    time_out: int
+    updated_at: int
+
+    def timed_out(self, now: int) -> bool:
+        return self.time_out != 0 and now > self.time_out
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A compute agreement as stored on chain (conditions: lock, compute, escrow)."""
+
+    agreement_id: bytes
+    did: bytes
+    template: str
+    consumer: str
+    max_jobs: int
+    created_at: int
+    created_block: int
+    price: int
+    receiver: str
+    token: str
+    conditions: tuple[Condition, ...]
+    #: Hash of the result manifest recorded when compute was fulfilled, else None.
+    result_hash: bytes | None = None
+
+    @property
+    def lock(self) -> Condition:
+        return self.conditions[0]
+
+    @property
+    def compute(self) -> Condition:
+        return self.conditions[1]
+
+    @property
+    def escrow(self) -> Condition:
+        return self.conditions[2]
+
+    @property
+    def deadline(self) -> int:
+        """When the compute condition times out (block timestamp)."""
+        return self.compute.time_out
+
+    def compute_allowed(self, consumer: str, now: int) -> bool:
+        """May ``consumer`` start jobs now (job counting against max_jobs aside)?"""
+        return (
+            checksum(consumer) == self.consumer
+            and self.lock.state is ConditionState.FULFILLED
+            and self.compute.state is ConditionState.UNFULFILLED
+            and not self.compute.timed_out(now)
+        )
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """A decoded event of one of the deployment's contracts."""
+
+    contract: str
+    name: str
+    address: str
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def did_bytes(did: str | bytes) -> bytes:
+    """The 32-byte on-chain id of a DID.
+
+    32 bytes pass through; ``did:<method>:<64 hex>`` and bare 64-hex strings are
+    decoded; any other string is hashed (keccak256 of its UTF-8).
+    """
+    if isinstance(did, bytes | bytearray):
+        if len(did) != 32:
+            raise ValueError("a DID id is 32 bytes")
+        return bytes(did)
+    tail = did.rsplit(":", 1)[-1].removeprefix("0x")
+    if len(tail) == 64:
+        try:
+            return bytes.fromhex(tail)
+        except ValueError:
+            pass
+    return bytes(keccak(text=did))
+
+
+def new_agreement_id() -> bytes:
+    return os.urandom(32)
+
+
+def _b32(value: bytes) -> bytes:
+    if len(value) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(value)}")
+    return bytes(value)
+
+
+class Contracts:
+    """The deployed contracts of one :class:`AddressBook` on one :class:`Chain`."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        book: AddressBook,
+        *,
+        artifacts: Mapping[str, Artifact] | None = None,
+        cache_dir: Path | str | None = None,
+    ) -> None:
+        if book.chain_id != chain.chain_id:
+            raise ChainError(
+                f"address book is for chain {book.chain_id}, connected to {chain.chain_id}"
+            )
+        self.chain = chain
+        self.book = book
+        arts = artifacts if artifacts is not None else load_artifacts(cache_dir=cache_dir)
+        self.artifacts: Mapping[str, Artifact] = arts
+        self.abis: dict[str, ContractAbi] = {n: ContractAbi(arts[n].abi) for n in CONTRACT_NAMES}
+        self._by_address: dict[str, str] = {a.lower(): n for n, a in book.contracts().items()}
+        self._events: dict[tuple[str, bytes], tuple[str, AbiEvent]] = {}
+        for name, address in book.contracts().items():
+            for ev in self.abis[name].events.values():
+                self._events[(address.lower(), ev.topic)] = (name, ev)
+        self._template_tokens: dict[str, str] = {}
+
+    # -- deployment -------------------------------------------------------------
+
+    @classmethod
+    def deploy(
+        cls,
+        chain: Chain,
+        governance: Signer,
+        *,
+        faucet: bool | None = None,
+        faucet_cap: int = 1_000 * 10**18,
+        initial_supply: int = 1_000_000_000 * 10**18,
+        token_name: str = "Atoll Token",
+        token_symbol: str = "ATL",
+        cache_dir: Path | str | None = None,
+    ) -> AddressBook:
+        """Deploy all contracts from ``governance`` and approve the compute template.
+
+        The token's faucet is enabled on development chains unless ``faucet`` says
+        otherwise; the initial supply goes to ``governance``.
+        """
+        arts = load_artifacts(cache_dir=cache_dir)
+        gov = as_account(governance)
+        enable_faucet = chain.is_dev if faucet is None else faucet
+
+        def deploy_one(name: str, *args: Any) -> tuple[str, int]:
+            art = arts[name]
+            init = art.bytecode + ContractAbi(art.abi).encode_constructor(args)
+            receipt = chain.transact(gov, None, init)
+            if receipt.contract_address is None:
+                raise ChainError(f"deploying {name} created no contract")
+            return receipt.contract_address, receipt.block_number
+
+        token, first_block = deploy_one(
+            "AtollToken", token_name, token_symbol, 18, initial_supply, enable_faucet, faucet_cap
+        )
+        did_registry, _ = deploy_one("DIDRegistry")
+        template_store, _ = deploy_one("TemplateStore")
+        agreement_store, _ = deploy_one("AgreementStore", template_store)
+        lock, _ = deploy_one("LockPaymentCondition", agreement_store)
+        compute, _ = deploy_one("ComputeExecutionCondition", agreement_store, did_registry, lock)
+        escrow, _ = deploy_one("EscrowPaymentCondition", agreement_store, lock, compute)
+        template, _ = deploy_one(
+            "ComputeTemplate", agreement_store, did_registry, token, lock, compute, escrow
+        )
+        book = AddressBook(
+            chain_id=chain.chain_id,
+            governance=gov.address,
+            deployed_block=first_block,
+            token=token,
+            did_registry=did_registry,
+            template_store=template_store,
+            agreement_store=agreement_store,
+            lock_payment=lock,
+            compute_execution=compute,
+            escrow_payment=escrow,
+            compute_template=template,
+        )
+        contracts = cls(chain, book, artifacts=arts)
+        contracts.propose_template(gov, template)
+        contracts.approve_template(gov, template)
+        return book
+
+    def deploy_template(self, deployer: Signer) -> str:
+        """Deploy another ComputeTemplate wired to this deployment (not yet approved)."""
+        art = self.artifacts["ComputeTemplate"]
+        b = self.book
+        init = art.bytecode + self.abis["ComputeTemplate"].encode_constructor(
+            [
+                b.agreement_store,
+                b.did_registry,
+                b.token,
+                b.lock_payment,
+                b.compute_execution,
+                b.escrow_payment,
+            ]
+        )
+        receipt = self.chain.transact(deployer, None, init)
+        if receipt.contract_address is None:
+            raise ChainError("deploying ComputeTemplate created no contract")
+        return receipt.contract_address
+
+    # -- low level --------------------------------------------------------------
+
+    def call(self, contract: str, fn: str, *args: Any, address: str | None = None) -> Any:
+        """Call view ``fn`` of ``contract`` (by name; ``address`` overrides the book's)."""
+        f = self.abis[contract].function(fn)
+        out = self.chain.call(address or self.book.address_of(contract), f.encode(args))
+        return f.decode(out)
+
+    def transact(
+        self,
+        signer: Signer,
+        contract: str,
+        fn: str,
+        *args: Any,
+        address: str | None = None,
+        gas: int | None = None,
+    ) -> Receipt:
+        """Send a transaction calling ``fn`` of ``contract`` and wait for it."""
+        f = self.abis[contract].function(fn)
+        target = address or self.book.address_of(contract)
+        return self.chain.transact(signer, target, f.encode(args), gas=gas)
+
+    # -- DID registry -----------------------------------------------------------
+
+    def register_did(
+        self,
+        owner: Signer,
+        did: str | bytes,
+        checksum_: bytes = ZERO32,
+        providers: Sequence[str] = (),
+    ) -> Receipt:
+        """Register ``did`` owned by ``owner``, with its DDO checksum and providers."""
+        return self.transact(
+            owner,
+            "DIDRegistry",
+            "register",
+            did_bytes(did),
+            _b32(checksum_),
+            [checksum(p) for p in providers],
+        )
+
+    def update_checksum(self, owner: Signer, did: str | bytes, checksum_: bytes) -> Receipt:
+        return self.transact(
+            owner, "DIDRegistry", "updateChecksum", did_bytes(did), _b32(checksum_)
+        )
+
+    def set_providers(self, owner: Signer, did: str | bytes, providers: Sequence[str]) -> Receipt:
+        return self.transact(
+            owner, "DIDRegistry", "setProviders", did_bytes(did), [checksum(p) for p in providers]
+        )
+
+    def transfer_did(self, owner: Signer, did: str | bytes, new_owner: str) -> Receipt:
+        return self.transact(
+            owner, "DIDRegistry", "transferOwnership", did_bytes(did), checksum(new_owner)
+        )
+
+    def did_record(self, did: str | bytes) -> DidRecord | None:
+        """The DID's record, or None when it is not registered."""
+        d = did_bytes(did)
+        owner, chk, providers, updated = self.call("DIDRegistry", "getRecord", d)
+        if owner == ZERO_ADDRESS:
+            return None
+        return DidRecord(
+            did=d,
+            owner=owner,
+            checksum=bytes(chk),
+            providers=tuple(providers),
+            updated_block=int(updated),
+        )
+
+    def did_owner(self, did: str | bytes) -> str | None:
+        owner = str(self.call("DIDRegistry", "owner", did_bytes(did)))
+        return None if owner == ZERO_ADDRESS else owner
+
+    def is_provider(self, did: str | bytes, account: str) -> bool:
+        return bool(self.call("DIDRegistry", "isProvider", did_bytes(did), checksum(account)))
+
+    # -- templates --------------------------------------------------------------
+
+    def propose_template(self, governance: Signer, template: str) -> Receipt:
+        return self.transact(governance, "TemplateStore", "propose", checksum(template))
+
+    def approve_template(self, governance: Signer, template: str) -> Receipt:
+        return self.transact(governance, "TemplateStore", "approve", checksum(template))
+
+    def revoke_template(self, governance: Signer, template: str) -> Receipt:
+        return self.transact(governance, "TemplateStore", "revoke", checksum(template))
+
+    def template_state(self, template: str) -> TemplateState:
+        return TemplateState(self.call("TemplateStore", "templateState", checksum(template)))
+
+    # -- agreements -------------------------------------------------------------
+
+    def create_agreement(
+        self,
+        consumer: Signer,
+        did: str | bytes,
+        price: int,
+        *,
+        max_jobs: int = 1,
+        timeout: int = 3600,
+        agreement_id: bytes | None = None,
+        template: str | None = None,
+    ) -> bytes:
+        """Create a compute agreement for ``consumer``; returns its id.
+
+        ``timeout`` (seconds) bounds the compute condition: after it, anyone may
+        abort it and the consumer gets the payment back. ``max_jobs`` comes from
+        the asset's compute service (default 1).
+        """
+        aid = _b32(agreement_id) if agreement_id is not None else new_agreement_id()
+        self.transact(
+            consumer,
+            "ComputeTemplate",
+            "createAgreement",
+            aid,
+            did_bytes(did),
+            int(price),
+            int(max_jobs),
+            int(timeout),
+            address=template,
+        )
+        return aid
+
+    def _agreement_core(self, agreement_id: bytes) -> tuple[Any, ...]:
+        raw = self.call("AgreementStore", "getAgreement", _b32(agreement_id))
+        if raw[1] == ZERO_ADDRESS:
+            raise ChainError(f"no agreement 0x{agreement_id.hex()}")
+        return tuple(raw)
+
+    def _terms(self, template: str, agreement_id: bytes) -> tuple[int, str, str]:
+        price, receiver = self.call("ComputeTemplate", "terms", agreement_id, address=template)
+        token = self._template_tokens.get(template)
+        if token is None:
+            token = str(self.call("ComputeTemplate", "token", address=template))
+            self._template_tokens[template] = token
+        return int(price), str(receiver), token
+
+    def condition(self, condition_id: bytes) -> Condition:
+        aid, type_ref, state, time_lock, time_out, updated = self.call(
+            "AgreementStore", "getCondition", _b32(condition_id)
+        )
+        return Condition(
+            condition_id=bytes(condition_id),
+            agreement_id=bytes(aid),
+            contract=str(type_ref),
+            state=ConditionState(state),
+            time_lock=int(time_lock),
+            time_out=int(time_out),
+            updated_at=int(updated),
+        )
+
+    def agreement(self, agreement_id: bytes) -> Agreement | None:
+        """The agreement with its terms and condition states, or None if unknown."""
+        raw = self.call("AgreementStore", "getAgreement", _b32(agreement_id))
+        did, template, consumer, max_jobs, created_at, created_block, condition_ids = raw
+        if template == ZERO_ADDRESS:
+            return None
+        price, receiver, token = self._terms(template, agreement_id)
+        result = bytes(self.call("ComputeExecutionCondition", "resultHash", agreement_id))
+        conditions = tuple(self.condition(bytes(c)) for c in condition_ids)
+        fulfilled = len(conditions) > 1 and conditions[1].state is ConditionState.FULFILLED
+        return Agreement(
+            agreement_id=bytes(agreement_id),
+            did=bytes(did),
+            template=template,
+            consumer=consumer,
+            max_jobs=int(max_jobs),
+            created_at=int(created_at),
+            created_block=int(created_block),
+            price=price,
+            receiver=receiver,
+            token=token,
+            conditions=conditions,
+            result_hash=result if fulfilled else None,
+        )
+
+    def is_compute_authorised(self, agreement_id: bytes, consumer: str) -> bool:
+        """On-chain check: consumer's agreement, payment locked, compute open, in time."""
+        a = self.call("AgreementStore", "getAgreement", _b32(agreement_id))
+        if a[1] == ZERO_ADDRESS:
+            return False
+        return bool(
+            self.call(
+                "ComputeTemplate",
+                "isComputeAuthorised",
+                agreement_id,
+                checksum(consumer),
+                address=a[1],
+            )
+        )
+
+    def result_hash(self, agreement_id: bytes) -> bytes:
+        return bytes(self.call("ComputeExecutionCondition", "resultHash", _b32(agreement_id)))
+
+    def lock_payment(self, consumer: Signer, agreement_id: bytes) -> Receipt:
+        """Lock the agreement's price in escrow, approving the token first if needed."""
+        acct = as_account(consumer)
+        _did, template, *_ = self._agreement_core(agreement_id)
+        price, _receiver, token = self._terms(template, agreement_id)
+        if (
+            token == self.book.token
+            and self.allowance(acct.address, self.book.lock_payment) < price
+        ):
+            self.approve(acct, self.book.lock_payment, price)
+        return self.transact(
+            acct,
+            "LockPaymentCondition",
+            "fulfil",
+            agreement_id,
+            self.book.escrow_payment,
+            token,
+            price,
+        )
+
+    def fulfil_compute(self, provider: Signer, agreement_id: bytes, result_hash: bytes) -> Receipt:
+        """Mark the job delivered (DID owner or provider), recording its manifest hash."""
+        did, _template, consumer, _mj, _ca, _cb, condition_ids = self._agreement_core(agreement_id)
+        return self.transact(
+            provider,
+            "ComputeExecutionCondition",
+            "fulfil",
+            agreement_id,
+            did,
+            consumer,
+            condition_ids[0],
+            _b32(result_hash),
+        )
+
+    def abort_compute(self, caller: Signer, agreement_id: bytes) -> Receipt:
+        """Abort compute: DID owner/provider any time, anyone after the time out."""
+        did, _template, consumer, _mj, _ca, _cb, condition_ids = self._agreement_core(agreement_id)
+        return self.transact(
+            caller,
+            "ComputeExecutionCondition",
+            "abort",
+            agreement_id,
+            did,
+            consumer,
+            condition_ids[0],
+        )
+
+    def _escrow(self, caller: Signer, agreement_id: bytes, fn: str) -> Receipt:
+        did, template, consumer, *_ = self._agreement_core(agreement_id)
+        price, receiver, token = self._terms(template, agreement_id)
+        return self.transact(
+            caller,
+            "EscrowPaymentCondition",
+            fn,
+            agreement_id,
+            did,
+            token,
+            price,
+            receiver,
+            consumer,
+        )
+
+    def release(self, caller: Signer, agreement_id: bytes) -> Receipt:
+        """Pay the escrowed price to the publisher (compute fulfilled). Once only."""
+        return self._escrow(caller, agreement_id, "release")
+
+    def refund(self, caller: Signer, agreement_id: bytes) -> Receipt:
+        """Return the escrowed price to the consumer (compute aborted). Once only."""
+        return self._escrow(caller, agreement_id, "refund")
+
+    # -- token ------------------------------------------------------------------
+
+    def faucet(self, account: Signer, amount: int) -> Receipt:
+        """Mint ``amount`` tokens to ``account`` (development deployments only)."""
+        return self.transact(account, "AtollToken", "faucet", int(amount))
+
+    def balance_of(self, address: str) -> int:
+        return int(self.call("AtollToken", "balanceOf", checksum(address)))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return int(self.call("AtollToken", "allowance", checksum(owner), checksum(spender)))
+
+    def approve(self, owner: Signer, spender: str, amount: int) -> Receipt:
+        return self.transact(owner, "AtollToken", "approve", checksum(spender), int(amount))
+
+    def transfer(self, sender: Signer, to: str, amount: int) -> Receipt:
+        return self.transact(sender, "AtollToken", "transfer", checksum(to), int(amount))
+
+    # -- events -----------------------------------------------------------------
+
+    def decode_logs(self, logs: Iterable[Any]) -> list[ChainEvent]:
+        """Decode logs of this deployment's contracts; others are skipped."""
+        out: list[ChainEvent] = []
+        for log in logs:
+            if not log.topics:
+                continue
+            hit = self._events.get((log.address.lower(), log.topics[0]))
+            if hit is None:
+                continue
+            contract, ev = hit
+            out.append(
+                ChainEvent(
+                    contract=contract,
+                    name=ev.name,
+                    address=log.address,
+                    block_number=log.block_number,
+                    tx_hash=log.tx_hash,
+                    log_index=log.log_index,
+                    args=ev.decode(log.topics, log.data),
+                )
+            )
+        return out
+
+    def events(
+        self,
+        from_block: int,
+        to_block: int | None = None,
+        *,
+        names: Iterable[str] | None = None,
+        step: int = EVENT_BLOCK_STEP,
+    ) -> list[ChainEvent]:
+        """Decoded events in ``[from_block, to_block]`` (default: the head).
+
+        Reads in ranges of at most ``step`` blocks and never before the
+        deployment's first block, so the cost follows the range asked for, not
+        the chain's length. ``names`` keeps only events of those names.
+        """
+        if step < 1:
+            raise ValueError("step must be positive")
+        end = self.chain.block_number() if to_block is None else int(to_block)
+        start = max(int(from_block), self.book.deployed_block)
+        wanted = set(names) if names is not None else None
+        topics: list[bytes | Sequence[bytes] | None] | None = None
+        if wanted is not None:
+            topic_set = {
+                ev.topic for (_a, _t), (_c, ev) in self._events.items() if ev.name in wanted
+            }
+            if not topic_set:
+                return []
+            topics = [sorted(topic_set)]
+        addresses = list(self.book.contracts().values())
+        out: list[ChainEvent] = []
+        while start <= end:
+            stop = min(start + step - 1, end)
+            logs = self.chain.get_logs(start, stop, address=addresses, topics=topics)
+            out.extend(e for e in self.decode_logs(logs) if wanted is None or e.name in wanted)
+            start = stop + 1
+        return out

@@ -1,0 +1,203 @@
+"""The embedded chain: persistence across restarts and kill -9, locking, time, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from atoll.chain import (
+    ChainError,
+    ChainRevert,
+    ChainUnavailable,
+    ConditionState,
+    Contracts,
+    EmbeddedChain,
+    dev_accounts,
+    did_bytes,
+)
+
+GOV, PUBLISHER, PROVIDER, CONSUMER, STRANGER = dev_accounts()[:5]
+
+
+def _deploy(chain: EmbeddedChain, cache: Path) -> Contracts:
+    book = Contracts.deploy(chain, GOV, cache_dir=cache)
+    return Contracts(chain, book, cache_dir=cache)
+
+
+def test_reopened_chain_keeps_balances_agreements_and_block_number(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path)
+    c = _deploy(chain, contract_cache)
+    did = did_bytes("did:op:" + "ab" * 32)
+    c.register_did(PUBLISHER, did, b"\x01" * 32, [PROVIDER.address])
+    c.faucet(CONSUMER, 50 * 10**18)
+    aid = c.create_agreement(CONSUMER, did, 10**18, max_jobs=4, timeout=900)
+    c.lock_payment(CONSUMER, aid)
+    block = chain.block_number()
+    before = c.agreement(aid)
+    ether = chain.balance(GOV.address)
+    book = c.book
+    chain.close()
+
+    reopened = EmbeddedChain(path)
+    try:
+        c2 = Contracts(reopened, book, cache_dir=contract_cache)
+        assert reopened.block_number() == block
+        assert reopened.balance(GOV.address) == ether
+        assert c2.balance_of(CONSUMER.address) == 49 * 10**18
+        assert c2.balance_of(book.escrow_payment) == 10**18
+        assert c2.agreement(aid) == before
+        assert c2.did_owner(did) == PUBLISHER.address
+        # and it goes on from there
+        c2.fulfil_compute(PROVIDER, aid, b"\x05" * 32)
+        c2.release(STRANGER, aid)
+        assert reopened.block_number() == block + 2
+        assert c2.balance_of(PUBLISHER.address) == 10**18
+        assert len(c2.events(block + 1, names=["PaymentReleased"])) == 1
+    finally:
+        reopened.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys
+    from atoll.chain import Contracts, EmbeddedChain, dev_accounts, did_bytes
+
+    path, cache = sys.argv[1], sys.argv[2]
+    gov, pub, prov, cons = dev_accounts()[:4]
+    chain = EmbeddedChain(path)
+    book = Contracts.deploy(chain, gov, cache_dir=cache)
+    c = Contracts(chain, book, cache_dir=cache)
+    c.faucet(cons, 100 * 10**18)
+    c.approve(cons, book.lock_payment, 2**256 - 1)
+    did = did_bytes("did:op:" + "42" * 32)
+    c.register_did(pub, did, b"\\x01" * 32, [prov.address])
+    print(json.dumps({"book": book.to_dict()}), flush=True)
+    while True:
+        aid = c.create_agreement(cons, did, 10**18)
+        c.lock_payment(cons, aid)
+        print(json.dumps({"aid": aid.hex(), "block": chain.block_number(),
+                          "consumer": c.balance_of(cons.address)}), flush=True)
+    """
+)
+
+
+def test_kill_9_loses_nothing_committed(tmp_path: Path, contract_cache: Path) -> None:
+    path = tmp_path / "chain.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(contract_cache)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(lines) < 6 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(json.loads(line))
+        # kill it while it is writing: mid-transaction or between two
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(lines) == 6, "the writer stopped early"
+    from atoll.chain import AddressBook
+
+    book = AddressBook.from_dict(lines[0]["book"])  # type: ignore[arg-type]
+    reported = lines[1:]
+    last = reported[-1]
+
+    chain = EmbeddedChain(path)  # the lock died with the process
+    try:
+        c = Contracts(chain, book, cache_dir=contract_cache)
+        assert chain.block_number() >= int(last["block"])  # type: ignore[call-overload]
+        for entry in reported:
+            a = c.agreement(bytes.fromhex(str(entry["aid"])))
+            assert a is not None and a.lock.state is ConditionState.FULFILLED
+        # whatever got in after the last report is whole: tokens are conserved
+        consumer = c.balance_of(CONSUMER.address)
+        escrow = c.balance_of(book.escrow_payment)
+        assert consumer + escrow == 100 * 10**18
+        assert consumer <= int(last["consumer"])  # type: ignore[call-overload]
+        locked = c.events(book.deployed_block, names=["PaymentLocked"])
+        assert len(locked) * 10**18 == escrow
+        # and the chain goes on
+        c.faucet(STRANGER, 1)
+        assert c.balance_of(STRANGER.address) >= 1
+    finally:
+        chain.close()
+
+
+def test_a_store_opens_in_one_place_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "chain.sqlite"
+    with EmbeddedChain(path), pytest.raises(ChainUnavailable, match="open in another process"):
+        EmbeddedChain(path)
+    EmbeddedChain(path).close()  # released on close
+
+
+def test_a_reverting_transaction_is_refused_not_mined(contract_cache: Path) -> None:
+    chain = EmbeddedChain()
+    c = _deploy(chain, contract_cache)
+    block = chain.block_number()
+    nonce = chain.nonce(STRANGER.address)
+    with pytest.raises(ChainRevert, match="faucet cap"):
+        c.faucet(STRANGER, 10**30)
+    assert chain.block_number() == block
+    assert chain.nonce(STRANGER.address) == nonce
+    with pytest.raises(ChainError, match="rejected"):
+        chain.transact(STRANGER, STRANGER.address, value=10**40)  # more than it has
+    with pytest.raises(ChainError, match="unknown transaction"):
+        chain.wait_for_receipt(b"\x00" * 32)
+    chain.close()
+
+
+def test_block_time_follows_the_wall_clock_and_time_travel_persists(tmp_path: Path) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path)
+    start = chain.now()
+    chain.mine(30)  # thirty blocks in well under thirty seconds
+    head = chain.block_number()
+    assert chain.block_timestamp(head) <= int(time.time()) + 1
+    stamps = [chain.block_timestamp(n) for n in range(head + 1)]
+    assert stamps == sorted(stamps)
+    chain.increase_time(1_000)
+    assert chain.now() >= start + 1_000
+    assert chain.block_timestamp(chain.block_number()) >= start + 1_000
+    chain.close()
+    reopened = EmbeddedChain(path)
+    assert reopened.now() >= start + 1_000
+    with pytest.raises(ValueError):
+        reopened.increase_time(-1)
+    reopened.close()
+
+
+def test_logs_filter_by_address_and_topics(contract_cache: Path) -> None:
+    chain = EmbeddedChain()
+    c = _deploy(chain, contract_cache)
+    start = chain.block_number() + 1
+    c.faucet(STRANGER, 7)
+    c.transfer(STRANGER, CONSUMER.address, 3)
+    transfer = c.abis["AtollToken"].events["Transfer"].topic
+    logs = chain.get_logs(start, chain.block_number(), address=c.book.token, topics=[transfer])
+    assert len(logs) == 2
+    to_consumer = b"\x00" * 12 + bytes.fromhex(CONSUMER.address[2:])
+    only = chain.get_logs(start, chain.block_number(), topics=[[transfer], None, [to_consumer]])
+    assert len(only) == 1 and only[0].topics[2] == to_consumer
+    assert chain.get_logs(start, chain.block_number(), address=c.book.did_registry) == []
+    chain.close()
