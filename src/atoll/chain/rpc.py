@@ -8,12 +8,13 @@ with :class:`ChainRevert` before it is mined, as on the embedded chain.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.types import RPCEndpoint
 
 from .abi import decode_revert_reason
@@ -58,7 +59,7 @@ class RpcChain:
         *,
         dev: bool | None = None,
         request_timeout: float = 30.0,
-        poll_interval: float = 0.02,
+        poll_interval: float = 0.25,
     ) -> None:
         self.url = url
         provider = Web3.HTTPProvider(url, request_kwargs={"timeout": request_timeout})
@@ -161,14 +162,20 @@ class RpcChain:
                 raise ChainError(f"transaction rejected: {exc}") from exc
 
     def wait_for_receipt(self, tx_hash: bytes, timeout: float = 120.0) -> Receipt:
-        try:
-            r = self.w3.eth.wait_for_transaction_receipt(
-                cast(Any, tx_hash), timeout=timeout, poll_latency=self._poll
-            )
-        except TimeExhausted as exc:
-            raise ChainTimeout(f"no receipt for 0x{tx_hash.hex()} after {timeout}s") from exc
-        except TransactionNotFound as exc:
-            raise ChainError(f"unknown transaction 0x{tx_hash.hex()}") from exc
+        # Poll at once, then back off from 1 ms up to ``poll_interval``: a local
+        # node mines within milliseconds, a public one within seconds.
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                r = self.w3.eth.get_transaction_receipt(cast(Any, tx_hash))
+                break
+            except TransactionNotFound:
+                pass
+            if time.monotonic() >= deadline:
+                raise ChainTimeout(f"no receipt for 0x{tx_hash.hex()} after {timeout}s")
+            time.sleep(delay)
+            delay = min(delay * 2, self._poll)
         receipt = Receipt(
             tx_hash=bytes(tx_hash),
             block_number=int(r["blockNumber"]),
