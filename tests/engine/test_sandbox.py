@@ -327,7 +327,7 @@ def test_bwrap_argv_isolation_flags(tmp_path: Path) -> None:
     }
     # / and /dev are made read-only after everything is mounted on them
     remounts = [options[i + 1] for i, a in enumerate(options) if a == "--remount-ro"]
-    assert remounts == ["/", "/dev"]
+    assert remounts == ["/", "/dev", "/proc"]
     assert options.index("--remount-ro") > max(i for i, a in enumerate(options) if "bind" in a)
     envs = dict(_pairs(options, "--setenv"))
     assert envs == {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"} | {

@@ -624,3 +624,56 @@ def test_recover_removes_leftover_jobs_cgroups_and_mounts(
     jobs = Jobs(sandbox, tmp_path / "after")
     (tmp_path / "after").mkdir()
     jobs.assert_healthy()
+
+
+def test_bubblewrap_setup_error_fails_closed_without_leaking_paths(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atoll.engine.sandbox.bwrap import bwrap_argv as real_argv
+
+    missing = f"/nonexistent-{uuid.uuid4().hex}"
+
+    def broken_argv(*args: object, **kwargs: object) -> list[str]:
+        argv = real_argv(*args, **kwargs)  # type: ignore[arg-type]
+        end = argv.index("--")
+        return [*argv[:end], "--ro-bind", missing, "/data/extra", *argv[end:]]
+
+    monkeypatch.setattr("atoll.engine.sandbox.executor.bwrap_argv", broken_argv)
+    spec = jobs.spec("open('/data/outputs/ran', 'w')")
+    seen: list[bytes] = []
+    with pytest.raises(SandboxUnavailable) as info:
+        jobs.executor.start(spec, seen.append)
+    # bubblewrap's own message names the host path: it must reach neither the consumer's
+    # log nor the exception
+    assert missing not in str(info.value)
+    assert seen == []
+    assert not os.path.ismount(spec.outputs_dir)
+    assert not any(d.exists() for d in _job_cgroup_dirs(jobs.executor, spec.job_id))
+    assert host_processes_with(str(spec.args[1])) == []
+
+
+def test_global_sysctls_are_read_only(jobs: Jobs) -> None:
+    # The job's uid is host root through the user namespace; the kernel checks sysctl writes
+    # against the owner bits for host root, so /proc must be read-only as a whole.
+    knobs = [
+        "/proc/sys/kernel/core_pattern",
+        "/proc/sys/fs/protected_symlinks",
+        "/proc/sys/kernel/domainname",
+        "/proc/sys/vm/overcommit_memory",
+    ]
+    before = {k: Path(k).read_text() for k in knobs if Path(k).exists()}
+    run = jobs.run(
+        f"""
+        def rewrite(path):
+            value = open(path).read()
+            with open(path, "w") as f:
+                f.write(value)
+        report(**{{k: attempt(rewrite, k) for k in {sorted(before)!r}}},
+               self_oom=attempt(lambda: open("/proc/self/oom_score_adj", "w").write("500")),
+               sysrq=attempt(lambda: open("/proc/sysrq-trigger", "w").write("h")))
+        """
+    )
+    assert all(v in {"EROFS", "EACCES", "EPERM", "ENOENT"} for v in run.report.values()), run.report
+    assert "/proc/sys/kernel/core_pattern" in run.report
+    assert {k: Path(k).read_text() for k in before} == before
+    jobs.assert_healthy()

@@ -150,8 +150,10 @@ def bwrap_argv(
     argv += ["--bind", str(spec.logs_dir), INSIDE_LOGS]
     argv += ["--dir", spec.workdir]
     # bubblewrap's own / and /dev are tmpfs without a size cap, writable by the job's uid:
-    # both become read-only so the capped mounts are the only places to write.
-    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
+    # both become read-only so the capped mounts are the only places to write. /proc too:
+    # the job's uid is host root seen through the user namespace, and the kernel lets host
+    # root write global sysctls such as /proc/sys/kernel/core_pattern on uid alone.
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev", "--remount-ro", "/proc"]
     argv += ["--chdir", spec.workdir]
     argv += ["--", shell, "-c", INNER_SCRIPT, "atoll-job", str(spec.runtime.interpreter)]
     argv += list(spec.args)
