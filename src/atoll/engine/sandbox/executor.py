@@ -82,6 +82,16 @@ def _is_full(path: Path) -> bool:
     return st.f_bavail == 0 or st.f_favail == 0
 
 
+def _signal_of(code: int | None) -> int:
+    """The signal that ended the job, or 0. bubblewrap exits with 128+N when the job died
+    from signal N; a negative code is bubblewrap itself killed."""
+    if code is None:
+        return 0
+    if code < 0:
+        return -code
+    return code - 128 if code > 128 else 0
+
+
 def _human_bytes(n: int) -> str:
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size and n % size == 0:
@@ -127,6 +137,10 @@ class SandboxExecution:
         self._log_truncated = False
         self._sink_failed = False
         self._setup_logged = 0
+        # set once the setup channel said READY (start succeeded) or closed without it
+        self._setup_decided = threading.Event()
+        self._setup_ok = False
+        self._setup_said = b""
         self._pump = threading.Thread(
             target=self._run_pump, name=f"atoll-sandbox-log-{spec.job_id}", daemon=True
         )
@@ -149,7 +163,7 @@ class SandboxExecution:
             self._cgroup.kill(timeout=1.0)
 
     def _remaining_ms(self) -> int:
-        if self._kill_reason is not None:
+        if self._kill_reason is not None or self._exited:
             return 1000
         left = self._deadline - time.monotonic()
         if math.isinf(left):
@@ -180,6 +194,17 @@ class SandboxExecution:
             self._emit(truncation_note(cap))
 
     def _setup_chatter(self, data: bytes) -> None:
+        if not self._setup_decided.is_set():
+            said = self._setup_said + data
+            if READY not in said:
+                self._setup_said = said[-SETUP_LOG_CAP:]
+                return
+            before, _, data = said.partition(READY)
+            self._setup_said = before
+            self._setup_ok = True
+            self._setup_decided.set()
+            if not data:
+                return
         # Not the job's output: bubblewrap or the launcher talking after the start. It may name
         # host paths, so it goes to the server log, never to the consumer.
         if self._setup_logged < SETUP_LOG_CAP:
@@ -203,19 +228,28 @@ class SandboxExecution:
                     if not data:
                         sel.unregister(key.fd)
                         os.close(key.fd)
+                        if key.fd == self._setup_fd:
+                            self._setup_decided.set()  # closed before READY: setup failed
                         continue
                     key.data(data)
         except Exception:
             log.exception("log reader of job %s failed", self._spec.job_id)
         finally:
+            self._setup_decided.set()
             for key in list(sel.get_map().values()):
                 with contextlib.suppress(OSError):
                     os.close(key.fd)
             sel.close()
 
+    def wait_ready(self, timeout: float) -> tuple[bool, bytes]:
+        """Whether the sandbox came up (its inner shell runs), and what bubblewrap or the
+        launcher said before that: an error message when it did not."""
+        self._setup_decided.wait(timeout)
+        return self._setup_ok, self._setup_said
+
     # -- the end of the job -------------------------------------------------------------
 
-    def _wait_exit(self) -> tuple[int, float]:
+    def _wait_exit(self) -> tuple[int | None, float]:
         poller = select.poll()
         poller.register(self._pidfd, select.POLLIN)
         while not poller.poll(self._remaining_ms()):
@@ -223,19 +257,22 @@ class SandboxExecution:
                 self._cgroup.signal_all()
             elif time.monotonic() >= self._deadline:
                 self._terminate(ExitReason.TIMEOUT)
-        _, status, usage = os.wait4(self._proc.pid, 0)
-        return status, usage.ru_utime + usage.ru_stime
+        try:
+            _, status, usage = os.wait4(self._proc.pid, 0)
+        except ChildProcessError:
+            # Reaped by someone else (a server that ignores SIGCHLD): the status is lost.
+            return None, 0.0
+        return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
     def wait(self) -> ExecutionResult:
         with self._wait_lock:
             if self._result is not None:
                 return self._result
-            status, cpu_used = self._wait_exit()
+            code, cpu_used = self._wait_exit()
             with self._lock:
                 self._exited = True
             duration = time.monotonic() - self._started
-            code = os.waitstatus_to_exitcode(status)
-            self._proc.returncode = code
+            self._proc.returncode = -signal.SIGKILL if code is None else code
             if not self._cgroup.kill():
                 log.error("processes of job %s survive in its cgroup", self._spec.job_id)
             self._pump.join(timeout=10)
@@ -244,7 +281,7 @@ class SandboxExecution:
             self._result = self._classify(code, cpu_used, duration)
             return self._result
 
-    def _classify(self, code: int, cpu_used: float, duration: float) -> ExecutionResult:
+    def _classify(self, code: int | None, cpu_used: float, duration: float) -> ExecutionResult:
         limits = self._limits
         reason = self._kill_reason
         if reason is ExitReason.STOPPED:
@@ -252,8 +289,7 @@ class SandboxExecution:
         if reason is ExitReason.TIMEOUT:
             detail = f"the job ran past its wall-clock limit of {limits.wall_seconds:g} s"
             return ExecutionResult(reason, None, duration, detail)
-        # bubblewrap exits with 128+N when the job died from signal N.
-        sig = -code if code < 0 else (code - 128 if code > 128 else 0)
+        sig = _signal_of(code)
         if code != 0 and self._cgroup.oom_kills() > 0:
             detail = f"the job exceeded its memory limit of {_human_bytes(limits.memory_bytes)}"
             return ExecutionResult(ExitReason.OUT_OF_MEMORY, code, duration, detail)
@@ -263,21 +299,22 @@ class SandboxExecution:
         outputs_full = _is_full(self._spec.outputs_dir)
         logs_full = _is_full(self._spec.logs_dir)
         if sig == signal.SIGXFSZ or outputs_full or logs_full:
-            if logs_full and not outputs_full:
-                what = f"its log space of {_human_bytes(limits.log_bytes)}"
-            elif sig == signal.SIGXFSZ and not outputs_full:
-                what = f"its file size limit of {_human_bytes(limits.file_size_bytes)}"
+            if outputs_full:
+                detail = f"the job filled its output space of {_human_bytes(limits.output_bytes)}"
+            elif logs_full:
+                detail = f"the job filled its log space of {_human_bytes(limits.log_bytes)}"
             else:
-                what = f"its output space of {_human_bytes(limits.output_bytes)}"
-            return ExecutionResult(
-                ExitReason.OUTPUT_LIMIT, code, duration, f"the job filled {what}"
-            )
+                size = _human_bytes(limits.file_size_bytes)
+                detail = f"the job wrote a file past its size limit of {size}"
+            return ExecutionResult(ExitReason.OUTPUT_LIMIT, code, duration, detail)
         if sig:
             try:
                 name = signal.Signals(sig).name
             except ValueError:
                 name = f"signal {sig}"
             detail = f"the job was killed by {name}"
+        elif code is None:
+            detail = "the job ended; its exit status is unknown"
         else:
             detail = f"the job exited with code {code}"
         if self._log_truncated:
@@ -548,14 +585,8 @@ class SandboxExecutor:
                 fds.remove(fd)
             pidfd = os.pidfd_open(proc.pid)
             fds.append(pidfd)
-            ready, said = _await_ready(setup_r, READY_TIMEOUT)
-            if not ready:
-                log.error(
-                    "sandbox of job %s did not start: %s",
-                    spec.job_id,
-                    said[:SETUP_LOG_CAP].decode(errors="replace"),
-                )
-                raise SandboxUnavailable("the sandbox could not be set up")
+            # Built (and its reader thread started) while bubblewrap is still setting up, so
+            # the thread start overlaps with that wait.
             execution = SandboxExecution(
                 spec=spec,
                 proc=proc,
@@ -568,19 +599,42 @@ class SandboxExecutor:
                 started=started,
             )
         except BaseException:
-            cgroup.kill()
-            if proc is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            for target in reversed(mounted):
-                with contextlib.suppress(OSError):
-                    mounts.unmount(target)
-            cgroup.remove(timeout=2.0)
+            self._undo(cgroup, proc, fds, mounted)
             raise
+        try:
+            ready, said = execution.wait_ready(READY_TIMEOUT)
+        except BaseException:
+            execution.release()
+            raise
+        if not ready:
+            log.error(
+                "sandbox of job %s did not start: %s",
+                spec.job_id,
+                said[:SETUP_LOG_CAP].decode(errors="replace"),
+            )
+            execution.release()
+            raise SandboxUnavailable("the sandbox could not be set up")
         return execution
+
+    @staticmethod
+    def _undo(
+        cgroup: JobCgroup,
+        proc: subprocess.Popen[bytes] | None,
+        fds: list[int],
+        mounted: list[Path],
+    ) -> None:
+        """Take back a start that failed before its execution existed."""
+        cgroup.kill()
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for target in reversed(mounted):
+            with contextlib.suppress(OSError):
+                mounts.unmount(target)
+        cgroup.remove(timeout=2.0)
 
     # -- after a crash ----------------------------------------------------------------------
 
@@ -605,23 +659,3 @@ class SandboxExecutor:
                 log.warning("cannot unmount a leftover job mount: %s", e)
         if stuck:
             raise SandboxUnavailable("processes of an earlier job could not be stopped")
-
-
-def _await_ready(fd: int, timeout: float) -> tuple[bool, bytes]:
-    """Read the setup channel until the inner shell says it runs, or until it closes (the
-    launcher or bubblewrap failed) or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    said = b""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    while READY not in said:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False, said
-        if not poller.poll(math.ceil(left * 1000)):
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return False, said
-        said += chunk
-    return True, said.replace(READY, b"")
