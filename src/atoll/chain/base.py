@@ -77,6 +77,10 @@ class Chain(Protocol):
         """The chain's time in seconds: what the next block's timestamp is likely to be."""
         ...
 
+    def block_timestamp(self, block_number: int) -> int:
+        """The timestamp of a mined block."""
+        ...
+
     def accounts(self) -> list[str]:
         """Addresses the chain knows as funded development accounts (may be empty)."""
         ...

@@ -196,7 +196,9 @@ def _revert_reason(computation: ComputationAPI) -> str:
 class EmbeddedChain:
     """A development chain in this process, persisted to ``path`` (SQLite).
 
-    ``path=None`` keeps everything in memory. ``durable=True`` makes SQLite fsync
+    ``path=None`` keeps everything in memory. ``chain_id`` applies to a new store
+    (default :data:`EMBEDDED_CHAIN_ID`); a reopened store keeps its own, and
+    asking for a different one is an error. ``durable=True`` makes SQLite fsync
     every commit (survives power loss, slower); the default already survives the
     process being killed. A new store gets :data:`~atoll.chain.base.DEV_BALANCE`
     ether on each development account (the anvil mnemonic's first ten).
@@ -206,7 +208,7 @@ class EmbeddedChain:
         self,
         path: str | os.PathLike[str] | None = None,
         *,
-        chain_id: int = EMBEDDED_CHAIN_ID,
+        chain_id: int | None = None,
         durable: bool = False,
         cache_entries: int = 200_000,
     ) -> None:
@@ -229,12 +231,12 @@ class EmbeddedChain:
             self._db = AtomicDB(self._kv)
             stored_id = self._meta("chain_id")
             if stored_id is None:
-                self._chain_id = chain_id
+                self._chain_id = chain_id if chain_id is not None else EMBEDDED_CHAIN_ID
                 self._time_offset = 0
                 self._chain = self._create_genesis()
             else:
                 self._chain_id = int(stored_id)
-                if self._chain_id != chain_id and chain_id != EMBEDDED_CHAIN_ID:
+                if chain_id is not None and chain_id != self._chain_id:
                     raise ChainError(f"store holds chain id {self._chain_id}, asked for {chain_id}")
                 self._time_offset = int(self._meta("time_offset") or 0)
                 self._chain = _chain_class(self._chain_id)(self._db)
