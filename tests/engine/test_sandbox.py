@@ -561,3 +561,9 @@ def test_truncation_note_is_one_line() -> None:
     note = truncation_note(1024)
     assert note.count(b"\n") == 2 and note.startswith(b"\n")
     assert b"1024" in note
+
+
+def test_comounted_v1_controllers_share_one_directory(tmp_path: Path) -> None:
+    shared = tmp_path / "memory,pids" / "atoll" / "job-x"
+    job = JobCgroup(1, {"memory": shared, "pids": shared, "cpu": tmp_path / "cpu" / "job-x"})
+    assert job.procs_files == (shared / "cgroup.procs", tmp_path / "cpu" / "job-x" / "cgroup.procs")

@@ -128,7 +128,8 @@ class JobCgroup:
         self.version = version
         #: controller -> directory on v1; a single "" entry on v2
         self.by_controller = dict(dirs)
-        self.dirs = tuple(dirs.values())
+        # co-mounted v1 controllers share one directory
+        self.dirs = tuple(dict.fromkeys(dirs.values()))
 
     @property
     def procs_files(self) -> tuple[Path, ...]:
@@ -236,6 +237,8 @@ class CgroupSystem:
         created: dict[str, Path] = {}
         try:
             for c, d in dirs.items():
+                if d in created.values():
+                    continue
                 try:
                     d.mkdir()
                 except OSError as e:

@@ -639,6 +639,9 @@ class SandboxExecutor:
     # -- after a crash ----------------------------------------------------------------------
 
     def recover(self) -> None:
+        """Kill and remove every job cgroup under this executor's parent and unmount every
+        tmpfs with its marker. Meant for start-up, before any job runs: it would take down
+        this process's own jobs too."""
         if os.geteuid() != 0:
             return  # nothing this executor makes can exist without root
         stuck = 0
