@@ -12,10 +12,11 @@ import logging
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from atoll.engine.executor import (
+    Execution,
     ExecutionResult,
     ExecutionSpec,
     Executor,
@@ -60,7 +61,9 @@ class Engine:
         self.config = config
         self.notifier = notifier
         self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="atoll-job")
-        self._running: dict[str, object] = {}
+        #: jobs a worker holds, from its first status change until it lets go
+        self._active: set[str] = set()
+        self._running: dict[str, Execution] = {}
         self._lock = threading.Lock()
 
     def workspace(self, job_id: str) -> Workspace:
@@ -93,7 +96,7 @@ class Engine:
         with self._lock:
             running = list(self._running.values())
         for execution in running:
-            execution.cancel()  # type: ignore[attr-defined]
+            execution.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- operations ------------------------------------------------------------------------
@@ -105,15 +108,20 @@ class Engine:
         self.store.request_stop(job_id)
         with self._lock:
             execution = self._running.get(job_id)
+            active = job_id in self._active
         if execution is not None:
-            execution.cancel()  # type: ignore[attr-defined]
-        else:
-            # still queued (or between stages): the worker sees the terminal status and skips
+            execution.cancel()
+        elif not active:
+            # still queued: its worker will find the job ended and skip it
             self._finish(job_id, JobStatus.STOPPED)
+        # else a worker holds it between stages: it checks the stop request before it starts
+        # the sandbox and again once the sandbox is registered, so the stop is never lost
 
     def delete(self, job_id: str) -> None:
         rec = self.store.record(job_id)
-        if not rec.status.terminal:
+        with self._lock:
+            active = job_id in self._active
+        if not rec.status.terminal or active:
             raise Conflict("the job is still running; stop it before deleting it")
         shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
         self.store.mark_removed(job_id)
@@ -131,16 +139,26 @@ class Engine:
         self.notifier.notify(job_id)
 
     def _run(self, job_id: str) -> None:
+        with self._lock:
+            self._active.add(job_id)
+        ending: _Ending | None
         try:
-            self._run_stages(job_id)
+            ending = self._run_stages(job_id)
         except Exception:
             # never leave a job running forever because of a bug in a stage
             log.exception("job %s: unexpected engine error", job_id)
-            self._finish(job_id, JobStatus.RESULTS_UPLOAD_FAILED, "Internal engine error")
+            ending = _Ending(JobStatus.RESULTS_UPLOAD_FAILED, "Internal engine error")
+        finally:
+            with self._lock:
+                self._active.discard(job_id)
+        # the end is announced only once the worker has let go of the job, so that whoever
+        # hears of it may delete it at once
+        if ending is not None:
+            self._finish(job_id, ending.status, ending.text, **ending.values)
 
-    def _run_stages(self, job_id: str) -> None:
+    def _run_stages(self, job_id: str) -> _Ending | None:
         if not self.store.start_attempt(job_id):
-            return  # stopped while queued
+            return None  # stopped while queued
         self.notifier.notify(job_id)
         rec = self.store.record(job_id)
         ws = self.workspace(job_id)
@@ -153,8 +171,7 @@ class Engine:
                 if exc.algorithm
                 else JobStatus.DATA_PROVISIONING_FAILED
             )
-            self._finish(job_id, status, f"{status.text}: {exc}")
-            return
+            return _Ending(status, f"{status.text}: {exc}")
         spec = ExecutionSpec(
             job_id=job_id,
             runtime=self.config.runtime,
@@ -165,54 +182,44 @@ class Engine:
             logs_dir=ws.logs,
             limits=self.config.limits,
         )
+        if self.store.record(job_id).stopreq:
+            return _Ending(JobStatus.STOPPED)
         if not self._advance(job_id, JobStatus.RUNNING):
-            return
-        log_file = ws.algorithm_log.open("ab")
+            return None
+        with ws.algorithm_log.open("ab") as log_file:
 
-        def on_log(chunk: bytes) -> None:
-            log_file.write(chunk)
-            log_file.flush()
-            self.notifier.notify(job_id)
+            def on_log(chunk: bytes) -> None:
+                log_file.write(chunk)
+                log_file.flush()
+                self.notifier.notify(job_id)
 
-        try:
             try:
                 execution = self.executor.start(spec, on_log)
             except SandboxUnavailable as exc:
-                self._finish(
-                    job_id,
-                    JobStatus.SANDBOX_UNAVAILABLE,
-                    f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}",
-                )
-                return
-            with self._lock:
-                self._running[job_id] = execution
-            if self.store.record(job_id).stopreq:
-                execution.cancel()  # a stop that arrived while the sandbox was starting
+                text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
+                return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
             try:
-                result = execution.wait()
                 with self._lock:
-                    self._running.pop(job_id, None)
-                log_file.close()
-                self._publish(job_id, ws, result)
+                    self._running[job_id] = execution
+                if self.store.record(job_id).stopreq:
+                    execution.cancel()  # a stop that came while the sandbox was starting
+                result = execution.wait()
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
-                execution.release()
+        try:
+            return self._publish(job_id, ws, result)
         finally:
-            log_file.close()
+            execution.release()
 
-    def _publish(self, job_id: str, ws: Workspace, result: ExecutionResult) -> None:
+    def _publish(self, job_id: str, ws: Workspace, result: ExecutionResult) -> _Ending:
         self._advance(job_id, JobStatus.PUBLISHING)
         skipped: list[str] = []
         try:
             results = ws.publish(skipped)
         except OSError as exc:
-            self._finish(
-                job_id,
-                JobStatus.RESULTS_UPLOAD_FAILED,
-                f"Results could not be stored: {exc.strerror}",
-            )
-            return
+            text = f"Results could not be stored: {exc.strerror}"
+            return _Ending(JobStatus.RESULTS_UPLOAD_FAILED, text)
         note = f"; skipped non-regular files: {', '.join(skipped)}" if skipped else ""
         payload = [r.model_dump(mode="json") for r in results]
         if result.reason == ExitReason.EXITED and result.exit_code == 0:
@@ -223,7 +230,14 @@ class Engine:
         else:
             status = _REASON_STATUS[result.reason]
             text = result.detail or status.text
-        self._finish(job_id, status, text + note, results=payload)
+        return _Ending(status, text + note, {"results": payload})
+
+
+@dataclass(frozen=True)
+class _Ending:
+    status: JobStatus
+    text: str = ""
+    values: dict[str, object] = field(default_factory=dict)
 
 
 def _job_env(wf: Workflow) -> dict[str, str]:
