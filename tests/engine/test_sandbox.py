@@ -42,7 +42,7 @@ from atoll.engine.sandbox.cgroups import (
 from atoll.engine.sandbox.executor import inode_cap, truncation_note
 from atoll.engine.sandbox.mounts import parse_mountinfo, tmpfs_options
 
-from .conftest import SMALL, Jobs
+from .conftest import SMALL, Jobs, host_processes_with
 
 # -- jobs that behave -------------------------------------------------------------------
 
@@ -567,3 +567,33 @@ def test_comounted_v1_controllers_share_one_directory(tmp_path: Path) -> None:
     shared = tmp_path / "memory,pids" / "atoll" / "job-x"
     job = JobCgroup(1, {"memory": shared, "pids": shared, "cpu": tmp_path / "cpu" / "job-x"})
     assert job.procs_files == (shared / "cgroup.procs", tmp_path / "cpu" / "job-x" / "cgroup.procs")
+
+
+def test_every_process_of_the_job_is_in_its_limited_cgroup(jobs: Jobs) -> None:
+    spec = jobs.spec(
+        """
+        import time
+        if os.fork() == 0:
+            time.sleep(60)
+        print("up", flush=True)
+        time.sleep(60)
+        """
+    )
+    execution, buf = jobs.start(spec)
+    buf.watch = b"up"
+    try:
+        assert buf.seen.wait(30)
+        cgroup = execution._cgroup
+        job_pids = set(host_processes_with(str(spec.args[1])))
+        # bwrap's monitor and reaper, the job and its child
+        assert len(job_pids) == 4
+        for procs in cgroup.procs_files:
+            assert job_pids <= {int(p) for p in procs.read_text().split()}
+        system = jobs.executor._cgroup_system()
+        for lf in system.limit_files(spec.limits):
+            path = cgroup.by_controller[lf.controller] / lf.name
+            if path.exists():
+                assert path.read_text().split() == lf.value.split(), lf
+    finally:
+        execution.cancel()
+        jobs.finish(spec, execution, buf)
