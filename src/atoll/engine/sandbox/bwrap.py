@@ -69,7 +69,8 @@ def launcher_script(procs_files: Sequence[Path], limits: Limits) -> str:
 
     The CPU rlimit's hard value is one second above the soft one so the job first gets
     SIGXCPU (which tells a CPU-time kill apart from other SIGKILLs) and SIGKILL a second
-    later if it ignores that.
+    later if it ignores that. Core dumps are off: the kernel writes them outside the
+    sandbox's view (the host's core_pattern, possibly a host program).
     """
     cpu = max(1, limits.cpu_seconds)
     steps = [f"echo $$ >{shlex.quote(str(f))}" for f in procs_files]
