@@ -51,6 +51,12 @@ class Settings:
     job_output_mb: int = 256
     job_log_mb: int = 8
     compute_timeout_seconds: int = 3600
+    #: JSON-RPC URL of an EVM node; empty means the embedded chain in ``home``
+    chain_url: str = ""
+    #: price of a compute service, in the token's smallest unit, when the publisher gives none
+    default_price: int = 0
+    #: before an agreement's time out, settle what was delivered this many seconds early
+    settle_margin_seconds: int = 60
 
     @property
     def db_url(self) -> str:
@@ -71,6 +77,14 @@ class Settings:
     @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
+
+    @property
+    def chain_file(self) -> Path:
+        return self.home / "chain" / "chain.sqlite"
+
+    @property
+    def address_book_file(self) -> Path:
+        return self.home / "addresses.json"
 
     @property
     def settings_file(self) -> Path:

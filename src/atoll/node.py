@@ -7,6 +7,7 @@ settings or the environment themselves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,13 @@ def default_environment(settings: Settings) -> Environment:
     )
 
 
-def default_executor() -> Executor:
+def default_executor(settings: Settings) -> Executor:
     from atoll.engine.sandbox import SandboxExecutor
 
-    return SandboxExecutor()
+    # one cgroup parent per node directory: recovery after a crash then clears this node's
+    # leftovers only, never the jobs of another node on the same host
+    node_id = hashlib.sha256(str(settings.jobs_dir.resolve()).encode()).hexdigest()[:12]
+    return SandboxExecutor(cgroup_name=f"atoll-{node_id}")
 
 
 @dataclass
@@ -88,7 +92,7 @@ def build_operator(
         max_attempts=settings.max_attempts,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(jobs, executor or default_executor(), config, notifier)
+    engine = Engine(jobs, executor or default_executor(settings), config, notifier)
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
 
 

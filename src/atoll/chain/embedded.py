@@ -345,6 +345,11 @@ class EmbeddedChain:
         with self._rlock:
             return max(int(self._head().timestamp), int(time.time()) + self._time_offset)
 
+    def base_fee(self) -> int:
+        """The base fee a transaction sent now must cover (EIP-1559)."""
+        with self._rlock:
+            return int(self._next_header().base_fee_per_gas or 0)
+
     def block_timestamp(self, block_number: int) -> int:
         with self._rlock:
             header = self._chain.chaindb.get_canonical_block_header_by_number(

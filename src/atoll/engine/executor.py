@@ -119,3 +119,6 @@ class Executor(Protocol):
     def recover(self) -> None:
         """Clean up what a previous process left behind after a crash (processes, cgroups,
         mounts), so that no job of it keeps running."""
+
+    def close(self) -> None:
+        """Release what the executor holds for all jobs, once no job runs any more."""

@@ -98,6 +98,7 @@ class Engine:
         for execution in running:
             execution.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.executor.close()
 
     # -- operations ------------------------------------------------------------------------
 

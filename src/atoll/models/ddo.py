@@ -62,6 +62,8 @@ class Service(BaseModel):
     type: Literal["access", "compute"]
     serviceEndpoint: str
     timeout: int = Field(default=3600, ge=0)
+    #: what one agreement costs, in the token's smallest unit
+    price: int = Field(default=0, ge=0)
     compute: ComputePolicy | None = None
 
 

@@ -261,6 +261,12 @@ class CgroupSystem:
             raise
         return job
 
+    def remove_parent(self) -> None:
+        """Remove the parent cgroups if no job is left in them (a busy one stays)."""
+        for d in self.parent_dirs().values():
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
     def leftovers(self) -> list[JobCgroup]:
         """Job cgroups that exist under the parent, e.g. after a crash."""
         names: set[str] = set()

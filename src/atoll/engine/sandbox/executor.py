@@ -638,6 +638,11 @@ class SandboxExecutor:
 
     # -- after a crash ----------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Remove this executor's parent cgroups once no job is left in them."""
+        if self._cgroups is not None:
+            self._cgroups.remove_parent()
+
     def recover(self) -> None:
         """Kill and remove every job cgroup under this executor's parent and unmount every
         tmpfs with its marker. Meant for start-up, before any job runs: it would take down

@@ -1,0 +1,94 @@
+"""A provider's view of its chain: which chain, which deployment, and who pays for gas.
+
+The embedded chain lives in ``$ATOLL_HOME/chain`` and is deployed at ``atoll init``; a node
+by URL (``chain_url``) needs ``atoll chain deploy`` once. Either way the deployment's
+addresses are kept in an address book in ``ATOLL_HOME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atoll.chain.base import Chain, dev_accounts
+from atoll.chain.contracts import AddressBook, Contracts
+from atoll.chain.embedded import EmbeddedChain
+from atoll.chain.errors import ChainError
+from atoll.chain.rpc import RpcChain
+from atoll.errors import ConfigError
+
+ETHER = 10**18
+#: what a development faucet hands out: gas money and tokens to pay for agreements
+FAUCET_ETHER = 10 * ETHER
+FAUCET_TOKENS = 100 * ETHER
+
+
+def open_chain(chain_url: str, chain_file: Path) -> Chain:
+    if chain_url:
+        return RpcChain(chain_url)
+    return EmbeddedChain(chain_file)
+
+
+def ddo_checksum(ddo: dict[str, Any]) -> bytes:
+    """What the DID registry records: sha256 of the DDO's canonical JSON."""
+    return hashlib.sha256(json.dumps(ddo, sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
+@dataclass
+class ChainNode:
+    chain: Chain
+    contracts: Contracts
+    #: the provider's key: governance of a deployment it made, fulfils compute, pays gas
+    key: bytes
+
+    @classmethod
+    def open(cls, chain_url: str, chain_file: Path, book_file: Path, key: bytes) -> ChainNode:
+        chain = open_chain(chain_url, chain_file)
+        if not book_file.exists():
+            chain.close()
+            raise ConfigError("no contracts deployed for this node: run `atoll chain deploy`")
+        book = AddressBook.load(book_file)
+        if book.chain_id != chain.chain_id:
+            chain.close()
+            raise ConfigError(
+                f"the address book is for chain {book.chain_id}, the node is on "
+                f"{chain.chain_id}: run `atoll chain deploy`"
+            )
+        return cls(chain, Contracts(chain, book), key)
+
+    @staticmethod
+    def deploy(chain: Chain, governance: bytes, book_file: Path) -> AddressBook:
+        fund_from_dev(chain, [address_of(governance)])
+        book = Contracts.deploy(chain, governance)
+        book.save(book_file)
+        return book
+
+    def faucet(self, address: str) -> None:
+        """Give ``address`` gas money and tokens: development chains only."""
+        if not self.chain.is_dev:
+            raise ChainError("the faucet exists on development chains only")
+        fund_from_dev(self.chain, [address])
+        self.contracts.transfer(self.key, address, FAUCET_TOKENS)
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def address_of(key: bytes) -> str:
+    from eth_account import Account
+
+    address: str = Account.from_key(key).address
+    return address
+
+
+def fund_from_dev(chain: Chain, addresses: list[str]) -> None:
+    """Top up ``addresses`` with ether from the first development account."""
+    if not chain.is_dev:
+        return
+    bank = dev_accounts(1)[0]
+    for address in addresses:
+        if chain.balance(address) < FAUCET_ETHER // 2:
+            chain.transact(bank, address, value=FAUCET_ETHER)
