@@ -16,6 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine as DbEngine
 
 from atoll.catalog.store import AssetStore
+from atoll.chain.embedded import EmbeddedChain
+from atoll.chain.keeper import Keeper
+from atoll.chain.ledger import AgreementLedger
+from atoll.chain.node import ChainNode
+from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect
 from atoll.engine.executor import Executor, Limits, Runtime
@@ -24,11 +29,12 @@ from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
 from atoll.operator.jobs import JobStore
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
+from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.routes.common import ProviderContext
-from atoll.provider.service import Authorizer, Environment, OpenAuthorizer, ProviderService
+from atoll.provider.service import Environment, ProviderService
 from atoll.signing import Key
 
 
@@ -103,28 +109,33 @@ class ProviderNode:
     key: Key
     context: ProviderContext
     operator: OperatorNode | None
+    chain: ChainNode
+    keeper: Keeper
+    authorizer: AgreementAuthorizer
 
     def app(self) -> FastAPI:
         app = create_provider_app(self.context)
-        operator = self.operator
+        if isinstance(self.chain.chain, EmbeddedChain):
+            app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
+        node = self
 
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            if operator is not None:
-                operator.engine.recover()
+            if node.operator is not None:
+                node.operator.engine.recover()
+            node.keeper.start()
+            await node.authorizer.resume()
             yield
-            if operator is not None:
-                operator.engine.shutdown()
+            node.keeper.stop()
+            if node.operator is not None:
+                node.operator.engine.shutdown()
+            node.chain.close()
 
         app.router.lifespan_context = lifespan
         return app
 
 
-def build_provider(
-    settings: Settings,
-    executor: Executor | None = None,
-    authorizer: Authorizer | None = None,
-) -> ProviderNode:
+def build_provider(settings: Settings, executor: Executor | None = None) -> ProviderNode:
     key = Key.load(settings.provider_key_file)
     db = connect(settings.db_url)
     operator: OperatorNode | None = None
@@ -136,19 +147,33 @@ def build_provider(
     else:
         operator = build_operator(settings, db, executor)
         registry = operator.registry
-    publishers = set(settings.publishers) | {key.address}
+    chain = ChainNode.open(
+        settings.chain_url, settings.chain_file, settings.address_book_file, key.private_key
+    )
+    assets = AssetStore(db)
+    ledger = AgreementLedger(db)
+    keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
+    authorizer = AgreementAuthorizer(chain, ledger, registry, keeper.job_ended)
     nonces = NonceStore(db)
     service = ProviderService(
-        assets=AssetStore(db),
+        assets=assets,
         registry=registry,
-        authorizer=authorizer or OpenAuthorizer(),
+        authorizer=authorizer,
         environments=[default_environment(settings)],
         endpoint=settings.endpoint,
-        publishers=publishers,
+        publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
+        default_price=settings.default_price,
     )
-    context = ProviderContext(service=service, auth=RequestAuth(nonces), nonces=nonces)
-    return ProviderNode(settings, db, key, context, operator)
+    context = ProviderContext(
+        service=service,
+        auth=RequestAuth(nonces),
+        nonces=nonces,
+        provider_address=key.address,
+        chain=chain,
+        chain_url=settings.chain_url,
+    )
+    return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer)
 
 
 def operator_app(

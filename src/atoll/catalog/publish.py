@@ -71,6 +71,7 @@ def build_ddo(
     policy: ComputePolicy,
     timeout: int,
     access: bool = False,
+    price: int = 0,
 ) -> DDO:
     if metadata.type == "algorithm" and len(files) != 1:
         raise BadRequest("an algorithm asset has exactly one file: its code")
@@ -81,6 +82,7 @@ def build_ddo(
             type="compute",
             serviceEndpoint=endpoint,
             timeout=timeout,
+            price=price,
             compute=policy,
         )
     ]

@@ -67,6 +67,10 @@ class AssetStore:
             raise NotFound(f"unknown asset {did}")
         return DDO.model_validate(row.ddo)
 
+    def exists(self, did: str) -> bool:
+        with self._engine.connect() as conn:
+            return conn.execute(select(assets.c.did).where(assets.c.did == did)).first() is not None
+
     def files(self, did: str) -> list[PrivateFile]:
         with self._engine.connect() as conn:
             rows = conn.execute(

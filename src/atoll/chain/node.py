@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,15 @@ class ChainNode:
     key: bytes
 
     @classmethod
-    def open(cls, chain_url: str, chain_file: Path, book_file: Path, key: bytes) -> ChainNode:
-        chain = open_chain(chain_url, chain_file)
+    def open(
+        cls,
+        chain_url: str,
+        chain_file: Path,
+        book_file: Path,
+        key: bytes,
+        chain: Chain | None = None,
+    ) -> ChainNode:
+        chain = chain or open_chain(chain_url, chain_file)
         if not book_file.exists():
             chain.close()
             raise ConfigError("no contracts deployed for this node: run `atoll chain deploy`")
@@ -65,6 +73,11 @@ class ChainNode:
         book = Contracts.deploy(chain, governance)
         book.save(book_file)
         return book
+
+    def now(self) -> int:
+        """The chain's time. A quiet development node mines no blocks, so its latest block
+        can lag the wall clock; a new block would carry at least the wall clock's time."""
+        return max(self.chain.now(), int(time.time()))
 
     def faucet(self, address: str) -> None:
         """Give ``address`` gas money and tokens: development chains only."""

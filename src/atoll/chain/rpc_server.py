@@ -79,8 +79,11 @@ def _receipt(r: Receipt) -> dict[str, Any]:
 
 
 class EmbeddedRpc:
-    def __init__(self, chain: EmbeddedChain) -> None:
+    def __init__(
+        self, chain: EmbeddedChain, on_transaction: Callable[[], None] | None = None
+    ) -> None:
         self.chain = chain
+        self.on_transaction = on_transaction
         self.methods: dict[str, Callable[[list[Any]], Any]] = {
             "eth_chainId": lambda _: _hex(chain.chain_id),
             "net_version": lambda _: str(chain.chain_id),
@@ -139,11 +142,14 @@ class EmbeddedRpc:
 
     def _send_raw(self, params: list[Any]) -> str:
         try:
-            return _data(self.chain.send_raw(_bytes(params[0])))
+            tx_hash = _data(self.chain.send_raw(_bytes(params[0])))
         except ChainRevert as exc:
             raise _revert(exc) from None
         except ChainError as exc:
             raise RpcError(-32000, str(exc)) from None
+        if self.on_transaction is not None:
+            self.on_transaction()  # the keeper reads the new events at once
+        return tx_hash
 
     def _receipt(self, params: list[Any]) -> dict[str, Any] | None:
         try:
@@ -188,8 +194,8 @@ class EmbeddedRpc:
             return {"jsonrpc": "2.0", "id": rid, "error": error}
 
 
-def rpc_router(chain: EmbeddedChain) -> APIRouter:
-    rpc = EmbeddedRpc(chain)
+def rpc_router(chain: EmbeddedChain, on_transaction: Callable[[], None] | None = None) -> APIRouter:
+    rpc = EmbeddedRpc(chain, on_transaction)
     router = APIRouter(tags=["chain"])
 
     @router.post("/chain", summary="JSON-RPC for the embedded chain")

@@ -59,10 +59,14 @@ def run(
     algorithm: Annotated[str, typer.Option(help="Algorithm: a Python file, or a DID")],
     param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (repeatable)")] = None,
     additional: Annotated[
-        list[str] | None, typer.Option(help="DID of another dataset (repeatable)")
+        list[str] | None,
+        typer.Option(help="Another dataset, DID or DID=AGREEMENT (repeatable)"),
     ] = None,
     environment: Annotated[str, typer.Option(help="Compute environment id")] = "default",
-    agreement: Annotated[str, typer.Option(help="Service Agreement id")] = "",
+    agreement: Annotated[
+        str | None,
+        typer.Option(help="Service Agreement id [default: order one now, and pay for it]"),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the end, showing progress")] = False,
     results: Annotated[
         Path | None, typer.Option(help="Download the results here (implies --wait)")
@@ -79,15 +83,15 @@ def run(
         if not path.is_file():
             raise BadRequest(f"--algorithm: {algorithm} is neither a file nor a DID")
         algo_did, rawcode = "", path.read_text()
+    extra: dict[str, str | None] = {}
+    for item in additional or []:
+        did, _, aid = item.partition("=")
+        extra[did] = aid or None
     with client(provider, key) as c:
+        if agreement is None and not json:
+            console.print("ordering a Service Agreement (payment locked in escrow)…")
         info = c.start(
-            dataset,
-            algo_did,
-            rawcode,
-            parse_params(param or []),
-            additional,
-            environment,
-            agreement,
+            dataset, algo_did, rawcode, parse_params(param or []), extra, environment, agreement
         )
         if wait or results is not None:
             info = wait_with_progress(c, info, quiet=json)
@@ -101,6 +105,17 @@ def run(
         print_job(info)
     if info.terminal and info.status != JobStatus.FINISHED:
         raise typer.Exit(2)
+
+
+@app.command("order")
+def order(
+    dataset: Annotated[str, typer.Argument(help="DID of the dataset")],
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Create a Service Agreement for a dataset and lock its price in escrow (prints its id)."""
+    with client(provider, key) as c:
+        console.print(c.order(dataset))
 
 
 @app.command("status")

@@ -1,4 +1,5 @@
-"""atoll demo: the whole flow on one machine, over real HTTP, with the real sandbox."""
+"""atoll demo: the whole flow on one machine, over real HTTP, with the real sandbox and the
+embedded chain: publish → order (agreement + payment locked) → run → result → escrow paid."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
 
+TOKEN = 10**18
+PRICE = 5 * TOKEN
+
+
+def _balances(label: str, publisher: ProviderClient, consumer: ProviderClient) -> None:
+    pub = publisher.wallet.balances()["tokens"] / TOKEN
+    con = consumer.wallet.balances()["tokens"] / TOKEN
+    console.print(f"   {label:<7} publisher {pub:10.2f} ATL   consumer {con:10.2f} ATL")
+
 
 def demo(
     home: Annotated[
@@ -27,14 +37,18 @@ def demo(
         typer.Option(help="Keep the demo node here [default: a temporary directory]"),
     ] = None,
 ) -> None:
-    """Publish a sample dataset, run a sample algorithm on it in the sandbox, print the result."""
+    """Publish a sample dataset, pay for and run a sample algorithm on it in the sandbox, print
+    the result and the balances."""
     from atoll.node import build_provider
     from atoll.server import BackgroundServer
 
     tmp = None if home else tempfile.mkdtemp(prefix="atoll-demo-")
     node_home = home or Path(tmp or "")
     try:
-        _, user_key = init_home(node_home)
+        _, publisher_key = init_home(node_home)
+        consumer_file = node_home / "consumer.key"
+        if not consumer_file.exists():
+            Key.generate().save(consumer_file)
         data_dir = node_home / "data"
         data_dir.mkdir(exist_ok=True)
         sample = resources.files("atoll.demo")
@@ -42,15 +56,23 @@ def demo(
         dataset_file.write_bytes(sample.joinpath("weather.csv").read_bytes())
         code = sample.joinpath("algorithm.py").read_text()
 
-        settings = load_settings(node_home, port=0)
-        node = build_provider(settings)
+        node = build_provider(load_settings(node_home, port=0))
         console.rule("[bold]Atoll demo")
-        console.print(f"provider  {node.key.address}")
-        console.print(f"consumer  {user_key.address}")
         server = BackgroundServer(node.app())
-        with server as url, ProviderClient(url, Key.load(node_home / "key")) as c:
-            console.print(f"serving   {url}\n")
-            ddo = c.publish(
+        with (
+            server as url,
+            ProviderClient(url, publisher_key) as publisher,
+            ProviderClient(url, Key.load(consumer_file)) as consumer,
+        ):
+            info = publisher.chain_info()
+            console.print(f"provider   {url}  ({node.key.address})")
+            console.print(
+                f"chain      embedded EVM, id {info['chainId']}, served at {info['rpcUrl']}"
+            )
+            console.print(f"publisher  {publisher_key.address}")
+            console.print(f"consumer   {consumer.key.address if consumer.key else ''}\n")
+            consumer.faucet()
+            ddo = publisher.publish(
                 Metadata(
                     name="Weather stations",
                     description="Monthly readings",
@@ -61,20 +83,33 @@ def demo(
                 ),
                 [str(dataset_file)],
                 ComputePolicy(allowRawAlgorithm=True),
+                price=PRICE,
             )
-            console.print(f"1. published dataset  {ddo.id}")
-            info = c.start(ddo.id, rawcode=code)
-            console.print(f"2. started job        {info.jobId}")
-            info = wait_with_progress(c, info, quiet=False)
-            print_job(info)
-            if info.status != JobStatus.FINISHED:
-                raise AtollError(f"the demo job ended with: {info.statusText}")
+            console.print(f"1. published and registered on chain  {ddo.id}")
+            _balances("before", publisher, consumer)
+            agreement = consumer.order(ddo.id)
+            console.print(
+                f"2. ordered: agreement {agreement}, {PRICE // TOKEN} ATL locked in escrow"
+            )
+            job = consumer.start(ddo.id, rawcode=code, agreement_id=agreement)
+            console.print(f"3. started job {job.jobId} in the sandbox")
+            job = wait_with_progress(consumer, job, quiet=False)
+            print_job(job)
+            if job.status != JobStatus.FINISHED:
+                raise AtollError(f"the demo job ended with: {job.statusText}")
             out = node_home / "results"
-            c.download_results(info, out)
-            console.print("3. result (summary.json), computed next to the data:")
+            consumer.download_results(job, out)
+            console.print("4. result (summary.json), computed next to the data:")
             console.print((out / "summary.json").read_text())
-            console.print("   log:")
-            console.print((out / "algorithm.log").read_text().rstrip())
+            console.print(
+                "   log: "
+                + (out / "algorithm.log").read_text().rstrip().replace("\n", "\n        ")
+            )
+            settled = consumer.wallet.wait_settled(agreement)
+            result_hash = settled.result_hash.hex() if settled.result_hash else "-"
+            console.print("5. escrow released to the publisher")
+            console.print(f"   result manifest hash on chain: {result_hash[:16]}…")
+            _balances("after", publisher, consumer)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

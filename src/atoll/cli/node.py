@@ -39,8 +39,26 @@ def init_home(home: Path) -> tuple[Key, Key]:
             "# Atoll node settings; ATOLL_<NAME> environment variables override these.\n"
             f'publishers = ["{user.address}"]\n'
         )
-    connect(load_settings(home).db_url).dispose()
+    settings = load_settings(home)
+    connect(settings.db_url).dispose()
+    if not settings.chain_url and not settings.address_book_file.exists():
+        deploy_embedded(settings.chain_file, settings.address_book_file, provider, [user.address])
     return provider, user
+
+
+def deploy_embedded(chain_file: Path, book_file: Path, provider: Key, fund: list[str]) -> None:
+    """Deploy the contracts on the node's embedded chain; fund the given addresses."""
+    from atoll.chain.embedded import EmbeddedChain
+    from atoll.chain.node import ChainNode
+
+    chain = EmbeddedChain(chain_file)
+    try:
+        ChainNode.deploy(chain, provider.private_key, book_file)
+        node = ChainNode.open("", chain_file, book_file, provider.private_key, chain=chain)
+        for address in fund:
+            node.faucet(address)
+    finally:
+        chain.close()
 
 
 def init(home: HomeOpt = None) -> None:

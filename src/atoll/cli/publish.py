@@ -49,6 +49,9 @@ def dataset(
         typer.Option(help="Address whose algorithms are allowed (repeatable)"),
     ] = None,
     max_jobs: Annotated[int, typer.Option(help="Jobs one agreement allows")] = 1,
+    price: Annotated[
+        float | None, typer.Option(help="Price of one agreement, in tokens [default: node's]")
+    ] = None,
     timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
@@ -76,7 +79,8 @@ def dataset(
             type="dataset",
             tags=tag or [],
         )
-        ddo = c.publish(meta, _files(paths), policy, timeout)
+        wei = None if price is None else round(price * 10**18)
+        ddo = c.publish(meta, _files(paths), policy, timeout, wei)
     print_json(ddo.public_json()) if json else console.print(ddo.id)
 
 

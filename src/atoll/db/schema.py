@@ -80,3 +80,38 @@ jobs = Table(
     Column("workflow", JSON, nullable=False),
     Column("results", JSON, nullable=False),
 )
+
+#: on-chain agreements for this provider's assets, as the keeper and the provider track them
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("agreement_id", String(66), primary_key=True),
+    Column("did", String(80), nullable=False),
+    Column("consumer", String(42), nullable=False),
+    Column("max_jobs", Integer, nullable=False),
+    #: jobs started and not given back (a job the provider failed to deliver is given back)
+    Column("used", Integer, nullable=False, default=0),
+    #: block timestamp after which compute can no longer be fulfilled
+    Column("deadline", BigInteger, nullable=False),
+    #: "" while open, then "released" (publisher paid) or "refunded" (consumer paid back)
+    Column("settled", String(16), nullable=False, default=""),
+)
+
+agreement_jobs = Table(
+    "agreement_jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("agreement_id", String(66), primary_key=True),
+    #: "running", "delivered" or "undelivered"
+    Column("state", String(16), nullable=False),
+    #: sha256 of the job's result manifest, once delivered
+    Column("manifest", String(64), nullable=False, default=""),
+    Index("ix_agreement_jobs_agreement", "agreement_id"),
+)
+
+keeper_cursor = Table(
+    "keeper_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("block", BigInteger, nullable=False),
+)

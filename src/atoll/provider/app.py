@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from atoll.errors import AtollError
-from atoll.provider.routes import assets, compute
+from atoll.provider.routes import assets, chain, compute
 from atoll.provider.routes.common import ProviderContext
 
 log = logging.getLogger("atoll.provider")
@@ -54,6 +54,7 @@ def create_provider_app(context: ProviderContext) -> FastAPI:
     install_error_handlers(app)
     app.include_router(assets.router)
     app.include_router(compute.router)
+    app.include_router(chain.router)
 
     @app.get("/", tags=["meta"], summary="Provider identity and versions")
     def root() -> dict[str, object]:

@@ -24,22 +24,20 @@ MAX_RAWCODE = 1 << 20
 
 
 class Authorizer(Protocol):
-    """Decides whether ``consumer`` may run a job on ``dataset`` under ``agreement_id``. The
-    on-chain Service Agreement check implements this."""
+    """Decides whether ``consumer`` may run a job on ``dataset`` under ``agreement_id``, and
+    counts jobs against agreements. The on-chain Service Agreement check implements this."""
 
     async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None: ...
 
-    async def job_started(self, agreement_id: str, job: JobInfo) -> None: ...
+    async def reserve(self, agreement_ids: list[str]) -> None:
+        """Count one job against each agreement, all or none."""
+        ...
 
+    async def release(self, agreement_ids: list[str]) -> None:
+        """Give back what :meth:`reserve` counted, when the job could not be registered."""
+        ...
 
-class OpenAuthorizer:
-    """Every signed consumer may compute: for a provider that runs without a chain."""
-
-    async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
-        return None
-
-    async def job_started(self, agreement_id: str, job: JobInfo) -> None:
-        return None
+    async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,7 @@ class ProviderService:
         endpoint: str,
         publishers: set[str],
         default_timeout: int,
+        default_price: int = 0,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -97,6 +96,7 @@ class ProviderService:
         self.endpoint = endpoint
         self.publishers = {p.lower() for p in publishers}
         self.default_timeout = default_timeout
+        self.default_price = default_price
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -107,6 +107,7 @@ class ProviderService:
         locations: list[str],
         policy: ComputePolicy,
         timeout: int | None,
+        price: int | None = None,
     ) -> DDO:
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
@@ -115,7 +116,13 @@ class ProviderService:
             metadata = Metadata.model_validate(metadata.model_dump())
         files = inspect_files(locations)
         ddo = build_ddo(
-            publisher, metadata, files, self.endpoint, policy, timeout or self.default_timeout
+            publisher,
+            metadata,
+            files,
+            self.endpoint,
+            policy,
+            timeout or self.default_timeout,
+            price=self.default_price if price is None else price,
         )
         self.assets.add(ddo, files)
         return ddo
@@ -232,8 +239,14 @@ class ProviderService:
         env_id: str,
     ) -> JobInfo:
         workflow = await self.build_workflow(consumer, datasets, algo, parameters, env_id)
-        info = await self.registry.register(workflow)
-        await self.authorizer.job_started(workflow.agreementId, info)
+        agreements = [d.agreement_id for d in datasets if d.agreement_id]
+        await self.authorizer.reserve(agreements)
+        try:
+            info = await self.registry.register(workflow)
+        except BaseException:
+            await self.authorizer.release(agreements)
+            raise
+        await self.authorizer.job_started(info, agreements)
         return info
 
     async def owned(self, consumer: str, job_id: str) -> JobInfo:

@@ -16,6 +16,7 @@ from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden,
 from atoll.errors import RemoteError as RemoteError
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.job import JobInfo
+from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
 
 _ERRORS: dict[int, type[AtollError]] = {
@@ -49,6 +50,8 @@ class ProviderClient:
         self.url = url.rstrip("/")
         self.key = key
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._chain_info: dict[str, Any] | None = None
+        self._wallet: Wallet | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -104,20 +107,52 @@ class ProviderClient:
         files: list[str],
         compute: ComputePolicy | None = None,
         timeout: int | None = None,
+        price: int | None = None,
     ) -> DDO:
+        """Publish on the provider, then register the DID on chain (signed by you, the
+        owner, naming the provider as the one who serves it)."""
         body: dict[str, Any] = {
             "metadata": metadata.model_dump(mode="json"),
             "files": [str(Path(f).resolve()) for f in files],
             "compute": (compute or ComputePolicy()).model_dump(mode="json"),
             "timeout": timeout,
+            "price": price,
         }
         body.update(self._signed("publish", signing.body_digest(body)))
-        return DDO.model_validate(self._send("POST", "/assets", json=body).json())
+        ddo = DDO.model_validate(self._send("POST", "/assets", json=body).json())
+        self.wallet.register(ddo)
+        return ddo
 
     def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
         body: dict[str, Any] = {"compute": compute.model_dump(mode="json")}
         body.update(self._signed("policy", did, signing.body_digest(body)))
-        return DDO.model_validate(self._send("PUT", f"/assets/{did}/policy", json=body).json())
+        ddo = DDO.model_validate(self._send("PUT", f"/assets/{did}/policy", json=body).json())
+        self.wallet.update(ddo)
+        return ddo
+
+    # -- chain -----------------------------------------------------------------------------
+
+    def chain_info(self) -> dict[str, Any]:
+        if self._chain_info is None:
+            self._chain_info = dict(self._send("GET", "/chain").json())
+        return self._chain_info
+
+    @property
+    def wallet(self) -> Wallet:
+        if self._wallet is None:
+            self._wallet = Wallet(self.chain_info(), self._key())
+        return self._wallet
+
+    def faucet(self) -> dict[str, Any]:
+        """Gas money and tokens for your address (development chains only)."""
+        body = {"address": self._key().address}
+        data: dict[str, Any] = self._send("POST", "/faucet", json=body).json()
+        return data
+
+    def order(self, did: str) -> str:
+        """Create a Service Agreement for ``did`` and lock its price in escrow; returns the
+        agreement id."""
+        return self.wallet.order(self.asset(did))
 
     # -- compute ---------------------------------------------------------------------------
 
@@ -131,13 +166,15 @@ class ProviderClient:
         algorithm_did: str,
         rawcode: str,
         parameters: dict[str, Any] | None,
-        additional: list[str] | None,
+        additional: dict[str, str] | None,
         environment: str,
         agreement_id: str,
     ) -> dict[str, Any]:
         return {
             "dataset": {"did": dataset, "agreementId": agreement_id},
-            "additionalDatasets": [{"did": d, "agreementId": ""} for d in additional or []],
+            "additionalDatasets": [
+                {"did": d, "agreementId": a} for d, a in (additional or {}).items()
+            ],
             "algorithm": {"did": algorithm_did, "rawcode": rawcode},
             "parameters": parameters or {},
             "environment": environment,
@@ -149,7 +186,7 @@ class ProviderClient:
         algorithm_did: str = "",
         rawcode: str = "",
         parameters: dict[str, Any] | None = None,
-        additional: list[str] | None = None,
+        additional: dict[str, str] | None = None,
         environment: str = "default",
         agreement_id: str = "",
     ) -> dict[str, Any]:
@@ -166,12 +203,18 @@ class ProviderClient:
         algorithm_did: str = "",
         rawcode: str = "",
         parameters: dict[str, Any] | None = None,
-        additional: list[str] | None = None,
+        additional: dict[str, str | None] | None = None,
         environment: str = "default",
-        agreement_id: str = "",
+        agreement_id: str | None = None,
     ) -> JobInfo:
+        """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
+        so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
+        ids."""
+        if agreement_id is None:
+            agreement_id = self.order(dataset)
+        extra = {d: (a if a is not None else self.order(d)) for d, a in (additional or {}).items()}
         body = self._compute_body(
-            dataset, algorithm_did, rawcode, parameters, additional, environment, agreement_id
+            dataset, algorithm_did, rawcode, parameters, extra, environment, agreement_id
         )
         body.update(self._signed("compute", dataset, signing.body_digest(body)))
         return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])

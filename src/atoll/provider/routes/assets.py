@@ -20,6 +20,8 @@ class PublishBody(Signed):
     files: list[str] = Field(min_length=1, max_length=1000)
     compute: ComputePolicy = Field(default_factory=ComputePolicy)
     timeout: int | None = Field(default=None, ge=0)
+    #: price of one agreement in the token's smallest unit; the provider's default if absent
+    price: int | None = Field(default=None, ge=0, lt=2**256)
 
 
 class PolicyBody(Signed):
@@ -41,7 +43,9 @@ def publish(body: PublishBody, c: ProviderContext = Depends(ctx)) -> dict[str, A
         body.signature,
         signing.body_digest(unsigned_body(body)),
     )
-    ddo = c.service.publish(publisher, body.metadata, body.files, body.compute, body.timeout)
+    ddo = c.service.publish(
+        publisher, body.metadata, body.files, body.compute, body.timeout, body.price
+    )
     return ddo.public_json()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
+from atoll.chain.node import ChainNode
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.service import ProviderService
@@ -19,6 +20,10 @@ class ProviderContext:
     service: ProviderService
     auth: RequestAuth
     nonces: NonceStore
+    provider_address: str = ""
+    chain: ChainNode | None = None
+    #: the external node's URL; empty when the provider serves its embedded chain itself
+    chain_url: str = ""
 
 
 def ctx(request: Request) -> ProviderContext:

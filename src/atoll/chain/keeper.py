@@ -1,0 +1,232 @@
+"""The keeper agent: enforces this provider's agreements on chain.
+
+It learns of agreements for the provider's assets from chain events, read from a cursor kept
+in the store and in bounded block ranges; when a job under an agreement ends it records what
+was delivered; and it settles each agreement once:
+
+- the agreement's jobs are all delivered (or its time out is near and some were): compute is
+  fulfilled with the hash of the delivered result manifests, and the escrow pays the
+  publisher;
+- the time out passed with nothing delivered: compute is aborted and the consumer refunded.
+
+Everything it decides is in the store before it acts on chain, and every chain action is
+checked against the chain's own state first, so a restart after ``kill -9`` neither misses
+an event nor acts twice (the contracts refuse a second claim as well).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+
+from atoll.chain.contracts import ConditionState
+from atoll.chain.errors import ChainError
+from atoll.chain.ledger import AgreementLedger, AgreementRow, NewAgreement
+from atoll.chain.node import ChainNode
+from atoll.models.job import JobInfo
+from atoll.models.status import JobStatus
+
+log = logging.getLogger("atoll.keeper")
+
+#: ends in which the compute was delivered: the algorithm ran, whatever it made of it
+DELIVERED = frozenset(
+    {
+        JobStatus.FINISHED,
+        JobStatus.ALGORITHM_FAILED,
+        JobStatus.DISK_QUOTA_EXCEEDED,
+        JobStatus.MEMORY_LIMIT_EXCEEDED,
+        JobStatus.TIME_LIMIT_EXCEEDED,
+        JobStatus.STOPPED,
+    }
+)
+EVENTS = ("ComputeAgreementCreated", "PaymentReleased", "PaymentRefunded")
+#: most blocks read in one pass, so that settling is never held up by a long catch-up
+SCAN_BLOCKS = 5_000
+
+
+def manifest_hash(info: JobInfo) -> str:
+    """sha256 of a job's result manifest: its id and each result's name, size and sha256."""
+    manifest = {
+        "jobId": info.jobId,
+        "results": [
+            {"index": r.index, "filename": r.filename, "filesize": r.filesize, "sha256": r.sha256}
+            for r in info.results
+        ],
+    }
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Keeper:
+    def __init__(
+        self,
+        node: ChainNode,
+        ledger: AgreementLedger,
+        is_ours: Callable[[str], bool],
+        settle_margin: int = 60,
+        scan_interval: float = 1.0,
+    ) -> None:
+        self.node = node
+        self.ledger = ledger
+        self.is_ours = is_ours
+        self.settle_margin = settle_margin
+        self.scan_interval = scan_interval
+        self._wake = threading.Condition()
+        self._poked = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        #: settlements done, for whoever waits on one (the demo, tests)
+        self.settled = threading.Condition()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="atoll-keeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def poke(self) -> None:
+        """Something happened (a transaction, a job's end): look now, not at the next tick."""
+        with self._wake:
+            self._poked = True
+            self._wake.notify_all()
+
+    def job_ended(self, info: JobInfo) -> None:
+        delivered = JobStatus(info.status) in DELIVERED
+        touched = self.ledger.job_ended(
+            info.jobId, delivered, manifest_hash(info) if delivered else ""
+        )
+        if touched:
+            self.poke()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            wait = self.scan_interval
+            try:
+                self.scan()
+                wait = min(wait, self.settle_due())
+            except ChainError as exc:
+                log.warning("keeper: chain unavailable, retrying: %s", exc)
+            except Exception:
+                log.exception("keeper: unexpected error")
+            with self._wake:
+                if not self._poked and not self._stop:
+                    self._wake.wait(max(wait, 0.01))
+                self._poked = False
+                if self._stop:
+                    return
+
+    def scan(self) -> None:
+        """Learn agreements for our assets from events after the stored cursor."""
+        contracts = self.node.contracts
+        head = self.node.chain.block_number()
+        cursor = self.ledger.cursor()
+        start = contracts.book.deployed_block if cursor is None else cursor + 1
+        while start <= head:
+            end = min(head, start + SCAN_BLOCKS - 1)
+            found: list[NewAgreement] = []
+            settled: list[tuple[str, str]] = []
+            for ev in contracts.events(start, end, names=EVENTS):
+                aid = "0x" + bytes(ev.args["agreementId"]).hex()
+                if ev.name == "ComputeAgreementCreated":
+                    did = "did:atoll:" + bytes(ev.args["did"]).hex()
+                    if not self.is_ours(did):
+                        continue
+                    agreement = contracts.agreement(bytes(ev.args["agreementId"]))
+                    if agreement is not None:
+                        found.append(
+                            NewAgreement(
+                                aid,
+                                did,
+                                agreement.consumer,
+                                agreement.max_jobs,
+                                agreement.deadline,
+                            )
+                        )
+                else:
+                    how = "released" if ev.name == "PaymentReleased" else "refunded"
+                    settled.append((aid, how))
+            self.ledger.learn(found, cursor=end)
+            for aid, how in settled:
+                self.ledger.settle(aid, how)
+            start = end + 1
+
+    def settle_due(self) -> float:
+        """Settle what is due; return the seconds until the next agreement falls due."""
+        now = self.node.now()
+        next_due = float("inf")
+        for row in self.ledger.open():
+            if row.running:
+                continue  # a job is still on it: its end will poke us
+            full = row.delivered >= row.max_jobs
+            if now > row.deadline:
+                self._refund(row)  # too late to fulfil compute: the consumer gets it back
+            elif row.delivered and (full or now >= row.deadline - self.settle_margin):
+                self._release(row)
+            elif row.delivered:
+                next_due = min(next_due, row.deadline - self.settle_margin - now)
+            else:
+                next_due = min(next_due, row.deadline + 1 - now)
+        return next_due
+
+    def _notify_settled(self) -> None:
+        with self.settled:
+            self.settled.notify_all()
+
+    def _release(self, row: AgreementRow) -> None:
+        c = self.node.contracts
+        aid = bytes.fromhex(row.agreement_id[2:])
+        agreement = c.agreement(aid)
+        if agreement is None:
+            return
+        if agreement.compute.state is ConditionState.UNFULFILLED:
+            manifests = self.ledger.manifests(row.agreement_id)
+            digest = (
+                bytes.fromhex(manifests[0])
+                if len(manifests) == 1
+                else hashlib.sha256("".join(manifests).encode()).digest()
+            )
+            c.fulfil_compute(self.node.key, aid, digest)
+            agreement = c.agreement(aid)
+        if agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED:
+            if agreement.compute.state is ConditionState.FULFILLED:
+                c.release(self.node.key, aid)
+                how = "released"
+            else:
+                c.refund(self.node.key, aid)
+                how = "refunded"
+        else:
+            how = "released"
+        self.ledger.settle(row.agreement_id, how)
+        log.info("agreement %s settled: %s", row.agreement_id, how)
+        self._notify_settled()
+
+    def _refund(self, row: AgreementRow) -> None:
+        c = self.node.contracts
+        aid = bytes.fromhex(row.agreement_id[2:])
+        agreement = c.agreement(aid)
+        if agreement is None:
+            return
+        if agreement.compute.state is ConditionState.UNFULFILLED:
+            c.abort_compute(self.node.key, aid)
+            agreement = c.agreement(aid)
+        how = "refunded"
+        if agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED:
+            if agreement.lock.state is ConditionState.FULFILLED:
+                c.refund(self.node.key, aid)
+            else:
+                how = "expired"  # never paid: nothing to give back
+        self.ledger.settle(row.agreement_id, how)
+        log.info("agreement %s settled: %s", row.agreement_id, how)
+        self._notify_settled()

@@ -1,0 +1,227 @@
+"""The provider's ledger of agreements: jobs counted against each agreement, what was
+delivered, what was settled, and the keeper's event cursor. One transaction per change, so a
+crash leaves every row either before or after it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from atoll.db.schema import agreement_jobs, agreements, keeper_cursor
+from atoll.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    agreement_id: str
+    did: str
+    consumer: str
+    max_jobs: int
+    used: int
+    deadline: int
+    settled: str
+    delivered: int
+    running: int
+
+
+@dataclass(frozen=True)
+class NewAgreement:
+    agreement_id: str
+    did: str
+    consumer: str
+    max_jobs: int
+    deadline: int
+
+
+class AgreementLedger:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- agreements ------------------------------------------------------------------------
+
+    def learn(self, found: list[NewAgreement], cursor: int | None = None) -> None:
+        """Record agreements (from chain events or a first start) and, in the same
+        transaction, move the event cursor: an event is handled exactly once."""
+        with self._engine.begin() as conn:
+            for a in found:
+                exists = conn.execute(
+                    select(agreements.c.agreement_id).where(
+                        agreements.c.agreement_id == a.agreement_id
+                    )
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        insert(agreements).values(
+                            agreement_id=a.agreement_id,
+                            did=a.did,
+                            consumer=a.consumer.lower(),
+                            max_jobs=a.max_jobs,
+                            used=0,
+                            deadline=a.deadline,
+                            settled="",
+                        )
+                    )
+            if cursor is not None:
+                done = conn.execute(
+                    update(keeper_cursor)
+                    .where(keeper_cursor.c.name == "events")
+                    .values(block=cursor)
+                )
+                if done.rowcount == 0:
+                    conn.execute(insert(keeper_cursor).values(name="events", block=cursor))
+
+    def ensure(self, a: NewAgreement) -> None:
+        with contextlib.suppress(IntegrityError):  # the keeper learnt it at the same moment
+            self.learn([a])
+
+    def cursor(self) -> int | None:
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                select(keeper_cursor.c.block).where(keeper_cursor.c.name == "events")
+            ).scalar()
+        return None if value is None else int(value)
+
+    def reserve(self, agreement_ids: list[str]) -> None:
+        """Count one job against each agreement, all or none."""
+        with self._engine.begin() as conn:
+            for aid in agreement_ids:
+                done = conn.execute(
+                    update(agreements)
+                    .where(
+                        agreements.c.agreement_id == aid,
+                        agreements.c.used < agreements.c.max_jobs,
+                        agreements.c.settled == "",
+                    )
+                    .values(used=agreements.c.used + 1)
+                )
+                if done.rowcount != 1:
+                    row = conn.execute(
+                        select(agreements.c.max_jobs, agreements.c.settled).where(
+                            agreements.c.agreement_id == aid
+                        )
+                    ).first()
+                    conn.rollback()
+                    if row is not None and row.settled:
+                        raise Forbidden(f"agreement {aid} is already settled")
+                    n = row.max_jobs if row is not None else 0
+                    raise Forbidden(f"agreement {aid} allows {n} job(s), and all are used")
+
+    def unreserve(self, agreement_ids: list[str]) -> None:
+        with self._engine.begin() as conn:
+            for aid in agreement_ids:
+                conn.execute(
+                    update(agreements)
+                    .where(agreements.c.agreement_id == aid, agreements.c.used > 0)
+                    .values(used=agreements.c.used - 1)
+                )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def job_started(self, job_id: str, agreement_ids: list[str]) -> None:
+        with self._engine.begin() as conn:
+            for aid in agreement_ids:
+                conn.execute(
+                    insert(agreement_jobs).values(
+                        job_id=job_id, agreement_id=aid, state="running", manifest=""
+                    )
+                )
+
+    def job_ended(self, job_id: str, delivered: bool, manifest: str) -> list[str]:
+        """Record a job's end; a job the provider failed to deliver gives its slot back.
+        Returns the agreements it touched (none if the end was already recorded)."""
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(agreement_jobs.c.agreement_id).where(
+                    agreement_jobs.c.job_id == job_id, agreement_jobs.c.state == "running"
+                )
+            ).scalars()
+            touched = list(rows)
+            if not touched:
+                return []
+            conn.execute(
+                update(agreement_jobs)
+                .where(agreement_jobs.c.job_id == job_id)
+                .values(state="delivered" if delivered else "undelivered", manifest=manifest)
+            )
+            if not delivered:
+                for aid in touched:
+                    conn.execute(
+                        update(agreements)
+                        .where(agreements.c.agreement_id == aid, agreements.c.used > 0)
+                        .values(used=agreements.c.used - 1)
+                    )
+        return touched
+
+    def running_jobs(self) -> list[str]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(agreement_jobs.c.job_id)
+                .where(agreement_jobs.c.state == "running")
+                .distinct()
+            ).scalars()
+            return list(rows)
+
+    def manifests(self, agreement_id: str) -> list[str]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(agreement_jobs.c.manifest)
+                .where(
+                    agreement_jobs.c.agreement_id == agreement_id,
+                    agreement_jobs.c.state == "delivered",
+                )
+                .order_by(agreement_jobs.c.job_id)
+            ).scalars()
+            return list(rows)
+
+    # -- settlement ------------------------------------------------------------------------
+
+    def open(self) -> list[AgreementRow]:
+        delivered = func.sum(
+            func.cast(agreement_jobs.c.state == "delivered", agreements.c.used.type)
+        )
+        running = func.sum(func.cast(agreement_jobs.c.state == "running", agreements.c.used.type))
+        stmt = (
+            select(
+                agreements,
+                func.coalesce(delivered, 0).label("n_delivered"),
+                func.coalesce(running, 0).label("n_running"),
+            )
+            .select_from(
+                agreements.outerjoin(
+                    agreement_jobs,
+                    and_(agreement_jobs.c.agreement_id == agreements.c.agreement_id),
+                )
+            )
+            .where(agreements.c.settled == "")
+            .group_by(*agreements.c)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            AgreementRow(
+                agreement_id=r.agreement_id,
+                did=r.did,
+                consumer=r.consumer,
+                max_jobs=r.max_jobs,
+                used=r.used,
+                deadline=r.deadline,
+                settled=r.settled,
+                delivered=int(r.n_delivered),
+                running=int(r.n_running),
+            )
+            for r in rows
+        ]
+
+    def settle(self, agreement_id: str, how: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(agreements)
+                .where(agreements.c.agreement_id == agreement_id)
+                .values(settled=how)
+            )
+
+    def get(self, agreement_id: str) -> AgreementRow | None:
+        return next((a for a in self.open() if a.agreement_id == agreement_id), None)

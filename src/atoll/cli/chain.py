@@ -1,0 +1,71 @@
+"""atoll chain: the deployment, the node's chain and balances."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, env_home, print_json
+from atoll.cli.node import HomeOpt
+
+app = typer.Typer(
+    help="Deploy the contracts, and see the chain and your balances.", no_args_is_help=True
+)
+
+TOKEN = 10**18
+
+
+@app.command("deploy")
+def deploy(
+    home: HomeOpt = None,
+    force: Annotated[
+        bool, typer.Option(help="Deploy again even if an address book exists")
+    ] = False,
+) -> None:
+    """Deploy the contracts with the provider key (address book kept in ATOLL_HOME)."""
+    from atoll.chain.node import ChainNode, open_chain
+    from atoll.config import load_settings
+    from atoll.errors import ConfigError
+    from atoll.signing import Key
+
+    settings = load_settings(home or env_home())
+    if settings.address_book_file.exists() and not force:
+        raise ConfigError("contracts are already deployed for this node (use --force to redo)")
+    key = Key.load(settings.provider_key_file)
+    chain = open_chain(settings.chain_url, settings.chain_file)
+    try:
+        book = ChainNode.deploy(chain, key.private_key, settings.address_book_file)
+    finally:
+        chain.close()
+    for name, address in book.contracts().items():
+        console.print(f"{name:<26} {address}")
+
+
+@app.command("status")
+def status(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = False) -> None:
+    """Show the provider's chain, its contracts and your balances."""
+    with client(provider, key, need_key=False) as c:
+        info = c.chain_info()
+        balances = c.wallet.balances() if c.key is not None else None
+    if json:
+        print_json({**info, "balances": balances})
+        return
+    console.print(f"chain id   {info['chainId']}{' (development)' if info['development'] else ''}")
+    console.print(f"rpc        {info['rpcUrl']}")
+    console.print(f"provider   {info['providerAddress']}")
+    console.print(f"token      {info['addresses']['token']}")
+    if balances is not None and c.key is not None:
+        console.print(f"you        {c.key.address}")
+        console.print(f"  ether    {balances['ether'] / TOKEN:.4f}")
+        console.print(f"  tokens   {balances['tokens'] / TOKEN:.4f}")
+
+
+@app.command("faucet")
+def faucet(provider: ProviderOpt = None, key: KeyOpt = None) -> None:
+    """Get gas money and tokens from the provider's faucet (development chains only)."""
+    with client(provider, key) as c:
+        got = c.faucet()
+    console.print(
+        f"{got['address']}: {got['ether'] / TOKEN:.2f} ether, {got['tokens'] / TOKEN:.2f} tokens"
+    )

@@ -1,0 +1,130 @@
+"""The on-chain Service Agreement check at compute start.
+
+A job runs only under an agreement that exists on chain, was made from an approved
+template, is for this dataset, belongs to the caller, pays at least the dataset's price in
+our token with the payment locked in escrow, has not timed out and has jobs left. Each
+refusal has its own message. Jobs are counted here, all datasets of a job at once, in the
+provider's ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+
+import anyio
+
+from atoll.chain.contracts import ConditionState, TemplateState, did_bytes
+from atoll.chain.errors import ChainError
+from atoll.chain.ledger import AgreementLedger, NewAgreement
+from atoll.chain.node import ChainNode
+from atoll.errors import AtollError, BadRequest, Forbidden, NotFound, RemoteError
+from atoll.models.ddo import DDO
+from atoll.models.job import JobInfo
+from atoll.operator.registry import WorkflowRegistry
+
+log = logging.getLogger("atoll.agreements")
+AGREEMENT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class PaymentRequired(AtollError):
+    status_code = 402
+
+
+class AgreementAuthorizer:
+    def __init__(
+        self,
+        node: ChainNode,
+        ledger: AgreementLedger,
+        registry: WorkflowRegistry,
+        on_job_end: Callable[[JobInfo], None],
+    ) -> None:
+        self.node = node
+        self.ledger = ledger
+        self.registry = registry
+        self.on_job_end = on_job_end
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
+        await anyio.to_thread.run_sync(self._check, consumer, dataset, agreement_id)
+
+    def _check(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
+        did = dataset.id
+        if not agreement_id:
+            raise PaymentRequired(
+                f"compute on {did} needs a Service Agreement: order one with "
+                f"`atoll compute order {did}`"
+            )
+        if not AGREEMENT_ID.match(agreement_id):
+            raise BadRequest("an agreement id is 0x followed by 64 hex digits")
+        aid = agreement_id.lower()
+        c = self.node.contracts
+        try:
+            agreement = c.agreement(bytes.fromhex(aid[2:]))
+            if agreement is None:
+                raise NotFound(f"unknown agreement {aid}")
+            template_ok = c.template_state(agreement.template) is TemplateState.APPROVED
+            now = self.node.now()
+        except ChainError as exc:
+            raise RemoteError(f"the chain could not be read: {exc}", 503) from None
+        if not template_ok:
+            raise Forbidden(f"agreement {aid} was made from a template that is not approved")
+        if agreement.did != did_bytes(did):
+            raise Forbidden(f"agreement {aid} is for another dataset")
+        if agreement.consumer.lower() != consumer.lower():
+            raise Forbidden(f"agreement {aid} belongs to another consumer")
+        service = dataset.service("compute")
+        price = service.price if service is not None else 0
+        if agreement.token.lower() != c.book.token.lower() or agreement.price < price:
+            raise Forbidden(f"agreement {aid} pays less than the price of {did}")
+        if agreement.lock.state is not ConditionState.FULFILLED:
+            raise PaymentRequired(f"the payment of agreement {aid} is not locked in escrow")
+        if agreement.compute.state is not ConditionState.UNFULFILLED:
+            raise Forbidden(f"agreement {aid} is already settled")
+        if agreement.compute.timed_out(now):
+            raise Forbidden(f"agreement {aid} has timed out")
+        self.ledger.ensure(
+            NewAgreement(aid, did, agreement.consumer, agreement.max_jobs, agreement.deadline)
+        )
+
+    async def reserve(self, agreement_ids: list[str]) -> None:
+        await anyio.to_thread.run_sync(self.ledger.reserve, [a.lower() for a in agreement_ids])
+
+    async def release(self, agreement_ids: list[str]) -> None:
+        await anyio.to_thread.run_sync(self.ledger.unreserve, [a.lower() for a in agreement_ids])
+
+    async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None:
+        ids = [a.lower() for a in agreement_ids]
+        await anyio.to_thread.run_sync(self.ledger.job_started, job.jobId, ids)
+        self.track(job.jobId)
+
+    def track(self, job_id: str) -> None:
+        """Follow a job to its end, then hand it to the keeper."""
+        task = asyncio.get_running_loop().create_task(self._follow(job_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, job_id: str) -> None:
+        while True:
+            try:
+                info = await self.registry.wait(job_id, 60)
+            except AtollError as exc:
+                log.warning("job %s cannot be followed: %s", job_id, exc.message)
+                return
+            if info.terminal:
+                await anyio.to_thread.run_sync(self.on_job_end, info)
+                return
+
+    async def resume(self) -> None:
+        """After a restart: settle jobs that ended while nobody watched, follow the rest."""
+        for job_id in await anyio.to_thread.run_sync(self.ledger.running_jobs):
+            try:
+                info = await self.registry.status(job_id)
+            except NotFound:
+                continue
+            if info.terminal:
+                await anyio.to_thread.run_sync(self.on_job_end, info)
+            else:
+                self.track(job_id)

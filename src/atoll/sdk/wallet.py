@@ -1,0 +1,87 @@
+"""The consumer's and publisher's side of the chain: register DIDs, order agreements, read
+balances. Transactions are signed locally with the caller's key and sent to the chain the
+provider names (its own embedded chain over JSON-RPC, or an external node)."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import Any
+
+from atoll.chain.contracts import AddressBook, Agreement, ConditionState, Contracts, did_bytes
+from atoll.chain.errors import ChainTimeout
+from atoll.chain.node import ddo_checksum
+from atoll.chain.rpc import RpcChain
+from atoll.errors import BadRequest
+from atoll.models.ddo import DDO
+from atoll.signing import Key
+
+
+class Wallet:
+    def __init__(self, info: dict[str, Any], key: Key) -> None:
+        self.info = info
+        self.key = key
+
+    @cached_property
+    def contracts(self) -> Contracts:
+        chain = RpcChain(str(self.info["rpcUrl"]), dev=bool(self.info.get("development")))
+        return Contracts(chain, AddressBook.from_dict(self.info["addresses"]))
+
+    @property
+    def provider_address(self) -> str:
+        return str(self.info["providerAddress"])
+
+    def register(self, ddo: DDO) -> None:
+        """Register a freshly published asset's DID, with the provider that serves it."""
+        self.contracts.register_did(
+            self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.provider_address]
+        )
+
+    def update(self, ddo: DDO) -> None:
+        self.contracts.update_checksum(
+            self.key.private_key, ddo.id, ddo_checksum(ddo.public_json())
+        )
+
+    def order(self, ddo: DDO) -> str:
+        """Create an agreement for ``ddo``'s compute service and lock its price in escrow."""
+        service = ddo.service("compute")
+        if service is None or service.compute is None:
+            raise BadRequest(f"{ddo.id} offers no compute service")
+        c = self.contracts
+        aid = c.create_agreement(
+            self.key.private_key,
+            ddo.id,
+            service.price,
+            max_jobs=service.compute.maxJobs,
+            timeout=service.timeout,
+        )
+        c.lock_payment(self.key.private_key, aid)
+        return "0x" + aid.hex()
+
+    def agreement(self, agreement_id: str) -> Agreement | None:
+        return self.contracts.agreement(bytes.fromhex(agreement_id.removeprefix("0x")))
+
+    def wait_settled(self, agreement_id: str, timeout: float = 60.0) -> Agreement:
+        """Wait until the keeper has settled the agreement's escrow (paid or refunded).
+        Settlement follows the job's end by one or two transactions; this checks the chain
+        every 50 ms, since a chain offers nothing to wait on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            agreement = self.agreement(agreement_id)
+            if agreement is None:
+                raise BadRequest(f"unknown agreement {agreement_id}")
+            if agreement.escrow.state is not ConditionState.UNFULFILLED:
+                return agreement
+            if time.monotonic() > deadline:
+                raise ChainTimeout(f"agreement {agreement_id} was not settled in {timeout}s")
+            time.sleep(0.05)
+
+    def balances(self, address: str | None = None) -> dict[str, int]:
+        who = address or self.key.address
+        return {
+            "ether": self.contracts.chain.balance(who),
+            "tokens": self.contracts.balance_of(who),
+        }
+
+    def registered(self, did: str) -> bool:
+        return self.contracts.did_record(did_bytes(did)) is not None
