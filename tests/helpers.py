@@ -50,6 +50,7 @@ class Running:
         name: str = "data",
         policy: ComputePolicy | None = None,
         files: int = 1,
+        price: int = 0,
     ) -> str:
         paths = []
         for i in range(files):
@@ -57,7 +58,9 @@ class Running:
             f.write_text(text)
             paths.append(str(f))
         meta = Metadata(name=name, type="dataset", tags=["test"])
-        ddo = self.publisher.publish(meta, paths, policy or ComputePolicy(allowRawAlgorithm=True))
+        ddo = self.publisher.publish(
+            meta, paths, policy or ComputePolicy(allowRawAlgorithm=True), price=price
+        )
         return ddo.id
 
 
@@ -72,6 +75,8 @@ def running_provider(home: Path, **settings: Any) -> Iterator[Running]:
             ProviderClient(url, Key.generate()),
             ProviderClient(url, Key.generate()),
         ]
+        for c in clients[1:]:
+            c.faucet()
         try:
             yield Running(url, node, home, *clients)
         finally:

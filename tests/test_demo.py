@@ -1,8 +1,9 @@
-"""The README's demo: a sample dataset published, the sample algorithm run in the sandbox,
-the result printed."""
+"""The README's demo: the whole flow on the embedded chain, publish → order (agreement +
+payment locked) → run in the sandbox → result → escrow released to the publisher."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,15 @@ def test_demo_prints_the_result(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "published dataset" in out and "did:atoll:" in out
+    assert "published and registered on chain" in out and "did:atoll:" in out
+    assert re.search(r"ordered agreement\s+0x[0-9a-f]{64}", out)
     assert "70 Job finished" in out
     # the mean of the sample's three "south" months, computed inside the sandbox
     assert '"mean_temperature_c": 10.17' in out
     assert "wrote summary.json" in out
+    assert "escrow released to the publisher" in out
+    before = re.search(r"before\s+publisher\s+([\d.]+) ATL\s+consumer\s+([\d.]+) ATL", out)
+    after = re.search(r"after\s+publisher\s+([\d.]+) ATL\s+consumer\s+([\d.]+) ATL", out)
+    assert before and after, out
+    paid = float(after[1]) - float(before[1])
+    assert paid == 5.0 and float(before[2]) - float(after[2]) == 5.0

@@ -16,9 +16,9 @@ from tests.helpers import Running
 CODE = "print('hi')"
 
 
-def start_body(did: str) -> dict:
+def start_body(did: str, agreement: str = "") -> dict:
     return {
-        "dataset": {"did": did, "agreementId": ""},
+        "dataset": {"did": did, "agreementId": agreement},
         "additionalDatasets": [],
         "algorithm": {"did": "", "rawcode": CODE},
         "parameters": {},
@@ -26,8 +26,8 @@ def start_body(did: str) -> dict:
     }
 
 
-def signed_start(key, did: str, nonce: int) -> dict:
-    body = start_body(did)
+def signed_start(key, did: str, nonce: int, agreement: str = "") -> dict:
+    body = start_body(did, agreement)
     text = signing.message("compute", key.address, did, signing.body_digest(body), nonce)
     return {**body, "consumerAddress": key.address, "nonce": nonce, "signature": key.sign(text)}
 
@@ -64,7 +64,8 @@ def test_unsigned_and_forged_starts_are_refused_and_create_no_job(
 
 def test_reused_nonce_is_refused(provider: Running, tmp_path: Path) -> None:
     did = provider.dataset(tmp_path)
-    body = signed_start(provider.consumer.key, did, 10**12)
+    agreement = provider.consumer.order(did)
+    body = signed_start(provider.consumer.key, did, 10**12, agreement)
     url = provider.url + "/api/services/compute"
     assert httpx.post(url, json=body).status_code == 201
     r = httpx.post(url, json=body)

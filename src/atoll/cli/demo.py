@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from atoll.chain.contracts import ConditionState
 from atoll.cli.common import console
 from atoll.cli.compute import print_job, wait_with_progress
 from atoll.cli.node import init_home
@@ -66,9 +67,7 @@ def demo(
         ):
             info = publisher.chain_info()
             console.print(f"provider   {url}  ({node.key.address})")
-            console.print(
-                f"chain      embedded EVM, id {info['chainId']}, served at {info['rpcUrl']}"
-            )
+            console.print(f"chain      id {info['chainId']}, JSON-RPC at {info['rpcUrl']}")
             console.print(f"publisher  {publisher_key.address}")
             console.print(f"consumer   {consumer.key.address if consumer.key else ''}\n")
             consumer.faucet()
@@ -85,12 +84,12 @@ def demo(
                 ComputePolicy(allowRawAlgorithm=True),
                 price=PRICE,
             )
-            console.print(f"1. published and registered on chain  {ddo.id}")
+            console.print("1. published and registered on chain")
+            console.print(f"   {ddo.id}")
             _balances("before", publisher, consumer)
             agreement = consumer.order(ddo.id)
-            console.print(
-                f"2. ordered: agreement {agreement}, {PRICE // TOKEN} ATL locked in escrow"
-            )
+            console.print(f"2. ordered agreement {agreement}")
+            console.print(f"   {PRICE // TOKEN} ATL locked in escrow")
             job = consumer.start(ddo.id, rawcode=code, agreement_id=agreement)
             console.print(f"3. started job {job.jobId} in the sandbox")
             job = wait_with_progress(consumer, job, quiet=False)
@@ -101,11 +100,11 @@ def demo(
             consumer.download_results(job, out)
             console.print("4. result (summary.json), computed next to the data:")
             console.print((out / "summary.json").read_text())
-            console.print(
-                "   log: "
-                + (out / "algorithm.log").read_text().rstrip().replace("\n", "\n        ")
-            )
+            for line in (out / "algorithm.log").read_text().splitlines():
+                console.print(f"   log: {line}")
             settled = consumer.wallet.wait_settled(agreement)
+            if settled.compute.state is not ConditionState.FULFILLED:
+                raise AtollError("the escrow was refunded instead of paid to the publisher")
             result_hash = settled.result_hash.hex() if settled.result_hash else "-"
             console.print("5. escrow released to the publisher")
             console.print(f"   result manifest hash on chain: {result_hash[:16]}…")
