@@ -49,9 +49,9 @@ def show(name: str, values: list[float]) -> float:
     return med
 
 
-def one_job(c: ProviderClient, did: str) -> float:
+def one_job(c: ProviderClient, did: str, agreement: str) -> float:
     t0 = time.perf_counter()
-    info = c.start(did, rawcode=ALGORITHM)
+    info = c.start(did, rawcode=ALGORITHM, agreement_id=agreement)
     info = c.wait(info.jobId, timeout=60)
     if info.status != JobStatus.FINISHED:
         raise SystemExit(f"job failed: {info.statusText}")
@@ -120,23 +120,31 @@ def main() -> None:
             data = tmp / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
+            # one agreement covers every job of a client: these figures are the job path's;
+            # the on-chain part (order, grant, settle) is measured by bench_chain.py
             did = publisher.publish(
                 Metadata(name="bench", type="dataset"),
                 [str(data)],
-                ComputePolicy(allowRawAlgorithm=True),
+                ComputePolicy(allowRawAlgorithm=True, maxJobs=10_000),
             ).id
             consumer = ProviderClient(url, Key.generate())
+            consumer.faucet()
+            agreement = consumer.order(did)
             for _ in range(3):
-                one_job(consumer, did)
-            seq = [one_job(consumer, did) for _ in range(args.runs)]
+                one_job(consumer, did, agreement)
+            seq = [one_job(consumer, did, agreement) for _ in range(args.runs)]
 
             clients = [ProviderClient(url, Key.generate()) for _ in range(2)]
+            orders = []
+            for c in clients:
+                c.faucet()
+                orders.append(c.order(did))
             t0 = time.perf_counter()
             with ThreadPoolExecutor(2) as pool:
                 per_client = args.parallel_jobs // 2
                 futures = [
-                    pool.submit(lambda c=c: [one_job(c, did) for _ in range(per_client)])
-                    for c in clients
+                    pool.submit(lambda c=c, a=a: [one_job(c, did, a) for _ in range(per_client)])
+                    for c, a in zip(clients, orders, strict=True)
                 ]
                 par = [t for f in futures for t in f.result()]
             elapsed = time.perf_counter() - t0

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from atoll.chain.anvil import Anvil, find_anvil
 from atoll.db import connect
 
 POSTGRES_URL = os.environ.get(
@@ -30,6 +31,23 @@ def _postgres_or_skip() -> None:
         if os.environ.get("ATOLL_REQUIRE_POSTGRES") == "1":
             pytest.fail(reason + " and ATOLL_REQUIRE_POSTGRES=1")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """A real anvil node on a loopback port for the session. Skips without anvil, unless
+    ATOLL_REQUIRE_ANVIL=1 (CI), where a missing anvil fails the run."""
+    if find_anvil() is None:
+        msg = "anvil is not installed (npm install -g @foundry-rs/anvil)"
+        if os.environ.get("ATOLL_REQUIRE_ANVIL") == "1":
+            pytest.fail(msg + " and ATOLL_REQUIRE_ANVIL=1")
+        pytest.skip(msg)
+    node = Anvil()
+    node.start()
+    try:
+        yield node.url
+    finally:
+        node.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -65,8 +65,8 @@ class Running:
 
 
 @contextmanager
-def running_provider(home: Path, **settings: Any) -> Iterator[Running]:
-    init_home(home)
+def running_provider(home: Path, chain_url: str = "", **settings: Any) -> Iterator[Running]:
+    init_home(home, chain_url)
     defaults: dict[str, Any] = {"port": 0, "job_wall_seconds": 20.0, "job_memory_mb": 256}
     node = build_provider(load_settings(home, **{**defaults, **settings}))
     with BackgroundServer(node.app()) as url:

@@ -124,3 +124,60 @@ def test_kill_9_and_restart(tmp_path: Path, attempts: int) -> None:
         assert c.result(done.jobId, 0) == b"first\n"
         assert all(j.terminal for j in c.jobs())
         c.close()
+
+
+def test_chain_state_and_keeper_cursor_survive_kill_9(tmp_path: Path) -> None:
+    """Agreements, balances and the keeper's cursor survive ``kill -9`` on the embedded
+    chain, and a job ordered before the crash runs after it (and is paid for once)."""
+    require_sandbox()
+    from atoll.chain.contracts import ConditionState
+    from atoll.chain.ledger import AgreementLedger
+    from atoll.config import load_settings
+    from atoll.db import connect
+
+    home = tmp_path / "home"
+    init_home(home)
+    port = free_port()
+    data = tmp_path / "d.csv"
+    data.write_text("x\n")
+    ledger = AgreementLedger(connect(load_settings(home).db_url))
+    consumer_key = Key.generate()
+    url = f"http://127.0.0.1:{port}"
+    with server(home, port, attempts=1) as proc:
+        pub = ProviderClient(url, Key.load(home / "key"))
+        con = ProviderClient(url, consumer_key)
+        con.faucet()
+        did = pub.publish(
+            Metadata(name="d", type="dataset"),
+            [str(data)],
+            ComputePolicy(allowRawAlgorithm=True),
+            price=2 * 10**18,
+        ).id
+        agreement = con.order(did)
+        deadline = time.monotonic() + 20
+        while ledger.get(agreement) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the keeper learns the agreement from the chain's events
+        assert ledger.get(agreement) is not None
+        cursor = ledger.cursor()
+        balances = (pub.wallet.balances(), con.wallet.balances())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        pub.close()
+        con.close()
+
+    with server(home, port, attempts=1):
+        pub = ProviderClient(url, Key.load(home / "key"))
+        con = ProviderClient(url, consumer_key)
+        assert (pub.wallet.balances(), con.wallet.balances()) == balances
+        assert cursor is not None and (ledger.cursor() or 0) >= cursor
+        row = ledger.get(agreement)
+        assert row is not None and row.used == 0
+        info = con.wait(
+            con.start(did, rawcode="print('after')", agreement_id=agreement).jobId, timeout=60
+        )
+        assert info.status == JobStatus.FINISHED
+        settled = con.wallet.wait_settled(agreement)
+        assert settled.compute.state is ConditionState.FULFILLED
+        assert pub.wallet.balances()["tokens"] == balances[0]["tokens"] + 2 * 10**18
+        pub.close()
+        con.close()

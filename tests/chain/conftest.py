@@ -26,9 +26,7 @@ from atoll.chain import (
     did_bytes,
     load_artifacts,
 )
-from atoll.chain.anvil import Anvil, find_anvil
 
-REQUIRE_ANVIL = os.environ.get("ATOLL_REQUIRE_ANVIL") == "1"
 BACKENDS = ["embedded", "anvil"]
 
 
@@ -37,21 +35,6 @@ def contract_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("contracts")
     load_artifacts(cache_dir=path)
     return path
-
-
-@pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    if find_anvil() is None:
-        msg = "anvil is not installed (npm install -g @foundry-rs/anvil)"
-        if REQUIRE_ANVIL:
-            pytest.fail(msg + " and ATOLL_REQUIRE_ANVIL=1")
-        pytest.skip(msg)
-    node = Anvil()
-    node.start()
-    try:
-        yield node.url
-    finally:
-        node.stop()
 
 
 def _open(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Chain:

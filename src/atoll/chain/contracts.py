@@ -504,8 +504,10 @@ class Contracts:
         if template == ZERO_ADDRESS:
             return None
         price, receiver, token = self._terms(template, agreement_id)
-        result = bytes(self.call("ComputeExecutionCondition", "resultHash", agreement_id))
         conditions = tuple(self.condition(bytes(c)) for c in condition_ids)
+        # read after the states: a hash is recorded in the same transaction that fulfils
+        # compute, so a fulfilled state read first always finds its hash
+        result = bytes(self.call("ComputeExecutionCondition", "resultHash", agreement_id))
         fulfilled = len(conditions) > 1 and conditions[1].state is ConditionState.FULFILLED
         return Agreement(
             agreement_id=bytes(agreement_id),

@@ -24,7 +24,8 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy the contracts with the provider key (address book kept in ATOLL_HOME)."""
-    from atoll.chain.node import ChainNode, open_chain
+    from atoll.chain.contracts import AddressBook
+    from atoll.cli.node import deploy as deploy_contracts
     from atoll.config import load_settings
     from atoll.errors import ConfigError
     from atoll.signing import Key
@@ -33,11 +34,10 @@ def deploy(
     if settings.address_book_file.exists() and not force:
         raise ConfigError("contracts are already deployed for this node (use --force to redo)")
     key = Key.load(settings.provider_key_file)
-    chain = open_chain(settings.chain_url, settings.chain_file)
-    try:
-        book = ChainNode.deploy(chain, key.private_key, settings.address_book_file)
-    finally:
-        chain.close()
+    deploy_contracts(
+        settings.chain_url, settings.chain_file, settings.address_book_file, key, fund=[]
+    )
+    book = AddressBook.load(settings.address_book_file)
     for name, address in book.contracts().items():
         console.print(f"{name:<26} {address}")
 

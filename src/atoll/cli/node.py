@@ -22,8 +22,10 @@ HomeOpt = Annotated[
 operator_app = typer.Typer(help="The Operator-Service on its own.", no_args_is_help=True)
 
 
-def init_home(home: Path) -> tuple[Key, Key]:
-    """Create the node directory, keys, settings and store; keep whatever already exists."""
+def init_home(home: Path, chain_url: str = "") -> tuple[Key, Key]:
+    """Create the node directory, keys, settings and store, and deploy the contracts on the
+    embedded chain (or on ``chain_url``'s, recorded in the settings); keep whatever already
+    exists."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     home.chmod(0o700)
     keys = []
@@ -38,33 +40,48 @@ def init_home(home: Path) -> tuple[Key, Key]:
         settings_file.write_text(
             "# Atoll node settings; ATOLL_<NAME> environment variables override these.\n"
             f'publishers = ["{user.address}"]\n'
+            + (f'chain_url = "{chain_url}"\n' if chain_url else "")
         )
     settings = load_settings(home)
     connect(settings.db_url).dispose()
-    if not settings.chain_url and not settings.address_book_file.exists():
-        deploy_embedded(settings.chain_file, settings.address_book_file, provider, [user.address])
+    if not settings.address_book_file.exists() and (chain_url or not settings.chain_url):
+        deploy(
+            settings.chain_url,
+            settings.chain_file,
+            settings.address_book_file,
+            provider,
+            fund=[user.address],
+        )
     return provider, user
 
 
-def deploy_embedded(chain_file: Path, book_file: Path, provider: Key, fund: list[str]) -> None:
-    """Deploy the contracts on the node's embedded chain; fund the given addresses."""
-    from atoll.chain.embedded import EmbeddedChain
-    from atoll.chain.node import ChainNode
+def deploy(
+    chain_url: str, chain_file: Path, book_file: Path, provider: Key, fund: list[str]
+) -> None:
+    """Deploy the contracts with the provider key; on a development chain, give the
+    addresses in ``fund`` gas money and tokens."""
+    from atoll.chain.node import ChainNode, open_chain
 
-    chain = EmbeddedChain(chain_file)
+    chain = open_chain(chain_url, chain_file)
     try:
         ChainNode.deploy(chain, provider.private_key, book_file)
-        node = ChainNode.open("", chain_file, book_file, provider.private_key, chain=chain)
-        for address in fund:
-            node.faucet(address)
+        node = ChainNode.open(chain_url, chain_file, book_file, provider.private_key, chain=chain)
+        if chain.is_dev:
+            for address in fund:
+                node.faucet(address)
     finally:
         chain.close()
 
 
-def init(home: HomeOpt = None) -> None:
-    """Create ATOLL_HOME: settings, the provider key, your key and the store."""
+def init(
+    home: HomeOpt = None,
+    chain_url: Annotated[
+        str, typer.Option(help="JSON-RPC URL of an EVM node [default: the embedded chain]")
+    ] = "",
+) -> None:
+    """Create ATOLL_HOME: settings, the provider key, your key, the store and the contracts."""
     path = home or env_home()
-    provider, user = init_home(path)
+    provider, user = init_home(path, chain_url)
     console.print(f"node directory  {path}")
     console.print(f"provider        {provider.address}")
     console.print(f"your address    {user.address}")

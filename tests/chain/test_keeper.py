@@ -1,0 +1,92 @@
+"""The keeper on a real embedded chain and each store backend: events read once from a
+stored cursor, only this provider's agreements, settlement exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from atoll.chain.contracts import ConditionState, Contracts
+from atoll.chain.embedded import EmbeddedChain
+from atoll.chain.keeper import Keeper
+from atoll.chain.ledger import AgreementLedger
+from atoll.chain.node import ChainNode, fund_from_dev
+from atoll.models.job import JobInfo
+from atoll.models.status import JobStatus
+from atoll.signing import Key
+
+TOKEN = 10**18
+OURS = "did:atoll:" + "11" * 32
+THEIRS = "did:atoll:" + "22" * 32
+
+
+def setup(tmp: Path) -> tuple[ChainNode, Key]:
+    chain = EmbeddedChain(tmp / "chain.sqlite")
+    provider = Key.generate()
+    ChainNode.deploy(chain, provider.private_key, tmp / "book.json")
+    node = ChainNode.open("", tmp / "c", tmp / "book.json", provider.private_key, chain=chain)
+    consumer = Key.generate()
+    node.faucet(consumer.address)
+    publisher = Key.generate()
+    fund_from_dev(chain, [publisher.address])
+    for did in (OURS, THEIRS):
+        node.contracts.register_did(publisher.private_key, did, b"\1" * 32, [provider.address])
+    return node, consumer
+
+
+def order(c: Contracts, consumer: Key, did: str) -> str:
+    aid = c.create_agreement(consumer.private_key, did, TOKEN)
+    c.lock_payment(consumer.private_key, aid)
+    return "0x" + aid.hex()
+
+
+def finished(job_id: str) -> JobInfo:
+    return JobInfo(
+        jobId=job_id,
+        owner="0x" + "00" * 20,
+        did=OURS,
+        inputDID=[OURS],
+        status=int(JobStatus.FINISHED),
+        statusText="done",
+        dateCreated="",
+    )
+
+
+def test_events_read_once_from_the_cursor_and_only_ours(db: sa.Engine, tmp_path: Path) -> None:
+    node, consumer = setup(tmp_path)
+    ledger = AgreementLedger(db)
+    mine = order(node.contracts, consumer, OURS)
+    order(node.contracts, consumer, THEIRS)
+    keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
+    keeper.scan()
+    assert [a.agreement_id for a in ledger.open()] == [mine]
+    assert ledger.cursor() == node.chain.block_number()
+    keeper.scan()
+    assert len(ledger.open()) == 1
+    # a keeper started afresh (as after kill -9) goes on from the stored cursor
+    second = order(node.contracts, consumer, OURS)
+    Keeper(node, ledger, is_ours=lambda d: d == OURS).scan()
+    assert sorted(a.agreement_id for a in ledger.open()) == sorted([mine, second])
+    assert ledger.cursor() == node.chain.block_number()
+
+
+def test_settles_exactly_once(db: sa.Engine, tmp_path: Path) -> None:
+    node, consumer = setup(tmp_path)
+    ledger = AgreementLedger(db)
+    keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
+    aid = order(node.contracts, consumer, OURS)
+    keeper.scan()
+    ledger.reserve([aid])
+    ledger.job_started("job-1", [aid])
+    assert keeper.settle_due() > 0  # a job is running: nothing to do yet
+    keeper.job_ended(finished("job-1"))
+    keeper.job_ended(finished("job-1"))  # told twice: recorded once
+    assert [a.delivered for a in ledger.open()] == [1]
+    keeper.settle_due()
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None and agreement.escrow.state is ConditionState.FULFILLED
+    assert ledger.open() == []
+    head = node.chain.block_number()
+    keeper.settle_due()
+    assert node.chain.block_number() == head  # nothing left to send
