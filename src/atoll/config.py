@@ -7,6 +7,7 @@ handed to the parts that need them; nothing else reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from atoll.errors import ConfigError
+from atoll.models.environment import Environment
 
 DEFAULT_PORT = 8030
 
@@ -57,6 +59,27 @@ class Settings:
     default_price: int = 0
     #: before an agreement's time out, settle what was delivered this many seconds early
     settle_margin_seconds: int = 60
+    #: ``[[environments]]`` tables; none means one "default" environment from the job_*
+    #: settings above
+    environments: tuple[Environment, ...] = ()
+
+    def compute_environments(self) -> list[Environment]:
+        if self.environments:
+            return list(self.environments)
+        return [
+            Environment(
+                id="default",
+                cpu=self.job_cpus,
+                memory_mb=self.job_memory_mb,
+                disk_mb=self.job_output_mb,
+                log_mb=self.job_log_mb,
+                pids=self.job_pids,
+                max_duration=self.job_wall_seconds,
+                max_jobs=self.max_concurrent_jobs,
+                runtime_interpreter=self.runtime_interpreter,
+                runtime_paths=list(self.runtime_paths),
+            )
+        ]
 
     @property
     def db_url(self) -> str:
@@ -96,6 +119,8 @@ _TYPES = {f.name: f for f in fields(Settings)}
 
 def _coerce(name: str, raw: Any) -> Any:
     kind = str(_TYPES[name].type)
+    if name == "environments":
+        return _environments(raw)
     try:
         if kind == "int":
             return int(raw)
@@ -110,6 +135,22 @@ def _coerce(name: str, raw: Any) -> Any:
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: {raw!r} is not a valid {kind}") from exc
+
+
+def _environments(raw: Any) -> tuple[Environment, ...]:
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else raw
+        envs = tuple(Environment.model_validate(e) for e in items)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"setting 'environments': {_first_line(exc)}") from None
+    ids = [e.id for e in envs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("setting 'environments': two environments share an id")
+    return envs
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def load_settings(home: Path | None = None, **overrides: Any) -> Settings:

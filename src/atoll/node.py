@@ -23,7 +23,7 @@ from atoll.chain.node import ChainNode
 from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect
-from atoll.engine.executor import Executor, Limits, Runtime
+from atoll.engine.executor import Executor
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
@@ -34,33 +34,8 @@ from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.routes.common import ProviderContext
-from atoll.provider.service import Environment, ProviderService
+from atoll.provider.service import ProviderService
 from atoll.signing import Key
-
-
-def limits_for(settings: Settings) -> Limits:
-    mib = 1024**2
-    return Limits(
-        memory_bytes=settings.job_memory_mb * mib,
-        pids=settings.job_pids,
-        cpus=settings.job_cpus,
-        cpu_seconds=int(settings.job_wall_seconds * max(settings.job_cpus, 1)) + 1,
-        wall_seconds=settings.job_wall_seconds,
-        output_bytes=settings.job_output_mb * mib,
-        file_size_bytes=settings.job_output_mb * mib,
-        log_bytes=settings.job_log_mb * mib,
-    )
-
-
-def default_environment(settings: Settings) -> Environment:
-    return Environment(
-        id="default",
-        cpu=settings.job_cpus,
-        memory_mb=settings.job_memory_mb,
-        disk_mb=settings.job_output_mb,
-        max_duration=settings.job_wall_seconds,
-        max_jobs=settings.max_concurrent_jobs,
-    )
 
 
 def default_executor(settings: Settings) -> Executor:
@@ -85,16 +60,15 @@ class OperatorNode:
 def build_operator(
     settings: Settings, db: DbEngine, executor: Executor | None = None
 ) -> OperatorNode:
-    interpreter = Path(settings.runtime_interpreter)
-    if not interpreter.is_absolute():
-        raise ConfigError("runtime_interpreter must be an absolute path")
+    environments = settings.compute_environments()
+    for env in environments:
+        if not Path(env.runtime_interpreter).is_absolute():
+            raise ConfigError(f"environment {env.id!r}: the runtime interpreter must be absolute")
     notifier = Notifier()
     jobs = JobStore(db)
     config = EngineConfig(
         jobs_dir=settings.jobs_dir,
-        runtime=Runtime(interpreter, tuple(Path(p) for p in settings.runtime_paths)),
-        limits=limits_for(settings),
-        max_concurrent=settings.max_concurrent_jobs,
+        environments=environments,
         max_attempts=settings.max_attempts,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +133,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         assets=assets,
         registry=registry,
         authorizer=authorizer,
-        environments=[default_environment(settings)],
+        environments=settings.compute_environments(),
         endpoint=settings.endpoint,
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,

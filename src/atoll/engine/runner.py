@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +25,10 @@ from atoll.engine.executor import (
     SandboxUnavailable,
 )
 from atoll.engine.notify import Notifier
+from atoll.engine.queue import EnvironmentQueues
 from atoll.engine.workspace import ProvisioningError, Workspace
 from atoll.errors import Conflict
+from atoll.models.environment import Environment, Resources
 from atoll.models.job import Workflow
 from atoll.models.status import JobStatus
 from atoll.operator.jobs import JobStore
@@ -43,13 +44,36 @@ _REASON_STATUS = {
 }
 
 
+MIB = 1024**2
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     jobs_dir: Path
-    runtime: Runtime
-    limits: Limits
-    max_concurrent: int = 2
+    environments: list[Environment]
     max_attempts: int = 2
+
+
+def limits_for(env: Environment, granted: Resources) -> Limits:
+    """The sandbox limits of a job: its environment's, narrowed to what the job asked for."""
+    cpus = granted.cpu or env.cpu
+    wall = granted.maxDuration or env.max_duration
+    disk = (granted.diskMb or env.disk_mb) * MIB
+    return Limits(
+        memory_bytes=(granted.memoryMb or env.memory_mb) * MIB,
+        pids=env.pids,
+        cpus=cpus,
+        # CPU time can't exceed what the CPUs could burn in the wall time, plus a second
+        cpu_seconds=int(wall * max(cpus, 1)) + 1,
+        wall_seconds=wall,
+        file_size_bytes=disk,
+        output_bytes=disk,
+        log_bytes=env.log_mb * MIB,
+    )
+
+
+def runtime_for(env: Environment) -> Runtime:
+    return Runtime(Path(env.runtime_interpreter), tuple(Path(p) for p in env.runtime_paths))
 
 
 class Engine:
@@ -60,7 +84,8 @@ class Engine:
         self.executor = executor
         self.config = config
         self.notifier = notifier
-        self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="atoll-job")
+        self.environments = {e.id: e for e in config.environments}
+        self._queues = EnvironmentQueues(config.environments, self._run, self._expire)
         #: jobs a worker holds, from its first status change until it lets go
         self._active: set[str] = set()
         self._running: dict[str, Execution] = {}
@@ -77,14 +102,14 @@ class Engine:
         self.executor.recover()
         for rec in self.store.in_flight():
             if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
-                self._pool.submit(self._run, rec.job_id)
+                self.submit(rec.job_id)
             elif rec.stopreq:
                 self._finish(rec.job_id, JobStatus.STOPPED)
             elif rec.attempts < self.config.max_attempts:
                 self.store.advance(
                     rec.job_id, JobStatus.QUEUED, "Queued again after a provider restart"
                 )
-                self._pool.submit(self._run, rec.job_id)
+                self.submit(rec.job_id)
             else:
                 self._finish(
                     rec.job_id,
@@ -97,13 +122,26 @@ class Engine:
             running = list(self._running.values())
         for execution in running:
             execution.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._queues.shutdown()
         self.executor.close()
 
     # -- operations ------------------------------------------------------------------------
 
     def submit(self, job_id: str) -> None:
-        self._pool.submit(self._run, job_id)
+        rec = self.store.record(job_id)
+        env = self.environments.get(rec.workflow.environment)
+        if env is None:
+            self._finish(
+                job_id,
+                JobStatus.SANDBOX_UNAVAILABLE,
+                f"Environment {rec.workflow.environment!r} is no longer offered",
+            )
+            return
+        self._queues.submit(env.id, job_id, rec.created + env.queue_max_wait)
+
+    def _expire(self, job_id: str) -> None:
+        if self.store.advance_from(job_id, JobStatus.QUEUED, JobStatus.QUEUE_EXPIRED):
+            self.notifier.notify(job_id)
 
     def stop(self, job_id: str) -> None:
         self.store.request_stop(job_id)
@@ -173,15 +211,16 @@ class Engine:
                 else JobStatus.DATA_PROVISIONING_FAILED
             )
             return _Ending(status, f"{status.text}: {exc}")
+        env = self.environments[rec.workflow.environment]
         spec = ExecutionSpec(
             job_id=job_id,
-            runtime=self.config.runtime,
+            runtime=runtime_for(env),
             args=["/data/transformations/algorithm"],
             mounts=mounts,
             env=_job_env(rec.workflow),
             outputs_dir=ws.outputs,
             logs_dir=ws.logs,
-            limits=self.config.limits,
+            limits=limits_for(env, rec.workflow.resources),
         )
         if self.store.record(job_id).stopreq:
             return _Ending(JobStatus.STOPPED)

@@ -51,6 +51,8 @@ class TrustedAlgorithm(BaseModel):
 class ComputePolicy(BaseModel):
     allowRawAlgorithm: bool = False
     allowNetworkAccess: bool = False
+    #: with allowNetworkAccess: the only hosts ("host" or "host:port") a job may reach
+    networkAllowlist: list[str] = Field(default_factory=list, max_length=64)
     publisherTrustedAlgorithms: list[TrustedAlgorithm] = Field(default_factory=list)
     publisherTrustedAlgorithmPublishers: list[str] = Field(default_factory=list)
     #: how many jobs one agreement allows

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from atoll.models.environment import Resources
 from atoll.models.status import JobStatus
 
 
@@ -30,6 +31,10 @@ class Workflow(BaseModel):
     owner: str
     agreementId: str = ""
     environment: str = "default"
+    #: what the environment granted the job (the request, capped)
+    resources: Resources = Field(default_factory=Resources)
+    #: hosts the job may reach through the engine's proxy; empty: no network at all
+    egress: list[str] = Field(default_factory=list)
     inputs: list[WorkflowInput] = Field(min_length=1)
     algorithm: WorkflowAlgorithm
 
@@ -59,6 +64,8 @@ class JobInfo(BaseModel):
     dateFinished: str = ""
     stopreq: int = 0
     removed: int = 0
+    #: 1 for the next job to start in its environment; None once the job has left the queue
+    queuePosition: int | None = None
     results: list[ResultFile] = Field(default_factory=list)
 
     @property

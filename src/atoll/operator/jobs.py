@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from atoll.db.schema import jobs
 from atoll.errors import NotFound
@@ -27,6 +27,7 @@ def _iso(ts: float | None) -> str:
 class JobRecord:
     job_id: str
     owner: str
+    created: float
     status: JobStatus
     status_text: str
     stopreq: int
@@ -73,6 +74,7 @@ class JobStore:
         return JobRecord(
             job_id=row.job_id,
             owner=row.owner,
+            created=row.created,
             status=JobStatus(row.status),
             status_text=row.status_text,
             stopreq=row.stopreq,
@@ -83,7 +85,21 @@ class JobStore:
         )
 
     def info(self, job_id: str) -> JobInfo:
-        return _info(self._row(job_id))
+        row = self._row(job_id)
+        info = _info(row)
+        if row.status == JobStatus.QUEUED:
+            with self._engine.connect() as conn:
+                ahead = conn.execute(
+                    select(func.count())
+                    .select_from(jobs)
+                    .where(
+                        jobs.c.environment == row.environment,
+                        jobs.c.status == int(JobStatus.QUEUED),
+                        jobs.c.created < row.created,
+                    )
+                ).scalar_one()
+            info.queuePosition = int(ahead) + 1
+        return info
 
     def for_owner(self, owner: str) -> list[JobInfo]:
         with self._engine.connect() as conn:
@@ -113,6 +129,21 @@ class JobStore:
             done = conn.execute(
                 update(jobs)
                 .where(jobs.c.job_id == job_id, jobs.c.status.not_in(_TERMINAL_CODES))
+                .values(**fields)
+            )
+        return done.rowcount == 1
+
+    def advance_from(
+        self, job_id: str, expected: JobStatus, status: JobStatus, text: str = ""
+    ) -> bool:
+        """Move a job to ``status`` only if it is still in ``expected``."""
+        fields: dict[str, Any] = {"status": int(status), "status_text": text or status.text}
+        if status.terminal:
+            fields["finished"] = time.time()
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.status == int(expected))
                 .values(**fields)
             )
         return done.rowcount == 1

@@ -6,6 +6,7 @@ from typing import Any
 
 from atoll.errors import BadRequest, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, ConsumerParameter
+from atoll.models.environment import Environment
 
 
 def compute_policy(ddo: DDO) -> ComputePolicy:
@@ -15,9 +16,10 @@ def compute_policy(ddo: DDO) -> ComputePolicy:
     return service.compute
 
 
-def check_algorithm(dataset: DDO, algorithm: DDO | None) -> None:
-    """Raise :class:`PolicyRefused` unless the dataset's policy lets this algorithm run.
-    ``algorithm`` None means raw code. An empty trust list trusts nobody."""
+def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str = "") -> None:
+    """Raise :class:`PolicyRefused` unless the dataset's policy lets this algorithm run in a
+    runtime with ``runtime_checksum``. ``algorithm`` None means raw code. An empty trust list
+    trusts nobody."""
     policy = compute_policy(dataset)
     if algorithm is None:
         if not policy.allowRawAlgorithm:
@@ -32,11 +34,32 @@ def check_algorithm(dataset: DDO, algorithm: DDO | None) -> None:
                     f"{algorithm.id} has changed since {dataset.id} trusted it "
                     "(its files checksum differs)"
                 )
+            pinned = trusted.containerSectionChecksum
+            if pinned and pinned != runtime_checksum:
+                raise PolicyRefused(
+                    f"{dataset.id} trusts {algorithm.id} only in another runtime "
+                    "(containerSectionChecksum differs from this environment's)"
+                )
             return
     owners = {p.lower() for p in policy.publisherTrustedAlgorithmPublishers}
     if algorithm.owner.lower() in owners:
         return
     raise PolicyRefused(f"{dataset.id} does not trust algorithm {algorithm.id}")
+
+
+def egress_for(datasets: list[DDO], env: Environment) -> list[str]:
+    """Hosts a job may reach: only in an environment with network, only if every dataset
+    allows network, and only the hosts all of them list. Otherwise none."""
+    if not env.network:
+        return []
+    allowed: set[str] | None = None
+    for ddo in datasets:
+        policy = compute_policy(ddo)
+        if not policy.allowNetworkAccess:
+            return []
+        hosts = {h.lower() for h in policy.networkAllowlist}
+        allowed = hosts if allowed is None else allowed & hosts
+    return sorted(allowed or set())
 
 
 def validate_parameters(declared: list[ConsumerParameter], given: dict[str, Any]) -> dict[str, Any]:

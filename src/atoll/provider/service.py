@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from atoll.catalog.publish import build_ddo, inspect_files
+from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
 from atoll.catalog.store import AssetStore
-from atoll.errors import BadRequest, Forbidden, NotFound
-from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
+from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
+from atoll.models.environment import Environment, Resources
 from atoll.models.job import JobInfo, ResultFile, Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.operator.registry import WorkflowRegistry
-from atoll.provider.policy import check_algorithm, compute_policy, validate_parameters
+from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
 
 MAX_RAWCODE = 1 << 20
 
@@ -38,31 +40,6 @@ class Authorizer(Protocol):
         ...
 
     async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Environment:
-    id: str
-    cpu: float
-    memory_mb: int
-    disk_mb: int
-    max_duration: float
-    max_jobs: int
-    price_per_minute: float = 0.0
-    network: bool = False
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "cpuNumber": self.cpu,
-            "ramGB": round(self.memory_mb / 1024, 3),
-            "diskGB": round(self.disk_mb / 1024, 3),
-            "maxJobDuration": self.max_duration,
-            "maxJobs": self.max_jobs,
-            "pricePerMinute": self.price_per_minute,
-            "free": self.price_per_minute == 0,
-            "network": self.network,
-        }
 
 
 @dataclass(frozen=True)
@@ -166,27 +143,30 @@ class ProviderService:
         algo: AlgorithmRequest,
         parameters: dict[str, Any],
         env_id: str,
+        resources: Resources | None = None,
+        authorize: bool = True,
     ) -> Workflow:
         if not datasets:
             raise BadRequest("a job needs at least one dataset")
         if len({d.did for d in datasets}) != len(datasets):
             raise BadRequest("a dataset is listed twice")
-        self.environment(env_id)
+        env = self.environment(env_id)
+        granted = env.grant(resources)
         algorithm = self._algorithm(algo)
         ddos = [self.assets.get(d.did) for d in datasets]
         for ddo in ddos:
             if ddo.metadata.type != "dataset":
                 raise BadRequest(f"{ddo.id} is not a dataset")
-            compute_policy(ddo)
-            check_algorithm(ddo, algorithm)
-        for ddo, req in zip(ddos, datasets, strict=True):
-            await self.authorizer.authorize(consumer, ddo, req.agreement_id)
+            check_algorithm(ddo, algorithm, env.runtime_checksum())
         declared = (
             algorithm.metadata.algorithm.consumerParameters
             if algorithm is not None and algorithm.metadata.algorithm is not None
             else []
         )
         custom = validate_parameters(declared, parameters) if algorithm else dict(parameters)
+        if authorize:
+            for ddo, req in zip(ddos, datasets, strict=True):
+                await self.authorizer.authorize(consumer, ddo, req.agreement_id)
         inputs = [
             WorkflowInput(
                 did=ddo.id,
@@ -198,20 +178,33 @@ class ProviderService:
         if algorithm is None:
             wf_algo = WorkflowAlgorithm(rawcode=algo.rawcode, customData=custom)
         else:
-            files = self.assets.files(algorithm.id)
+            code = self._verified_code(algorithm)
             wf_algo = WorkflowAlgorithm(
                 did=algorithm.id,
                 ddo=algorithm.public_json(),
-                location=files[0].location,
+                location=code.location,
                 customData=custom,
             )
         return Workflow(
             owner=consumer,
             agreementId=datasets[0].agreement_id,
             environment=env_id,
+            resources=granted,
+            egress=egress_for(ddos, env),
             inputs=inputs,
             algorithm=wf_algo,
         )
+
+    def _verified_code(self, algorithm: DDO) -> PrivateFile:
+        """The algorithm's code file, if it is still what was published (and trusted)."""
+        code = self.assets.files(algorithm.id)[0]
+        try:
+            digest = sha256_file(Path(code.location))
+        except OSError:
+            raise PolicyRefused(f"the code of {algorithm.id} is no longer available") from None
+        if digest != code.sha256:
+            raise PolicyRefused(f"the code of {algorithm.id} has changed since it was published")
+        return code
 
     async def quote(
         self,
@@ -220,14 +213,27 @@ class ProviderService:
         algo: AlgorithmRequest,
         parameters: dict[str, Any],
         env_id: str,
+        resources: Resources | None = None,
     ) -> dict[str, Any]:
-        await self.build_workflow(consumer, datasets, algo, parameters, env_id)
+        """Everything a start would check but the agreement, and what it would cost."""
+        wf = await self.build_workflow(
+            consumer, datasets, algo, parameters, env_id, resources, authorize=False
+        )
         env = self.environment(env_id)
+        prices = []
+        for d in datasets:
+            service = self.assets.get(d.did).service("compute")
+            prices.append(
+                {"did": d.did, "serviceId": "compute", "price": service.price if service else 0}
+            )
+        minutes = (wf.resources.maxDuration or env.max_duration) / 60
         return {
-            "datasets": [{"did": d.did, "serviceId": "compute", "price": 0} for d in datasets],
-            "algorithm": {"did": algo.did, "raw": bool(algo.rawcode), "price": 0},
+            "datasets": prices,
+            "algorithm": {"did": algo.did, "raw": bool(algo.rawcode)},
             "environment": env.public(),
-            "maxCost": env.price_per_minute * env.max_duration / 60,
+            "resources": wf.resources.model_dump(),
+            "network": bool(wf.egress),
+            "maxEnvironmentCost": env.price_per_minute * minutes,
         }
 
     async def start(
@@ -237,8 +243,11 @@ class ProviderService:
         algo: AlgorithmRequest,
         parameters: dict[str, Any],
         env_id: str,
+        resources: Resources | None = None,
     ) -> JobInfo:
-        workflow = await self.build_workflow(consumer, datasets, algo, parameters, env_id)
+        workflow = await self.build_workflow(
+            consumer, datasets, algo, parameters, env_id, resources
+        )
         agreements = [d.agreement_id for d in datasets if d.agreement_id]
         await self.authorizer.reserve(agreements)
         try:

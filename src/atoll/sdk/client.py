@@ -15,6 +15,7 @@ from atoll import signing
 from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden, NotFound
 from atoll.errors import RemoteError as RemoteError
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.environment import Resources
 from atoll.models.job import JobInfo
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
@@ -169,8 +170,10 @@ class ProviderClient:
         additional: dict[str, str] | None,
         environment: str,
         agreement_id: str,
+        resources: Resources | None = None,
     ) -> dict[str, Any]:
         return {
+            "resources": resources.model_dump(mode="json") if resources else None,
             "dataset": {"did": dataset, "agreementId": agreement_id},
             "additionalDatasets": [
                 {"did": d, "agreementId": a} for d, a in (additional or {}).items()
@@ -189,9 +192,17 @@ class ProviderClient:
         additional: dict[str, str] | None = None,
         environment: str = "default",
         agreement_id: str = "",
+        resources: Resources | None = None,
     ) -> dict[str, Any]:
         body = self._compute_body(
-            dataset, algorithm_did, rawcode, parameters, additional, environment, agreement_id
+            dataset,
+            algorithm_did,
+            rawcode,
+            parameters,
+            additional,
+            environment,
+            agreement_id,
+            resources,
         )
         body["consumerAddress"] = self._key().address
         data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
@@ -206,6 +217,7 @@ class ProviderClient:
         additional: dict[str, str | None] | None = None,
         environment: str = "default",
         agreement_id: str | None = None,
+        resources: Resources | None = None,
     ) -> JobInfo:
         """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
         so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
@@ -214,7 +226,14 @@ class ProviderClient:
             agreement_id = self.order(dataset)
         extra = {d: (a if a is not None else self.order(d)) for d, a in (additional or {}).items()}
         body = self._compute_body(
-            dataset, algorithm_did, rawcode, parameters, extra, environment, agreement_id
+            dataset,
+            algorithm_did,
+            rawcode,
+            parameters,
+            extra,
+            environment,
+            agreement_id,
+            resources,
         )
         body.update(self._signed("compute", dataset, signing.body_digest(body)))
         return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from atoll import signing
 from atoll.models.ddo import ComputePolicy, Metadata
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, unsigned_body
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 
 router = APIRouter(prefix="/api/services", tags=["assets"])
 
@@ -35,13 +35,17 @@ def nonce(userAddress: str, c: ProviderContext = Depends(ctx)) -> dict[str, int]
 
 
 @router.post("/assets", status_code=201, summary="Publish an asset (signed by the publisher)")
-def publish(body: PublishBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+def publish(
+    body: PublishBody,
+    digest: str = Depends(signed_digest),
+    c: ProviderContext = Depends(ctx),
+) -> dict[str, Any]:
     publisher = c.auth.check(
         "publish",
         body.consumerAddress,
         body.nonce,
         body.signature,
-        signing.body_digest(unsigned_body(body)),
+        digest,
     )
     ddo = c.service.publish(
         publisher, body.metadata, body.files, body.compute, body.timeout, body.price
@@ -69,13 +73,18 @@ def get(did: str, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
 
 
 @router.put("/assets/{did}/policy", summary="Set an asset's compute policy (owner only)")
-def set_policy(did: str, body: PolicyBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+def set_policy(
+    did: str,
+    body: PolicyBody,
+    digest: str = Depends(signed_digest),
+    c: ProviderContext = Depends(ctx),
+) -> dict[str, Any]:
     owner = c.auth.check(
         "policy",
         body.consumerAddress,
         body.nonce,
         body.signature,
         did,
-        signing.body_digest(unsigned_body(body)),
+        digest,
     )
     return c.service.set_policy(owner, did, body.compute).public_json()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 
+from atoll import signing
 from atoll.chain.node import ChainNode
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
@@ -37,9 +37,20 @@ class Signed(BaseModel):
     signature: str = Field(min_length=1)
 
 
-def unsigned_body(body: BaseModel) -> dict[str, Any]:
-    """The part of a body a signature binds: everything but the signing fields."""
-    return body.model_dump(mode="json", exclude={"consumerAddress", "nonce", "signature"})
+SIGNING_FIELDS = frozenset({"consumerAddress", "nonce", "signature"})
+
+
+async def signed_digest(request: Request) -> str:
+    """The digest a body signature binds: of the JSON as sent, less the signing fields. Taken
+    from the raw body, not the parsed model, so that both sides hash the same bytes' meaning
+    whatever defaults the model fills in."""
+    try:
+        raw = await request.json()
+    except ValueError:
+        return ""
+    if not isinstance(raw, dict):
+        return ""
+    return signing.body_digest({k: v for k, v in raw.items() if k not in SIGNING_FIELDS})
 
 
 async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

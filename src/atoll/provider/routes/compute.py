@@ -13,8 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from atoll import signing
+from atoll.models.environment import Resources
 from atoll.models.job import JobInfo
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, unsigned_body
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
 from atoll.provider.service import AlgorithmRequest, DatasetRequest
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
@@ -36,6 +37,7 @@ class ComputeBody(BaseModel):
     algorithm: AlgorithmRef
     parameters: dict[str, Any] = Field(default_factory=dict)
     environment: str = "default"
+    resources: Resources | None = None
 
     def requests(self) -> tuple[list[DatasetRequest], AlgorithmRequest]:
         datasets = [
@@ -65,21 +67,29 @@ def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
 async def initialize(body: QuoteBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
     consumer = signing.normalise_address(body.consumerAddress)
     datasets, algo = body.requests()
-    return await c.service.quote(consumer, datasets, algo, body.parameters, body.environment)
+    return await c.service.quote(
+        consumer, datasets, algo, body.parameters, body.environment, body.resources
+    )
 
 
 @router.post("/compute", status_code=201, summary="Start a job (signed)")
-async def start(body: StartBody, c: ProviderContext = Depends(ctx)) -> list[JobInfo]:
+async def start(
+    body: StartBody,
+    digest: str = Depends(signed_digest),
+    c: ProviderContext = Depends(ctx),
+) -> list[JobInfo]:
     consumer = c.auth.check(
         "compute",
         body.consumerAddress,
         body.nonce,
         body.signature,
         body.dataset.did,
-        signing.body_digest(unsigned_body(body)),
+        digest,
     )
     datasets, algo = body.requests()
-    info = await c.service.start(consumer, datasets, algo, body.parameters, body.environment)
+    info = await c.service.start(
+        consumer, datasets, algo, body.parameters, body.environment, body.resources
+    )
     return [info]
 
 
