@@ -48,6 +48,12 @@ def dataset(
         list[str] | None,
         typer.Option(help="Address whose algorithms are allowed (repeatable)"),
     ] = None,
+    allow_network: Annotated[
+        bool, typer.Option(help="Let jobs reach the --host list (in environments with network)")
+    ] = False,
+    host: Annotated[
+        list[str] | None, typer.Option(help="A host (or host:port) jobs may reach (repeatable)")
+    ] = None,
     max_jobs: Annotated[int, typer.Option(help="Jobs one agreement allows")] = 1,
     price: Annotated[
         float | None, typer.Option(help="Price of one agreement, in tokens [default: node's]")
@@ -68,6 +74,8 @@ def dataset(
                 "allowRawAlgorithm": allow_raw_algorithm,
                 "publisherTrustedAlgorithms": trusted,
                 "publisherTrustedAlgorithmPublishers": trust_publisher or [],
+                "allowNetworkAccess": allow_network,
+                "networkAllowlist": host or [],
                 "maxJobs": max_jobs,
             }
         )
@@ -94,7 +102,14 @@ def algorithm(
     tag: TagOpt = None,
     param: Annotated[
         list[str] | None,
-        typer.Option(help="Consumer parameter NAME[:TYPE[:required]] (repeatable)"),
+        typer.Option(
+            help="Consumer parameter NAME[:TYPE[:required]][=DEFAULT], TYPE one of text, "
+            "number, boolean, select (repeatable)"
+        ),
+    ] = None,
+    choice: Annotated[
+        list[str] | None,
+        typer.Option(help="Options of a select parameter: NAME=A,B,C (repeatable)"),
     ] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,

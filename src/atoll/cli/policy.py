@@ -1,0 +1,131 @@
+"""atoll policy: what may run on your data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.errors import BadRequest
+from atoll.models.ddo import ComputePolicy, TrustedAlgorithm
+
+app = typer.Typer(
+    help="Show or set a dataset's compute policy (publisher only).", no_args_is_help=True
+)
+
+DidArg = Annotated[str, typer.Argument(help="The dataset's DID")]
+
+
+def _show(policy: ComputePolicy) -> None:
+    console.print(f"raw algorithms      {'allowed' if policy.allowRawAlgorithm else 'refused'}")
+    trusted = policy.publisherTrustedAlgorithms
+    console.print(f"trusted algorithms  {len(trusted) or 'none (no published algorithm may run)'}")
+    for t in trusted:
+        pin = f" runtime {t.containerSectionChecksum[:12]}…" if t.containerSectionChecksum else ""
+        console.print(f"  {t.did}  files {t.filesChecksum[:12]}…{pin}")
+    pubs = policy.publisherTrustedAlgorithmPublishers
+    console.print(f"trusted publishers  {', '.join(pubs) or 'none'}")
+    hosts = ", ".join(policy.networkAllowlist) or "no host listed"
+    console.print(
+        f"network             {'allowed: ' + hosts if policy.allowNetworkAccess else 'none'}"
+    )
+    console.print(f"jobs per agreement  {policy.maxJobs}")
+
+
+@app.command("show")
+def show(
+    did: DidArg, provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = False
+) -> None:
+    """Print a dataset's compute policy."""
+    with client(provider, key, need_key=False) as c:
+        service = c.asset(did).service("compute")
+    if service is None or service.compute is None:
+        raise BadRequest(f"{did} offers no compute service")
+    print_json(service.compute.model_dump()) if json else _show(service.compute)
+
+
+@app.command("set")
+def set_(
+    did: DidArg,
+    raw: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-raw-algorithm/--deny-raw-algorithm",
+            help="Let consumers run their own code, or only trusted algorithms",
+        ),
+    ] = None,
+    trust_algorithm: Annotated[
+        list[str] | None,
+        typer.Option(help="Trust a published algorithm by DID, pinned to its files (repeatable)"),
+    ] = None,
+    pin_runtime: Annotated[
+        str | None,
+        typer.Option(help="With --trust-algorithm: only in the environment with this id"),
+    ] = None,
+    untrust_algorithm: Annotated[
+        list[str] | None, typer.Option(help="Stop trusting an algorithm (repeatable)")
+    ] = None,
+    trust_publisher: Annotated[
+        list[str] | None, typer.Option(help="Trust every algorithm of an address (repeatable)")
+    ] = None,
+    untrust_publisher: Annotated[
+        list[str] | None, typer.Option(help="Stop trusting an address (repeatable)")
+    ] = None,
+    network: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-network/--no-network",
+            help="Let jobs reach the listed hosts (in environments with network)",
+        ),
+    ] = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="A host (or host:port) jobs may reach; replaces the list (repeatable)"),
+    ] = None,
+    max_jobs: Annotated[int | None, typer.Option(help="Jobs one agreement allows")] = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Change a dataset's compute policy; options not given keep their value."""
+    with client(provider, key) as c:
+        service = c.asset(did).service("compute")
+        if service is None or service.compute is None:
+            raise BadRequest(f"{did} offers no compute service")
+        policy = service.compute.model_copy(deep=True)
+        if raw is not None:
+            policy.allowRawAlgorithm = raw
+        pin = ""
+        if pin_runtime is not None:
+            envs = {e["id"]: e for e in c.environments()}
+            if pin_runtime not in envs:
+                raise BadRequest(f"unknown environment {pin_runtime!r}")
+            pin = envs[pin_runtime]["runtime"]["checksum"]
+        drop = set(untrust_algorithm or []) | set(trust_algorithm or [])
+        kept = [t for t in policy.publisherTrustedAlgorithms if t.did not in drop]
+        for algo_did in trust_algorithm or []:
+            algo = c.asset(algo_did)
+            if algo.metadata.type != "algorithm":
+                raise BadRequest(f"{algo_did} is not an algorithm")
+            kept.append(
+                TrustedAlgorithm(
+                    did=algo_did, filesChecksum=algo.filesChecksum, containerSectionChecksum=pin
+                )
+            )
+        policy.publisherTrustedAlgorithms = kept
+        pubs = [
+            p
+            for p in policy.publisherTrustedAlgorithmPublishers
+            if p.lower() not in {u.lower() for u in untrust_publisher or []}
+        ]
+        policy.publisherTrustedAlgorithmPublishers = pubs + list(trust_publisher or [])
+        if network is not None:
+            policy.allowNetworkAccess = network
+        if host is not None:
+            policy.networkAllowlist = list(host)
+        if max_jobs is not None:
+            policy.maxJobs = max_jobs
+        ddo = c.set_policy(did, ComputePolicy.model_validate(policy.model_dump()))
+    new = ddo.service("compute")
+    if new is not None and new.compute is not None:
+        _show(new.compute)
