@@ -79,6 +79,9 @@ class Key:
         self.address: str = Account.from_key(private_key).address
         self._last = 0
         self._lock = threading.Lock()
+        #: held from signing a request until its answer: nonces must reach the provider in
+        #: the order they were made, so one key's requests go one at a time
+        self.in_flight = threading.RLock()
 
     @classmethod
     def generate(cls) -> Key:

@@ -3,11 +3,13 @@ caller's key; the connection is kept alive between calls."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -27,6 +29,20 @@ _ERRORS: dict[int, type[AtollError]] = {
     404: NotFound,
     409: Conflict,
 }
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_at_a_time(method: _F) -> _F:
+    """Serialise a key's signed requests (see :attr:`Key.in_flight`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: ProviderClient, *args: Any, **kwargs: Any) -> Any:
+        with self._key().in_flight:
+            return method(self, *args, **kwargs)
+
+    return cast(_F, wrapper)
 
 
 def _error(response: httpx.Response) -> AtollError:
@@ -102,6 +118,7 @@ class ProviderClient:
     def asset(self, did: str) -> DDO:
         return DDO.model_validate(self._send("GET", f"/assets/{did}").json())
 
+    @_one_at_a_time
     def publish(
         self,
         metadata: Metadata,
@@ -124,6 +141,7 @@ class ProviderClient:
         self.wallet.register(ddo)
         return ddo
 
+    @_one_at_a_time
     def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
         body: dict[str, Any] = {"compute": compute.model_dump(mode="json")}
         body.update(self._signed("policy", did, signing.body_digest(body)))
@@ -208,6 +226,7 @@ class ProviderClient:
         data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
         return data
 
+    @_one_at_a_time
     def start(
         self,
         dataset: str,
@@ -221,7 +240,20 @@ class ProviderClient:
     ) -> JobInfo:
         """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
         so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
-        ids."""
+        ids. Before paying for anything, the provider is asked whether it would accept the job
+        (``initialize``), so that a refusal costs nothing."""
+        to_order = [d for d, a in (additional or {}).items() if a is None]
+        if agreement_id is None or to_order:
+            self.initialize(
+                dataset,
+                algorithm_did,
+                rawcode,
+                parameters,
+                {d: a or "" for d, a in (additional or {}).items()},
+                environment,
+                "",
+                resources,
+            )
         if agreement_id is None:
             agreement_id = self.order(dataset)
         extra = {d: (a if a is not None else self.order(d)) for d, a in (additional or {}).items()}
@@ -238,6 +270,7 @@ class ProviderClient:
         body.update(self._signed("compute", dataset, signing.body_digest(body)))
         return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])
 
+    @_one_at_a_time
     def status(self, job_id: str, wait: float = 0, since: int | None = None) -> JobInfo:
         params: dict[str, Any] = {**self._signed("status", job_id), "jobId": job_id}
         if wait:
@@ -246,6 +279,7 @@ class ProviderClient:
             params["since"] = since
         return JobInfo.model_validate(self._send("GET", "/compute", params=params).json()[0])
 
+    @_one_at_a_time
     def jobs(self) -> list[JobInfo]:
         params = {**self._signed("status", ""), "jobId": ""}
         return [
@@ -275,24 +309,32 @@ class ProviderClient:
             on_change(info)
         return info
 
+    @_one_at_a_time
     def stop(self, job_id: str) -> JobInfo:
         body = {**self._signed("stop", job_id), "jobId": job_id}
         return JobInfo.model_validate(self._send("PUT", "/compute", json=body).json()[0])
 
+    @_one_at_a_time
     def delete(self, job_id: str) -> JobInfo:
         params = {**self._signed("delete", job_id), "jobId": job_id}
         return JobInfo.model_validate(self._send("DELETE", "/compute", params=params).json()[0])
 
     def logs(self, job_id: str, follow: bool = False) -> Iterator[bytes]:
-        params = {**self._signed("logs", job_id), "jobId": job_id, "follow": follow}
         url = "/api/services/computeLogs"
         timeout = httpx.Timeout(10.0, read=None) if follow else None
-        with self._http.stream("GET", url, params=params, timeout=timeout) as response:
+        with contextlib.ExitStack() as stack:
+            with self._key().in_flight:
+                params = {**self._signed("logs", job_id), "jobId": job_id, "follow": follow}
+                response = stack.enter_context(
+                    self._http.stream("GET", url, params=params, timeout=timeout)
+                )
+            # the answer has begun, so the request has arrived: the key's next may go
             if not response.is_success:
                 response.read()
                 raise _error(response)
             yield from response.iter_raw()
 
+    @_one_at_a_time
     def result(self, job_id: str, index: int) -> bytes:
         params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
         return self._send("GET", "/computeResult", params=params).content
