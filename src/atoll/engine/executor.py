@@ -57,6 +57,18 @@ class Limits:
 
 @dataclass(frozen=True)
 class ExecutionSpec:
+    """What to run and with which limits.
+
+    ``egress`` is the job's network allowlist. Empty (the default), the job has no network at
+    all: a network namespace with only loopback. Otherwise each entry is ``"host:port"`` or
+    ``"host"`` (any port), where host is a DNS name, ``*.domain`` (any name below it, not the
+    domain itself) or an IP literal (IPv6 in brackets); the job then reaches exactly those
+    destinations, and only through an HTTP proxy the executor provides (``HTTP_PROXY`` and
+    ``HTTPS_PROXY`` in its environment; CONNECT for anything that is not plain HTTP). A name
+    that resolves to a loopback, link-local or otherwise special address is refused unless that
+    address is listed itself.
+    """
+
     job_id: str
     runtime: Runtime
     #: argv after the interpreter, e.g. ``["/data/transformations/algorithm"]``
@@ -69,6 +81,7 @@ class ExecutionSpec:
     logs_dir: Path
     limits: Limits = field(default_factory=Limits)
     workdir: str = "/data"
+    egress: tuple[str, ...] = ()
 
 
 class ExitReason(StrEnum):

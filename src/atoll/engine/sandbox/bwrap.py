@@ -1,6 +1,7 @@
 """The command line that starts a job: a POSIX shell that joins the job's cgroups and sets its
 rlimits, then execs bubblewrap, which runs a second shell inside the sandbox that signals
-"ready" and execs the interpreter.
+"ready" and execs the interpreter. For a job with egress, that second shell first starts the
+forwarder to the engine's proxy.
 
 Everything here is pure (no processes, no files written) so that it can be checked without a
 kernel that supports any of it.
@@ -31,6 +32,48 @@ FSIZE_BLOCK = 512
 #: fd 2 of the inner shell is the setup channel: announce readiness on it, then point it at
 #: the log pipe (fd 1) so the job's stderr and stdout both reach the log
 INNER_SCRIPT = f'echo {READY.decode().strip()} >&2 && exec 2>&1 && exec "$@"'
+
+#: where a job with egress finds the proxy's socket directory and the forwarder
+INSIDE_EGRESS_DIR = "/run/atoll/egress"
+INSIDE_FORWARDER = "/run/atoll/forwarder.py"
+PROXY_PORT = 3128
+PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+#: said on the setup channel when the forwarder did not start, to tell that failure apart
+EGRESS_FAILED = b"ATOLL-EGRESS-FAILED"
+
+
+@dataclass(frozen=True)
+class Egress:
+    """The host side of a job's egress: the directory holding the proxy's socket, and the
+    forwarder script."""
+
+    socket_dir: Path
+    socket_name: str
+    forwarder: Path
+
+
+def proxy_env() -> dict[str, str]:
+    # Both spellings: tools disagree on which one they read. An empty NO_PROXY keeps a
+    # loopback destination from bypassing the proxy, which would fail anyway.
+    env = {name: PROXY_URL for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+    env.update({"NO_PROXY": "", "no_proxy": ""})
+    return env
+
+
+def egress_inner_script(job_id: str, socket_name: str) -> str:
+    """The inner shell for a job with egress: start the forwarder ("$1" is the job's
+    interpreter) and go on only once it listens, which its exit status says."""
+    forwarder = " ".join(
+        shlex.quote(a)
+        for a in (
+            INSIDE_FORWARDER,
+            f"{INSIDE_EGRESS_DIR}/{socket_name}",
+            str(PROXY_PORT),
+            job_id,
+        )
+    )
+    failed = EGRESS_FAILED.decode()
+    return f'"$1" -I -S {forwarder} || {{ echo {failed} >&2; exit 125; }}; {INNER_SCRIPT}'
 
 
 @dataclass(frozen=True)
@@ -100,6 +143,7 @@ def bwrap_argv(
     gid: int = 65534,
     tmp_bytes: int = 64 * 1024**2,
     disable_userns: bool = True,
+    egress: Egress | None = None,
 ) -> list[str]:
     argv = [
         bwrap,
@@ -129,6 +173,8 @@ def bwrap_argv(
     ]
     env = dict(BASE_ENV)
     env.update(spec.env)
+    if egress is not None:
+        env.update(proxy_env())
     _check_env(env)
     for key, value in env.items():
         argv += ["--setenv", key, value]
@@ -150,12 +196,18 @@ def bwrap_argv(
     argv += ["--bind", str(spec.outputs_dir), INSIDE_OUTPUTS]
     argv += ["--bind", str(spec.logs_dir), INSIDE_LOGS]
     argv += ["--dir", spec.workdir]
+    if egress is not None:
+        argv += ["--ro-bind", str(egress.socket_dir), INSIDE_EGRESS_DIR]
+        argv += ["--ro-bind", str(egress.forwarder), INSIDE_FORWARDER]
     # bubblewrap's own / and /dev are tmpfs without a size cap, writable by the job's uid:
     # both become read-only so the capped mounts are the only places to write. /proc too:
     # the job's uid is host root seen through the user namespace, and the kernel lets host
     # root write global sysctls such as /proc/sys/kernel/core_pattern on uid alone.
     argv += ["--remount-ro", "/", "--remount-ro", "/dev", "--remount-ro", "/proc"]
     argv += ["--chdir", spec.workdir]
-    argv += ["--", shell, "-c", INNER_SCRIPT, "atoll-job", str(spec.runtime.interpreter)]
+    inner = INNER_SCRIPT
+    if egress is not None:
+        inner = egress_inner_script(spec.job_id, egress.socket_name)
+    argv += ["--", shell, "-c", inner, "atoll-job", str(spec.runtime.interpreter)]
     argv += list(spec.args)
     return argv

@@ -6,6 +6,10 @@ Process tree of a job, all of it inside the job's cgroup::
     sh (joins the cgroups, sets rlimits) --exec--> bwrap (monitor, host pid ns)
         bwrap (pid 1 of the job's pid namespace, reaps)
             sh (signals ready, redirects stderr) --exec--> interpreter args...
+            interpreter forwarder.py (only with egress; relays to the job's EgressProxy)
+
+A job with egress also has an :class:`~atoll.engine.sandbox.egress.EgressProxy` in the engine's
+process, from start() until wait() returns.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ from atoll.engine.executor import (
 )
 from atoll.engine.sandbox import mounts
 from atoll.engine.sandbox.bwrap import (
+    EGRESS_FAILED,
     READY,
+    Egress,
     HostSystem,
     bwrap_argv,
     launcher_script,
     probe_host_system,
 )
 from atoll.engine.sandbox.cgroups import CGROUP_ROOT, CgroupSystem, JobCgroup, detect
+from atoll.engine.sandbox.egress import SOCKET_NAME, Allowlist, EgressProxy
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,7 @@ _SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SHELLS = ("/usr/bin/sh", "/bin/sh")
 _LAUNCH_ENV = {"PATH": "/usr/bin:/bin"}
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+FORWARDER = Path(__file__).with_name("forwarder.py")
 
 
 def inode_cap(nbytes: int) -> int:
@@ -115,6 +123,7 @@ class SandboxExecution:
         log_fd: int,
         setup_fd: int,
         started: float,
+        egress: EgressProxy | None = None,
     ) -> None:
         self._spec = spec
         self._limits = spec.limits
@@ -126,6 +135,7 @@ class SandboxExecution:
         self._log_fd = log_fd
         self._setup_fd = setup_fd
         self._started = started
+        self._egress = egress
         self._deadline = started + spec.limits.wall_seconds
         self._lock = threading.Lock()
         self._wait_lock = threading.Lock()
@@ -133,6 +143,8 @@ class SandboxExecution:
         self._exited = False
         self._result: ExecutionResult | None = None
         self._released = False
+        # the log reader and the egress proxy both write to the job's log
+        self._log_lock = threading.Lock()
         self._log_sent = 0
         self._log_truncated = False
         self._sink_failed = False
@@ -183,15 +195,24 @@ class SandboxExecution:
             log.exception("log sink of job %s failed; its log is dropped", self._spec.job_id)
 
     def _forward(self, data: bytes) -> None:
-        cap = self._limits.log_bytes
-        room = cap - self._log_sent
-        if room > 0:
-            piece = data[:room]
-            self._log_sent += len(piece)
-            self._emit(piece)
-        if len(data) > room and not self._log_truncated:
-            self._log_truncated = True
-            self._emit(truncation_note(cap))
+        with self._log_lock:
+            cap = self._limits.log_bytes
+            room = cap - self._log_sent
+            if room > 0:
+                piece = data[:room]
+                self._log_sent += len(piece)
+                self._emit(piece)
+            if len(data) > room and not self._log_truncated:
+                self._log_truncated = True
+                self._emit(truncation_note(cap))
+
+    def _egress_note(self, line: str) -> None:
+        self._forward(f"[atoll] {line}\n".encode())
+
+    @property
+    def egress(self) -> EgressProxy | None:
+        """The job's egress proxy, None for a job without network."""
+        return self._egress
 
     def _setup_chatter(self, data: bytes) -> None:
         if not self._setup_decided.is_set():
@@ -275,6 +296,8 @@ class SandboxExecution:
             self._proc.returncode = -signal.SIGKILL if code is None else code
             if not self._cgroup.kill():
                 log.error("processes of job %s survive in its cgroup", self._spec.job_id)
+            if self._egress is not None:
+                self._egress.close()
             self._pump.join(timeout=10)
             with contextlib.suppress(OSError):
                 os.close(self._pidfd)
@@ -329,6 +352,8 @@ class SandboxExecution:
         if self._result is None:
             self.cancel()
             self.wait()
+        if self._egress is not None:
+            self._egress.close()
         for target in reversed(self._mounted):
             try:
                 mounts.unmount(target)
@@ -512,6 +537,17 @@ class SandboxExecutor:
         if not spec.workdir.startswith("/"):
             raise SandboxUnavailable("the job's working directory is not absolute")
 
+    @staticmethod
+    def _allowlist(spec: ExecutionSpec) -> Allowlist | None:
+        if not spec.egress:
+            return None
+        try:
+            return Allowlist.parse(spec.egress)
+        except ValueError as e:
+            # The entries are the publisher's, not for the consumer to read.
+            log.error("job %s: %s", spec.job_id, e)
+            raise SandboxUnavailable("the job's network allowlist is invalid") from e
+
     def _spawn(self, argv: list[str], log_w: int, setup_w: int) -> subprocess.Popen[bytes]:
         # bwrap --die-with-parent follows the *thread* that forked it (PR_SET_PDEATHSIG), so
         # jobs are forked from one long-lived thread rather than from the caller's, which
@@ -535,6 +571,7 @@ class SandboxExecutor:
 
     def _launch(self, spec: ExecutionSpec, on_log: LogSink) -> SandboxExecution:
         self._validate(spec)
+        allowlist = self._allowlist(spec)
         limits = spec.limits
         try:
             spec.outputs_dir.mkdir(parents=True, exist_ok=True)
@@ -544,6 +581,7 @@ class SandboxExecutor:
         cgroup = self._cgroup_system().create(spec.job_id, limits)
         mounted: list[Path] = []
         proc: subprocess.Popen[bytes] | None = None
+        proxy: EgressProxy | None = None
         fds: list[int] = []
         try:
             for target, size in (
@@ -555,6 +593,14 @@ class SandboxExecutor:
                 except OSError as e:
                     raise SandboxUnavailable("cannot mount the job's capped output space") from e
                 mounted.append(target)
+            egress: Egress | None = None
+            if allowlist is not None:
+                proxy = EgressProxy(allowlist, name=spec.job_id)
+                try:
+                    socket_dir = proxy.start()
+                except OSError as e:
+                    raise SandboxUnavailable("cannot start the job's network proxy") from e
+                egress = Egress(socket_dir, SOCKET_NAME, FORWARDER)
             argv = [
                 self._shell,
                 "-c",
@@ -569,6 +615,7 @@ class SandboxExecutor:
                     gid=self.gid,
                     tmp_bytes=self.tmp_bytes,
                     disable_userns=self._disable_userns,
+                    egress=egress,
                 ),
             ]
             log_r, log_w = os.pipe()
@@ -597,9 +644,12 @@ class SandboxExecutor:
                 log_fd=log_r,
                 setup_fd=setup_r,
                 started=started,
+                egress=proxy,
             )
+            if proxy is not None:
+                proxy.on_refused = execution._egress_note
         except BaseException:
-            self._undo(cgroup, proc, fds, mounted)
+            self._undo(cgroup, proc, fds, mounted, proxy)
             raise
         try:
             ready, said = execution.wait_ready(READY_TIMEOUT)
@@ -613,6 +663,11 @@ class SandboxExecutor:
                 said[:SETUP_LOG_CAP].decode(errors="replace"),
             )
             execution.release()
+            if proxy is not None and EGRESS_FAILED in said:
+                raise SandboxUnavailable(
+                    "the network forwarder could not start in the sandbox"
+                    " (a job with network access needs a Python runtime)"
+                )
             raise SandboxUnavailable("the sandbox could not be set up")
         return execution
 
@@ -622,12 +677,15 @@ class SandboxExecutor:
         proc: subprocess.Popen[bytes] | None,
         fds: list[int],
         mounted: list[Path],
+        proxy: EgressProxy | None,
     ) -> None:
         """Take back a start that failed before its execution existed."""
         cgroup.kill()
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+        if proxy is not None:
+            proxy.close()
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
