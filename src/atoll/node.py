@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine as DbEngine
 
@@ -27,14 +28,17 @@ from atoll.engine.executor import Executor
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
+from atoll.models.job import JobInfo
 from atoll.operator.jobs import JobStore
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
+from atoll.provider.outcomes import JobOutcomes
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
+from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 
 
@@ -86,6 +90,7 @@ class ProviderNode:
     chain: ChainNode
     keeper: Keeper
     authorizer: AgreementAuthorizer
+    watcher: JobWatcher
 
     def app(self) -> FastAPI:
         app = create_provider_app(self.context)
@@ -98,8 +103,10 @@ class ProviderNode:
             if node.operator is not None:
                 node.operator.engine.recover()
             node.keeper.start()
-            await node.authorizer.resume()
+            running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
+            await node.watcher.resume(running)
             yield
+            await node.watcher.close()
             node.keeper.stop()
             if node.operator is not None:
                 node.operator.engine.shutdown()
@@ -127,13 +134,31 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     assets = AssetStore(db)
     ledger = AgreementLedger(db)
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
-    authorizer = AgreementAuthorizer(chain, ledger, registry, keeper.job_ended)
+    environments = settings.compute_environments()
+    outcomes = JobOutcomes(
+        db,
+        assets,
+        key,
+        chain,
+        {e.id: e for e in environments},
+        settings.home / "derived",
+        settings.endpoint,
+        settings.compute_timeout_seconds,
+    )
+
+    async def job_ended(info: JobInfo) -> None:
+        # the receipt first: its hash is what the keeper records on chain
+        outcome = await outcomes.finish(info, registry)
+        await anyio.to_thread.run_sync(keeper.job_ended, info, outcome.receipt.receipt.sha256())
+
+    watcher = JobWatcher(registry, job_ended)
+    authorizer = AgreementAuthorizer(chain, ledger, watcher)
     nonces = NonceStore(db)
     service = ProviderService(
         assets=assets,
         registry=registry,
         authorizer=authorizer,
-        environments=settings.compute_environments(),
+        environments=environments,
         endpoint=settings.endpoint,
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
@@ -146,8 +171,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         provider_address=key.address,
         chain=chain,
         chain_url=settings.chain_url,
+        outcomes=outcomes,
     )
-    return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer)
+    return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 
 
 def operator_app(

@@ -80,12 +80,13 @@ def test_settles_exactly_once(db: sa.Engine, tmp_path: Path) -> None:
     ledger.reserve([aid])
     ledger.job_started("job-1", [aid])
     assert keeper.settle_due() > 0  # a job is running: nothing to do yet
-    keeper.job_ended(finished("job-1"))
-    keeper.job_ended(finished("job-1"))  # told twice: recorded once
+    keeper.job_ended(finished("job-1"), "ab" * 32)
+    keeper.job_ended(finished("job-1"), "cd" * 32)  # told twice: recorded once
     assert [a.delivered for a in ledger.open()] == [1]
     keeper.settle_due()
     agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
     assert agreement is not None and agreement.escrow.state is ConditionState.FULFILLED
+    assert agreement.result_hash == bytes.fromhex("ab" * 32)
     assert ledger.open() == []
     head = node.chain.block_number()
     keeper.settle_due()

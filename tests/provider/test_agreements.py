@@ -12,7 +12,6 @@ import pytest
 from atoll import signing
 from atoll.chain.contracts import ConditionState
 from atoll.chain.errors import ChainRevert
-from atoll.chain.keeper import manifest_hash
 from atoll.errors import AtollError, AuthError, Forbidden, NotFound
 from atoll.models.status import JobStatus
 from atoll.sdk.wallet import Wallet
@@ -54,7 +53,8 @@ def test_paid_job_end_to_end(chained: Running, tmp_path: Path) -> None:
     assert settled.compute.state is ConditionState.FULFILLED
     assert settled.escrow.state is ConditionState.FULFILLED
     assert settled.result_hash is not None
-    assert settled.result_hash.hex() == manifest_hash(info)
+    # the hash of the job's signed receipt is what the keeper put on chain
+    assert settled.result_hash.hex() == con.receipt(info.jobId).receipt.sha256()
     assert (tokens(pub.wallet), tokens(con.wallet)) == (
         before[0] + 7 * TOKEN,
         before[1] - 7 * TOKEN,

@@ -5,7 +5,7 @@ in the store and in bounded block ranges; when a job under an agreement ends it 
 was delivered; and it settles each agreement once:
 
 - the agreement's jobs are all delivered (or its time out is near and some were): compute is
-  fulfilled with the hash of the delivered result manifests, and the escrow pays the
+  fulfilled with the hash of the delivered jobs' signed receipts, and the escrow pays the
   publisher;
 - the time out passed with nothing delivered: compute is aborted and the consumer refunded.
 
@@ -17,7 +17,6 @@ an event nor acts twice (the contracts refuse a second claim as well).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -45,19 +44,6 @@ DELIVERED = frozenset(
 EVENTS = ("ComputeAgreementCreated", "PaymentReleased", "PaymentRefunded")
 #: most blocks read in one pass, so that settling is never held up by a long catch-up
 SCAN_BLOCKS = 5_000
-
-
-def manifest_hash(info: JobInfo) -> str:
-    """sha256 of a job's result manifest: its id and each result's name, size and sha256."""
-    manifest = {
-        "jobId": info.jobId,
-        "results": [
-            {"index": r.index, "filename": r.filename, "filesize": r.filesize, "sha256": r.sha256}
-            for r in info.results
-        ],
-    }
-    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Keeper:
@@ -100,11 +86,11 @@ class Keeper:
             self._poked = True
             self._wake.notify_all()
 
-    def job_ended(self, info: JobInfo) -> None:
+    def job_ended(self, info: JobInfo, receipt_hash: str) -> None:
+        """Record a job's end; ``receipt_hash`` (the sha256 of its signed receipt) is what
+        goes on chain for a delivered job."""
         delivered = JobStatus(info.status) in DELIVERED
-        touched = self.ledger.job_ended(
-            info.jobId, delivered, manifest_hash(info) if delivered else ""
-        )
+        touched = self.ledger.job_ended(info.jobId, delivered, receipt_hash if delivered else "")
         if touched:
             self.poke()
 
@@ -191,11 +177,11 @@ class Keeper:
         if agreement is None:
             return
         if agreement.compute.state is ConditionState.UNFULFILLED:
-            manifests = self.ledger.manifests(row.agreement_id)
+            receipts = self.ledger.manifests(row.agreement_id)
             digest = (
-                bytes.fromhex(manifests[0])
-                if len(manifests) == 1
-                else hashlib.sha256("".join(manifests).encode()).digest()
+                bytes.fromhex(receipts[0])
+                if len(receipts) == 1
+                else hashlib.sha256("".join(receipts).encode()).digest()
             )
             c.fulfil_compute(self.node.key, aid, digest)
             agreement = c.agreement(aid)

@@ -6,8 +6,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.tree import Tree
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.errors import NotFound
+from atoll.models.ddo import DDO
+from atoll.sdk import ProviderClient
 
 app = typer.Typer(help="List, search and show assets.", no_args_is_help=True)
 
@@ -43,3 +47,38 @@ def show(
     """Print an asset's DDO."""
     with client(provider, key, need_key=False) as c:
         print_json(c.asset(did).public_json())
+
+
+@app.command("lineage")
+def lineage(
+    did: Annotated[str, typer.Argument(help="The asset's DID")],
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Show the chain of derivation: which job, inputs and algorithm made an asset."""
+    with client(provider, key, need_key=False) as c:
+        tree = Tree(_label(c.asset(did)))
+        _grow(c, did, tree, seen={did})
+    console.print(tree)
+
+
+def _label(ddo: DDO) -> str:
+    return f"[bold]{ddo.metadata.name}[/bold]  {ddo.id}"
+
+
+def _grow(c: ProviderClient, did: str, node: Tree, seen: set[str]) -> None:
+    prov = c.asset(did).metadata.provenance
+    if prov is None:
+        return
+    step = node.add(f"job {prov.jobId}  algorithm {prov.algorithm}")
+    for parent in prov.inputs:
+        if parent in seen:
+            step.add(f"{parent} (already shown)")
+            continue
+        seen.add(parent)
+        try:
+            child = step.add(_label(c.asset(parent)))
+        except NotFound:
+            step.add(f"{parent} (not in this catalogue)")
+            continue
+        _grow(c, parent, child, seen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as _json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, err, print_json
 from atoll.errors import BadRequest
-from atoll.models.job import JobInfo
+from atoll.models.job import JobInfo, PublishOutput
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 
@@ -41,11 +42,21 @@ def wait_with_progress(c: ProviderClient, info: JobInfo, quiet: bool) -> JobInfo
         return c.wait(info.jobId, on_change=show)
 
 
+def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path]:
+    """The result files, and the signed receipt beside them as receipt.json."""
+    saved = c.download_results(info, directory)
+    receipt = directory / "receipt.json"
+    receipt.write_text(_json.dumps(c.receipt(info.jobId).model_dump(mode="json"), indent=2))
+    return [*saved, receipt]
+
+
 def print_job(info: JobInfo) -> None:
     ok = info.status == JobStatus.FINISHED
     colour = "green" if ok else ("yellow" if not info.terminal else "red")
     console.print(f"job      {info.jobId}")
     console.print(f"status   [{colour}]{info.status} {info.statusText}[/{colour}]")
+    if info.derivedDID:
+        console.print(f"derived  {info.derivedDID}")
     if info.results:
         table = Table("index", "file", "type", "bytes", "sha256")
         for r in info.results:
@@ -71,6 +82,11 @@ def run(
     results: Annotated[
         Path | None, typer.Option(help="Download the results here (implies --wait)")
     ] = None,
+    publish_output: Annotated[
+        str | None,
+        typer.Option(help="Publish the outputs as a new asset you own, with this name"),
+    ] = None,
+    description: Annotated[str, typer.Option(help="With --publish-output: its description")] = "",
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
@@ -90,15 +106,25 @@ def run(
     with client(provider, key) as c:
         if agreement is None and not json:
             console.print("ordering a Service Agreement (payment locked in escrow)…")
+        derived = (
+            PublishOutput(name=publish_output, description=description) if publish_output else None
+        )
         info = c.start(
-            dataset, algo_did, rawcode, parse_params(param or []), extra, environment, agreement
+            dataset,
+            algo_did,
+            rawcode,
+            parse_params(param or []),
+            extra,
+            environment,
+            agreement,
+            publish_output=derived,
         )
         if wait or results is not None:
             info = wait_with_progress(c, info, quiet=json)
             if results is not None and info.results:
-                saved = c.download_results(info, results)
+                saved = save_results(c, info, results)
                 if not json:
-                    console.print(f"saved {len(saved)} file(s) to {results}")
+                    console.print(f"saved {len(saved)} file(s) and receipt.json to {results}")
     if json:
         print_json(info.model_dump(mode="json"))
     else:
@@ -174,7 +200,7 @@ def results(
         info = c.status(job)
         if not info.terminal:
             raise BadRequest("the job has not finished yet (try: atoll compute status --wait)")
-        saved = c.download_results(info, to)
+        saved = save_results(c, info, to)
     for p in saved:
         console.print(str(p))
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from atoll.cli import assets, chain, compute, demo, keys, node, policy, publish
+from atoll.cli import assets, chain, compute, demo, keys, node, policy, publish, receipt
 from atoll.cli.common import err
 from atoll.errors import AtollError
 
@@ -27,6 +27,7 @@ app.add_typer(assets.app, name="assets")
 app.add_typer(compute.app, name="compute")
 app.add_typer(chain.app, name="chain")
 app.add_typer(policy.app, name="policy")
+app.add_typer(receipt.app, name="receipt")
 app.add_typer(node.operator_app, name="operator")
 
 

@@ -115,3 +115,13 @@ keeper_cursor = Table(
     Column("name", String(32), primary_key=True),
     Column("block", BigInteger, nullable=False),
 )
+
+#: what the provider made of each ended job: its signed receipt, and the asset its outputs
+#: became when the consumer asked for one
+job_outcomes = Table(
+    "job_outcomes",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("receipt", JSON, nullable=False),
+    Column("derived_did", String(80), nullable=False, default=""),
+)

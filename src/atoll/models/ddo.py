@@ -32,6 +32,16 @@ class AlgorithmInfo(BaseModel):
     consumerParameters: list[ConsumerParameter] = Field(default_factory=list)
 
 
+class Provenance(BaseModel):
+    """Where a derived asset came from: the job, its inputs, its algorithm, and the job's
+    signed receipt, which binds them to the files."""
+
+    jobId: str
+    inputs: list[str]
+    algorithm: str
+    receipt: dict[str, Any]
+
+
 class Metadata(BaseModel):
     name: str = Field(min_length=1, max_length=256)
     description: str = Field(default="", max_length=10_000)
@@ -40,6 +50,8 @@ class Metadata(BaseModel):
     type: Literal["dataset", "algorithm"]
     tags: list[str] = Field(default_factory=list, max_length=64)
     algorithm: AlgorithmInfo | None = None
+    #: set by the provider on assets derived from a job; never accepted from a publisher
+    provenance: Provenance | None = None
 
 
 class TrustedAlgorithm(BaseModel):

@@ -21,15 +21,29 @@ class WorkflowInput(BaseModel):
 class WorkflowAlgorithm(BaseModel):
     did: str = ""
     rawcode: str = ""
+    #: sha256 of the code that runs
+    checksum: str = ""
     ddo: dict[str, Any] | None = None
     #: host location of a published algorithm's code; provider → operator only
     location: str = ""
     customData: dict[str, Any] = Field(default_factory=dict)
 
 
+class PublishOutput(BaseModel):
+    """Asked for at start: the job's outputs become a new asset owned by the consumer."""
+
+    name: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=10_000)
+
+
 class Workflow(BaseModel):
     owner: str
     agreementId: str = ""
+    #: every agreement the job runs under, one per dataset, in input order
+    agreements: list[str] = Field(default_factory=list)
+    #: why the algorithm was allowed: "raw", "trusted-algorithm" or "trusted-publisher"
+    trust: str = ""
+    publishOutput: PublishOutput | None = None
     environment: str = "default"
     #: what the environment granted the job (the request, capped)
     resources: Resources = Field(default_factory=Resources)
@@ -67,6 +81,15 @@ class JobInfo(BaseModel):
     #: 1 for the next job to start in its environment; None once the job has left the queue
     queuePosition: int | None = None
     results: list[ResultFile] = Field(default_factory=list)
+    agreements: list[str] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    #: hosts the job could reach through the engine's proxy
+    network: list[str] = Field(default_factory=list)
+    algorithmChecksum: str = ""
+    trust: str = ""
+    publishOutput: PublishOutput | None = None
+    #: the asset the job's outputs became, when publishOutput was asked for
+    derivedDID: str = ""
 
     @property
     def terminal(self) -> bool:

@@ -193,4 +193,10 @@ def _info(row: Any) -> JobInfo:
         stopreq=row.stopreq,
         removed=row.removed,
         results=row.results,
+        agreements=wf.get("agreements", []),
+        resources=wf.get("resources") or {},
+        network=wf.get("egress", []),
+        algorithmChecksum=wf["algorithm"].get("checksum", ""),
+        trust=wf.get("trust", ""),
+        publishOutput=wf.get("publishOutput"),
     )

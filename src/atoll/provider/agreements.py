@@ -9,10 +9,7 @@ provider's ledger.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-from collections.abc import Callable
 
 import anyio
 
@@ -23,9 +20,8 @@ from atoll.chain.node import ChainNode
 from atoll.errors import AtollError, BadRequest, Forbidden, NotFound, RemoteError
 from atoll.models.ddo import DDO
 from atoll.models.job import JobInfo
-from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.watcher import JobWatcher
 
-log = logging.getLogger("atoll.agreements")
 AGREEMENT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
@@ -34,18 +30,10 @@ class PaymentRequired(AtollError):
 
 
 class AgreementAuthorizer:
-    def __init__(
-        self,
-        node: ChainNode,
-        ledger: AgreementLedger,
-        registry: WorkflowRegistry,
-        on_job_end: Callable[[JobInfo], None],
-    ) -> None:
+    def __init__(self, node: ChainNode, ledger: AgreementLedger, watcher: JobWatcher) -> None:
         self.node = node
         self.ledger = ledger
-        self.registry = registry
-        self.on_job_end = on_job_end
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.watcher = watcher
 
     async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
         await anyio.to_thread.run_sync(self._check, consumer, dataset, agreement_id)
@@ -98,33 +86,4 @@ class AgreementAuthorizer:
     async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None:
         ids = [a.lower() for a in agreement_ids]
         await anyio.to_thread.run_sync(self.ledger.job_started, job.jobId, ids)
-        self.track(job.jobId)
-
-    def track(self, job_id: str) -> None:
-        """Follow a job to its end, then hand it to the keeper."""
-        task = asyncio.get_running_loop().create_task(self._follow(job_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _follow(self, job_id: str) -> None:
-        while True:
-            try:
-                info = await self.registry.wait(job_id, 60)
-            except AtollError as exc:
-                log.warning("job %s cannot be followed: %s", job_id, exc.message)
-                return
-            if info.terminal:
-                await anyio.to_thread.run_sync(self.on_job_end, info)
-                return
-
-    async def resume(self) -> None:
-        """After a restart: settle jobs that ended while nobody watched, follow the rest."""
-        for job_id in await anyio.to_thread.run_sync(self.ledger.running_jobs):
-            try:
-                info = await self.registry.status(job_id)
-            except NotFound:
-                continue
-            if info.terminal:
-                await anyio.to_thread.run_sync(self.on_job_end, info)
-            else:
-                self.track(job_id)
+        self.watcher.track(job.jobId)

@@ -16,15 +16,15 @@ def compute_policy(ddo: DDO) -> ComputePolicy:
     return service.compute
 
 
-def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str = "") -> None:
+def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str = "") -> str:
     """Raise :class:`PolicyRefused` unless the dataset's policy lets this algorithm run in a
     runtime with ``runtime_checksum``. ``algorithm`` None means raw code. An empty trust list
-    trusts nobody."""
+    trusts nobody. Returns the rule that let it run (for the receipt)."""
     policy = compute_policy(dataset)
     if algorithm is None:
         if not policy.allowRawAlgorithm:
             raise PolicyRefused(f"{dataset.id} does not allow raw algorithms")
-        return
+        return "raw"
     if algorithm.metadata.type != "algorithm":
         raise BadRequest(f"{algorithm.id} is not an algorithm")
     for trusted in policy.publisherTrustedAlgorithms:
@@ -40,10 +40,10 @@ def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str =
                     f"{dataset.id} trusts {algorithm.id} only in another runtime "
                     "(containerSectionChecksum differs from this environment's)"
                 )
-            return
+            return "trusted-algorithm"
     owners = {p.lower() for p in policy.publisherTrustedAlgorithmPublishers}
     if algorithm.owner.lower() in owners:
-        return
+        return "trusted-publisher"
     raise PolicyRefused(f"{dataset.id} does not trust algorithm {algorithm.id}")
 
 

@@ -8,6 +8,7 @@ with the operator. Nothing is registered unless every check passes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
 from atoll.models.environment import Environment, Resources
-from atoll.models.job import JobInfo, ResultFile, Workflow, WorkflowAlgorithm, WorkflowInput
+from atoll.models.job import (
+    JobInfo,
+    PublishOutput,
+    ResultFile,
+    Workflow,
+    WorkflowAlgorithm,
+    WorkflowInput,
+)
 from atoll.operator.registry import WorkflowRegistry
 from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
 
@@ -145,6 +153,7 @@ class ProviderService:
         env_id: str,
         resources: Resources | None = None,
         authorize: bool = True,
+        publish_output: PublishOutput | None = None,
     ) -> Workflow:
         if not datasets:
             raise BadRequest("a job needs at least one dataset")
@@ -154,10 +163,11 @@ class ProviderService:
         granted = env.grant(resources)
         algorithm = self._algorithm(algo)
         ddos = [self.assets.get(d.did) for d in datasets]
+        rules = set()
         for ddo in ddos:
             if ddo.metadata.type != "dataset":
                 raise BadRequest(f"{ddo.id} is not a dataset")
-            check_algorithm(ddo, algorithm, env.runtime_checksum())
+            rules.add(check_algorithm(ddo, algorithm, env.runtime_checksum()))
         declared = (
             algorithm.metadata.algorithm.consumerParameters
             if algorithm is not None and algorithm.metadata.algorithm is not None
@@ -176,18 +186,26 @@ class ProviderService:
             for ddo in ddos
         ]
         if algorithm is None:
-            wf_algo = WorkflowAlgorithm(rawcode=algo.rawcode, customData=custom)
+            wf_algo = WorkflowAlgorithm(
+                rawcode=algo.rawcode,
+                checksum=hashlib.sha256(algo.rawcode.encode()).hexdigest(),
+                customData=custom,
+            )
         else:
             code = self._verified_code(algorithm)
             wf_algo = WorkflowAlgorithm(
                 did=algorithm.id,
                 ddo=algorithm.public_json(),
                 location=code.location,
+                checksum=code.sha256,
                 customData=custom,
             )
         return Workflow(
             owner=consumer,
             agreementId=datasets[0].agreement_id,
+            agreements=[d.agreement_id.lower() for d in datasets],
+            trust=",".join(sorted(rules)),
+            publishOutput=publish_output,
             environment=env_id,
             resources=granted,
             egress=egress_for(ddos, env),
@@ -244,9 +262,16 @@ class ProviderService:
         parameters: dict[str, Any],
         env_id: str,
         resources: Resources | None = None,
+        publish_output: PublishOutput | None = None,
     ) -> JobInfo:
         workflow = await self.build_workflow(
-            consumer, datasets, algo, parameters, env_id, resources
+            consumer,
+            datasets,
+            algo,
+            parameters,
+            env_id,
+            resources,
+            publish_output=publish_output,
         )
         agreements = [d.agreement_id for d in datasets if d.agreement_id]
         await self.authorizer.reserve(agreements)

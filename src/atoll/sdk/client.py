@@ -18,7 +18,8 @@ from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden,
 from atoll.errors import RemoteError as RemoteError
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo
+from atoll.models.job import JobInfo, PublishOutput
+from atoll.models.receipt import SignedReceipt
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
 
@@ -237,6 +238,7 @@ class ProviderClient:
         environment: str = "default",
         agreement_id: str | None = None,
         resources: Resources | None = None,
+        publish_output: PublishOutput | None = None,
     ) -> JobInfo:
         """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
         so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
@@ -267,6 +269,8 @@ class ProviderClient:
             agreement_id,
             resources,
         )
+        if publish_output is not None:
+            body["publishOutput"] = publish_output.model_dump(mode="json")
         body.update(self._signed("compute", dataset, signing.body_digest(body)))
         return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])
 
@@ -338,6 +342,20 @@ class ProviderClient:
     def result(self, job_id: str, index: int) -> bytes:
         params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
         return self._send("GET", "/computeResult", params=params).content
+
+    @_one_at_a_time
+    def receipt(self, job_id: str) -> SignedReceipt:
+        """The job's execution receipt, signed by the provider."""
+        params = {**self._signed("receipt", job_id), "jobId": job_id}
+        return SignedReceipt.model_validate(
+            self._send("GET", "/computeReceipt", params=params).json()
+        )
+
+    @_one_at_a_time
+    def download(self, did: str, index: int) -> bytes:
+        """One file of an asset whose access service allows you to download it."""
+        params = {**self._signed("download", did, index), "did": did, "index": index}
+        return self._send("GET", "/download", params=params).content
 
     def download_results(self, info: JobInfo, directory: Path) -> list[Path]:
         """Save every result file under ``directory``, checking each file's sha256."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
 from pydantic import Field
 
 from atoll import signing
+from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 
@@ -88,3 +90,26 @@ def set_policy(
         digest,
     )
     return c.service.set_policy(owner, did, body.compute).public_json()
+
+
+@router.get("/download", summary="One file of an asset whose access service allows it (signed)")
+def download(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    did: str = Query(min_length=1, max_length=80),
+    index: int = Query(ge=0),
+    c: ProviderContext = Depends(ctx),
+) -> FileResponse:
+    caller = c.auth.check("download", consumerAddress, nonce, signature, did, index)
+    ddo = c.service.assets.get(did)
+    if ddo.service("access") is None:
+        raise Forbidden(f"{did} offers no access service: its files cannot be downloaded")
+    if ddo.owner.lower() != caller.lower():
+        raise Forbidden(f"only the owner of {did} may download its files")
+    files = c.service.assets.files(did)
+    if index >= len(files):
+        raise NotFound(f"file index {index} is out of range (the asset has {len(files)})")
+    return FileResponse(
+        files[index].location, media_type=files[index].contentType, filename=f"{index}"
+    )

@@ -12,6 +12,7 @@ from atoll import signing
 from atoll.chain.node import ChainNode
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
+from atoll.provider.outcomes import JobOutcomes
 from atoll.provider.service import ProviderService
 
 
@@ -24,6 +25,7 @@ class ProviderContext:
     chain: ChainNode | None = None
     #: the external node's URL; empty when the provider serves its embedded chain itself
     chain_url: str = ""
+    outcomes: JobOutcomes | None = None
 
 
 def ctx(request: Request) -> ProviderContext:

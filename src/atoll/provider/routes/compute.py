@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from atoll import signing
+from atoll.errors import NotFound
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo
+from atoll.models.job import JobInfo, PublishOutput
+from atoll.models.receipt import SignedReceipt
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
 from atoll.provider.service import AlgorithmRequest, DatasetRequest
 
@@ -51,7 +54,8 @@ class QuoteBody(ComputeBody):
 
 
 class StartBody(ComputeBody, Signed):
-    pass
+    #: make the outputs a new asset owned by the consumer
+    publishOutput: PublishOutput | None = None
 
 
 class JobRef(Signed):
@@ -88,7 +92,13 @@ async def start(
     )
     datasets, algo = body.requests()
     info = await c.service.start(
-        consumer, datasets, algo, body.parameters, body.environment, body.resources
+        consumer,
+        datasets,
+        algo,
+        body.parameters,
+        body.environment,
+        body.resources,
+        publish_output=body.publishOutput,
     )
     return [info]
 
@@ -104,7 +114,29 @@ async def status(
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
     consumer = c.auth.check("status", consumerAddress, nonce, signature, jobId)
-    return await c.service.status(consumer, jobId, wait, since)
+    infos = await c.service.status(consumer, jobId, wait, since)
+    if c.outcomes is not None:
+        for info in infos:
+            if info.terminal and info.publishOutput is not None:
+                done = await anyio.to_thread.run_sync(c.outcomes.get, info.jobId)
+                info.derivedDID = done.derived_did if done else ""
+    return infos
+
+
+@router.get("/computeReceipt", summary="The job's signed execution receipt (signed)")
+async def receipt(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    c: ProviderContext = Depends(ctx),
+) -> SignedReceipt:
+    consumer = c.auth.check("receipt", consumerAddress, nonce, signature, jobId)
+    info = await c.service.owned(consumer, jobId)
+    if c.outcomes is None:
+        raise NotFound("this provider issues no receipts")
+    outcome = await c.outcomes.finish(info, c.service.registry)
+    return outcome.receipt
 
 
 @router.put("/compute", summary="Stop a job (signed)")

@@ -1,0 +1,73 @@
+"""atoll receipt: fetch and verify signed execution receipts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from atoll.cli.common import KeyOpt, ProviderOpt, client, console, err
+from atoll.errors import BadRequest
+
+app = typer.Typer(help="Fetch or verify a job's signed execution receipt.", no_args_is_help=True)
+
+
+@app.command("get")
+def get(
+    job: Annotated[str, typer.Argument(help="The job id")],
+    to: Annotated[Path, typer.Option("--to", help="File to write the receipt to")],
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Save a finished job's receipt (JSON, signed by the provider)."""
+    with client(provider, key) as c:
+        signed = c.receipt(job)
+    to.write_text(json.dumps(signed.model_dump(mode="json"), indent=2))
+    console.print(str(to))
+
+
+@app.command("verify")
+def verify(
+    file: Annotated[Path, typer.Argument(help="The receipt (JSON)")],
+    results: Annotated[
+        Path | None, typer.Option(help="Directory with the result files to check")
+    ] = None,
+    chain_url: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL of the chain [default: the provider's]")
+    ] = None,
+    addresses: Annotated[
+        Path | None, typer.Option(help="Address book JSON [default: the provider's]")
+    ] = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Check the signature, the on-chain record and the files; say what does not match."""
+    from atoll.chain.contracts import AddressBook, Contracts
+    from atoll.chain.rpc import RpcChain
+    from atoll.models.receipt import SignedReceipt
+    from atoll.sdk.verify import check_chain, check_files, check_signature
+
+    try:
+        signed = SignedReceipt.model_validate_json(file.read_text())
+    except (OSError, ValueError):
+        raise BadRequest(f"{file} is not a receipt") from None
+    problems = check_signature(signed)
+    if chain_url and addresses:
+        book = AddressBook.load(addresses)
+        rpc, dev = chain_url, None
+    else:
+        with client(provider, key, need_key=False) as c:
+            info = c.chain_info()
+        book = AddressBook.from_dict(info["addresses"])
+        rpc, dev = chain_url or str(info["rpcUrl"]), bool(info["development"])
+    problems += check_chain(signed, Contracts(RpcChain(rpc, dev=dev), book))
+    if results is not None:
+        problems += check_files(signed, results)
+    if problems:
+        for p in problems:
+            err.print(f"[red]✗[/red] {p}")
+        raise typer.Exit(1)
+    checked = "signature, chain record" + (", files" if results is not None else "")
+    console.print(f"[green]✓[/green] receipt of job {signed.receipt.jobId} verifies ({checked})")

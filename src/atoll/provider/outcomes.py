@@ -1,0 +1,204 @@
+"""What a job leaves behind once it ends: a signed execution receipt, and, when the consumer
+asked for it, a derived asset made of its outputs.
+
+Both are made once per job (a row in the store) by whoever sees the end first: the watcher
+that follows each job, or a consumer asking for the receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from atoll.catalog.publish import build_ddo, inspect_files
+from atoll.catalog.store import AssetStore
+from atoll.chain.node import ChainNode, ddo_checksum
+from atoll.db.schema import job_outcomes
+from atoll.errors import AtollError, Conflict, NotFound
+from atoll.models.ddo import ComputePolicy, Metadata, Provenance
+from atoll.models.environment import Environment
+from atoll.models.job import JobInfo, ResultFile
+from atoll.models.receipt import (
+    Receipt,
+    ReceiptAlgorithm,
+    ReceiptEnvironment,
+    ReceiptInput,
+    ReceiptPolicy,
+    ReceiptResult,
+    SignedReceipt,
+)
+from atoll.models.status import JobStatus
+from atoll.operator.registry import WorkflowRegistry
+from atoll.signing import Key
+
+log = logging.getLogger("atoll.outcomes")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    receipt: SignedReceipt
+    derived_did: str
+
+
+class JobOutcomes:
+    def __init__(
+        self,
+        db: Engine,
+        assets: AssetStore,
+        key: Key,
+        chain: ChainNode,
+        environments: dict[str, Environment],
+        derived_dir: Path,
+        endpoint: str,
+        default_timeout: int,
+    ) -> None:
+        self.db = db
+        self.assets = assets
+        self.key = key
+        self.chain = chain
+        self.environments = environments
+        self.derived_dir = derived_dir
+        self.endpoint = endpoint
+        self.default_timeout = default_timeout
+        self._lock = anyio.Lock()
+
+    def get(self, job_id: str) -> Outcome | None:
+        with self.db.connect() as conn:
+            row = conn.execute(select(job_outcomes).where(job_outcomes.c.job_id == job_id)).first()
+        if row is None:
+            return None
+        return Outcome(SignedReceipt.model_validate(row.receipt), row.derived_did)
+
+    def receipt(self, info: JobInfo) -> Receipt:
+        env = self.environments.get(info.environment)
+        runtime = env.runtime_checksum() if env is not None else ""
+        agreements = info.agreements or [info.agreementId]
+        inputs = []
+        for i, did in enumerate(info.inputDID):
+            try:
+                checksum = self.assets.get(did).filesChecksum
+            except NotFound:
+                checksum = ""
+            aid = agreements[i] if i < len(agreements) else ""
+            inputs.append(ReceiptInput(did=did, checksum=checksum, agreementId=aid))
+        r = info.resources
+        return Receipt(
+            provider=self.key.address,
+            chainId=self.chain.chain.chain_id,
+            jobId=info.jobId,
+            consumer=info.owner,
+            inputs=inputs,
+            algorithm=ReceiptAlgorithm(did=info.algoDID, checksum=info.algorithmChecksum),
+            environment=ReceiptEnvironment(
+                id=info.environment,
+                runtimeChecksum=runtime,
+                cpu=r.cpu or 0,
+                memoryMb=r.memoryMb or 0,
+                diskMb=r.diskMb or 0,
+                maxDuration=r.maxDuration or 0,
+            ),
+            policy=ReceiptPolicy(network=info.network, trust=info.trust),
+            started=info.dateStarted,
+            finished=info.dateFinished,
+            status=info.status,
+            statusText=info.statusText,
+            results=[ReceiptResult(**x.model_dump()) for x in info.results],
+        )
+
+    async def finish(self, info: JobInfo, registry: WorkflowRegistry) -> Outcome:
+        """The job's outcome, made now if nobody made it yet. Only for ended jobs."""
+        if not info.terminal:
+            raise Conflict("the job has not ended; its receipt comes when it does")
+        async with self._lock:
+            done = await anyio.to_thread.run_sync(self.get, info.jobId)
+            if done is not None:
+                return done
+            signed = SignedReceipt.sign(self.receipt(info), self.key)
+            derived = ""
+            if info.publishOutput is not None and info.status == JobStatus.FINISHED:
+                try:
+                    derived = await self._publish_derived(info, signed, registry)
+                except AtollError as exc:
+                    log.warning("job %s: no derived asset: %s", info.jobId, exc.message)
+            await anyio.to_thread.run_sync(self._store, info.jobId, signed, derived)
+            outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
+            assert outcome is not None
+            return outcome
+
+    def _store(self, job_id: str, signed: SignedReceipt, derived: str) -> None:
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    insert(job_outcomes).values(
+                        job_id=job_id, receipt=signed.model_dump(mode="json"), derived_did=derived
+                    )
+                )
+        except IntegrityError:
+            pass  # made by another process sharing the store
+
+    async def _publish_derived(
+        self, info: JobInfo, signed: SignedReceipt, registry: WorkflowRegistry
+    ) -> str:
+        """Outputs → a new asset owned by the consumer: files kept by the provider, a
+        compute service (raw code refused until the owner says otherwise), no access
+        service, registered on chain and handed to the consumer there."""
+        assert info.publishOutput is not None
+        outputs = [r for r in info.results if r.type == "output"]
+        if not outputs:
+            raise AtollError("the job wrote no output")
+        target = self.derived_dir / info.jobId
+        target.mkdir(parents=True, exist_ok=True)
+        locations = []
+        for entry in outputs:
+            path = target / str(entry.index)
+            _e, stream = await registry.result(info.jobId, entry.index)
+            with path.open("wb") as fh:
+                async for chunk in stream:
+                    fh.write(chunk)
+            locations.append(str(path))
+        return await anyio.to_thread.run_sync(
+            self._register_derived, info, signed, target, locations, outputs
+        )
+
+    def _register_derived(
+        self,
+        info: JobInfo,
+        signed: SignedReceipt,
+        target: Path,
+        locations: list[str],
+        outputs: list[ResultFile],
+    ) -> str:
+        assert info.publishOutput is not None
+        files = inspect_files(locations)
+        for f, entry in zip(files, outputs, strict=True):
+            if f.sha256 != entry.sha256:
+                shutil.rmtree(target, ignore_errors=True)
+                raise AtollError(f"output {entry.index} changed before it could be published")
+        meta = Metadata(
+            name=info.publishOutput.name,
+            description=info.publishOutput.description,
+            type="dataset",
+            tags=["derived"],
+            provenance=Provenance(
+                jobId=info.jobId,
+                inputs=info.inputDID,
+                algorithm=info.algoDID or f"sha256:{info.algorithmChecksum}",
+                receipt=signed.model_dump(mode="json"),
+            ),
+        )
+        ddo = build_ddo(
+            info.owner, meta, files, self.endpoint, ComputePolicy(), self.default_timeout
+        )
+        self.assets.add(ddo, files)
+        c = self.chain.contracts
+        c.register_did(
+            self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.key.address]
+        )
+        c.transfer_did(self.key.private_key, ddo.id, info.owner)
+        return ddo.id
