@@ -33,6 +33,7 @@ from atoll.engine.sandbox.bwrap import (
     bwrap_argv,
 )
 from atoll.engine.sandbox.egress import (
+    REFUSALS_REPORTED,
     Allowlist,
     EgressProxy,
     IPAddress,
@@ -434,6 +435,38 @@ def test_proxy_caps_connections_and_cleans_up(
     assert proxy_threads("unit-cap") == []
 
 
+def test_proxy_reports_refusals_up_to_a_cap(
+    servers: dict[str, Server], proxy_factory: type[EgressProxy]
+) -> None:
+    forbidden = servers["forbidden"]
+    refusals: list[str] = []
+    proxy = proxy_factory(Allowlist.parse(["127.0.0.2"]), name="unit", on_refused=refusals.append)
+    proxy.start()
+    for _ in range(REFUSALS_REPORTED + 5):
+        assert ask(proxy, get("127.0.0.3", forbidden.port)).startswith(b"HTTP/1.1 403")
+    line = f"egress refused: 127.0.0.3:{forbidden.port}"
+    assert refusals == [line] * REFUSALS_REPORTED + [
+        "egress refused: more refusals follow, not logged"
+    ]
+    assert forbidden.seen == []
+
+
+def test_proxy_closes_idle_tunnels(echo: EchoServer, proxy_factory: type[EgressProxy]) -> None:
+    proxy = proxy_factory(
+        Allowlist.parse([f"127.0.0.2:{echo.port}"]), name="unit-idle", idle_timeout=0.2
+    )
+    proxy.start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(proxy.socket_path))
+        s.sendall(f"CONNECT 127.0.0.2:{echo.port} HTTP/1.1\r\n\r\n".encode())
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+        s.sendall(b"ping")
+        assert s.recv(1024) == b"ping"
+        # then silence: the proxy hangs up rather than hold the connection forever
+        assert s.recv(1024) == b""
+
+
 # -- the command line (pure) -------------------------------------------------------------------
 
 
@@ -750,6 +783,7 @@ def test_invalid_allowlist_is_refused_before_anything_starts(
     jobs: Jobs, sandbox: SandboxExecutor
 ) -> None:
     spec = with_egress(jobs.spec("report(ran=True)"), "127.0.0.2:80", "not a host")
-    with pytest.raises(SandboxUnavailable, match="allowlist is invalid"):
+    with pytest.raises(SandboxUnavailable, match="allowlist is invalid") as failed:
         jobs.start(spec)
+    assert "not a host" not in str(failed.value)  # the publisher's entries stay private
     assert marked_mount_points(sandbox.mount_marker) == []
