@@ -117,6 +117,8 @@ class ProviderClient:
         return int(data["total"]), [DDO.model_validate(d) for d in data["assets"]]
 
     def asset(self, did: str) -> DDO:
+        if not did:
+            raise BadRequest("a DID is required")
         return DDO.model_validate(self._send("GET", f"/assets/{did}").json())
 
     @_one_at_a_time

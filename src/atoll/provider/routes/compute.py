@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -118,8 +117,10 @@ async def status(
     if c.outcomes is not None:
         for info in infos:
             if info.terminal and info.publishOutput is not None:
-                done = await anyio.to_thread.run_sync(c.outcomes.get, info.jobId)
-                info.derivedDID = done.derived_did if done else ""
+                # made here if the watcher has not got to it yet, so an ended job's status
+                # always names its derived asset
+                done = await c.outcomes.finish(info, c.service.registry)
+                info.derivedDID = done.derived_did
     return infos
 
 
