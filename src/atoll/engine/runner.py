@@ -221,6 +221,8 @@ class Engine:
             outputs_dir=ws.outputs,
             logs_dir=ws.logs,
             limits=limits_for(env, rec.workflow.resources),
+            # the provider decided the hosts; an environment without network never gets any
+            egress=tuple(rec.workflow.egress) if env.network else (),
         )
         if self.store.record(job_id).stopreq:
             return _Ending(JobStatus.STOPPED)
