@@ -116,3 +116,17 @@ def test_openapi_is_served(provider: Running) -> None:
     spec = httpx.get(provider.url + "/openapi.json").json()
     assert "/api/services/compute" in spec["paths"]
     assert "/api/services/computeResult" in spec["paths"]
+
+
+def test_publishers_cannot_claim_provenance(provider: Running, tmp_path: Path) -> None:
+    f = tmp_path / "d.csv"
+    f.write_text("x")
+    fake = Metadata.model_validate(
+        {
+            "name": "n",
+            "type": "dataset",
+            "provenance": {"jobId": "j", "inputs": [], "algorithm": "a", "receipt": {}},
+        }
+    )
+    with pytest.raises(BadRequest, match="provenance"):
+        provider.publisher.publish(fake, [str(f)])

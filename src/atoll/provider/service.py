@@ -96,6 +96,8 @@ class ProviderService:
     ) -> DDO:
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
+        if metadata.provenance is not None:
+            raise BadRequest("provenance is set by the provider on derived assets only")
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
