@@ -10,9 +10,17 @@
 
 from __future__ import annotations
 
+from atoll.errors import AtollError
 
-class ChainError(Exception):
-    """Base class of the chain layer's errors."""
+
+class ChainError(AtollError):
+    """Base class of the chain layer's errors; an :class:`AtollError`, so the CLI and the
+    API report it as one clear line."""
+
+    status_code = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class ChainRevert(ChainError):
@@ -22,8 +30,11 @@ class ChainRevert(ChainError):
     description when the revert carried none.
     """
 
+    status_code = 409
+
     def __init__(self, reason: str, *, tx_hash: bytes | None = None) -> None:
         super().__init__(reason)
+        self.message = f"the chain refused: {reason}"
         self.reason = reason
         self.tx_hash = tx_hash
 
