@@ -14,6 +14,7 @@ import pytest
 
 from atoll.cli.node import init_home
 from atoll.config import load_settings
+from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.node import ProviderNode, build_provider
 from atoll.sdk import ProviderClient
@@ -65,10 +66,12 @@ class Running:
 
 
 @contextmanager
-def running_provider(home: Path, chain_url: str = "", **settings: Any) -> Iterator[Running]:
+def running_provider(
+    home: Path, chain_url: str = "", executor: Executor | None = None, **settings: Any
+) -> Iterator[Running]:
     init_home(home, chain_url)
     defaults: dict[str, Any] = {"port": 0, "job_wall_seconds": 20.0, "job_memory_mb": 256}
-    node = build_provider(load_settings(home, **{**defaults, **settings}))
+    node = build_provider(load_settings(home, **{**defaults, **settings}), executor)
     with BackgroundServer(node.app()) as url:
         clients = [
             ProviderClient(url, Key.load(home / "key")),

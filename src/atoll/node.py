@@ -172,6 +172,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain=chain,
         chain_url=settings.chain_url,
         outcomes=outcomes,
+        on_job_end=job_ended,
     )
     return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 

@@ -205,3 +205,30 @@ json.dump(out, open("/data/outputs/probe.json", "w"))
         assert probe[path] != "READ", path
     assert probe["provider"] != "CONNECTED"
     assert not [v for v in probe["env"] if v.startswith("ATOLL") or "KEY" in v or "DATABASE" in v]
+
+
+def test_no_sandbox_no_job(tmp_path: Path) -> None:
+    """Fail closed: when the sandbox cannot be made, the algorithm does not run, the status
+    says why (naming no host path), and the consumer is not charged for it."""
+    from atoll.chain.contracts import ConditionState
+    from atoll.engine.sandbox import SandboxExecutor
+    from tests.helpers import running_provider
+
+    broken = SandboxExecutor(cgroup_name="atoll-broken", bwrap=str(tmp_path / "no-bwrap"))
+    with running_provider(tmp_path / "home", executor=broken, settle_margin_seconds=0) as p:
+        did = p.dataset(tmp_path, price=10)
+        agreement = p.consumer.order(did)
+        code = "open('/data/outputs/ran', 'w').write('should not')"
+        info = p.consumer.wait(
+            p.consumer.start(did, rawcode=code, agreement_id=agreement).jobId, timeout=60
+        )
+        assert info.status == JobStatus.SANDBOX_UNAVAILABLE
+        assert "did not run" in info.statusText and str(tmp_path) not in info.statusText
+        assert [r for r in info.results if r.type == "output"] == []
+        # not delivered: the agreement's job is given back, and at its time out the
+        # consumer is refunded
+        row = p.node.authorizer.ledger.get(agreement)
+        assert row is not None and row.used == 0
+        p.node.chain.chain.increase_time(4000)
+        p.node.keeper.poke()
+        assert p.consumer.wallet.wait_settled(agreement).compute.state is ConditionState.ABORTED

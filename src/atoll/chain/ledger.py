@@ -131,23 +131,29 @@ class AgreementLedger:
 
     def job_ended(self, job_id: str, delivered: bool, manifest: str) -> list[str]:
         """Record a job's end; a job the provider failed to deliver gives its slot back.
-        Returns the agreements it touched (none if the end was already recorded)."""
+        Returns the agreements it touched (none if the end was already recorded). Each row
+        moves only from "running", so two callers racing record the end once."""
+        touched: list[str] = []
         with self._engine.begin() as conn:
-            rows = conn.execute(
+            aids = conn.execute(
                 select(agreement_jobs.c.agreement_id).where(
                     agreement_jobs.c.job_id == job_id, agreement_jobs.c.state == "running"
                 )
             ).scalars()
-            touched = list(rows)
-            if not touched:
-                return []
-            conn.execute(
-                update(agreement_jobs)
-                .where(agreement_jobs.c.job_id == job_id)
-                .values(state="delivered" if delivered else "undelivered", manifest=manifest)
-            )
-            if not delivered:
-                for aid in touched:
+            for aid in list(aids):
+                moved = conn.execute(
+                    update(agreement_jobs)
+                    .where(
+                        agreement_jobs.c.job_id == job_id,
+                        agreement_jobs.c.agreement_id == aid,
+                        agreement_jobs.c.state == "running",
+                    )
+                    .values(state="delivered" if delivered else "undelivered", manifest=manifest)
+                )
+                if moved.rowcount != 1:
+                    continue
+                touched.append(aid)
+                if not delivered:
                     conn.execute(
                         update(agreements)
                         .where(agreements.c.agreement_id == aid, agreements.c.used > 0)

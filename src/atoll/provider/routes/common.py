@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from atoll import signing
 from atoll.chain.node import ChainNode
+from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes
@@ -26,6 +27,8 @@ class ProviderContext:
     #: the external node's URL; empty when the provider serves its embedded chain itself
     chain_url: str = ""
     outcomes: JobOutcomes | None = None
+    #: what happens once a job has ended (receipt, derived asset, keeper); idempotent
+    on_job_end: Callable[[JobInfo], Awaitable[None]] | None = None
 
 
 def ctx(request: Request) -> ProviderContext:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -114,13 +115,14 @@ async def status(
 ) -> list[JobInfo]:
     consumer = c.auth.check("status", consumerAddress, nonce, signature, jobId)
     infos = await c.service.status(consumer, jobId, wait, since)
-    if c.outcomes is not None:
-        for info in infos:
-            if info.terminal and info.publishOutput is not None:
-                # made here if the watcher has not got to it yet, so an ended job's status
-                # always names its derived asset
-                done = await c.outcomes.finish(info, c.service.registry)
-                info.derivedDID = done.derived_did
+    for info in infos:
+        if info.terminal and c.on_job_end is not None and c.outcomes is not None:
+            # done here too if the watcher has not got to it yet (it is idempotent), so that
+            # once a status says "ended", the receipt, the derived asset and the agreement's
+            # count all say so as well
+            await c.on_job_end(info)
+            done = await anyio.to_thread.run_sync(c.outcomes.get, info.jobId)
+            info.derivedDID = done.derived_did if done else ""
     return infos
 
 
