@@ -22,7 +22,7 @@ ProviderOpt = Annotated[
     typer.Option(
         "--provider",
         envvar="ATOLL_PROVIDER_URL",
-        help=f"Provider URL [default: http://127.0.0.1:{DEFAULT_PORT}]",
+        help=f"Provider URL (default: http://127.0.0.1:{DEFAULT_PORT})",
         show_default=False,
     ),
 ]
@@ -31,7 +31,7 @@ KeyOpt = Annotated[
     typer.Option(
         "--key",
         envvar="ATOLL_KEY",
-        help="Your private key file [default: $ATOLL_HOME/key]",
+        help="Your private key file (default: $ATOLL_HOME/key)",
         show_default=False,
     ),
 ]

@@ -76,7 +76,7 @@ def run(
     environment: Annotated[str, typer.Option(help="Compute environment id")] = "default",
     agreement: Annotated[
         str | None,
-        typer.Option(help="Service Agreement id [default: order one now, and pay for it]"),
+        typer.Option(help="Service Agreement id (default: order one now, and pay for it)"),
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the end, showing progress")] = False,
     results: Annotated[

@@ -35,11 +35,14 @@ def _balances(label: str, publisher: ProviderClient, consumer: ProviderClient) -
 def demo(
     home: Annotated[
         Path | None,
-        typer.Option(help="Keep the demo node here [default: a temporary directory]"),
+        typer.Option(help="Keep the demo node here (default: a temporary directory)"),
     ] = None,
 ) -> None:
-    """Publish a sample dataset, pay for and run a sample algorithm on it in the sandbox, print
-    the result and the balances."""
+    """Run the whole flow on sample data: publish, order, compute in the sandbox, get paid.
+
+    A provider with its embedded chain starts on a loopback port; a sample dataset is
+    published, a consumer orders it and runs a sample algorithm on it, and the result and
+    both balances are printed."""
     from atoll.node import build_provider
     from atoll.server import BackgroundServer
 

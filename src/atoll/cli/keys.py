@@ -18,7 +18,7 @@ app = typer.Typer(
 PathOpt = Annotated[
     Path | None,
     typer.Option(
-        "--key", envvar="ATOLL_KEY", help="Key file [default: $ATOLL_HOME/key]", show_default=False
+        "--key", envvar="ATOLL_KEY", help="Key file (default: $ATOLL_HOME/key)", show_default=False
     ),
 ]
 

@@ -15,7 +15,7 @@ from atoll.signing import Key
 HomeOpt = Annotated[
     Path | None,
     typer.Option(
-        "--home", envvar="ATOLL_HOME", help="Node directory [default: ~/.atoll]", show_default=False
+        "--home", envvar="ATOLL_HOME", help="Node directory (default: ~/.atoll)", show_default=False
     ),
 ]
 
@@ -76,7 +76,7 @@ def deploy(
 def init(
     home: HomeOpt = None,
     chain_url: Annotated[
-        str, typer.Option(help="JSON-RPC URL of an EVM node [default: the embedded chain]")
+        str, typer.Option(help="JSON-RPC URL of an EVM node (default: the embedded chain)")
     ] = "",
 ) -> None:
     """Create ATOLL_HOME: settings, the provider key, your key, the store and the contracts."""
@@ -90,7 +90,7 @@ def init(
 def serve(
     home: HomeOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8030]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: 8030)")] = None,
 ) -> None:
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     from atoll.node import build_provider
@@ -109,7 +109,7 @@ def operator_serve(
     port: Annotated[int, typer.Option(help="Port")] = 8031,
     allow: Annotated[
         list[str] | None,
-        typer.Option(help="Address allowed to call (repeatable) [default: operator_allowed]"),
+        typer.Option(help="Address allowed to call (repeatable) (default: operator_allowed)"),
     ] = None,
 ) -> None:
     """Run the Operator-Service and engine alone; only allowed, signed callers get in."""

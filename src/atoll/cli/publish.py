@@ -56,7 +56,7 @@ def dataset(
     ] = None,
     max_jobs: Annotated[int, typer.Option(help="Jobs one agreement allows")] = 1,
     price: Annotated[
-        float | None, typer.Option(help="Price of one agreement, in tokens [default: node's]")
+        float | None, typer.Option(help="Price of one agreement, in tokens (default: node's)")
     ] = None,
     timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
     provider: ProviderOpt = None,

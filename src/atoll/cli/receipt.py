@@ -35,10 +35,10 @@ def verify(
         Path | None, typer.Option(help="Directory with the result files to check")
     ] = None,
     chain_url: Annotated[
-        str | None, typer.Option(help="JSON-RPC URL of the chain [default: the provider's]")
+        str | None, typer.Option(help="JSON-RPC URL of the chain (default: the provider's)")
     ] = None,
     addresses: Annotated[
-        Path | None, typer.Option(help="Address book JSON [default: the provider's]")
+        Path | None, typer.Option(help="Address book JSON (default: the provider's)")
     ] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
