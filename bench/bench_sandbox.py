@@ -172,9 +172,7 @@ def main() -> int:
             print(f"{'sandbox / host (median)':<34} {b / h:.3f}x   (n={args.read_runs})")
         finally:
             executor.recover()
-            for parent in executor._cgroup_system().parent_dirs().values():
-                if parent.is_dir():
-                    parent.rmdir()
+            executor.close()
     return 0
 
 

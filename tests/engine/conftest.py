@@ -31,6 +31,7 @@ from atoll.engine.executor import (
     SandboxUnavailable,
 )
 from atoll.engine.sandbox import SandboxExecution, SandboxExecutor
+from atoll.engine.sandbox.cgroups import job_cgroup_name
 
 REQUIRE_SANDBOX = os.environ.get("ATOLL_REQUIRE_SANDBOX") == "1"
 PYTHON = Path("/usr/bin/python3")
@@ -98,6 +99,12 @@ def host_processes_with(marker: str) -> list[int]:
     return found
 
 
+def host_status(pid: int) -> dict[str, str]:
+    """The fields of a host process's /proc status, as read from the host."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
 def marked_mount_points(marker: str) -> list[str]:
     from atoll.engine.sandbox.mounts import marked_mounts
 
@@ -116,9 +123,10 @@ def sandbox() -> Iterator[SandboxExecutor]:
         skip_or_fail(str(e))
     yield executor
     executor.recover()
+    executor.close()
     for parent in executor._cgroup_system().parent_dirs().values():
-        if parent.is_dir():
-            parent.rmdir()
+        assert not parent.is_dir()
+    assert not (executor.stage_root / executor.cgroup_name).exists()
 
 
 @dataclass
@@ -215,6 +223,8 @@ class Jobs:
             execution.release()
         assert not os.path.ismount(spec.outputs_dir)
         assert not os.path.ismount(spec.logs_dir)
+        stages = self.executor.stage_root / self.executor.cgroup_name
+        assert not (stages / job_cgroup_name(spec.job_id)).exists()
         # Whatever the job did, nothing of it runs once wait() has returned.
         assert host_processes_with(str(spec.args[1])) == []
         return run

@@ -131,15 +131,27 @@ def test_inputs_are_readable_at_their_target(jobs: Jobs, tmp_path: Path) -> None
     }
 
 
-def test_writable_mount_is_writable(jobs: Jobs, tmp_path: Path) -> None:
+def test_writable_mount_is_writable_where_its_modes_allow(jobs: Jobs, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
+    scratch.chmod(0o777)
+    roots = tmp_path / "roots"
+    roots.mkdir(mode=0o755)
     run = jobs.run(
-        "report(w=attempt(lambda: open('/data/scratch/f', 'w').write('x')))",
-        mounts=[Mount(scratch, "/data/scratch", writable=True)],
+        """
+        report(w=attempt(lambda: open('/data/scratch/f', 'w').write('x')),
+               roots=attempt(lambda: open('/data/roots/f', 'w').write('x')))
+        """,
+        mounts=[
+            Mount(scratch, "/data/scratch", writable=True),
+            Mount(roots, "/data/roots", writable=True),
+        ],
     )
-    assert run.report == {"w": "ok"}
+    # the job writes as its own unprivileged uid, not as root
+    assert run.report == {"w": "ok", "roots": "EACCES"}
     assert (scratch / "f").read_text() == "x"
+    assert (scratch / "f").stat().st_uid != 0
+    assert list(roots.iterdir()) == []
 
 
 def test_only_capped_places_are_writable(jobs: Jobs) -> None:

@@ -719,9 +719,9 @@ def started_proxies(monkeypatch: pytest.MonkeyPatch) -> list[EgressProxy]:
     started: list[EgressProxy] = []
     start = EgressProxy.start
 
-    def recording_start(self: EgressProxy) -> Path:
+    def recording_start(self: EgressProxy, owner: tuple[int, int] | None = None) -> Path:
         started.append(self)
-        return start(self)
+        return start(self, owner)
 
     monkeypatch.setattr(EgressProxy, "start", recording_start)
     return started
@@ -763,8 +763,8 @@ def test_fails_closed_when_the_proxy_does_not_answer(
 ) -> None:
     recording_start = EgressProxy.start
 
-    def start_then_lose_socket(self: EgressProxy) -> Path:
-        directory = recording_start(self)
+    def start_then_lose_socket(self: EgressProxy, owner: tuple[int, int] | None = None) -> Path:
+        directory = recording_start(self, owner)
         self.socket_path.unlink()
         return directory
 

@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,9 @@ from atoll.engine.sandbox import SandboxExecutor, cgroups, mounts
 from atoll.engine.sandbox.cgroups import job_cgroup_name
 
 from .conftest import SMALL, Jobs, host_processes_with, marked_mount_points
+
+#: job uids of the executors that tests crash on purpose, apart from those of the others
+CRASHED_UIDS = (201_000, 201_009)
 
 # -- reading what is not the job's ------------------------------------------------------
 
@@ -544,11 +548,11 @@ def test_unmountable_output_space_fails_closed(jobs: Jobs, monkeypatch: pytest.M
     calls: list[Path] = []
     real_mount = mounts.mount_tmpfs
 
-    def refuse_logs(source: str, target: Path, size: int, inodes: int) -> None:
+    def refuse_logs(source: str, target: Path, size: int, inodes: int, **kw: Any) -> None:
         calls.append(target)
         if target.name == "logs":
             raise PermissionError(1, "Operation not permitted", str(target))
-        real_mount(source, target, size, inodes)
+        real_mount(source, target, size, inodes, **kw)
 
     monkeypatch.setattr(mounts, "mount_tmpfs", refuse_logs)
     spec = jobs.spec("open('/data/outputs/ran', 'w')")
@@ -568,7 +572,9 @@ def test_recover_removes_leftover_jobs_cgroups_and_mounts(
     sandbox: SandboxExecutor, tmp_path: Path
 ) -> None:
     name = f"atoll-test-{os.getpid()}-crashed"
-    crashed = SandboxExecutor(cgroup_name=name, tmp_bytes=1024**2)
+    # a range of its own: the other executors of the host keep theirs meanwhile
+    uid_range = CRASHED_UIDS
+    crashed = SandboxExecutor(cgroup_name=name, tmp_bytes=1024**2, uid_range=uid_range)
     crashed.check()
     jobs = Jobs(crashed, tmp_path)
 
@@ -597,30 +603,45 @@ def test_recover_removes_leftover_jobs_cgroups_and_mounts(
             stray_marker,
         ]
     )
+    # a process with a job uid that no executor holds, in no cgroup of the executor's
+    orphan_marker = f"atoll-orphan-{uuid.uuid4().hex}"
+    orphan = subprocess.Popen(
+        ["setpriv", "--reuid", str(uid_range[1]), "--regid", str(uid_range[1]),
+         "--clear-groups", "/usr/bin/python3", "-c", "import time; time.sleep(300)",
+         orphan_marker]
+    )  # fmt: skip
     # a tmpfs left mounted by the crashed executor
     leftover_mount = tmp_path / "leftover"
     leftover_mount.mkdir()
     mounts.mount_tmpfs(crashed.mount_marker, leftover_mount, 1024**2, 256)
     for _ in range(500):
-        if stray_group.pids():
+        if stray_group.pids() and host_processes_with(orphan_marker):
             break
         threading.Event().wait(0.01)
     assert stray_group.pids()
-    assert len(marked_mount_points(crashed.mount_marker)) == 3
+    assert host_processes_with(orphan_marker)
+    # outputs, logs, and the staging tmpfs with its binds of both
+    assert len(marked_mount_points(crashed.mount_marker)) == 6
+    stage_dir = crashed.stage_root / name
+    assert len(os.listdir(stage_dir)) == 1
 
-    SandboxExecutor(cgroup_name=name).recover()
+    SandboxExecutor(cgroup_name=name, uid_range=uid_range).recover()
 
     assert host_processes_with(job_marker) == []
     assert host_processes_with(stray_marker) == []
+    assert host_processes_with(orphan_marker) == []
     assert stray.wait(timeout=30) != 0
+    assert orphan.wait(timeout=30) != 0
     assert system.leftovers() == []
     assert marked_mount_points(crashed.mount_marker) == []
     assert not os.path.ismount(leftover_mount)
+    assert os.listdir(stage_dir) == []
     # the abandoned execution can still be reaped without hanging
     assert execution.wait().reason in set(ExitReason)
     execution.release()
     for parent in system.parent_dirs().values():
         parent.rmdir()
+    stage_dir.rmdir()
     jobs = Jobs(sandbox, tmp_path / "after")
     (tmp_path / "after").mkdir()
     jobs.assert_healthy()
@@ -653,8 +674,8 @@ def test_bubblewrap_setup_error_fails_closed_without_leaking_paths(
 
 
 def test_global_sysctls_are_read_only(jobs: Jobs) -> None:
-    # The job's uid is host root through the user namespace; the kernel checks sysctl writes
-    # against the owner bits for host root, so /proc must be read-only as a whole.
+    # Whatever uid the job has, /proc is read-only as a whole: no sysctl depends on the
+    # kernel's own checks alone.
     knobs = [
         "/proc/sys/kernel/core_pattern",
         "/proc/sys/fs/protected_symlinks",

@@ -1,5 +1,6 @@
 """The bubblewrap + cgroups executor, the default backend."""
 
 from atoll.engine.sandbox.executor import SandboxExecution, SandboxExecutor
+from atoll.engine.sandbox.ids import readable_by
 
-__all__ = ["SandboxExecution", "SandboxExecutor"]
+__all__ = ["SandboxExecution", "SandboxExecutor", "readable_by"]

@@ -1,7 +1,8 @@
-"""The command line that starts a job: a POSIX shell that joins the job's cgroups and sets its
-rlimits, then execs bubblewrap, which runs a second shell inside the sandbox that signals
-"ready" and execs the interpreter. For a job with egress, that second shell first starts the
-forwarder to the engine's proxy.
+"""The command line that starts a job: a POSIX shell (root) that joins the job's cgroups and
+sets its rlimits, then execs ``setpriv``, which drops to the job's unprivileged host uid and
+execs bubblewrap, which runs a second shell inside the sandbox that signals "ready" and execs
+the interpreter. For a job with egress, that second shell first starts the forwarder to the
+engine's proxy.
 
 Everything here is pure (no processes, no files written) so that it can be checked without a
 kernel that supports any of it.
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from atoll.engine.executor import ExecutionSpec, Limits, SandboxUnavailable
+from atoll.engine.sandbox.cgroups import max_pids
 
 #: written by the shell inside the sandbox once bubblewrap has set everything up; anything
 #: else on that channel before it is an error from bubblewrap or the launcher
@@ -107,13 +109,21 @@ def fsize_blocks(nbytes: int) -> int:
     return max(1, nbytes // FSIZE_BLOCK)
 
 
-def launcher_script(procs_files: Sequence[Path], limits: Limits) -> str:
-    """The outer shell: join every job cgroup, set the rlimits, exec bubblewrap ("$@").
+def launcher_script(
+    procs_files: Sequence[Path], limits: Limits, *, nproc_flag: str | None = None
+) -> str:
+    """The outer shell: join every job cgroup, set the rlimits, exec the rest ("$@": setpriv
+    and bubblewrap).
 
     The CPU rlimit's hard value is one second above the soft one so the job first gets
     SIGXCPU (which tells a CPU-time kill apart from other SIGKILLs) and SIGKILL a second
     later if it ignores that. Core dumps are off: the kernel writes them outside the
     sandbox's view (the host's core_pattern, possibly a host program).
+
+    ``nproc_flag`` is the shell's ``ulimit`` option for RLIMIT_NPROC (``-u`` in bash, ``-p``
+    in dash); given, the job's uid may have as many processes as its cgroup. That limit
+    counts every process of the uid on the host, so it is set only when no other job shares
+    the uid.
     """
     cpu = max(1, limits.cpu_seconds)
     steps = [f"echo $$ >{shlex.quote(str(f))}" for f in procs_files]
@@ -122,9 +132,28 @@ def launcher_script(procs_files: Sequence[Path], limits: Limits) -> str:
         f"ulimit -t {cpu + 1}",
         f"ulimit -S -t {cpu}",
         f"ulimit -f {fsize_blocks(limits.file_size_bytes)}",
-        'exec "$@"',
     ]
+    if nproc_flag is not None:
+        steps.append(f"ulimit {nproc_flag} {max_pids(limits)}")
+    steps.append('exec "$@"')
     return " && ".join(steps)
+
+
+def setpriv_argv(setpriv: str, uid: int, gid: int) -> list[str]:
+    """Become ``uid``:``gid`` with no supplementary groups and no capabilities left to regain
+    (none inheritable, an empty bounding set, no new privileges through exec)."""
+    return [
+        setpriv,
+        "--reuid",
+        str(uid),
+        "--regid",
+        str(gid),
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
 
 
 def _check_env(env: dict[str, str]) -> None:
@@ -144,7 +173,12 @@ def bwrap_argv(
     tmp_bytes: int = 64 * 1024**2,
     disable_userns: bool = True,
     egress: Egress | None = None,
+    source: Callable[[Path], str] = str,
 ) -> list[str]:
+    """bubblewrap's argv. ``uid`` and ``gid`` are the ids the job sees inside. ``source``
+    maps each host path that is the job's own (runtime paths, mounts, outputs, logs, egress)
+    to where bubblewrap should take it from: the job's staging directory, since
+    bubblewrap runs as the job's uid."""
     argv = [
         bwrap,
         # Each namespace named on its own: --unshare-all only *tries* the user and cgroup
@@ -190,19 +224,18 @@ def bwrap_argv(
     if host.ld_cache:
         argv += ["--ro-bind", host.ld_cache, host.ld_cache]
     for p in spec.runtime.paths:
-        argv += ["--ro-bind", str(p), str(p)]
+        argv += ["--ro-bind", source(p), str(p)]
     for m in spec.mounts:
-        argv += ["--bind" if m.writable else "--ro-bind", str(m.source), m.target]
-    argv += ["--bind", str(spec.outputs_dir), INSIDE_OUTPUTS]
-    argv += ["--bind", str(spec.logs_dir), INSIDE_LOGS]
+        argv += ["--bind" if m.writable else "--ro-bind", source(m.source), m.target]
+    argv += ["--bind", source(spec.outputs_dir), INSIDE_OUTPUTS]
+    argv += ["--bind", source(spec.logs_dir), INSIDE_LOGS]
     argv += ["--dir", spec.workdir]
     if egress is not None:
-        argv += ["--ro-bind", str(egress.socket_dir), INSIDE_EGRESS_DIR]
-        argv += ["--ro-bind", str(egress.forwarder), INSIDE_FORWARDER]
+        argv += ["--ro-bind", source(egress.socket_dir), INSIDE_EGRESS_DIR]
+        argv += ["--ro-bind", source(egress.forwarder), INSIDE_FORWARDER]
     # bubblewrap's own / and /dev are tmpfs without a size cap, writable by the job's uid:
-    # both become read-only so the capped mounts are the only places to write. /proc too:
-    # the job's uid is host root seen through the user namespace, and the kernel lets host
-    # root write global sysctls such as /proc/sys/kernel/core_pattern on uid alone.
+    # both become read-only so the capped mounts are the only places to write. /proc too, so
+    # that no sysctl is writable whatever the kernel's checks on it are.
     argv += ["--remount-ro", "/", "--remount-ro", "/dev", "--remount-ro", "/proc"]
     argv += ["--chdir", spec.workdir]
     inner = INNER_SCRIPT

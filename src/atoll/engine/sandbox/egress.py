@@ -373,14 +373,18 @@ class EgressProxy:
         with self._lock:
             return self._listener is not None and not self._closed
 
-    def start(self) -> Path:
+    def start(self, owner: tuple[int, int] | None = None) -> Path:
         """Listen and return the directory that holds the socket (mode 0700, for the job's
-        sandbox to bind). Raises OSError."""
+        sandbox to bind). ``owner`` (uid, gid) gets the directory and the socket: the job's
+        unprivileged uid must own them to connect, and no other uid can. Raises OSError."""
         directory = Path(tempfile.mkdtemp(prefix="atoll-egress-"))
         try:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 listener.bind(os.fspath(directory / SOCKET_NAME))
+                if owner is not None:
+                    os.chown(directory / SOCKET_NAME, *owner)
+                    os.chown(directory, *owner)
                 listener.listen(self.max_connections)
                 self._wake_r, self._wake_w = os.pipe()
             except BaseException:

@@ -1,12 +1,19 @@
-"""The default executor: bubblewrap namespaces, a cgroup per job, rlimits, and size-capped
-tmpfs mounts for outputs and logs.
+"""The default executor: bubblewrap namespaces, an unprivileged host uid per job, a cgroup
+per job, rlimits, and size-capped tmpfs mounts for outputs and logs.
 
 Process tree of a job, all of it inside the job's cgroup::
 
-    sh (joins the cgroups, sets rlimits) --exec--> bwrap (monitor, host pid ns)
+    sh (root: joins the cgroups, sets rlimits) --exec--> setpriv (drops to the job's uid)
+      --exec--> bwrap (monitor, host pid ns, job uid)
         bwrap (pid 1 of the job's pid namespace, reaps)
             sh (signals ready, redirects stderr) --exec--> interpreter args...
             interpreter forwarder.py (only with egress; relays to the job's EgressProxy)
+
+Every process after setpriv has the job's host uid and gid and no capabilities in the host's
+user namespace; inside its own user namespace the job sees itself as ``uid``:``gid`` (65534,
+"nobody", by default). With a uid range (the default) each running job has a uid of its own, so
+jobs cannot signal or trace each other even outside their namespaces, and RLIMIT_NPROC caps the
+job's processes like its cgroup does.
 
 A job with egress also has an :class:`~atoll.engine.sandbox.egress.EgressProxy` in the engine's
 process, from start() until wait() returns.
@@ -15,6 +22,7 @@ process, from start() until wait() returns.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import logging
 import math
@@ -49,9 +57,26 @@ from atoll.engine.sandbox.bwrap import (
     bwrap_argv,
     launcher_script,
     probe_host_system,
+    setpriv_argv,
 )
-from atoll.engine.sandbox.cgroups import CGROUP_ROOT, CgroupSystem, JobCgroup, detect
+from atoll.engine.sandbox.cgroups import (
+    CGROUP_ROOT,
+    CgroupSystem,
+    JobCgroup,
+    detect,
+    job_cgroup_name,
+)
 from atoll.engine.sandbox.egress import SOCKET_NAME, Allowlist, EgressProxy
+from atoll.engine.sandbox.ids import (
+    DEFAULT_UID_RANGE,
+    UidClaim,
+    UidPool,
+    check_range,
+    kill_processes_of,
+    range_conflicts,
+    readable_by,
+)
+from atoll.engine.sandbox.stage import DEFAULT_STAGE_ROOT, JobStage, prepare_root
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +149,8 @@ class SandboxExecution:
         setup_fd: int,
         started: float,
         egress: EgressProxy | None = None,
+        stage: JobStage | None = None,
+        claim: UidClaim | None = None,
     ) -> None:
         self._spec = spec
         self._limits = spec.limits
@@ -136,6 +163,10 @@ class SandboxExecution:
         self._setup_fd = setup_fd
         self._started = started
         self._egress = egress
+        self._stage = stage
+        self._claim = claim
+        #: whether wait() saw the cgroup empty: only then is the job's uid free for another job
+        self._emptied = False
         self._deadline = started + spec.limits.wall_seconds
         self._lock = threading.Lock()
         self._wait_lock = threading.Lock()
@@ -294,7 +325,8 @@ class SandboxExecution:
                 self._exited = True
             duration = time.monotonic() - self._started
             self._proc.returncode = -signal.SIGKILL if code is None else code
-            if not self._cgroup.kill():
+            self._emptied = self._cgroup.kill()
+            if not self._emptied:
                 log.error("processes of job %s survive in its cgroup", self._spec.job_id)
             if self._egress is not None:
                 self._egress.close()
@@ -354,20 +386,44 @@ class SandboxExecution:
             self.wait()
         if self._egress is not None:
             self._egress.close()
+        if self._stage is not None:
+            try:
+                self._stage.remove()
+            except OSError as e:
+                log.warning("cannot unmount the staging of job %s: %s", self._spec.job_id, e)
         for target in reversed(self._mounted):
             try:
                 mounts.unmount(target)
             except OSError as e:
                 log.warning("cannot unmount the output space of job %s: %s", self._spec.job_id, e)
         self._cgroup.remove()
+        if self._claim is not None:
+            if self._emptied:
+                self._claim.release()
+            else:
+                # Kept for as long as this process lives: a survivor would share it otherwise.
+                log.error("the user id of job %s stays reserved", self._spec.job_id)
 
 
 class SandboxExecutor:
-    """Runs jobs under bubblewrap with a cgroup each. Needs root (cgroups and mounts).
+    """Runs jobs under bubblewrap with a cgroup and an unprivileged host uid each. Needs root
+    (cgroups, mounts, switching uids), setpriv (util-linux) and unprivileged user namespaces.
 
     ``cgroup_name`` names the parent cgroup of all jobs and, with ``-job`` appended, the
     source of the tmpfs mounts the executor makes; :meth:`recover` finds leftovers by these
     names, so two executors that share a host must use different names.
+
+    ``uid`` and ``gid`` are the ids a job sees itself as inside its sandbox. On the host, each
+    running job has a uid of its own from ``uid_range`` (inclusive; its gid is the same
+    number), claimed in ``stage_root``, which the executors of a host share so that they never
+    hand out the same uid; none of these ids may belong to an account of the host. With
+    ``uid_range=None`` every job runs as host ``uid``:``gid`` instead: jobs then share a uid,
+    so RLIMIT_NPROC is not set (it would count the processes of all of them together) and
+    :meth:`recover` cannot tell their leftover processes by uid.
+
+    A job reads its inputs, and writes to a writable mount, as that unprivileged uid: a file
+    only root may read gives EACCES inside (see :meth:`readable`), and a writable mount is
+    writable only where its modes let any user write.
     """
 
     name = "sandbox"
@@ -379,22 +435,36 @@ class SandboxExecutor:
         uid: int = 65534,
         *,
         gid: int | None = None,
+        uid_range: tuple[int, int] | None = DEFAULT_UID_RANGE,
         tmp_bytes: int = DEFAULT_TMP_BYTES,
         cgroup_root: Path = CGROUP_ROOT,
+        stage_root: Path = DEFAULT_STAGE_ROOT,
+        setpriv: str = "setpriv",
     ) -> None:
         if not _NAME_RE.fullmatch(cgroup_name) or cgroup_name.startswith("."):
             raise ValueError(f"invalid cgroup name {cgroup_name!r}")
+        if uid_range is not None:
+            check_range(*uid_range)
         self.cgroup_name = cgroup_name
         self.mount_marker = f"{cgroup_name}-job"
         self.bwrap = bwrap
+        self.setpriv = setpriv
         self.uid = uid
         self.gid = uid if gid is None else gid
+        self.uid_range = uid_range
         self.tmp_bytes = tmp_bytes
         self.cgroup_root = cgroup_root
+        self.stage_root = stage_root
+        self._pool = (
+            None if uid_range is None else UidPool(*uid_range, claims_dir=stage_root / "uids")
+        )
         self._lock = threading.Lock()
         self._checked = False
         self._check_error: SandboxUnavailable | None = None
         self._bwrap_path = ""
+        self._setpriv_path = ""
+        self._nproc_flag: str | None = None
+        self._stage_dir = stage_root / cgroup_name
         self._shell = ""
         self._disable_userns = False
         self._host = HostSystem()
@@ -420,13 +490,14 @@ class SandboxExecutor:
         if self._check_error is not None:
             raise SandboxUnavailable(str(self._check_error)) from self._check_error
 
-    def _resolve_bwrap(self) -> str:
-        if "/" in self.bwrap:
-            path: str | None = os.path.abspath(self.bwrap)
+    @staticmethod
+    def _resolve(program: str, missing: str) -> str:
+        if "/" in program:
+            path: str | None = os.path.abspath(program)
         else:
-            path = shutil.which(self.bwrap, path=_SEARCH_PATH)
+            path = shutil.which(program, path=_SEARCH_PATH)
         if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-            raise SandboxUnavailable("bubblewrap is not installed")
+            raise SandboxUnavailable(missing)
         return path
 
     def _cgroup_system(self) -> CgroupSystem:
@@ -439,7 +510,11 @@ class SandboxExecutor:
     def _probe(self) -> None:
         if os.geteuid() != 0:
             raise SandboxUnavailable("the sandbox needs root to create cgroups and mounts")
-        self._bwrap_path = self._resolve_bwrap()
+        self._bwrap_path = self._resolve(self.bwrap, "bubblewrap is not installed")
+        self._setpriv_path = self._resolve(
+            self.setpriv,
+            "setpriv (util-linux) is not installed; jobs cannot be run as an unprivileged user",
+        )
         try:
             helped = subprocess.run(
                 [self._bwrap_path, "--help"],
@@ -460,7 +535,86 @@ class SandboxExecutor:
         self._shell = shell
         self._host = probe_host_system()
         self._cgroup_system().prepare()
+        prepare_root(self.stage_root, self.cgroup_name)
+        if self._pool is not None:
+            self._check_uid_range()
+            self._nproc_flag = self._probe_nproc_flag()
+        self._check_userns()
         self._self_test()
+
+    def _check_uid_range(self) -> None:
+        assert self._pool is not None
+        first, last = self._pool.first, self._pool.last
+        clashes = range_conflicts(first, last)
+        if clashes:
+            raise SandboxUnavailable(
+                f"the user ids for jobs ({first}-{last}) overlap ids the host gives to "
+                + " and ".join(clashes)
+                + "; choose another range"
+            )
+        try:
+            self._pool.prepare()
+        except OSError as e:
+            raise SandboxUnavailable("cannot prepare the reservations of job user ids") from e
+
+    def _probe_nproc_flag(self) -> str:
+        """The shell's ulimit option for RLIMIT_NPROC: shells disagree (``-u`` in bash, ``-p``
+        in dash, where bash's ``-p`` is the pipe size), so the one that sets it is found by
+        trying."""
+        probe = 4000 + os.getpid() % 1000
+        for flag in ("-u", "-p"):
+            try:
+                done = subprocess.run(
+                    [self._shell, "-c", f"ulimit {flag} {probe} && exec cat /proc/self/limits"],
+                    capture_output=True,
+                    timeout=30,
+                    env=_LAUNCH_ENV,
+                    check=False,
+                )
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for line in done.stdout.decode(errors="replace").splitlines():
+                if line.startswith("Max processes") and line.split()[2:4] == [str(probe)] * 2:
+                    return flag
+        raise SandboxUnavailable("the shell cannot limit the number of a job's processes")
+
+    def _check_userns(self) -> None:
+        """bubblewrap, as an unprivileged uid, can make its namespaces: the kernel may forbid
+        unprivileged user namespaces (a sysctl, or an LSM policy)."""
+        claim = self._pool.claim() if self._pool is not None else None
+        uid, gid = (claim.uid, claim.uid) if claim is not None else (self.uid, self.gid)
+        argv = [
+            *setpriv_argv(self._setpriv_path, uid, gid),
+            self._bwrap_path,
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            self._shell,
+            "-c",
+            ":",
+        ]
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, timeout=30, env=_LAUNCH_ENV, check=False, cwd="/"
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            raise SandboxUnavailable("bubblewrap cannot be run as an unprivileged user") from e
+        finally:
+            if claim is not None:
+                claim.release()
+        if done.returncode != 0:
+            log.error(
+                "bubblewrap as an unprivileged user: %s",
+                done.stderr[:SETUP_LOG_CAP].decode(errors="replace"),
+            )
+            raise SandboxUnavailable(
+                "unprivileged user namespaces are not available on this host; jobs cannot be "
+                "run as an unprivileged user"
+            )
 
     def _self_test(self) -> None:
         """Run a trivial job end to end: cgroup, tmpfs mounts, every bubblewrap option, and
@@ -470,6 +624,7 @@ class SandboxExecutor:
             script = (
                 "test -w /data/outputs && test -w /data/logs && test -w /tmp"
                 " && ! test -w / && ! test -w /usr"
+                f' && test "$(id -u):$(id -g)" = {self.uid}:{self.gid}'
             )
             spec = ExecutionSpec(
                 job_id=f"probe-{os.getpid()}-{next(self._probe_ids)}",
@@ -537,6 +692,33 @@ class SandboxExecutor:
         if not spec.workdir.startswith("/"):
             raise SandboxUnavailable("the job's working directory is not absolute")
 
+    def readable(self, path: str | os.PathLike[str]) -> bool:
+        """Whether a job could read ``path`` (and everything below it) if it were one of its
+        inputs; see :func:`~atoll.engine.sandbox.ids.readable_by`."""
+        first = self._pool.first if self._pool is not None else None
+        uid, gid = (first, first) if first is not None else (self.uid, self.gid)
+        return readable_by(path, uid, gid)
+
+    def _stage(
+        self, spec: ExecutionSpec, owner: tuple[int, int], egress: Egress | None
+    ) -> JobStage:
+        """Bind everything of the job's own that bubblewrap needs into its staging tmpfs.
+        Raises OSError (after unmounting what it mounted)."""
+        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts)]
+        sources += [spec.outputs_dir, spec.logs_dir]
+        if egress is not None:
+            sources += [egress.socket_dir, egress.forwarder]
+        stage = JobStage(self._stage_dir / job_cgroup_name(spec.job_id), self.mount_marker, owner)
+        stage.mount(len(sources))
+        try:
+            for source in sources:
+                stage.add(source)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                stage.remove()
+            raise
+        return stage
+
     @staticmethod
     def _allowlist(spec: ExecutionSpec) -> Allowlist | None:
         if not spec.egress:
@@ -578,10 +760,18 @@ class SandboxExecutor:
             spec.logs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SandboxUnavailable("cannot create the job's output directories") from e
-        cgroup = self._cgroup_system().create(spec.job_id, limits)
+        claim = self._pool.claim() if self._pool is not None else None
+        owner = (claim.uid, claim.uid) if claim is not None else (self.uid, self.gid)
+        try:
+            cgroup = self._cgroup_system().create(spec.job_id, limits)
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
         mounted: list[Path] = []
         proc: subprocess.Popen[bytes] | None = None
         proxy: EgressProxy | None = None
+        stage: JobStage | None = None
         fds: list[int] = []
         try:
             for target, size in (
@@ -589,7 +779,9 @@ class SandboxExecutor:
                 (spec.logs_dir, limits.log_bytes),
             ):
                 try:
-                    mounts.mount_tmpfs(self.mount_marker, target, size, inode_cap(size))
+                    mounts.mount_tmpfs(
+                        self.mount_marker, target, size, inode_cap(size), owner=owner
+                    )
                 except OSError as e:
                     raise SandboxUnavailable("cannot mount the job's capped output space") from e
                 mounted.append(target)
@@ -597,15 +789,23 @@ class SandboxExecutor:
             if allowlist is not None:
                 proxy = EgressProxy(allowlist, name=spec.job_id)
                 try:
-                    socket_dir = proxy.start()
+                    socket_dir = proxy.start(owner=owner)
                 except OSError as e:
                     raise SandboxUnavailable("cannot start the job's network proxy") from e
                 egress = Egress(socket_dir, SOCKET_NAME, FORWARDER)
+            try:
+                stage = self._stage(spec, owner, egress)
+            except FileNotFoundError as e:
+                raise SandboxUnavailable("an input of the job is missing") from e
+            except OSError as e:
+                raise SandboxUnavailable("cannot stage the job's files for the sandbox") from e
+            nproc = self._nproc_flag if claim is not None else None
             argv = [
                 self._shell,
                 "-c",
-                launcher_script(cgroup.procs_files, limits),
+                launcher_script(cgroup.procs_files, limits, nproc_flag=nproc),
                 "atoll-sandbox",
+                *setpriv_argv(self._setpriv_path, *owner),
                 *bwrap_argv(
                     self._bwrap_path,
                     spec,
@@ -616,6 +816,7 @@ class SandboxExecutor:
                     tmp_bytes=self.tmp_bytes,
                     disable_userns=self._disable_userns,
                     egress=egress,
+                    source=stage.__getitem__,
                 ),
             ]
             log_r, log_w = os.pipe()
@@ -645,11 +846,13 @@ class SandboxExecutor:
                 setup_fd=setup_r,
                 started=started,
                 egress=proxy,
+                stage=stage,
+                claim=claim,
             )
             if proxy is not None:
                 proxy.on_refused = execution._egress_note
         except BaseException:
-            self._undo(cgroup, proc, fds, mounted, proxy)
+            self._undo(cgroup, proc, fds, mounted, proxy, stage, claim)
             raise
         try:
             ready, said = execution.wait_ready(READY_TIMEOUT)
@@ -678,9 +881,11 @@ class SandboxExecutor:
         fds: list[int],
         mounted: list[Path],
         proxy: EgressProxy | None,
+        stage: JobStage | None,
+        claim: UidClaim | None,
     ) -> None:
         """Take back a start that failed before its execution existed."""
-        cgroup.kill()
+        emptied = cgroup.kill()
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
@@ -689,22 +894,32 @@ class SandboxExecutor:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if stage is not None:
+            with contextlib.suppress(OSError):
+                stage.remove()
         for target in reversed(mounted):
             with contextlib.suppress(OSError):
                 mounts.unmount(target)
         cgroup.remove(timeout=2.0)
+        if claim is not None and emptied:
+            claim.release()
 
     # -- after a crash ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Remove this executor's parent cgroups once no job is left in them."""
+        """Remove this executor's parent cgroups and staging directory once no job is left in
+        them."""
         if self._cgroups is not None:
             self._cgroups.remove_parent()
+        with contextlib.suppress(OSError):
+            self._stage_dir.rmdir()
 
     def recover(self) -> None:
-        """Kill and remove every job cgroup under this executor's parent and unmount every
-        tmpfs with its marker. Meant for start-up, before any job runs: it would take down
-        this process's own jobs too."""
+        """Kill and remove every job cgroup under this executor's parent, unmount every tmpfs
+        with its marker (outputs, logs, staging), and kill every process that has a job uid
+        which no running executor holds. Meant for start-up, before any job runs: it would
+        take down this process's own jobs too (though not those of other executors on the
+        host, whose uids are held)."""
         if os.geteuid() != 0:
             return  # nothing this executor makes can exist without root
         stuck = 0
@@ -722,6 +937,33 @@ class SandboxExecutor:
             try:
                 mounts.unmount(m.mount_point)
             except OSError as e:
-                log.warning("cannot unmount a leftover job mount: %s", e)
+                # One inside a staging tmpfs went with it when that was detached.
+                if e.errno != errno.EINVAL:
+                    log.warning("cannot unmount a leftover job mount: %s", e)
+        with contextlib.suppress(OSError), os.scandir(self._stage_dir) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    os.rmdir(entry.path)
+        if self._pool is not None and not self._recover_uids():
+            stuck += 1
         if stuck:
             raise SandboxUnavailable("processes of an earlier job could not be stopped")
+
+    def _recover_uids(self) -> bool:
+        """Kill the processes of job uids that nobody holds; False if some survive."""
+        assert self._pool is not None
+        first, last = self._pool.first, self._pool.last
+        if range_conflicts(first, last):
+            log.error("job uids %d-%d belong to host accounts too: not killing by uid", first, last)
+            return True
+        try:
+            self._pool.prepare()
+        except OSError as e:
+            log.warning("cannot check the job uids for leftovers: %s", e)
+            return True
+        orphans = self._pool.orphans()
+        try:
+            return kill_processes_of([c.uid for c in orphans])
+        finally:
+            for claim in orphans:
+                claim.release()

@@ -1,4 +1,5 @@
-"""Size-capped tmpfs mounts for a job's outputs and logs, and reading the mount table.
+"""Size-capped tmpfs mounts for a job's outputs and logs, bind mounts into a job's staging
+directory, and reading the mount table.
 
 The mounts are made with mount(2) through libc rather than by running ``mount``: two extra
 processes per job would cost more than the whole sandbox start.
@@ -14,6 +15,9 @@ from pathlib import Path
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -42,20 +46,53 @@ class MountEntry:
     super_options: tuple[str, ...]
 
 
-def tmpfs_options(size_bytes: int, nr_inodes: int, mode: int = 0o700) -> str:
+def tmpfs_options(
+    size_bytes: int, nr_inodes: int, mode: int = 0o700, owner: tuple[int, int] | None = None
+) -> str:
     # tmpfs reads 0 as "no limit", so a zero cap must still become a real (one page) cap.
     size = max(size_bytes, PAGE_SIZE)
     inodes = max(nr_inodes, 2)
-    return f"size={size},nr_inodes={inodes},mode={mode:o}"
+    options = f"size={size},nr_inodes={inodes},mode={mode:o}"
+    if owner is not None:
+        options += f",uid={owner[0]},gid={owner[1]}"
+    return options
 
 
-def mount_tmpfs(source: str, target: Path, size_bytes: int, nr_inodes: int) -> None:
-    """Mount a capped tmpfs on ``target``; raises OSError."""
-    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    data = tmpfs_options(size_bytes, nr_inodes)
-    if _mount(source.encode(), os.fsencode(target), b"tmpfs", flags, data.encode()) != 0:
+def _call_mount(
+    source: bytes | None, target: Path, fstype: bytes | None, flags: int, data: bytes | None
+) -> None:
+    if _mount(source, os.fsencode(target), fstype, flags, data) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), str(target))
+
+
+def mount_tmpfs(
+    source: str,
+    target: Path,
+    size_bytes: int,
+    nr_inodes: int,
+    *,
+    mode: int = 0o700,
+    owner: tuple[int, int] | None = None,
+) -> None:
+    """Mount a capped tmpfs on ``target``, its root owned by ``owner`` (uid, gid) if given;
+    raises OSError."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    data = tmpfs_options(size_bytes, nr_inodes, mode, owner)
+    _call_mount(source.encode(), target, b"tmpfs", flags, data.encode())
+
+
+def bind(source: str | Path, target: Path, *, recursive: bool = True) -> None:
+    """Bind ``source`` (with everything mounted below it, if ``recursive``) on ``target``;
+    raises OSError."""
+    flags = MS_BIND | (MS_REC if recursive else 0)
+    _call_mount(os.fsencode(source), target, None, flags, None)
+
+
+def make_private(target: Path) -> None:
+    """Stop mount events at ``target`` from propagating to or from other mount namespaces;
+    raises OSError."""
+    _call_mount(None, target, None, MS_PRIVATE, None)
 
 
 def unmount(target: str | Path) -> None:
@@ -107,6 +144,13 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
 
 def read_mounts() -> list[MountEntry]:
     return parse_mountinfo(MOUNTINFO.read_text())
+
+
+def is_mount_point(path: Path) -> bool:
+    """Whether something is mounted on ``path``. Unlike ``os.path.ismount`` this also sees a
+    directory bound onto itself, which has the device of its parent."""
+    target = os.path.realpath(path)
+    return any(m.mount_point == target for m in read_mounts())
 
 
 def marked_mounts(marker: str) -> list[MountEntry]:
