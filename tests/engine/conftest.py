@@ -185,6 +185,7 @@ class Jobs:
         env: Mapping[str, str] | None = None,
         runtime: Runtime | None = None,
         marker: str | None = None,
+        devices: Sequence[str] = (),
     ) -> ExecutionSpec:
         n = next(self._ids)
         job_dir = self.root / f"job{n}"
@@ -201,6 +202,7 @@ class Jobs:
             outputs_dir=job_dir / "outputs",
             logs_dir=job_dir / "logs",
             limits=limits,
+            devices=tuple(devices),
         )
 
     def start(self, spec: ExecutionSpec) -> tuple[SandboxExecution, LogBuffer]:

@@ -1,5 +1,6 @@
 """Jobs run as an unprivileged host uid of their own: what the host sees of a job's processes,
-what such a uid can read, the process-count rlimit, jobs apart from each other, and the uid pool."""
+what such a uid can read, the process-count rlimit, jobs apart from each other, the uid pool,
+and the devices a job may be given."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import dataclasses
 import fcntl
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from atoll.engine.executor import Mount, SandboxUnavailable
-from atoll.engine.sandbox import SandboxExecutor, readable_by
+from atoll.engine.sandbox import SandboxExecutor, gpu_devices, readable_by
 from atoll.engine.sandbox.bwrap import HostSystem, bwrap_argv, launcher_script, setpriv_argv
 from atoll.engine.sandbox.cgroups import max_pids
 from atoll.engine.sandbox.ids import UidPool, check_range, range_conflicts
@@ -326,6 +329,104 @@ def test_uid_range_that_overlaps_host_accounts_fails_closed(
     with pytest.raises(SandboxUnavailable, match="overlap ids the host gives to a user"):
         executor.check()
     executor.close()
+
+
+# -- devices ---------------------------------------------------------------------------------
+
+
+def _null_like(path: Path) -> Path:
+    null = os.stat("/dev/null").st_rdev
+    os.mknod(path, 0o666 | stat.S_IFCHR, null)
+    path.chmod(0o666)
+    return path
+
+
+def test_a_device_is_passed_in_and_only_to_the_job_that_asked(jobs: Jobs, tmp_path: Path) -> None:
+    node = _null_like(tmp_path / "fake-gpu")
+    absent = str(tmp_path / "absent-gpu")
+    code = f"""
+        import stat
+        def write():
+            with open({str(node)!r}, "w") as f:
+                f.write("to the device")
+        node = {str(node)!r}
+        report(char=os.path.exists(node) and stat.S_ISCHR(os.stat(node).st_mode),
+               write=attempt(write), absent=os.path.exists({absent!r}),
+               dev=sorted(os.listdir("/dev")),
+               mknod=attempt(os.mknod, "/tmp/own", 0o666 | stat.S_IFCHR, os.makedev(1, 3)))
+        """
+    with_device = jobs.run(code, devices=[str(node), absent])
+    without = jobs.run(code)
+    assert with_device.report["char"] is True
+    assert with_device.report["write"] == "ok"
+    assert with_device.report["absent"] is False
+    assert without.report["char"] is False
+    assert without.report["write"] == "ENOENT"
+    # the node is all the job got: its /dev is the same as without it, and it cannot make
+    # device nodes of its own
+    assert with_device.report["dev"] == without.report["dev"]
+    assert with_device.report["mknod"] == without.report["mknod"] == "EPERM"
+
+
+def test_a_device_under_dev_lands_in_the_jobs_dev(jobs: Jobs) -> None:
+    node = _null_like(Path("/dev") / f"atoll-test-{uuid.uuid4().hex[:12]}")
+    try:
+        run = jobs.run(
+            f"""
+            import stat
+            with open({str(node)!r}, "w") as f:
+                f.write("x")
+            report(char=stat.S_ISCHR(os.stat({str(node)!r}).st_mode),
+                   new=attempt(lambda: open("/dev/another", "w")))
+            """,
+            devices=[str(node)],
+        )
+    finally:
+        node.unlink()
+    assert run.report == {"char": True, "new": "EROFS"}
+
+
+def test_only_character_devices_are_accepted(jobs: Jobs, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    os.mknod(disk, 0o600 | stat.S_IFBLK, os.makedev(7, 0))
+    plain = tmp_path / "plain"
+    plain.write_text("not a device")
+    for path, relative in ((disk, False), (plain, False), (Path("dev/x"), True)):
+        spec = jobs.spec("open('/data/outputs/ran', 'w')", devices=[str(path)])
+        with pytest.raises(SandboxUnavailable) as info:
+            jobs.executor.start(spec, lambda _: None)
+        assert str(tmp_path) not in str(info.value)
+        assert ("invalid path" in str(info.value)) is relative
+        assert not os.path.ismount(spec.outputs_dir)
+
+
+def test_gpu_devices(tmp_path: Path) -> None:
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    assert gpu_devices(1, dev=dev) == ()
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"):
+        _null_like(dev / name)
+    (dev / "nvidia2").write_text("not a device")
+    control = (str(dev / "nvidiactl"), str(dev / "nvidia-uvm"))
+    assert gpu_devices(0, dev=dev) == ()
+    assert gpu_devices(1, dev=dev) == (str(dev / "nvidia0"), *control)
+    assert gpu_devices(2, dev=dev) == (str(dev / "nvidia0"), str(dev / "nvidia1"), *control)
+    # asked for more than there are: the ones present, for the caller to count
+    assert gpu_devices(4, dev=dev)[:2] == (str(dev / "nvidia0"), str(dev / "nvidia1"))
+    assert len(gpu_devices(4, dev=dev)) == 4
+    if not os.path.exists("/dev/nvidia0"):
+        assert gpu_devices(1) == ()
+
+
+def test_devices_on_the_command_line(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, devices=("/dev/nvidia0", "/dev/nvidiactl"))
+    argv = bwrap_argv("bwrap", spec, shell="/bin/sh", host=HostSystem())
+    pairs = [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a == "--dev-bind-try"]
+    assert pairs == [("/dev/nvidia0", "/dev/nvidia0"), ("/dev/nvidiactl", "/dev/nvidiactl")]
+    assert "--dev-bind" not in argv
+    # bound after the job's /dev is made and before it is made read-only
+    assert argv.index("--dev") < argv.index("--dev-bind-try")
+    assert argv.index("--dev-bind-try") < argv.index("--remount-ro")
 
 
 # -- pure parts ------------------------------------------------------------------------------

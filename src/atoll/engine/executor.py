@@ -67,6 +67,10 @@ class ExecutionSpec:
     ``HTTPS_PROXY`` in its environment; CONNECT for anything that is not plain HTTP). A name
     that resolves to a loopback, link-local or otherwise special address is refused unless that
     address is listed itself.
+
+    ``devices`` are host device nodes (character devices, e.g. ``/dev/nvidia0``,
+    ``/dev/nvidiactl``) the job may open read-write, each at the same path inside; a node the
+    host does not have is skipped. The job sees no other device of the host.
     """
 
     job_id: str
@@ -82,6 +86,7 @@ class ExecutionSpec:
     limits: Limits = field(default_factory=Limits)
     workdir: str = "/data"
     egress: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
 
 
 class ExitReason(StrEnum):

@@ -176,8 +176,8 @@ def bwrap_argv(
     source: Callable[[Path], str] = str,
 ) -> list[str]:
     """bubblewrap's argv. ``uid`` and ``gid`` are the ids the job sees inside. ``source``
-    maps each host path that is the job's own (runtime paths, mounts, outputs, logs, egress)
-    to where bubblewrap should take it from: the job's staging directory, since
+    maps each host path that is the job's own (runtime paths, mounts, outputs, logs, egress,
+    devices) to where bubblewrap should take it from: the job's staging directory, since
     bubblewrap runs as the job's uid."""
     argv = [
         bwrap,
@@ -233,6 +233,10 @@ def bwrap_argv(
     if egress is not None:
         argv += ["--ro-bind", source(egress.socket_dir), INSIDE_EGRESS_DIR]
         argv += ["--ro-bind", source(egress.forwarder), INSIDE_FORWARDER]
+    # After --dev, so that a node under /dev lands in the job's /dev; -try, so that a node
+    # the host lacks (a GPU that went away) is skipped rather than failing the start.
+    for d in spec.devices:
+        argv += ["--dev-bind-try", source(Path(d)), d]
     # bubblewrap's own / and /dev are tmpfs without a size cap, writable by the job's uid:
     # both become read-only so the capped mounts are the only places to write. /proc too, so
     # that no sysctl is writable whatever the kernel's checks on it are.

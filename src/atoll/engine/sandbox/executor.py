@@ -66,6 +66,7 @@ from atoll.engine.sandbox.cgroups import (
     detect,
     job_cgroup_name,
 )
+from atoll.engine.sandbox.devices import is_char_device
 from atoll.engine.sandbox.egress import SOCKET_NAME, Allowlist, EgressProxy
 from atoll.engine.sandbox.ids import (
     DEFAULT_UID_RANGE,
@@ -691,6 +692,12 @@ class SandboxExecutor:
                 raise SandboxUnavailable("an input of the job is missing")
         if not spec.workdir.startswith("/"):
             raise SandboxUnavailable("the job's working directory is not absolute")
+        for d in spec.devices:
+            if not d.startswith("/") or os.path.normpath(d) != d:
+                raise SandboxUnavailable("a device of the job has an invalid path")
+            # Absent nodes are skipped; present ones must be character devices, never a disk.
+            if os.path.lexists(d) and not is_char_device(d):
+                raise SandboxUnavailable("a device of the job is not a character device")
 
     def readable(self, path: str | os.PathLike[str]) -> bool:
         """Whether a job could read ``path`` (and everything below it) if it were one of its
@@ -709,10 +716,12 @@ class SandboxExecutor:
         if egress is not None:
             sources += [egress.socket_dir, egress.forwarder]
         stage = JobStage(self._stage_dir / job_cgroup_name(spec.job_id), self.mount_marker, owner)
-        stage.mount(len(sources))
+        stage.mount(len(sources) + len(spec.devices))
         try:
             for source in sources:
                 stage.add(source)
+            for d in spec.devices:
+                stage.add(Path(d), optional=True)
         except BaseException:
             with contextlib.suppress(OSError):
                 stage.remove()
