@@ -129,3 +129,69 @@ def test_queue_position_and_expiry(provider: Running, tmp_path: Path) -> None:
     assert expired.status == JobStatus.QUEUE_EXPIRED, expired.statusText
     assert c.wait(third.jobId, timeout=30).status == JobStatus.QUEUE_EXPIRED
     assert c.wait(first.jobId, timeout=30).status == JobStatus.FINISHED
+
+
+def test_gpus_declared_are_passed_in_when_present(tmp_path: Path) -> None:
+    """An environment declaring a GPU gets the host's GPU device node inside the sandbox.
+    No GPU here: a stand-in character device (/dev/null's numbers) takes /dev/nvidia0's
+    place for the test, and is removed after it."""
+    require_sandbox()
+    node = Path("/dev/nvidia0")
+    if node.exists():
+        pytest.skip("this host has a real GPU node; not replacing it")
+    import os
+    import stat as stat_
+
+    envs = (Environment(id="gpu", gpus=1), Environment(id="cpu"))
+    code = (
+        "import json, os, stat\n"
+        "p = '/dev/nvidia0'\n"
+        "seen = os.path.exists(p) and stat.S_ISCHR(os.stat(p).st_mode)\n"
+        "json.dump({'gpu': seen}, open('/data/outputs/gpu.json', 'w'))\n"
+    )
+    os.mknod(node, 0o666 | stat_.S_IFCHR, os.makedev(1, 3))
+    try:
+        with running_provider(tmp_path / "home", environments=envs) as p:
+            did = p.dataset(tmp_path, policy=ComputePolicy(allowRawAlgorithm=True, maxJobs=5))
+            agreement = p.consumer.order(did)
+            seen = {}
+            for env in ("gpu", "cpu"):
+                info = p.consumer.wait(
+                    p.consumer.start(
+                        did, rawcode=code, environment=env, agreement_id=agreement
+                    ).jobId,
+                    timeout=60,
+                )
+                assert info.status == JobStatus.FINISHED, info.statusText
+                seen[env] = json.loads(p.consumer.result(info.jobId, 0))["gpu"]
+            assert seen == {"gpu": True, "cpu": False}
+            assert p.consumer.environments()[0]["gpuNumber"] == 1
+    finally:
+        node.unlink()
+
+
+def test_inputs_the_sandbox_user_cannot_read_fail_clearly(tmp_path: Path) -> None:
+    require_sandbox()
+    import os
+
+    old = os.umask(0o077)  # a server with a strict umask must still run jobs
+    try:
+        with running_provider(tmp_path / "home") as p:
+            (tmp_path / "open").mkdir()
+            (tmp_path / "closed").mkdir()
+            readable = p.dataset(tmp_path / "open", name="open")
+            for f in (tmp_path / "open").iterdir():
+                f.chmod(0o644)
+            private = p.dataset(tmp_path / "closed", name="private")
+            for f in (tmp_path / "closed").iterdir():
+                f.chmod(0o600)
+            ok = p.consumer.wait(
+                p.consumer.start(readable, rawcode="print('read')").jobId, timeout=60
+            )
+            assert ok.status == JobStatus.FINISHED, ok.statusText
+            bad = p.consumer.wait(p.consumer.start(private, rawcode="print('x')").jobId, timeout=60)
+            assert bad.status == JobStatus.DATA_PROVISIONING_FAILED
+            assert "not readable by the sandbox user" in bad.statusText
+            assert str(tmp_path) not in bad.statusText
+    finally:
+        os.umask(old)

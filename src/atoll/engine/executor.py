@@ -12,6 +12,7 @@ isolation: fail closed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,7 +27,9 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Mount:
-    """A host path made visible inside the job, read-only unless ``writable``."""
+    """A host path made visible inside the job, read-only unless ``writable``. Jobs run as
+    a user of their own: they read what others may read, and a ``writable`` mount is written
+    only where its modes let any user write."""
 
     source: Path
     target: str
@@ -140,3 +143,10 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Release what the executor holds for all jobs, once no job runs any more."""
+
+    def readable(self, path: str | os.PathLike[str]) -> bool:
+        """Whether a job could read ``path`` as one of its inputs (jobs do not run as the
+        server's user, so a file only the server may read is out of a job's reach)."""
+
+    def devices_for(self, gpus: int) -> tuple[str, ...]:
+        """The host device nodes that give a job ``gpus`` GPUs; those absent are left out."""

@@ -203,7 +203,7 @@ class Engine:
         ws = self.workspace(job_id)
         ws.reset()
         try:
-            mounts = ws.configure(rec.workflow)
+            mounts = ws.configure(rec.workflow, self.executor.readable)
         except ProvisioningError as exc:
             status = (
                 JobStatus.ALGORITHM_PROVISIONING_FAILED
@@ -223,6 +223,8 @@ class Engine:
             limits=limits_for(env, rec.workflow.resources),
             # the provider decided the hosts; an environment without network never gets any
             egress=tuple(rec.workflow.egress) if env.network else (),
+            # GPUs the environment declares, those the host has
+            devices=self.executor.devices_for(env.gpus) if env.gpus else (),
         )
         if self.store.record(job_id).stopreq:
             return _Ending(JobStatus.STOPPED)

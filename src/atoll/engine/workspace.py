@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +71,15 @@ class Workspace:
             elif path.exists():
                 path.unlink()
 
-    def configure(self, wf: Workflow) -> list[Mount]:
-        """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts."""
+    def configure(self, wf: Workflow, readable: Callable[[Path], bool]) -> list[Mount]:
+        """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
+        ``readable`` says whether a job could read a host file: jobs run as a user of their
+        own, so an input only the server may read fails here, clearly, not inside the job."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
+            # whatever the server's umask, the job's own user must reach what is written here
+            (self.work / sub).chmod(0o755)
+        self.work.chmod(0o755)
         mounts: list[Mount] = []
         for inp in wf.inputs:
             ddo_file = self.work / "ddos" / inp.did
@@ -89,6 +94,11 @@ class Workspace:
                     ) from None
                 if not stat.S_ISREG(st.st_mode):
                     raise ProvisioningError(f"file {index} of {inp.did} is not a regular file")
+                if not readable(source):
+                    raise ProvisioningError(
+                        f"file {index} of {inp.did} is not readable by the sandbox user "
+                        "(the publisher must make it readable by others)"
+                    )
                 mounts.append(Mount(source, f"/data/inputs/{inp.did}/{index}"))
         algo = self.work / "transformations" / "algorithm"
         if wf.algorithm.rawcode:
@@ -106,6 +116,8 @@ class Workspace:
             raise ProvisioningError("the workflow has no algorithm", algorithm=True)
         custom = self.work / "algoCustomData.json"
         custom.write_text(json.dumps(wf.algorithm.customData))
+        for written in (custom, algo, *(self.work / "ddos").iterdir()):
+            written.chmod(0o644)
         mounts += [
             Mount(self.work / "ddos", "/data/ddos"),
             Mount(self.work / "transformations", "/data/transformations"),

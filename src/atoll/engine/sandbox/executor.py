@@ -66,7 +66,7 @@ from atoll.engine.sandbox.cgroups import (
     detect,
     job_cgroup_name,
 )
-from atoll.engine.sandbox.devices import is_char_device
+from atoll.engine.sandbox.devices import gpu_devices, is_char_device
 from atoll.engine.sandbox.egress import SOCKET_NAME, Allowlist, EgressProxy
 from atoll.engine.sandbox.ids import (
     DEFAULT_UID_RANGE,
@@ -698,6 +698,9 @@ class SandboxExecutor:
             # Absent nodes are skipped; present ones must be character devices, never a disk.
             if os.path.lexists(d) and not is_char_device(d):
                 raise SandboxUnavailable("a device of the job is not a character device")
+
+    def devices_for(self, gpus: int) -> tuple[str, ...]:
+        return gpu_devices(gpus)
 
     def readable(self, path: str | os.PathLike[str]) -> bool:
         """Whether a job could read ``path`` (and everything below it) if it were one of its
