@@ -41,44 +41,21 @@ def test_every_command_has_help(path: list[str]) -> None:
     assert help_lines, f"no help text for {' '.join(path)}"
 
 
+def atoll(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "atoll", *args], capture_output=True, text=True, env=env
+    )
+
+
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     env = {"ATOLL_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atoll",
-            "compute",
-            "status",
-            "abc",
-            "--provider",
-            "http://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    status = ("compute", "status", "abc", "--provider", "http://127.0.0.1:9")
+    result = atoll(env, *status)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "no key file" in result.stderr
-    subprocess.run(
-        [sys.executable, "-m", "atoll", "keys", "new"], env=env, check=True, capture_output=True
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "atoll",
-            "compute",
-            "status",
-            "abc",
-            "--provider",
-            "http://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    assert atoll(env, "keys", "new").returncode == 0
+    result = atoll(env, *status)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot reach the provider" in result.stderr
 
