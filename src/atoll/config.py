@@ -59,6 +59,10 @@ class Settings:
     default_price: int = 0
     #: before an agreement's time out, settle what was delivered this many seconds early
     settle_margin_seconds: int = 60
+    #: host uids for jobs, one per running job (and gid alike): a range no account uses;
+    #: a count of 0 runs every job as uid 65534 (then RLIMIT_NPROC cannot be used)
+    sandbox_uid_first: int = 200_000
+    sandbox_uid_count: int = 1_000
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
     #: settings above
     environments: tuple[Environment, ...] = ()

@@ -48,7 +48,11 @@ def default_executor(settings: Settings) -> Executor:
     # one cgroup parent per node directory: recovery after a crash then clears this node's
     # leftovers only, never the jobs of another node on the same host
     node_id = hashlib.sha256(str(settings.jobs_dir.resolve()).encode()).hexdigest()[:12]
-    return SandboxExecutor(cgroup_name=f"atoll-{node_id}")
+    first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
+    return SandboxExecutor(
+        cgroup_name=f"atoll-{node_id}",
+        uid_range=(first, first + count - 1) if count > 0 else None,
+    )
 
 
 @dataclass

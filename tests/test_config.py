@@ -1,0 +1,50 @@
+"""Settings: defaults, settings.toml, ATOLL_* variables, and clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from atoll.config import load_settings
+from atoll.errors import ConfigError
+from atoll.node import default_executor
+
+
+def test_layers_and_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "settings.toml").write_text(
+        'port = 9000\nchain_url = "http://127.0.0.1:1"\n'
+        '[[environments]]\nid = "small"\nmemory_mb = 64\n'
+    )
+    monkeypatch.setenv("ATOLL_PORT", "9100")
+    s = load_settings(tmp_path)
+    assert (s.port, s.chain_url) == (9100, "http://127.0.0.1:1")
+    assert [(e.id, e.memory_mb) for e in s.compute_environments()] == [("small", 64)]
+    assert load_settings(tmp_path, port=1).port == 1
+
+
+def test_default_environment_from_the_job_settings(tmp_path: Path) -> None:
+    [env] = load_settings(tmp_path, job_memory_mb=300).compute_environments()
+    assert (env.id, env.memory_mb) == ("default", 300)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("port = 'x'", "setting 'port'"),
+        ("colour = 1", "unknown setting 'colour'"),
+        ("[[environments]]\nid = 'a b'", "setting 'environments'"),
+        ("[[environments]]\nid = 'a'\n[[environments]]\nid = 'a'", "share an id"),
+        ("port = ", "not valid TOML"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "settings.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path)
+
+
+def test_job_uid_range_from_settings(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, sandbox_uid_first=300_000, sandbox_uid_count=10)
+    executor = default_executor(settings)
+    assert getattr(executor, "uid_range", None) == (300_000, 300_009)
