@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +60,20 @@ class DatasetRequest:
 class AlgorithmRequest:
     did: str = ""
     rawcode: str = ""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a consumer asks to run: on which datasets (each under its agreement), which
+    algorithm with which parameters, where, with what resources, and whether the outputs
+    should become an asset."""
+
+    datasets: list[DatasetRequest]
+    algorithm: AlgorithmRequest
+    parameters: dict[str, Any] = field(default_factory=dict)
+    environment: str = "default"
+    resources: Resources | None = None
+    publish_output: PublishOutput | None = None
 
 
 class ProviderService:
@@ -147,22 +161,15 @@ class ProviderService:
         return self.assets.get(algo.did)
 
     async def build_workflow(
-        self,
-        consumer: str,
-        datasets: list[DatasetRequest],
-        algo: AlgorithmRequest,
-        parameters: dict[str, Any],
-        env_id: str,
-        resources: Resources | None = None,
-        authorize: bool = True,
-        publish_output: PublishOutput | None = None,
+        self, consumer: str, req: JobRequest, authorize: bool = True
     ) -> Workflow:
+        datasets, algo = req.datasets, req.algorithm
         if not datasets:
             raise BadRequest("a job needs at least one dataset")
         if len({d.did for d in datasets}) != len(datasets):
             raise BadRequest("a dataset is listed twice")
-        env = self.environment(env_id)
-        granted = env.grant(resources)
+        env = self.environment(req.environment)
+        granted = env.grant(req.resources)
         algorithm = self._algorithm(algo)
         ddos = [self.assets.get(d.did) for d in datasets]
         rules = set()
@@ -175,10 +182,12 @@ class ProviderService:
             if algorithm is not None and algorithm.metadata.algorithm is not None
             else []
         )
-        custom = validate_parameters(declared, parameters) if algorithm else dict(parameters)
+        custom = (
+            validate_parameters(declared, req.parameters) if algorithm else dict(req.parameters)
+        )
         if authorize:
-            for ddo, req in zip(ddos, datasets, strict=True):
-                await self.authorizer.authorize(consumer, ddo, req.agreement_id)
+            for ddo, ds in zip(ddos, datasets, strict=True):
+                await self.authorizer.authorize(consumer, ddo, ds.agreement_id)
         inputs = [
             WorkflowInput(
                 did=ddo.id,
@@ -207,8 +216,8 @@ class ProviderService:
             agreementId=datasets[0].agreement_id,
             agreements=[d.agreement_id.lower() for d in datasets],
             trust=",".join(sorted(rules)),
-            publishOutput=publish_output,
-            environment=env_id,
+            publishOutput=req.publish_output,
+            environment=req.environment,
             resources=granted,
             egress=egress_for(ddos, env),
             inputs=inputs,
@@ -226,22 +235,12 @@ class ProviderService:
             raise PolicyRefused(f"the code of {algorithm.id} has changed since it was published")
         return code
 
-    async def quote(
-        self,
-        consumer: str,
-        datasets: list[DatasetRequest],
-        algo: AlgorithmRequest,
-        parameters: dict[str, Any],
-        env_id: str,
-        resources: Resources | None = None,
-    ) -> dict[str, Any]:
+    async def quote(self, consumer: str, req: JobRequest) -> dict[str, Any]:
         """Everything a start would check but the agreement, and what it would cost."""
-        wf = await self.build_workflow(
-            consumer, datasets, algo, parameters, env_id, resources, authorize=False
-        )
-        env = self.environment(env_id)
+        wf = await self.build_workflow(consumer, req, authorize=False)
+        env = self.environment(req.environment)
         prices = []
-        for d in datasets:
+        for d in req.datasets:
             service = self.assets.get(d.did).service("compute")
             prices.append(
                 {"did": d.did, "serviceId": "compute", "price": service.price if service else 0}
@@ -249,33 +248,16 @@ class ProviderService:
         minutes = (wf.resources.maxDuration or env.max_duration) / 60
         return {
             "datasets": prices,
-            "algorithm": {"did": algo.did, "raw": bool(algo.rawcode)},
+            "algorithm": {"did": req.algorithm.did, "raw": bool(req.algorithm.rawcode)},
             "environment": env.public(),
             "resources": wf.resources.model_dump(),
             "network": bool(wf.egress),
             "maxEnvironmentCost": env.price_per_minute * minutes,
         }
 
-    async def start(
-        self,
-        consumer: str,
-        datasets: list[DatasetRequest],
-        algo: AlgorithmRequest,
-        parameters: dict[str, Any],
-        env_id: str,
-        resources: Resources | None = None,
-        publish_output: PublishOutput | None = None,
-    ) -> JobInfo:
-        workflow = await self.build_workflow(
-            consumer,
-            datasets,
-            algo,
-            parameters,
-            env_id,
-            resources,
-            publish_output=publish_output,
-        )
-        agreements = [d.agreement_id for d in datasets if d.agreement_id]
+    async def start(self, consumer: str, req: JobRequest) -> JobInfo:
+        workflow = await self.build_workflow(consumer, req)
+        agreements = [d.agreement_id for d in req.datasets if d.agreement_id]
         await self.authorizer.reserve(agreements)
         try:
             info = await self.registry.register(workflow)

@@ -19,7 +19,7 @@ from atoll.models.environment import Resources
 from atoll.models.job import JobInfo, PublishOutput
 from atoll.models.receipt import SignedReceipt
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
-from atoll.provider.service import AlgorithmRequest, DatasetRequest
+from atoll.provider.service import AlgorithmRequest, DatasetRequest, JobRequest
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
 
@@ -42,11 +42,18 @@ class ComputeBody(BaseModel):
     environment: str = "default"
     resources: Resources | None = None
 
-    def requests(self) -> tuple[list[DatasetRequest], AlgorithmRequest]:
-        datasets = [
-            DatasetRequest(d.did, d.agreementId) for d in [self.dataset, *self.additionalDatasets]
-        ]
-        return datasets, AlgorithmRequest(self.algorithm.did, self.algorithm.rawcode)
+    def request(self, publish_output: PublishOutput | None = None) -> JobRequest:
+        return JobRequest(
+            datasets=[
+                DatasetRequest(d.did, d.agreementId)
+                for d in [self.dataset, *self.additionalDatasets]
+            ],
+            algorithm=AlgorithmRequest(self.algorithm.did, self.algorithm.rawcode),
+            parameters=self.parameters,
+            environment=self.environment,
+            resources=self.resources,
+            publish_output=publish_output,
+        )
 
 
 class QuoteBody(ComputeBody):
@@ -70,10 +77,7 @@ def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
 @router.post("/initializeCompute", summary="Check a job without starting it, and quote it")
 async def initialize(body: QuoteBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
     consumer = signing.normalise_address(body.consumerAddress)
-    datasets, algo = body.requests()
-    return await c.service.quote(
-        consumer, datasets, algo, body.parameters, body.environment, body.resources
-    )
+    return await c.service.quote(consumer, body.request())
 
 
 @router.post("/compute", status_code=201, summary="Start a job (signed)")
@@ -90,17 +94,7 @@ async def start(
         body.dataset.did,
         digest,
     )
-    datasets, algo = body.requests()
-    info = await c.service.start(
-        consumer,
-        datasets,
-        algo,
-        body.parameters,
-        body.environment,
-        body.resources,
-        publish_output=body.publishOutput,
-    )
-    return [info]
+    return [await c.service.start(consumer, body.request(body.publishOutput))]
 
 
 @router.get("/compute", summary="Status of one job, or of all the caller's jobs (signed)")
