@@ -277,7 +277,9 @@ def test_fork_bomb_is_capped_by_pids_max(jobs: Jobs) -> None:
 
 
 def test_endless_fork_bomb_is_killed(jobs: Jobs) -> None:
-    limits = dataclasses.replace(SMALL, pids=16, wall_seconds=2.0)
+    # memory to spare, so that the pids limit is what holds the bomb (forked interpreters
+    # copy pages as they run, and sixteen of them can outgrow a small memory limit first)
+    limits = dataclasses.replace(SMALL, pids=16, wall_seconds=2.0, memory_bytes=512 * 1024**2)
     run = jobs.run(
         """
         while True:
