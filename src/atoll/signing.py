@@ -7,8 +7,6 @@ keeps a signature made for one endpoint from being valid at another.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 import threading
@@ -21,6 +19,7 @@ from eth_account.messages import encode_defunct
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from atoll.canonical import canonical_sha256
 from atoll.errors import AuthError, BadRequest
 
 ADDRESS_LEN = 42
@@ -32,9 +31,7 @@ def message(route: str, *parts: object) -> str:
 
 def body_digest(body: Any) -> str:
     """sha256 of the canonical JSON of a request body, so a signature binds the body."""
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    return canonical_sha256(body)
 
 
 def sign(private_key: bytes, text: str) -> str:

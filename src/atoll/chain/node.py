@@ -7,13 +7,12 @@ addresses are kept in an address book in ``ATOLL_HOME``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atoll.canonical import canonical_sha256
 from atoll.chain.base import Chain, dev_accounts
 from atoll.chain.contracts import AddressBook, Contracts
 from atoll.chain.embedded import EmbeddedChain
@@ -35,7 +34,7 @@ def open_chain(chain_url: str, chain_file: Path) -> Chain:
 
 def ddo_checksum(ddo: dict[str, Any]) -> bytes:
     """What the DID registry records: sha256 of the DDO's canonical JSON."""
-    return hashlib.sha256(json.dumps(ddo, sort_keys=True, separators=(",", ":")).encode()).digest()
+    return bytes.fromhex(canonical_sha256(ddo))
 
 
 @dataclass

@@ -7,11 +7,12 @@ kept by the provider in :class:`PrivateFile` records, which no API serves.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from atoll.canonical import canonical_sha256
 
 DID_PREFIX = "did:atoll:"
 ParamType = Literal["text", "number", "boolean", "select"]
@@ -126,12 +127,9 @@ def files_checksum(digests: list[str]) -> str:
 
 def make_did(owner: str, metadata: Metadata, checksum: str) -> str:
     """A DID derived from content: the same owner, metadata and files give the same DID."""
-    canonical = json.dumps(
-        {"owner": owner.lower(), "metadata": metadata.model_dump(mode="json"), "files": checksum},
-        sort_keys=True,
-        separators=(",", ":"),
+    return DID_PREFIX + canonical_sha256(
+        {"owner": owner.lower(), "metadata": metadata.model_dump(mode="json"), "files": checksum}
     )
-    return DID_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def now_iso() -> str:

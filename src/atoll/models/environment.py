@@ -7,12 +7,11 @@ environment allows is refused before it is registered.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atoll.canonical import canonical_sha256
 from atoll.errors import BadRequest
 
 
@@ -60,8 +59,7 @@ class Environment(BaseModel):
             "paths": sorted(self.runtime_paths),
             "packages": sorted(self.runtime_packages),
         }
-        canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_sha256(spec)
 
     def grant(self, asked: Resources | None) -> Resources:
         """What a job gets: what it asked for, or the environment's maximum. More than the

@@ -8,13 +8,10 @@ records on chain when it fulfils compute.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from atoll import signing
+from atoll.canonical import canonical_json, canonical_sha256
 
 RECEIPT_VERSION = 1
 
@@ -76,7 +73,7 @@ class Receipt(BaseModel):
         return canonical_json(self.model_dump(mode="json"))
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.canonical().encode()).hexdigest()
+        return canonical_sha256(self.model_dump(mode="json"))
 
 
 class SignedReceipt(BaseModel):
@@ -89,7 +86,3 @@ class SignedReceipt(BaseModel):
 
     def signer(self) -> str:
         return signing.recover(self.receipt.canonical(), self.signature)
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
