@@ -35,7 +35,7 @@ from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
-from atoll.provider.outcomes import JobOutcomes
+from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.watcher import JobWatcher
@@ -150,10 +150,11 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         settings.compute_timeout_seconds,
     )
 
-    async def job_ended(info: JobInfo) -> None:
+    async def job_ended(info: JobInfo) -> Outcome:
         # the receipt first: its hash is what the keeper records on chain
         outcome = await outcomes.finish(info, registry)
         await anyio.to_thread.run_sync(keeper.job_ended, info, outcome.receipt.receipt.sha256())
+        return outcome
 
     watcher = JobWatcher(registry, job_ended)
     authorizer = AgreementAuthorizer(chain, ledger, watcher)

@@ -17,7 +17,7 @@ log = logging.getLogger("atoll.watcher")
 
 class JobWatcher:
     def __init__(
-        self, registry: WorkflowRegistry, on_end: Callable[[JobInfo], Awaitable[None]]
+        self, registry: WorkflowRegistry, on_end: Callable[[JobInfo], Awaitable[object]]
     ) -> None:
         self.registry = registry
         self.on_end = on_end

@@ -13,7 +13,7 @@ from atoll.chain.node import ChainNode
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
-from atoll.provider.outcomes import JobOutcomes
+from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.service import ProviderService
 
 
@@ -28,7 +28,7 @@ class ProviderContext:
     chain_url: str = ""
     outcomes: JobOutcomes | None = None
     #: what happens once a job has ended (receipt, derived asset, keeper); idempotent
-    on_job_end: Callable[[JobInfo], Awaitable[None]] | None = None
+    on_job_end: Callable[[JobInfo], Awaitable[Outcome]] | None = None
 
 
 def ctx(request: Request) -> ProviderContext:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -110,13 +109,11 @@ async def status(
     consumer = c.auth.check("status", consumerAddress, nonce, signature, jobId)
     infos = await c.service.status(consumer, jobId, wait, since)
     for info in infos:
-        if info.terminal and c.on_job_end is not None and c.outcomes is not None:
+        if info.terminal and c.on_job_end is not None:
             # done here too if the watcher has not got to it yet (it is idempotent), so that
             # once a status says "ended", the receipt, the derived asset and the agreement's
             # count all say so as well
-            await c.on_job_end(info)
-            done = await anyio.to_thread.run_sync(c.outcomes.get, info.jobId)
-            info.derivedDID = done.derived_did if done else ""
+            info.derivedDID = (await c.on_job_end(info)).derived_did
     return infos
 
 
