@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from atoll.errors import BadRequest
 from atoll.models.environment import Resources
 from atoll.models.status import JobStatus
 
@@ -59,6 +61,15 @@ class ResultFile(BaseModel):
     filesize: int
     type: Literal["output", "algorithmLog", "configurationLog", "publishLog"]
     sha256: str
+
+
+def result_path(directory: Path, filename: str) -> Path:
+    """Where a result named ``filename`` goes under ``directory``. A name that would leave
+    the directory (absolute, or with ``..``) is refused: it comes from the provider."""
+    rel = PurePosixPath(filename)
+    if not filename or rel.is_absolute() or ".." in rel.parts:
+        raise BadRequest(f"refusing result name {filename!r}")
+    return directory.joinpath(*rel.parts)
 
 
 class JobInfo(BaseModel):

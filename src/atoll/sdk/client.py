@@ -8,7 +8,7 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -18,7 +18,7 @@ from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden,
 from atoll.errors import RemoteError as RemoteError
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo, PublishOutput
+from atoll.models.job import JobInfo, PublishOutput, result_path
 from atoll.models.receipt import SignedReceipt
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
@@ -363,13 +363,10 @@ class ProviderClient:
         """Save every result file under ``directory``, checking each file's sha256."""
         saved: list[Path] = []
         for entry in info.results:
-            rel = PurePosixPath(entry.filename)
-            if rel.is_absolute() or ".." in rel.parts:
-                raise BadRequest(f"refusing result name {entry.filename!r}")
+            target = result_path(directory, entry.filename)
             data = self.result(info.jobId, entry.index)
             if hashlib.sha256(data).hexdigest() != entry.sha256:
                 raise RemoteError(f"result {entry.index} does not match its sha256")
-            target = directory.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             saved.append(target)

@@ -4,10 +4,11 @@ files it names. Offline but for the chain; every mismatch is reported, named."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from atoll.chain.contracts import Contracts
-from atoll.errors import AuthError
+from atoll.errors import AuthError, BadRequest
+from atoll.models.job import result_path
 from atoll.models.receipt import SignedReceipt
 
 
@@ -56,11 +57,11 @@ def check_chain(signed: SignedReceipt, contracts: Contracts) -> list[str]:
 def check_files(signed: SignedReceipt, directory: Path) -> list[str]:
     problems = []
     for r in signed.receipt.results:
-        rel = PurePosixPath(r.filename)
-        if rel.is_absolute() or ".." in rel.parts:
+        try:
+            path = result_path(directory, r.filename)
+        except BadRequest:
             problems.append(f"result {r.index}: unsafe name {r.filename!r}")
             continue
-        path = directory.joinpath(*rel.parts)
         if not path.is_file():
             problems.append(f"result {r.index} ({r.filename}): missing")
             continue
