@@ -7,6 +7,7 @@ kept by the provider in :class:`PrivateFile` records, which no API serves.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -132,5 +133,10 @@ def make_did(owner: str, metadata: Metadata, checksum: str) -> str:
     )
 
 
+def iso_time(ts: float) -> str:
+    """A POSIX time as the ISO 8601 UTC text used in DDOs and status objects."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_time(time.time())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
 from atoll.db.schema import jobs
 from atoll.errors import NotFound
+from atoll.models.ddo import iso_time
 from atoll.models.job import JobInfo, ResultFile, Workflow
 from atoll.models.status import TERMINAL, JobStatus
 
@@ -18,9 +18,7 @@ _TERMINAL_CODES = [int(s) for s in TERMINAL]
 
 
 def _iso(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "" if ts is None else iso_time(ts)
 
 
 @dataclass(frozen=True)
