@@ -20,6 +20,7 @@ from atoll.chain.errors import ChainError
 from atoll.chain.rpc import RpcChain
 from atoll.errors import ConfigError
 
+#: one ether, or one token (18 decimals), in the smallest unit
 ETHER = 10**18
 #: what a development faucet hands out: gas money and tokens to pay for agreements
 FAUCET_ETHER = 10 * ETHER

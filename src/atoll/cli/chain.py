@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from atoll.chain.node import ETHER
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, env_home, print_json
 from atoll.cli.node import HomeOpt
 
@@ -13,7 +14,7 @@ app = typer.Typer(
     help="Deploy the contracts, and see the chain and your balances.", no_args_is_help=True
 )
 
-TOKEN = 10**18
+TOKEN = ETHER  # the token has 18 decimals, as ether does
 
 
 @app.command("deploy")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from atoll.chain.contracts import ConditionState
+from atoll.chain.node import ETHER
 from atoll.cli.common import console
 from atoll.cli.compute import print_job, wait_with_progress
 from atoll.cli.node import init_home
@@ -22,7 +23,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
 
-TOKEN = 10**18
+TOKEN = ETHER  # the token has 18 decimals, as ether does
 PRICE = 5 * TOKEN
 
 
