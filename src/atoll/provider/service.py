@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
+from atoll.models.charges import served
 from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import (
@@ -27,6 +28,7 @@ from atoll.models.job import (
     WorkflowAlgorithm,
     WorkflowInput,
 )
+from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
 from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
 
@@ -299,11 +301,22 @@ class ProviderService:
         return await self.registry.delete(job_id)
 
     async def logs(self, consumer: str, job_id: str, follow: bool) -> AsyncIterator[bytes]:
-        await self.owned(consumer, job_id)
+        undelivered_refused(await self.owned(consumer, job_id))
         return self.registry.logs(job_id, follow)
 
     async def result(
         self, consumer: str, job_id: str, index: int
     ) -> tuple[ResultFile, AsyncIterator[bytes]]:
-        await self.owned(consumer, job_id)
+        undelivered_refused(await self.owned(consumer, job_id))
         return await self.registry.result(job_id, index)
+
+
+def undelivered_refused(info: JobInfo) -> None:
+    """A job that ended without delivering (or whose outputs were rejected) serves nothing:
+    what it printed could otherwise stand in for outputs nobody paid for."""
+    if info.terminal and not served(info.status):
+        status = JobStatus(info.status)
+        raise Forbidden(
+            f"job {info.jobId} ended with status {int(status)} ({status.text}): "
+            "nothing of it is served"
+        )
