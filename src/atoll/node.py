@@ -36,6 +36,7 @@ from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.watcher import JobWatcher
@@ -168,6 +169,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
+        registrar=DidRegistrar(chain),
     )
     context = ProviderContext(
         service=service,

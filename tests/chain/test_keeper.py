@@ -148,9 +148,9 @@ def test_no_early_refund_while_another_job_is_counted(db: sa.Engine, tmp_path: P
     node, consumer = setup(tmp_path)
     ledger = AgreementLedger(db)
     keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
-    aid = "0x" + node.contracts.create_agreement(
-        consumer.private_key, OURS, TOKEN, max_jobs=2
-    ).hex()
+    aid = (
+        "0x" + node.contracts.create_agreement(consumer.private_key, OURS, TOKEN, max_jobs=2).hex()
+    )
     node.contracts.lock_payment(consumer.private_key, bytes.fromhex(aid[2:]))
     keeper.scan()
     ledger.reserve([aid])

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from atoll.catalog.publish import build_ddo, inspect_files
 from atoll.catalog.store import AssetStore
-from atoll.chain.node import ChainNode, ddo_checksum
+from atoll.chain.node import ChainNode
 from atoll.db.schema import job_outcomes
 from atoll.errors import AtollError, Conflict, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata, Provenance
@@ -35,6 +35,7 @@ from atoll.models.receipt import (
 )
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.registrar import DidRegistrar
 from atoll.signing import Key
 
 log = logging.getLogger("atoll.outcomes")
@@ -195,10 +196,7 @@ class JobOutcomes:
         ddo = build_ddo(
             info.owner, meta, files, self.endpoint, ComputePolicy(), self.default_timeout
         )
+        # on chain and the consumer's before it is public, as every asset
+        DidRegistrar(self.chain).claim(ddo)
         self.assets.add(ddo, files)
-        c = self.chain.contracts
-        c.register_did(
-            self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.key.address]
-        )
-        c.transfer_did(self.key.private_key, ddo.id, info.owner)
         return ddo.id

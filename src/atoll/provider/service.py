@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
 from atoll.catalog.store import AssetStore
-from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
+from atoll.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRefused
 from atoll.models.charges import served
 from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
 from atoll.models.environment import Environment, Resources
@@ -31,6 +31,7 @@ from atoll.models.job import (
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
 from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
+from atoll.provider.registrar import DidRegistrar
 
 MAX_RAWCODE = 1 << 20
 
@@ -89,6 +90,7 @@ class ProviderService:
         publishers: set[str],
         default_timeout: int,
         default_price: int = 0,
+        registrar: DidRegistrar | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -98,6 +100,8 @@ class ProviderService:
         self.publishers = {p.lower() for p in publishers}
         self.default_timeout = default_timeout
         self.default_price = default_price
+        #: registers each DID on chain in its publisher's name before the asset is public
+        self.registrar = registrar
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -127,6 +131,10 @@ class ProviderService:
             timeout or self.default_timeout,
             price=self.default_price if price is None else price,
         )
+        if self.registrar is not None:
+            if self.assets.exists(ddo.id):
+                raise Conflict(f"{ddo.id} is already published")
+            self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
         self.assets.add(ddo, files)
         return ddo
 

@@ -32,7 +32,9 @@ class Wallet:
         return str(self.info["providerAddress"])
 
     def register(self, ddo: DDO) -> None:
-        """Register a freshly published asset's DID, with the provider that serves it."""
+        """Register an asset's DID in your name, with the provider that serves it. The
+        provider does this itself when it publishes; doing it first is the other way to
+        hold the DID before the asset is public."""
         self.contracts.register_did(
             self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.provider_address]
         )
