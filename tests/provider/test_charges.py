@@ -62,7 +62,7 @@ def test_a_job_that_breaks_its_own_publishing_is_charged_and_serves_nothing(
         before[1] - 2 * TOKEN,
     )
     # the one job of the agreement was used: no second one runs for free
-    with pytest.raises(Forbidden, match="already settled|all are used"):
+    with pytest.raises(Forbidden, match=r"already settled|all are used"):
         con.start(did, rawcode="print(1)", agreement_id=agreement)
 
 
