@@ -34,6 +34,7 @@ from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.hosts import HostRules
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.registrar import DidRegistrar
@@ -170,6 +171,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
         registrar=DidRegistrar(chain),
+        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
         service=service,

@@ -30,7 +30,15 @@ from atoll.models.job import (
 )
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
-from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
+from atoll.provider.hosts import HostRules
+from atoll.provider.policy import (
+    ceiling_of,
+    check_algorithm,
+    egress_for,
+    owner_lookup,
+    validate_parameters,
+    widening,
+)
 from atoll.provider.registrar import DidRegistrar
 
 MAX_RAWCODE = 1 << 20
@@ -91,6 +99,7 @@ class ProviderService:
         default_timeout: int,
         default_price: int = 0,
         registrar: DidRegistrar | None = None,
+        hosts: HostRules | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -102,6 +111,8 @@ class ProviderService:
         self.default_price = default_price
         #: registers each DID on chain in its publisher's name before the asset is public
         self.registrar = registrar
+        #: which hosts a network allowlist may name
+        self.hosts = hosts or HostRules()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -121,6 +132,7 @@ class ProviderService:
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
+        self.hosts.check(policy.networkAllowlist)
         files = inspect_files(locations)
         ddo = build_ddo(
             publisher,
@@ -142,6 +154,15 @@ class ProviderService:
         ddo = self.assets.get(did)
         if ddo.owner.lower() != owner.lower():
             raise Forbidden(f"only the owner of {did} may change its policy")
+        self.hosts.check(policy.networkAllowlist)
+        ceiling = ceiling_of(self.assets, ddo)
+        if ceiling is not None:
+            wider = widening(policy, ceiling, owner_lookup(self.assets))
+            if wider:
+                raise PolicyRefused(
+                    f"{did} is derived from assets whose policies do not allow {wider}: "
+                    "its owner may narrow its policy, not widen it"
+                )
         services = [
             s.model_copy(update={"compute": policy}) if s.type == "compute" else s
             for s in ddo.services
@@ -229,10 +250,20 @@ class ProviderService:
             publishOutput=req.publish_output,
             environment=req.environment,
             resources=granted,
-            egress=egress_for(ddos, env),
+            egress=self._egress(ddos, env),
             inputs=inputs,
             algorithm=wf_algo,
         )
+
+    def _egress(self, ddos: list[DDO], env: Environment) -> list[str]:
+        """The hosts the job may reach, each checked again now: names resolve differently
+        over time, and the operator's settings may have changed since publishing."""
+        hosts = egress_for(ddos, env)
+        try:
+            self.hosts.check(hosts)
+        except BadRequest as exc:
+            raise PolicyRefused(f"{exc.message}; the job cannot have network") from None
+        return hosts
 
     def _verified_code(self, algorithm: DDO) -> PrivateFile:
         """The algorithm's code file, if it is still what was published (and trusted)."""
