@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.errors import Conflict, Forbidden, NotFound
+from atoll.errors import BadRequest, Conflict, Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata, files_checksum, make_did
 from tests.helpers import Running, require_sandbox, running_provider
 
@@ -114,7 +114,11 @@ def test_no_job_pays_anyone_but_the_owner(provider: Running, tmp_path: Path) -> 
     # the DID passes to someone else on chain: agreements would now pay them
     c = pub.wallet.contracts
     c.transfer_did(pub.key.private_key, did, stranger.key.address)
-    after = con.order(did)
+    with pytest.raises(BadRequest, match="not registered on chain to its owner"):
+        con.order(did)  # the SDK does not order what would pay someone else
+    c2 = con.wallet.contracts
+    after = "0x" + c2.create_agreement(con.key.private_key, did, TOKEN).hex()
+    c2.lock_payment(con.key.private_key, bytes.fromhex(after[2:]))
     for aid in (before, after):
         with pytest.raises(Forbidden, match="registered on chain to"):
             con.start(did, rawcode=CODE, agreement_id=aid)

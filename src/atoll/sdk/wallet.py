@@ -50,6 +50,13 @@ class Wallet:
         if service is None or service.compute is None:
             raise BadRequest(f"{ddo.id} offers no compute service")
         c = self.contracts
+        owner = c.did_owner(ddo.id)
+        if owner is None or owner.lower() != ddo.owner.lower():
+            # the template pays the DID's owner on chain: never order to pay anyone else
+            raise BadRequest(
+                f"{ddo.id} is not registered on chain to its owner {ddo.owner}: "
+                "an agreement would not pay them"
+            )
         aid = c.create_agreement(
             self.key.private_key,
             ddo.id,
