@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import anyio
+
 from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRefused
@@ -250,17 +252,17 @@ class ProviderService:
             publishOutput=req.publish_output,
             environment=req.environment,
             resources=granted,
-            egress=self._egress(ddos, env),
+            egress=await self._egress(ddos, env),
             inputs=inputs,
             algorithm=wf_algo,
         )
 
-    def _egress(self, ddos: list[DDO], env: Environment) -> list[str]:
+    async def _egress(self, ddos: list[DDO], env: Environment) -> list[str]:
         """The hosts the job may reach, each checked again now: names resolve differently
         over time, and the operator's settings may have changed since publishing."""
         hosts = egress_for(ddos, env)
         try:
-            self.hosts.check(hosts)
+            await anyio.to_thread.run_sync(self.hosts.check, hosts)  # resolving blocks
         except BadRequest as exc:
             raise PolicyRefused(f"{exc.message}; the job cannot have network") from None
         return hosts
