@@ -43,6 +43,11 @@ class Settings:
     operator_allowed: tuple[str, ...] = ()
     #: addresses allowed to publish assets on this provider; empty means the provider key only
     publishers: tuple[str, ...] = ()
+    #: hosts (``host``, ``host:port``, ``*.domain``) datasets' network allowlists may name;
+    #: empty means any public host
+    network_hosts: tuple[str, ...] = ()
+    #: loopback, private or this host's own addresses allowlists may name all the same
+    network_private_hosts: tuple[str, ...] = ()
     #: interpreter the sandbox runs algorithms with, and the read-only host paths it needs
     runtime_interpreter: str = "/usr/bin/python3"
     runtime_paths: tuple[str, ...] = ()

@@ -34,8 +34,10 @@ from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.hosts import HostRules
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.watcher import JobWatcher
@@ -168,6 +170,8 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
+        registrar=DidRegistrar(chain),
+        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
         service=service,
