@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -52,6 +52,7 @@ def test_no_server_error_and_answers_as_documented(fuzzed: Running, mode: Genera
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) >= 15
     for operation in operations:
+
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=EXAMPLES,
