@@ -12,10 +12,14 @@ import httpx
 import pytest
 
 from atoll import signing
+from atoll.cli.node import init_home
+from atoll.config import load_settings
 from atoll.errors import RemoteError
 from atoll.models.status import JobStatus
+from atoll.node import operator_app
 from atoll.provider.disposition import attachment
-from tests.helpers import Running, require_sandbox
+from atoll.server import BackgroundServer
+from tests.helpers import Running, require_sandbox, running_provider
 
 NAMES = [
     "résumé 📈.csv",
@@ -120,3 +124,23 @@ def test_a_failed_download_leaves_nothing(provider: Running, tmp_path: Path) -> 
     assert sorted(p.name for p in existing.iterdir()) == sorted(
         ["mine.txt", *(p.name for p in saved)]
     )
+
+
+def test_names_pass_through_a_standalone_operator(tmp_path: Path) -> None:
+    require_sandbox()
+    provider_home = tmp_path / "provider"
+    provider_key, _ = init_home(provider_home)
+    op_home = tmp_path / "operator"
+    init_home(op_home)
+    op_settings = load_settings(op_home, job_wall_seconds=20.0)
+    with (
+        BackgroundServer(operator_app(op_settings, {provider_key.address})) as op_url,
+        running_provider(provider_home, operator_url=op_url) as p,
+    ):
+        did = p.dataset(tmp_path)
+        code = "open('/data/outputs/résumé 📈.csv', 'w').write('a,b\\n')"
+        info = p.consumer.wait(p.consumer.start(did, rawcode=code).jobId, timeout=60)
+        assert info.status == JobStatus.FINISHED, info.statusText
+        saved = p.consumer.download_results(info, tmp_path / "out")
+        assert (tmp_path / "out" / "résumé 📈.csv").read_text() == "a,b\n"
+        assert len(saved) == len(info.results)

@@ -8,6 +8,7 @@ refused before anything else happens.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -89,9 +90,9 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
     @router.get("/result")
     async def result(jobId: str, index: int) -> StreamingResponse:
         entry, stream = await registry.result(jobId, index)
-        return StreamingResponse(
-            await primed(stream), headers={"X-Atoll-Result": entry.model_dump_json()}
-        )
+        # JSON with ASCII escapes: a header carries Latin-1 at most, a job's file name anything
+        header = json.dumps(entry.model_dump(mode="json"))
+        return StreamingResponse(await primed(stream), headers={"X-Atoll-Result": header})
 
     app = FastAPI(title="Atoll Operator-Service", version="0.1.0")
     install_error_handlers(app)
