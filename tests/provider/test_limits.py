@@ -11,9 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atoll.cli.node import init_home
+from atoll.config import load_settings
 from atoll.errors import ConfigError
+from atoll.node import operator_app
 from atoll.provider.limits import EVM_RECURSION_LIMIT, cap_recursion, json_problem
 from atoll.provider.ratelimit import RateLimits
+from atoll.server import BackgroundServer
 from tests.helpers import Running, running_provider
 from tests.rawhttp import chunked, connect, request_head, send_streaming
 
@@ -147,3 +151,19 @@ def test_rate_limit_setting_is_checked() -> None:
     with pytest.raises(ConfigError, match="rate limit"):
         RateLimits("many per minute", "")
     assert RateLimits("", "").per_ip == []
+
+
+def test_the_standalone_operator_limits_bodies_before_checking_callers(tmp_path: Path) -> None:
+    init_home(tmp_path / "op")
+    app = operator_app(load_settings(tmp_path / "op"), {"0x" + "1" * 40})
+    with BackgroundServer(app) as url:
+        nested = httpx.post(url + "/api/v1/operator/compute", content=b"[" * 100_000)
+        assert nested.status_code == 400
+        assert "nested deeper" in nested.json()["error"]
+        head = {"Content-Length": str(400 << 20)}
+        with connect(url) as sock:
+            answer = send_streaming(
+                sock, request_head("POST", "/api/v1/operator/compute", head), []
+            )
+        assert answer.status == 413
+        assert httpx.get(url + "/healthz").status_code == 200
