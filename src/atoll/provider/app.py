@@ -114,7 +114,7 @@ def create_provider_app(
     rate_limits: RateLimits | None = None,
     metrics: Metrics | None = None,
 ) -> FastAPI:
-    # by now web3 and py-evm are imported, and py_ecc has raised the limit
+    # py_ecc (imported through web3) raised the limit to 100,000: bring it back
     cap_recursion()
     app = FastAPI(
         title="Atoll Provider",
