@@ -47,6 +47,9 @@ def test_values_nul_and_encoding() -> None:
     assert json_problem(json.dumps({"a": "x" * 10_000}).encode(), 64, 1000) is None
     assert json_problem(b'{"a": 1}\x00', 64, 1000) == "the request body holds a NUL byte"
     assert json_problem(b'{"a": "\xff"}', 64, 1000) == "the request body is not UTF-8 text"
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        assert "NaN or Infinity" in (json_problem(b'{"a": %s}' % constant, 64, 1000) or "")
+    assert json_problem(b'{"a": "NaN", "b": "Infinity"}', 64, 1000) is None
 
 
 def test_recursion_limit_is_brought_back() -> None:

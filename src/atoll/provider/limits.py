@@ -51,6 +51,10 @@ def json_problem(body: bytes, max_depth: int, max_values: int) -> str | None:
         # the ones it parses; valid JSON never holds one
         return "the request body holds a NUL byte"
     skeleton = _STRING.sub(b"", body)
+    if b"NaN" in skeleton or b"Infinity" in skeleton:
+        # Python's parser takes them, JSON has no such values, and the answer could then not
+        # be encoded
+        return "the JSON body holds NaN or Infinity, which JSON does not have"
     values = skeleton.count(b",") + skeleton.count(b"[") + skeleton.count(b"{")
     if values > max_values:
         return f"the JSON body holds more than {max_values} values"
