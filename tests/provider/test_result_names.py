@@ -144,3 +144,13 @@ def test_names_pass_through_a_standalone_operator(tmp_path: Path) -> None:
         saved = p.consumer.download_results(info, tmp_path / "out")
         assert (tmp_path / "out" / "résumé 📈.csv").read_text() == "a,b\n"
         assert len(saved) == len(info.results)
+
+
+def test_a_fresh_download_folder_is_made_as_usual(provider: Running, tmp_path: Path) -> None:
+    require_sandbox()
+    did = provider.dataset(tmp_path)
+    info = provider.consumer.wait(provider.consumer.start(did, rawcode="pass").jobId, timeout=60)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    provider.consumer.download_results(info, tmp_path / "out")
+    assert (tmp_path / "out").stat().st_mode == reference.stat().st_mode

@@ -7,8 +7,8 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -372,7 +372,9 @@ class ProviderClient:
         fresh = not directory.exists()
         parent = directory.parent if fresh else directory
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".atoll-download-", dir=parent))
+        # made like any folder (not mkdtemp's 0700): it becomes ``directory`` when fresh
+        staging = parent / f".atoll-download-{secrets.token_hex(8)}"
+        staging.mkdir()
         try:
             for entry, target in targets:
                 staged = staging / target.relative_to(directory)
