@@ -10,14 +10,19 @@ stack can hold, whatever a dependency set it to on import.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: bodies up to this size are checked on the event loop; larger ones on a worker thread
+SCAN_INLINE = 64 << 10
 
 #: what the embedded EVM needs for its 1024 nested calls (py-evm asks for exactly this)
 EVM_RECURSION_LIMIT = 1024 * 12
@@ -131,7 +136,11 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         data = bytes(body)
         if data:
-            problem = json_problem(data, self.limits.json_depth, self.limits.json_values)
+            check = functools.partial(
+                json_problem, data, self.limits.json_depth, self.limits.json_values
+            )
+            # a large body takes a while to scan: not on the event loop, which serves everyone
+            problem = check() if len(data) < SCAN_INLINE else await anyio.to_thread.run_sync(check)
             if problem is not None:
                 await send_error(send, 400, problem)
                 return
