@@ -26,9 +26,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+def check_log_level(log_level: str) -> None:
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"log level {log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
+
+
+def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    check_log_level(log_level)
     # atoll's own loggers (one access line per request among them) go where uvicorn's go
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["atoll"] = {

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -173,3 +177,18 @@ def test_log_level_is_checked() -> None:
         _config(FastAPI(), "127.0.0.1", 0, "loud")
     config = _config(FastAPI(), "127.0.0.1", 0, "debug")
     assert config.log_config["loggers"]["atoll"]["level"] == "DEBUG"  # type: ignore[index]
+
+
+def test_serve_refuses_an_unknown_log_level_before_starting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "atoll", "serve", "--log-level", "loud"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ATOLL_HOME": str(tmp_path / "home")},
+    )
+    assert result.returncode != 0
+    assert "log level 'loud': choose one of critical, error, warning, info, debug" in (
+        result.stdout + result.stderr
+    )
+    assert "Traceback" not in result.stderr

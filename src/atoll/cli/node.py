@@ -103,9 +103,11 @@ def serve(
 ) -> None:
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     from atoll.node import build_provider
+    from atoll.server import check_log_level
     from atoll.server import serve as run
 
     settings = load_settings(home or env_home(), host=host, port=port, log_level=log_level)
+    check_log_level(settings.log_level)  # before the node starts, not after
     node = build_provider(settings)
     console.print(f"provider {node.key.address} on {settings.endpoint}")
     run(node.app(), settings.host, settings.port, settings.log_level)
