@@ -225,10 +225,9 @@ def test_no_sandbox_no_job(tmp_path: Path) -> None:
         assert info.status == JobStatus.SANDBOX_UNAVAILABLE
         assert "did not run" in info.statusText and str(tmp_path) not in info.statusText
         assert [r for r in info.results if r.type == "output"] == []
-        # not delivered: the agreement's job is given back, and at its time out the
-        # consumer is refunded
+        # not delivered, and the provider's own failure: the agreement's job is given back
+        # and the consumer refunded at once (the agreement may already be settled and closed)
         row = p.node.authorizer.ledger.get(agreement)
-        assert row is not None and row.used == 0
-        p.node.chain.chain.increase_time(4000)
+        assert row is None or row.used == 0
         p.node.keeper.poke()
         assert p.consumer.wallet.wait_settled(agreement).compute.state is ConditionState.ABORTED
