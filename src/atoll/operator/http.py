@@ -8,6 +8,7 @@ refused before anything else happens.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 
 from atoll import signing
 from atoll.errors import AuthError, Forbidden
-from atoll.models.job import JobInfo, Workflow
+from atoll.models.job import RESULTS_PAGE, JobInfo, ResultsPage, Workflow
 from atoll.operator.registry import LocalRegistry
 from atoll.provider.app import install_error_handlers
 from atoll.provider.nonces import NonceStore
@@ -89,9 +90,17 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
     @router.get("/result")
     async def result(jobId: str, index: int) -> StreamingResponse:
         entry, stream = await registry.result(jobId, index)
+        # json.dumps escapes every non-ASCII character: a header carries Latin-1 at most
         return StreamingResponse(
-            await primed(stream), headers={"X-Atoll-Result": entry.model_dump_json()}
+            await primed(stream),
+            headers={"X-Atoll-Result": json.dumps(entry.model_dump(mode="json"))},
         )
+
+    @router.get("/results")
+    async def results(
+        jobId: str, offset: int = Query(0, ge=0), limit: int = Query(RESULTS_PAGE, ge=1)
+    ) -> ResultsPage:
+        return await registry.results(jobId, offset, limit)
 
     app = FastAPI(title="Atoll Operator-Service", version="0.1.0")
     install_error_handlers(app)

@@ -23,6 +23,7 @@ from atoll.models.job import (
     JobInfo,
     PublishOutput,
     ResultFile,
+    ResultsPage,
     Workflow,
     WorkflowAlgorithm,
     WorkflowInput,
@@ -307,3 +308,7 @@ class ProviderService:
     ) -> tuple[ResultFile, AsyncIterator[bytes]]:
         await self.owned(consumer, job_id)
         return await self.registry.result(job_id, index)
+
+    async def results(self, consumer: str, job_id: str, offset: int, limit: int) -> ResultsPage:
+        await self.owned(consumer, job_id)
+        return await self.registry.results(job_id, offset, limit)

@@ -7,6 +7,7 @@ jobs: status, logs and results included.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from atoll import signing
 from atoll.errors import NotFound
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo, PublishOutput
+from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
 from atoll.provider.service import AlgorithmRequest, DatasetRequest, JobRequest
@@ -162,16 +163,38 @@ async def result(
 ) -> StreamingResponse:
     consumer = c.auth.check("result", consumerAddress, nonce, signature, jobId, index)
     entry, stream = await c.service.result(consumer, jobId, index)
-    name = entry.filename.replace('"', "")
     return StreamingResponse(
         await primed(stream),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(entry.filename),
             "Content-Length": str(entry.filesize),
             "X-Atoll-Sha256": entry.sha256,
         },
     )
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for any result name: headers carry Latin-1 at most, so an ASCII
+    fallback and the exact name percent-encoded as UTF-8 (RFC 6266)."""
+    base = filename.rsplit("/", 1)[-1]
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in base)
+    exact = quote(base, safe="", errors="replace")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
+@router.get("/computeResults", summary="A page of the job's results, in index order (signed)")
+async def results(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(RESULTS_PAGE, ge=1, le=RESULTS_PAGE),
+    c: ProviderContext = Depends(ctx),
+) -> ResultsPage:
+    consumer = c.auth.check("results", consumerAddress, nonce, signature, jobId, offset)
+    return await c.service.results(consumer, jobId, offset, limit)
 
 
 @router.get("/computeLogs", summary="The job's output log; with follow, live (signed)")
