@@ -104,6 +104,7 @@ class Engine:
         """Bring every job a previous process left in flight to a terminal status or back to
         the queue. Called once, before the API accepts requests."""
         self.executor.recover()
+        self.store.adopt_old_results()
         for rec in self.store.in_flight():
             if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
                 self.submit(rec.job_id)

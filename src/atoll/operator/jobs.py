@@ -244,6 +244,28 @@ class JobStore:
         with self._engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(stopreq=1))
 
+    def adopt_old_results(self) -> int:
+        """Move the results of jobs that ended before results had rows of their own (a list in
+        the job's row) into the manifest and file rows; ended jobs without results get an
+        empty manifest, so that this finds nothing the next time. Returns the jobs moved."""
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(jobs.c.job_id, jobs.c.results).where(
+                    jobs.c.status.in_(_TERMINAL_CODES),
+                    jobs.c.job_id.not_in(select(job_manifests.c.job_id)),
+                )
+            ).all()
+            for row in rows:
+                listed = [ResultFile.model_validate(r) for r in row.results or []]
+                _store_results(conn, row.job_id, listed)
+            if rows:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id.in_([r.job_id for r in rows]))
+                    .values(results=[])
+                )
+        return len(rows)
+
     def mark_removed(self, job_id: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(

@@ -9,6 +9,10 @@ Process tree of a job, all of it inside the job's cgroup::
             sh (signals ready, redirects stderr) --exec--> interpreter args...
             interpreter forwarder.py (only with egress; relays to the job's EgressProxy)
 
+bubblewrap applies the job's seccomp filter (:mod:`atoll.engine.sandbox.seccomp`) to both of
+its processes inside the sandbox before the job's code runs, and the setup channel (bubblewrap's
+stderr) is read only until the inner shell says it is ready.
+
 Every process after setpriv has the job's host uid and gid and no capabilities in the host's
 user namespace; inside its own user namespace the job sees itself as ``uid``:``gid`` (65534,
 "nobody", by default). With a uid range (the default) each running job has a uid of its own, so
