@@ -209,3 +209,23 @@ def test_bwrap_argv_hands_the_filter_before_the_command(tmp_path: Path) -> None:
     end = argv.index("--")
     assert argv[argv.index("--seccomp") + 1] == "9"
     assert argv.index("--seccomp") < end
+
+
+def test_job_without_a_filter_does_not_run(tmp_path: Path) -> None:
+    from atoll.models.status import JobStatus
+    from tests.helpers import running_provider
+
+    reason = sandbox_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    executor = SandboxExecutor(
+        cgroup_name=f"atoll-test-nofilter-{uuid.uuid4().hex[:8]}", seccomp_python=sys.executable
+    )
+    with running_provider(tmp_path / "home", executor=executor) as provider:
+        did = provider.dataset(tmp_path)
+        info = provider.consumer.start(did, rawcode="print('ran')")
+        info = provider.consumer.wait(info.jobId, timeout=60)
+        log = b"".join(provider.consumer.logs(info.jobId))
+    assert info.status == JobStatus.SANDBOX_UNAVAILABLE
+    assert "system call filter" in info.statusText
+    assert b"ran" not in log
