@@ -287,7 +287,8 @@ class Engine:
         if published.refused and result.reason in (ExitReason.EXITED, ExitReason.OUTPUT_LIMIT):
             # outputs past a limit: the job broke it, as if its space had filled up
             status = JobStatus.DISK_QUOTA_EXCEEDED
-            return _Ending(status, status.text + note, payload)
+            said = result.detail if result.reason is ExitReason.OUTPUT_LIMIT else ""
+            return _Ending(status, (said or status.text) + note, payload)
         if result.reason == ExitReason.EXITED and result.exit_code == 0:
             status, text = JobStatus.FINISHED, JobStatus.FINISHED.text
         elif result.reason == ExitReason.EXITED:
