@@ -23,6 +23,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -31,6 +32,8 @@ from pathlib import Path
 from atoll.engine.executor import SandboxUnavailable
 
 #: the interpreter that has libseccomp's binding (python3-seccomp)
+log = logging.getLogger(__name__)
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 HELPER = Path(__file__).with_name("seccomp_compile.py")
 
@@ -156,6 +159,9 @@ def build_filter(python: str = SYSTEM_PYTHON, timeout: float = 30.0) -> bytes:
             "the system call filter cannot be built (python3-seccomp is needed)"
         ) from e
     program = done.stdout
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        log.error("compiling the seccomp filter failed: %s", said[-1] if said else done.returncode)
     if (
         done.returncode != 0
         or not program
@@ -169,8 +175,9 @@ def build_filter(python: str = SYSTEM_PYTHON, timeout: float = 30.0) -> bytes:
 
 
 def program_fd(program: bytes) -> int:
-    """A file descriptor holding ``program`` from its start, inheritable, for bubblewrap's
-    ``--seccomp``: an anonymous memory file, sealed so that nothing can change it."""
+    """A file descriptor holding ``program`` from its start, for bubblewrap's ``--seccomp``
+    (close-on-exec: the launcher passes it on explicitly): an anonymous memory file, sealed so
+    that nothing can change it."""
     fd = os.memfd_create("atoll-seccomp", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         view = memoryview(program)
