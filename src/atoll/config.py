@@ -57,6 +57,12 @@ class Settings:
     job_wall_seconds: float = 600.0
     job_output_mb: int = 256
     job_log_mb: int = 8
+    #: a job whose outputs and log files hold more files than this has none of them published
+    #: (its log still is); every result is listed in its receipt, so this bounds receipts too
+    max_output_files: int = 1000
+    #: results whose path (relative to /data/outputs or /data/logs) is longer, in UTF-8
+    #: bytes, are left out
+    max_output_name_bytes: int = 255
     compute_timeout_seconds: int = 3600
     #: JSON-RPC URL of an EVM node; empty means the embedded chain in ``home``
     chain_url: str = ""
@@ -193,4 +199,14 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
         if env is not None and name != "home":
             values[name] = _coerce(name, env)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(base, **values)
+    settings = replace(base, **values)
+    _check_output_caps(settings)
+    return settings
+
+
+def _check_output_caps(settings: Settings) -> None:
+    if settings.max_output_files < 1:
+        raise ConfigError("setting 'max_output_files' must be 1 or more")
+    # room for a useful name, and never a path near PATH_MAX once under the job's directory
+    if not 16 <= settings.max_output_name_bytes <= 1024:
+        raise ConfigError("setting 'max_output_name_bytes' must be from 16 to 1024")

@@ -83,6 +83,8 @@ def build_operator(
         jobs_dir=settings.jobs_dir,
         environments=environments,
         max_attempts=settings.max_attempts,
+        max_output_files=settings.max_output_files,
+        max_output_name_bytes=settings.max_output_name_bytes,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(jobs, executor or default_executor(settings), config, notifier)

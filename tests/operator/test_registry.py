@@ -12,8 +12,14 @@ import pytest
 from atoll.cli.node import init_home
 from atoll.config import load_settings
 from atoll.db import connect
-from atoll.errors import Conflict, NotFound
-from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
+from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.job import (
+    RESULTS_PAGE,
+    STATUS_RESULTS,
+    Workflow,
+    WorkflowAlgorithm,
+    WorkflowInput,
+)
 from atoll.models.status import JobStatus
 from atoll.node import build_operator, operator_app
 from atoll.operator.client import OperatorClient
@@ -138,3 +144,25 @@ def test_unsigned_or_unknown_callers_are_refused(operator_url: str, provider_key
     assert signed(provider_key, 5).status_code == 401  # replayed
     assert signed(Key.generate(), 6, address=provider_key.address).status_code == 401
     assert signed(provider_key, 6).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_results_beyond_the_status_are_paged_and_served(
+    registry: WorkflowRegistry, tmp_path: Path
+) -> None:
+    code = (
+        "for i in range(70):\n"
+        "    open(f'/data/outputs/r{i:02}', 'w').write(str(i))\n"
+        "open('/data/outputs/z-日本語.txt', 'w').write('named')\n"
+    )
+    info = await registry.wait((await registry.register(workflow(tmp_path, code))).jobId, 60)
+    assert info.status == JobStatus.FINISHED, info.statusText
+    assert (info.resultCount, len(info.results)) == (72, STATUS_RESULTS)
+    page = await registry.results(info.jobId, 60, 20)
+    assert [r.index for r in page.results] == list(range(60, 72))
+    assert page.resultCount == 72 and page.resultsSha256 == info.resultsSha256
+    # served by index whether or not the status lists it, whatever its name
+    entry, stream = await registry.result(info.jobId, 70)
+    assert entry.filename == "z-日本語.txt" and await read(stream) == b"named"
+    with pytest.raises(BadRequest):
+        await registry.results(info.jobId, 0, RESULTS_PAGE + 1)

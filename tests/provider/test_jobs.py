@@ -85,7 +85,7 @@ def test_symlink_in_outputs_is_not_published(provider: Running, tmp_path: Path) 
     info = provider.consumer.wait(provider.consumer.start(did, rawcode=code).jobId, timeout=60)
     assert info.status == JobStatus.FINISHED
     assert [r.filename for r in info.results if r.type == "output"] == ["ok.txt"]
-    assert "skipped non-regular files" in info.statusText
+    assert "skipped 2 files (2 links or special files)" in info.statusText
 
 
 def test_another_consumer_cannot_see_or_touch_my_job(provider: Running, tmp_path: Path) -> None:

@@ -78,7 +78,31 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     #: the workflow as registered (holds file locations: never served)
     Column("workflow", JSON, nullable=False),
+    #: no longer written: results are in job_manifests and job_results
     Column("results", JSON, nullable=False),
+)
+
+#: a job's results at a glance, written once when it ends: a status reads this, never the list
+job_manifests = Table(
+    "job_manifests",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    #: sha256 of the canonical JSON of the whole list of results
+    Column("sha256", String(64), nullable=False),
+)
+
+#: each result file of a job, read by index for a download or a page of the list
+job_results = Table(
+    "job_results",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("filename", Text, nullable=False),
+    Column("filesize", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
 )
 
 #: on-chain agreements for this provider's assets, as the keeper and the provider track them

@@ -15,19 +15,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from atoll.engine.executor import Mount
-from atoll.models.job import ResultFile, Workflow
-
-ALGORITHM_LOG = "algorithm.log"
+from atoll.engine.outputs import ALGORITHM_LOG
+from atoll.models.job import Workflow
 
 
 class ProvisioningError(Exception):
@@ -124,60 +122,3 @@ class Workspace:
             Mount(custom, "/data/inputs/algoCustomData.json"),
         ]
         return mounts
-
-    def publish(self, skipped: list[str]) -> list[ResultFile]:
-        """Copy regular files from outputs and logs into results, hashing them. Links and
-        special files are skipped (their names go to ``skipped``): a link could point at a
-        host file, and following it would hand that file to the consumer."""
-        self.results.mkdir(parents=True, exist_ok=True)
-        results: list[ResultFile] = []
-        sources: list[tuple[str, Path, str]] = [
-            (name, path, "output") for name, path in _regular_files(self.outputs, skipped)
-        ]
-        sources.append((ALGORITHM_LOG, self.algorithm_log, "algorithmLog"))
-        sources += [
-            (f"logs/{name}", path, "algorithmLog")
-            for name, path in _regular_files(self.logs, skipped)
-        ]
-        for name, path, kind in sources:
-            index = len(results)
-            digest, size = _copy_nofollow(path, self.result_file(index))
-            results.append(
-                ResultFile(index=index, filename=name, filesize=size, type=kind, sha256=digest)
-            )
-        return results
-
-
-def _regular_files(top: Path, skipped: list[str]) -> Iterator[tuple[str, Path]]:
-    if not top.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        base = Path(dirpath)
-        for d in list(dirnames):
-            if (base / d).is_symlink():
-                skipped.append(str((base / d).relative_to(top)))
-                dirnames.remove(d)
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = base / name
-            rel = str(path.relative_to(top))
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                skipped.append(rel)
-                continue
-            yield rel, path
-
-
-def _copy_nofollow(src: Path, dst: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    if not src.exists():
-        dst.write_bytes(b"")
-        return digest.hexdigest(), 0
-    # O_NOFOLLOW: a name swapped for a link after the walk is refused, not followed
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
-        while chunk := fin.read(1 << 20):
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

@@ -55,6 +55,15 @@ class Workflow(BaseModel):
     algorithm: WorkflowAlgorithm
 
 
+#: a status lists at most this many results (the first ones); ``resultCount`` says how many
+#: there are, and the provider's ``computeResults`` pages through all of them
+STATUS_RESULTS = 64
+#: a page of ``computeResults`` holds at most this many
+RESULTS_PAGE = 1000
+#: a status text is cut at this many characters
+STATUS_TEXT_MAX = 1024
+
+
 class ResultFile(BaseModel):
     index: int
     filename: str
@@ -91,7 +100,11 @@ class JobInfo(BaseModel):
     removed: int = 0
     #: 1 for the next job to start in its environment; None once the job has left the queue
     queuePosition: int | None = None
+    #: the first results (at most STATUS_RESULTS of them)
     results: list[ResultFile] = Field(default_factory=list)
+    #: how many results the job has, and the sha256 of their whole list (canonical JSON)
+    resultCount: int = 0
+    resultsSha256: str = ""
     agreements: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     #: hosts the job could reach through the engine's proxy
@@ -105,3 +118,17 @@ class JobInfo(BaseModel):
     @property
     def terminal(self) -> bool:
         return JobStatus(self.status).terminal
+
+    @property
+    def all_results_listed(self) -> bool:
+        return len(self.results) >= self.resultCount
+
+
+class ResultsPage(BaseModel):
+    """A page of a job's results, in index order."""
+
+    jobId: str
+    resultCount: int
+    resultsSha256: str
+    offset: int
+    results: list[ResultFile]

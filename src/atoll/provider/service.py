@@ -26,6 +26,7 @@ from atoll.models.job import (
     JobInfo,
     PublishOutput,
     ResultFile,
+    ResultsPage,
     Workflow,
     WorkflowAlgorithm,
     WorkflowInput,
@@ -350,6 +351,10 @@ class ProviderService:
     ) -> tuple[ResultFile, AsyncIterator[bytes]]:
         undelivered_refused(await self.owned(consumer, job_id))
         return await self.registry.result(job_id, index)
+
+    async def results(self, consumer: str, job_id: str, offset: int, limit: int) -> ResultsPage:
+        undelivered_refused(await self.owned(consumer, job_id))
+        return await self.registry.results(job_id, offset, limit)
 
 
 def undelivered_refused(info: JobInfo) -> None:
