@@ -153,14 +153,20 @@ def test_time_out_and_revoked_template(provider: Running, tmp_path: Path) -> Non
 
 def test_refund_when_the_provider_never_delivers(provider: Running, tmp_path: Path) -> None:
     con, pub = provider.consumer, provider.publisher
-    data_dir = tmp_path / "d"
-    data_dir.mkdir()
-    did = provider.dataset(data_dir, price=3 * TOKEN)
+    did = provider.dataset(tmp_path, price=3 * TOKEN)
+    files = provider.node.context.service.assets.files(did)
     before = (tokens(pub.wallet), tokens(con.wallet))
     agreement = con.order(did)
-    for f in data_dir.iterdir():
-        f.unlink()  # the provider can no longer deliver: its data is gone
-    info = con.wait(con.start(did, rawcode=CODE, agreement_id=agreement).jobId, timeout=60)
+    # a start checks the files before anything is paid; they go while the job is queued
+    # behind two others that hold every slot
+    free = provider.dataset(tmp_path, name="free")
+    blockers = [con.start(free, rawcode="import time; time.sleep(60)") for _ in range(2)]
+    job = con.start(did, rawcode=CODE, agreement_id=agreement)
+    for f in files:
+        Path(f.location).unlink()  # the provider can no longer deliver: its data is gone
+    for b in blockers:
+        con.stop(b.jobId)
+    info = con.wait(job.jobId, timeout=60)
     assert info.status == JobStatus.DATA_PROVISIONING_FAILED
     aid = bytes.fromhex(agreement[2:])
     # before the time out the escrow holds, and nobody can take it

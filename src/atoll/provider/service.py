@@ -8,13 +8,17 @@ with the operator. Nothing is registered unless every check passes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
+from atoll.catalog.check import confirm_files
+from atoll.catalog.files import FileRefused, opened
+from atoll.catalog.publish import build_ddo, inspect_published
+from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
@@ -87,6 +91,8 @@ class ProviderService:
         publishers: set[str],
         default_timeout: int,
         default_price: int = 0,
+        roots: DataRoots | None = None,
+        job_user: tuple[int, int] = (65534, 65534),
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -96,6 +102,9 @@ class ProviderService:
         self.publishers = {p.lower() for p in publishers}
         self.default_timeout = default_timeout
         self.default_price = default_price
+        #: where publishers may publish from; none given, nothing can be published
+        self.roots = roots or DataRoots([], Path("/nonexistent"))
+        self.job_user = job_user
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -115,7 +124,9 @@ class ProviderService:
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
-        files = inspect_files(locations)
+        files, prints = inspect_published(
+            locations, publisher, self.roots, self.job_user, self.assets.owners_of_inode
+        )
         ddo = build_ddo(
             publisher,
             metadata,
@@ -125,7 +136,7 @@ class ProviderService:
             timeout or self.default_timeout,
             price=self.default_price if price is None else price,
         )
-        self.assets.add(ddo, files)
+        self.assets.add(ddo, files, prints)
         return ddo
 
     def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
@@ -188,14 +199,20 @@ class ProviderService:
         if authorize:
             for ddo, ds in zip(ddos, datasets, strict=True):
                 await self.authorizer.authorize(consumer, ddo, ds.agreement_id)
-        inputs = [
-            WorkflowInput(
-                did=ddo.id,
-                ddo=ddo.public_json(),
-                locations=[f.location for f in self.assets.files(ddo.id)],
+        inputs = []
+        for ddo in ddos:
+            # hashing a changed file may take a while: off the event loop
+            files = await asyncio.to_thread(
+                confirm_files, self.assets, ddo, self.roots, self.job_user
             )
-            for ddo in ddos
-        ]
+            inputs.append(
+                WorkflowInput(
+                    did=ddo.id,
+                    ddo=ddo.public_json(),
+                    locations=[f.location for f in files],
+                    files=files,
+                )
+            )
         if algorithm is None:
             wf_algo = WorkflowAlgorithm(
                 rawcode=algo.rawcode,
@@ -228,8 +245,9 @@ class ProviderService:
         """The algorithm's code file, if it is still what was published (and trusted)."""
         code = self.assets.files(algorithm.id)[0]
         try:
-            digest = sha256_file(Path(code.location))
-        except OSError:
+            with opened(code.location) as f:
+                digest = f.sha256()
+        except (OSError, FileRefused):
             raise PolicyRefused(f"the code of {algorithm.id} is no longer available") from None
         if digest != code.sha256:
             raise PolicyRefused(f"the code of {algorithm.id} has changed since it was published")

@@ -714,13 +714,17 @@ class SandboxExecutor:
     ) -> JobStage:
         """Bind everything of the job's own that bubblewrap needs into its staging tmpfs.
         Raises OSError (after unmounting what it mounted)."""
-        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts)]
+        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts if m.writable)]
         sources += [spec.outputs_dir, spec.logs_dir]
         if egress is not None:
             sources += [egress.socket_dir, egress.forwarder]
+        presented = [m for m in spec.mounts if not m.writable]
         stage = JobStage(self._stage_dir / job_cgroup_name(spec.job_id), self.mount_marker, owner)
-        stage.mount(len(sources) + len(spec.devices))
+        # an overlay takes three entries: its mount point, its layer and the entry in it
+        stage.mount(len(sources) + 3 * len(presented) + len(spec.devices))
         try:
+            for m in presented:
+                stage.present(m.source, name=m.content, fingerprint=m.fingerprint)
             for source in sources:
                 stage.add(source)
             for d in spec.devices:
