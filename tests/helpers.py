@@ -70,6 +70,7 @@ class Running:
         for i in range(files):
             f = where / f"{name}-{i}.csv"
             f.write_text(text)
+            f.chmod(0o644)  # whatever the umask: the jobs' user reads it
             paths.append(str(f))
         meta = Metadata(name=name, type="dataset", tags=["test"])
         ddo = self.publisher.publish(
@@ -98,15 +99,21 @@ def public_dir(parent: Path | None = None) -> Path:
 
 @contextmanager
 def running_provider(
-    home: Path, chain_url: str = "", executor: Executor | None = None, **settings: Any
+    home: Path,
+    chain_url: str = "",
+    executor: Executor | None = None,
+    extra_roots: tuple[str, ...] = (),
+    **settings: Any,
 ) -> Iterator[Running]:
+    """A provider whose data root is a new public directory (``Running.data``), and
+    ``extra_roots`` too (e.g. a test's tmp_path, for algorithm files)."""
     init_home(home, chain_url)
     data = public_dir()
     defaults: dict[str, Any] = {
         "port": 0,
         "job_wall_seconds": 20.0,
         "job_memory_mb": 256,
-        "data_roots": (str(data),),
+        "data_roots": (str(data), *extra_roots),
     }
     node = build_provider(load_settings(home, **{**defaults, **settings}), executor)
     try:

@@ -152,13 +152,14 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     ledger = AgreementLedger(db)
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
     environments = settings.compute_environments()
+    derived_dir = settings.home / "derived"
     outcomes = JobOutcomes(
         db,
         assets,
         key,
         chain,
         {e.id: e for e in environments},
-        settings.home / "derived",
+        derived_dir,
         settings.endpoint,
         settings.compute_timeout_seconds,
     )
@@ -183,6 +184,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         default_price=settings.default_price,
         roots=DataRoots.from_settings(settings.data_roots, settings.home),
         job_user=job_user(settings),
+        held_dir=derived_dir,
     )
     context = ProviderContext(
         service=service,

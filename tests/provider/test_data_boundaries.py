@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from atoll.catalog.roots import DataRoot, DataRoots
+from atoll.db.schema import asset_files
 from atoll.errors import BadRequest, Conflict, Forbidden
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
@@ -299,3 +300,40 @@ def test_the_jobs_mount_table_names_no_host_path(p: Running, tmp_path: Path) -> 
     # the input is named by its content instead
     assert hashlib.sha256(b"secret,data\n").hexdigest() in table
     assert json.dumps(str(p.home))[1:-1] not in table
+
+
+def test_an_asset_stored_inside_atoll_home_is_never_handed_to_a_job(p: Running) -> None:
+    """An asset recorded before data roots existed, pointing at the provider's own files."""
+    did = publish(p.publisher, public_file(p.data_dir()))
+    with p.node.db.begin() as conn:
+        conn.execute(
+            asset_files.update()
+            .where(asset_files.c.did == did)
+            .values(location=str((p.home / "settings.toml").resolve()))
+        )
+    with pytest.raises(Conflict, match="no longer in a data root its publisher may publish from"):
+        p.consumer.initialize(did, rawcode="print(1)")
+    with pytest.raises(Conflict, match="no longer in a data root"):
+        p.consumer.start(did, rawcode="print(open('/data/inputs/x/0').read())")
+
+
+@pytest.mark.anyio
+async def test_the_engine_runs_nothing_below_a_directory_the_job_cannot_enter(p: Running) -> None:
+    """The engine judges an input as the job's user would reach it, every directory on the
+    way, although it could hand the file over as root."""
+    assert p.node.operator is not None
+    registry = p.node.operator.registry
+    closed = public_dir()
+    f = public_file(closed)
+    closed.chmod(0o700)
+    did = "did:atoll:" + "cd" * 32
+    wf = Workflow(
+        owner=p.consumer.key.address,
+        inputs=[WorkflowInput(did=did, ddo={"id": did}, locations=[str(f)], files=[input_file(f)])],
+        algorithm=WorkflowAlgorithm(rawcode="print(open('/data/inputs/" + did + "/0').read())"),
+    )
+    info = await registry.register(wf)
+    done = await registry.wait(info.jobId, 30)
+    assert done.status == JobStatus.DATA_PROVISIONING_FAILED, done.statusText
+    assert "not readable by the sandbox user" in done.statusText
+    assert str(closed) not in done.statusText

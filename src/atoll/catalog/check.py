@@ -23,22 +23,22 @@ class DatasetUnavailable(Conflict):
     """A dataset file is missing, changed or unreadable: no job can run on it now."""
 
 
-def _held(location: str, home: str) -> bool:
-    return location.startswith(home.rstrip("/") + "/")
-
-
 def confirm_files(
-    assets: AssetStore, ddo: DDO, roots: DataRoots, job_user: tuple[int, int]
+    assets: AssetStore,
+    ddo: DDO,
+    roots: DataRoots,
+    job_user: tuple[int, int],
+    held_dir: str = "",
 ) -> list[InputFile]:
     """The dataset's files as a job will get them; DatasetUnavailable (409, naming files by
-    position only) when one cannot be used."""
+    position only) when one cannot be used. Files below ``held_dir`` are the provider's own
+    (derived assets): no publisher can put a file there, and the provider hands them to the
+    job itself, whatever the directories above them allow."""
     prints = assets.fingerprints(ddo.id)
     out: list[InputFile] = []
     for pf in assets.files(ddo.id):
         where = f"file {pf.index} of {ddo.id}"
-        # Files below ATOLL_HOME are the provider's own (derived assets): no publisher put
-        # them there, and the provider hands them to the job itself.
-        held = _held(pf.location, roots.home)
+        held = bool(held_dir) and pf.location.startswith(held_dir.rstrip("/") + "/")
         if not held and not roots.covers(ddo.owner, pf.location):
             raise DatasetUnavailable(
                 f"{where} is no longer in a data root its publisher may publish from"

@@ -72,11 +72,14 @@ def inspect_published(
     roots: DataRoots,
     job_user: tuple[int, int],
     owners_of_inode: Callable[[int, int], set[str]],
+    for_jobs: bool = True,
 ) -> tuple[list[PrivateFile], list[Fingerprint]]:
     """Hash and size each file a publisher asks to publish, reading only what it may publish:
     below a data root it may use, outside ATOLL_HOME, reached without following a link, with
     no other hard link, readable by the jobs' user (``job_user``: uid, gid) and published by
-    nobody else. Messages name files by position, never by path."""
+    nobody else. Without ``for_jobs`` (an algorithm's code, which the provider copies for the
+    job) the jobs' user need not reach the file. Messages name files by position, never by
+    path."""
     if not locations:
         raise BadRequest("an asset needs at least one file")
     files: list[PrivateFile] = []
@@ -87,7 +90,7 @@ def inspect_published(
             with opened(stored) as f:
                 if f.stat.st_nlink != 1:
                     raise FileRefused("it has other hard links; publish a copy of it instead")
-                if not f.readable_by(*job_user):
+                if for_jobs and not f.readable_by(*job_user):
                     raise FileRefused(f"the jobs' user cannot read it: {FIX_HINT}")
                 others = owners_of_inode(f.stat.st_dev, f.stat.st_ino) - {publisher.lower()}
                 if others:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,7 @@ class ProviderService:
         default_price: int = 0,
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
+        held_dir: Path | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -105,6 +107,8 @@ class ProviderService:
         #: where publishers may publish from; none given, nothing can be published
         self.roots = roots or DataRoots([], Path("/nonexistent"))
         self.job_user = job_user
+        #: where the provider keeps the files of derived assets
+        self.held_dir = os.path.realpath(held_dir) if held_dir is not None else ""
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -125,7 +129,14 @@ class ProviderService:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
         files, prints = inspect_published(
-            locations, publisher, self.roots, self.job_user, self.assets.owners_of_inode
+            locations,
+            publisher,
+            self.roots,
+            self.job_user,
+            self.assets.owners_of_inode,
+            # an algorithm's code is copied for the job by the provider; a dataset is read
+            # by the job itself
+            for_jobs=metadata.type == "dataset",
         )
         ddo = build_ddo(
             publisher,
@@ -203,7 +214,7 @@ class ProviderService:
         for ddo in ddos:
             # hashing a changed file may take a while: off the event loop
             files = await asyncio.to_thread(
-                confirm_files, self.assets, ddo, self.roots, self.job_user
+                confirm_files, self.assets, ddo, self.roots, self.job_user, self.held_dir
             )
             inputs.append(
                 WorkflowInput(

@@ -590,9 +590,13 @@ class SandboxExecutor:
             "--unshare-user",
             "--unshare-pid",
             "--unshare-net",
+            # the base system only, as jobs get it: a recursive bind of "/" would remount every
+            # mount of the host, and fail when another job's mounts go away meanwhile
             "--ro-bind",
-            "/",
-            "/",
+            self._host.usr,
+            self._host.usr,
+            *(a for target, link in self._host.links for a in ("--symlink", target, link)),
+            *(a for d in self._host.dirs for a in ("--ro-bind", d, d)),
             "--",
             self._shell,
             "-c",
