@@ -47,6 +47,11 @@ class Settings:
     #: ``"/srv/alice=0xA…|0xB…"`` for those publishers only; none declared, nothing can be
     #: published. Nothing inside ``home`` is ever publishable.
     data_roots: tuple[str, ...] = ()
+    #: hosts (``host``, ``host:port``, ``*.domain``) datasets' network allowlists may name;
+    #: empty means any public host
+    network_hosts: tuple[str, ...] = ()
+    #: loopback, private or this host's own addresses allowlists may name all the same
+    network_private_hosts: tuple[str, ...] = ()
     #: interpreter the sandbox runs algorithms with, and the read-only host paths it needs
     runtime_interpreter: str = "/usr/bin/python3"
     runtime_paths: tuple[str, ...] = ()

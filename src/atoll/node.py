@@ -35,8 +35,10 @@ from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.hosts import HostRules
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.watcher import JobWatcher
@@ -185,6 +187,8 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         roots=DataRoots.from_settings(settings.data_roots, settings.home),
         job_user=job_user(settings),
         held_dir=derived_dir,
+        registrar=DidRegistrar(chain),
+        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
         service=service,

@@ -130,8 +130,9 @@ class ProviderClient:
         timeout: int | None = None,
         price: int | None = None,
     ) -> DDO:
-        """Publish on the provider, then register the DID on chain (signed by you, the
-        owner, naming the provider as the one who serves it)."""
+        """Publish on the provider. The provider registers the DID on chain in your name
+        (naming itself as the one who serves it) before the asset becomes public, so that
+        no one else can claim it; a DID already registered by someone else is refused."""
         body: dict[str, Any] = {
             "metadata": metadata.model_dump(mode="json"),
             "files": [str(Path(f).resolve()) for f in files],
@@ -140,9 +141,7 @@ class ProviderClient:
             "price": price,
         }
         body.update(self._signed("publish", signing.body_digest(body)))
-        ddo = DDO.model_validate(self._send("POST", "/assets", json=body).json())
-        self.wallet.register(ddo)
-        return ddo
+        return DDO.model_validate(self._send("POST", "/assets", json=body).json())
 
     @_one_at_a_time
     def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
