@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -91,9 +92,10 @@ def input_file(path: Path) -> InputFile:
 
 def public_dir(parent: Path | None = None) -> Path:
     """A new directory that every user can get through (jobs run as users of their own; the
-    test's own tmp_path is private to root)."""
+    test's own tmp_path is private to root). Removed when the test run ends."""
     path = Path(tempfile.mkdtemp(prefix="atoll-data-", dir=parent))
     path.chmod(0o755)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
