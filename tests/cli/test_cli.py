@@ -153,3 +153,15 @@ def test_publish_and_run_through_the_cli(provider: Running, tmp_path: Path) -> N
         app, ["compute", "run", did, "--algorithm", str(algo), "--param", "novalue", *common]
     )
     assert bad.exit_code != 0
+
+
+def test_publish_refusals_are_one_line_naming_no_path(provider: Running) -> None:
+    env = {"ATOLL_HOME": str(provider.home), "PATH": "/usr/bin:/bin", "COLUMNS": "400"}
+    settings = provider.home / "settings.toml"
+    result = atoll(
+        env, "publish", "dataset", str(settings), "--name", "x", "--provider", provider.url
+    )
+    assert result.returncode == 1
+    assert "file 0: it is outside the data roots" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(provider.home) not in result.stderr and "Traceback" not in result.stderr
