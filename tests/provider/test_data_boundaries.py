@@ -337,3 +337,25 @@ async def test_the_engine_runs_nothing_below_a_directory_the_job_cannot_enter(p:
     assert done.status == JobStatus.DATA_PROVISIONING_FAILED, done.statusText
     assert "not readable by the sandbox user" in done.statusText
     assert str(closed) not in done.statusText
+
+
+def test_jobs_run_when_atoll_home_is_reached_through_a_link(tmp_path: Path) -> None:
+    """Links are refused on the way to a dataset, not on the way to the job's own files."""
+    require_sandbox()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with running_provider(tmp_path / "link" / "home") as p:
+        did = p.dataset()
+        done = p.consumer.wait(p.consumer.start(did, rawcode=SHOW).jobId, timeout=60)
+        assert done.status == JobStatus.FINISHED, done.statusText
+
+
+def test_a_root_declared_through_a_link_is_used_as_its_target(p: Running) -> None:
+    real = p.data_dir()
+    link = p.data_dir() / "current"
+    link.symlink_to(real)
+    declare(p, str(link))
+    service = p.node.context.service
+    f = public_file(real)
+    ddo = service.publish(p.publisher.key.address, META, [str(link / f.name)], RAW, None)
+    assert [x.location for x in service.assets.files(ddo.id)] == [str(f)]

@@ -175,10 +175,14 @@ class JobStage:
                 os.close(fd)
             self._staged[key] = str(top)
             return str(top)
+        # A verified input (with a fingerprint) was stored fully resolved: a link on its way
+        # now means it was swapped. The job's own files may sit below a linked ATOLL_HOME.
         try:
-            f = open_nofollow(key)
+            f = open_nofollow(key if fingerprint else os.path.realpath(key))
         except FileRefused as e:
-            raise InputChanged("an input of the job is no longer a plain file") from e
+            if fingerprint:
+                raise InputChanged("an input of the job is no longer a plain file") from e
+            raise OSError(errno.EINVAL, "not a regular file", key) from e
         try:
             if fingerprint and Fingerprint.of(f.stat).as_list() != list(fingerprint):
                 raise InputChanged("an input of the job changed after it was verified")
