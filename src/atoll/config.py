@@ -43,6 +43,10 @@ class Settings:
     operator_allowed: tuple[str, ...] = ()
     #: addresses allowed to publish assets on this provider; empty means the provider key only
     publishers: tuple[str, ...] = ()
+    #: directories publishers may publish files from: ``"/srv/data"`` for every publisher,
+    #: ``"/srv/alice=0xA…|0xB…"`` for those publishers only; none declared, nothing can be
+    #: published. Nothing inside ``home`` is ever publishable.
+    data_roots: tuple[str, ...] = ()
     #: hosts (``host``, ``host:port``, ``*.domain``) datasets' network allowlists may name;
     #: empty means any public host
     network_hosts: tuple[str, ...] = ()
@@ -156,13 +160,27 @@ def _coerce(name: str, raw: Any) -> Any:
             return float(raw)
         if kind.startswith("tuple"):
             if isinstance(raw, str):
-                return tuple(p.strip() for p in raw.split(",") if p.strip())
-            return tuple(str(p) for p in raw)
+                items = tuple(p.strip() for p in raw.split(",") if p.strip())
+            else:
+                items = tuple(str(p) for p in raw)
+            if name == "data_roots":
+                _check_roots(items)
+            return items
         if kind == "Path":
             return Path(raw).expanduser()
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: {raw!r} is not a valid {kind}") from exc
+
+
+def _check_roots(entries: tuple[str, ...]) -> None:
+    from atoll.catalog.roots import DataRoot
+
+    for entry in entries:
+        try:
+            DataRoot.parse(entry)
+        except ValueError as exc:
+            raise ConfigError(f"setting 'data_roots': {exc}") from None
 
 
 def _environments(raw: Any) -> tuple[Environment, ...]:

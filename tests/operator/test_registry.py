@@ -27,7 +27,7 @@ from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request
 from atoll.operator.registry import WorkflowRegistry
 from atoll.server import BackgroundServer
 from atoll.signing import Key
-from tests.helpers import require_sandbox
+from tests.helpers import input_file, public_dir, require_sandbox
 
 OWNER = "0x" + "0a" * 20
 
@@ -74,12 +74,15 @@ async def registry(
 
 
 def workflow(tmp_path: Path, code: str, owner: str = OWNER) -> Workflow:
-    data = tmp_path / "in.csv"
+    # jobs run as users of their own, and tmp_path is private to root
+    data = public_dir() / "in.csv"
     data.write_text("1,2\n")
     did = "did:atoll:" + "cd" * 32
     return Workflow(
         owner=owner,
-        inputs=[WorkflowInput(did=did, ddo={"id": did}, locations=[str(data)])],
+        inputs=[
+            WorkflowInput(did=did, ddo={"id": did}, locations=[str(data)], files=[input_file(data)])
+        ],
         algorithm=WorkflowAlgorithm(rawcode=code),
     )
 

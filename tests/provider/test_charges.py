@@ -73,15 +73,21 @@ def test_data_provisioning_failure_refunds_at_once_and_serves_nothing(
     provider: Running, tmp_path: Path
 ) -> None:
     pub, con = provider.publisher, provider.consumer
-    data_dir = tmp_path / "d"
-    data_dir.mkdir()
-    did = provider.dataset(data_dir, price=3 * TOKEN)
+    did = provider.dataset(tmp_path, price=3 * TOKEN)
+    files = provider.node.context.service.assets.files(did)
     before = (tokens(pub.wallet), tokens(con.wallet))
     agreement = con.order(did)
     assert tokens(con.wallet) == before[1] - 3 * TOKEN
-    for f in data_dir.iterdir():
-        f.unlink()  # the provider can no longer deliver: its data is gone
-    info = con.wait(con.start(did, rawcode="print(1)", agreement_id=agreement).jobId, timeout=60)
+    # a start checks the files before anything is paid; they go while the job is queued
+    # behind two others that hold every slot
+    free = provider.dataset(tmp_path, name="free")
+    blockers = [con.start(free, rawcode="import time; time.sleep(60)") for _ in range(2)]
+    job = con.start(did, rawcode="print(1)", agreement_id=agreement)
+    for f in files:
+        Path(f.location).unlink()  # the provider can no longer deliver: its data is gone
+    for b in blockers:
+        con.stop(b.jobId)
+    info = con.wait(job.jobId, timeout=60)
     assert info.status == JobStatus.DATA_PROVISIONING_FAILED
     # no time travel: the refund comes at once, long before the agreement's hour is up
     settled = con.wallet.wait_settled(agreement, timeout=10)

@@ -51,6 +51,22 @@ asset_files = Table(
     Column("content_type", String(128), nullable=False),
 )
 
+#: what each published file looked like when its checksum was last confirmed: a file that
+#: still matches needs no rehash; (dev, ino) also tells whether a file is published already
+asset_fingerprints = Table(
+    "asset_fingerprints",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    # text: inode and device numbers may use all 64 bits
+    Column("dev", String(24), nullable=False),
+    Column("ino", String(24), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", String(24), nullable=False),
+    Column("ctime_ns", String(24), nullable=False),
+    Index("ix_asset_fingerprints_inode", "dev", "ino"),
+)
+
 nonces = Table(
     "nonces",
     metadata,

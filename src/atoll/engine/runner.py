@@ -21,6 +21,7 @@ from atoll.engine.executor import (
     ExecutionSpec,
     Executor,
     ExitReason,
+    InputChanged,
     Limits,
     Runtime,
     SandboxUnavailable,
@@ -28,7 +29,7 @@ from atoll.engine.executor import (
 from atoll.engine.notify import Notifier
 from atoll.engine.outputs import DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_BYTES, OutputRules, publish
 from atoll.engine.queue import EnvironmentQueues
-from atoll.engine.workspace import ProvisioningError, Workspace
+from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
@@ -57,6 +58,8 @@ class EngineConfig:
     #: what a job may leave in its outputs and logs to have them published
     max_output_files: int = DEFAULT_MAX_FILES
     max_output_name_bytes: int = DEFAULT_MAX_NAME_BYTES
+    #: uid and gid a job's input files must be reachable by, every directory on the way
+    job_user: tuple[int, int] | None = None
 
 
 def limits_for(env: Environment, granted: Resources) -> Limits:
@@ -215,8 +218,10 @@ class Engine:
         ws = self.workspace(job_id)
         ws.reset()
         try:
-            mounts = ws.configure(rec.workflow, self.executor.readable)
+            mounts = ws.configure(rec.workflow, self.executor.readable, self.config.job_user)
         except ProvisioningError as exc:
+            if exc.changed:
+                return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
             status = (
                 JobStatus.ALGORITHM_PROVISIONING_FAILED
                 if exc.algorithm
@@ -251,6 +256,8 @@ class Engine:
 
             try:
                 execution = self.executor.start(spec, on_log)
+            except InputChanged as exc:
+                return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
             except SandboxUnavailable as exc:
                 text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
                 return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
@@ -264,6 +271,11 @@ class Engine:
                 with self._lock:
                     self._running.pop(job_id, None)
         try:
+            changed = changed_inputs(rec.workflow, mounts)
+            if changed:
+                # its outputs may come from other bytes than the receipt would name
+                text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
+                return _Ending(JobStatus.DATASET_CHANGED, text)
             return self._publish(job_id, ws, result, spec.limits)
         finally:
             execution.release()

@@ -10,28 +10,31 @@
       work/logs/                       → /data/logs                   (writable, capped)
       algorithm.log                    the job's stdout and stderr, as it runs
       results/<index>                  published result files
-    <dataset file>                     → /data/inputs/<did>/<index>   (read-only bind, no copy)
+    <dataset file>                     → /data/inputs/<did>/<index>   (read-only, no copy)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from atoll.catalog.files import FileRefused, Fingerprint, opened
 from atoll.engine.executor import Mount
 from atoll.engine.outputs import ALGORITHM_LOG
-from atoll.models.job import Workflow
+from atoll.models.job import InputFile, Workflow
 
 
 class ProvisioningError(Exception):
-    def __init__(self, message: str, algorithm: bool = False) -> None:
+    def __init__(self, message: str, algorithm: bool = False, changed: bool = False) -> None:
         super().__init__(message)
         self.algorithm = algorithm
+        #: a dataset file no longer holds its published bytes
+        self.changed = changed
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,17 @@ class Workspace:
             elif path.exists():
                 path.unlink()
 
-    def configure(self, wf: Workflow, readable: Callable[[Path], bool]) -> list[Mount]:
+    def configure(
+        self,
+        wf: Workflow,
+        readable: Callable[[Path], bool],
+        job_user: tuple[int, int] | None = None,
+    ) -> list[Mount]:
         """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
-        ``readable`` says whether a job could read a host file: jobs run as a user of their
-        own, so an input only the server may read fails here, clearly, not inside the job."""
+        ``readable`` says whether a job could read a host file, ``job_user`` (uid, gid) whether
+        it could get through the directories above it: jobs run as a user of their own, so an
+        input only the server may read fails here, clearly, not inside the job. Each dataset
+        file must still hold its published bytes (:func:`verify_input`)."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             # whatever the server's umask, the job's own user must reach what is written here
@@ -82,32 +92,24 @@ class Workspace:
         for inp in wf.inputs:
             ddo_file = self.work / "ddos" / inp.did
             ddo_file.write_text(json.dumps(inp.ddo))
-            for index, location in enumerate(inp.locations):
-                source = Path(location)
-                try:
-                    st = os.stat(source)
-                except OSError:
-                    raise ProvisioningError(
-                        f"file {index} of {inp.did} is no longer available"
-                    ) from None
-                if not stat.S_ISREG(st.st_mode):
-                    raise ProvisioningError(f"file {index} of {inp.did} is not a regular file")
-                if not readable(source):
-                    raise ProvisioningError(
-                        f"file {index} of {inp.did} is not readable by the sandbox user "
-                        "(the publisher must make it readable by others)"
+            if not inp.files or len(inp.files) != len(inp.locations):
+                # fail closed: without the published checksums nothing says what to run on
+                raise ProvisioningError(f"the files of {inp.did} came without their checksums")
+            for index, file in enumerate(inp.files):
+                fp = verify_input(file, f"file {index} of {inp.did}", readable, job_user)
+                mounts.append(
+                    Mount(
+                        Path(file.location),
+                        f"/data/inputs/{inp.did}/{index}",
+                        content=file.sha256,
+                        fingerprint=tuple(fp.as_list()),
                     )
-                mounts.append(Mount(source, f"/data/inputs/{inp.did}/{index}"))
+                )
         algo = self.work / "transformations" / "algorithm"
         if wf.algorithm.rawcode:
             algo.write_text(wf.algorithm.rawcode)
         elif wf.algorithm.location:
-            try:
-                shutil.copyfile(wf.algorithm.location, algo)
-            except OSError:
-                raise ProvisioningError(
-                    f"the code of {wf.algorithm.did} is no longer available", algorithm=True
-                ) from None
+            _copy_code(wf.algorithm.location, algo, wf.algorithm.checksum, wf.algorithm.did)
             if wf.algorithm.ddo is not None:
                 (self.work / "ddos" / wf.algorithm.did).write_text(json.dumps(wf.algorithm.ddo))
         else:
@@ -122,3 +124,71 @@ class Workspace:
             Mount(custom, "/data/inputs/algoCustomData.json"),
         ]
         return mounts
+
+
+def verify_input(
+    file: InputFile,
+    where: str,
+    readable: Callable[[Path], bool],
+    job_user: tuple[int, int] | None,
+) -> Fingerprint:
+    """Check that a dataset file is still the one the provider published, reached without
+    following links, and readable by the job; return its fingerprint now. A file whose
+    fingerprint moved is rehashed: it runs only if its bytes are still the published ones."""
+    try:
+        with opened(file.location) as f:
+            if not file.held and (
+                not readable(Path(file.location))
+                or (job_user is not None and not f.readable_by(*job_user))
+            ):
+                raise ProvisioningError(
+                    f"{where} is not readable by the sandbox user "
+                    "(the publisher must make it readable by others)"
+                )
+            fp = f.fingerprint
+            if fp.as_list() != file.fingerprint and f.sha256() != file.sha256:
+                raise ProvisioningError(f"{where} has changed since it was published", changed=True)
+            return fp
+    except FileRefused:
+        raise ProvisioningError(f"{where} is no longer available") from None
+    except OSError:
+        raise ProvisioningError(f"{where} is no longer available") from None
+
+
+def changed_inputs(wf: Workflow, before: list[Mount]) -> list[str]:
+    """The dataset files (as "file I of DID") that are not what they were when the job was
+    set up: the job may have read other bytes than the receipt names."""
+    changed = []
+    mounted = {m.target: m for m in before}
+    for inp in wf.inputs:
+        for index, file in enumerate(inp.files):
+            m = mounted.get(f"/data/inputs/{inp.did}/{index}")
+            try:
+                with opened(file.location) as f:
+                    same = m is not None and f.fingerprint.as_list() == list(m.fingerprint)
+            except (OSError, FileRefused):
+                same = False
+            if not same:
+                changed.append(f"file {index} of {inp.did}")
+    return changed
+
+
+def _copy_code(location: str, dst: Path, checksum: str, did: str) -> None:
+    """Copy a published algorithm's code without following links, and only if it is still the
+    code that was checked and trusted."""
+    digest = hashlib.sha256()
+    try:
+        with opened(location) as f:
+            fd = os.open(f"/proc/self/fd/{f.fd}", os.O_RDONLY | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
+                while chunk := fin.read(1 << 20):
+                    digest.update(chunk)
+                    fout.write(chunk)
+    except (OSError, FileRefused):
+        raise ProvisioningError(
+            f"the code of {did} is no longer available", algorithm=True
+        ) from None
+    if checksum and digest.hexdigest() != checksum:
+        raise ProvisioningError(
+            f"the code of {did} has changed since it was checked", algorithm=True
+        )

@@ -12,12 +12,26 @@ from atoll.models.environment import Resources
 from atoll.models.status import JobStatus
 
 
+class InputFile(BaseModel):
+    """One dataset file as the provider found it at start; provider → operator only."""
+
+    location: str
+    #: the published checksum: the engine runs the job only on these bytes
+    sha256: str
+    #: size, mtime_ns, ctime_ns, ino, dev of the file when that checksum was last confirmed
+    fingerprint: list[int] = Field(min_length=5, max_length=5)
+    #: a file the provider keeps itself (a derived asset's), not a publisher's
+    held: bool = False
+
+
 class WorkflowInput(BaseModel):
     did: str
     #: the DDO as JSON, written to /data/ddos/<did>
     ddo: dict[str, Any]
     #: host locations of the files, in index order; provider → operator only
     locations: list[str]
+    #: the same files with what they must still hold; a workflow without them does not run
+    files: list[InputFile] = Field(default_factory=list)
 
 
 class WorkflowAlgorithm(BaseModel):

@@ -610,9 +610,13 @@ class SandboxExecutor:
             "--unshare-user",
             "--unshare-pid",
             "--unshare-net",
+            # the base system only, as jobs get it: a recursive bind of "/" would remount every
+            # mount of the host, and fail when another job's mounts go away meanwhile
             "--ro-bind",
-            "/",
-            "/",
+            self._host.usr,
+            self._host.usr,
+            *(a for target, link in self._host.links for a in ("--symlink", target, link)),
+            *(a for d in self._host.dirs for a in ("--ro-bind", d, d)),
             "--",
             self._shell,
             "-c",
@@ -734,13 +738,17 @@ class SandboxExecutor:
     ) -> JobStage:
         """Bind everything of the job's own that bubblewrap needs into its staging tmpfs.
         Raises OSError (after unmounting what it mounted)."""
-        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts)]
+        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts if m.writable)]
         sources += [spec.outputs_dir, spec.logs_dir]
         if egress is not None:
             sources += [egress.socket_dir, egress.forwarder]
+        presented = [m for m in spec.mounts if not m.writable]
         stage = JobStage(self._stage_dir / job_cgroup_name(spec.job_id), self.mount_marker, owner)
-        stage.mount(len(sources) + len(spec.devices))
+        # an overlay takes three entries: its mount point, its layer and the entry in it
+        stage.mount(len(sources) + 3 * len(presented) + len(spec.devices))
         try:
+            for m in presented:
+                stage.present(m.source, name=m.content, fingerprint=m.fingerprint)
             for source in sources:
                 stage.add(source)
             for d in spec.devices:
