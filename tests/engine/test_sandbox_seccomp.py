@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from atoll.engine.executor import ExitReason, SandboxUnavailable
-from atoll.errors import Forbidden
 from atoll.engine.sandbox import SandboxExecutor
 from atoll.engine.sandbox.bwrap import HostSystem, bwrap_argv
 from atoll.engine.sandbox.seccomp import DENIED, build_filter
+from atoll.errors import Forbidden
 
 from .conftest import Jobs, sandbox_unavailable_reason, skip_or_fail
 
