@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from atoll.cli.common import console, env_home
+from atoll.cli.endpoint import local_url, recorded
+from atoll.cli.untrusted import markup
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.signing import Key
@@ -82,7 +84,7 @@ def init(
     """Create ATOLL_HOME: settings, the provider key, your key, the store and the contracts."""
     path = home or env_home()
     provider, user = init_home(path, chain_url)
-    console.print(f"node directory  {path}")
+    console.print(f"node directory  {markup(str(path))}")
     console.print(f"provider        {provider.address}")
     console.print(f"your address    {user.address}")
 
@@ -98,8 +100,10 @@ def serve(
 
     settings = load_settings(home or env_home(), host=host, port=port)
     node = build_provider(settings)
-    console.print(f"provider {node.key.address} on {settings.endpoint}")
-    run(node.app(), settings.host, settings.port)
+    console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
+    # recorded so that the CLI, with this ATOLL_HOME, finds the provider on whatever port
+    with recorded(settings.home, local_url(settings.host, settings.port)):
+        run(node.app(), settings.host, settings.port)
 
 
 @operator_app.command("serve")
