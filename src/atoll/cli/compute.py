@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +30,7 @@ STOP_WAIT_SECONDS = 30.0
 
 def wait_with_progress(c: ProviderClient, info: JobInfo, quiet: bool) -> JobInfo:
     """Wait for the job's end. Ctrl-C leaves the job running, and says how to find it again."""
-    try:
+    with following(info.jobId):
         if quiet:
             return c.wait(info.jobId)
         with console.status(f"[bold]{markup(info.statusText)}") as spinner:
@@ -37,10 +39,17 @@ def wait_with_progress(c: ProviderClient, info: JobInfo, quiet: bool) -> JobInfo
                 spinner.update(f"[bold]{markup(i.statusText)}[/bold]  (job {markup(i.jobId)})")
 
             return c.wait(info.jobId, on_change=show)
+
+
+@contextlib.contextmanager
+def following(job_id: str) -> Iterator[None]:
+    """Ctrl-C in this block stops the watching, not the job: say which job goes on, and how to
+    follow it, and exit with the interrupted status."""
+    try:
+        yield
     except KeyboardInterrupt:
-        job = markup(info.jobId)
-        err.print(f"interrupted; job {job} goes on without you watching")
-        err.print(f"follow it with: atoll compute status {job} --wait")
+        job = markup(job_id)
+        err.print(f"interrupted; job {job} goes on: atoll compute status {job} --wait")
         raise typer.Exit(INTERRUPTED) from None
 
 
@@ -142,16 +151,16 @@ def run(
             agreement,
             publish_output=derived,
         )
-        if not json:
-            console.print(f"started job {markup(info.jobId)}")
-        if wait or results is not None:
-            info = wait_with_progress(c, info, quiet=json)
-            if results is not None and info.results:
-                saved = save_results(c, info, results)
-                if not json:
-                    console.print(
-                        f"saved {len(saved) - 1} file(s) and receipt.json to {markup(str(results))}"
-                    )
+        with following(info.jobId):
+            if not json:
+                console.print(f"started job {markup(info.jobId)}")
+            if wait or results is not None:
+                info = wait_with_progress(c, info, quiet=json)
+                if results is not None and info.results:
+                    saved = save_results(c, info, results)
+                    if not json:
+                        to = markup(str(results))
+                        console.print(f"saved {len(saved) - 1} file(s) and receipt.json to {to}")
     if json:
         print_json(info.model_dump(mode="json"))
     else:
