@@ -41,3 +41,34 @@ def test_option_names_are_never_cut(path: list[str], command: Any) -> None:
     for name in names:
         assert name in words, f"{name} is not shown whole in:\n{result.output}"
     assert "…" not in result.output
+
+
+def test_job_ids_are_whole_in_the_job_list_at_80_columns() -> None:
+    from rich.console import Console
+
+    from atoll.cli.compute import jobs_table
+    from atoll.models.job import JobInfo
+    from atoll.models.status import JobStatus
+
+    jobs = [
+        JobInfo(
+            jobId=f"{i:x}" * 32,
+            owner="0x" + "ab" * 20,
+            did="did:atoll:" + "cd" * 32,
+            inputDID=[],
+            status=int(status),
+            statusText=status.text,
+            dateCreated="2026-11-28T19:41:16Z",
+        )
+        for i, status in enumerate(
+            [JobStatus.SANDBOX_UNAVAILABLE, JobStatus.FINISHED, JobStatus.DISK_QUOTA_EXCEEDED]
+        )
+    ]
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(jobs_table(jobs))
+    shown = console.export_text()
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    for job in jobs:
+        assert job.jobId in shown, shown
+    # the rest folds onto more lines, nothing is cut
+    assert "…" not in shown

@@ -213,17 +213,22 @@ def list_(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = Fals
     if json:
         print_json([j.model_dump(mode="json") for j in jobs])
         return
+    table = jobs_table(jobs)
+    console.print(table)
+
+
+def jobs_table(jobs: list[JobInfo]) -> Table:
     table = Table(title=f"{len(jobs)} job(s)")
     # the job id is what one types next: never cut or wrapped, the other columns give way
     table.add_column("job", no_wrap=True, min_width=max((len(j.jobId) for j in jobs), default=3))
-    table.add_column("status")
+    table.add_column("status", overflow="fold")
     table.add_column("dataset", overflow="fold")
-    table.add_column("created")
+    table.add_column("created", overflow="fold")
     for j in jobs:
         table.add_row(
             plain(j.jobId), plain(f"{j.status} {j.statusText}"), plain(j.did), plain(j.dateCreated)
         )
-    console.print(table)
+    return table
 
 
 @app.command("logs")
