@@ -9,6 +9,7 @@ import typer
 
 from atoll.cli.common import console, env_home
 from atoll.cli.endpoint import local_url, recorded
+from atoll.cli.exits import ERROR
 from atoll.cli.untrusted import markup
 from atoll.config import load_settings
 from atoll.db import connect
@@ -103,7 +104,12 @@ def serve(
     console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
     # recorded so that the CLI, with this ATOLL_HOME, finds the provider on whatever port
     with recorded(settings.home, local_url(settings.host, settings.port)):
-        run(node.app(), settings.host, settings.port)
+        try:
+            run(node.app(), settings.host, settings.port)
+        except SystemExit as exc:
+            # the server has said why in one line (a port in use); the status is ours
+            if exc.code:
+                raise typer.Exit(ERROR) from None
 
 
 @operator_app.command("serve")

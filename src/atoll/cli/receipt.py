@@ -72,6 +72,7 @@ def verify(
     # the keeper records a job's result a moment after it ends: a receipt fetched at once
     # would otherwise be reported as not on chain
     deadline = time.monotonic() + settle_timeout
+    told = False
     for input in signed.receipt.inputs:
         try:
             aid = bytes.fromhex(input.agreementId.removeprefix("0x"))
@@ -81,6 +82,9 @@ def verify(
             agreement = contracts.agreement(aid)
             if agreement is None or agreement.escrow.state is not ConditionState.UNFULFILLED:
                 break
+            if not told:
+                err.print("waiting for the keeper to record the job on chain…")
+                told = True
             time.sleep(0.2)
     problems += check_chain(signed, contracts)
     if results is not None:
