@@ -128,5 +128,5 @@ def operator_serve(
 
     settings = load_settings(home or env_home())
     app = build(settings, set(allow or settings.operator_allowed))
-    console.print(f"operator on http://{host}:{port}")
+    console.print(f"operator on http://{markup(host)}:{port}")
     run(app, host, port)
