@@ -255,3 +255,17 @@ def test_the_cli_finds_the_provider_serve_records(tmp_path: Path) -> None:
     dead.wait()
     (tmp_path / RECORD).write_text(json.dumps({"url": url, "pid": dead.pid}))
     assert provider_url(tmp_path) == DEFAULT_URL
+
+
+def test_an_internal_fault_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from atoll.cli.main import run
+
+    def broken() -> Key:
+        raise RuntimeError("boom\nand a second line")
+
+    monkeypatch.setattr(Key, "generate", broken)
+    assert run(["keys", "new", "--key", str(tmp_path / "k")]) == exits.INTERNAL
+    errors = capsys.readouterr().err
+    assert errors == "error: internal error (RuntimeError: boom)\n"
