@@ -216,6 +216,8 @@ def test_interrupt_names_the_job_and_stop_shows_the_stopped_status(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # as a terminal would have it: a test run in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     job_id = ""

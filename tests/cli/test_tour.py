@@ -92,7 +92,8 @@ class Shell:
 
     def stop(self) -> None:
         if self.server is not None and self.server.poll() is None:
-            self.server.send_signal(signal.SIGINT)
+            # as a service manager stops it (SIGINT may be ignored in a background test run)
+            self.server.send_signal(signal.SIGTERM)
             try:
                 self.server.wait(timeout=30)
             except subprocess.TimeoutExpired:

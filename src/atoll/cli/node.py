@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -102,6 +104,9 @@ def serve(
     settings = load_settings(home or env_home(), host=host, port=port)
     node = build_provider(settings)
     console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
+    # uvicorn stops gracefully on SIGTERM, then raises it again: let it end as an exit
+    # rather than a kill, so that the record below is removed on the way out
+    signal.signal(signal.SIGTERM, _stop)
     # recorded so that the CLI, with this ATOLL_HOME, finds the provider on whatever port
     with recorded(settings.home, local_url(settings.host, settings.port)):
         try:
@@ -110,6 +115,10 @@ def serve(
             # the server has said why in one line (a port in use); the status is ours
             if exc.code:
                 raise typer.Exit(ERROR) from None
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 @operator_app.command("serve")
