@@ -13,6 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from atoll.db.schema import agreement_jobs, agreements, keeper_cursor
 from atoll.errors import Forbidden
 
+#: ``settled`` of an agreement closed for a refund whose chain transactions are not yet done
+REFUNDING = "refunding"
+
 
 @dataclass(frozen=True)
 class AgreementRow:
@@ -25,6 +28,8 @@ class AgreementRow:
     settled: str
     delivered: int
     running: int
+    #: jobs that ended in a failure of the provider's (refunded)
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,11 +194,15 @@ class AgreementLedger:
             func.cast(agreement_jobs.c.state == "delivered", agreements.c.used.type)
         )
         running = func.sum(func.cast(agreement_jobs.c.state == "running", agreements.c.used.type))
+        failed = func.sum(
+            func.cast(agreement_jobs.c.state == "undelivered", agreements.c.used.type)
+        )
         stmt = (
             select(
                 agreements,
                 func.coalesce(delivered, 0).label("n_delivered"),
                 func.coalesce(running, 0).label("n_running"),
+                func.coalesce(failed, 0).label("n_failed"),
             )
             .select_from(
                 agreements.outerjoin(
@@ -201,7 +210,7 @@ class AgreementLedger:
                     and_(agreement_jobs.c.agreement_id == agreements.c.agreement_id),
                 )
             )
-            .where(agreements.c.settled == "")
+            .where(agreements.c.settled.in_(("", REFUNDING)))
             .group_by(*agreements.c)
         )
         with self._engine.connect() as conn:
@@ -217,9 +226,26 @@ class AgreementLedger:
                 settled=r.settled,
                 delivered=int(r.n_delivered),
                 running=int(r.n_running),
+                failed=int(r.n_failed),
             )
             for r in rows
         ]
+
+    def close_for_refund(self, agreement_id: str) -> bool:
+        """Close an agreement that no job holds (none reserved or running) for a refund, in
+        one statement: no job can be counted against it afterwards, and none is counted
+        against it now."""
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(agreements)
+                .where(
+                    agreements.c.agreement_id == agreement_id,
+                    agreements.c.settled == "",
+                    agreements.c.used == 0,
+                )
+                .values(settled=REFUNDING)
+            )
+        return done.rowcount == 1
 
     def settle(self, agreement_id: str, how: str) -> None:
         with self._engine.begin() as conn:
