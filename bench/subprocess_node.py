@@ -1,0 +1,84 @@
+"""What the load and growth benchmarks share: a real ``atoll serve`` in a subprocess on a
+loopback port, its memory, and percentiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from atoll.cli.node import init_home
+from atoll.server import free_port
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(values: list[float], unit: float = 1000.0, suffix: str = "ms") -> str:
+    if not values:
+        return "(no samples)"
+    return (
+        f"median {statistics.median(values) * unit:8.1f} {suffix}   "
+        f"p95 {pct(values, 95) * unit:8.1f} {suffix}   max {max(values) * unit:8.1f} {suffix}"
+        f"   (n={len(values)})"
+    )
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def disk_mb(path: Path) -> float:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += (Path(root) / name).stat().st_size
+            except OSError:
+                pass
+    return total / 1e6
+
+
+@contextmanager
+def atoll_serve(home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``atoll serve`` on a free loopback port; stopped with SIGTERM when the block ends."""
+    init_home(home)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "atoll", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "ATOLL_HOME": str(home), **env},
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the server did not start") from None
+                time.sleep(0.05)
+        yield url, server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
