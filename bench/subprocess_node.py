@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -46,10 +46,8 @@ def disk_mb(path: Path) -> float:
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with suppress(OSError):  # a file removed while counting
                 total += (Path(root) / name).stat().st_size
-            except OSError:
-                pass
     return total / 1e6
 
 
