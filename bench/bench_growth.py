@@ -49,12 +49,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="paid jobs before measuring")
     parser.add_argument("--clients", type=int, default=2, help="clients at a time")
     parser.add_argument("--checkpoints", type=int, default=5, help="RSS samples on the way")
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
-        with atoll_serve(home) as (url, server):
+        with atoll_serve(home, args.postgres) as (url, server):
 
             def disk() -> tuple[float, float, float]:
                 return (
@@ -104,6 +110,7 @@ def main() -> None:
             disk_end = disk()
 
     print()
+    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"{args.jobs} paid jobs after {args.warmup} to warm up ({elapsed:.0f} s)")
     print(f"idle RSS before any job            {rss_start:7.1f} MB")
     print(f"idle RSS after the warm-up         {rss_warm:7.1f} MB")

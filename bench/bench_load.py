@@ -211,13 +211,19 @@ def main() -> None:
         "--every-change", action="store_true", help="watchers wake on every status change"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
         env = {"ATOLL_MAX_CONCURRENT_JOBS": str(args.concurrent_jobs)}
-        with atoll_serve(home, **env) as (url, server):
+        with atoll_serve(home, args.postgres, **env) as (url, server):
             data = tmp / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
@@ -239,6 +245,7 @@ def main() -> None:
             busy = rss_mb(server.pid)
 
     print()
+    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"{args.jobs} submissions, {args.watchers} watchers on {args.consumers} keys")
     print(f"peak watchers waiting at once       {load.peak}")
     print(f"errors                              {len(load.errors)}   (goal 0)")

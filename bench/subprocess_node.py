@@ -3,7 +3,9 @@ loopback port, its memory, and percentiles."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -14,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from atoll.cli.node import init_home
 from atoll.server import free_port
@@ -52,8 +55,37 @@ def disk_mb(path: Path) -> float:
 
 
 @contextmanager
-def atoll_serve(home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``atoll serve`` on a free loopback port; stopped with SIGTERM when the block ends."""
+def scratch_postgres(url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``url`` (which names any database
+    there to connect to), dropped when the block ends."""
+    name = f"atoll_bench_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def atoll_serve(
+    home: Path, postgres: str = "", **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``atoll serve`` on a free loopback port; stopped with SIGTERM when the block ends.
+    With ``postgres`` (a server URL), the store is a scratch database there."""
+    with contextlib.ExitStack() as stack:
+        if postgres:
+            env = {**env, "ATOLL_DATABASE_URL": stack.enter_context(scratch_postgres(postgres))}
+        yield stack.enter_context(_serve(home, env))
+
+
+@contextmanager
+def _serve(home: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     init_home(home)
     port = free_port()
     server = subprocess.Popen(
