@@ -266,6 +266,27 @@ def test_the_chain_compacts_itself_as_it_grows(tmp_path: Path, contract_cache: P
     assert often < never * 0.8
 
 
+def test_compacting_as_it_goes_misses_nothing_a_full_look_would_find(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path, compact_every=4)
+    c = _deploy(chain, contract_cache)
+    c.faucet(CONSUMER, 50 * 10**18)
+    made = _agreements(c, 6)
+    chain.compact()  # since the last one: only the kept state and what was written
+    records = [c.agreement(a) for a in made]
+    chain.close()
+    reopened = EmbeddedChain(path, compact_every=4)
+    try:
+        assert reopened.compact() == 0  # the first after opening looks at every node
+        again = Contracts(reopened, c.book, cache_dir=contract_cache)
+        assert [again.agreement(a) for a in made] == records
+        _agreements(again, 2, start=50)
+    finally:
+        reopened.close()
+
+
 def test_the_state_cache_is_bounded_by_bytes(contract_cache: Path) -> None:
     bound = 64 * 1024
     chain = EmbeddedChain(cache_bytes=bound)

@@ -74,11 +74,11 @@ GAS_LIMIT = 30_000_000
 DEFAULT_TX_GAS = 10_000_000
 CALL_GAS = 50_000_000
 #: blocks between two compactions of the chain state (0: never)
-COMPACT_EVERY = 256
+COMPACT_EVERY = 64
 #: state roots kept reachable by a compaction: the head's and those just before it
 KEEP_STATES = 4
 #: memory for committed chain data (trie nodes, headers) read back from SQLite
-DEFAULT_CACHE_BYTES = 32 << 20
+DEFAULT_CACHE_BYTES = 8 << 20
 _SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -123,6 +123,10 @@ class SqliteKV(BaseDB):
         self._conn = conn
         self._pending: dict[bytes, bytes | None] = {}
         self._cache = ByteBoundedLRU(cache_bytes)
+        #: hash-keyed entries written since :attr:`written` was last cleared, while
+        #: :attr:`track` is set (by a chain that compacts itself)
+        self.written: set[bytes] = set()
+        self.track = False
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self._pending:
@@ -169,6 +173,9 @@ class SqliteKV(BaseDB):
         dels = [(k,) for k, v in self._pending.items() if v is None]
         if puts:
             self._conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
+            if self.track:
+                # what the next compaction must look at beyond the state it kept last time
+                self.written.update(k for k, _ in puts if len(k) == prune.HASH_LEN)
         if dels:
             self._conn.executemany("DELETE FROM kv WHERE k = ?", dels)
 
@@ -247,6 +254,7 @@ class EmbeddedChain:
             self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._conn.executescript(_SCHEMA)
             self._kv = SqliteKV(self._conn, cache_bytes)
+            self._kv.track = compact_every > 0
             self._db = AtomicDB(self._kv)
             stored_id = self._meta("chain_id")
             if stored_id is None:
@@ -260,6 +268,8 @@ class EmbeddedChain:
                 self._time_offset = int(self._meta("time_offset") or 0)
                 self._chain = _chain_class(self._chain_id)(self._db)
             self._compacted_at = int(self._meta("compacted_at") or 0)
+            #: the state nodes the last compaction kept (None: none since opening)
+            self._live_state: set[bytes] | None = None
         except BaseException:
             self.close()
             raise
@@ -481,7 +491,11 @@ class EmbeddedChain:
     def compact(self, keep_states: int = KEEP_STATES) -> int:
         """Delete the trie nodes that neither the last ``keep_states`` states nor any
         block's transactions, receipts or withdrawals reach (see :mod:`.prune`); returns
-        how many. SQLite reuses the freed pages, so the file stops growing by them."""
+        how many. SQLite reuses the freed pages, so the file stops growing by them.
+
+        The first compaction after opening looks at every node; later ones only at the
+        state they kept last time and at what was written since (old blocks' tries never
+        change), so their cost follows the live state, not the chain's history."""
         with self._rlock:
             head = int(self._head().block_number)
             chaindb = self._chain.chaindb
@@ -489,15 +503,29 @@ class EmbeddedChain:
                 bytes(chaindb.get_canonical_block_header_by_number(BlockNumber(n)).state_root)
                 for n in range(max(0, head - keep_states + 1), head + 1)
             ]
-            candidates: list[bytes] = []
             block_roots: list[bytes] = []
-            for key, value in self._conn.execute("SELECT k, v FROM kv WHERE length(k) = 32"):
-                decoded = prune.decode(bytes(value))
-                if prune.is_trie_node(decoded):
-                    candidates.append(bytes(key))
-                else:
-                    block_roots.extend(prune.block_roots(decoded))
-            keep = prune.reachable(self._stored, state_roots, block_roots)
+            candidates: list[bytes] = []
+            if self._live_state is None or not self._kv.track:
+                for key, value in self._conn.execute("SELECT k, v FROM kv WHERE length(k) = 32"):
+                    decoded = prune.decode(bytes(value))
+                    if prune.is_trie_node(decoded):
+                        candidates.append(bytes(key))
+                    else:
+                        block_roots.extend(prune.block_roots(decoded))
+            else:
+                for n in range(self._compacted_at + 1, head + 1):
+                    header = chaindb.get_canonical_block_header_by_number(BlockNumber(n))
+                    block_roots += [bytes(header.transaction_root), bytes(header.receipt_root)]
+                    withdrawals = getattr(header, "withdrawals_root", None)
+                    if withdrawals is not None:
+                        block_roots.append(bytes(withdrawals))
+                for key in self._live_state | self._kv.written:
+                    value = self._stored(key)
+                    if value is not None and prune.is_trie_node(prune.decode(value)):
+                        candidates.append(key)
+            self._kv.written.clear()
+            live_state = prune.reachable(self._stored, state_roots, [])
+            keep = live_state | prune.reachable(self._stored, [], block_roots)
             garbage = [k for k in candidates if k not in keep]
             with self._commit():
                 self._conn.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k in garbage])
@@ -505,6 +533,7 @@ class EmbeddedChain:
             for key in garbage:
                 self._kv.forget(key)
             self._compacted_at = head
+            self._live_state = live_state
             return len(garbage)
 
     def _stored(self, key: bytes) -> bytes | None:

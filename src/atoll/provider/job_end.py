@@ -17,7 +17,7 @@ from atoll.models.job import JobInfo
 from atoll.provider.outcomes import Outcome
 
 #: ended jobs whose outcome is kept in memory (the store has them all)
-REMEMBER = 1024
+REMEMBER = 256
 
 
 class OncePerJob:
