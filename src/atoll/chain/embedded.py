@@ -78,7 +78,7 @@ COMPACT_EVERY = 64
 #: state roots kept reachable by a compaction: the head's and those just before it
 KEEP_STATES = 4
 #: memory for committed chain data (trie nodes, headers) read back from SQLite
-DEFAULT_CACHE_BYTES = 8 << 20
+DEFAULT_CACHE_BYTES = 4 << 20
 _SCHEMA_VERSION = "1"
 
 _SCHEMA = """
