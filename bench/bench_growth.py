@@ -60,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
-        with atoll_serve(home, args.postgres) as (url, server):
+        with atoll_serve(home, args.postgres) as (url, server, data_root):
 
             def disk() -> tuple[float, float, float]:
                 return (
@@ -73,7 +73,7 @@ def main() -> None:
                 time.sleep(2.0)  # let the keeper and the watchers finish their last round
                 return rss_mb(server.pid)
 
-            data = tmp / "data.csv"
+            data = data_root / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
             did = publisher.publish(

@@ -223,8 +223,8 @@ def main() -> None:
         tmp = Path(tmpdir)
         home = tmp / "home"
         env = {"ATOLL_MAX_CONCURRENT_JOBS": str(args.concurrent_jobs)}
-        with atoll_serve(home, args.postgres, **env) as (url, server):
-            data = tmp / "data.csv"
+        with atoll_serve(home, args.postgres, **env) as (url, server, data_root):
+            data = data_root / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
             did = publisher.publish(

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -75,13 +77,20 @@ def scratch_postgres(url: str) -> Iterator[str]:
 @contextmanager
 def atoll_serve(
     home: Path, postgres: str = "", **env: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``atoll serve`` on a free loopback port; stopped with SIGTERM when the block ends.
-    With ``postgres`` (a server URL), the store is a scratch database there."""
+    Yields its URL, its process and its data root (a new directory every user can get
+    through: jobs run as users of their own). With ``postgres`` (a server URL), the store is
+    a scratch database there."""
     with contextlib.ExitStack() as stack:
+        data = Path(tempfile.mkdtemp(prefix="atoll-bench-data-"))
+        stack.callback(shutil.rmtree, data, ignore_errors=True)
+        data.chmod(0o755)
+        env = {**env, "ATOLL_DATA_ROOTS": str(data)}
         if postgres:
             env = {**env, "ATOLL_DATABASE_URL": stack.enter_context(scratch_postgres(postgres))}
-        yield stack.enter_context(_serve(home, env))
+        url, server = stack.enter_context(_serve(home, env))
+        yield url, server, data
 
 
 @contextmanager
