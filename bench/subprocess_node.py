@@ -97,8 +97,10 @@ def atoll_serve(
 def _serve(home: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     init_home(home)
     port = free_port()
+    # warnings only: a log line per request would be part of what is measured
+    command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "atoll", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "atoll", *command],
         env={**os.environ, "ATOLL_HOME": str(home), **env},
         stdout=subprocess.DEVNULL,
     )
