@@ -36,6 +36,7 @@ from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.hosts import HostRules
+from atoll.provider.job_end import OncePerJob
 from atoll.provider.limits import RequestLimits
 from atoll.provider.metrics import Metrics
 from atoll.provider.nonces import NonceStore
@@ -189,7 +190,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         await anyio.to_thread.run_sync(keeper.job_ended, info, outcome.receipt.receipt.sha256())
         return outcome
 
-    watcher = JobWatcher(registry, job_ended)
+    # the watcher and every waiting client ask at once when a job ends: handled once
+    job_end = OncePerJob(job_ended)
+    watcher = JobWatcher(registry, job_end)
     authorizer = AgreementAuthorizer(chain, ledger, watcher)
     nonces = NonceStore(db)
     service = ProviderService(
@@ -215,7 +218,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain=chain,
         chain_url=settings.chain_url,
         outcomes=outcomes,
-        on_job_end=job_ended,
+        on_job_end=job_end,
     )
     return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ from atoll.canonical import canonical_sha256
 from atoll.errors import AuthError, BadRequest
 
 ADDRESS_LEN = 42
+#: every refusal that signing again with a fresh nonce may cure starts with this, so that a
+#: client can tell it from a bad signature
+STALE_NONCE = "stale nonce: "
+
+
+def is_stale_nonce(message: str) -> bool:
+    return message.startswith(STALE_NONCE)
 
 
 def message(route: str, *parts: object) -> str:
@@ -69,16 +77,21 @@ def verify(text: str, signature: str, claimed: str) -> str:
 
 
 class Key:
-    """A local private key, with a nonce source that never repeats within a process."""
+    """A local private key, with a nonce source that never repeats within a process.
 
-    def __init__(self, private_key: bytes) -> None:
+    A nonce is this machine's clock in microseconds (corrected by :attr:`clock_offset_us`
+    once a provider said its clock differs), plus a random part below a millisecond so that
+    other processes signing with the same key at the same moment pick other nonces.
+    """
+
+    def __init__(self, private_key: bytes, clock: Callable[[], float] = time.time) -> None:
         self._key = private_key
         self.address: str = Account.from_key(private_key).address
+        self._clock = clock
         self._last = 0
         self._lock = threading.Lock()
-        #: held from signing a request until its answer: nonces must reach the provider in
-        #: the order they were made, so one key's requests go one at a time
-        self.in_flight = threading.RLock()
+        #: the provider's clock minus this one's, in microseconds
+        self.clock_offset_us = 0
 
     @classmethod
     def generate(cls) -> Key:
@@ -106,11 +119,17 @@ class Key:
         return self._key
 
     def next_nonce(self) -> int:
-        # milliseconds since the epoch: increasing across restarts without asking the
-        # provider for the last nonce (one round trip fewer per request)
         with self._lock:
-            self._last = max(self._last + 1, time.time_ns() // 1_000_000)
+            now = int(self._clock() * 1_000_000) + self.clock_offset_us
+            self._last = max(self._last + 1, now + secrets.randbelow(1000))
             return self._last
+
+    def adopt_clock(self, provider_now_us: int) -> None:
+        """Sign from now on with the provider's clock, which says ``provider_now_us``."""
+        with self._lock:
+            self.clock_offset_us = provider_now_us - int(self._clock() * 1_000_000)
+            # a clock set back must not leave the nonces stuck where the wrong one put them
+            self._last = 0
 
     def sign(self, text: str) -> str:
         return sign(self._key, text)

@@ -201,3 +201,97 @@ def test_logs_filter_by_address_and_topics(contract_cache: Path) -> None:
     assert len(only) == 1 and only[0].topics[2] == to_consumer
     assert chain.get_logs(start, chain.block_number(), address=c.book.did_registry) == []
     chain.close()
+
+
+def _agreements(c: Contracts, n: int, start: int = 1) -> list[bytes]:
+    made = []
+    for i in range(start, start + n):
+        did = did_bytes("did:op:" + f"{i:064x}")
+        c.register_did(PUBLISHER, did, b"\x01" * 32, [PROVIDER.address])
+        aid = c.create_agreement(CONSUMER, did, 10**15, max_jobs=1, timeout=900)
+        c.lock_payment(CONSUMER, aid)
+        made.append(aid)
+    return made
+
+
+def test_compaction_frees_old_state_and_keeps_what_is_needed(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path, compact_every=0)
+    c = _deploy(chain, contract_cache)
+    first = c.faucet(CONSUMER, 50 * 10**18)
+    made = _agreements(c, 8)
+    records = [c.agreement(a) for a in made]
+    tokens, ether = c.balance_of(CONSUMER.address), chain.balance(GOV.address)
+    head = chain.block_number()
+    logs = chain.get_logs(0, head)
+    before = chain.kv_bytes()
+    assert chain.compact(keep_states=1) > 0
+    assert chain.kv_bytes() < before * 0.8
+    assert chain.compact(keep_states=1) == 0  # nothing left to free
+
+    def intact(ch: EmbeddedChain, cc: Contracts) -> None:
+        assert [cc.agreement(a) for a in made] == records
+        assert cc.balance_of(CONSUMER.address) == tokens
+        assert ch.balance(GOV.address) == ether
+        # old blocks, receipts and logs stay readable: the keeper and receipts need them
+        assert ch.wait_for_receipt(first.tx_hash) == first
+        assert ch.get_logs(0, head) == logs
+        assert ch.block_timestamp(1) <= ch.block_timestamp(head)
+
+    intact(chain, c)
+    _agreements(c, 2, start=100)  # and the chain goes on from the compacted state
+    tokens = c.balance_of(CONSUMER.address)
+    chain.close()
+    reopened = EmbeddedChain(path, compact_every=0)
+    try:
+        intact(reopened, Contracts(reopened, c.book, cache_dir=contract_cache))
+        _agreements(Contracts(reopened, c.book, cache_dir=contract_cache), 1, start=200)
+    finally:
+        reopened.close()
+
+
+def test_the_chain_compacts_itself_as_it_grows(tmp_path: Path, contract_cache: Path) -> None:
+    sizes = []
+    for every in (0, 8):
+        chain = EmbeddedChain(tmp_path / f"chain-{every}.sqlite", compact_every=every)
+        c = _deploy(chain, contract_cache)
+        c.faucet(CONSUMER, 50 * 10**18)
+        made = _agreements(c, 10)
+        assert c.agreement(made[0]).consumer == CONSUMER.address
+        sizes.append(chain.kv_bytes())
+        chain.close()
+    never, often = sizes
+    assert often < never * 0.8
+
+
+def test_compacting_as_it_goes_misses_nothing_a_full_look_would_find(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path, compact_every=4)
+    c = _deploy(chain, contract_cache)
+    c.faucet(CONSUMER, 50 * 10**18)
+    made = _agreements(c, 6)
+    chain.compact()  # since the last one: only the kept state and what was written
+    records = [c.agreement(a) for a in made]
+    chain.close()
+    reopened = EmbeddedChain(path, compact_every=4)
+    try:
+        assert reopened.compact() == 0  # the first after opening looks at every node
+        again = Contracts(reopened, c.book, cache_dir=contract_cache)
+        assert [again.agreement(a) for a in made] == records
+        _agreements(again, 2, start=50)
+    finally:
+        reopened.close()
+
+
+def test_the_state_cache_is_bounded_by_bytes(contract_cache: Path) -> None:
+    bound = 64 * 1024
+    chain = EmbeddedChain(cache_bytes=bound)
+    c = _deploy(chain, contract_cache)
+    c.faucet(CONSUMER, 50 * 10**18)
+    _agreements(c, 3)
+    assert 0 < chain._kv.cache_bytes <= bound
+    chain.close()

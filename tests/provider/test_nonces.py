@@ -1,4 +1,4 @@
-"""Nonces on every store backend: strictly increasing per address, one winner per nonce."""
+"""Nonces on every store backend: any unused nonce near the provider's clock, once."""
 
 from __future__ import annotations
 
@@ -7,37 +7,67 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from atoll import signing
+from atoll.db.schema import used_nonces
 from atoll.errors import AuthError, BadRequest
-from atoll.provider.nonces import NonceStore
+from atoll.provider import nonces as nonces_module
+from atoll.provider.nonces import WINDOW_US, NonceStore
 
 A = "0x" + "11" * 20
+NOW = 1_800_000_000_000_000
 
 
-def test_increasing_nonces_accepted_and_reuse_refused(db: sa.Engine) -> None:
-    store = NonceStore(db)
-    store.consume(A, 5)
-    store.consume(A, 6)
-    assert store.current(A) == 6
-    for stale in (6, 5, 1):
-        with pytest.raises(AuthError):
-            store.consume(A, stale)
-    assert store.current(A) == 6
+class Clock:
+    def __init__(self, now: int = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def refused(store: NonceStore, nonce: int, scope: str = "consumer") -> str:
+    with pytest.raises(AuthError) as info:
+        store.consume(A, nonce, scope)
+    assert signing.is_stale_nonce(info.value.message)
+    return info.value.message
+
+
+def test_any_order_within_the_window_each_nonce_once(db: sa.Engine) -> None:
+    store = NonceStore(db, Clock())
+    # out of order, as several clients on one key send them
+    for nonce in (NOW + 5, NOW - 100, NOW + 1, NOW - WINDOW_US, NOW + WINDOW_US):
+        store.consume(A, nonce)
+    for used in (NOW + 5, NOW - 100, NOW + 1):
+        assert "already used" in refused(store, used)
+    assert store.current(A) == NOW + WINDOW_US
+
+
+def test_nonces_far_from_the_clock_are_refused_and_lock_nobody_out(db: sa.Engine) -> None:
+    store = NonceStore(db, Clock())
+    hour = 3600 * 1_000_000
+    message = refused(store, NOW + hour)
+    assert "clock" in message and str(NOW) in message
+    refused(store, NOW - hour)
+    refused(store, NOW + WINDOW_US + 1)
+    # the address still signs with the right time
+    store.consume(A, NOW + 1)
+    store.consume(A, NOW - 1)
 
 
 def test_scopes_and_addresses_are_independent(db: sa.Engine) -> None:
-    store = NonceStore(db)
-    store.consume(A, 10)
-    store.consume(A, 3, scope="operator")
-    store.consume("0x" + "22" * 20, 1)
-    assert store.current(A, "operator") == 3
+    store = NonceStore(db, Clock())
+    store.consume(A, NOW)
+    store.consume(A, NOW, scope="operator")
+    store.consume("0x" + "22" * 20, NOW)
+    refused(store, NOW, scope="operator")
 
 
 def test_racing_requests_with_one_nonce_have_one_winner(db: sa.Engine) -> None:
-    store = NonceStore(db)
+    store = NonceStore(db, Clock())
 
     def attempt(_: int) -> bool:
         try:
-            store.consume(A, 42)
+            store.consume(A, NOW + 42)
             return True
         except AuthError:
             return False
@@ -47,6 +77,23 @@ def test_racing_requests_with_one_nonce_have_one_winner(db: sa.Engine) -> None:
     assert wins.count(True) == 1
 
 
+def test_used_nonces_are_forgotten_once_the_window_refuses_them(
+    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nonces_module, "PRUNE_EVERY_S", 0.0)
+    clock = Clock()
+    store = NonceStore(db, clock)
+    for i in range(5):
+        store.consume(A, NOW + i)
+    clock.now = NOW + WINDOW_US + 3  # NOW+0 … NOW+2 are out of the window now
+    store.consume(A, clock.now)
+    with db.connect() as conn:
+        kept = sorted(conn.execute(sa.select(used_nonces.c.nonce)).scalars())
+    assert kept == [NOW + 3, NOW + 4, clock.now]
+    # forgotten, yet still refused: the window does it
+    assert "clock" in refused(store, NOW)
+
+
 def test_nonce_must_be_positive(db: sa.Engine) -> None:
     with pytest.raises(BadRequest):
-        NonceStore(db).consume(A, 0)
+        NonceStore(db, Clock()).consume(A, 0)

@@ -65,7 +65,7 @@ def test_unsigned_and_forged_starts_are_refused_and_create_no_job(
 def test_reused_nonce_is_refused(provider: Running, tmp_path: Path) -> None:
     did = provider.dataset(tmp_path)
     agreement = provider.consumer.order(did)
-    body = signed_start(provider.consumer.key, did, 10**12, agreement)
+    body = signed_start(provider.consumer.key, did, provider.consumer.key.next_nonce(), agreement)
     url = provider.url + "/api/services/compute"
     assert httpx.post(url, json=body).status_code == 201
     r = httpx.post(url, json=body)

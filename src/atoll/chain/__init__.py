@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     DEV_MNEMONIC,
@@ -37,7 +38,19 @@ from .contracts import (
 )
 from .embedded import EmbeddedChain
 from .errors import ChainError, ChainRevert, ChainTimeout, ChainUnavailable
-from .rpc import RpcChain
+
+if TYPE_CHECKING:
+    from .rpc import RpcChain
+
+
+def __getattr__(name: str) -> Any:
+    # web3 (behind RpcChain) costs a provider on its embedded chain ~20 MB it never uses
+    if name == "RpcChain":
+        from .rpc import RpcChain
+
+        return RpcChain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONTRACT_NAMES",
@@ -87,5 +100,7 @@ def open_chain(url: str | None = None, *, path: str | os.PathLike[str] | None = 
     """
     target = url or os.environ.get("ATOLL_CHAIN_URL")
     if target:
+        from .rpc import RpcChain
+
         return RpcChain(target)
     return EmbeddedChain(path if path is not None else default_chain_path())

@@ -51,6 +51,7 @@ from eth_typing import Address, BlockNumber
 from eth_utils.address import to_canonical_address
 from eth_utils.exceptions import ValidationError
 
+from . import prune
 from .abi import decode_revert_reason
 from .base import (
     DEV_BALANCE,
@@ -63,6 +64,7 @@ from .base import (
     dev_accounts,
 )
 from .errors import ChainError, ChainRevert, ChainUnavailable
+from .kvcache import ByteBoundedLRU
 
 #: Default chain id of embedded chains (the common development chain id).
 EMBEDDED_CHAIN_ID = 1337
@@ -71,6 +73,12 @@ GAS_LIMIT = 30_000_000
 #: charged; the sender needs ``limit * max fee`` up front.
 DEFAULT_TX_GAS = 10_000_000
 CALL_GAS = 50_000_000
+#: blocks between two compactions of the chain state (0: never)
+COMPACT_EVERY = 64
+#: state roots kept reachable by a compaction: the head's and those just before it
+KEEP_STATES = 4
+#: memory for committed chain data (trie nodes, headers) read back from SQLite
+DEFAULT_CACHE_BYTES = 4 << 20
 _SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -104,16 +112,21 @@ class SqliteKV(BaseDB):
 
     Writes collect in memory until :meth:`flush`, which the chain calls inside the
     SQLite transaction that commits a block; :meth:`discard` drops them (a refused
-    transaction). Committed values are cached in memory, up to a bound.
+    transaction). Committed values are cached in memory, least recently used first out,
+    up to a bound in bytes (trie nodes vary from tens of bytes to kilobytes, so a count
+    would bound nothing).
     """
 
     _DELETED = b""
 
-    def __init__(self, conn: sqlite3.Connection, cache_entries: int = 200_000) -> None:
+    def __init__(self, conn: sqlite3.Connection, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._conn = conn
         self._pending: dict[bytes, bytes | None] = {}
-        self._cache: dict[bytes, bytes] = {}
-        self._cache_entries = cache_entries
+        self._cache = ByteBoundedLRU(cache_bytes)
+        #: hash-keyed entries written since :attr:`written` was last cleared, while
+        #: :attr:`track` is set (by a chain that compacts itself)
+        self.written: set[bytes] = set()
+        self.track = False
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self._pending:
@@ -147,9 +160,12 @@ class SqliteKV(BaseDB):
         return True
 
     def _remember(self, key: bytes, value: bytes) -> None:
-        if len(self._cache) >= self._cache_entries:
-            self._cache.clear()
-        self._cache[key] = value
+        self._cache.put(key, value)
+
+    @property
+    def cache_bytes(self) -> int:
+        """What the cache holds now, by the same measure as its bound."""
+        return self._cache.size
 
     def flush(self) -> None:
         """Write pending changes (call inside the committing SQLite transaction)."""
@@ -157,6 +173,9 @@ class SqliteKV(BaseDB):
         dels = [(k,) for k, v in self._pending.items() if v is None]
         if puts:
             self._conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
+            if self.track:
+                # what the next compaction must look at beyond the state it kept last time
+                self.written.update(k for k, _ in puts if len(k) == prune.HASH_LEN)
         if dels:
             self._conn.executemany("DELETE FROM kv WHERE k = ?", dels)
 
@@ -164,13 +183,18 @@ class SqliteKV(BaseDB):
         """The SQLite transaction holding the last :meth:`flush` committed."""
         for k, v in self._pending.items():
             if v is None:
-                self._cache.pop(k, None)
+                self._cache.pop(k)
             else:
                 self._remember(k, v)
         self._pending.clear()
 
     def discard(self) -> None:
         self._pending.clear()
+
+    def forget(self, key: bytes) -> None:
+        """Drop ``key`` from the cache (deleted from the table behind this store's back), so
+        that a read of it fails instead of being served from memory."""
+        self._cache.pop(key)
 
 
 def _chain_class(chain_id: int) -> type[MiningChain]:
@@ -210,9 +234,11 @@ class EmbeddedChain:
         *,
         chain_id: int | None = None,
         durable: bool = False,
-        cache_entries: int = 200_000,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        compact_every: int = COMPACT_EVERY,
     ) -> None:
         self._rlock = threading.RLock()
+        self._compact_every = compact_every
         self._lock_file: int | None = None
         self.path = Path(path) if path is not None else None
         if self.path is not None:
@@ -227,7 +253,8 @@ class EmbeddedChain:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._conn.executescript(_SCHEMA)
-            self._kv = SqliteKV(self._conn, cache_entries)
+            self._kv = SqliteKV(self._conn, cache_bytes)
+            self._kv.track = compact_every > 0
             self._db = AtomicDB(self._kv)
             stored_id = self._meta("chain_id")
             if stored_id is None:
@@ -240,6 +267,9 @@ class EmbeddedChain:
                     raise ChainError(f"store holds chain id {self._chain_id}, asked for {chain_id}")
                 self._time_offset = int(self._meta("time_offset") or 0)
                 self._chain = _chain_class(self._chain_id)(self._db)
+            self._compacted_at = int(self._meta("compacted_at") or 0)
+            #: the state nodes the last compaction kept (None: none since opening)
+            self._live_state: set[bytes] | None = None
         except BaseException:
             self.close()
             raise
@@ -452,7 +482,71 @@ class EmbeddedChain:
             self._kv.discard()
             chain.header = header
             raise
+        if self._compact_every and int(mined.block_number) >= (
+            self._compacted_at + self._compact_every
+        ):
+            self.compact()
         return bytes(tx.hash)
+
+    def compact(self, keep_states: int = KEEP_STATES) -> int:
+        """Delete the trie nodes that neither the last ``keep_states`` states nor any
+        block's transactions, receipts or withdrawals reach (see :mod:`.prune`); returns
+        how many. SQLite reuses the freed pages, so the file stops growing by them.
+
+        The first compaction after opening looks at every node; later ones only at the
+        state they kept last time and at what was written since (old blocks' tries never
+        change), so their cost follows the live state, not the chain's history."""
+        with self._rlock:
+            head = int(self._head().block_number)
+            chaindb = self._chain.chaindb
+            state_roots = [
+                bytes(chaindb.get_canonical_block_header_by_number(BlockNumber(n)).state_root)
+                for n in range(max(0, head - keep_states + 1), head + 1)
+            ]
+            block_roots: list[bytes] = []
+            candidates: list[bytes] = []
+            if self._live_state is None or not self._kv.track:
+                for key, value in self._conn.execute("SELECT k, v FROM kv WHERE length(k) = 32"):
+                    decoded = prune.decode(bytes(value))
+                    if prune.is_trie_node(decoded):
+                        candidates.append(bytes(key))
+                    else:
+                        block_roots.extend(prune.block_roots(decoded))
+            else:
+                for n in range(self._compacted_at + 1, head + 1):
+                    header = chaindb.get_canonical_block_header_by_number(BlockNumber(n))
+                    block_roots += [bytes(header.transaction_root), bytes(header.receipt_root)]
+                    withdrawals = getattr(header, "withdrawals_root", None)
+                    if withdrawals is not None:
+                        block_roots.append(bytes(withdrawals))
+                for key in self._live_state | self._kv.written:
+                    value = self._stored(key)
+                    if value is not None and prune.is_trie_node(prune.decode(value)):
+                        candidates.append(key)
+            self._kv.written.clear()
+            live_state = prune.reachable(self._stored, state_roots, [])
+            keep = live_state | prune.reachable(self._stored, [], block_roots)
+            garbage = [k for k in candidates if k not in keep]
+            with self._commit():
+                self._conn.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k in garbage])
+                self._set_meta("compacted_at", str(head))
+            for key in garbage:
+                self._kv.forget(key)
+            self._compacted_at = head
+            self._live_state = live_state
+            return len(garbage)
+
+    def _stored(self, key: bytes) -> bytes | None:
+        try:
+            return self._kv[key]
+        except KeyError:
+            return None
+
+    def kv_bytes(self) -> int:
+        """Bytes of keys and values in the chain's key-value table."""
+        with self._rlock:
+            row = self._conn.execute("SELECT SUM(length(k) + length(v)) FROM kv").fetchone()
+            return int(row[0] or 0)
 
     def _record(
         self,

@@ -17,7 +17,6 @@ from atoll.chain.base import Chain, dev_accounts
 from atoll.chain.contracts import AddressBook, Contracts
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.errors import ChainError
-from atoll.chain.rpc import RpcChain
 from atoll.errors import ConfigError
 
 #: one ether, or one token (18 decimals), in the smallest unit
@@ -29,6 +28,8 @@ FAUCET_TOKENS = 100 * ETHER
 
 def open_chain(chain_url: str, chain_file: Path) -> Chain:
     if chain_url:
+        from atoll.chain.rpc import RpcChain  # web3: only for a node by URL
+
         return RpcChain(chain_url)
     return EmbeddedChain(chain_file)
 

@@ -76,6 +76,18 @@ nonces = Table(
     Column("nonce", BigInteger, nullable=False),
 )
 
+#: every nonce an address used within the provider's time window (see provider/nonces.py);
+#: rows older than the window are deleted, since the window alone refuses them
+used_nonces = Table(
+    "used_nonces",
+    metadata,
+    #: "consumer" for provider requests, "operator" for provider → operator calls
+    Column("scope", String(16), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("nonce", BigInteger, primary_key=True),
+    Index("ix_used_nonces_nonce", "nonce"),
+)
+
 jobs = Table(
     "jobs",
     metadata,

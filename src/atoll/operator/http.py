@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -54,11 +55,16 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
             raise AuthError("operator calls need an integer nonce") from None
         body = await request.body()
         text = request_message(request.method, request.url.path, request.url.query, body, nonce)
-        signer = signing.verify(text, signature, address)
-        if signer.lower() not in allowed_lower:
-            raise Forbidden("this caller is not allowed to use the operator")
-        nonces.consume(signer, nonce, scope="operator")
-        return signer
+
+        def check() -> str:
+            signer = signing.verify(text, signature, address)
+            if signer.lower() not in allowed_lower:
+                raise Forbidden("this caller is not allowed to use the operator")
+            nonces.consume(signer, nonce, scope="operator")
+            return signer
+
+        # signature recovery and the nonce write, off the event loop
+        return await anyio.to_thread.run_sync(check)
 
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(caller)])
 

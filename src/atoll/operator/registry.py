@@ -112,22 +112,26 @@ class LocalRegistry:
         )
 
     async def stop(self, job_id: str) -> JobInfo:
-        info = self.store.info(job_id)
+        info = await self.status(job_id)
         if info.terminal:
             raise Conflict(f"the job has already ended ({info.statusText})")
         # cancelling waits for nothing but a kill; run it off the event loop all the same
         await anyio.to_thread.run_sync(self.engine.stop, job_id)
-        return self.store.info(job_id)
+        return await self.status(job_id)
 
     async def delete(self, job_id: str) -> JobInfo:
         await anyio.to_thread.run_sync(self.engine.delete, job_id)
-        return self.store.info(job_id)
+        return await self.status(job_id)
 
     async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobInfo:
         deadline = time.monotonic() + min(max(timeout, 0.0), MAX_WAIT)
         while True:
             listener = self.notifier.listen(job_id)
-            info = await self.status(job_id)
+            try:
+                info = await self.status(job_id)
+            except BaseException:
+                listener.close()  # a cancelled or failed read must not leave it registered
+                raise
             if info.terminal or (since is not None and info.status != since):
                 listener.close()
                 return info
@@ -135,7 +139,8 @@ class LocalRegistry:
                 return await self.status(job_id)
 
     async def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
-        info = self.store.info(job_id)
+        # store reads off the event loop: a read may wait on SQLite's writer or the pool
+        info = await self.status(job_id)
         if info.removed:
             raise NotFound("the job's logs were removed")
         path = self.engine.workspace(job_id).algorithm_log
@@ -152,7 +157,7 @@ class LocalRegistry:
                 pass
             if listener is None:
                 return
-            if self.store.info(job_id).terminal:
+            if (await self.status(job_id)).terminal:
                 listener.close()
                 # the last lines may have landed between the read and the status check
                 try:

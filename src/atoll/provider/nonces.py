@@ -1,54 +1,87 @@
-"""Strictly increasing nonces per (scope, address): a signed request is accepted once."""
+"""A window of unused nonces per (scope, address): a signed request is accepted once.
+
+A nonce is the signer's clock in microseconds since the epoch. The provider accepts any nonce
+within :data:`WINDOW_US` of its own clock that the address has not used yet, and remembers
+used nonces until they fall out of the window (after which the window alone refuses them).
+Unlike a strictly increasing counter, this lets several clients share one key at once (their
+requests may arrive in any order) and a client whose clock is wrong cannot lock the address
+out: its nonces are refused, nobody else's are, and the refusal says the provider's time so
+the client can correct its clock and sign again.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select, update
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from atoll.db.schema import nonces
+from atoll.db.schema import used_nonces
 from atoll.errors import AuthError, BadRequest
+from atoll.signing import STALE_NONCE as STALE
 
 MAX_NONCE = 2**62
+#: how far a nonce may be from the provider's clock, either way
+WINDOW_US = 300 * 1_000_000
+#: at most this often, used nonces that fell out of the window are deleted
+PRUNE_EVERY_S = 30.0
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class NonceStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], int] = now_us) -> None:
         self._engine = engine
+        self._clock = clock
+        self._pruned = 0.0
+        self._prune_lock = threading.Lock()
+
+    def now(self) -> int:
+        """The provider's clock, in the nonces' unit (microseconds)."""
+        return self._clock()
 
     def current(self, address: str, scope: str = "consumer") -> int:
+        """The highest nonce this address used within the window (0 if none)."""
         with self._engine.connect() as conn:
             value = conn.execute(
-                select(nonces.c.nonce).where(
-                    nonces.c.scope == scope, nonces.c.address == address.lower()
+                select(func.max(used_nonces.c.nonce)).where(
+                    used_nonces.c.scope == scope, used_nonces.c.address == address.lower()
                 )
             ).scalar()
         return int(value or 0)
 
     def consume(self, address: str, nonce: int, scope: str = "consumer") -> None:
-        """Accept ``nonce`` if it is above every nonce this address used before."""
+        """Accept ``nonce`` if it is within the window and this address has not used it."""
         if not 0 < nonce < MAX_NONCE:
             raise BadRequest("the nonce must be a positive integer")
-        addr = address.lower()
-        for _ in range(3):
+        now = self._clock()
+        if abs(nonce - now) > WINDOW_US:
+            raise AuthError(
+                f"{STALE}it is not within {WINDOW_US // 1_000_000} s of the provider's clock "
+                f"({now} µs since the epoch); sign with the current time"
+            )
+        self._prune(now)
+        try:
             with self._engine.begin() as conn:
-                # compare-and-set: two requests racing with one nonce cannot both win
-                done = conn.execute(
-                    update(nonces)
-                    .where(nonces.c.scope == scope, nonces.c.address == addr)
-                    .where(nonces.c.nonce < nonce)
-                    .values(nonce=nonce)
+                # the primary key makes this the check: of two requests racing with one
+                # nonce, exactly one insert succeeds
+                conn.execute(
+                    insert(used_nonces).values(scope=scope, address=address.lower(), nonce=nonce)
                 )
-                if done.rowcount == 1:
-                    return
-                exists = conn.execute(
-                    select(nonces.c.nonce).where(nonces.c.scope == scope, nonces.c.address == addr)
-                ).first()
-                if exists is not None:
-                    raise AuthError("the nonce was already used; sign with a higher nonce")
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(insert(nonces).values(scope=scope, address=addr, nonce=nonce))
-                return
-            except IntegrityError:
-                continue  # another request created the row first: compare again
-        raise AuthError("the nonce was already used; sign with a higher nonce")
+        except IntegrityError:
+            raise AuthError(f"{STALE}it was already used; sign with a new nonce") from None
+
+    def _prune(self, now: int) -> None:
+        mono = time.monotonic()
+        if mono - self._pruned < PRUNE_EVERY_S or not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            self._pruned = mono
+            with self._engine.begin() as conn:
+                conn.execute(delete(used_nonces).where(used_nonces.c.nonce < now - WINDOW_US))
+        finally:
+            self._prune_lock.release()

@@ -4,7 +4,6 @@ caller's key; the connection is kept alive between calls."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import secrets
@@ -12,7 +11,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import httpx
 
@@ -40,20 +39,6 @@ _ERRORS: dict[int, type[AtollError]] = {
     404: NotFound,
     409: Conflict,
 }
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _one_at_a_time(method: _F) -> _F:
-    """Serialise a key's signed requests (see :attr:`Key.in_flight`)."""
-
-    @functools.wraps(method)
-    def wrapper(self: ProviderClient, *args: Any, **kwargs: Any) -> Any:
-        with self._key().in_flight:
-            return method(self, *args, **kwargs)
-
-    return cast(_F, wrapper)
 
 
 def _error(response: httpx.Response) -> AtollError:
@@ -114,6 +99,40 @@ class ProviderClient:
         text = signing.message(route, key.address, *parts, nonce)
         return {"consumerAddress": key.address, "nonce": nonce, "signature": key.sign(text)}
 
+    def _send_signed(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        parts: tuple[object, ...],
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Sign and send; once more if the provider calls the nonce stale (used already by
+        another client on this key, or made by a clock too far from the provider's)."""
+        for attempt in range(2):
+            signed = self._signed(route, *parts)
+            try:
+                if body is not None:
+                    return self._send(method, path, json={**body, **signed})
+                return self._send(method, path, params={**(params or {}), **signed})
+            except AuthError as exc:
+                if attempt or not signing.is_stale_nonce(exc.message):
+                    raise
+                self._resync(exc.message)
+        raise AssertionError("unreachable")
+
+    def _resync(self, message: str) -> None:
+        """After a stale nonce: if it was the clock, sign with the provider's from now on."""
+        if "clock" in message:
+            key = self._key()
+            key.adopt_clock(self.provider_time(key.address))
+
+    def provider_time(self, address: str) -> int:
+        """The provider's clock in the nonces' unit (microseconds since the epoch)."""
+        data = self._send("GET", "/nonce", params={"userAddress": address}).json()
+        return int(data["now"])
+
     # -- assets ----------------------------------------------------------------------------
 
     def nonce(self, address: str) -> int:
@@ -131,7 +150,6 @@ class ProviderClient:
             raise BadRequest("a DID is required")
         return DDO.model_validate(self._send("GET", f"/assets/{did}").json())
 
-    @_one_at_a_time
     def publish(
         self,
         metadata: Metadata,
@@ -150,14 +168,16 @@ class ProviderClient:
             "timeout": timeout,
             "price": price,
         }
-        body.update(self._signed("publish", signing.body_digest(body)))
-        return DDO.model_validate(self._send("POST", "/assets", json=body).json())
+        parts = (signing.body_digest(body),)
+        return DDO.model_validate(
+            self._send_signed("POST", "/assets", "publish", parts, body=body).json()
+        )
 
-    @_one_at_a_time
     def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
         body: dict[str, Any] = {"compute": compute.model_dump(mode="json")}
-        body.update(self._signed("policy", did, signing.body_digest(body)))
-        ddo = DDO.model_validate(self._send("PUT", f"/assets/{did}/policy", json=body).json())
+        parts = (did, signing.body_digest(body))
+        path = f"/assets/{did}/policy"
+        ddo = DDO.model_validate(self._send_signed("PUT", path, "policy", parts, body=body).json())
         self.wallet.update(ddo)
         return ddo
 
@@ -238,7 +258,6 @@ class ProviderClient:
         data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
         return data
 
-    @_one_at_a_time
     def start(
         self,
         dataset: str,
@@ -282,24 +301,22 @@ class ProviderClient:
         )
         if publish_output is not None:
             body["publishOutput"] = publish_output.model_dump(mode="json")
-        body.update(self._signed("compute", dataset, signing.body_digest(body)))
-        return JobInfo.model_validate(self._send("POST", "/compute", json=body).json()[0])
+        parts = (dataset, signing.body_digest(body))
+        response = self._send_signed("POST", "/compute", "compute", parts, body=body)
+        return JobInfo.model_validate(response.json()[0])
 
-    @_one_at_a_time
     def status(self, job_id: str, wait: float = 0, since: int | None = None) -> JobInfo:
-        params: dict[str, Any] = {**self._signed("status", job_id), "jobId": job_id}
+        params: dict[str, Any] = {"jobId": job_id}
         if wait:
             params["wait"] = wait
         if since is not None:
             params["since"] = since
-        return JobInfo.model_validate(self._send("GET", "/compute", params=params).json()[0])
+        response = self._send_signed("GET", "/compute", "status", (job_id,), params=params)
+        return JobInfo.model_validate(response.json()[0])
 
-    @_one_at_a_time
     def jobs(self) -> list[JobInfo]:
-        params = {**self._signed("status", ""), "jobId": ""}
-        return [
-            JobInfo.model_validate(j) for j in self._send("GET", "/compute", params=params).json()
-        ]
+        response = self._send_signed("GET", "/compute", "status", ("",), params={"jobId": ""})
+        return [JobInfo.model_validate(j) for j in response.json()]
 
     def wait(
         self,
@@ -324,61 +341,57 @@ class ProviderClient:
             on_change(info)
         return info
 
-    @_one_at_a_time
     def stop(self, job_id: str) -> JobInfo:
-        body = {**self._signed("stop", job_id), "jobId": job_id}
-        return JobInfo.model_validate(self._send("PUT", "/compute", json=body).json()[0])
+        response = self._send_signed("PUT", "/compute", "stop", (job_id,), body={"jobId": job_id})
+        return JobInfo.model_validate(response.json()[0])
 
-    @_one_at_a_time
     def delete(self, job_id: str) -> JobInfo:
-        params = {**self._signed("delete", job_id), "jobId": job_id}
-        return JobInfo.model_validate(self._send("DELETE", "/compute", params=params).json()[0])
+        params = {"jobId": job_id}
+        response = self._send_signed("DELETE", "/compute", "delete", (job_id,), params=params)
+        return JobInfo.model_validate(response.json()[0])
 
     def logs(self, job_id: str, follow: bool = False) -> Iterator[bytes]:
         url = "/api/services/computeLogs"
         timeout = httpx.Timeout(10.0, read=None) if follow else None
-        with contextlib.ExitStack() as stack:
-            with self._key().in_flight:
+        for attempt in range(2):
+            with contextlib.ExitStack() as stack:
                 params = {**self._signed("logs", job_id), "jobId": job_id, "follow": follow}
                 response = stack.enter_context(
                     self._http.stream("GET", url, params=params, timeout=timeout)
                 )
-            # the answer has begun, so the request has arrived: the key's next may go
-            if not response.is_success:
-                response.read()
-                raise _error(response)
-            yield from response.iter_raw()
+                if not response.is_success:
+                    response.read()
+                    error = _error(response)
+                    if attempt or not signing.is_stale_nonce(error.message):
+                        raise error
+                    self._resync(error.message)
+                    continue
+                yield from response.iter_raw()
+                return
 
-    @_one_at_a_time
     def result(self, job_id: str, index: int) -> bytes:
-        params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
-        return self._send("GET", "/computeResult", params=params).content
+        params = {"jobId": job_id, "index": index}
+        parts = (job_id, index)
+        return self._send_signed("GET", "/computeResult", "result", parts, params=params).content
 
-    @_one_at_a_time
     def receipt(self, job_id: str) -> SignedReceipt:
         """The job's execution receipt, signed by the provider."""
-        params = {**self._signed("receipt", job_id), "jobId": job_id}
-        return SignedReceipt.model_validate(
-            self._send("GET", "/computeReceipt", params=params).json()
-        )
+        params = {"jobId": job_id}
+        response = self._send_signed("GET", "/computeReceipt", "receipt", (job_id,), params=params)
+        return SignedReceipt.model_validate(response.json())
 
-    @_one_at_a_time
     def download(self, did: str, index: int) -> bytes:
         """One file of an asset whose access service allows you to download it."""
-        params = {**self._signed("download", did, index), "did": did, "index": index}
-        return self._send("GET", "/download", params=params).content
+        params = {"did": did, "index": index}
+        return self._send_signed(
+            "GET", "/download", "download", (did, index), params=params
+        ).content
 
-    @_one_at_a_time
     def results_page(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
-        params = {
-            **self._signed("results", job_id, offset),
-            "jobId": job_id,
-            "offset": offset,
-            "limit": limit,
-        }
-        return ResultsPage.model_validate(
-            self._send("GET", "/computeResults", params=params).json()
-        )
+        params = {"jobId": job_id, "offset": offset, "limit": limit}
+        parts = (job_id, offset)
+        response = self._send_signed("GET", "/computeResults", "results", parts, params=params)
+        return ResultsPage.model_validate(response.json())
 
     def results(self, info: JobInfo) -> list[ResultFile]:
         """Every result of the job: those its status lists, or the whole list page by page."""
@@ -429,7 +442,7 @@ class ProviderClient:
         digest = hashlib.sha256()
         url = "/api/services/computeResult"
         with contextlib.ExitStack() as stack:
-            with self._key().in_flight:
+            for attempt in range(2):
                 params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
                 try:
                     response = stack.enter_context(self._http.stream("GET", url, params=params))
@@ -437,9 +450,13 @@ class ProviderClient:
                     raise RemoteError(
                         f"cannot reach the provider at {self.url} ({type(exc).__name__})"
                     ) from None
-            if not response.is_success:
+                if response.is_success:
+                    break
                 response.read()
-                raise _error(response)
+                error = _error(response)
+                if attempt or not signing.is_stale_nonce(error.message):
+                    raise error
+                self._resync(error.message)
             with path.open("wb") as out:
                 try:
                     for chunk in response.iter_bytes():

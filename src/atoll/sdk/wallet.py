@@ -11,7 +11,6 @@ from typing import Any
 from atoll.chain.contracts import AddressBook, Agreement, ConditionState, Contracts, did_bytes
 from atoll.chain.errors import ChainTimeout
 from atoll.chain.node import ddo_checksum
-from atoll.chain.rpc import RpcChain
 from atoll.errors import BadRequest
 from atoll.models.ddo import DDO
 from atoll.signing import Key
@@ -24,6 +23,10 @@ class Wallet:
 
     @cached_property
     def contracts(self) -> Contracts:
+        # imported here: web3 is heavy, and `atoll serve` reaches this module without
+        # ever making a wallet
+        from atoll.chain.rpc import RpcChain
+
         chain = RpcChain(str(self.info["rpcUrl"]), dev=bool(self.info.get("development")))
         return Contracts(chain, AddressBook.from_dict(self.info["addresses"]))
 

@@ -31,11 +31,13 @@ class PolicyBody(Signed):
     compute: ComputePolicy
 
 
-@router.get("/nonce", summary="The highest nonce this address has used")
+@router.get("/nonce", summary="The highest nonce this address used lately, and the clock")
 def nonce(request: Request, userAddress: str, c: ProviderContext = Depends(ctx)) -> dict[str, int]:
     address = signing.normalise_address(userAddress)
     check_address(request, "nonce", address)
-    return {"nonce": c.nonces.current(address)}
+    # "now" is the provider's clock in the nonces' unit: a client whose clock is off signs
+    # with this instead (any unused nonce near it is accepted)
+    return {"nonce": c.nonces.current(address), "now": c.nonces.now()}
 
 
 @router.post("/assets", status_code=201, summary="Publish an asset (signed by the publisher)")

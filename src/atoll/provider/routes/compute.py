@@ -90,7 +90,7 @@ async def start(
     digest: str = Depends(signed_digest),
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
-    consumer = c.auth.check(
+    consumer = await c.auth.acheck(
         "compute",
         body.consumerAddress,
         body.nonce,
@@ -111,7 +111,7 @@ async def status(
     since: int | None = Query(None, description="with wait: return once the status differs"),
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
-    consumer = c.auth.check("status", consumerAddress, nonce, signature, jobId)
+    consumer = await c.auth.acheck("status", consumerAddress, nonce, signature, jobId)
     infos = await c.service.status(consumer, jobId, wait, since)
     for info in infos:
         if info.terminal and c.on_job_end is not None:
@@ -130,7 +130,7 @@ async def receipt(
     jobId: str = Query(min_length=1, max_length=64),
     c: ProviderContext = Depends(ctx),
 ) -> SignedReceipt:
-    consumer = c.auth.check("receipt", consumerAddress, nonce, signature, jobId)
+    consumer = await c.auth.acheck("receipt", consumerAddress, nonce, signature, jobId)
     info = await c.service.owned(consumer, jobId)
     if c.outcomes is None:
         raise NotFound("this provider issues no receipts")
@@ -140,7 +140,9 @@ async def receipt(
 
 @router.put("/compute", summary="Stop a job (signed)")
 async def stop(body: JobRef, c: ProviderContext = Depends(ctx)) -> list[JobInfo]:
-    consumer = c.auth.check("stop", body.consumerAddress, body.nonce, body.signature, body.jobId)
+    consumer = await c.auth.acheck(
+        "stop", body.consumerAddress, body.nonce, body.signature, body.jobId
+    )
     return [await c.service.stop(consumer, body.jobId)]
 
 
@@ -152,7 +154,7 @@ async def delete(
     jobId: str = Query(min_length=1, max_length=64),
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
-    consumer = c.auth.check("delete", consumerAddress, nonce, signature, jobId)
+    consumer = await c.auth.acheck("delete", consumerAddress, nonce, signature, jobId)
     return [await c.service.delete(consumer, jobId)]
 
 
@@ -165,7 +167,7 @@ async def result(
     index: int = Query(ge=0),
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
-    consumer = c.auth.check("result", consumerAddress, nonce, signature, jobId, index)
+    consumer = await c.auth.acheck("result", consumerAddress, nonce, signature, jobId, index)
     entry, stream = await c.service.result(consumer, jobId, index)
     return StreamingResponse(
         await primed(stream),
@@ -201,6 +203,6 @@ async def logs(
     follow: bool = False,
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
-    consumer = c.auth.check("logs", consumerAddress, nonce, signature, jobId)
+    consumer = await c.auth.acheck("logs", consumerAddress, nonce, signature, jobId)
     stream = await c.service.logs(consumer, jobId, follow)
     return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")

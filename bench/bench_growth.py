@@ -1,0 +1,129 @@
+"""Does the provider grow with the jobs it has run? Memory and disk per paid job.
+
+Starts a real ``atoll serve`` in a subprocess on a loopback port and runs paid jobs, each
+under its own one-job agreement (order, lock, start, end, keeper settles), from a few
+clients at a time. Prints the server's RSS idle before any job, after a warm-up and at
+checkpoints, then idle at the end, and the disk used per job: all of ``ATOLL_HOME``, the
+store and the embedded chain separately.
+
+    python bench/bench_growth.py                 # 200 jobs (a few minutes)
+    python bench/bench_growth.py --jobs 1000
+
+Goals: idle RSS ≤ 150 MB and flat after the warm-up; chain growth per job reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from subprocess_node import atoll_serve, disk_mb, rss_mb
+
+from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.status import JobStatus
+from atoll.sdk import ProviderClient
+from atoll.signing import Key
+
+ALGORITHM = "open('/data/outputs/out.txt', 'w').write('ok')\n"
+
+
+def paid_job(client: ProviderClient, did: str) -> None:
+    agreement = client.order(did)
+    info = client.start(did, rawcode=ALGORITHM, agreement_id=agreement)
+    info = client.wait(info.jobId, timeout=120)
+    if info.status != JobStatus.FINISHED:
+        raise SystemExit(f"job failed: {info.statusText}")
+    client.wallet.wait_settled(agreement, timeout=120)
+
+
+def files_mb(home: Path, *globs: str) -> float:
+    return sum(p.stat().st_size for g in globs for p in home.glob(g) if p.is_file()) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200, help="paid jobs after the warm-up")
+    parser.add_argument("--warmup", type=int, default=20, help="paid jobs before measuring")
+    parser.add_argument("--clients", type=int, default=2, help="clients at a time")
+    parser.add_argument("--checkpoints", type=int, default=5, help="RSS samples on the way")
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        home = tmp / "home"
+        with atoll_serve(home, args.postgres) as (url, server, data_root):
+
+            def disk() -> tuple[float, float, float]:
+                return (
+                    disk_mb(home),
+                    files_mb(home, "atoll.db*"),
+                    files_mb(home, "chain/chain.sqlite*"),
+                )
+
+            def idle_rss() -> float:
+                time.sleep(2.0)  # let the keeper and the watchers finish their last round
+                return rss_mb(server.pid)
+
+            data = data_root / "data.csv"
+            data.write_text("a\n1\n")
+            publisher = ProviderClient(url, Key.load(home / "key"))
+            did = publisher.publish(
+                Metadata(name="growth", type="dataset"),
+                [str(data)],
+                ComputePolicy(allowRawAlgorithm=True),
+                price=10**15,
+            ).id
+            clients = []
+            for _ in range(args.clients):
+                c = ProviderClient(url, Key.generate())
+                c.faucet()
+                clients.append(c)
+            rss_start = idle_rss()
+
+            def run(n: int) -> None:
+                with ThreadPoolExecutor(len(clients)) as pool:
+                    list(pool.map(lambda i: paid_job(clients[i % len(clients)], did), range(n)))
+
+            run(args.warmup)
+            rss_warm = idle_rss()
+            disk_warm = disk()
+            samples: list[tuple[int, float]] = []
+            step = max(1, args.jobs // args.checkpoints)
+            done = 0
+            t0 = time.perf_counter()
+            while done < args.jobs:
+                n = min(step, args.jobs - done)
+                run(n)
+                done += n
+                samples.append((done, rss_mb(server.pid)))
+            elapsed = time.perf_counter() - t0
+            rss_end = idle_rss()
+            disk_end = disk()
+
+    print()
+    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    print(f"{args.jobs} paid jobs after {args.warmup} to warm up ({elapsed:.0f} s)")
+    print(f"idle RSS before any job            {rss_start:7.1f} MB")
+    print(f"idle RSS after the warm-up         {rss_warm:7.1f} MB")
+    for n, rss in samples:
+        print(f"  RSS after {n:5d} jobs              {rss:7.1f} MB")
+    print(f"idle RSS at the end                {rss_end:7.1f} MB   (goal ≤ 150 MB)")
+    slope = (rss_end - rss_warm) / args.jobs * 1000
+    print(f"RSS growth after the warm-up       {slope:7.1f} MB per 1,000 jobs (goal: flat)")
+    names = ("ATOLL_HOME in all", "store (atoll.db*)", "chain (chain.sqlite*)")
+    for name, before, after in zip(names, disk_warm, disk_end, strict=True):
+        per_job = (after - before) * 1e6 / args.jobs / 1000
+        print(f"disk per job, {name:<22} {per_job:7.1f} KB   (now {after:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
