@@ -63,7 +63,7 @@ def paid_jobs(
     publisher: ProviderClient, consumer: ProviderClient, tmp: Path, runs: int
 ) -> dict[str, list[float]]:
     """Each job under its own one-job agreement with a price: the whole on-chain flow."""
-    data = tmp / "paid.csv"
+    data = tmp / "data" / "paid.csv"
     data.write_text("a\n1\n")
     did = publisher.publish(
         Metadata(name="paid", type="dataset"),
@@ -129,8 +129,16 @@ def main() -> None:
         tmp = Path(tmpdir)
         home = tmp / "home"
         init_home(home)
+        # the data root: publishing reads only from there, and a job's user must get through
+        tmp.chmod(0o755)
+        (tmp / "data").mkdir(mode=0o755)
         port = free_port()
-        env = {**os.environ, "ATOLL_HOME": str(home), "ATOLL_MAX_CONCURRENT_JOBS": "2"}
+        env = {
+            **os.environ,
+            "ATOLL_HOME": str(home),
+            "ATOLL_MAX_CONCURRENT_JOBS": "2",
+            "ATOLL_DATA_ROOTS": str(tmp / "data"),
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "atoll", "serve", "--port", str(port)],
             env=env,
@@ -147,7 +155,7 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise SystemExit("server did not start") from None
                     time.sleep(0.05)
-            data = tmp / "data.csv"
+            data = tmp / "data" / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
             # one agreement covers every job of a client: these figures are the job path's;
