@@ -16,6 +16,7 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine as DbEngine
 
+from atoll import faults
 from atoll.catalog.store import AssetStore
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
@@ -38,6 +39,7 @@ from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
+from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 
@@ -106,6 +108,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
+            await reconcile_starts(node.authorizer.ledger, node.context.service.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
@@ -121,6 +124,10 @@ class ProviderNode:
 
 
 def build_provider(settings: Settings, executor: Executor | None = None) -> ProviderNode:
+    try:
+        faults.arm(settings.crash_at)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     key = Key.load(settings.provider_key_file)
     db = connect(settings.db_url)
     operator: OperatorNode | None = None
@@ -151,9 +158,14 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     )
 
     async def job_ended(info: JobInfo) -> Outcome:
-        # the receipt first: its hash is what the keeper records on chain
+        # the receipt first: its hash is what the keeper records on chain. A crash anywhere
+        # here leaves the job "running" in the ledger, so the watcher hands it on again at
+        # the next start, and each step finds what the last run already did.
+        faults.point("end.ended")
         outcome = await outcomes.finish(info, registry)
+        faults.point("end.outcome")
         await anyio.to_thread.run_sync(keeper.job_ended, info, outcome.receipt.receipt.sha256())
+        faults.point("end.recorded")
         return outcome
 
     watcher = JobWatcher(registry, job_ended)

@@ -102,7 +102,7 @@ agreement_jobs = Table(
     metadata,
     Column("job_id", String(64), primary_key=True),
     Column("agreement_id", String(66), primary_key=True),
-    #: "running", "delivered" or "undelivered"
+    #: "starting" (counted, registration unconfirmed), "running", "delivered" or "undelivered"
     Column("state", String(16), nullable=False),
     #: sha256 of the job's result manifest, once delivered
     Column("manifest", String(64), nullable=False, default=""),

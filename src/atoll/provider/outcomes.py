@@ -16,6 +16,7 @@ import anyio
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from atoll import faults
 from atoll.catalog.publish import build_ddo, inspect_files
 from atoll.catalog.store import AssetStore
 from atoll.chain.node import ChainNode, ddo_checksum
@@ -126,6 +127,7 @@ class JobOutcomes:
                     derived = await self._publish_derived(info, signed, registry)
                 except AtollError as exc:
                     log.warning("job %s: no derived asset: %s", info.jobId, exc.message)
+                faults.point("end.derived")
             await anyio.to_thread.run_sync(self._store, info.jobId, signed, derived)
             outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
             assert outcome is not None
