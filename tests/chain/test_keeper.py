@@ -77,8 +77,8 @@ def test_settles_exactly_once(db: sa.Engine, tmp_path: Path) -> None:
     keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
     aid = order(node.contracts, consumer, OURS)
     keeper.scan()
-    ledger.reserve([aid])
-    ledger.job_started("job-1", [aid])
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
     assert keeper.settle_due() > 0  # a job is running: nothing to do yet
     keeper.job_ended(finished("job-1"), "ab" * 32)
     keeper.job_ended(finished("job-1"), "cd" * 32)  # told twice: recorded once

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from atoll.cli import assets, chain, compute, demo, keys, node, policy, publish, receipt
+from atoll.cli import assets, backup, chain, compute, demo, keys, node, policy, publish, receipt
 from atoll.cli.common import err
 from atoll.errors import AtollError
 
@@ -21,6 +21,8 @@ app = typer.Typer(
 app.command("init")(node.init)
 app.command("serve")(node.serve)
 app.command("demo")(demo.demo)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.add_typer(keys.app, name="keys")
 app.add_typer(publish.app, name="publish")
 app.add_typer(assets.app, name="assets")
@@ -35,7 +37,8 @@ def main() -> None:
     try:
         app()
     except AtollError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        # one line whatever the terminal's width: scripts and logs read it as one
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -125,3 +125,12 @@ job_outcomes = Table(
     Column("receipt", JSON, nullable=False),
     Column("derived_did", String(80), nullable=False, default=""),
 )
+
+#: which node this store belongs to (store id, chain, contracts, provider), written at the
+#: node's first start and checked at every start (:mod:`atoll.db.identity`)
+node_identity = Table(
+    "node_identity",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+)
