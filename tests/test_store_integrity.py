@@ -20,13 +20,14 @@ import pytest
 
 from atoll.cli.node import init_home
 from atoll.config import load_settings
+from atoll.errors import ConfigError
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.node import build_provider
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import require_sandbox
+from tests.helpers import require_sandbox, running_provider
 
 
 def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -54,15 +55,10 @@ def healthy(proc: subprocess.Popen[bytes], port: int) -> None:
 
 
 def refused(home: Path) -> str:
-    """Start ``atoll serve`` on ``home``: it must exit 1 with a single line on stderr."""
-    proc = serve(home, free_port())
-    try:
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = err.decode().strip()
-    assert proc.returncode == 1, text
+    """The node refuses to start on ``home``, with one line that says how to restore."""
+    with pytest.raises(ConfigError) as caught:
+        build_provider(load_settings(home, port=0))
+    text = caught.value.message
     assert len(text.splitlines()) == 1, text
     assert "atoll restore" in text, text
     return text
@@ -187,7 +183,7 @@ CASES: dict[str, tuple[str, Callable[[Snapshots, Path], None], str]] = {
     "store WAL lost": (
         "crashed",
         lambda s, h: [(h / f"atoll.db{x}").unlink() for x in ("-wal", "-shm")],
-        "write-ahead log atoll.db-wal is missing",
+        "older than this node's last start .* write-ahead log was lost",
     ),
     "store from another node": ("clean", _foreign("atoll.db"), "belongs to another node"),
     "chain pages corrupt": (
@@ -223,15 +219,22 @@ def test_undamaged_state_starts_and_keeps_its_data(
     snapshots: Snapshots, tmp_path: Path, which: str
 ) -> None:
     home = snapshots.copy(getattr(snapshots, which), tmp_path / "home")
-    port = free_port()
-    proc = serve(home, port)
-    try:
-        healthy(proc, port)
-        client = ProviderClient(f"http://127.0.0.1:{port}", Key.load(home / "key"))
-        assert client.status(snapshots.job_id).status == JobStatus.FINISHED
-        names = {a.metadata.name for a in client.search()[1]}
+    with running_provider(home) as node:
+        assert node.publisher.status(snapshots.job_id).status == JobStatus.FINISHED
+        names = {a.metadata.name for a in node.publisher.search()[1]}
         assert names == ({"d"} if which == "clean" else {"d", "after"})
-        client.close()
+
+
+def test_atoll_serve_refuses_with_one_line_and_exit_1(snapshots: Snapshots, tmp_path: Path) -> None:
+    home = snapshots.copy(snapshots.clean, tmp_path / "home")
+    (home / "atoll.db").write_bytes(b"")
+    proc = serve(home, free_port())
+    try:
+        _out, err = proc.communicate(timeout=60)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("error: the store "), lines
+    assert "missing or empty" in lines[0] and "atoll restore" in lines[0]

@@ -71,6 +71,8 @@ def take_backup(settings: Settings, dest: Path) -> BackupReport:
         raise ConfigError(f"{settings.home} holds no node (no {BOOK}): nothing to back up")
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     notes: list[str] = []
+    # read before the store is copied: the copy's generation is then never below it
+    marker = StoreMarker.load(settings.home)
     store_path = sqlite_store_path(settings)
     if store_path is not None:
         if not store_path.exists():
@@ -91,9 +93,8 @@ def take_backup(settings: Settings, dest: Path) -> BackupReport:
     else:
         notes.append("the chain is an external node: its state is that node's to back up")
     shutil.copyfile(settings.address_book_file, dest / BOOK)
-    marker = StoreMarker.load(settings.home)
     if marker is not None:
-        StoreMarker(marker.store_id).save(dest)
+        marker.save(dest)
     provider = Key.load(settings.provider_key_file).address
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -171,7 +172,7 @@ def restore_backup(settings: Settings, src: Path) -> BackupReport:
         shutil.copyfile(src / BOOK, settings.address_book_file)
         marker = StoreMarker.load(src)
         if marker is not None:
-            StoreMarker(marker.store_id).save(settings.home)
+            marker.save(settings.home)
         else:
             StoreMarker.path(settings.home).unlink(missing_ok=True)
     return BackupReport(str(manifest.get("store")), str(manifest.get("chain")), notes)

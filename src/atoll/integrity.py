@@ -3,10 +3,10 @@ own. Each failure is one line saying what is wrong and how to restore; nothing i
 from a store or a chain that failed.
 
 - ``store.json`` in the node directory names the node's store (a random id, also written in
-  the store) and says whether a server has it open. A store without the id while the file
+  the store) and its generation at the last start. A store without the id while the file
   names one was emptied or replaced; a store with another id belongs to another node; a
-  SQLite store left open by a killed server must still have its write-ahead log, since the
-  newest commits live there until a checkpoint.
+  store at a lower generation lost its newest writes (a SQLite write-ahead log lost after a
+  crash, an old copy put back by hand).
 - SQLite files (the store, the embedded chain) pass ``PRAGMA quick_check``; every entry of
   the embedded chain's content-addressed state is its own keccak hash.
 - The store's identity (chain id, contract addresses, provider address, the deployment
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_hash.auto import keccak
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from atoll.chain.errors import ChainError
 from atoll.chain.node import ChainNode
@@ -41,8 +41,8 @@ RESTORE = "stop the node and restore the last backup with `atoll restore BACKUP`
 @dataclass
 class StoreMarker:
     store_id: str
-    #: a server has the store open (set at start, cleared after a clean shutdown)
-    open: bool = False
+    #: the store's generation at this node's last start (see :func:`check_identity`)
+    generation: int = 0
 
     @staticmethod
     def path(home: Path) -> Path:
@@ -53,7 +53,7 @@ class StoreMarker:
         path = cls.path(home)
         try:
             data = json.loads(path.read_text())
-            return cls(str(data["store_id"]), bool(data.get("open", False)))
+            return cls(str(data["store_id"]), int(data.get("generation", 0)))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -64,13 +64,6 @@ class StoreMarker:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self)) + "\n")
         os.replace(tmp, path)
-
-
-def set_open(home: Path, is_open: bool) -> None:
-    marker = StoreMarker.load(home)
-    if marker is not None and marker.open != is_open:
-        marker.open = is_open
-        marker.save(home)
 
 
 # -- SQLite files -----------------------------------------------------------------------------
@@ -100,20 +93,12 @@ def quick_check(path: Path, what: str) -> None:
 
 
 def check_sqlite_store(path: Path, marker: StoreMarker | None) -> None:
-    """Before the store is opened: the file is there if the node has used one, its log is
-    there if a server was killed with it open, and it is whole."""
-    if marker is not None:
-        if not path.exists() or path.stat().st_size == 0:
-            raise ConfigError(
-                f"the store {path} is missing or empty, but this node has used store "
-                f"{marker.store_id}: {RESTORE}"
-            )
-        wal = Path(f"{path}-wal")
-        if marker.open and not wal.exists():
-            raise ConfigError(
-                f"the store's write-ahead log {wal.name} is missing: the server was not shut "
-                f"down cleanly and its newest data was in that file: {RESTORE}"
-            )
+    """Before the store is opened: the file is there if the node has used one, and whole."""
+    if marker is not None and (not path.exists() or path.stat().st_size == 0):
+        raise ConfigError(
+            f"the store {path} is missing or empty, but this node has used store "
+            f"{marker.store_id}: {RESTORE}"
+        )
     if path.exists():
         quick_check(path, "the store")
 
@@ -207,7 +192,11 @@ _WHAT = {
 
 
 def check_identity(home: Path, db: Engine, node: ChainNode, provider: str) -> None:
-    """The store is this node's, on this chain; a node's first start writes the identity."""
+    """The store is this node's, on this chain, and not older than at the node's last start;
+    a node's first start writes the identity. Each start then moves the store's generation
+    on, in the store first and in ``store.json`` after: a store found at a lower generation
+    than ``store.json`` lost what it wrote since that start (a lost write-ahead log, an old
+    copy put back by hand)."""
     marker = StoreMarker.load(home)
     stored = read_identity(db)
     if not stored:
@@ -221,9 +210,8 @@ def check_identity(home: Path, db: Engine, node: ChainNode, provider: str) -> No
                 insert(node_identity),
                 [{"name": k, "value": v} for k, v in identity.rows().items()],
             )
-        StoreMarker(identity.store_id).save(home)
-        return
-    store_id = stored.get("store_id", "")
+        stored = identity.rows()
+    store_id = stored["store_id"]
     if marker is not None and marker.store_id != store_id:
         raise ConfigError(
             f"the store is {store_id}, not this node's store {marker.store_id}: it belongs to "
@@ -235,5 +223,19 @@ def check_identity(home: Path, db: Engine, node: ChainNode, provider: str) -> No
             raise ConfigError(
                 template.format(stored=stored.get(name), now=now[name]) + ": " + RESTORE
             )
-    if marker is None:
-        StoreMarker(store_id).save(home)
+    generation = int(stored.get("generation", "0"))
+    if marker is not None and generation < marker.generation:
+        raise ConfigError(
+            f"the store is older than this node's last start (generation {generation}, "
+            f"expected {marker.generation}): its write-ahead log was lost or an older copy "
+            f"was put in place: {RESTORE}"
+        )
+    with db.begin() as conn:
+        done = conn.execute(
+            update(node_identity)
+            .where(node_identity.c.name == "generation")
+            .values(value=str(generation + 1))
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(node_identity).values(name="generation", value="1"))
+    StoreMarker(store_id, generation + 1).save(home)

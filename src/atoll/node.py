@@ -37,7 +37,6 @@ from atoll.integrity import (
     check_chain_file,
     check_identity,
     check_sqlite_store,
-    set_open,
 )
 from atoll.models.job import JobInfo
 from atoll.operator.jobs import JobStore
@@ -122,14 +121,13 @@ class ProviderNode:
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
-            await anyio.to_thread.run_sync(set_open, node.settings.home, True)
             yield
             await node.watcher.close()
             node.keeper.stop()
             if node.operator is not None:
                 node.operator.engine.shutdown()
             node.chain.close()
-            close_store(node.settings, node.db)
+            close_store(node.db)
 
         app.router.lifespan_context = lifespan
         return app
@@ -162,14 +160,13 @@ def open_checked_chain(settings: Settings, db: DbEngine, key: Key) -> ChainNode:
     return chain
 
 
-def close_store(settings: Settings, db: DbEngine) -> None:
+def close_store(db: DbEngine) -> None:
     """Checkpoint a SQLite store's log into the file and close every connection, so that
-    ``atoll.db`` alone holds everything; then record the clean shutdown."""
+    ``atoll.db`` alone holds everything."""
     if db.dialect.name == "sqlite":
         with contextlib.suppress(Exception), db.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
-    set_open(settings.home, False)
 
 
 def build_provider(settings: Settings, executor: Executor | None = None) -> ProviderNode:
