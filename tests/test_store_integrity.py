@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from atoll.cli.node import init_home
 from atoll.config import load_settings
@@ -238,3 +239,19 @@ def test_atoll_serve_refuses_with_one_line_and_exit_1(snapshots: Snapshots, tmp_
     assert proc.returncode == 1
     assert len(lines) == 1 and lines[0].startswith("error: the store "), lines
     assert "missing or empty" in lines[0] and "atoll restore" in lines[0]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_emptied_postgresql_store_is_refused(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATOLL_DATABASE_URL", db_url)
+    home = tmp_path / "home"
+    init_home(home)
+    node = build_provider(load_settings(home, port=0))
+    node.chain.close()
+    with node.db.begin() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            conn.execute(sa.text(f'DROP TABLE "{table}" CASCADE'))
+    node.db.dispose()
+    assert "the store is empty, but this node has used store" in refused(home)
