@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,7 @@ from atoll.signing import Key
 from tests.helpers import require_sandbox
 
 PRICE = 2 * 10**18
+UID_FIRST = 201_000 + (os.getpid() % 1000) * 16
 TIMEOUT = 3600
 
 
@@ -53,6 +55,10 @@ class Node:
             "ATOLL_MAX_CONCURRENT_JOBS": "1",
             "ATOLL_JOB_WALL_SECONDS": "30",
             "ATOLL_CRASH_AT": crash_at,
+            # job uids of their own: another engine's recovery on this host briefly claims
+            # every free uid of its range, and a job of ours must not fail for it
+            "ATOLL_SANDBOX_UID_FIRST": str(UID_FIRST),
+            "ATOLL_SANDBOX_UID_COUNT": "16",
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "atoll", "serve", "--port", str(self.port)],
@@ -103,8 +109,26 @@ def start_dies(client: ProviderClient, did: str, agreement: str, **kw: object) -
         client.start(did, rawcode="print('paid')", agreement_id=agreement, **kw)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def crash_node() -> Iterator[Callable[[Path], Node]]:
+    made: list[Node] = []
+
+    def make(home: Path) -> Node:
+        made.append(Node(home, free_port()))
+        return made[-1]
+
+    yield make
+    for node in made:
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait()
+
+
 def test_escrow_survives_a_crash_at_every_step(
-    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    crash_node: Callable[[Path], Node],
 ) -> None:
     require_sandbox()
     monkeypatch.setenv("ATOLL_DATABASE_URL", db_url)
@@ -114,7 +138,7 @@ def test_escrow_survives_a_crash_at_every_step(
     store = connect(settings.db_url)
     data = tmp_path / "d.csv"
     data.write_text("x\n")
-    node = Node(home, free_port())
+    node = crash_node(home)
     consumer_key = Key.generate()
 
     def clients() -> tuple[ProviderClient, ProviderClient]:
@@ -155,6 +179,7 @@ def test_escrow_survives_a_crash_at_every_step(
     slow = "import time\ntime.sleep(3)\nprint('slow')\n"
     job = con.start(did, rawcode=slow, agreement_id=paid[2])
     while job.status != JobStatus.RUNNING:
+        assert not job.terminal, job.statusText
         job = con.status(job.jobId, wait=30, since=job.status)
     node.kill()
 
