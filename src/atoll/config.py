@@ -43,6 +43,11 @@ class Settings:
     operator_allowed: tuple[str, ...] = ()
     #: addresses allowed to publish assets on this provider; empty means the provider key only
     publishers: tuple[str, ...] = ()
+    #: hosts (``host``, ``host:port``, ``*.domain``) datasets' network allowlists may name;
+    #: empty means any public host
+    network_hosts: tuple[str, ...] = ()
+    #: loopback, private or this host's own addresses allowlists may name all the same
+    network_private_hosts: tuple[str, ...] = ()
     #: interpreter the sandbox runs algorithms with, and the read-only host paths it needs
     runtime_interpreter: str = "/usr/bin/python3"
     runtime_paths: tuple[str, ...] = ()
@@ -68,6 +73,19 @@ class Settings:
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
     #: settings above
     environments: tuple[Environment, ...] = ()
+    #: the largest request body the provider reads, and the larger one of the routes that
+    #: carry an algorithm's raw code (compute, initializeCompute)
+    max_body_bytes: int = 1 << 20
+    max_job_body_bytes: int = 4 << 20
+    #: JSON bodies nested deeper, or holding more values, are refused before parsing
+    max_json_depth: int = 64
+    max_json_values: int = 100_000
+    #: requests to each unsigned route (faucet, initializeCompute, nonce, asset search), per
+    #: client IP and per address, as "N/minute" (several: "N/minute;M/hour"); empty: no limit
+    rate_limit_per_ip: str = "300/minute"
+    rate_limit_per_address: str = "60/minute"
+    #: the server log's level: critical, error, warning, info (one line per request), debug
+    log_level: str = "info"
 
     def compute_environments(self) -> list[Environment]:
         if self.environments:

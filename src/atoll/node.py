@@ -44,8 +44,13 @@ from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.hosts import HostRules
+from atoll.provider.limits import RequestLimits
+from atoll.provider.metrics import Metrics
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.ratelimit import RateLimits
+from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.starts import reconcile_starts
@@ -108,7 +113,19 @@ class ProviderNode:
     watcher: JobWatcher
 
     def app(self) -> FastAPI:
-        app = create_provider_app(self.context)
+        settings = self.settings
+        job_routes = ("/api/services/compute", "/api/services/initializeCompute")
+        app = create_provider_app(
+            self.context,
+            RequestLimits(
+                body_bytes=settings.max_body_bytes,
+                route_bytes={path: settings.max_job_body_bytes for path in job_routes},
+                json_depth=settings.max_json_depth,
+                json_values=settings.max_json_values,
+            ),
+            RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_address),
+            Metrics(self.db),
+        )
         if isinstance(self.chain.chain, EmbeddedChain):
             app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
         node = self
@@ -224,6 +241,8 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
+        registrar=DidRegistrar(chain),
+        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
         service=service,

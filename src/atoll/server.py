@@ -3,6 +3,7 @@ thread (the demo, tests and benchmarks talk to it over real HTTP)."""
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
 
 from atoll.errors import ConfigError
 
@@ -21,13 +23,37 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
-    # access logs off: query strings carry signatures and job ids
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    uvicorn.Server(_config(app, host, port)).run()
+def check_log_level(log_level: str) -> None:
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"log level {log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
+
+
+def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    check_log_level(log_level)
+    # atoll's own loggers (one access line per request among them) go where uvicorn's go
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["atoll"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    # uvicorn's access log off: it writes query strings, which carry signatures and job ids;
+    # atoll.access writes the line without them
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=log_config,
+        access_log=False,
+    )
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+    uvicorn.Server(_config(app, host, port, log_level)).run()
 
 
 class BackgroundServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from atoll.chain.contracts import ConditionState, Contracts
@@ -12,6 +13,8 @@ from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
 from atoll.chain.ledger import AgreementLedger
 from atoll.chain.node import ChainNode, fund_from_dev
+from atoll.errors import Forbidden
+from atoll.models.charges import CHARGED, REFUNDED
 from atoll.models.job import JobInfo
 from atoll.models.status import JobStatus
 from atoll.signing import Key
@@ -91,3 +94,79 @@ def test_settles_exactly_once(db: sa.Engine, tmp_path: Path) -> None:
     head = node.chain.block_number()
     keeper.settle_due()
     assert node.chain.block_number() == head  # nothing left to send
+
+
+def ended(job_id: str, status: JobStatus) -> JobInfo:
+    return finished(job_id).model_copy(update={"status": int(status), "statusText": status.text})
+
+
+@pytest.mark.parametrize("status", sorted(CHARGED))
+def test_the_jobs_own_failures_are_charged(
+    db: sa.Engine, tmp_path: Path, status: JobStatus
+) -> None:
+    node, consumer = setup(tmp_path)
+    ledger = AgreementLedger(db)
+    keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
+    aid = order(node.contracts, consumer, OURS)
+    keeper.scan()
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
+    keeper.job_ended(ended("job-1", status), "ab" * 32)
+    keeper.settle_due()
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None
+    assert agreement.compute.state is ConditionState.FULFILLED
+    assert agreement.escrow.state is ConditionState.FULFILLED
+    # the job slot stays used: a second job is not free
+    with pytest.raises(Forbidden):
+        ledger.reserve("job-2", [aid])
+
+
+@pytest.mark.parametrize("status", sorted(REFUNDED))
+def test_the_providers_failures_refund_at_once(
+    db: sa.Engine, tmp_path: Path, status: JobStatus
+) -> None:
+    node, consumer = setup(tmp_path)
+    ledger = AgreementLedger(db)
+    keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
+    before = node.contracts.balance_of(consumer.address)
+    aid = order(node.contracts, consumer, OURS)
+    keeper.scan()
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
+    keeper.job_ended(ended("job-1", status), "ab" * 32)
+    keeper.settle_due()  # no time has passed: the agreement's hour is far off
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None
+    assert agreement.compute.state is ConditionState.ABORTED
+    assert agreement.escrow.state is ConditionState.ABORTED
+    assert node.contracts.balance_of(consumer.address) == before
+    assert ledger.open() == []
+
+
+def test_no_early_refund_while_another_job_is_counted(db: sa.Engine, tmp_path: Path) -> None:
+    node, consumer = setup(tmp_path)
+    ledger = AgreementLedger(db)
+    keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
+    aid = (
+        "0x" + node.contracts.create_agreement(consumer.private_key, OURS, TOKEN, max_jobs=2).hex()
+    )
+    node.contracts.lock_payment(consumer.private_key, bytes.fromhex(aid[2:]))
+    keeper.scan()
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
+    ledger.reserve("job-2", [aid])  # a second job, counted but not yet started
+    keeper.job_ended(ended("job-1", JobStatus.SANDBOX_UNAVAILABLE), "")
+    keeper.settle_due()
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None and agreement.compute.state is ConditionState.UNFULFILLED
+    ledger.job_started("job-2")
+    keeper.job_ended(finished("job-2"), "cd" * 32)
+    keeper.settle_due()
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED
+    # the second job delivered: paid at the agreement's end, not refunded
+    node.chain.increase_time(3600)
+    keeper.settle_due()
+    agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
+    assert agreement is not None and agreement.compute.state is ConditionState.FULFILLED

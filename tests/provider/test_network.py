@@ -66,7 +66,10 @@ def servers() -> Iterator[tuple[http.server.ThreadingHTTPServer, http.server.Thr
 def provider(tmp_path: Path) -> Iterator[Running]:
     require_sandbox()
     envs = (Environment(id="offline"), Environment(id="online", network=True))
-    with running_provider(tmp_path / "home", environments=envs) as running:
+    # the test's servers are on loopback: the operator lists the one jobs may reach
+    with running_provider(
+        tmp_path / "home", environments=envs, network_private_hosts=("127.0.0.2",)
+    ) as running:
         yield running
 
 

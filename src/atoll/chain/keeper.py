@@ -7,6 +7,8 @@ was delivered; and it settles each agreement once:
 - the agreement's jobs are all delivered (or its time out is near and some were): compute is
   fulfilled with the hash of the delivered jobs' signed receipts, and the escrow pays the
   publisher;
+- a job under it ended in a failure of the provider's (:mod:`atoll.models.charges`) and
+  nothing was delivered under it: compute is aborted at once and the consumer refunded;
 - the time out passed with nothing delivered: compute is aborted and the consumer refunded.
 
 Everything it decides is in the store before it acts on chain, and every chain action is
@@ -23,25 +25,14 @@ from collections.abc import Callable
 
 from atoll import faults
 from atoll.chain.contracts import ConditionState
-from atoll.chain.errors import ChainError
-from atoll.chain.ledger import AgreementLedger, AgreementRow, NewAgreement
+from atoll.chain.errors import ChainError, ChainRevert
+from atoll.chain.ledger import REFUNDING, AgreementLedger, AgreementRow, NewAgreement
 from atoll.chain.node import ChainNode
+from atoll.models.charges import charged
 from atoll.models.job import JobInfo
-from atoll.models.status import JobStatus
 
 log = logging.getLogger("atoll.keeper")
 
-#: ends in which the compute was delivered: the algorithm ran, whatever it made of it
-DELIVERED = frozenset(
-    {
-        JobStatus.FINISHED,
-        JobStatus.ALGORITHM_FAILED,
-        JobStatus.DISK_QUOTA_EXCEEDED,
-        JobStatus.MEMORY_LIMIT_EXCEEDED,
-        JobStatus.TIME_LIMIT_EXCEEDED,
-        JobStatus.STOPPED,
-    }
-)
 EVENTS = ("ComputeAgreementCreated", "PaymentReleased", "PaymentRefunded")
 #: most blocks read in one pass, so that settling is never held up by a long catch-up
 SCAN_BLOCKS = 5_000
@@ -65,6 +56,8 @@ class Keeper:
         self._poked = False
         self._stop = False
         self._thread: threading.Thread | None = None
+        #: agreements the chain would not let us refund early: left to their time out
+        self._refused: set[str] = set()
         #: settlements done, for whoever waits on one (the demo, tests)
         self.settled = threading.Condition()
 
@@ -90,7 +83,7 @@ class Keeper:
     def job_ended(self, info: JobInfo, receipt_hash: str) -> None:
         """Record a job's end; ``receipt_hash`` (the sha256 of its signed receipt) is what
         goes on chain for a delivered job."""
-        delivered = JobStatus(info.status) in DELIVERED
+        delivered = charged(info.status)
         touched = self.ledger.job_ended(info.jobId, delivered, receipt_hash if delivered else "")
         if touched:
             self.poke()
@@ -154,6 +147,9 @@ class Keeper:
         now = self.node.now()
         next_due = float("inf")
         for row in self.ledger.open():
+            if row.settled == REFUNDING:
+                self._refund_now(row)  # closed for a refund before a restart: finish it
+                continue
             if row.running:
                 continue  # a job is still on it: its end will poke us
             full = row.delivered >= row.max_jobs
@@ -161,6 +157,11 @@ class Keeper:
                 self._refund(row)  # too late to fulfil compute: the consumer gets it back
             elif row.delivered and (full or now >= row.deadline - self.settle_margin):
                 self._release(row)
+            elif row.failed and not row.delivered and row.agreement_id not in self._refused:
+                # the provider failed it: the consumer gets it back now, unless a job was
+                # counted against it meanwhile (that job's end brings us back here)
+                if self.ledger.close_for_refund(row.agreement_id):
+                    self._refund_now(row)
             elif row.delivered:
                 next_due = min(next_due, row.deadline - self.settle_margin - now)
             else:
@@ -200,6 +201,18 @@ class Keeper:
         self.ledger.settle(row.agreement_id, how)
         log.info("agreement %s settled: %s", row.agreement_id, how)
         self._notify_settled()
+
+    def _refund_now(self, row: AgreementRow) -> None:
+        """Refund before the time out, which only the DID's owner or provider may do. Where
+        the chain refuses it (the provider was taken off the DID), the time out refunds."""
+        try:
+            self._refund(row)
+        except ChainRevert as exc:
+            self._refused.add(row.agreement_id)
+            self.ledger.settle(row.agreement_id, "")  # open again, for its time out
+            log.warning(
+                "agreement %s: cannot refund before its time out: %s", row.agreement_id, exc
+            )
 
     def _refund(self, row: AgreementRow) -> None:
         c = self.node.contracts

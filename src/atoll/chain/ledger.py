@@ -15,6 +15,8 @@ from atoll.errors import Forbidden
 
 #: a job counted against its agreements whose registration with the operator is not confirmed
 STARTING = "starting"
+#: ``settled`` of an agreement closed for a refund whose chain transactions are not yet done
+REFUNDING = "refunding"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class AgreementRow:
     settled: str
     delivered: int
     running: int
+    #: jobs that ended in a failure of the provider's (refunded)
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class AgreementLedger:
     def reserve(self, job_id: str, agreement_ids: list[str]) -> None:
         """Count job ``job_id`` against each agreement, all or none, and record it as
         "starting" in the same transaction: a crash can never leave a count without its job
-        (see :meth:`reconcile`)."""
+        (see :func:`atoll.provider.starts.reconcile_starts`)."""
         with self._engine.begin() as conn:
             for aid in agreement_ids:
                 done = conn.execute(
@@ -224,11 +228,15 @@ class AgreementLedger:
         running = func.sum(
             func.cast(agreement_jobs.c.state.in_(["running", STARTING]), agreements.c.used.type)
         )
+        failed = func.sum(
+            func.cast(agreement_jobs.c.state == "undelivered", agreements.c.used.type)
+        )
         stmt = (
             select(
                 agreements,
                 func.coalesce(delivered, 0).label("n_delivered"),
                 func.coalesce(running, 0).label("n_running"),
+                func.coalesce(failed, 0).label("n_failed"),
             )
             .select_from(
                 agreements.outerjoin(
@@ -236,7 +244,7 @@ class AgreementLedger:
                     and_(agreement_jobs.c.agreement_id == agreements.c.agreement_id),
                 )
             )
-            .where(agreements.c.settled == "")
+            .where(agreements.c.settled.in_(("", REFUNDING)))
             .group_by(*agreements.c)
         )
         with self._engine.connect() as conn:
@@ -252,9 +260,26 @@ class AgreementLedger:
                 settled=r.settled,
                 delivered=int(r.n_delivered),
                 running=int(r.n_running),
+                failed=int(r.n_failed),
             )
             for r in rows
         ]
+
+    def close_for_refund(self, agreement_id: str) -> bool:
+        """Close an agreement that no job holds (none reserved or running) for a refund, in
+        one statement: no job can be counted against it afterwards, and none is counted
+        against it now."""
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(agreements)
+                .where(
+                    agreements.c.agreement_id == agreement_id,
+                    agreements.c.settled == "",
+                    agreements.c.used == 0,
+                )
+                .values(settled=REFUNDING)
+            )
+        return done.rowcount == 1
 
     def settle(self, agreement_id: str, how: str) -> None:
         with self._engine.begin() as conn:

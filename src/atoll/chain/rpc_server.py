@@ -12,9 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+from eth.exceptions import PyEVMError
 from eth_abi.abi import encode
+from eth_utils.exceptions import ValidationError
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from rlp.exceptions import RLPException  # type: ignore[import-untyped]
 
 from atoll.chain.base import Log, Receipt
 from atoll.chain.embedded import DEFAULT_TX_GAS, EmbeddedChain
@@ -147,6 +150,9 @@ class EmbeddedRpc:
             raise _revert(exc) from None
         except ChainError as exc:
             raise RpcError(-32000, str(exc)) from None
+        except (PyEVMError, RLPException, ValidationError) as exc:
+            # bytes that do not decode as a transaction of this chain's fork
+            raise RpcError(-32602, f"invalid raw transaction ({type(exc).__name__})") from None
         if self.on_transaction is not None:
             self.on_transaction()  # the keeper reads the new events at once
         return tx_hash
@@ -184,7 +190,7 @@ class EmbeddedRpc:
                 raise RpcError(-32602, "params must be a list")
             try:
                 result = method(params)
-            except (KeyError, IndexError, ValueError, TypeError):
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
                 raise RpcError(-32602, "invalid params") from None
             return {"jsonrpc": "2.0", "id": rid, "result": result}
         except RpcError as exc:

@@ -91,15 +91,26 @@ def serve(
     home: HomeOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: 8030)")] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="critical, error, warning, info (one line per request) or debug "
+            "(default: the log_level setting, info)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     from atoll.node import build_provider
+    from atoll.server import check_log_level
     from atoll.server import serve as run
 
-    settings = load_settings(home or env_home(), host=host, port=port)
+    settings = load_settings(home or env_home(), host=host, port=port, log_level=log_level)
+    check_log_level(settings.log_level)  # before the node starts, not after
     node = build_provider(settings)
     console.print(f"provider {node.key.address} on {settings.endpoint}")
-    run(node.app(), settings.host, settings.port)
+    run(node.app(), settings.host, settings.port, settings.log_level)
 
 
 @operator_app.command("serve")

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atoll.engine.blame import job_caused
 from atoll.engine.executor import (
     Execution,
     ExecutionResult,
@@ -261,8 +262,12 @@ class Engine:
         skipped: list[str] = []
         try:
             results = ws.publish(skipped)
-        except OSError as exc:
-            text = f"Results could not be stored: {exc.strerror}"
+        except (OSError, RecursionError) as exc:
+            if job_caused(exc):
+                detail = "too deep" if isinstance(exc, RecursionError) else exc.strerror
+                text = f"{JobStatus.OUTPUTS_REJECTED.text} ({detail})"
+                return _Ending(JobStatus.OUTPUTS_REJECTED, text)
+            text = f"Results could not be stored: {getattr(exc, 'strerror', None) or 'error'}"
             return _Ending(JobStatus.RESULTS_UPLOAD_FAILED, text)
         note = f"; skipped non-regular files: {', '.join(skipped)}" if skipped else ""
         payload = [r.model_dump(mode="json") for r in results]

@@ -42,6 +42,9 @@ class Provenance(BaseModel):
     inputs: list[str]
     algorithm: str
     receipt: dict[str, Any]
+    #: the strictest policy of the inputs when the job ran: the asset's owner may narrow its
+    #: policy from there, never widen it
+    inheritedPolicy: ComputePolicy | None = None
 
 
 class Metadata(BaseModel):

@@ -1,9 +1,11 @@
 """Job status codes.
 
 The numbers follow Ocean's operator-engine (1 … 70) so that Ocean tooling reads them unchanged;
-ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 43-47 are ours: each
+ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 43-48 are ours: each
 failure gets its own code, so that a client can tell an out-of-memory job from a stopped one
-without parsing ``statusText``.
+without parsing ``statusText``; 48 is a job whose own output tree could not be published
+(too deep, names too long, unreadable), as opposed to 62, the provider failing to store
+results.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class JobStatus(IntEnum):
     STOPPED = 45
     SANDBOX_UNAVAILABLE = 46
     INTERRUPTED = 47
+    OUTPUTS_REJECTED = 48
     FILTERING = 50
     PUBLISHING = 60
     RESULTS_FETCH_FAILED = 61
@@ -54,6 +57,7 @@ TERMINAL = frozenset(
         JobStatus.STOPPED,
         JobStatus.SANDBOX_UNAVAILABLE,
         JobStatus.INTERRUPTED,
+        JobStatus.OUTPUTS_REJECTED,
         JobStatus.RESULTS_FETCH_FAILED,
         JobStatus.RESULTS_UPLOAD_FAILED,
         JobStatus.FINISHED,
@@ -76,6 +80,7 @@ STATUS_TEXT: dict[JobStatus, str] = {
     JobStatus.STOPPED: "Stopped by the consumer",
     JobStatus.SANDBOX_UNAVAILABLE: "Sandbox could not be created; the job did not run",
     JobStatus.INTERRUPTED: "Interrupted by a provider restart",
+    JobStatus.OUTPUTS_REJECTED: "Outputs rejected: the job's output tree cannot be published",
     JobStatus.FILTERING: "Filtering results",
     JobStatus.PUBLISHING: "Publishing results",
     JobStatus.RESULTS_FETCH_FAILED: "Results fetch failed",

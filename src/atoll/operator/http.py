@@ -8,6 +8,7 @@ refused before anything else happens.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -19,10 +20,13 @@ from atoll.errors import AuthError, Forbidden
 from atoll.models.job import JobInfo, Workflow
 from atoll.operator.registry import LocalRegistry
 from atoll.provider.app import install_error_handlers
+from atoll.provider.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
 from atoll.provider.nonces import NonceStore
 from atoll.provider.routes.common import primed
 
 PREFIX = "/api/v1/operator"
+#: a workflow: raw code (1 MiB at most) and the DDOs of up to 33 assets
+MAX_BODY = 16 << 20
 H_ADDRESS, H_NONCE, H_SIGNATURE = "X-Atoll-Address", "X-Atoll-Nonce", "X-Atoll-Signature"
 
 
@@ -89,11 +93,14 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
     @router.get("/result")
     async def result(jobId: str, index: int) -> StreamingResponse:
         entry, stream = await registry.result(jobId, index)
-        return StreamingResponse(
-            await primed(stream), headers={"X-Atoll-Result": entry.model_dump_json()}
-        )
+        # JSON with ASCII escapes: a header carries Latin-1 at most, a job's file name anything
+        header = json.dumps(entry.model_dump(mode="json"))
+        return StreamingResponse(await primed(stream), headers={"X-Atoll-Result": header})
 
+    cap_recursion()
     app = FastAPI(title="Atoll Operator-Service", version="0.1.0")
+    # FastAPI parses a body before the caller's signature is checked: limit it first
+    app.add_middleware(BodyLimitMiddleware, limits=RequestLimits(body_bytes=MAX_BODY))
     install_error_handlers(app)
     app.include_router(router)
 

@@ -1,10 +1,11 @@
 """The on-chain Service Agreement check at compute start.
 
 A job runs only under an agreement that exists on chain, was made from an approved
-template, is for this dataset, belongs to the caller, pays at least the dataset's price in
-our token with the payment locked in escrow, has not timed out and has jobs left. Each
-refusal has its own message. Jobs are counted here, all datasets of a job at once, in the
-provider's ledger.
+template, is for this dataset, belongs to the caller, whose DID is its owner's on chain and
+names this provider, pays that owner the dataset's price in our token with the payment
+locked in escrow, allows the jobs and the time out the dataset offers (:mod:`.terms`), has
+not timed out and has jobs left. Each refusal has its own message. Jobs are counted here,
+all datasets of a job at once, in the provider's ledger.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import anyio
 from atoll.chain.contracts import ConditionState, TemplateState, did_bytes
 from atoll.chain.errors import ChainError
 from atoll.chain.ledger import AgreementLedger, NewAgreement
-from atoll.chain.node import ChainNode
+from atoll.chain.node import ChainNode, address_of
 from atoll.errors import AtollError, BadRequest, Forbidden, NotFound, RemoteError
 from atoll.models.ddo import DDO
 from atoll.models.job import JobInfo
+from atoll.provider.terms import check_owner, check_terms
 from atoll.provider.watcher import JobWatcher
 
 AGREEMENT_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -34,6 +36,7 @@ class AgreementAuthorizer:
         self.node = node
         self.ledger = ledger
         self.watcher = watcher
+        self.provider = address_of(node.key)
 
     async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None:
         await anyio.to_thread.run_sync(self._check, consumer, dataset, agreement_id)
@@ -54,6 +57,7 @@ class AgreementAuthorizer:
             if agreement is None:
                 raise NotFound(f"unknown agreement {aid}")
             template_ok = c.template_state(agreement.template) is TemplateState.APPROVED
+            record = c.did_record(did)
             now = self.node.now()
         except ChainError as exc:
             raise RemoteError(f"the chain could not be read: {exc}", 503) from None
@@ -63,10 +67,10 @@ class AgreementAuthorizer:
             raise Forbidden(f"agreement {aid} is for another dataset")
         if agreement.consumer.lower() != consumer.lower():
             raise Forbidden(f"agreement {aid} belongs to another consumer")
-        service = dataset.service("compute")
-        price = service.price if service is not None else 0
-        if agreement.token.lower() != c.book.token.lower() or agreement.price < price:
-            raise Forbidden(f"agreement {aid} pays less than the price of {did}")
+        check_owner(dataset, record, self.provider)
+        if agreement.receiver.lower() != dataset.owner.lower():
+            raise Forbidden(f"agreement {aid} pays another address than the owner of {did}")
+        check_terms(aid, dataset, agreement, c.book.token)
         if agreement.lock.state is not ConditionState.FULFILLED:
             raise PaymentRequired(f"the payment of agreement {aid} is not locked in escrow")
         if agreement.compute.state is not ConditionState.UNFULFILLED:

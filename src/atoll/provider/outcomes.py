@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from atoll import faults
 from atoll.catalog.publish import build_ddo, inspect_files
 from atoll.catalog.store import AssetStore
-from atoll.chain.node import ChainNode, ddo_checksum
+from atoll.chain.node import ChainNode
 from atoll.db.schema import job_outcomes
 from atoll.errors import AtollError, Conflict, NotFound
-from atoll.models.ddo import ComputePolicy, Metadata, Provenance
+from atoll.models.ddo import Metadata, Provenance
 from atoll.models.environment import Environment
 from atoll.models.job import JobInfo, ResultFile
 from atoll.models.receipt import (
@@ -36,6 +36,8 @@ from atoll.models.receipt import (
 )
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.policy import inherited_policy
+from atoll.provider.registrar import DidRegistrar
 from atoll.signing import Key
 
 log = logging.getLogger("atoll.outcomes")
@@ -182,6 +184,8 @@ class JobOutcomes:
             if f.sha256 != entry.sha256:
                 shutil.rmtree(target, ignore_errors=True)
                 raise AtollError(f"output {entry.index} changed before it could be published")
+        # what every input allows, and no more: the outputs carry their inputs' data
+        policy = inherited_policy(self.assets, info.inputDID)
         meta = Metadata(
             name=info.publishOutput.name,
             description=info.publishOutput.description,
@@ -192,15 +196,11 @@ class JobOutcomes:
                 inputs=info.inputDID,
                 algorithm=info.algoDID or f"sha256:{info.algorithmChecksum}",
                 receipt=signed.model_dump(mode="json"),
+                inheritedPolicy=policy,
             ),
         )
-        ddo = build_ddo(
-            info.owner, meta, files, self.endpoint, ComputePolicy(), self.default_timeout
-        )
+        ddo = build_ddo(info.owner, meta, files, self.endpoint, policy, self.default_timeout)
+        # on chain and the consumer's before it is public, as every asset
+        DidRegistrar(self.chain).claim(ddo)
         self.assets.add(ddo, files)
-        c = self.chain.contracts
-        c.register_did(
-            self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.key.address]
-        )
-        c.transfer_did(self.key.private_key, ddo.id, info.owner)
         return ddo.id

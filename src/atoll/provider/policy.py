@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from atoll.errors import BadRequest, PolicyRefused
-from atoll.models.ddo import DDO, ComputePolicy, ConsumerParameter
+from atoll.catalog.store import AssetStore
+from atoll.errors import BadRequest, NotFound, PolicyRefused
+from atoll.models.ddo import DDO, ComputePolicy, ConsumerParameter, TrustedAlgorithm
 from atoll.models.environment import Environment
 
 
@@ -60,6 +62,107 @@ def egress_for(datasets: list[DDO], env: Environment) -> list[str]:
         hosts = {h.lower() for h in policy.networkAllowlist}
         allowed = hosts if allowed is None else allowed & hosts
     return sorted(allowed or set())
+
+
+#: the owner of an algorithm asset by DID, or None when it is unknown
+OwnerOf = Callable[[str], str | None]
+
+
+def _accepts(policy: ComputePolicy, algo: TrustedAlgorithm, owner_of: OwnerOf) -> bool:
+    """Whether ``policy`` lets ``algo`` run wherever ``algo`` itself would (its pin)."""
+    for t in policy.publisherTrustedAlgorithms:
+        if (
+            t.did == algo.did
+            and t.filesChecksum == algo.filesChecksum
+            and t.containerSectionChecksum in ("", algo.containerSectionChecksum)
+        ):
+            return True
+    owner = owner_of(algo.did)
+    publishers = {p.lower() for p in policy.publisherTrustedAlgorithmPublishers}
+    return owner is not None and owner.lower() in publishers
+
+
+def strictest(policies: list[ComputePolicy], owner_of: OwnerOf) -> ComputePolicy:
+    """What every one of ``policies`` allows, and nothing more: the policy a derived asset
+    inherits from its inputs. Raw code and network only if all allow them, only the hosts
+    all list, only algorithms and publishers all trust. (Output review, once there is one,
+    is inherited the same way: required if any input requires it.)"""
+    if not policies:
+        return ComputePolicy()
+    network = all(p.allowNetworkAccess for p in policies)
+    hosts = [h for h in policies[0].networkAllowlist if network]
+    for p in policies[1:]:
+        listed = {h.lower() for h in p.networkAllowlist}
+        hosts = [h for h in hosts if h.lower() in listed]
+    publishers = [a.lower() for a in policies[0].publisherTrustedAlgorithmPublishers]
+    for p in policies[1:]:
+        listed = {a.lower() for a in p.publisherTrustedAlgorithmPublishers}
+        publishers = [a for a in publishers if a in listed]
+    trusted: list[TrustedAlgorithm] = []
+    for t in (t for p in policies for t in p.publisherTrustedAlgorithms):
+        if t not in trusted and all(_accepts(p, t, owner_of) for p in policies):
+            trusted.append(t)
+    return ComputePolicy(
+        allowRawAlgorithm=all(p.allowRawAlgorithm for p in policies),
+        allowNetworkAccess=network,
+        networkAllowlist=hosts,
+        publisherTrustedAlgorithms=trusted,
+        publisherTrustedAlgorithmPublishers=list(dict.fromkeys(publishers)),
+    )
+
+
+def inherited_policy(assets: AssetStore, inputs: list[str]) -> ComputePolicy:
+    """The strictest policy of the assets ``inputs`` (an unknown one allows nothing)."""
+    policies = []
+    for did in inputs:
+        try:
+            policies.append(compute_policy(assets.get(did)))
+        except (NotFound, PolicyRefused):
+            policies.append(ComputePolicy())
+    return strictest(policies, owner_lookup(assets))
+
+
+def ceiling_of(assets: AssetStore, ddo: DDO) -> ComputePolicy | None:
+    """The widest policy ``ddo``'s owner may set: for a derived asset, what its inputs
+    allowed (recorded when it was made, or else what they allow now); None for others."""
+    provenance = ddo.metadata.provenance
+    if provenance is None:
+        return None
+    if provenance.inheritedPolicy is not None:
+        return provenance.inheritedPolicy
+    return inherited_policy(assets, provenance.inputs)
+
+
+def owner_lookup(assets: AssetStore) -> OwnerOf:
+    def owner_of(did: str) -> str | None:
+        try:
+            return assets.get(did).owner
+        except NotFound:
+            return None
+
+    return owner_of
+
+
+def widening(new: ComputePolicy, ceiling: ComputePolicy, owner_of: OwnerOf) -> str:
+    """What ``new`` allows that ``ceiling`` does not, in words, or "" when it only narrows.
+    The number of jobs per agreement is a commercial term, not a permission: free."""
+    if new.allowRawAlgorithm and not ceiling.allowRawAlgorithm:
+        return "raw algorithms"
+    if new.allowNetworkAccess:
+        if not ceiling.allowNetworkAccess:
+            return "network access"
+        listed = {h.lower() for h in ceiling.networkAllowlist}
+        for host in new.networkAllowlist:
+            if host.lower() not in listed:
+                return f"network access to {host}"
+    publishers = {a.lower() for a in ceiling.publisherTrustedAlgorithmPublishers}
+    for a in new.publisherTrustedAlgorithmPublishers:
+        if a.lower() not in publishers:
+            return f"the algorithms of {a}"
+    for t in new.publisherTrustedAlgorithms:
+        if not _accepts(ceiling, t, owner_of):
+            return f"algorithm {t.did}"
+    return ""
 
 
 def validate_parameters(declared: list[ConsumerParameter], given: dict[str, Any]) -> dict[str, Any]:

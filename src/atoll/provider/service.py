@@ -20,7 +20,8 @@ import anyio
 from atoll import faults
 from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
 from atoll.catalog.store import AssetStore
-from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
+from atoll.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRefused
+from atoll.models.charges import served
 from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import (
@@ -31,8 +32,18 @@ from atoll.models.job import (
     WorkflowAlgorithm,
     WorkflowInput,
 )
+from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
-from atoll.provider.policy import check_algorithm, egress_for, validate_parameters
+from atoll.provider.hosts import HostRules
+from atoll.provider.policy import (
+    ceiling_of,
+    check_algorithm,
+    egress_for,
+    owner_lookup,
+    validate_parameters,
+    widening,
+)
+from atoll.provider.registrar import DidRegistrar
 
 MAX_RAWCODE = 1 << 20
 
@@ -94,6 +105,8 @@ class ProviderService:
         publishers: set[str],
         default_timeout: int,
         default_price: int = 0,
+        registrar: DidRegistrar | None = None,
+        hosts: HostRules | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -103,6 +116,10 @@ class ProviderService:
         self.publishers = {p.lower() for p in publishers}
         self.default_timeout = default_timeout
         self.default_price = default_price
+        #: registers each DID on chain in its publisher's name before the asset is public
+        self.registrar = registrar
+        #: which hosts a network allowlist may name
+        self.hosts = hosts or HostRules()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -122,6 +139,7 @@ class ProviderService:
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
+        self.hosts.check(policy.networkAllowlist)
         files = inspect_files(locations)
         ddo = build_ddo(
             publisher,
@@ -132,6 +150,10 @@ class ProviderService:
             timeout or self.default_timeout,
             price=self.default_price if price is None else price,
         )
+        if self.registrar is not None:
+            if self.assets.exists(ddo.id):
+                raise Conflict(f"{ddo.id} is already published")
+            self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
         self.assets.add(ddo, files)
         return ddo
 
@@ -139,6 +161,15 @@ class ProviderService:
         ddo = self.assets.get(did)
         if ddo.owner.lower() != owner.lower():
             raise Forbidden(f"only the owner of {did} may change its policy")
+        self.hosts.check(policy.networkAllowlist)
+        ceiling = ceiling_of(self.assets, ddo)
+        if ceiling is not None:
+            wider = widening(policy, ceiling, owner_lookup(self.assets))
+            if wider:
+                raise PolicyRefused(
+                    f"{did} is derived from assets whose policies do not allow {wider}: "
+                    "its owner may narrow its policy, not widen it"
+                )
         services = [
             s.model_copy(update={"compute": policy}) if s.type == "compute" else s
             for s in ddo.services
@@ -226,10 +257,20 @@ class ProviderService:
             publishOutput=req.publish_output,
             environment=req.environment,
             resources=granted,
-            egress=egress_for(ddos, env),
+            egress=await self._egress(ddos, env),
             inputs=inputs,
             algorithm=wf_algo,
         )
+
+    async def _egress(self, ddos: list[DDO], env: Environment) -> list[str]:
+        """The hosts the job may reach, each checked again now: names resolve differently
+        over time, and the operator's settings may have changed since publishing."""
+        hosts = egress_for(ddos, env)
+        try:
+            await anyio.to_thread.run_sync(self.hosts.check, hosts)  # resolving blocks
+        except BadRequest as exc:
+            raise PolicyRefused(f"{exc.message}; the job cannot have network") from None
+        return hosts
 
     def _verified_code(self, algorithm: DDO) -> PrivateFile:
         """The algorithm's code file, if it is still what was published (and trusted)."""
@@ -331,11 +372,22 @@ class ProviderService:
         return await self.registry.delete(job_id)
 
     async def logs(self, consumer: str, job_id: str, follow: bool) -> AsyncIterator[bytes]:
-        await self.owned(consumer, job_id)
+        undelivered_refused(await self.owned(consumer, job_id))
         return self.registry.logs(job_id, follow)
 
     async def result(
         self, consumer: str, job_id: str, index: int
     ) -> tuple[ResultFile, AsyncIterator[bytes]]:
-        await self.owned(consumer, job_id)
+        undelivered_refused(await self.owned(consumer, job_id))
         return await self.registry.result(job_id, index)
+
+
+def undelivered_refused(info: JobInfo) -> None:
+    """A job that ended without delivering (or whose outputs were rejected) serves nothing:
+    what it printed could otherwise stand in for outputs nobody paid for."""
+    if info.terminal and not served(info.status):
+        status = JobStatus(info.status)
+        raise Forbidden(
+            f"job {info.jobId} ended with status {int(status)} ({status.text}): "
+            "nothing of it is served"
+        )

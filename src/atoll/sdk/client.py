@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
+import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,8 +133,9 @@ class ProviderClient:
         timeout: int | None = None,
         price: int | None = None,
     ) -> DDO:
-        """Publish on the provider, then register the DID on chain (signed by you, the
-        owner, naming the provider as the one who serves it)."""
+        """Publish on the provider. The provider registers the DID on chain in your name
+        (naming itself as the one who serves it) before the asset becomes public, so that
+        no one else can claim it; a DID already registered by someone else is refused."""
         body: dict[str, Any] = {
             "metadata": metadata.model_dump(mode="json"),
             "files": [str(Path(f).resolve()) for f in files],
@@ -140,9 +144,7 @@ class ProviderClient:
             "price": price,
         }
         body.update(self._signed("publish", signing.body_digest(body)))
-        ddo = DDO.model_validate(self._send("POST", "/assets", json=body).json())
-        self.wallet.register(ddo)
-        return ddo
+        return DDO.model_validate(self._send("POST", "/assets", json=body).json())
 
     @_one_at_a_time
     def set_policy(self, did: str, compute: ComputePolicy) -> DDO:
@@ -360,14 +362,58 @@ class ProviderClient:
         return self._send("GET", "/download", params=params).content
 
     def download_results(self, info: JobInfo, directory: Path) -> list[Path]:
-        """Save every result file under ``directory``, checking each file's sha256."""
-        saved: list[Path] = []
-        for entry in info.results:
-            target = result_path(directory, entry.filename)
-            data = self.result(info.jobId, entry.index)
-            if hashlib.sha256(data).hexdigest() != entry.sha256:
-                raise RemoteError(f"result {entry.index} does not match its sha256")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            saved.append(target)
-        return saved
+        """Save every result file under ``directory``, checking each file's sha256. All or
+        nothing: the files are fetched into a staging folder beside the others and moved into
+        place only once every one has arrived whole, so an error leaves no partial download."""
+        targets = [(entry, result_path(directory, entry.filename)) for entry in info.results]
+        if directory.exists() and not directory.is_dir():
+            raise BadRequest(f"{directory} exists and is not a folder")
+        fresh = not directory.exists()
+        parent = directory.parent if fresh else directory
+        parent.mkdir(parents=True, exist_ok=True)
+        # made like any folder (not mkdtemp's 0700): it becomes ``directory`` when fresh
+        staging = parent / f".atoll-download-{secrets.token_hex(8)}"
+        staging.mkdir()
+        try:
+            for entry, target in targets:
+                staged = staging / target.relative_to(directory)
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                digest = self._save_result(info.jobId, entry.index, staged)
+                if digest != entry.sha256:
+                    raise RemoteError(f"result {entry.index} does not match its sha256")
+            if fresh:
+                staging.rename(directory)
+            else:
+                for _entry, target in targets:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / target.relative_to(directory), target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return [target for _entry, target in targets]
+
+    def _save_result(self, job_id: str, index: int, path: Path) -> str:
+        """Stream one result file into ``path``; its sha256."""
+        digest = hashlib.sha256()
+        url = "/api/services/computeResult"
+        with contextlib.ExitStack() as stack:
+            with self._key().in_flight:
+                params = {**self._signed("result", job_id, index), "jobId": job_id, "index": index}
+                try:
+                    response = stack.enter_context(self._http.stream("GET", url, params=params))
+                except httpx.TransportError as exc:
+                    raise RemoteError(
+                        f"cannot reach the provider at {self.url} ({type(exc).__name__})"
+                    ) from None
+            if not response.is_success:
+                response.read()
+                raise _error(response)
+            with path.open("wb") as out:
+                try:
+                    for chunk in response.iter_bytes():
+                        digest.update(chunk)
+                        out.write(chunk)
+                except httpx.TransportError as exc:
+                    raise RemoteError(
+                        f"the download of result {index} broke off ({type(exc).__name__})"
+                    ) from None
+        return digest.hexdigest()

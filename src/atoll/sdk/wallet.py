@@ -32,7 +32,9 @@ class Wallet:
         return str(self.info["providerAddress"])
 
     def register(self, ddo: DDO) -> None:
-        """Register a freshly published asset's DID, with the provider that serves it."""
+        """Register an asset's DID in your name, with the provider that serves it. The
+        provider does this itself when it publishes; doing it first is the other way to
+        hold the DID before the asset is public."""
         self.contracts.register_did(
             self.key.private_key, ddo.id, ddo_checksum(ddo.public_json()), [self.provider_address]
         )
@@ -48,6 +50,13 @@ class Wallet:
         if service is None or service.compute is None:
             raise BadRequest(f"{ddo.id} offers no compute service")
         c = self.contracts
+        owner = c.did_owner(ddo.id)
+        if owner is None or owner.lower() != ddo.owner.lower():
+            # the template pays the DID's owner on chain: never order to pay anyone else
+            raise BadRequest(
+                f"{ddo.id} is not registered on chain to its owner {ddo.owner}: "
+                "an agreement would not pay them"
+            )
         aid = c.create_agreement(
             self.key.private_key,
             ddo.id,

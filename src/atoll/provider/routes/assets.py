@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import Field
 
 from atoll import signing
 from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 
 router = APIRouter(prefix="/api/services", tags=["assets"])
@@ -31,8 +32,9 @@ class PolicyBody(Signed):
 
 
 @router.get("/nonce", summary="The highest nonce this address has used")
-def nonce(userAddress: str, c: ProviderContext = Depends(ctx)) -> dict[str, int]:
+def nonce(request: Request, userAddress: str, c: ProviderContext = Depends(ctx)) -> dict[str, int]:
     address = signing.normalise_address(userAddress)
+    check_address(request, "nonce", address)
     return {"nonce": c.nonces.current(address)}
 
 
@@ -62,7 +64,8 @@ def search(
     type: str = Query("", pattern="^(|dataset|algorithm)$"),
     owner: str = Query("", max_length=42),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    # within the store's 64-bit integers
+    offset: int = Query(0, ge=0, lt=2**63),
     c: ProviderContext = Depends(ctx),
 ) -> dict[str, Any]:
     total, ddos = c.service.assets.search(q, tag, type, owner, limit, offset)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from atoll import signing
 from atoll.errors import NotFound
+from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, ctx
 
 router = APIRouter(prefix="/api/services", tags=["chain"])
@@ -35,10 +36,13 @@ def chain_info(request: Request, c: ProviderContext = Depends(ctx)) -> dict[str,
 
 
 @router.post("/faucet", summary="Gas money and tokens for an address (development chains)")
-async def faucet(body: FaucetBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+async def faucet(
+    request: Request, body: FaucetBody, c: ProviderContext = Depends(ctx)
+) -> dict[str, Any]:
     if c.chain is None:
         raise NotFound("this provider runs without a chain")
     address = signing.normalise_address(body.address)
+    check_address(request, "faucet", address)
     node = c.chain
     if not node.chain.is_dev:
         raise NotFound("the faucet exists on development chains only")

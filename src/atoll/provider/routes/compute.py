@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,8 @@ from atoll.errors import NotFound
 from atoll.models.environment import Resources
 from atoll.models.job import JobInfo, PublishOutput
 from atoll.models.receipt import SignedReceipt
+from atoll.provider.disposition import attachment
+from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
 from atoll.provider.service import AlgorithmRequest, DatasetRequest, JobRequest
 
@@ -74,8 +76,11 @@ def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
 
 
 @router.post("/initializeCompute", summary="Check a job without starting it, and quote it")
-async def initialize(body: QuoteBody, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
+async def initialize(
+    request: Request, body: QuoteBody, c: ProviderContext = Depends(ctx)
+) -> dict[str, Any]:
     consumer = signing.normalise_address(body.consumerAddress)
+    check_address(request, "initializeCompute", consumer)
     return await c.service.quote(consumer, body.request())
 
 
@@ -162,12 +167,11 @@ async def result(
 ) -> StreamingResponse:
     consumer = c.auth.check("result", consumerAddress, nonce, signature, jobId, index)
     entry, stream = await c.service.result(consumer, jobId, index)
-    name = entry.filename.replace('"', "")
     return StreamingResponse(
         await primed(stream),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": attachment(entry.filename),
             "Content-Length": str(entry.filesize),
             "X-Atoll-Sha256": entry.sha256,
         },

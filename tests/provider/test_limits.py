@@ -1,0 +1,172 @@
+"""Limits before parsing: body size per route (declared or streamed), JSON depth and values,
+the recursion limit; rate limits on unsigned routes; the offset bound."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atoll.cli.node import init_home
+from atoll.config import load_settings
+from atoll.errors import ConfigError
+from atoll.node import operator_app
+from atoll.provider.limits import EVM_RECURSION_LIMIT, cap_recursion, json_problem
+from atoll.provider.ratelimit import RateLimits
+from atoll.server import BackgroundServer
+from tests.helpers import Running, running_provider
+from tests.rawhttp import chunked, connect, request_head, send_streaming
+
+UNSIGNED_POSTS = ["/api/services/faucet", "/api/services/initializeCompute"]
+UNSIGNED_GETS = ["/api/services/nonce", "/api/services/assets"]
+
+
+def test_depth_is_measured_without_parsing() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert json_problem(deep, 64, 10**6) == "the JSON body is nested deeper than 64 levels"
+    assert json_problem(b"[" * 64 + b"]" * 64, 64, 10**6) is None
+    assert json_problem(b"[" * 65 + b"]" * 65, 64, 10**6) is not None
+    deep_objects = b'{"a":' * 65 + b"1" + b"}" * 65
+    assert "nested deeper" in (json_problem(deep_objects, 64, 10**6) or "")
+
+
+def test_brackets_in_strings_do_not_count() -> None:
+    body = json.dumps({"code": "[" * 5000 + '\\"{{{' + "}" * 10, "x": ['"[', "\\"]}).encode()
+    assert json_problem(body, 4, 10**6) is None
+    # an unterminated string hides nothing from json.loads either: it fails on it
+    assert json_problem(b'["abc\\"' + b"[" * 1000, 4, 10**6) is None
+
+
+def test_values_nul_and_encoding() -> None:
+    many = json.dumps(list(range(1001))).encode()
+    assert json_problem(many, 64, 1000) == "the JSON body holds more than 1000 values"
+    assert json_problem(json.dumps({"a": "x" * 10_000}).encode(), 64, 1000) is None
+    assert json_problem(b'{"a": 1}\x00', 64, 1000) == "the request body holds a NUL byte"
+    assert json_problem(b'{"a": "\xff"}', 64, 1000) == "the request body is not UTF-8 text"
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        assert "NaN or Infinity" in (json_problem(b'{"a": %s}' % constant, 64, 1000) or "")
+    assert json_problem(b'{"a": "NaN", "b": "Infinity"}', 64, 1000) is None
+
+
+def test_recursion_limit_is_brought_back() -> None:
+    import py_ecc  # noqa: F401  (its import raises the limit to 100,000)
+
+    sys.setrecursionlimit(100_000)
+    cap_recursion()
+    assert sys.getrecursionlimit() == EVM_RECURSION_LIMIT
+
+
+def test_provider_runs_with_a_sane_recursion_limit(provider: Running) -> None:
+    assert sys.getrecursionlimit() <= EVM_RECURSION_LIMIT
+
+
+@pytest.mark.parametrize("path", UNSIGNED_POSTS + UNSIGNED_GETS)
+def test_nested_json_is_refused_and_the_server_lives(provider: Running, path: str) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    method = "POST" if path in UNSIGNED_POSTS else "GET"
+    r = httpx.request(method, provider.url + path, content=body)
+    assert r.status_code == 400
+    assert r.json() == {"error": "the JSON body is nested deeper than 64 levels"}
+    assert httpx.get(provider.url + "/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", UNSIGNED_POSTS + UNSIGNED_GETS)
+def test_declared_oversize_body_is_refused_before_it_is_sent(provider: Running, path: str) -> None:
+    method = "POST" if path in UNSIGNED_POSTS else "GET"
+    head = {"Content-Type": "application/json", "Content-Length": str(400 << 20)}
+    with connect(provider.url) as sock:
+        answer = send_streaming(sock, request_head(method, path, head), [])
+    assert answer.status == 413
+    assert "over" in json.loads(answer.body)["error"]
+    assert answer.headers["connection"] == "close"
+
+
+def _zeros(total: int, size: int = 1 << 16) -> Iterator[bytes]:
+    for _ in range(total // size):
+        yield b"0" * size
+
+
+@pytest.mark.parametrize("path", UNSIGNED_POSTS)
+def test_streamed_oversize_body_is_refused_while_it_streams(provider: Running, path: str) -> None:
+    head = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    with connect(provider.url) as sock:
+        answer = send_streaming(sock, request_head("POST", path, head), chunked(_zeros(400 << 20)))
+    assert answer.status == 413
+    # refused long before the 400 MB were sent (what was sent sat in socket buffers)
+    assert answer.sent < 64 << 20
+    assert httpx.get(provider.url + "/healthz").status_code == 200
+
+
+def test_job_routes_take_larger_bodies_than_the_rest(provider: Running) -> None:
+    code = "x = 1\n" * ((1 << 20) // 6 + 10)  # raw code just over the 1 MiB the service takes
+    body = {
+        "dataset": {"did": "did:atoll:x"},
+        "algorithm": {"rawcode": code},
+        "consumerAddress": provider.consumer.key.address,
+    }
+    quote = httpx.post(provider.url + "/api/services/initializeCompute", json=body)
+    assert quote.status_code == 400, quote.text  # read, and refused by the service itself
+    assert "raw algorithm code is limited" in quote.json()["error"]
+    faucet = httpx.post(provider.url + "/api/services/faucet", json=body)
+    assert faucet.status_code == 413
+
+
+def test_search_offset_beyond_64_bits_is_a_400(provider: Running) -> None:
+    r = httpx.get(provider.url + "/api/services/assets", params={"offset": 2**63})
+    assert r.status_code == 400
+    assert "offset" in r.json()["error"]
+    ok = httpx.get(provider.url + "/api/services/assets", params={"offset": 2**63 - 1})
+    assert ok.status_code == 200 and ok.json()["assets"] == []
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[Running]:
+    with running_provider(
+        tmp_path / "home", rate_limit_per_ip="20/minute", rate_limit_per_address="2/minute"
+    ) as running:
+        yield running
+
+
+def test_rate_limit_per_address_and_per_ip(limited: Running) -> None:
+    a, b = limited.consumer.key.address, limited.other.key.address
+    url = limited.url + "/api/services/nonce"
+    assert [httpx.get(url, params={"userAddress": a}).status_code for _ in range(2)] == [200] * 2
+    refused = httpx.get(url, params={"userAddress": a})
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["error"].startswith(f"too many nonce requests for {a}")
+    # another address is counted on its own; the faucet has its own count
+    assert httpx.get(url, params={"userAddress": b}).status_code == 200
+    codes = [httpx.get(limited.url + "/api/services/assets").status_code for _ in range(25)]
+    assert codes == [200] * 20 + [429] * 5
+    over = httpx.get(limited.url + "/api/services/assets")
+    assert "from this address (IP): at most 20 per minute" in over.json()["error"]
+    # signed routes and liveness are not limited here
+    assert limited.consumer.jobs() == []
+    assert httpx.get(limited.url + "/healthz").status_code == 200
+
+
+def test_rate_limit_setting_is_checked() -> None:
+    with pytest.raises(ConfigError, match="rate limit"):
+        RateLimits("many per minute", "")
+    assert RateLimits("", "").per_ip == []
+
+
+def test_the_standalone_operator_limits_bodies_before_checking_callers(tmp_path: Path) -> None:
+    init_home(tmp_path / "op")
+    app = operator_app(load_settings(tmp_path / "op"), {"0x" + "1" * 40})
+    with BackgroundServer(app) as url:
+        nested = httpx.post(url + "/api/v1/operator/compute", content=b"[" * 100_000)
+        assert nested.status_code == 400
+        assert "nested deeper" in nested.json()["error"]
+        head = {"Content-Length": str(400 << 20)}
+        with connect(url) as sock:
+            answer = send_streaming(
+                sock, request_head("POST", "/api/v1/operator/compute", head), []
+            )
+        assert answer.status == 413
+        assert httpx.get(url + "/healthz").status_code == 200
