@@ -26,7 +26,7 @@ from atoll.chain.embedded import EmbeddedChain
 from atoll.cli.node import init_home
 from atoll.config import load_settings
 from atoll.db import connect
-from atoll.db.schema import agreement_jobs, agreements, jobs
+from atoll.db.schema import agreement_jobs, agreements, assets, job_outcomes, jobs
 from atoll.errors import RemoteError
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.job import PublishOutput
@@ -229,6 +229,15 @@ def test_escrow_survives_a_crash_at_every_step(
         assert job_rows[mine[0].job_id].status == JobStatus.FINISHED
         assert rows[aid].settled == "released"
     assert start_dies_later.jobId in {x.job_id for x in links}
+    # the derived asset made before the crash is the job's, not lost nor made twice
+    with store.connect() as conn:
+        derived = conn.execute(
+            sa.select(job_outcomes.c.derived_did).where(
+                job_outcomes.c.job_id == start_dies_later.jobId
+            )
+        ).scalar_one()
+        made = conn.execute(sa.select(assets.c.did).where(assets.c.name == "derived")).all()
+    assert derived and [r.did for r in made] == [derived]
 
     # the money: each paid agreement released once, the other refunded once, to the unit
     c = con.wallet.contracts

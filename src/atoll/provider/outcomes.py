@@ -200,6 +200,10 @@ class JobOutcomes:
             ),
         )
         ddo = build_ddo(info.owner, meta, files, self.endpoint, policy, self.default_timeout)
+        if self.assets.exists(ddo.id):
+            # made by this job before a crash cut its end short (the DID is derived from
+            # the job's receipt and outputs): the same asset, not a failure to publish
+            return ddo.id
         # on chain and the consumer's before it is public, as every asset
         DidRegistrar(self.chain).claim(ddo)
         self.assets.add(ddo, files)
