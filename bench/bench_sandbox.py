@@ -5,8 +5,8 @@
 (a) ``/usr/bin/python3 -c pass`` on the host, (b) the same through SandboxExecutor (cgroup,
 capped mounts, bubblewrap; start() to wait() returning), (c) one reader script reading a
 ``--size-mib`` file in 1 MiB chunks on the host and inside the sandbox, where the file is
-an input bind-mounted read-only. The page cache cannot be dropped here, so the file is read
-once first and both sides are timed warm.
+a read-only input (presented through the job's input overlay, as datasets are). The page
+cache cannot be dropped here, so the file is read once first and both sides are timed warm.
 """
 
 from __future__ import annotations

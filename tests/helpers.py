@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from atoll.catalog.files import Fingerprint
 from atoll.cli.node import init_home
 from atoll.config import load_settings
 from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.job import InputFile
 from atoll.node import ProviderNode, build_provider
 from atoll.sdk import ProviderClient
 from atoll.server import BackgroundServer
@@ -43,20 +48,30 @@ class Running:
     publisher: ProviderClient
     consumer: ProviderClient
     other: ProviderClient
+    #: the provider's data root: every publisher may publish from it
+    data: Path
+
+    def data_dir(self) -> Path:
+        """A new directory below the data root that a job's user can get through."""
+        return public_dir(self.data)
 
     def dataset(
         self,
-        tmp: Path,
+        tmp: Path | None = None,
         text: str = "a,b\n1,2\n3,4\n",
         name: str = "data",
         policy: ComputePolicy | None = None,
         files: int = 1,
         price: int = 0,
     ) -> str:
+        # ``tmp`` is not where the files go: only the data root is publishable
+        del tmp
+        where = self.data_dir()
         paths = []
         for i in range(files):
-            f = tmp / f"{name}-{i}.csv"
+            f = where / f"{name}-{i}.csv"
             f.write_text(text)
+            f.chmod(0o644)  # whatever the umask: the jobs' user reads it
             paths.append(str(f))
         meta = Metadata(name=name, type="dataset", tags=["test"])
         ddo = self.publisher.publish(
@@ -65,23 +80,57 @@ class Running:
         return ddo.id
 
 
+def input_file(path: Path) -> InputFile:
+    """A dataset file as the provider hands it to the engine: its checksum and fingerprint
+    as they are now."""
+    return InputFile(
+        location=str(path),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        fingerprint=Fingerprint.of(path.stat()).as_list(),
+    )
+
+
+def public_dir(parent: Path | None = None) -> Path:
+    """A new directory that every user can get through (jobs run as users of their own; the
+    test's own tmp_path is private to root). Removed when the test run ends."""
+    path = Path(tempfile.mkdtemp(prefix="atoll-data-", dir=parent))
+    path.chmod(0o755)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 @contextmanager
 def running_provider(
-    home: Path, chain_url: str = "", executor: Executor | None = None, **settings: Any
+    home: Path,
+    chain_url: str = "",
+    executor: Executor | None = None,
+    extra_roots: tuple[str, ...] = (),
+    **settings: Any,
 ) -> Iterator[Running]:
+    """A provider whose data root is a new public directory (``Running.data``), and
+    ``extra_roots`` too (e.g. a test's tmp_path, for algorithm files)."""
     init_home(home, chain_url)
-    defaults: dict[str, Any] = {"port": 0, "job_wall_seconds": 20.0, "job_memory_mb": 256}
+    data = public_dir()
+    defaults: dict[str, Any] = {
+        "port": 0,
+        "job_wall_seconds": 20.0,
+        "job_memory_mb": 256,
+        "data_roots": (str(data), *extra_roots),
+    }
     node = build_provider(load_settings(home, **{**defaults, **settings}), executor)
-    with BackgroundServer(node.app()) as url:
-        clients = [
-            ProviderClient(url, Key.load(home / "key")),
-            ProviderClient(url, Key.generate()),
-            ProviderClient(url, Key.generate()),
-        ]
-        for c in clients[1:]:
-            c.faucet()
-        try:
-            yield Running(url, node, home, *clients)
-        finally:
-            for c in clients:
-                c.close()
+    try:
+        with BackgroundServer(node.app()) as url:
+            clients = [
+                ProviderClient(url, Key.load(home / "key")),
+                ProviderClient(url, Key.generate()),
+                ProviderClient(url, Key.generate()),
+            ]
+            for c in clients[1:]:
+                c.faucet()
+            try:
+                yield Running(url, node, home, *clients, data)
+            finally:
+                for c in clients:
+                    c.close()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -36,6 +36,8 @@ def test_default_environment_from_the_job_settings(tmp_path: Path) -> None:
         ("[[environments]]\nid = 'a b'", "setting 'environments'"),
         ("[[environments]]\nid = 'a'\n[[environments]]\nid = 'a'", "share an id"),
         ("port = ", "not valid TOML"),
+        ("data_roots = ['relative/dir']", "setting 'data_roots'"),
+        ("data_roots = ['/srv/a=alice']", "'alice' is not an address"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -48,3 +50,13 @@ def test_job_uid_range_from_settings(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, sandbox_uid_first=300_000, sandbox_uid_count=10)
     executor = default_executor(settings)
     assert getattr(executor, "uid_range", None) == (300_000, 300_009)
+
+
+def test_data_roots_from_settings_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    who = "0x" + "ab" * 20
+    (tmp_path / "settings.toml").write_text(f"data_roots = ['/srv/all', '/srv/one={who}']\n")
+    assert load_settings(tmp_path).data_roots == ("/srv/all", f"/srv/one={who}")
+    monkeypatch.setenv("ATOLL_DATA_ROOTS", "/a,/b")
+    assert load_settings(tmp_path).data_roots == ("/a", "/b")

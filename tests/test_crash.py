@@ -22,7 +22,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import require_sandbox
+from tests.helpers import public_dir, require_sandbox
 
 MARKER = "crash-test-marker"
 
@@ -75,9 +75,10 @@ def marker_processes() -> list[int]:
 def test_kill_9_and_restart(tmp_path: Path, attempts: int) -> None:
     require_sandbox()
     home = tmp_path / "home"
-    init_home(home)
+    where = public_dir()
+    init_home(home, own_data_root=str(where))
     port = free_port()
-    data = tmp_path / "d.csv"
+    data = where / "d.csv"
     data.write_text("x\n")
     # the running job sleeps in a child named after the marker, so a survivor would show
     slow = (
@@ -136,9 +137,10 @@ def test_chain_state_and_keeper_cursor_survive_kill_9(tmp_path: Path) -> None:
     from atoll.db import connect
 
     home = tmp_path / "home"
-    init_home(home)
+    where = public_dir()
+    init_home(home, own_data_root=str(where))
     port = free_port()
-    data = tmp_path / "d.csv"
+    data = where / "d.csv"
     data.write_text("x\n")
     ledger = AgreementLedger(connect(load_settings(home).db_url))
     consumer_key = Key.generate()

@@ -43,6 +43,10 @@ class Settings:
     operator_allowed: tuple[str, ...] = ()
     #: addresses allowed to publish assets on this provider; empty means the provider key only
     publishers: tuple[str, ...] = ()
+    #: directories publishers may publish files from: ``"/srv/data"`` for every publisher,
+    #: ``"/srv/alice=0xA…|0xB…"`` for those publishers only; none declared, nothing can be
+    #: published. Nothing inside ``home`` is ever publishable.
+    data_roots: tuple[str, ...] = ()
     #: hosts (``host``, ``host:port``, ``*.domain``) datasets' network allowlists may name;
     #: empty means any public host
     network_hosts: tuple[str, ...] = ()
@@ -57,6 +61,12 @@ class Settings:
     job_wall_seconds: float = 600.0
     job_output_mb: int = 256
     job_log_mb: int = 8
+    #: a job whose outputs and log files hold more files than this has none of them published
+    #: (its log still is); every result is listed in its receipt, so this bounds receipts too
+    max_output_files: int = 1000
+    #: results whose path (relative to /data/outputs or /data/logs) is longer, in UTF-8
+    #: bytes, are left out
+    max_output_name_bytes: int = 255
     compute_timeout_seconds: int = 3600
     #: JSON-RPC URL of an EVM node; empty means the embedded chain in ``home``
     chain_url: str = ""
@@ -152,13 +162,27 @@ def _coerce(name: str, raw: Any) -> Any:
             return float(raw)
         if kind.startswith("tuple"):
             if isinstance(raw, str):
-                return tuple(p.strip() for p in raw.split(",") if p.strip())
-            return tuple(str(p) for p in raw)
+                items = tuple(p.strip() for p in raw.split(",") if p.strip())
+            else:
+                items = tuple(str(p) for p in raw)
+            if name == "data_roots":
+                _check_roots(items)
+            return items
         if kind == "Path":
             return Path(raw).expanduser()
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: {raw!r} is not a valid {kind}") from exc
+
+
+def _check_roots(entries: tuple[str, ...]) -> None:
+    from atoll.catalog.roots import DataRoot
+
+    for entry in entries:
+        try:
+            DataRoot.parse(entry)
+        except ValueError as exc:
+            raise ConfigError(f"setting 'data_roots': {exc}") from None
 
 
 def _environments(raw: Any) -> tuple[Environment, ...]:
@@ -195,4 +219,14 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
         if env is not None and name != "home":
             values[name] = _coerce(name, env)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(base, **values)
+    settings = replace(base, **values)
+    _check_output_caps(settings)
+    return settings
+
+
+def _check_output_caps(settings: Settings) -> None:
+    if settings.max_output_files < 1:
+        raise ConfigError("setting 'max_output_files' must be 1 or more")
+    # room for a useful name, and never a path near PATH_MAX once under the job's directory
+    if not 16 <= settings.max_output_name_bytes <= 1024:
+        raise ConfigError("setting 'max_output_name_bytes' must be from 16 to 1024")

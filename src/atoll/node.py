@@ -19,6 +19,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.engine import make_url
 
 from atoll import faults
+from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
@@ -57,6 +58,17 @@ from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 
+#: the uid and gid jobs run as without a uid range
+NOBODY = 65534
+
+
+def job_user(settings: Settings) -> tuple[int, int]:
+    """The uid and gid a job's files are judged readable by: the first of the job uid range
+    (every job uid has the same rights), or nobody's without a range."""
+    if settings.sandbox_uid_count > 0:
+        return settings.sandbox_uid_first, settings.sandbox_uid_first
+    return NOBODY, NOBODY
+
 
 def default_executor(settings: Settings) -> Executor:
     from atoll.engine.sandbox import SandboxExecutor
@@ -94,6 +106,9 @@ def build_operator(
         jobs_dir=settings.jobs_dir,
         environments=environments,
         max_attempts=settings.max_attempts,
+        max_output_files=settings.max_output_files,
+        max_output_name_bytes=settings.max_output_name_bytes,
+        job_user=job_user(settings),
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(jobs, executor or default_executor(settings), config, notifier)
@@ -207,13 +222,14 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     ledger = AgreementLedger(db)
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
     environments = settings.compute_environments()
+    derived_dir = settings.home / "derived"
     outcomes = JobOutcomes(
         db,
         assets,
         key,
         chain,
         {e.id: e for e in environments},
-        settings.home / "derived",
+        derived_dir,
         settings.endpoint,
         settings.compute_timeout_seconds,
     )
@@ -241,6 +257,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
+        roots=DataRoots.from_settings(settings.data_roots, settings.home),
+        job_user=job_user(settings),
+        held_dir=derived_dir,
         registrar=DidRegistrar(chain),
         hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )

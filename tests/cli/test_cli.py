@@ -13,6 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from atoll.cli.main import app
+from atoll.config import load_settings
+from atoll.signing import Key
 from tests.helpers import Running, require_sandbox, running_provider
 
 runner = CliRunner()
@@ -72,6 +74,22 @@ def test_keys_new_refuses_to_overwrite(tmp_path: Path) -> None:
     assert key.read_text().strip() not in shown.output
 
 
+def test_init_declares_the_working_directory_for_its_own_key_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    result = runner.invoke(app, ["init", "--home", str(home)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    address = Key.load(home / "key").address
+    assert load_settings(home).data_roots == (f"{tmp_path}={address}",)
+    assert f"data root       {tmp_path}={address}" in result.output
+    other = tmp_path / "other"
+    given = runner.invoke(app, ["init", "--home", str(other), "--data-root", "/srv/shared"])
+    assert given.exit_code == 0, given.output
+    assert load_settings(other).data_roots == ("/srv/shared",)
+
+
 @pytest.fixture
 def provider(tmp_path: Path):
     require_sandbox()
@@ -80,7 +98,7 @@ def provider(tmp_path: Path):
 
 
 def test_publish_and_run_through_the_cli(provider: Running, tmp_path: Path) -> None:
-    data = tmp_path / "d.csv"
+    data = provider.data_dir() / "d.csv"
     data.write_text("a\n1\n2\n")
     algo = tmp_path / "count.py"
     algo.write_text(
@@ -135,3 +153,15 @@ def test_publish_and_run_through_the_cli(provider: Running, tmp_path: Path) -> N
         app, ["compute", "run", did, "--algorithm", str(algo), "--param", "novalue", *common]
     )
     assert bad.exit_code != 0
+
+
+def test_publish_refusals_are_one_line_naming_no_path(provider: Running) -> None:
+    env = {"ATOLL_HOME": str(provider.home), "PATH": "/usr/bin:/bin", "COLUMNS": "400"}
+    settings = provider.home / "settings.toml"
+    result = atoll(
+        env, "publish", "dataset", str(settings), "--name", "x", "--provider", provider.url
+    )
+    assert result.returncode == 1
+    assert "file 0: it is outside the data roots" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(provider.home) not in result.stderr and "Traceback" not in result.stderr

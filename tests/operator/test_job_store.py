@@ -71,3 +71,65 @@ def test_mark_removed(db: sa.Engine) -> None:
     store.mark_removed("a")
     info = store.info("a")
     assert (info.removed, info.results) == (1, [])
+
+
+def _files(n: int) -> list[dict[str, object]]:
+    return [
+        {"index": i, "filename": f"f{i}", "filesize": i, "type": "output", "sha256": "0" * 64}
+        for i in range(n)
+    ]
+
+
+def test_results_are_a_manifest_and_rows(db: sa.Engine) -> None:
+    from atoll.canonical import canonical_sha256
+    from atoll.models.job import STATUS_RESULTS
+
+    store = JobStore(db)
+    store.create("a", wf())
+    store.create("b", wf())
+    store.advance("a", JobStatus.FINISHED, results=_files(200))
+    store.advance("b", JobStatus.FINISHED, results=_files(2))
+    info = store.info("a")
+    assert (info.resultCount, len(info.results)) == (200, STATUS_RESULTS)
+    assert info.resultsSha256 == canonical_sha256(_files(200))
+    assert [r.index for r in store.results("a", 190, 50)] == list(range(190, 200))
+    found = store.result("a", 150)
+    assert found is not None and found.filename == "f150"
+    assert store.result("a", 200) is None
+    listed = {j.jobId: (j.resultCount, len(j.results)) for j in store.for_owner(OWNER)}
+    assert listed == {"a": (200, STATUS_RESULTS), "b": (2, 2)}
+    # the move that ends a job is the only one that writes results
+    assert not store.advance("a", JobStatus.FINISHED, results=_files(1))
+    assert store.info("a").resultCount == 200
+
+
+def test_status_text_is_cut(db: sa.Engine) -> None:
+    from atoll.models.job import STATUS_TEXT_MAX
+
+    store = JobStore(db)
+    store.create("a", wf())
+    store.advance("a", JobStatus.ALGORITHM_FAILED, "x" * 100_000)
+    text = store.info("a").statusText
+    assert len(text) == STATUS_TEXT_MAX and text.endswith("…")
+
+
+def test_results_of_an_older_store_are_adopted(db: sa.Engine) -> None:
+    from atoll.db.schema import jobs
+
+    store = JobStore(db)
+    store.create("old", wf())
+    store.create("stopped", wf())
+    store.create("running", wf())
+    with db.begin() as conn:
+        # as an older version left it: the list in the job's own row
+        conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.job_id == "old")
+            .values(status=int(JobStatus.FINISHED), results=_files(3))
+        )
+    store.advance("stopped", JobStatus.STOPPED)
+    assert store.info("old").resultCount == 0
+    assert store.adopt_old_results() == 2
+    info = store.info("old")
+    assert [r.filename for r in info.results] == ["f0", "f1", "f2"] and info.resultCount == 3
+    assert store.adopt_old_results() == 0

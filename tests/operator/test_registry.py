@@ -12,8 +12,14 @@ import pytest
 from atoll.cli.node import init_home
 from atoll.config import load_settings
 from atoll.db import connect
-from atoll.errors import Conflict, NotFound
-from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
+from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.job import (
+    RESULTS_PAGE,
+    STATUS_RESULTS,
+    Workflow,
+    WorkflowAlgorithm,
+    WorkflowInput,
+)
 from atoll.models.status import JobStatus
 from atoll.node import build_operator, operator_app
 from atoll.operator.client import OperatorClient
@@ -21,7 +27,7 @@ from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request
 from atoll.operator.registry import WorkflowRegistry
 from atoll.server import BackgroundServer
 from atoll.signing import Key
-from tests.helpers import require_sandbox
+from tests.helpers import input_file, public_dir, require_sandbox
 
 OWNER = "0x" + "0a" * 20
 
@@ -68,12 +74,15 @@ async def registry(
 
 
 def workflow(tmp_path: Path, code: str, owner: str = OWNER) -> Workflow:
-    data = tmp_path / "in.csv"
+    # jobs run as users of their own, and tmp_path is private to root
+    data = public_dir() / "in.csv"
     data.write_text("1,2\n")
     did = "did:atoll:" + "cd" * 32
     return Workflow(
         owner=owner,
-        inputs=[WorkflowInput(did=did, ddo={"id": did}, locations=[str(data)])],
+        inputs=[
+            WorkflowInput(did=did, ddo={"id": did}, locations=[str(data)], files=[input_file(data)])
+        ],
         algorithm=WorkflowAlgorithm(rawcode=code),
     )
 
@@ -138,3 +147,25 @@ def test_unsigned_or_unknown_callers_are_refused(operator_url: str, provider_key
     assert signed(provider_key, 5).status_code == 401  # replayed
     assert signed(Key.generate(), 6, address=provider_key.address).status_code == 401
     assert signed(provider_key, 6).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_results_beyond_the_status_are_paged_and_served(
+    registry: WorkflowRegistry, tmp_path: Path
+) -> None:
+    code = (
+        "for i in range(70):\n"
+        "    open(f'/data/outputs/r{i:02}', 'w').write(str(i))\n"
+        "open('/data/outputs/z-日本語.txt', 'w').write('named')\n"
+    )
+    info = await registry.wait((await registry.register(workflow(tmp_path, code))).jobId, 60)
+    assert info.status == JobStatus.FINISHED, info.statusText
+    assert (info.resultCount, len(info.results)) == (72, STATUS_RESULTS)
+    page = await registry.results(info.jobId, 60, 20)
+    assert [r.index for r in page.results] == list(range(60, 72))
+    assert page.resultCount == 72 and page.resultsSha256 == info.resultsSha256
+    # served by index whether or not the status lists it, whatever its name
+    entry, stream = await registry.result(info.jobId, 70)
+    assert entry.filename == "z-日本語.txt" and await read(stream) == b"named"
+    with pytest.raises(BadRequest):
+        await registry.results(info.jobId, 0, RESULTS_PAGE + 1)

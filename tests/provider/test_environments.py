@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.errors import BadRequest
+from atoll.errors import BadRequest, Conflict
 from atoll.models.ddo import ComputePolicy
 from atoll.models.environment import Environment, Resources
 from atoll.models.status import JobStatus
@@ -177,21 +177,17 @@ def test_inputs_the_sandbox_user_cannot_read_fail_clearly(tmp_path: Path) -> Non
     old = os.umask(0o077)  # a server with a strict umask must still run jobs
     try:
         with running_provider(tmp_path / "home") as p:
-            (tmp_path / "open").mkdir()
-            (tmp_path / "closed").mkdir()
-            readable = p.dataset(tmp_path / "open", name="open")
-            for f in (tmp_path / "open").iterdir():
-                f.chmod(0o644)
-            private = p.dataset(tmp_path / "closed", name="private")
-            for f in (tmp_path / "closed").iterdir():
-                f.chmod(0o600)
+            readable = p.dataset(tmp_path, name="open")
+            private = p.dataset(tmp_path, name="private")
+            for f in p.node.context.service.assets.files(private):
+                os.chmod(f.location, 0o600)
             ok = p.consumer.wait(
                 p.consumer.start(readable, rawcode="print('read')").jobId, timeout=60
             )
             assert ok.status == JobStatus.FINISHED, ok.statusText
-            bad = p.consumer.wait(p.consumer.start(private, rawcode="print('x')").jobId, timeout=60)
-            assert bad.status == JobStatus.DATA_PROVISIONING_FAILED
-            assert "not readable by the sandbox user" in bad.statusText
-            assert str(tmp_path) not in bad.statusText
+            # refused before anything is ordered, not when the job runs
+            with pytest.raises(Conflict, match="cannot be read by the jobs' user") as refused:
+                p.consumer.start(private, rawcode="print('x')")
+            assert str(p.data) not in str(refused.value)
     finally:
         os.umask(old)

@@ -85,7 +85,7 @@ def test_symlink_in_outputs_is_not_published(provider: Running, tmp_path: Path) 
     info = provider.consumer.wait(provider.consumer.start(did, rawcode=code).jobId, timeout=60)
     assert info.status == JobStatus.FINISHED
     assert [r.filename for r in info.results if r.type == "output"] == ["ok.txt"]
-    assert "skipped non-regular files" in info.statusText
+    assert "skipped 2 files (2 links or special files)" in info.statusText
 
 
 def test_another_consumer_cannot_see_or_touch_my_job(provider: Running, tmp_path: Path) -> None:
@@ -225,10 +225,9 @@ def test_no_sandbox_no_job(tmp_path: Path) -> None:
         assert info.status == JobStatus.SANDBOX_UNAVAILABLE
         assert "did not run" in info.statusText and str(tmp_path) not in info.statusText
         assert [r for r in info.results if r.type == "output"] == []
-        # not delivered: the agreement's job is given back, and at its time out the
-        # consumer is refunded
+        # not delivered, and the provider's own failure: the agreement's job is given back
+        # and the consumer refunded at once (the agreement may already be settled and closed)
         row = p.node.authorizer.ledger.get(agreement)
-        assert row is not None and row.used == 0
-        p.node.chain.chain.increase_time(4000)
+        assert row is None or row.used == 0
         p.node.keeper.poke()
         assert p.consumer.wallet.wait_settled(agreement).compute.state is ConditionState.ABORTED

@@ -29,7 +29,7 @@ PARAMS = [
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Running, str, str]]:
     require_sandbox()
-    with running_provider(tmp_path / "home") as p:
+    with running_provider(tmp_path / "home", extra_roots=(str(tmp_path),)) as p:
         f = tmp_path / "algo.py"
         f.write_text(CODE)
         meta = Metadata(

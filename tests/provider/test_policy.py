@@ -24,7 +24,9 @@ CODE = "print('trusted run')\n"
 def provider(tmp_path: Path) -> Iterator[Running]:
     require_sandbox()
     envs = (Environment(id="default"), Environment(id="other", runtime_packages=["numpy==2"]))
-    with running_provider(tmp_path / "home", environments=envs) as running:
+    # algorithm files are published from tmp_path
+    extra = (str(tmp_path),)
+    with running_provider(tmp_path / "home", environments=envs, extra_roots=extra) as running:
         yield running
 
 

@@ -85,11 +85,11 @@ def test_derived_owner_cannot_widen_network_or_raw_code(provider: Running, tmp_p
 
 def test_derived_asset_inherits_a_closed_policy(provider: Running, tmp_path: Path) -> None:
     pub, con = provider.publisher, provider.consumer
-    code = tmp_path / "algo.py"
+    code = provider.data_dir() / "algo.py"
     code.write_text(CODE)
     meta = Metadata(name="algo", type="algorithm", algorithm=AlgorithmInfo())
     algo = pub.publish(meta, [str(code)])
-    other_code = tmp_path / "other.py"
+    other_code = provider.data_dir() / "other.py"
     other_code.write_text("print(2)\n")
     other = pub.publish(
         Metadata(name="other", type="algorithm", algorithm=AlgorithmInfo()), [str(other_code)]

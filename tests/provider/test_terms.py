@@ -69,8 +69,9 @@ def test_terms_other_than_the_datasets_are_refused_at_start(
 
 def test_a_squatted_did_cannot_be_published(provider: Running, tmp_path: Path) -> None:
     pub, stranger = provider.publisher, provider.other
-    data = tmp_path / "data.csv"
+    data = provider.data_dir() / "data.csv"
     data.write_text("a,b\n1,2\n")
+    data.chmod(0o644)
     meta = Metadata(name="sales", type="dataset")
     # anyone who knows the content can work the DID out, and register it first
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
@@ -88,8 +89,9 @@ def test_a_did_registered_by_its_owner_first_is_published(
     provider: Running, tmp_path: Path
 ) -> None:
     pub = provider.publisher
-    data = tmp_path / "data.csv"
+    data = provider.data_dir() / "data.csv"
     data.write_text("x\n1\n")
+    data.chmod(0o644)
     meta = Metadata(name="mine", type="dataset")
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     did = make_did(pub.key.address, meta, files_checksum([digest]))

@@ -6,9 +6,12 @@ import hashlib
 import mimetypes
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from atoll.errors import BadRequest
+from atoll.catalog.files import FIX_HINT, FileRefused, Fingerprint, opened
+from atoll.catalog.roots import DataRoots
+from atoll.errors import BadRequest, Forbidden
 from atoll.models.ddo import (
     DDO,
     ComputePolicy,
@@ -61,6 +64,53 @@ def inspect_files(locations: list[str]) -> list[PrivateFile]:
             )
         )
     return out
+
+
+def inspect_published(
+    locations: list[str],
+    publisher: str,
+    roots: DataRoots,
+    job_user: tuple[int, int],
+    owners_of_inode: Callable[[int, int], set[str]],
+    for_jobs: bool = True,
+) -> tuple[list[PrivateFile], list[Fingerprint]]:
+    """Hash and size each file a publisher asks to publish, reading only what it may publish:
+    below a data root it may use, outside ATOLL_HOME, reached without following a link, with
+    no other hard link, readable by the jobs' user (``job_user``: uid, gid) and published by
+    nobody else. Without ``for_jobs`` (an algorithm's code, which the provider copies for the
+    job) the jobs' user need not reach the file. Messages name files by position, never by
+    path."""
+    if not locations:
+        raise BadRequest("an asset needs at least one file")
+    files: list[PrivateFile] = []
+    prints: list[Fingerprint] = []
+    for index, loc in enumerate(locations):
+        try:
+            stored = roots.locate(publisher, loc)
+            with opened(stored) as f:
+                if f.stat.st_nlink != 1:
+                    raise FileRefused("it has other hard links; publish a copy of it instead")
+                if for_jobs and not f.readable_by(*job_user):
+                    raise FileRefused(f"the jobs' user cannot read it: {FIX_HINT}")
+                others = owners_of_inode(f.stat.st_dev, f.stat.st_ino) - {publisher.lower()}
+                if others:
+                    raise Forbidden(f"file {index}: it is already published by another publisher")
+                digest = f.sha256()
+                if os.fstat(f.fd).st_ctime_ns != f.stat.st_ctime_ns or not f.still_named():
+                    raise FileRefused("it changed while it was read; publish it again")
+                fp = f.fingerprint
+        except FileRefused as e:
+            raise BadRequest(f"file {index}: {e}") from None
+        except OSError:
+            raise BadRequest(f"file {index}: does not exist or cannot be read") from None
+        ctype = mimetypes.guess_type(stored)[0] or "application/octet-stream"
+        files.append(
+            PrivateFile(
+                index=index, location=stored, sha256=digest, size=fp.size, contentType=ctype
+            )
+        )
+        prints.append(fp)
+    return files, prints
 
 
 def build_ddo(

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 
-from atoll.db.schema import asset_files, asset_tags, assets
+from atoll.catalog.files import Fingerprint
+from atoll.db.schema import asset_files, asset_fingerprints, asset_tags, assets
 from atoll.errors import Conflict, NotFound
 from atoll.models.ddo import DDO, PrivateFile
 
@@ -16,7 +17,9 @@ class AssetStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, ddo: DDO, files: list[PrivateFile]) -> None:
+    def add(
+        self, ddo: DDO, files: list[PrivateFile], prints: list[Fingerprint] | None = None
+    ) -> None:
         meta = ddo.metadata
         text = " ".join([meta.name, meta.description, meta.author]).lower()
         try:
@@ -49,6 +52,11 @@ class AssetStore:
                         for f in files
                     ],
                 )
+                if prints:
+                    conn.execute(
+                        insert(asset_fingerprints),
+                        [_print_row(ddo.id, i, p) for i, p in enumerate(prints)],
+                    )
         except IntegrityError:
             raise Conflict(f"{ddo.id} is already published") from None
 
@@ -87,6 +95,38 @@ class AssetStore:
             for r in rows
         ]
 
+    def fingerprints(self, did: str) -> dict[int, Fingerprint]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(asset_fingerprints).where(asset_fingerprints.c.did == did)
+            ).all()
+        return {
+            r.idx: Fingerprint(r.size, int(r.mtime_ns), int(r.ctime_ns), int(r.ino), int(r.dev))
+            for r in rows
+        }
+
+    def set_fingerprint(self, did: str, index: int, fp: Fingerprint) -> None:
+        """Record that the file was found unchanged (rehashed) as it is now."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(asset_fingerprints).where(
+                    and_(asset_fingerprints.c.did == did, asset_fingerprints.c.idx == index)
+                )
+            )
+            conn.execute(insert(asset_fingerprints).values(**_print_row(did, index, fp)))
+
+    def owners_of_inode(self, dev: int, ino: int) -> set[str]:
+        """Owners of the assets one of whose files is this very file."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(assets.c.owner)
+                .join(asset_fingerprints, asset_fingerprints.c.did == assets.c.did)
+                .where(
+                    and_(asset_fingerprints.c.dev == str(dev), asset_fingerprints.c.ino == str(ino))
+                )
+            ).all()
+        return {r.owner for r in rows}
+
     def search(
         self,
         text: str = "",
@@ -123,6 +163,19 @@ class AssetStore:
 
     def remove(self, did: str) -> None:
         with self._engine.begin() as conn:
+            conn.execute(delete(asset_fingerprints).where(asset_fingerprints.c.did == did))
             conn.execute(delete(asset_files).where(asset_files.c.did == did))
             conn.execute(delete(asset_tags).where(asset_tags.c.did == did))
             conn.execute(delete(assets).where(assets.c.did == did))
+
+
+def _print_row(did: str, index: int, fp: Fingerprint) -> dict[str, Any]:
+    return {
+        "did": did,
+        "idx": index,
+        "dev": str(fp.dev),
+        "ino": str(fp.ino),
+        "size": fp.size,
+        "mtime_ns": str(fp.mtime_ns),
+        "ctime_ns": str(fp.ctime_ns),
+    }

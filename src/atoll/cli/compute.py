@@ -62,6 +62,9 @@ def print_job(info: JobInfo) -> None:
         for r in info.results:
             table.add_row(str(r.index), r.filename, r.type, str(r.filesize), r.sha256[:16] + "…")
         console.print(table)
+        if not info.all_results_listed:
+            more = info.resultCount - len(info.results)
+            console.print(f"… and {more} more (atoll compute results {info.jobId} --to DIR)")
 
 
 @app.command("run")

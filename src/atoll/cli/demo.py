@@ -49,19 +49,23 @@ def demo(
 
     tmp = None if home else tempfile.mkdtemp(prefix="atoll-demo-")
     node_home = home or Path(tmp or "")
+    # the publisher's files live outside the node directory (nothing in it is publishable),
+    # in a directory the jobs' user can get through
+    data_dir = Path(tempfile.mkdtemp(prefix="atoll-demo-data-"))
+    data_dir.chmod(0o755)
     try:
         _, publisher_key = init_home(node_home)
         consumer_file = node_home / "consumer.key"
         if not consumer_file.exists():
             Key.generate().save(consumer_file)
-        data_dir = node_home / "data"
-        data_dir.mkdir(exist_ok=True)
         sample = resources.files("atoll.demo")
         dataset_file = data_dir / "weather.csv"
         dataset_file.write_bytes(sample.joinpath("weather.csv").read_bytes())
+        dataset_file.chmod(0o644)
         code = sample.joinpath("algorithm.py").read_text()
 
-        node = build_provider(load_settings(node_home, port=0))
+        roots = (f"{data_dir}={publisher_key.address}",)
+        node = build_provider(load_settings(node_home, port=0, data_roots=roots))
         console.rule("[bold]Atoll demo")
         server = BackgroundServer(node.app())
         with (
@@ -114,5 +118,6 @@ def demo(
             console.print(f"   result manifest hash on chain: {result_hash[:16]}…")
             _balances("after", publisher, consumer)
     finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

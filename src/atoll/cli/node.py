@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +24,17 @@ HomeOpt = Annotated[
 operator_app = typer.Typer(help="The Operator-Service on its own.", no_args_is_help=True)
 
 
-def init_home(home: Path, chain_url: str = "") -> tuple[Key, Key]:
+def init_home(
+    home: Path,
+    chain_url: str = "",
+    data_roots: list[str] | None = None,
+    own_data_root: str = "",
+) -> tuple[Key, Key]:
     """Create the node directory, keys, settings and store, and deploy the contracts on the
     embedded chain (or on ``chain_url``'s, recorded in the settings); keep whatever already
-    exists."""
+    exists. New settings declare ``data_roots`` (entries as in
+    :class:`~atoll.config.Settings`) and ``own_data_root``, for the node's own user key only,
+    as the directories publishers may publish from."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     home.chmod(0o700)
     keys = []
@@ -36,11 +45,13 @@ def init_home(home: Path, chain_url: str = "") -> tuple[Key, Key]:
         keys.append(Key.load(path))
     provider, user = keys
     settings_file = home / "settings.toml"
+    own = [f"{own_data_root}={user.address}"] if own_data_root else []
     if not settings_file.exists():
         settings_file.write_text(
             "# Atoll node settings; ATOLL_<NAME> environment variables override these.\n"
             f'publishers = ["{user.address}"]\n'
             + (f'chain_url = "{chain_url}"\n' if chain_url else "")
+            + _roots_line([*(data_roots or []), *own])
         )
     settings = load_settings(home)
     connect(settings.db_url).dispose()
@@ -53,6 +64,10 @@ def init_home(home: Path, chain_url: str = "") -> tuple[Key, Key]:
             fund=[user.address],
         )
     return provider, user
+
+
+def _roots_line(entries: list[str]) -> str:
+    return f"data_roots = {json.dumps(entries)}\n" if entries else ""
 
 
 def deploy(
@@ -78,13 +93,29 @@ def init(
     chain_url: Annotated[
         str, typer.Option(help="JSON-RPC URL of an EVM node (default: the embedded chain)")
     ] = "",
+    data_root: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Directory publishers may publish files from, as DIR or DIR=ADDRESS|ADDRESS "
+            "(repeatable) (default: the current directory, for your address only)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create ATOLL_HOME: settings, the provider key, your key, the store and the contracts."""
     path = home or env_home()
-    provider, user = init_home(path, chain_url)
+    existed = (path / "settings.toml").exists()
+    # without roots given: your own working files, and nobody else's, until the operator
+    # declares more
+    provider, user = init_home(
+        path, chain_url, data_root, own_data_root="" if data_root else os.getcwd()
+    )
     console.print(f"node directory  {path}")
     console.print(f"provider        {provider.address}")
     console.print(f"your address    {user.address}")
+    if not existed:
+        for entry in load_settings(path).data_roots:
+            console.print(f"data root       {entry}")
 
 
 def serve(

@@ -51,6 +51,22 @@ asset_files = Table(
     Column("content_type", String(128), nullable=False),
 )
 
+#: what each published file looked like when its checksum was last confirmed: a file that
+#: still matches needs no rehash; (dev, ino) also tells whether a file is published already
+asset_fingerprints = Table(
+    "asset_fingerprints",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    # text: inode and device numbers may use all 64 bits
+    Column("dev", String(24), nullable=False),
+    Column("ino", String(24), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", String(24), nullable=False),
+    Column("ctime_ns", String(24), nullable=False),
+    Index("ix_asset_fingerprints_inode", "dev", "ino"),
+)
+
 nonces = Table(
     "nonces",
     metadata,
@@ -78,7 +94,31 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     #: the workflow as registered (holds file locations: never served)
     Column("workflow", JSON, nullable=False),
+    #: no longer written: results are in job_manifests and job_results
     Column("results", JSON, nullable=False),
+)
+
+#: a job's results at a glance, written once when it ends: a status reads this, never the list
+job_manifests = Table(
+    "job_manifests",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    #: sha256 of the canonical JSON of the whole list of results
+    Column("sha256", String(64), nullable=False),
+)
+
+#: each result file of a job, read by index for a download or a page of the list
+job_results = Table(
+    "job_results",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("filename", Text, nullable=False),
+    Column("filesize", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
 )
 
 #: on-chain agreements for this provider's assets, as the keeper and the provider track them

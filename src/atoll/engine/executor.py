@@ -25,6 +25,10 @@ class SandboxUnavailable(RuntimeError):
     show to a consumer (it names no host path)."""
 
 
+class InputChanged(SandboxUnavailable):
+    """An input file is no longer the one the engine verified; the job must not run on it."""
+
+
 @dataclass(frozen=True)
 class Mount:
     """A host path made visible inside the job, read-only unless ``writable``. Jobs run as
@@ -34,6 +38,12 @@ class Mount:
     source: Path
     target: str
     writable: bool = False
+    #: what the job's mount table calls a read-only mount (a checksum); empty: its base name.
+    #: Never its host path.
+    content: str = ""
+    #: size, mtime_ns, ctime_ns, ino, dev the file had when its bytes were verified; the
+    #: executor refuses (InputChanged) to mount a file that no longer has them
+    fingerprint: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from atoll.engine.blame import job_caused
@@ -21,16 +21,18 @@ from atoll.engine.executor import (
     ExecutionSpec,
     Executor,
     ExitReason,
+    InputChanged,
     Limits,
     Runtime,
     SandboxUnavailable,
 )
 from atoll.engine.notify import Notifier
+from atoll.engine.outputs import DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_BYTES, OutputRules, publish
 from atoll.engine.queue import EnvironmentQueues
-from atoll.engine.workspace import ProvisioningError, Workspace
+from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict
 from atoll.models.environment import Environment, Resources
-from atoll.models.job import Workflow
+from atoll.models.job import ResultFile, Workflow
 from atoll.models.status import JobStatus
 from atoll.operator.jobs import JobStore
 
@@ -53,6 +55,11 @@ class EngineConfig:
     jobs_dir: Path
     environments: list[Environment]
     max_attempts: int = 2
+    #: what a job may leave in its outputs and logs to have them published
+    max_output_files: int = DEFAULT_MAX_FILES
+    max_output_name_bytes: int = DEFAULT_MAX_NAME_BYTES
+    #: uid and gid a job's input files must be reachable by, every directory on the way
+    job_user: tuple[int, int] | None = None
 
 
 def limits_for(env: Environment, granted: Resources) -> Limits:
@@ -101,6 +108,7 @@ class Engine:
         """Bring every job a previous process left in flight to a terminal status or back to
         the queue. Called once, before the API accepts requests."""
         self.executor.recover()
+        self.store.adopt_old_results()
         for rec in self.store.in_flight():
             if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
                 self.submit(rec.job_id)
@@ -174,8 +182,14 @@ class Engine:
         self.notifier.notify(job_id)
         return moved
 
-    def _finish(self, job_id: str, status: JobStatus, text: str = "", **values: object) -> None:
-        self.store.advance(job_id, status, text, **values)
+    def _finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        text: str = "",
+        results: list[ResultFile] | None = None,
+    ) -> None:
+        self.store.advance(job_id, status, text, results=results)
         self.notifier.notify(job_id)
 
     def _run(self, job_id: str) -> None:
@@ -194,7 +208,7 @@ class Engine:
         # the end is announced only once the worker has let go of the job, so that whoever
         # hears of it may delete it at once
         if ending is not None:
-            self._finish(job_id, ending.status, ending.text, **ending.values)
+            self._finish(job_id, ending.status, ending.text, ending.results)
 
     def _run_stages(self, job_id: str) -> _Ending | None:
         if not self.store.start_attempt(job_id):
@@ -204,8 +218,10 @@ class Engine:
         ws = self.workspace(job_id)
         ws.reset()
         try:
-            mounts = ws.configure(rec.workflow, self.executor.readable)
+            mounts = ws.configure(rec.workflow, self.executor.readable, self.config.job_user)
         except ProvisioningError as exc:
+            if exc.changed:
+                return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
             status = (
                 JobStatus.ALGORITHM_PROVISIONING_FAILED
                 if exc.algorithm
@@ -240,6 +256,8 @@ class Engine:
 
             try:
                 execution = self.executor.start(spec, on_log)
+            except InputChanged as exc:
+                return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
             except SandboxUnavailable as exc:
                 text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
                 return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
@@ -253,15 +271,27 @@ class Engine:
                 with self._lock:
                     self._running.pop(job_id, None)
         try:
-            return self._publish(job_id, ws, result)
+            changed = changed_inputs(rec.workflow, mounts)
+            if changed:
+                # its outputs may come from other bytes than the receipt would name
+                text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
+                return _Ending(JobStatus.DATASET_CHANGED, text)
+            return self._publish(job_id, ws, result, spec.limits)
         finally:
             execution.release()
 
-    def _publish(self, job_id: str, ws: Workspace, result: ExecutionResult) -> _Ending:
+    def _publish(
+        self, job_id: str, ws: Workspace, result: ExecutionResult, limits: Limits
+    ) -> _Ending:
         self._advance(job_id, JobStatus.PUBLISHING)
-        skipped: list[str] = []
+        rules = OutputRules(
+            output_bytes=limits.output_bytes,
+            log_bytes=limits.log_bytes,
+            max_files=self.config.max_output_files,
+            max_name_bytes=self.config.max_output_name_bytes,
+        )
         try:
-            results = ws.publish(skipped)
+            published = publish(ws.outputs, ws.logs, ws.algorithm_log, ws.results, rules)
         except (OSError, RecursionError) as exc:
             if job_caused(exc):
                 detail = "too deep" if isinstance(exc, RecursionError) else exc.strerror
@@ -269,8 +299,13 @@ class Engine:
                 return _Ending(JobStatus.OUTPUTS_REJECTED, text)
             text = f"Results could not be stored: {getattr(exc, 'strerror', None) or 'error'}"
             return _Ending(JobStatus.RESULTS_UPLOAD_FAILED, text)
-        note = f"; skipped non-regular files: {', '.join(skipped)}" if skipped else ""
-        payload = [r.model_dump(mode="json") for r in results]
+        note = published.note()
+        payload = published.results
+        if published.refused and result.reason in (ExitReason.EXITED, ExitReason.OUTPUT_LIMIT):
+            # outputs past a limit: the job broke it, as if its space had filled up
+            status = JobStatus.DISK_QUOTA_EXCEEDED
+            said = result.detail if result.reason is ExitReason.OUTPUT_LIMIT else ""
+            return _Ending(status, (said or status.text) + note, payload)
         if result.reason == ExitReason.EXITED and result.exit_code == 0:
             status, text = JobStatus.FINISHED, JobStatus.FINISHED.text
         elif result.reason == ExitReason.EXITED:
@@ -279,14 +314,14 @@ class Engine:
         else:
             status = _REASON_STATUS[result.reason]
             text = result.detail or status.text
-        return _Ending(status, text + note, {"results": payload})
+        return _Ending(status, text + note, payload)
 
 
 @dataclass(frozen=True)
 class _Ending:
     status: JobStatus
     text: str = ""
-    values: dict[str, object] = field(default_factory=dict)
+    results: list[ResultFile] | None = None
 
 
 def _job_env(wf: Workflow) -> dict[str, str]:

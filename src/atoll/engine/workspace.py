@@ -10,7 +10,7 @@
       work/logs/                       → /data/logs                   (writable, capped)
       algorithm.log                    the job's stdout and stderr, as it runs
       results/<index>                  published result files
-    <dataset file>                     → /data/inputs/<did>/<index>   (read-only bind, no copy)
+    <dataset file>                     → /data/inputs/<did>/<index>   (read-only, no copy)
 """
 
 from __future__ import annotations
@@ -19,21 +19,22 @@ import hashlib
 import json
 import os
 import shutil
-import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from atoll.catalog.files import FileRefused, Fingerprint, opened
 from atoll.engine.executor import Mount
-from atoll.models.job import ResultFile, Workflow
-
-ALGORITHM_LOG = "algorithm.log"
+from atoll.engine.outputs import ALGORITHM_LOG
+from atoll.models.job import InputFile, Workflow
 
 
 class ProvisioningError(Exception):
-    def __init__(self, message: str, algorithm: bool = False) -> None:
+    def __init__(self, message: str, algorithm: bool = False, changed: bool = False) -> None:
         super().__init__(message)
         self.algorithm = algorithm
+        #: a dataset file no longer holds its published bytes
+        self.changed = changed
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,17 @@ class Workspace:
             elif path.exists():
                 path.unlink()
 
-    def configure(self, wf: Workflow, readable: Callable[[Path], bool]) -> list[Mount]:
+    def configure(
+        self,
+        wf: Workflow,
+        readable: Callable[[Path], bool],
+        job_user: tuple[int, int] | None = None,
+    ) -> list[Mount]:
         """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
-        ``readable`` says whether a job could read a host file: jobs run as a user of their
-        own, so an input only the server may read fails here, clearly, not inside the job."""
+        ``readable`` says whether a job could read a host file, ``job_user`` (uid, gid) whether
+        it could get through the directories above it: jobs run as a user of their own, so an
+        input only the server may read fails here, clearly, not inside the job. Each dataset
+        file must still hold its published bytes (:func:`verify_input`)."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             # whatever the server's umask, the job's own user must reach what is written here
@@ -84,32 +92,24 @@ class Workspace:
         for inp in wf.inputs:
             ddo_file = self.work / "ddos" / inp.did
             ddo_file.write_text(json.dumps(inp.ddo))
-            for index, location in enumerate(inp.locations):
-                source = Path(location)
-                try:
-                    st = os.stat(source)
-                except OSError:
-                    raise ProvisioningError(
-                        f"file {index} of {inp.did} is no longer available"
-                    ) from None
-                if not stat.S_ISREG(st.st_mode):
-                    raise ProvisioningError(f"file {index} of {inp.did} is not a regular file")
-                if not readable(source):
-                    raise ProvisioningError(
-                        f"file {index} of {inp.did} is not readable by the sandbox user "
-                        "(the publisher must make it readable by others)"
+            if not inp.files or len(inp.files) != len(inp.locations):
+                # fail closed: without the published checksums nothing says what to run on
+                raise ProvisioningError(f"the files of {inp.did} came without their checksums")
+            for index, file in enumerate(inp.files):
+                fp = verify_input(file, f"file {index} of {inp.did}", readable, job_user)
+                mounts.append(
+                    Mount(
+                        Path(file.location),
+                        f"/data/inputs/{inp.did}/{index}",
+                        content=file.sha256,
+                        fingerprint=tuple(fp.as_list()),
                     )
-                mounts.append(Mount(source, f"/data/inputs/{inp.did}/{index}"))
+                )
         algo = self.work / "transformations" / "algorithm"
         if wf.algorithm.rawcode:
             algo.write_text(wf.algorithm.rawcode)
         elif wf.algorithm.location:
-            try:
-                shutil.copyfile(wf.algorithm.location, algo)
-            except OSError:
-                raise ProvisioningError(
-                    f"the code of {wf.algorithm.did} is no longer available", algorithm=True
-                ) from None
+            _copy_code(wf.algorithm.location, algo, wf.algorithm.checksum, wf.algorithm.did)
             if wf.algorithm.ddo is not None:
                 (self.work / "ddos" / wf.algorithm.did).write_text(json.dumps(wf.algorithm.ddo))
         else:
@@ -125,59 +125,70 @@ class Workspace:
         ]
         return mounts
 
-    def publish(self, skipped: list[str]) -> list[ResultFile]:
-        """Copy regular files from outputs and logs into results, hashing them. Links and
-        special files are skipped (their names go to ``skipped``): a link could point at a
-        host file, and following it would hand that file to the consumer."""
-        self.results.mkdir(parents=True, exist_ok=True)
-        results: list[ResultFile] = []
-        sources: list[tuple[str, Path, str]] = [
-            (name, path, "output") for name, path in _regular_files(self.outputs, skipped)
-        ]
-        sources.append((ALGORITHM_LOG, self.algorithm_log, "algorithmLog"))
-        sources += [
-            (f"logs/{name}", path, "algorithmLog")
-            for name, path in _regular_files(self.logs, skipped)
-        ]
-        for name, path, kind in sources:
-            index = len(results)
-            digest, size = _copy_nofollow(path, self.result_file(index))
-            results.append(
-                ResultFile(index=index, filename=name, filesize=size, type=kind, sha256=digest)
-            )
-        return results
+
+def verify_input(
+    file: InputFile,
+    where: str,
+    readable: Callable[[Path], bool],
+    job_user: tuple[int, int] | None,
+) -> Fingerprint:
+    """Check that a dataset file is still the one the provider published, reached without
+    following links, and readable by the job; return its fingerprint now. A file whose
+    fingerprint moved is rehashed: it runs only if its bytes are still the published ones."""
+    try:
+        with opened(file.location) as f:
+            if not file.held and (
+                not readable(Path(file.location))
+                or (job_user is not None and not f.readable_by(*job_user))
+            ):
+                raise ProvisioningError(
+                    f"{where} is not readable by the sandbox user "
+                    "(the publisher must make it readable by others)"
+                )
+            fp = f.fingerprint
+            if fp.as_list() != file.fingerprint and f.sha256() != file.sha256:
+                raise ProvisioningError(f"{where} has changed since it was published", changed=True)
+            return fp
+    except FileRefused:
+        raise ProvisioningError(f"{where} is no longer available") from None
+    except OSError:
+        raise ProvisioningError(f"{where} is no longer available") from None
 
 
-def _regular_files(top: Path, skipped: list[str]) -> Iterator[tuple[str, Path]]:
-    if not top.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-        base = Path(dirpath)
-        for d in list(dirnames):
-            if (base / d).is_symlink():
-                skipped.append(str((base / d).relative_to(top)))
-                dirnames.remove(d)
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = base / name
-            rel = str(path.relative_to(top))
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                skipped.append(rel)
-                continue
-            yield rel, path
+def changed_inputs(wf: Workflow, before: list[Mount]) -> list[str]:
+    """The dataset files (as "file I of DID") that are not what they were when the job was
+    set up: the job may have read other bytes than the receipt names."""
+    changed = []
+    mounted = {m.target: m for m in before}
+    for inp in wf.inputs:
+        for index, file in enumerate(inp.files):
+            m = mounted.get(f"/data/inputs/{inp.did}/{index}")
+            try:
+                with opened(file.location) as f:
+                    same = m is not None and f.fingerprint.as_list() == list(m.fingerprint)
+            except (OSError, FileRefused):
+                same = False
+            if not same:
+                changed.append(f"file {index} of {inp.did}")
+    return changed
 
 
-def _copy_nofollow(src: Path, dst: Path) -> tuple[str, int]:
+def _copy_code(location: str, dst: Path, checksum: str, did: str) -> None:
+    """Copy a published algorithm's code without following links, and only if it is still the
+    code that was checked and trusted."""
     digest = hashlib.sha256()
-    size = 0
-    if not src.exists():
-        dst.write_bytes(b"")
-        return digest.hexdigest(), 0
-    # O_NOFOLLOW: a name swapped for a link after the walk is refused, not followed
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
-        while chunk := fin.read(1 << 20):
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    try:
+        with opened(location) as f:
+            fd = os.open(f"/proc/self/fd/{f.fd}", os.O_RDONLY | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
+                while chunk := fin.read(1 << 20):
+                    digest.update(chunk)
+                    fout.write(chunk)
+    except (OSError, FileRefused):
+        raise ProvisioningError(
+            f"the code of {did} is no longer available", algorithm=True
+        ) from None
+    if checksum and digest.hexdigest() != checksum:
+        raise ProvisioningError(
+            f"the code of {did} has changed since it was checked", algorithm=True
+        )

@@ -12,12 +12,26 @@ from atoll.models.environment import Resources
 from atoll.models.status import JobStatus
 
 
+class InputFile(BaseModel):
+    """One dataset file as the provider found it at start; provider → operator only."""
+
+    location: str
+    #: the published checksum: the engine runs the job only on these bytes
+    sha256: str
+    #: size, mtime_ns, ctime_ns, ino, dev of the file when that checksum was last confirmed
+    fingerprint: list[int] = Field(min_length=5, max_length=5)
+    #: a file the provider keeps itself (a derived asset's), not a publisher's
+    held: bool = False
+
+
 class WorkflowInput(BaseModel):
     did: str
     #: the DDO as JSON, written to /data/ddos/<did>
     ddo: dict[str, Any]
     #: host locations of the files, in index order; provider → operator only
     locations: list[str]
+    #: the same files with what they must still hold; a workflow without them does not run
+    files: list[InputFile] = Field(default_factory=list)
 
 
 class WorkflowAlgorithm(BaseModel):
@@ -58,6 +72,15 @@ class Workflow(BaseModel):
     algorithm: WorkflowAlgorithm
 
 
+#: a status lists at most this many results (the first ones); ``resultCount`` says how many
+#: there are, and the provider's ``computeResults`` pages through all of them
+STATUS_RESULTS = 64
+#: a page of ``computeResults`` holds at most this many
+RESULTS_PAGE = 1000
+#: a status text is cut at this many characters
+STATUS_TEXT_MAX = 1024
+
+
 class ResultFile(BaseModel):
     index: int
     filename: str
@@ -94,7 +117,11 @@ class JobInfo(BaseModel):
     removed: int = 0
     #: 1 for the next job to start in its environment; None once the job has left the queue
     queuePosition: int | None = None
+    #: the first results (at most STATUS_RESULTS of them)
     results: list[ResultFile] = Field(default_factory=list)
+    #: how many results the job has, and the sha256 of their whole list (canonical JSON)
+    resultCount: int = 0
+    resultsSha256: str = ""
     agreements: list[str] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     #: hosts the job could reach through the engine's proxy
@@ -108,3 +135,17 @@ class JobInfo(BaseModel):
     @property
     def terminal(self) -> bool:
         return JobStatus(self.status).terminal
+
+    @property
+    def all_results_listed(self) -> bool:
+        return len(self.results) >= self.resultCount
+
+
+class ResultsPage(BaseModel):
+    """A page of a job's results, in index order."""
+
+    jobId: str
+    resultCount: int
+    resultsSha256: str
+    offset: int
+    results: list[ResultFile]

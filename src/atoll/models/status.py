@@ -1,9 +1,10 @@
 """Job status codes.
 
 The numbers follow Ocean's operator-engine (1 … 70) so that Ocean tooling reads them unchanged;
-ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 43-48 are ours: each
+ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 38 and 43-48 are ours: each
 failure gets its own code, so that a client can tell an out-of-memory job from a stopped one
-without parsing ``statusText``; 48 is a job whose own output tree could not be published
+without parsing ``statusText``; 38 is a dataset file that no longer holds its published bytes;
+48 is a job whose own output tree could not be published
 (too deep, names too long, unreadable), as opposed to 62, the provider failing to store
 results.
 """
@@ -21,6 +22,7 @@ class JobStatus(IntEnum):
     PROVISIONED = 30
     DATA_PROVISIONING_FAILED = 31
     ALGORITHM_PROVISIONING_FAILED = 32
+    DATASET_CHANGED = 38
     RUNNING = 40
     ALGORITHM_FAILED = 41
     DISK_QUOTA_EXCEEDED = 42
@@ -50,6 +52,7 @@ TERMINAL = frozenset(
         JobStatus.QUEUE_EXPIRED,
         JobStatus.DATA_PROVISIONING_FAILED,
         JobStatus.ALGORITHM_PROVISIONING_FAILED,
+        JobStatus.DATASET_CHANGED,
         JobStatus.ALGORITHM_FAILED,
         JobStatus.DISK_QUOTA_EXCEEDED,
         JobStatus.MEMORY_LIMIT_EXCEEDED,
@@ -72,6 +75,7 @@ STATUS_TEXT: dict[JobStatus, str] = {
     JobStatus.PROVISIONED: "Provisioning success",
     JobStatus.DATA_PROVISIONING_FAILED: "Data provisioning failed",
     JobStatus.ALGORITHM_PROVISIONING_FAILED: "Algorithm provisioning failed",
+    JobStatus.DATASET_CHANGED: "A dataset file changed since it was published; the job did not run",
     JobStatus.RUNNING: "Running algorithm",
     JobStatus.ALGORITHM_FAILED: "Algorithm failed",
     JobStatus.DISK_QUOTA_EXCEEDED: "Output or log size limit exceeded",

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from atoll.errors import AtollError, BadRequest, Conflict, NotFound, RemoteError
-from atoll.models.job import JobInfo, ResultFile, Workflow
+from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request_message
 from atoll.signing import Key
 
@@ -118,6 +118,10 @@ class OperatorClient:
                 await response.aclose()
 
         return entry, body()
+
+    async def results(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
+        params = {"jobId": job_id, "offset": offset, "limit": limit}
+        return ResultsPage.model_validate(await self._json("GET", "/results", params))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from atoll import signing
 from atoll.errors import AuthError, Forbidden
-from atoll.models.job import JobInfo, Workflow
+from atoll.models.job import RESULTS_PAGE, JobInfo, ResultsPage, Workflow
 from atoll.operator.registry import LocalRegistry
 from atoll.provider.app import install_error_handlers
 from atoll.provider.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
@@ -93,9 +93,17 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
     @router.get("/result")
     async def result(jobId: str, index: int) -> StreamingResponse:
         entry, stream = await registry.result(jobId, index)
-        # JSON with ASCII escapes: a header carries Latin-1 at most, a job's file name anything
-        header = json.dumps(entry.model_dump(mode="json"))
-        return StreamingResponse(await primed(stream), headers={"X-Atoll-Result": header})
+        # json.dumps escapes every non-ASCII character: a header carries Latin-1 at most
+        return StreamingResponse(
+            await primed(stream),
+            headers={"X-Atoll-Result": json.dumps(entry.model_dump(mode="json"))},
+        )
+
+    @router.get("/results")
+    async def results(
+        jobId: str, offset: int = Query(0, ge=0), limit: int = Query(RESULTS_PAGE, ge=1)
+    ) -> ResultsPage:
+        return await registry.results(jobId, offset, limit)
 
     cap_recursion()
     app = FastAPI(title="Atoll Operator-Service", version="0.1.0")

@@ -1,4 +1,8 @@
-"""The job store: workflows as registered and their status, results and attempts."""
+"""The job store: workflows as registered and their status, results and attempts.
+
+A job's results are written once, when it ends: a manifest row (count, total size, sha256 of
+the list) read by every status, and a row per file read only by a download or a page of the
+list. A status therefore costs the same whatever the number of results."""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from atoll.db.schema import jobs
+from atoll.canonical import canonical_sha256
+from atoll.db.schema import job_manifests, job_results, jobs
 from atoll.errors import NotFound
 from atoll.models.ddo import iso_time
-from atoll.models.job import JobInfo, ResultFile, Workflow
+from atoll.models.job import (
+    STATUS_RESULTS,
+    STATUS_TEXT_MAX,
+    JobInfo,
+    ResultFile,
+    Workflow,
+)
 from atoll.models.status import TERMINAL, JobStatus
 
 _TERMINAL_CODES = [int(s) for s in TERMINAL]
@@ -32,7 +43,30 @@ class JobRecord:
     removed: int
     attempts: int
     workflow: Workflow
-    results: list[ResultFile]
+
+
+#: every column of a job but the old results list, with its manifest's count and hash
+_STATUS = select(
+    *[c for c in jobs.c if c.name != "results"],
+    func.coalesce(job_manifests.c.count, 0).label("result_count"),
+    func.coalesce(job_manifests.c.sha256, "").label("results_sha256"),
+).select_from(jobs.outerjoin(job_manifests, job_manifests.c.job_id == jobs.c.job_id))
+
+
+def _cut(text: str) -> str:
+    if len(text) <= STATUS_TEXT_MAX:
+        return text
+    return text[: STATUS_TEXT_MAX - 1] + "…"
+
+
+def _result(row: Any) -> ResultFile:
+    return ResultFile(
+        index=row.idx,
+        filename=row.filename,
+        filesize=row.filesize,
+        type=row.type,
+        sha256=row.sha256,
+    )
 
 
 class JobStore:
@@ -62,7 +96,7 @@ class JobStore:
 
     def _row(self, job_id: str) -> Any:
         with self._engine.connect() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).first()
+            row = conn.execute(_STATUS.where(jobs.c.job_id == job_id)).first()
         if row is None:
             raise NotFound(f"unknown job {job_id}")
         return row
@@ -79,12 +113,13 @@ class JobStore:
             removed=row.removed,
             attempts=row.attempts,
             workflow=Workflow.model_validate(row.workflow),
-            results=[ResultFile.model_validate(r) for r in row.results],
         )
 
     def info(self, job_id: str) -> JobInfo:
         row = self._row(job_id)
         info = _info(row)
+        if row.result_count:
+            info.results = self.results(job_id, 0, STATUS_RESULTS)
         if row.status == JobStatus.QUEUED:
             with self._engine.connect() as conn:
                 ahead = conn.execute(
@@ -100,11 +135,45 @@ class JobStore:
         return info
 
     def for_owner(self, owner: str) -> list[JobInfo]:
+        owned = jobs.c.owner == owner.lower()
+        with self._engine.connect() as conn:
+            rows = conn.execute(_STATUS.where(owned).order_by(jobs.c.created)).all()
+            heads = conn.execute(
+                select(job_results)
+                .where(
+                    job_results.c.job_id.in_(select(jobs.c.job_id).where(owned)),
+                    job_results.c.idx < STATUS_RESULTS,
+                )
+                .order_by(job_results.c.job_id, job_results.c.idx)
+            ).all()
+        infos = [_info(r) for r in rows]
+        by_id = {i.jobId: i for i in infos}
+        for h in heads:
+            by_id[h.job_id].results.append(_result(h))
+        return infos
+
+    def results(self, job_id: str, offset: int, limit: int) -> list[ResultFile]:
+        """Results ``offset`` … ``offset + limit - 1`` of the job, in index order."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(jobs).where(jobs.c.owner == owner.lower()).order_by(jobs.c.created)
+                select(job_results)
+                .where(
+                    job_results.c.job_id == job_id,
+                    job_results.c.idx >= offset,
+                    job_results.c.idx < offset + limit,
+                )
+                .order_by(job_results.c.idx)
             ).all()
-        return [_info(r) for r in rows]
+        return [_result(r) for r in rows]
+
+    def result(self, job_id: str, index: int) -> ResultFile | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(job_results).where(
+                    job_results.c.job_id == job_id, job_results.c.idx == index
+                )
+            ).first()
+        return None if row is None else _result(row)
 
     def in_flight(self) -> list[JobRecord]:
         with self._engine.connect() as conn:
@@ -116,10 +185,18 @@ class JobStore:
             job_ids = list(ids)
         return [self.record(j) for j in job_ids]
 
-    def advance(self, job_id: str, status: JobStatus, text: str = "", **values: Any) -> bool:
-        """Move a job that has not ended to ``status``. A job that already ended (stopped while
-        this worker was busy, say) is left as it is, and False returned."""
-        fields: dict[str, Any] = {"status": int(status), "status_text": text or status.text}
+    def advance(
+        self,
+        job_id: str,
+        status: JobStatus,
+        text: str = "",
+        results: list[ResultFile] | list[dict[str, Any]] | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move a job that has not ended to ``status``, with its ``results`` when given. A job
+        that already ended (stopped while this worker was busy, say) is left as it is, and
+        False returned."""
+        fields: dict[str, Any] = {"status": int(status), "status_text": _cut(text or status.text)}
         if status.terminal:
             fields["finished"] = time.time()
         fields.update(values)
@@ -129,13 +206,16 @@ class JobStore:
                 .where(jobs.c.job_id == job_id, jobs.c.status.not_in(_TERMINAL_CODES))
                 .values(**fields)
             )
-        return done.rowcount == 1
+            moved = done.rowcount == 1
+            if moved and results is not None:
+                _store_results(conn, job_id, [ResultFile.model_validate(r) for r in results])
+        return moved
 
     def advance_from(
         self, job_id: str, expected: JobStatus, status: JobStatus, text: str = ""
     ) -> bool:
         """Move a job to ``status`` only if it is still in ``expected``."""
-        fields: dict[str, Any] = {"status": int(status), "status_text": text or status.text}
+        fields: dict[str, Any] = {"status": int(status), "status_text": _cut(text or status.text)}
         if status.terminal:
             fields["finished"] = time.time()
         with self._engine.begin() as conn:
@@ -164,6 +244,28 @@ class JobStore:
         with self._engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(stopreq=1))
 
+    def adopt_old_results(self) -> int:
+        """Move the results of jobs that ended before results had rows of their own (a list in
+        the job's row) into the manifest and file rows; ended jobs without results get an
+        empty manifest, so that this finds nothing the next time. Returns the jobs moved."""
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(jobs.c.job_id, jobs.c.results).where(
+                    jobs.c.status.in_(_TERMINAL_CODES),
+                    jobs.c.job_id.not_in(select(job_manifests.c.job_id)),
+                )
+            ).all()
+            for row in rows:
+                listed = [ResultFile.model_validate(r) for r in row.results or []]
+                _store_results(conn, row.job_id, listed)
+            if rows:
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id.in_([r.job_id for r in rows]))
+                    .values(results=[])
+                )
+        return len(rows)
+
     def mark_removed(self, job_id: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -171,6 +273,40 @@ class JobStore:
                 .where(jobs.c.job_id == job_id)
                 .values(removed=1, results=[], status_text="Results and logs removed")
             )
+            _drop_results(conn, job_id)
+
+
+def _drop_results(conn: Connection, job_id: str) -> None:
+    conn.execute(delete(job_results).where(job_results.c.job_id == job_id))
+    conn.execute(delete(job_manifests).where(job_manifests.c.job_id == job_id))
+
+
+def _store_results(conn: Connection, job_id: str, results: list[ResultFile]) -> None:
+    _drop_results(conn, job_id)
+    listed = [r.model_dump(mode="json") for r in results]
+    conn.execute(
+        insert(job_manifests).values(
+            job_id=job_id,
+            count=len(results),
+            size=sum(r.filesize for r in results),
+            sha256=canonical_sha256(listed),
+        )
+    )
+    if results:
+        conn.execute(
+            insert(job_results),
+            [
+                {
+                    "job_id": job_id,
+                    "idx": r.index,
+                    "filename": r.filename,
+                    "filesize": r.filesize,
+                    "type": r.type,
+                    "sha256": r.sha256,
+                }
+                for r in results
+            ],
+        )
 
 
 def _info(row: Any) -> JobInfo:
@@ -190,7 +326,8 @@ def _info(row: Any) -> JobInfo:
         dateFinished=_iso(row.finished),
         stopreq=row.stopreq,
         removed=row.removed,
-        results=row.results,
+        resultCount=row.result_count,
+        resultsSha256=row.results_sha256,
         agreements=wf.get("agreements", []),
         resources=wf.get("resources") or {},
         network=wf.get("egress", []),

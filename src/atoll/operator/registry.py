@@ -19,7 +19,7 @@ import anyio
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine
 from atoll.errors import BadRequest, Conflict, NotFound
-from atoll.models.job import JobInfo, ResultFile, Workflow
+from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.operator.jobs import JobStore
 
 CHUNK = 1 << 16
@@ -49,16 +49,33 @@ class WorkflowRegistry(Protocol):
 
     async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]: ...
 
+    async def results(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
+        """A page of the job's results (``limit`` at most RESULTS_PAGE)."""
+        ...
 
-def check_index(info: JobInfo, index: int) -> ResultFile:
+
+def check_index(info: JobInfo, index: int, entry: ResultFile | None) -> ResultFile:
     if info.removed:
         raise NotFound("the job's results were removed")
-    for r in info.results:
-        if r.index == index:
-            return r
+    if entry is not None:
+        return entry
     if not info.terminal:
         raise Conflict("the job has not finished; results come when it ends")
-    raise NotFound(f"result index {index} is out of range (the job has {len(info.results)})")
+    raise NotFound(f"result index {index} is out of range (the job has {info.resultCount})")
+
+
+async def all_results(registry: WorkflowRegistry, info: JobInfo) -> list[ResultFile]:
+    """Every result of the job, page by page (bounded: a job has at most the engine's cap on
+    files, plus its logs)."""
+    if info.all_results_listed:
+        return list(info.results)
+    found: list[ResultFile] = []
+    while len(found) < info.resultCount:
+        page = await registry.results(info.jobId, len(found), RESULTS_PAGE)
+        if not page.results:
+            break
+        found += page.results
+    return found
 
 
 class LocalRegistry:
@@ -74,10 +91,25 @@ class LocalRegistry:
         return info
 
     async def status(self, job_id: str) -> JobInfo:
-        return self.store.info(job_id)
+        return await anyio.to_thread.run_sync(self.store.info, job_id)
 
     async def list(self, owner: str) -> list[JobInfo]:
-        return self.store.for_owner(owner)
+        return await anyio.to_thread.run_sync(self.store.for_owner, owner)
+
+    async def results(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
+        if offset < 0 or not 0 < limit <= RESULTS_PAGE:
+            raise BadRequest(f"offset must be 0 or more and limit 1 to {RESULTS_PAGE}")
+        info = await self.status(job_id)
+        if info.removed:
+            raise NotFound("the job's results were removed")
+        page = await anyio.to_thread.run_sync(self.store.results, job_id, offset, limit)
+        return ResultsPage(
+            jobId=job_id,
+            resultCount=info.resultCount,
+            resultsSha256=info.resultsSha256,
+            offset=offset,
+            results=page,
+        )
 
     async def stop(self, job_id: str) -> JobInfo:
         info = self.store.info(job_id)
@@ -95,12 +127,12 @@ class LocalRegistry:
         deadline = time.monotonic() + min(max(timeout, 0.0), MAX_WAIT)
         while True:
             listener = self.notifier.listen(job_id)
-            info = self.store.info(job_id)
+            info = await self.status(job_id)
             if info.terminal or (since is not None and info.status != since):
                 listener.close()
                 return info
             if not await listener.wait(deadline - time.monotonic()):
-                return self.store.info(job_id)
+                return await self.status(job_id)
 
     async def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
         info = self.store.info(job_id)
@@ -136,8 +168,9 @@ class LocalRegistry:
     async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]:
         if index < 0:
             raise BadRequest("the result index must be 0 or more")
-        info = self.store.info(job_id)
-        entry = check_index(info, index)
+        info = await self.status(job_id)
+        found = await anyio.to_thread.run_sync(self.store.result, job_id, index)
+        entry = check_index(info, index, found)
         path = self.engine.workspace(job_id).result_file(index)
         try:
             fh = path.open("rb")

@@ -35,7 +35,7 @@ from atoll.models.receipt import (
     SignedReceipt,
 )
 from atoll.models.status import JobStatus
-from atoll.operator.registry import WorkflowRegistry
+from atoll.operator.registry import WorkflowRegistry, all_results
 from atoll.provider.policy import inherited_policy
 from atoll.provider.registrar import DidRegistrar
 from atoll.signing import Key
@@ -78,7 +78,7 @@ class JobOutcomes:
             return None
         return Outcome(SignedReceipt.model_validate(row.receipt), row.derived_did)
 
-    def receipt(self, info: JobInfo) -> Receipt:
+    def receipt(self, info: JobInfo, results: list[ResultFile]) -> Receipt:
         env = self.environments.get(info.environment)
         runtime = env.runtime_checksum() if env is not None else ""
         agreements = info.agreements or [info.agreementId]
@@ -111,7 +111,7 @@ class JobOutcomes:
             finished=info.dateFinished,
             status=info.status,
             statusText=info.statusText,
-            results=[ReceiptResult(**x.model_dump()) for x in info.results],
+            results=[ReceiptResult(**x.model_dump()) for x in results],
         )
 
     async def finish(self, info: JobInfo, registry: WorkflowRegistry) -> Outcome:
@@ -122,11 +122,12 @@ class JobOutcomes:
             done = await anyio.to_thread.run_sync(self.get, info.jobId)
             if done is not None:
                 return done
-            signed = SignedReceipt.sign(self.receipt(info), self.key)
+            results = await all_results(registry, info)
+            signed = SignedReceipt.sign(self.receipt(info, results), self.key)
             derived = ""
             if info.publishOutput is not None and info.status == JobStatus.FINISHED:
                 try:
-                    derived = await self._publish_derived(info, signed, registry)
+                    derived = await self._publish_derived(info, signed, registry, results)
                 except AtollError as exc:
                     log.warning("job %s: no derived asset: %s", info.jobId, exc.message)
                 faults.point("end.derived")
@@ -147,13 +148,17 @@ class JobOutcomes:
             pass  # made by another process sharing the store
 
     async def _publish_derived(
-        self, info: JobInfo, signed: SignedReceipt, registry: WorkflowRegistry
+        self,
+        info: JobInfo,
+        signed: SignedReceipt,
+        registry: WorkflowRegistry,
+        results: list[ResultFile],
     ) -> str:
         """Outputs → a new asset owned by the consumer: files kept by the provider, a
         compute service (raw code refused until the owner says otherwise), no access
         service, registered on chain and handed to the consumer there."""
         assert info.publishOutput is not None
-        outputs = [r for r in info.results if r.type == "output"]
+        outputs = [r for r in results if r.type == "output"]
         if not outputs:
             raise AtollError("the job wrote no output")
         target = self.derived_dir / info.jobId

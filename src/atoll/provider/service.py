@@ -9,6 +9,7 @@ with the operator. Nothing is registered unless every check passes.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from typing import Any, Protocol
 import anyio
 
 from atoll import faults
-from atoll.catalog.publish import build_ddo, inspect_files, sha256_file
+from atoll.catalog.check import confirm_files
+from atoll.catalog.files import FileRefused, opened
+from atoll.catalog.publish import build_ddo, inspect_published
+from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRefused
 from atoll.models.charges import served
@@ -28,6 +32,7 @@ from atoll.models.job import (
     JobInfo,
     PublishOutput,
     ResultFile,
+    ResultsPage,
     Workflow,
     WorkflowAlgorithm,
     WorkflowInput,
@@ -107,6 +112,9 @@ class ProviderService:
         default_price: int = 0,
         registrar: DidRegistrar | None = None,
         hosts: HostRules | None = None,
+        roots: DataRoots | None = None,
+        job_user: tuple[int, int] = (65534, 65534),
+        held_dir: Path | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -120,6 +128,11 @@ class ProviderService:
         self.registrar = registrar
         #: which hosts a network allowlist may name
         self.hosts = hosts or HostRules()
+        #: where publishers may publish from; none given, nothing can be published
+        self.roots = roots or DataRoots([], Path("/nonexistent"))
+        self.job_user = job_user
+        #: where the provider keeps the files of derived assets
+        self.held_dir = os.path.realpath(held_dir) if held_dir is not None else ""
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -140,7 +153,16 @@ class ProviderService:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
         self.hosts.check(policy.networkAllowlist)
-        files = inspect_files(locations)
+        files, prints = inspect_published(
+            locations,
+            publisher,
+            self.roots,
+            self.job_user,
+            self.assets.owners_of_inode,
+            # an algorithm's code is copied for the job by the provider; a dataset is read
+            # by the job itself
+            for_jobs=metadata.type == "dataset",
+        )
         ddo = build_ddo(
             publisher,
             metadata,
@@ -154,7 +176,7 @@ class ProviderService:
             if self.assets.exists(ddo.id):
                 raise Conflict(f"{ddo.id} is already published")
             self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
-        self.assets.add(ddo, files)
+        self.assets.add(ddo, files, prints)
         return ddo
 
     def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
@@ -226,14 +248,20 @@ class ProviderService:
         if authorize:
             for ddo, ds in zip(ddos, datasets, strict=True):
                 await self.authorizer.authorize(consumer, ddo, ds.agreement_id)
-        inputs = [
-            WorkflowInput(
-                did=ddo.id,
-                ddo=ddo.public_json(),
-                locations=[f.location for f in self.assets.files(ddo.id)],
+        inputs = []
+        for ddo in ddos:
+            # hashing a changed file may take a while: off the event loop
+            files = await anyio.to_thread.run_sync(
+                confirm_files, self.assets, ddo, self.roots, self.job_user, self.held_dir
             )
-            for ddo in ddos
-        ]
+            inputs.append(
+                WorkflowInput(
+                    did=ddo.id,
+                    ddo=ddo.public_json(),
+                    locations=[f.location for f in files],
+                    files=files,
+                )
+            )
         if algorithm is None:
             wf_algo = WorkflowAlgorithm(
                 rawcode=algo.rawcode,
@@ -276,8 +304,9 @@ class ProviderService:
         """The algorithm's code file, if it is still what was published (and trusted)."""
         code = self.assets.files(algorithm.id)[0]
         try:
-            digest = sha256_file(Path(code.location))
-        except OSError:
+            with opened(code.location) as f:
+                digest = f.sha256()
+        except (OSError, FileRefused):
             raise PolicyRefused(f"the code of {algorithm.id} is no longer available") from None
         if digest != code.sha256:
             raise PolicyRefused(f"the code of {algorithm.id} has changed since it was published")
@@ -380,6 +409,10 @@ class ProviderService:
     ) -> tuple[ResultFile, AsyncIterator[bytes]]:
         undelivered_refused(await self.owned(consumer, job_id))
         return await self.registry.result(job_id, index)
+
+    async def results(self, consumer: str, job_id: str, offset: int, limit: int) -> ResultsPage:
+        undelivered_refused(await self.owned(consumer, job_id))
+        return await self.registry.results(job_id, offset, limit)
 
 
 def undelivered_refused(info: JobInfo) -> None:

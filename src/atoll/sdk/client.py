@@ -21,7 +21,14 @@ from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden,
 from atoll.errors import RemoteError as RemoteError
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo, PublishOutput, result_path
+from atoll.models.job import (
+    RESULTS_PAGE,
+    JobInfo,
+    PublishOutput,
+    ResultFile,
+    ResultsPage,
+    result_path,
+)
 from atoll.models.receipt import SignedReceipt
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
@@ -361,11 +368,37 @@ class ProviderClient:
         params = {**self._signed("download", did, index), "did": did, "index": index}
         return self._send("GET", "/download", params=params).content
 
+    @_one_at_a_time
+    def results_page(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
+        params = {
+            **self._signed("results", job_id, offset),
+            "jobId": job_id,
+            "offset": offset,
+            "limit": limit,
+        }
+        return ResultsPage.model_validate(
+            self._send("GET", "/computeResults", params=params).json()
+        )
+
+    def results(self, info: JobInfo) -> list[ResultFile]:
+        """Every result of the job: those its status lists, or the whole list page by page."""
+        if info.all_results_listed:
+            return list(info.results)
+        found: list[ResultFile] = []
+        while len(found) < info.resultCount:
+            page = self.results_page(info.jobId, len(found))
+            if not page.results:
+                break
+            found += page.results
+        if len(found) != info.resultCount:
+            raise RemoteError("the provider listed fewer results than the job has")
+        return found
+
     def download_results(self, info: JobInfo, directory: Path) -> list[Path]:
         """Save every result file under ``directory``, checking each file's sha256. All or
         nothing: the files are fetched into a staging folder beside the others and moved into
         place only once every one has arrived whole, so an error leaves no partial download."""
-        targets = [(entry, result_path(directory, entry.filename)) for entry in info.results]
+        targets = [(entry, result_path(directory, entry.filename)) for entry in self.results(info)]
         if directory.exists() and not directory.is_dir():
             raise BadRequest(f"{directory} exists and is not a folder")
         fresh = not directory.exists()

@@ -174,11 +174,13 @@ def bwrap_argv(
     disable_userns: bool = True,
     egress: Egress | None = None,
     source: Callable[[Path], str] = str,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """bubblewrap's argv. ``uid`` and ``gid`` are the ids the job sees inside. ``source``
     maps each host path that is the job's own (runtime paths, mounts, outputs, logs, egress,
     devices) to where bubblewrap should take it from: the job's staging directory, since
-    bubblewrap runs as the job's uid."""
+    bubblewrap runs as the job's uid. ``seccomp_fd`` is an inherited descriptor holding the
+    job's system call filter (see :mod:`atoll.engine.sandbox.seccomp`)."""
     argv = [
         bwrap,
         # Each namespace named on its own: --unshare-all only *tries* the user and cgroup
@@ -242,6 +244,8 @@ def bwrap_argv(
     # that no sysctl is writable whatever the kernel's checks on it are.
     argv += ["--remount-ro", "/", "--remount-ro", "/dev", "--remount-ro", "/proc"]
     argv += ["--chdir", spec.workdir]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     inner = INNER_SCRIPT
     if egress is not None:
         inner = egress_inner_script(spec.job_id, egress.socket_name)

@@ -9,6 +9,10 @@ Process tree of a job, all of it inside the job's cgroup::
             sh (signals ready, redirects stderr) --exec--> interpreter args...
             interpreter forwarder.py (only with egress; relays to the job's EgressProxy)
 
+bubblewrap applies the job's seccomp filter (:mod:`atoll.engine.sandbox.seccomp`) to both of
+its processes inside the sandbox before the job's code runs, and the setup channel (bubblewrap's
+stderr) is read only until the inner shell says it is ready.
+
 Every process after setpriv has the job's host uid and gid and no capabilities in the host's
 user namespace; inside its own user namespace the job sees itself as ``uid``:``gid`` (65534,
 "nobody", by default). With a uid range (the default) each running job has a uid of its own, so
@@ -77,6 +81,7 @@ from atoll.engine.sandbox.ids import (
     range_conflicts,
     readable_by,
 )
+from atoll.engine.sandbox.seccomp import SYSTEM_PYTHON, build_filter, program_fd
 from atoll.engine.sandbox.stage import DEFAULT_STAGE_ROOT, JobStage, prepare_root
 
 log = logging.getLogger(__name__)
@@ -180,7 +185,6 @@ class SandboxExecution:
         self._log_sent = 0
         self._log_truncated = False
         self._sink_failed = False
-        self._setup_logged = 0
         # set once the setup channel said READY (start succeeded) or closed without it
         self._setup_decided = threading.Event()
         self._setup_ok = False
@@ -246,29 +250,31 @@ class SandboxExecution:
         """The job's egress proxy, None for a job without network."""
         return self._egress
 
-    def _setup_chatter(self, data: bytes) -> None:
-        if not self._setup_decided.is_set():
-            said = self._setup_said + data
-            if READY not in said:
-                self._setup_said = said[-SETUP_LOG_CAP:]
-                return
-            before, _, data = said.partition(READY)
-            self._setup_said = before
-            self._setup_ok = True
-            self._setup_decided.set()
-            if not data:
-                return
-        # Not the job's output: bubblewrap or the launcher talking after the start. It may name
-        # host paths, so it goes to the server log, never to the consumer.
-        if self._setup_logged < SETUP_LOG_CAP:
-            text = data[: SETUP_LOG_CAP - self._setup_logged]
-            self._setup_logged += len(text)
-            log.warning("sandbox of job %s: %s", self._spec.job_id, text.decode(errors="replace"))
+    def _setup_chatter(self, data: bytes) -> bool:
+        """Take what bubblewrap or the launcher said before the job started; True once the
+        channel is done with (the sandbox is ready)."""
+        said = self._setup_said + data
+        if READY not in said:
+            self._setup_said = said[-SETUP_LOG_CAP:]
+            return False
+        before, _, after = said.partition(READY)
+        self._setup_said = before
+        self._setup_ok = True
+        self._setup_decided.set()
+        if after:
+            # Written after READY: by then the job's own code runs, and the sandbox's pid 1,
+            # which holds the channel, shares its uid. Never logged as the provider's words.
+            log.warning(
+                "sandbox of job %s: %d bytes after its start on the setup channel, ignored",
+                self._spec.job_id,
+                len(after),
+            )
+        return True
 
     def _run_pump(self) -> None:
         sel = selectors.DefaultSelector()
         sel.register(self._log_fd, selectors.EVENT_READ, self._forward)
-        sel.register(self._setup_fd, selectors.EVENT_READ, self._setup_chatter)
+        sel.register(self._setup_fd, selectors.EVENT_READ, None)
         try:
             while sel.get_map():
                 events = sel.select(self._remaining_ms() / 1000)
@@ -278,11 +284,18 @@ class SandboxExecution:
                     continue
                 for key, _ in events:
                     data = os.read(key.fd, 65536)
+                    if key.fd == self._setup_fd:
+                        # Closed once the sandbox is ready: whatever the job manages to write
+                        # there later (through the pid 1 it shares a uid with) reaches no one.
+                        if not data or self._setup_chatter(data):
+                            sel.unregister(key.fd)
+                            os.close(key.fd)
+                            # without READY first, the setup failed
+                            self._setup_decided.set()
+                        continue
                     if not data:
                         sel.unregister(key.fd)
                         os.close(key.fd)
-                        if key.fd == self._setup_fd:
-                            self._setup_decided.set()  # closed before READY: setup failed
                         continue
                     key.data(data)
         except Exception:
@@ -441,6 +454,7 @@ class SandboxExecutor:
         cgroup_root: Path = CGROUP_ROOT,
         stage_root: Path = DEFAULT_STAGE_ROOT,
         setpriv: str = "setpriv",
+        seccomp_python: str = SYSTEM_PYTHON,
     ) -> None:
         if not _NAME_RE.fullmatch(cgroup_name) or cgroup_name.startswith("."):
             raise ValueError(f"invalid cgroup name {cgroup_name!r}")
@@ -450,6 +464,9 @@ class SandboxExecutor:
         self.mount_marker = f"{cgroup_name}-job"
         self.bwrap = bwrap
         self.setpriv = setpriv
+        self.seccomp_python = seccomp_python
+        #: the compiled system call filter of every job, built once by the probe
+        self._seccomp = b""
         self.uid = uid
         self.gid = uid if gid is None else gid
         self.uid_range = uid_range
@@ -535,6 +552,9 @@ class SandboxExecutor:
             raise SandboxUnavailable("no POSIX shell is installed")
         self._shell = shell
         self._host = probe_host_system()
+        if "--seccomp" not in usage:
+            raise SandboxUnavailable("the installed bubblewrap cannot apply a seccomp filter")
+        self._seccomp = build_filter(self.seccomp_python)
         self._cgroup_system().prepare()
         prepare_root(self.stage_root, self.cgroup_name)
         if self._pool is not None:
@@ -590,9 +610,13 @@ class SandboxExecutor:
             "--unshare-user",
             "--unshare-pid",
             "--unshare-net",
+            # the base system only, as jobs get it: a recursive bind of "/" would remount every
+            # mount of the host, and fail when another job's mounts go away meanwhile
             "--ro-bind",
-            "/",
-            "/",
+            self._host.usr,
+            self._host.usr,
+            *(a for target, link in self._host.links for a in ("--symlink", target, link)),
+            *(a for d in self._host.dirs for a in ("--ro-bind", d, d)),
             "--",
             self._shell,
             "-c",
@@ -714,13 +738,17 @@ class SandboxExecutor:
     ) -> JobStage:
         """Bind everything of the job's own that bubblewrap needs into its staging tmpfs.
         Raises OSError (after unmounting what it mounted)."""
-        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts)]
+        sources: list[Path] = [*spec.runtime.paths, *(m.source for m in spec.mounts if m.writable)]
         sources += [spec.outputs_dir, spec.logs_dir]
         if egress is not None:
             sources += [egress.socket_dir, egress.forwarder]
+        presented = [m for m in spec.mounts if not m.writable]
         stage = JobStage(self._stage_dir / job_cgroup_name(spec.job_id), self.mount_marker, owner)
-        stage.mount(len(sources) + len(spec.devices))
+        # an overlay takes three entries: its mount point, its layer and the entry in it
+        stage.mount(len(sources) + 3 * len(presented) + len(spec.devices))
         try:
+            for m in presented:
+                stage.present(m.source, name=m.content, fingerprint=m.fingerprint)
             for source in sources:
                 stage.add(source)
             for d in spec.devices:
@@ -742,7 +770,9 @@ class SandboxExecutor:
             log.error("job %s: %s", spec.job_id, e)
             raise SandboxUnavailable("the job's network allowlist is invalid") from e
 
-    def _spawn(self, argv: list[str], log_w: int, setup_w: int) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], log_w: int, setup_w: int, seccomp_fd: int
+    ) -> subprocess.Popen[bytes]:
         # bwrap --die-with-parent follows the *thread* that forked it (PR_SET_PDEATHSIG), so
         # jobs are forked from one long-lived thread rather than from the caller's, which
         # may end while the job runs.
@@ -757,6 +787,7 @@ class SandboxExecutor:
             stdout=log_w,
             stderr=setup_w,
             close_fds=True,
+            pass_fds=(seccomp_fd,),
             start_new_session=True,
             env=_LAUNCH_ENV,
             cwd="/",
@@ -812,6 +843,13 @@ class SandboxExecutor:
             except OSError as e:
                 raise SandboxUnavailable("cannot stage the job's files for the sandbox") from e
             nproc = self._nproc_flag if claim is not None else None
+            if not self._seccomp:
+                raise SandboxUnavailable("the system call filter of jobs was not built")
+            try:
+                seccomp_fd = program_fd(self._seccomp)
+            except OSError as e:
+                raise SandboxUnavailable("cannot hand the system call filter to the sandbox") from e
+            fds.append(seccomp_fd)
             argv = [
                 self._shell,
                 "-c",
@@ -829,6 +867,7 @@ class SandboxExecutor:
                     disable_userns=self._disable_userns,
                     egress=egress,
                     source=stage.__getitem__,
+                    seccomp_fd=seccomp_fd,
                 ),
             ]
             log_r, log_w = os.pipe()
@@ -836,11 +875,11 @@ class SandboxExecutor:
             setup_r, setup_w = os.pipe()
             fds += [setup_r, setup_w]
             try:
-                proc = self._spawn(argv, log_w, setup_w)
+                proc = self._spawn(argv, log_w, setup_w, seccomp_fd)
             except OSError as e:
                 raise SandboxUnavailable("the sandbox launcher cannot be run") from e
             started = time.monotonic()
-            for fd in (log_w, setup_w):
+            for fd in (log_w, setup_w, seccomp_fd):
                 os.close(fd)
                 fds.remove(fd)
             pidfd = os.pidfd_open(proc.pid)

@@ -89,6 +89,12 @@ def bind(source: str | Path, target: Path, *, recursive: bool = True) -> None:
     _call_mount(os.fsencode(source), target, None, flags, None)
 
 
+def mount_overlay(options: str, target: Path) -> None:
+    """Mount a read-only overlay with ``options`` (its layers) on ``target``; raises OSError.
+    Its source is a fixed name: the mount table must not tell anything about the layers."""
+    _call_mount(b"atoll-input", target, b"overlay", MS_NOSUID | MS_NODEV, options.encode())
+
+
 def make_private(target: Path) -> None:
     """Stop mount events at ``target`` from propagating to or from other mount namespaces;
     raises OSError."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from atoll import signing
 from atoll.errors import NotFound
 from atoll.models.environment import Resources
-from atoll.models.job import JobInfo, PublishOutput
+from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
 from atoll.provider.disposition import attachment
 from atoll.provider.ratelimit import check_address
@@ -176,6 +176,20 @@ async def result(
             "X-Atoll-Sha256": entry.sha256,
         },
     )
+
+
+@router.get("/computeResults", summary="A page of the job's results, in index order (signed)")
+async def results(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(RESULTS_PAGE, ge=1, le=RESULTS_PAGE),
+    c: ProviderContext = Depends(ctx),
+) -> ResultsPage:
+    consumer = c.auth.check("results", consumerAddress, nonce, signature, jobId, offset)
+    return await c.service.results(consumer, jobId, offset, limit)
 
 
 @router.get("/computeLogs", summary="The job's output log; with follow, live (signed)")
