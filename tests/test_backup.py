@@ -46,7 +46,8 @@ def test_backup_under_load_restores_every_job_and_agreement(tmp_path: Path) -> N
     with running_provider(home) as node:
         con = ProviderClient(node.url, consumer_key)
         con.faucet()
-        did = node.dataset(tmp_path, price=PRICE)
+        did = node.dataset(price=PRICE)
+        data_root = node.data
         used = con.order(did)
         paid = con.wait(con.start(did, rawcode="print('paid')", agreement_id=used).jobId, 60)
         assert con.wallet.wait_settled(used).compute.state is ConditionState.FULFILLED
@@ -86,7 +87,7 @@ def test_backup_under_load_restores_every_job_and_agreement(tmp_path: Path) -> N
     result = atoll("restore", str(backup), home=home)
     assert result.returncode == 0, result.stderr
 
-    with running_provider(home) as node:
+    with running_provider(home, extra_roots=(str(data_root),)) as node:
         con = ProviderClient(node.url, consumer_key)
         assert con.status(paid.jobId).status == JobStatus.FINISHED
         assert con.result(paid.jobId, 0) == b"paid\n"

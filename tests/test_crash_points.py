@@ -34,7 +34,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import require_sandbox
+from tests.helpers import public_dir, require_sandbox
 
 PRICE = 2 * 10**18
 UID_FIRST = 201_000 + (os.getpid() % 1000) * 16
@@ -133,10 +133,11 @@ def test_escrow_survives_a_crash_at_every_step(
     require_sandbox()
     monkeypatch.setenv("ATOLL_DATABASE_URL", db_url)
     home = tmp_path / "home"
-    init_home(home)
+    where = public_dir()
+    init_home(home, own_data_root=str(where))
     settings = load_settings(home)
     store = connect(settings.db_url)
-    data = tmp_path / "d.csv"
+    data = where / "d.csv"
     data.write_text("x\n")
     node = crash_node(home)
     consumer_key = Key.generate()

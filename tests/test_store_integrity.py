@@ -28,7 +28,7 @@ from atoll.node import build_provider
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import require_sandbox, running_provider
+from tests.helpers import public_dir, require_sandbox, running_provider
 
 
 def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -86,8 +86,9 @@ def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
     root = tmp_path_factory.mktemp("integrity")
     snaps = Snapshots(root)
     home = root / "node"
-    init_home(home)
-    data = root / "d.csv"
+    where = public_dir()
+    init_home(home, own_data_root=str(where))
+    data = where / "d.csv"
     data.write_text("x\n")
     port = free_port()
     proc = serve(home, port)
