@@ -18,10 +18,11 @@ from atoll.chain.contracts import ConditionState
 from atoll.chain.ledger import AgreementLedger
 from atoll.config import load_settings
 from atoll.errors import ConfigError
+from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
-from tests.helpers import require_sandbox, running_provider
+from tests.helpers import public_dir, require_sandbox, running_provider
 
 PRICE = 10**18
 
@@ -43,11 +44,19 @@ def test_backup_under_load_restores_every_job_and_agreement(tmp_path: Path) -> N
     home = tmp_path / "home"
     consumer_key = Key.generate()
     backup = tmp_path / "backup"
-    with running_provider(home) as node:
+    # a data root of its own: each provider run's default root goes with the run
+    data_root = public_dir()
+    (data_root / "d.csv").write_text("a\n1\n")
+    (data_root / "d.csv").chmod(0o644)
+    with running_provider(home, extra_roots=(str(data_root),)) as node:
         con = ProviderClient(node.url, consumer_key)
         con.faucet()
-        did = node.dataset(price=PRICE)
-        data_root = node.data
+        did = node.publisher.publish(
+            Metadata(name="d", type="dataset"),
+            [str(data_root / "d.csv")],
+            ComputePolicy(allowRawAlgorithm=True),
+            price=PRICE,
+        ).id
         used = con.order(did)
         paid = con.wait(con.start(did, rawcode="print('paid')", agreement_id=used).jobId, 60)
         assert con.wallet.wait_settled(used).compute.state is ConditionState.FULFILLED
