@@ -63,6 +63,30 @@ def test_search_by_text_tag_and_type(db: sa.Engine, tmp_path: Path) -> None:
     assert store.search(text="_")[0] == 1
 
 
+def test_search_words_are_found_in_tags(db: sa.Engine, tmp_path: Path) -> None:
+    store = AssetStore(db)
+    sales, _ = publish(store, tmp_path, "Sales 2026", ["Retail", "uk"])
+    rain, _ = publish(store, tmp_path, "rainfall", ["weather", "uk"], b"y")
+    publish(store, tmp_path, "retail_prices", ["shops"], b"z")
+
+    def found(text: str) -> set[str]:
+        total, ddos = store.search(text=text)
+        assert total == len(ddos)
+        return {d.id for d in ddos}
+
+    # the tag alone finds it, whatever its case, and so does a part of it
+    assert sales.id in found("retail")
+    assert found("RETAIL") == found("retail")
+    assert sales.id in found("tail")
+    assert found("weather") == {rain.id}
+    # every word must be found, each in the text or a tag
+    assert found("sales uk") == {sales.id}
+    assert found("rain uk") == {rain.id}
+    assert found("sales weather") == set()
+    # a tag is matched as text, never as a LIKE pattern
+    assert found("u_") == set()
+
+
 def test_unknown_did(db: sa.Engine) -> None:
     with pytest.raises(NotFound):
         AssetStore(db).get("did:atoll:00")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, true
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
 from atoll.catalog.files import Fingerprint
@@ -136,12 +136,18 @@ class AssetStore:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[int, list[DDO]]:
-        """Assets matching every given filter, newest first, and how many match in all."""
+        """Assets matching every given filter, newest first, and how many match in all. Each
+        word of ``text`` must be found in the name, description, author or one of the tags."""
         conds: list[Any] = []
         for word in text.lower().split():
             # LIKE wildcards in the query are matched literally
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(assets.c.search_text.like(f"%{escaped}%", escape="\\"))
+            pattern = f"%{escaped}%"
+            # a word is found in the name, description or author, or in a tag
+            in_tags = select(asset_tags.c.did).where(asset_tags.c.tag.like(pattern, escape="\\"))
+            conds.append(
+                or_(assets.c.search_text.like(pattern, escape="\\"), assets.c.did.in_(in_tags))
+            )
         if tag:
             tagged = select(asset_tags.c.did).where(asset_tags.c.tag == tag.lower())
             conds.append(assets.c.did.in_(tagged))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.cli.untrusted import plain, visible
 from atoll.errors import NotFound
 from atoll.models.ddo import DDO
 from atoll.sdk import ProviderClient
@@ -18,7 +19,9 @@ app = typer.Typer(help="List, search and show assets.", no_args_is_help=True)
 
 @app.command("list")
 def list_(
-    query: Annotated[str, typer.Argument(help="Words to search for")] = "",
+    query: Annotated[
+        str, typer.Argument(help="Words to search for in names, descriptions, authors and tags")
+    ] = "",
     tag: Annotated[str, typer.Option(help="Only assets with this tag")] = "",
     type: Annotated[str, typer.Option(help="dataset or algorithm")] = "",
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
@@ -32,10 +35,14 @@ def list_(
     if json:
         print_json([d.public_json() for d in ddos])
         return
-    table = Table("DID", "type", "name", "tags", title=f"{total} asset(s)")
+    console.print(
+        f"{total} asset(s)" + (f", the newest {len(ddos)} shown" if total > len(ddos) else "")
+    )
     for d in ddos:
-        table.add_row(d.id, d.metadata.type, d.metadata.name, ", ".join(d.metadata.tags))
-    console.print(table)
+        # the DID whole on its own line, however narrow the terminal: it is what one types next
+        console.print(plain(d.id), style="bold")
+        tags = f"  tags: {', '.join(d.metadata.tags)}" if d.metadata.tags else ""
+        console.print(Text(f"  {d.metadata.type}  ") + plain(d.metadata.name) + plain(tags))
 
 
 @app.command("show")
@@ -62,23 +69,23 @@ def lineage(
     console.print(tree)
 
 
-def _label(ddo: DDO) -> str:
-    return f"[bold]{ddo.metadata.name}[/bold]  {ddo.id}"
+def _label(ddo: DDO) -> Text:
+    return Text(visible(ddo.metadata.name), style="bold") + "  " + plain(ddo.id)
 
 
 def _grow(c: ProviderClient, did: str, node: Tree, seen: set[str]) -> None:
     prov = c.asset(did).metadata.provenance
     if prov is None:
         return
-    step = node.add(f"job {prov.jobId}  algorithm {prov.algorithm}")
+    step = node.add(plain(f"job {prov.jobId}  algorithm {prov.algorithm}"))
     for parent in prov.inputs:
         if parent in seen:
-            step.add(f"{parent} (already shown)")
+            step.add(plain(f"{parent} (already shown)"))
             continue
         seen.add(parent)
         try:
             child = step.add(_label(c.asset(parent)))
         except NotFound:
-            step.add(f"{parent} (not in this catalogue)")
+            step.add(plain(f"{parent} (not in this catalogue)"))
             continue
         _grow(c, parent, child, seen)

@@ -9,6 +9,7 @@ import typer
 from atoll.chain.node import ETHER
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, env_home, print_json
 from atoll.cli.node import HomeOpt
+from atoll.cli.untrusted import markup
 
 app = typer.Typer(
     help="Deploy the contracts, and see the chain and your balances.", no_args_is_help=True
@@ -40,7 +41,7 @@ def deploy(
     )
     book = AddressBook.load(settings.address_book_file)
     for name, address in book.contracts().items():
-        console.print(f"{name:<26} {address}")
+        console.print(f"{name:<26} {markup(address)}")
 
 
 @app.command("status")
@@ -52,10 +53,11 @@ def status(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = Fal
     if json:
         print_json({**info, "balances": balances})
         return
-    console.print(f"chain id   {info['chainId']}{' (development)' if info['development'] else ''}")
-    console.print(f"rpc        {info['rpcUrl']}")
-    console.print(f"provider   {info['providerAddress']}")
-    console.print(f"token      {info['addresses']['token']}")
+    dev = " (development)" if info["development"] else ""
+    console.print(f"chain id   {markup(str(info['chainId']))}{dev}")
+    console.print(f"rpc        {markup(str(info['rpcUrl']))}")
+    console.print(f"provider   {markup(str(info['providerAddress']))}")
+    console.print(f"token      {markup(str(info['addresses']['token']))}")
     if balances is not None and c.key is not None:
         console.print(f"you        {c.key.address}")
         console.print(f"  ether    {balances['ether'] / TOKEN:.4f}")
@@ -68,5 +70,6 @@ def faucet(provider: ProviderOpt = None, key: KeyOpt = None) -> None:
     with client(provider, key) as c:
         got = c.faucet()
     console.print(
-        f"{got['address']}: {got['ether'] / TOKEN:.2f} ether, {got['tokens'] / TOKEN:.2f} tokens"
+        f"{markup(str(got['address']))}: "
+        f"{got['ether'] / TOKEN:.2f} ether, {got['tokens'] / TOKEN:.2f} tokens"
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,10 @@ import typer
 from rich.table import Table
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, err, print_json
-from atoll.errors import BadRequest
+from atoll.cli.exits import INTERRUPTED, JOB_FAILED
+from atoll.cli.parameters import given
+from atoll.cli.untrusted import LogText, markup, plain
+from atoll.errors import BadRequest, Conflict, NotFound
 from atoll.models.job import JobInfo, PublishOutput
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
@@ -19,27 +24,33 @@ from atoll.sdk import ProviderClient
 app = typer.Typer(help="Run jobs and get their status, logs and results.", no_args_is_help=True)
 
 JobArg = Annotated[str, typer.Argument(help="The job id")]
-
-
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise BadRequest(f"--param takes NAME=VALUE, not {pair!r}")
-        out[name] = value
-    return out
+#: how long ``compute stop`` waits for the job to end before showing its status anyway
+STOP_WAIT_SECONDS = 30.0
 
 
 def wait_with_progress(c: ProviderClient, info: JobInfo, quiet: bool) -> JobInfo:
-    if quiet:
-        return c.wait(info.jobId)
-    with console.status(f"[bold]{info.statusText}") as spinner:
+    """Wait for the job's end. Ctrl-C leaves the job running, and says how to find it again."""
+    with following(info.jobId):
+        if quiet:
+            return c.wait(info.jobId)
+        with console.status(f"[bold]{markup(info.statusText)}") as spinner:
 
-        def show(i: JobInfo) -> None:
-            spinner.update(f"[bold]{i.statusText}[/bold]  (job {i.jobId[:12]})")
+            def show(i: JobInfo) -> None:
+                spinner.update(f"[bold]{markup(i.statusText)}[/bold]  (job {markup(i.jobId)})")
 
-        return c.wait(info.jobId, on_change=show)
+            return c.wait(info.jobId, on_change=show)
+
+
+@contextlib.contextmanager
+def following(job_id: str) -> Iterator[None]:
+    """Ctrl-C in this block stops the watching, not the job: say which job goes on, and how to
+    follow it, and exit with the interrupted status."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        job = markup(job_id)
+        err.print(f"interrupted; job {job} goes on: atoll compute status {job} --wait")
+        raise typer.Exit(INTERRUPTED) from None
 
 
 def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path]:
@@ -53,14 +64,20 @@ def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path
 def print_job(info: JobInfo) -> None:
     ok = info.status == JobStatus.FINISHED
     colour = "green" if ok else ("yellow" if not info.terminal else "red")
-    console.print(f"job      {info.jobId}")
-    console.print(f"status   [{colour}]{info.status} {info.statusText}[/{colour}]")
+    console.print(f"job      {markup(info.jobId)}")
+    console.print(f"status   [{colour}]{info.status} {markup(info.statusText)}[/{colour}]")
     if info.derivedDID:
-        console.print(f"derived  {info.derivedDID}")
+        console.print(f"derived  {markup(info.derivedDID)}")
     if info.results:
         table = Table("index", "file", "type", "bytes", "sha256")
         for r in info.results:
-            table.add_row(str(r.index), r.filename, r.type, str(r.filesize), r.sha256[:16] + "…")
+            table.add_row(
+                str(r.index),
+                plain(r.filename),
+                plain(r.type),
+                str(r.filesize),
+                plain(r.sha256[:16] + "…"),
+            )
         console.print(table)
         if not info.all_results_listed:
             more = info.resultCount - len(info.results)
@@ -71,7 +88,9 @@ def print_job(info: JobInfo) -> None:
 def run(
     dataset: Annotated[str, typer.Argument(help="DID of the dataset")],
     algorithm: Annotated[str, typer.Option(help="Algorithm: a Python file, or a DID")],
-    param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (repeatable)")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="A parameter of the algorithm, NAME=VALUE (repeatable)")
+    ] = None,
     additional: Annotated[
         list[str] | None,
         typer.Option(help="Another dataset, DID or DID=AGREEMENT (repeatable)"),
@@ -98,42 +117,68 @@ def run(
     if algorithm.startswith("did:"):
         algo_did, rawcode = algorithm, ""
     else:
-        path = Path(algorithm)
-        if not path.is_file():
-            raise BadRequest(f"--algorithm: {algorithm} is neither a file nor a DID")
-        algo_did, rawcode = "", path.read_text()
+        algo_did, rawcode = "", _code(Path(algorithm))
+    parameters = given(param or [])
     extra: dict[str, str | None] = {}
     for item in additional or []:
         did, _, aid = item.partition("=")
+        if not did:
+            raise BadRequest(f"--additional takes DID or DID=AGREEMENT, not {item!r}")
         extra[did] = aid or None
+    derived = (
+        PublishOutput(name=publish_output, description=description) if publish_output else None
+    )
     with client(provider, key) as c:
-        if agreement is None and not json:
-            console.print("ordering a Service Agreement (payment locked in escrow)…")
-        derived = (
-            PublishOutput(name=publish_output, description=description) if publish_output else None
-        )
+        if agreement is None or None in extra.values():
+            # the provider checks the DIDs, the parameters and the algorithm before anything
+            # is ordered: a refusal costs nothing
+            c.initialize(
+                dataset,
+                algo_did,
+                rawcode,
+                parameters,
+                {d: a or "" for d, a in extra.items()},
+                environment,
+            )
+            if not json:
+                console.print("ordering a Service Agreement (payment locked in escrow)…")
+            agreement = agreement or c.order(dataset)
+            extra = {d: a or c.order(d) for d, a in extra.items()}
         info = c.start(
             dataset,
             algo_did,
             rawcode,
-            parse_params(param or []),
+            parameters,
             extra,
             environment,
             agreement,
             publish_output=derived,
         )
-        if wait or results is not None:
-            info = wait_with_progress(c, info, quiet=json)
-            if results is not None and info.results:
-                saved = save_results(c, info, results)
-                if not json:
-                    console.print(f"saved {len(saved)} file(s) and receipt.json to {results}")
+        with following(info.jobId):
+            if not json:
+                console.print(f"started job {markup(info.jobId)}")
+            if wait or results is not None:
+                info = wait_with_progress(c, info, quiet=json)
+                if results is not None and info.results:
+                    saved = save_results(c, info, results)
+                    if not json:
+                        to = markup(str(results))
+                        console.print(f"saved {len(saved) - 1} file(s) and receipt.json to {to}")
     if json:
         print_json(info.model_dump(mode="json"))
     else:
         print_job(info)
     if info.terminal and info.status != JobStatus.FINISHED:
-        raise typer.Exit(2)
+        raise typer.Exit(JOB_FAILED)
+
+
+def _code(path: Path) -> str:
+    if not path.is_file():
+        raise BadRequest(f"--algorithm: {path} is neither a file nor a DID")
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise BadRequest(f"--algorithm: {path} is not UTF-8 text") from None
 
 
 @app.command("order")
@@ -144,7 +189,7 @@ def order(
 ) -> None:
     """Create a Service Agreement for a dataset and lock its price in escrow (prints its id)."""
     with client(provider, key) as c:
-        console.print(c.order(dataset))
+        console.print(plain(c.order(dataset)))
 
 
 @app.command("status")
@@ -159,6 +204,8 @@ def status(
     with client(provider, key) as c:
         info = wait_with_progress(c, c.status(job), json) if wait else c.status(job)
     print_json(info.model_dump(mode="json")) if json else print_job(info)
+    if wait and info.terminal and info.status != JobStatus.FINISHED:
+        raise typer.Exit(JOB_FAILED)
 
 
 @app.command("list")
@@ -169,10 +216,22 @@ def list_(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = Fals
     if json:
         print_json([j.model_dump(mode="json") for j in jobs])
         return
-    table = Table("job", "status", "dataset", "created")
-    for j in jobs:
-        table.add_row(j.jobId, f"{j.status} {j.statusText}", j.did, j.dateCreated)
+    table = jobs_table(jobs)
     console.print(table)
+
+
+def jobs_table(jobs: list[JobInfo]) -> Table:
+    table = Table(title=f"{len(jobs)} job(s)")
+    # the job id is what one types next: never cut or wrapped, the other columns give way
+    table.add_column("job", no_wrap=True, min_width=max((len(j.jobId) for j in jobs), default=3))
+    table.add_column("status", overflow="fold")
+    table.add_column("dataset", overflow="fold")
+    table.add_column("created", overflow="fold")
+    for j in jobs:
+        table.add_row(
+            plain(j.jobId), plain(f"{j.status} {j.statusText}"), plain(j.did), plain(j.dateCreated)
+        )
+    return table
 
 
 @app.command("logs")
@@ -181,14 +240,24 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Stream until the job ends")
     ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="The log's bytes unchanged (to save it to a file)")
+    ] = False,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
 ) -> None:
-    """Print the job's output log."""
+    """Print the job's output log (control characters and escape sequences shown as \\xNN)."""
+    text = LogText()
     with client(provider, key) as c:
         for chunk in c.logs(job, follow):
-            sys.stdout.buffer.write(chunk)
+            if raw:
+                sys.stdout.buffer.write(chunk)
+            else:
+                sys.stdout.write(text.feed(chunk))
             sys.stdout.flush()
+    if not raw:
+        sys.stdout.write(text.feed(b"", final=True))
+        sys.stdout.flush()
 
 
 @app.command("results")
@@ -202,17 +271,32 @@ def results(
     with client(provider, key) as c:
         info = c.status(job)
         if not info.terminal:
-            raise BadRequest("the job has not finished yet (try: atoll compute status --wait)")
+            raise BadRequest(
+                f"the job has not finished yet (try: atoll compute status {info.jobId} --wait)"
+            )
+        if info.removed:
+            raise NotFound(f"the results of job {info.jobId} were deleted")
         saved = save_results(c, info, to)
     for p in saved:
-        console.print(str(p))
+        console.print(plain(str(p)))
 
 
 @app.command("stop")
 def stop(job: JobArg, provider: ProviderOpt = None, key: KeyOpt = None) -> None:
-    """Stop a running or queued job."""
+    """Stop a running or queued job, and show its status once it has stopped."""
     with client(provider, key) as c:
-        print_job(c.stop(job))
+        try:
+            info = c.stop(job)
+        except Conflict:
+            info = c.status(job)
+            if not info.terminal:
+                raise
+            # the job is not running, which is what was asked: say so, and show how it ended
+            err.print("the job had already ended")
+        if not info.terminal:
+            # the stop is asked for; the status worth showing is the one after it
+            info = c.wait(job, timeout=STOP_WAIT_SECONDS)
+    print_job(info)
 
 
 @app.command("delete")

@@ -16,6 +16,7 @@ from atoll.chain.node import ETHER
 from atoll.cli.common import console
 from atoll.cli.compute import print_job, wait_with_progress
 from atoll.cli.node import init_home
+from atoll.cli.untrusted import markup, plain_lines
 from atoll.config import load_settings
 from atoll.errors import AtollError
 from atoll.models.ddo import ComputePolicy, Metadata
@@ -107,9 +108,9 @@ def demo(
             out = node_home / "results"
             consumer.download_results(job, out)
             console.print("4. result (summary.json), computed next to the data:")
-            console.print((out / "summary.json").read_text())
+            console.print(plain_lines((out / "summary.json").read_bytes()))
             for line in (out / "algorithm.log").read_text().splitlines():
-                console.print(f"   log: {line}")
+                console.print(f"   log: {markup(line)}")
             settled = consumer.wallet.wait_settled(agreement)
             if settled.compute.state is not ConditionState.FULFILLED:
                 raise AtollError("the escrow was refunded instead of paid to the publisher")

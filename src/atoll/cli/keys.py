@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from atoll.cli.common import console, env_home
+from atoll.cli.common import console, env_home, load_key
+from atoll.cli.untrusted import markup
 from atoll.errors import ConfigError
 from atoll.signing import Key
 
@@ -28,7 +29,7 @@ def new(key: PathOpt = None) -> None:
     """Create a new private key (file mode 0600) and print its address."""
     path = key or env_home() / "key"
     if path.exists():
-        raise ConfigError(f"{path.name} already exists; refusing to overwrite a key")
+        raise ConfigError(f"{path} already exists; refusing to overwrite a key")
     k = Key.generate()
     k.save(path)
     console.print(k.address)
@@ -37,4 +38,4 @@ def new(key: PathOpt = None) -> None:
 @app.command("show")
 def show(key: PathOpt = None) -> None:
     """Print the address of your key (never the key itself)."""
-    console.print(Key.load(key or env_home() / "key").address)
+    console.print(markup(load_key(key or env_home() / "key").address))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, NoReturn
 
 import typer
 
 from atoll.cli.common import console, env_home
+from atoll.cli.endpoint import local_url, recorded
+from atoll.cli.exits import ERROR
+from atoll.cli.untrusted import markup
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.signing import Key
@@ -110,12 +115,12 @@ def init(
     provider, user = init_home(
         path, chain_url, data_root, own_data_root="" if data_root else os.getcwd()
     )
-    console.print(f"node directory  {path}")
+    console.print(f"node directory  {markup(str(path))}")
     console.print(f"provider        {provider.address}")
     console.print(f"your address    {user.address}")
     if not existed:
         for entry in load_settings(path).data_roots:
-            console.print(f"data root       {entry}")
+            console.print(f"data root       {markup(entry)}")
 
 
 def serve(
@@ -140,8 +145,22 @@ def serve(
     settings = load_settings(home or env_home(), host=host, port=port, log_level=log_level)
     check_log_level(settings.log_level)  # before the node starts, not after
     node = build_provider(settings)
-    console.print(f"provider {node.key.address} on {settings.endpoint}")
-    run(node.app(), settings.host, settings.port, settings.log_level)
+    console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
+    # uvicorn stops gracefully on SIGTERM, then raises it again: let it end as an exit
+    # rather than a kill, so that the record below is removed on the way out
+    signal.signal(signal.SIGTERM, _stop)
+    # recorded so that the CLI, with this ATOLL_HOME, finds the provider on whatever port
+    with recorded(settings.home, local_url(settings.host, settings.port)):
+        try:
+            run(node.app(), settings.host, settings.port, settings.log_level)
+        except SystemExit as exc:
+            # the server has said why in one line (a port in use); the status is ours
+            if exc.code:
+                raise typer.Exit(ERROR) from None
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 @operator_app.command("serve")
@@ -160,5 +179,5 @@ def operator_serve(
 
     settings = load_settings(home or env_home())
     app = build(settings, set(allow or settings.operator_allowed))
-    console.print(f"operator on http://{host}:{port}")
+    console.print(f"operator on http://{markup(host)}:{port}")
     run(app, host, port)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.cli.untrusted import markup
 from atoll.errors import BadRequest
 from atoll.models.ddo import ComputePolicy, TrustedAlgorithm
 
@@ -22,11 +23,12 @@ def _show(policy: ComputePolicy) -> None:
     trusted = policy.publisherTrustedAlgorithms
     console.print(f"trusted algorithms  {len(trusted) or 'none (no published algorithm may run)'}")
     for t in trusted:
-        pin = f" runtime {t.containerSectionChecksum[:12]}…" if t.containerSectionChecksum else ""
-        console.print(f"  {t.did}  files {t.filesChecksum[:12]}…{pin}")
+        runtime = t.containerSectionChecksum
+        pin = f" runtime {markup(runtime[:12])}…" if runtime else ""
+        console.print(f"  {markup(t.did)}  files {markup(t.filesChecksum[:12])}…{pin}")
     pubs = policy.publisherTrustedAlgorithmPublishers
-    console.print(f"trusted publishers  {', '.join(pubs) or 'none'}")
-    hosts = ", ".join(policy.networkAllowlist) or "no host listed"
+    console.print(f"trusted publishers  {markup(', '.join(pubs)) or 'none'}")
+    hosts = markup(", ".join(policy.networkAllowlist)) or "no host listed"
     console.print(
         f"network             {'allowed: ' + hosts if policy.allowNetworkAccess else 'none'}"
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from atoll.chain.node import ETHER
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
+from atoll.cli.parameters import declared
+from atoll.cli.untrusted import plain
 from atoll.errors import BadRequest
-from atoll.models.ddo import AlgorithmInfo, ComputePolicy, ConsumerParameter, Metadata
+from atoll.models.ddo import AlgorithmInfo, ComputePolicy, Metadata
 
 app = typer.Typer(help="Publish a dataset or an algorithm (prints its DID).", no_args_is_help=True)
 
@@ -18,6 +22,20 @@ DescOpt = Annotated[str, typer.Option(help="Description")]
 AuthorOpt = Annotated[str, typer.Option(help="Author")]
 LicenseOpt = Annotated[str, typer.Option(help="License")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable)")]
+
+
+def _price(tokens: str | None) -> int | None:
+    """Tokens as written (``5``, ``0.25``) in the token's smallest unit, exactly: no float
+    comes between what the publisher typed and what the chain charges."""
+    if tokens is None:
+        return None
+    try:
+        amount = Decimal(tokens) * ETHER
+    except InvalidOperation:
+        raise BadRequest(f"--price {tokens!r} is not a number") from None
+    if not amount.is_finite() or amount < 0 or amount != amount.to_integral_value():
+        raise BadRequest(f"--price {tokens!r}: a price is 0 or more, with at most 18 decimals")
+    return int(amount)
 
 
 def _files(paths: list[Path]) -> list[str]:
@@ -56,7 +74,7 @@ def dataset(
     ] = None,
     max_jobs: Annotated[int, typer.Option(help="Jobs one agreement allows")] = 1,
     price: Annotated[
-        float | None, typer.Option(help="Price of one agreement, in tokens (default: node's)")
+        str | None, typer.Option(help="Price of one agreement, in tokens (default: node's)")
     ] = None,
     timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
     provider: ProviderOpt = None,
@@ -64,6 +82,8 @@ def dataset(
     json: JsonOpt = False,
 ) -> None:
     """Publish data files as a dataset offering compute (its file locations stay private)."""
+    wei = _price(price)
+    files = _files(paths)
     with client(provider, key) as c:
         trusted = []
         for did in trust_algorithm or []:
@@ -87,9 +107,8 @@ def dataset(
             type="dataset",
             tags=tag or [],
         )
-        wei = None if price is None else round(price * 10**18)
-        ddo = c.publish(meta, _files(paths), policy, timeout, wei)
-    print_json(ddo.public_json()) if json else console.print(ddo.id)
+        ddo = c.publish(meta, files, policy, timeout, wei)
+    print_json(ddo.public_json()) if json else console.print(plain(ddo.id))
 
 
 @app.command("algorithm")
@@ -116,18 +135,8 @@ def algorithm(
     json: JsonOpt = False,
 ) -> None:
     """Publish an algorithm so datasets can trust it by DID and checksum."""
-    params = []
-    for spec in param or []:
-        parts = spec.split(":")
-        params.append(
-            ConsumerParameter.model_validate(
-                {
-                    "name": parts[0],
-                    "type": parts[1] if len(parts) > 1 else "text",
-                    "required": len(parts) > 2 and parts[2] == "required",
-                }
-            )
-        )
+    params = declared(param or [], choice or [])
+    files = _files([file])
     meta = Metadata(
         name=name,
         description=description,
@@ -138,5 +147,5 @@ def algorithm(
         algorithm=AlgorithmInfo(consumerParameters=params),
     )
     with client(provider, key) as c:
-        ddo = c.publish(meta, _files([file]))
-    print_json(ddo.public_json()) if json else console.print(ddo.id)
+        ddo = c.publish(meta, files)
+    print_json(ddo.public_json()) if json else console.print(plain(ddo.id))
