@@ -153,8 +153,11 @@ def test_refused_before_paying(provider: Running, files: dict[str, Path]) -> Non
         publisherTrustedAlgorithmPublishers=[provider.publisher.key.address],  # type: ignore[union-attr]
     )
     did = provider.dataset(files["dir"], name="priced", price=10**18, policy=trusting)
+    # published code must sit inside a data root
+    algo = provider.data_dir() / "algo.py"
+    algo.write_text(files["algo"].read_text())
     published = atoll(
-        "publish", "algorithm", str(files["algo"]), "--name", "algo",
+        "publish", "algorithm", str(algo), "--name", "algo",
         "--param", "threshold:number=3", "--param", "mode:select:required=b",
         "--choice", "mode=a,b,c", *pub,
     )  # fmt: skip

@@ -17,7 +17,7 @@ import pytest
 
 from atoll.cli.endpoint import RECORD
 from atoll.server import free_port
-from tests.helpers import require_sandbox
+from tests.helpers import public_dir, require_sandbox
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
@@ -104,8 +104,8 @@ class Shell:
 @pytest.fixture
 def shell(tmp_path: Path) -> Iterator[Shell]:
     require_sandbox()
-    home, work = tmp_path / "home", tmp_path / "work"
-    work.mkdir()
+    # the working folder is where the tour publishes from: a job's user must get through it
+    home, work = tmp_path / "home", public_dir()
     (work / "sales.csv").write_text(SALES)
     (work / "my_algo.py").write_text(ALGORITHM)
     env = {

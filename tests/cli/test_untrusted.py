@@ -77,7 +77,7 @@ def test_hostile_names_and_logs_render_as_plain_text(provider: Running, tmp_path
     common = ["--provider", provider.url, "--key", str(provider.home / "key")]
     dids = {}
     for i, name in enumerate([*MARKUP_NAMES, CONTROL_NAME]):
-        data = tmp_path / f"d{i}.csv"
+        data = provider.data_dir() / f"d{i}.csv"
         data.write_text(f"a\n{i}\n")
         meta = Metadata(name=name, type="dataset", tags=["hostile", "[/x]"])
         dids[name] = provider.publisher.publish(

@@ -24,7 +24,8 @@ class ConsumerParameter(BaseModel):
     type: ParamType = "text"
     label: str = ""
     required: bool = False
-    default: str | float | bool | None = None
+    # bool before int: exact types win, so True stays True and 3 stays 3
+    default: bool | int | float | str | None = None
     options: list[str] = Field(default_factory=list)
 
 
