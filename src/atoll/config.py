@@ -78,6 +78,8 @@ class Settings:
     #: a count of 0 runs every job as uid 65534 (then RLIMIT_NPROC cannot be used)
     sandbox_uid_first: int = 200_000
     sandbox_uid_count: int = 1_000
+    #: crash tests only: a step boundary (atoll.faults.POINTS) where the process kills itself
+    crash_at: str = ""
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
     #: settings above
     environments: tuple[Environment, ...] = ()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine as DbEngine
+from sqlalchemy.engine import make_url
 
+from atoll import faults
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.chain.embedded import EmbeddedChain
@@ -29,6 +32,13 @@ from atoll.engine.executor import Executor
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
+from atoll.integrity import (
+    RESTORE,
+    StoreMarker,
+    check_chain_file,
+    check_identity,
+    check_sqlite_store,
+)
 from atoll.models.job import JobInfo
 from atoll.operator.jobs import JobStore
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
@@ -45,6 +55,7 @@ from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
+from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 
@@ -139,6 +150,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
+            await reconcile_starts(node.authorizer.ledger, node.context.service.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
@@ -148,14 +160,56 @@ class ProviderNode:
             if node.operator is not None:
                 node.operator.engine.shutdown()
             node.chain.close()
+            close_store(node.db)
 
         app.router.lifespan_context = lifespan
         return app
 
 
+def open_store(settings: Settings) -> DbEngine:
+    """The store, once it has shown itself whole (SQLite) and at the newest schema."""
+    url = make_url(settings.db_url) if settings.db_url.startswith("sqlite") else None
+    if url is not None and url.database and url.database != ":memory:":
+        check_sqlite_store(Path(url.database), StoreMarker.load(settings.home))
+    return connect(settings.db_url)
+
+
+def open_checked_chain(settings: Settings, db: DbEngine, key: Key) -> ChainNode:
+    """The chain, once its file (embedded) is whole and the store says it is this node's."""
+    if not settings.chain_url:
+        check_chain_file(settings.chain_file)
+    try:
+        chain = ChainNode.open(
+            settings.chain_url, settings.chain_file, settings.address_book_file, key.private_key
+        )
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"the chain file cannot be opened ({exc}): {RESTORE}") from None
+    try:
+        check_identity(settings.home, db, chain, key.address)
+    except BaseException:
+        chain.close()
+        db.dispose()
+        raise
+    return chain
+
+
+def close_store(db: DbEngine) -> None:
+    """Checkpoint a SQLite store's log into the file and close every connection, so that
+    ``atoll.db`` alone holds everything."""
+    if db.dialect.name == "sqlite":
+        with contextlib.suppress(Exception), db.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+
+
 def build_provider(settings: Settings, executor: Executor | None = None) -> ProviderNode:
+    try:
+        faults.arm(settings.crash_at)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     key = Key.load(settings.provider_key_file)
-    db = connect(settings.db_url)
+    db = open_store(settings)
+    chain = open_checked_chain(settings, db, key)
     operator: OperatorNode | None = None
     registry: WorkflowRegistry
     if settings.operator_url:
@@ -165,9 +219,6 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     else:
         operator = build_operator(settings, db, executor)
         registry = operator.registry
-    chain = ChainNode.open(
-        settings.chain_url, settings.chain_file, settings.address_book_file, key.private_key
-    )
     assets = AssetStore(db)
     ledger = AgreementLedger(db)
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
@@ -185,9 +236,14 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     )
 
     async def job_ended(info: JobInfo) -> Outcome:
-        # the receipt first: its hash is what the keeper records on chain
+        # the receipt first: its hash is what the keeper records on chain. A crash anywhere
+        # here leaves the job "running" in the ledger, so the watcher hands it on again at
+        # the next start, and each step finds what the last run already did.
+        faults.point("end.ended")
         outcome = await outcomes.finish(info, registry)
+        faults.point("end.outcome")
         await anyio.to_thread.run_sync(keeper.job_ended, info, outcome.receipt.receipt.sha256())
+        faults.point("end.recorded")
         return outcome
 
     # the watcher and every waiting client ask at once when a job ends: handled once

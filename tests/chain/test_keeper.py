@@ -80,8 +80,8 @@ def test_settles_exactly_once(db: sa.Engine, tmp_path: Path) -> None:
     keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
     aid = order(node.contracts, consumer, OURS)
     keeper.scan()
-    ledger.reserve([aid])
-    ledger.job_started("job-1", [aid])
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
     assert keeper.settle_due() > 0  # a job is running: nothing to do yet
     keeper.job_ended(finished("job-1"), "ab" * 32)
     keeper.job_ended(finished("job-1"), "cd" * 32)  # told twice: recorded once
@@ -109,8 +109,8 @@ def test_the_jobs_own_failures_are_charged(
     keeper = Keeper(node, ledger, is_ours=lambda d: d == OURS)
     aid = order(node.contracts, consumer, OURS)
     keeper.scan()
-    ledger.reserve([aid])
-    ledger.job_started("job-1", [aid])
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
     keeper.job_ended(ended("job-1", status), "ab" * 32)
     keeper.settle_due()
     agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
@@ -119,7 +119,7 @@ def test_the_jobs_own_failures_are_charged(
     assert agreement.escrow.state is ConditionState.FULFILLED
     # the job slot stays used: a second job is not free
     with pytest.raises(Forbidden):
-        ledger.reserve([aid])
+        ledger.reserve("job-2", [aid])
 
 
 @pytest.mark.parametrize("status", sorted(REFUNDED))
@@ -132,8 +132,8 @@ def test_the_providers_failures_refund_at_once(
     before = node.contracts.balance_of(consumer.address)
     aid = order(node.contracts, consumer, OURS)
     keeper.scan()
-    ledger.reserve([aid])
-    ledger.job_started("job-1", [aid])
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
     keeper.job_ended(ended("job-1", status), "ab" * 32)
     keeper.settle_due()  # no time has passed: the agreement's hour is far off
     agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
@@ -153,14 +153,14 @@ def test_no_early_refund_while_another_job_is_counted(db: sa.Engine, tmp_path: P
     )
     node.contracts.lock_payment(consumer.private_key, bytes.fromhex(aid[2:]))
     keeper.scan()
-    ledger.reserve([aid])
-    ledger.job_started("job-1", [aid])
-    ledger.reserve([aid])  # a second job, counted but not yet started
+    ledger.reserve("job-1", [aid])
+    ledger.job_started("job-1")
+    ledger.reserve("job-2", [aid])  # a second job, counted but not yet started
     keeper.job_ended(ended("job-1", JobStatus.SANDBOX_UNAVAILABLE), "")
     keeper.settle_due()
     agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))
     assert agreement is not None and agreement.compute.state is ConditionState.UNFULFILLED
-    ledger.job_started("job-2", [aid])
+    ledger.job_started("job-2")
     keeper.job_ended(finished("job-2"), "cd" * 32)
     keeper.settle_due()
     agreement = node.contracts.agreement(bytes.fromhex(aid[2:]))

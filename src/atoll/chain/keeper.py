@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from atoll import faults
 from atoll.chain.contracts import ConditionState
 from atoll.chain.errors import ChainError, ChainRevert
 from atoll.chain.ledger import REFUNDING, AgreementLedger, AgreementRow, NewAgreement
@@ -185,6 +186,7 @@ class Keeper:
                 else hashlib.sha256("".join(receipts).encode()).digest()
             )
             c.fulfil_compute(self.node.key, aid, digest)
+            faults.point("keeper.fulfilled")
             agreement = c.agreement(aid)
         if agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED:
             if agreement.compute.state is ConditionState.FULFILLED:
@@ -195,6 +197,7 @@ class Keeper:
                 how = "refunded"
         else:
             how = "released"
+        faults.point("keeper.paid")
         self.ledger.settle(row.agreement_id, how)
         log.info("agreement %s settled: %s", row.agreement_id, how)
         self._notify_settled()
@@ -226,6 +229,7 @@ class Keeper:
                 c.refund(self.node.key, aid)
             else:
                 how = "expired"  # never paid: nothing to give back
+        faults.point("keeper.paid")
         self.ledger.settle(row.agreement_id, how)
         log.info("agreement %s settled: %s", row.agreement_id, how)
         self._notify_settled()

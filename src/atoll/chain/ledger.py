@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from atoll.db.schema import agreement_jobs, agreements, keeper_cursor
 from atoll.errors import Forbidden
 
+#: a job counted against its agreements whose registration with the operator is not confirmed
+STARTING = "starting"
 #: ``settled`` of an agreement closed for a refund whose chain transactions are not yet done
 REFUNDING = "refunding"
 
@@ -89,8 +91,10 @@ class AgreementLedger:
             ).scalar()
         return None if value is None else int(value)
 
-    def reserve(self, agreement_ids: list[str]) -> None:
-        """Count one job against each agreement, all or none."""
+    def reserve(self, job_id: str, agreement_ids: list[str]) -> None:
+        """Count job ``job_id`` against each agreement, all or none, and record it as
+        "starting" in the same transaction: a crash can never leave a count without its job
+        (see :func:`atoll.provider.starts.reconcile_starts`)."""
         with self._engine.begin() as conn:
             for aid in agreement_ids:
                 done = conn.execute(
@@ -113,26 +117,53 @@ class AgreementLedger:
                         raise Forbidden(f"agreement {aid} is already settled")
                     n = row.max_jobs if row is not None else 0
                     raise Forbidden(f"agreement {aid} allows {n} job(s), and all are used")
-
-    def unreserve(self, agreement_ids: list[str]) -> None:
-        with self._engine.begin() as conn:
-            for aid in agreement_ids:
                 conn.execute(
-                    update(agreements)
-                    .where(agreements.c.agreement_id == aid, agreements.c.used > 0)
-                    .values(used=agreements.c.used - 1)
+                    insert(agreement_jobs).values(
+                        job_id=job_id, agreement_id=aid, state=STARTING, manifest=""
+                    )
                 )
+
+    def unreserve(self, job_id: str) -> None:
+        """Give back what :meth:`reserve` counted for a job that was never registered."""
+        with self._engine.begin() as conn:
+            aids = conn.execute(
+                select(agreement_jobs.c.agreement_id).where(
+                    agreement_jobs.c.job_id == job_id, agreement_jobs.c.state == STARTING
+                )
+            ).scalars()
+            for aid in list(aids):
+                gone = conn.execute(
+                    agreement_jobs.delete().where(
+                        agreement_jobs.c.job_id == job_id,
+                        agreement_jobs.c.agreement_id == aid,
+                        agreement_jobs.c.state == STARTING,
+                    )
+                )
+                if gone.rowcount == 1:
+                    conn.execute(
+                        update(agreements)
+                        .where(agreements.c.agreement_id == aid, agreements.c.used > 0)
+                        .values(used=agreements.c.used - 1)
+                    )
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def job_started(self, job_id: str, agreement_ids: list[str]) -> None:
+    def job_started(self, job_id: str) -> None:
+        """The operator has the job: from now on its end decides what the agreements owe."""
         with self._engine.begin() as conn:
-            for aid in agreement_ids:
-                conn.execute(
-                    insert(agreement_jobs).values(
-                        job_id=job_id, agreement_id=aid, state="running", manifest=""
-                    )
-                )
+            conn.execute(
+                update(agreement_jobs)
+                .where(agreement_jobs.c.job_id == job_id, agreement_jobs.c.state == STARTING)
+                .values(state="running")
+            )
+
+    def starting_jobs(self) -> list[str]:
+        """Jobs counted but not known to be registered: what a crash during a start left."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(agreement_jobs.c.job_id).where(agreement_jobs.c.state == STARTING).distinct()
+            ).scalars()
+            return list(rows)
 
     def job_ended(self, job_id: str, delivered: bool, manifest: str) -> list[str]:
         """Record a job's end; a job the provider failed to deliver gives its slot back.
@@ -193,7 +224,10 @@ class AgreementLedger:
         delivered = func.sum(
             func.cast(agreement_jobs.c.state == "delivered", agreements.c.used.type)
         )
-        running = func.sum(func.cast(agreement_jobs.c.state == "running", agreements.c.used.type))
+        # a job still starting may yet run: it holds its agreement open like a running one
+        running = func.sum(
+            func.cast(agreement_jobs.c.state.in_(["running", STARTING]), agreements.c.used.type)
+        )
         failed = func.sum(
             func.cast(agreement_jobs.c.state == "undelivered", agreements.c.used.type)
         )

@@ -15,7 +15,7 @@ import typer
 from typer._click import exceptions as click
 
 import atoll
-from atoll.cli import assets, chain, compute, demo, keys, node, policy, publish, receipt
+from atoll.cli import assets, backup, chain, compute, demo, keys, node, policy, publish, receipt
 from atoll.cli.common import console, err
 from atoll.cli.exits import EPILOG, ERROR, INTERNAL, INTERRUPTED, USAGE
 from atoll.cli.untrusted import markup
@@ -34,6 +34,8 @@ app = typer.Typer(
 app.command("init")(node.init)
 app.command("serve")(node.serve)
 app.command("demo")(demo.demo)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.add_typer(keys.app, name="keys")
 app.add_typer(publish.app, name="publish")
 app.add_typer(assets.app, name="assets")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
+from atoll.db import migrate
 from atoll.db.schema import metadata
 from atoll.errors import ConfigError
 
@@ -25,8 +26,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def connect(url: str, create: bool = True) -> Engine:
-    """Open the store at ``url`` and create missing tables. Errors never echo the URL, which
-    may hold a password."""
+    """Open the store at ``url`` and, with ``create``, bring its schema to the newest
+    revision (:mod:`atoll.db.migrate`). Errors never echo the URL, which may hold a
+    password."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
@@ -36,7 +38,10 @@ def connect(url: str, create: bool = True) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         if create:
-            metadata.create_all(engine)
+            with engine.begin() as conn:
+                migrate.upgrade(conn)
+    except ConfigError:
+        raise
     except OperationalError as exc:
         raise ConfigError(
             f"cannot open the store ({engine_kind(url)}): {type(exc.orig).__name__}"

@@ -154,7 +154,7 @@ agreement_jobs = Table(
     metadata,
     Column("job_id", String(64), primary_key=True),
     Column("agreement_id", String(66), primary_key=True),
-    #: "running", "delivered" or "undelivered"
+    #: "starting" (counted, registration unconfirmed), "running", "delivered" or "undelivered"
     Column("state", String(16), nullable=False),
     #: sha256 of the job's result manifest, once delivered
     Column("manifest", String(64), nullable=False, default=""),
@@ -176,4 +176,13 @@ job_outcomes = Table(
     Column("job_id", String(64), primary_key=True),
     Column("receipt", JSON, nullable=False),
     Column("derived_did", String(80), nullable=False, default=""),
+)
+
+#: which node this store belongs to (store id, chain, contracts, provider), written at the
+#: node's first start and checked at every start (:mod:`atoll.db.identity`)
+node_identity = Table(
+    "node_identity",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
 )

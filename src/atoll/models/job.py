@@ -53,6 +53,9 @@ class PublishOutput(BaseModel):
 
 
 class Workflow(BaseModel):
+    #: chosen by the provider, so that its ledger and the operator name the job alike;
+    #: empty: the operator chooses
+    jobId: str = Field(default="", pattern=r"^([0-9a-f]{32})?$")
     owner: str
     agreementId: str = ""
     #: every agreement the job runs under, one per dataset, in input order

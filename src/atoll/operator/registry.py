@@ -85,7 +85,7 @@ class LocalRegistry:
         self.notifier = notifier
 
     async def register(self, workflow: Workflow) -> JobInfo:
-        job_id = uuid.uuid4().hex
+        job_id = workflow.jobId or uuid.uuid4().hex
         info = self.store.create(job_id, workflow)
         self.engine.submit(job_id)
         return info

@@ -81,13 +81,13 @@ class AgreementAuthorizer:
             NewAgreement(aid, did, agreement.consumer, agreement.max_jobs, agreement.deadline)
         )
 
-    async def reserve(self, agreement_ids: list[str]) -> None:
-        await anyio.to_thread.run_sync(self.ledger.reserve, [a.lower() for a in agreement_ids])
-
-    async def release(self, agreement_ids: list[str]) -> None:
-        await anyio.to_thread.run_sync(self.ledger.unreserve, [a.lower() for a in agreement_ids])
-
-    async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None:
+    async def reserve(self, job_id: str, agreement_ids: list[str]) -> None:
         ids = [a.lower() for a in agreement_ids]
-        await anyio.to_thread.run_sync(self.ledger.job_started, job.jobId, ids)
+        await anyio.to_thread.run_sync(self.ledger.reserve, job_id, ids)
+
+    async def release(self, job_id: str) -> None:
+        await anyio.to_thread.run_sync(self.ledger.unreserve, job_id)
+
+    async def job_started(self, job: JobInfo) -> None:
+        await anyio.to_thread.run_sync(self.ledger.job_started, job.jobId)
         self.watcher.track(job.jobId)

@@ -16,6 +16,7 @@ import anyio
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from atoll import faults
 from atoll.catalog.publish import build_ddo, inspect_files
 from atoll.catalog.store import AssetStore
 from atoll.chain.node import ChainNode
@@ -129,6 +130,7 @@ class JobOutcomes:
                     derived = await self._publish_derived(info, signed, registry, results)
                 except AtollError as exc:
                     log.warning("job %s: no derived asset: %s", info.jobId, exc.message)
+                faults.point("end.derived")
             await anyio.to_thread.run_sync(self._store, info.jobId, signed, derived)
             outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
             assert outcome is not None
@@ -203,6 +205,10 @@ class JobOutcomes:
             ),
         )
         ddo = build_ddo(info.owner, meta, files, self.endpoint, policy, self.default_timeout)
+        if self.assets.exists(ddo.id):
+            # made by this job before a crash cut its end short (the DID is derived from
+            # the job's receipt and outputs): the same asset, not a failure to publish
+            return ddo.id
         # on chain and the consumer's before it is public, as every asset
         DidRegistrar(self.chain).claim(ddo)
         self.assets.add(ddo, files)

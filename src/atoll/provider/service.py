@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from atoll import faults
 from atoll.catalog.check import confirm_files
 from atoll.catalog.files import FileRefused, opened
 from atoll.catalog.publish import build_ddo, inspect_published
@@ -57,15 +59,18 @@ class Authorizer(Protocol):
 
     async def authorize(self, consumer: str, dataset: DDO, agreement_id: str) -> None: ...
 
-    async def reserve(self, agreement_ids: list[str]) -> None:
-        """Count one job against each agreement, all or none."""
+    async def reserve(self, job_id: str, agreement_ids: list[str]) -> None:
+        """Count job ``job_id`` against each agreement, all or none, in one transaction with
+        the job's record as "starting"."""
         ...
 
-    async def release(self, agreement_ids: list[str]) -> None:
-        """Give back what :meth:`reserve` counted, when the job could not be registered."""
+    async def release(self, job_id: str) -> None:
+        """Give back what :meth:`reserve` counted, when the job was not registered."""
         ...
 
-    async def job_started(self, job: JobInfo, agreement_ids: list[str]) -> None: ...
+    async def job_started(self, job: JobInfo) -> None:
+        """The operator has the job: follow it to its end."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -328,16 +333,41 @@ class ProviderService:
         }
 
     async def start(self, consumer: str, req: JobRequest) -> JobInfo:
+        """Count the job, register it, follow it. The job id is chosen here so that the
+        count and the operator's job can be matched after a crash at any step: a job counted
+        but never registered is given back at the next start, a job registered but not yet
+        followed is followed (:func:`atoll.provider.starts.reconcile_starts`)."""
         workflow = await self.build_workflow(consumer, req)
+        workflow = workflow.model_copy(update={"jobId": uuid.uuid4().hex})
         agreements = [d.agreement_id for d in req.datasets if d.agreement_id]
-        await self.authorizer.reserve(agreements)
+        await self.authorizer.reserve(workflow.jobId, agreements)
+        faults.point("start.reserved")
         try:
             info = await self.registry.register(workflow)
-        except BaseException:
-            await self.authorizer.release(agreements)
-            raise
-        await self.authorizer.job_started(info, agreements)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                found = await self._registered(workflow.jobId)
+                if found is not None and not isinstance(exc, Exception):
+                    await self.authorizer.job_started(found)  # cancelled, but it will run
+            if found is None or not isinstance(exc, Exception):
+                raise
+            info = found  # the operator took the job; only its answer was lost
+        faults.point("start.registered")
+        await self.authorizer.job_started(info)
+        faults.point("start.tracked")
         return info
+
+    async def _registered(self, job_id: str) -> JobInfo | None:
+        """After a failed registration: the job if the operator has it; if it surely has
+        not, its count is given back. Unknown (the operator unreachable): the next start
+        decides."""
+        try:
+            return await self.registry.status(job_id)
+        except NotFound:
+            await self.authorizer.release(job_id)
+        except Exception:
+            pass
+        return None
 
     async def owned(self, consumer: str, job_id: str) -> JobInfo:
         """The job if ``consumer`` owns it. Another consumer's job is reported as unknown, so
