@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,11 @@ class JobOutcomes:
         self.derived_dir = derived_dir
         self.endpoint = endpoint
         self.default_timeout = default_timeout
-        self._lock = anyio.Lock()
+        # one job's end is made once: the watcher and a consumer asking for the receipt may
+        # come at the same moment. Jobs ending together do not wait for each other...
+        self._job_locks: dict[str, anyio.Lock] = {}
+        # ...except to publish a derived asset, which sends the provider's transactions
+        self._publish_lock = anyio.Lock()
 
     def get(self, job_id: str) -> Outcome | None:
         with self.db.connect() as conn:
@@ -114,27 +119,71 @@ class JobOutcomes:
             results=[ReceiptResult(**x.model_dump()) for x in results],
         )
 
-    async def finish(self, info: JobInfo, registry: WorkflowRegistry) -> Outcome:
-        """The job's outcome, made now if nobody made it yet. Only for ended jobs."""
+    async def finish(
+        self,
+        info: JobInfo,
+        registry: WorkflowRegistry,
+        then: Callable[[Outcome], None] | None = None,
+    ) -> Outcome:
+        """The job's outcome, made now if nobody made it yet. Only for ended jobs. ``then``
+        (blocking, idempotent) is called with it before it is returned, in the worker thread
+        that made or read it where it can be."""
         if not info.terminal:
             raise Conflict("the job has not ended; its receipt comes when it does")
-        async with self._lock:
-            done = await anyio.to_thread.run_sync(self.get, info.jobId)
-            if done is not None:
-                return done
+        lock = self._job_locks.setdefault(info.jobId, anyio.Lock())
+        try:
+            async with lock:
+                return await self._finish(info, registry, then)
+        finally:
+            # the next caller, if any, already holds or awaits this lock; the last one out
+            # forgets it, and a later caller finds the stored outcome under a new one
+            idle = not lock.locked() and lock.statistics().tasks_waiting == 0
+            if idle and self._job_locks.get(info.jobId) is lock:
+                del self._job_locks[info.jobId]
+
+    async def _finish(
+        self, info: JobInfo, registry: WorkflowRegistry, then: Callable[[Outcome], None] | None
+    ) -> Outcome:
+        derives = info.publishOutput is not None and info.status == JobStatus.FINISHED
+        if not derives and info.all_results_listed:
+            # the usual end, in one trip to a worker thread: each trip waits for a free
+            # thread and then for the event loop, which is what the job's waiters wait in
+            return await anyio.to_thread.run_sync(self._settle, info, then)
+        outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
+        if outcome is None:
             results = await all_results(registry, info)
-            signed = SignedReceipt.sign(self.receipt(info, results), self.key)
+            signed = await anyio.to_thread.run_sync(self._sign, info, results)
             derived = ""
-            if info.publishOutput is not None and info.status == JobStatus.FINISHED:
+            if derives:
                 try:
-                    derived = await self._publish_derived(info, signed, registry, results)
+                    async with self._publish_lock:
+                        derived = await self._publish_derived(info, signed, registry, results)
                 except AtollError as exc:
                     log.warning("job %s: no derived asset: %s", info.jobId, exc.message)
                 faults.point("end.derived")
-            await anyio.to_thread.run_sync(self._store, info.jobId, signed, derived)
-            outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
-            assert outcome is not None
-            return outcome
+            outcome = await anyio.to_thread.run_sync(self._keep, info.jobId, signed, derived)
+        if then is not None:
+            await anyio.to_thread.run_sync(then, outcome)
+        return outcome
+
+    def _settle(self, info: JobInfo, then: Callable[[Outcome], None] | None) -> Outcome:
+        outcome = self.get(info.jobId)
+        if outcome is None:
+            outcome = self._keep(info.jobId, self._sign(info, list(info.results)), "")
+        if then is not None:
+            then(outcome)
+        return outcome
+
+    def _sign(self, info: JobInfo, results: list[ResultFile]) -> SignedReceipt:
+        return SignedReceipt.sign(self.receipt(info, results), self.key)
+
+    def _keep(self, job_id: str, signed: SignedReceipt, derived: str) -> Outcome:
+        """Stores the outcome and returns what the store holds (another process sharing the
+        store may have made it first)."""
+        self._store(job_id, signed, derived)
+        outcome = self.get(job_id)
+        assert outcome is not None
+        return outcome
 
     def _store(self, job_id: str, signed: SignedReceipt, derived: str) -> None:
         try:
