@@ -139,7 +139,8 @@ def test_time_out_and_revoked_template(provider: Running, tmp_path: Path) -> Non
     c = con.wallet.contracts
     late = con.order(did)
     provider.node.chain.chain.increase_time(4000)  # past the service time out of 3600 s
-    with pytest.raises(Forbidden, match="has timed out"):
+    # refused either way: the keeper may already have refunded it when the start arrives
+    with pytest.raises(Forbidden, match="has timed out|already settled"):
         con.start(did, rawcode=CODE, agreement_id=late)
     fresh = con.order(did)
     # governance (the provider key deployed the contracts) revokes the template
