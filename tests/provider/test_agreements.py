@@ -140,7 +140,7 @@ def test_time_out_and_revoked_template(provider: Running, tmp_path: Path) -> Non
     late = con.order(did)
     provider.node.chain.chain.increase_time(4000)  # past the service time out of 3600 s
     # refused either way: the keeper may already have refunded it when the start arrives
-    with pytest.raises(Forbidden, match="has timed out|already settled"):
+    with pytest.raises(Forbidden, match=r"has timed out|already settled"):
         con.start(did, rawcode=CODE, agreement_id=late)
     fresh = con.order(did)
     # governance (the provider key deployed the contracts) revokes the template
