@@ -22,7 +22,7 @@ from atoll.engine.executor import Mount, SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor, gpu_devices, readable_by
 from atoll.engine.sandbox.bwrap import HostSystem, bwrap_argv, launcher_script, setpriv_argv
 from atoll.engine.sandbox.cgroups import max_pids
-from atoll.engine.sandbox.ids import UidPool, check_range, range_conflicts
+from atoll.engine.sandbox.ids import UidPool, check_range, kill_processes_of, range_conflicts
 
 from .conftest import SMALL, Jobs, LogBuffer, host_processes_with, host_status
 from .test_sandbox import _spec
@@ -503,10 +503,34 @@ def test_uid_pool(tmp_path: Path) -> None:
     assert other.orphans() == []
     b.release()
     b.release()
-    [orphan] = pool.orphans()
-    assert orphan.uid == b.uid
-    orphan.release()
+    # a uid nobody holds and no process has is no orphan either
+    assert pool.orphans() == []
+    # one that a process still has (its engine died) is
+    left = subprocess.Popen(["sleep", "30"], user=b.uid, group=b.uid)
+    try:
+        [orphan] = pool.orphans()
+        assert orphan.uid == b.uid
+        assert kill_processes_of([orphan.uid])
+        orphan.release()
+    finally:
+        left.kill()
+        left.wait()
     assert pool.claim().uid == b.uid
+
+
+def test_looking_for_orphans_leaves_the_free_uids_to_other_engines(tmp_path: Path) -> None:
+    """An engine that starts looks for leftovers of a dead one; meanwhile another engine of
+    the host must still get uids for its jobs (it once got none: the whole range was held)."""
+    looking = UidPool(300_000, 300_009, tmp_path / "claims")
+    looking.prepare()
+    other = UidPool(300_000, 300_009, tmp_path / "claims")
+    held = looking.orphans()
+    try:
+        assert held == []
+        assert other.claim().uid in range(300_000, 300_010)
+    finally:
+        for claim in held:
+            claim.release()
 
 
 def test_readable_by(tmp_path: Path) -> None:

@@ -156,11 +156,13 @@ class UidPool:
         raise SandboxUnavailable("every user id for jobs is in use; too many jobs run at once")
 
     def orphans(self) -> list[UidClaim]:
-        """Claim every uid of the range that nobody holds: any process that has one of them
-        is left over from an engine that died."""
+        """Claim every uid of the range that nobody holds and some process still has: such a
+        process is left over from an engine that died. Only those uids are claimed, never the
+        whole range, so that the other engines of the host go on starting jobs meanwhile."""
         found = []
+        live = live_uids(self.first, self.last)
         with self._lock:
-            for uid in range(self.first, self.last + 1):
+            for uid in sorted(live):
                 if uid in self._held:
                     continue
                 try:
@@ -189,6 +191,15 @@ def _uids_of(pid: str) -> tuple[int, ...]:
     except (OSError, ValueError):
         pass
     return ()
+
+
+def live_uids(first: int, last: int) -> set[int]:
+    """The uids of ``first..last`` that some live process has."""
+    found: set[int] = set()
+    for entry in os.scandir(PROC):
+        if entry.name.isdigit():
+            found.update(u for u in _uids_of(entry.name) if first <= u <= last)
+    return found
 
 
 def processes_of(uids: Collection[int]) -> list[int]:
