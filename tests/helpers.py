@@ -6,13 +6,16 @@ import atexit
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from atoll.catalog.files import Fingerprint
@@ -88,6 +91,26 @@ def input_file(path: Path) -> InputFile:
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         fingerprint=Fingerprint.of(path.stat()).as_list(),
     )
+
+
+def wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], seconds: float = 60, log: Path | None = None
+) -> None:
+    """Wait for an ``atoll serve`` subprocess to answer ``/healthz``; fail with what it said
+    (``log``, else its stderr) if it exits or takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                if log is not None:
+                    said = log.read_text()
+                else:
+                    said = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"the server did not start: {said}") from None
+            time.sleep(0.05)
 
 
 def public_dir(parent: Path | None = None) -> Path:

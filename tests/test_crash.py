@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from atoll.cli.node import init_home
@@ -22,7 +21,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import public_dir, require_sandbox
+from tests.helpers import public_dir, require_sandbox, wait_healthy
 
 MARKER = "crash-test-marker"
 
@@ -42,15 +41,7 @@ def server(home: Path, port: int, attempts: int) -> Iterator[subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "") from None
-            time.sleep(0.05)
+    wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=30)
     try:
         yield proc
     finally:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -34,7 +33,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import public_dir, require_sandbox
+from tests.helpers import public_dir, require_sandbox, wait_healthy
 
 PRICE = 2 * 10**18
 UID_FIRST = 201_000 + (os.getpid() % 1000) * 16
@@ -48,7 +47,7 @@ class Node:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, crash_at: str = "", wait_healthy: bool = True) -> None:
+    def start(self, crash_at: str = "", healthy: bool = True) -> None:
         env = {
             **os.environ,
             "ATOLL_HOME": str(self.home),
@@ -66,18 +65,9 @@ class Node:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        if not wait_healthy:
+        if not healthy:
             return
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{self.url}/healthz", timeout=1)
-                return
-            except httpx.TransportError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    raise AssertionError(f"the server did not start: {err}") from None
-                time.sleep(0.05)
+        wait_healthy(self.url, self.proc)
 
     def died_at_fault(self, timeout: float = 90) -> None:
         """The armed point was reached: the process killed itself with SIGKILL."""
@@ -100,7 +90,7 @@ class Node:
 
     def through(self, crash_at: str) -> None:
         """A server armed at ``crash_at`` that reaches it on its own (a recovered job)."""
-        self.start(crash_at, wait_healthy=False)
+        self.start(crash_at, healthy=False)
         self.died_at_fault()
 
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from atoll.cli.node import init_home
 from atoll.server import free_port
+from tests.helpers import wait_healthy
 from tests.rawhttp import chunked, connect, request_head, send_streaming
 
 ROUTES = [
@@ -52,15 +52,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/healthz")
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.1)
+        wait_healthy(url, server, log=log)
         yield url, server, log
     finally:
         if server.poll() is None:

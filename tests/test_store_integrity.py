@@ -11,11 +11,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -28,7 +26,7 @@ from atoll.node import build_provider
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.helpers import public_dir, require_sandbox, running_provider
+from tests.helpers import public_dir, require_sandbox, running_provider, wait_healthy
 
 
 def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
@@ -43,16 +41,7 @@ def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def healthy(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"the server did not start: {err}") from None
-            time.sleep(0.05)
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
 
 
 def refused(home: Path) -> str:
