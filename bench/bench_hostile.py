@@ -11,11 +11,7 @@ and the server's memory (RSS) before and after.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from atoll.cli.node import init_home
-from atoll.server import free_port
+from bench.subprocess_node import atoll_serve, pct, rss_mb
 from tests.rawhttp import chunked, connect, request_head, send_streaming
 
 ROUTE = "/api/services/initializeCompute"
@@ -45,13 +40,6 @@ def _many_keys(count: int) -> Iterator[bytes]:
     yield b"}"
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _timed(send: Callable[[], int], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -66,58 +54,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
-        home = Path(tmpdir) / "home"
-        init_home(home)
-        port = free_port()
-        env = {**os.environ, "ATOLL_HOME": str(home), "ATOLL_RATE_LIMIT_PER_IP": ""}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "atoll", "serve", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(url + "/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.05)
-            client = httpx.Client(base_url=url)
-            before = _rss_mb(server.pid)
-            nested = b"[" * 100_000 + b"]" * 100_000
+    with (
+        tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir,
+        atoll_serve(Path(tmpdir) / "home", ATOLL_RATE_LIMIT_PER_IP="") as (url, server, _data),
+    ):
+        client = httpx.Client(base_url=url)
+        before = rss_mb(server.pid)
+        nested = b"[" * 100_000 + b"]" * 100_000
 
-            def raw(head: dict[str, str], body: Iterator[bytes]) -> int:
-                with connect(url) as sock:
-                    return send_streaming(sock, request_head("POST", ROUTE, head), body).status
+        def raw(head: dict[str, str], body: Iterator[bytes]) -> int:
+            with connect(url) as sock:
+                return send_streaming(sock, request_head("POST", ROUTE, head), body).status
 
-            streamed = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-            declared = {"Content-Type": "application/json", "Content-Length": str(BIG)}
-            cases: dict[str, Callable[[], int]] = {
-                "baseline: small malformed body": lambda: (
-                    client.post(ROUTE, json={"consumerAddress": "x"}).status_code
-                ),
-                "nested 100,000 deep": lambda: client.post(ROUTE, content=nested).status_code,
-                "400 MB, Content-Length": lambda: raw(declared, _zeros(BIG)),
-                "400 MB, chunked": lambda: raw(streamed, chunked(_zeros(BIG))),
-                "10 million keys, chunked": lambda: raw(streamed, chunked(_many_keys(10**7))),
-            }
-            results = {name: _timed(send, args.runs) for name, send in cases.items()}
-            after = _rss_mb(server.pid)
-            assert server.poll() is None, "the server died"
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        streamed = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        declared = {"Content-Type": "application/json", "Content-Length": str(BIG)}
+        cases: dict[str, Callable[[], int]] = {
+            "baseline: small malformed body": lambda: (
+                client.post(ROUTE, json={"consumerAddress": "x"}).status_code
+            ),
+            "nested 100,000 deep": lambda: client.post(ROUTE, content=nested).status_code,
+            "400 MB, Content-Length": lambda: raw(declared, _zeros(BIG)),
+            "400 MB, chunked": lambda: raw(streamed, chunked(_zeros(BIG))),
+            "10 million keys, chunked": lambda: raw(streamed, chunked(_many_keys(10**7))),
+        }
+        results = {name: _timed(send, args.runs) for name, send in cases.items()}
+        after = rss_mb(server.pid)
+        assert server.poll() is None, "the server died"
 
     base = statistics.median(results["baseline: small malformed body"])
     print(f"\ntime to a 4xx on {ROUTE}, {args.runs} runs each")
     for name, times in results.items():
         med = statistics.median(times)
-        p95 = sorted(times)[max(0, round(0.95 * len(times)) - 1)]
+        p95 = pct(times, 95)
         print(
             f"  {name:32} median {med * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  x{med / base:.1f}"
         )

@@ -11,33 +11,22 @@ executor alone) as the baseline.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+from subprocess_node import atoll_serve, pct
 
-from atoll.cli.node import init_home
 from atoll.engine.executor import ExecutionSpec, Limits, Mount, Runtime
 from atoll.engine.sandbox import SandboxExecutor
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
-from atoll.server import free_port
 from atoll.signing import Key
 
 ALGORITHM = "open('/data/outputs/out.txt', 'w').write('ok')\n"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def show(name: str, values: list[float]) -> float:
@@ -60,10 +49,10 @@ def one_job(c: ProviderClient, did: str, agreement: str) -> float:
 
 
 def paid_jobs(
-    publisher: ProviderClient, consumer: ProviderClient, tmp: Path, runs: int
+    publisher: ProviderClient, consumer: ProviderClient, root: Path, runs: int
 ) -> dict[str, list[float]]:
     """Each job under its own one-job agreement with a price: the whole on-chain flow."""
-    data = tmp / "data" / "paid.csv"
+    data = root / "paid.csv"
     data.write_text("a\n1\n")
     did = publisher.publish(
         Metadata(name="paid", type="dataset"),
@@ -128,34 +117,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
         tmp = Path(tmpdir)
         home = tmp / "home"
-        init_home(home)
-        # the data root: publishing reads only from there, and a job's user must get through
-        tmp.chmod(0o755)
-        (tmp / "data").mkdir(mode=0o755)
-        port = free_port()
-        env = {
-            **os.environ,
-            "ATOLL_HOME": str(home),
-            "ATOLL_MAX_CONCURRENT_JOBS": "2",
-            "ATOLL_DATA_ROOTS": str(tmp / "data"),
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "atoll", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.05)
-            data = tmp / "data" / "data.csv"
+        with atoll_serve(home, ATOLL_MAX_CONCURRENT_JOBS="2") as (url, _server, root):
+            data = root / "data.csv"
             data.write_text("a\n1\n")
             publisher = ProviderClient(url, Key.load(home / "key"))
             # one agreement covers every job of a client: these figures are the job path's;
@@ -186,10 +149,7 @@ def main() -> None:
                 ]
                 par = [t for f in futures for t in f.result()]
             elapsed = time.perf_counter() - t0
-            paid = paid_jobs(publisher, consumer, tmp, args.paid_runs)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+            paid = paid_jobs(publisher, consumer, root, args.paid_runs)
         bare = bare_sandbox(tmp, args.runs)
 
     print()

@@ -1,4 +1,4 @@
-"""What the load and growth benchmarks share: a real ``atoll serve`` in a subprocess on a
+"""What the benchmarks that run a node share: a real ``atoll serve`` in a subprocess on a
 loopback port, its memory, and percentiles."""
 
 from __future__ import annotations
