@@ -29,6 +29,7 @@ from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect
 from atoll.engine.executor import Executor
+from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
@@ -40,16 +41,13 @@ from atoll.integrity import (
     check_sqlite_store,
 )
 from atoll.models.job import JobInfo
-from atoll.operator.jobs import JobStore
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
-from atoll.provider.limits import RequestLimits
 from atoll.provider.metrics import Metrics
-from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
@@ -58,6 +56,8 @@ from atoll.provider.service import ProviderService
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
+from atoll.web.limits import RequestLimits
+from atoll.web.nonces import NonceStore
 
 #: the uid and gid jobs run as without a uid range
 NOBODY = 65534

@@ -24,9 +24,9 @@ from atoll.db import connect
 from atoll.db.schema import jobs
 from atoll.errors import ConfigError, NotFound
 from atoll.models.status import JobStatus
-from atoll.provider.app import install_error_handlers
 from atoll.provider.metrics import Metrics
 from atoll.server import BackgroundServer, _config
+from atoll.web.errors import install_error_handlers
 from tests.helpers import Running
 from tests.rawhttp import connect as raw_connect
 from tests.rawhttp import read_answer, request_head

@@ -19,8 +19,9 @@ from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
 from atoll.provider.disposition import attachment
 from atoll.provider.ratelimit import check_address
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 from atoll.provider.service import AlgorithmRequest, DatasetRequest, JobRequest
+from atoll.web.streams import primed
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from atoll.engine.jobstore import JobStore
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.status import JobStatus
-from atoll.operator.jobs import JobStore
 
 OWNER = "0x" + "Ab" * 20
 
