@@ -45,14 +45,15 @@ from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.compute import ComputeService
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
 from atoll.provider.metrics import Metrics
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.publishing import PublishingService
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
-from atoll.provider.service import ProviderService
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
@@ -150,7 +151,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
-            await reconcile_starts(node.authorizer.ledger, node.context.service.registry)
+            await reconcile_starts(node.authorizer.ledger, node.context.compute.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
@@ -255,23 +256,32 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     watcher = JobWatcher(registry, job_end)
     authorizer = AgreementAuthorizer(chain, ledger, watcher)
     nonces = NonceStore(db)
-    service = ProviderService(
+    roots = DataRoots.from_settings(settings.data_roots, settings.home)
+    hosts = HostRules(settings.network_hosts, settings.network_private_hosts)
+    publishing = PublishingService(
         assets=assets,
-        registry=registry,
-        authorizer=authorizer,
-        environments=environments,
         endpoint=settings.endpoint,
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
-        roots=DataRoots.from_settings(settings.data_roots, settings.home),
+        registrar=DidRegistrar(chain),
+        hosts=hosts,
+        roots=roots,
+        job_user=job_user(settings),
+    )
+    compute = ComputeService(
+        assets=assets,
+        registry=registry,
+        authorizer=authorizer,
+        environments=environments,
+        hosts=hosts,
+        roots=roots,
         job_user=job_user(settings),
         held_dir=derived_dir,
-        registrar=DidRegistrar(chain),
-        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
-        service=service,
+        publishing=publishing,
+        compute=compute,
         auth=RequestAuth(nonces),
         nonces=nonces,
         provider_address=key.address,

@@ -12,14 +12,16 @@ from atoll import signing
 from atoll.chain.node import ChainNode
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
+from atoll.provider.compute import ComputeService
 from atoll.provider.outcomes import JobOutcomes, Outcome
-from atoll.provider.service import ProviderService
+from atoll.provider.publishing import PublishingService
 from atoll.web.nonces import NonceStore
 
 
 @dataclass
 class ProviderContext:
-    service: ProviderService
+    publishing: PublishingService
+    compute: ComputeService
     auth: RequestAuth
     nonces: NonceStore
     provider_address: str = ""
