@@ -141,7 +141,7 @@ class ProviderNode:
                 json_values=settings.max_json_values,
             ),
             RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_address),
-            Metrics(self.db),
+            Metrics(JobStore(self.db)),
         )
         if isinstance(self.chain.chain, EmbeddedChain):
             app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
