@@ -56,6 +56,8 @@ class PublishingService:
         timeout: int | None,
         price: int | None = None,
     ) -> DDO:
+        """Publish the files at ``locations`` as one asset of ``publisher``, who must be
+        allowed to publish here; nothing is stored unless every file passes."""
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
         if metadata.provenance is not None:
@@ -91,6 +93,8 @@ class PublishingService:
         return ddo
 
     def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
+        """Change the compute policy of ``owner``'s asset; a derived asset's may only narrow
+        what the assets it comes from allow."""
         ddo = self.assets.get(did)
         if ddo.owner.lower() != owner.lower():
             raise Forbidden(f"only the owner of {did} may change its policy")

@@ -28,6 +28,7 @@ class TooManyRequests(AtollError):
 
 
 def describe_validation(exc: RequestValidationError) -> str:
+    """The first few problems pydantic found, where each is, in one line."""
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
@@ -36,6 +37,9 @@ def describe_validation(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` as ``{"error": message}``: a refusal with its own code,
+    a malformed request with 400, a bug with a bare 500."""
+
     @app.exception_handler(AtollError)
     async def atoll_error(_: Request, exc: AtollError) -> JSONResponse:
         headers = (
