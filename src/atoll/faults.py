@@ -13,7 +13,7 @@ import signal
 #: every boundary a test may arm, so that a misspelt name is refused instead of never firing
 POINTS = frozenset(
     {
-        # ProviderService.start
+        # ComputeService.start
         "start.reserved",  # the agreements count the job; the operator has not got it
         "start.registered",  # the operator has the job; the ledger still says "starting"
         "start.tracked",  # the ledger says "running"; the consumer has no answer yet

@@ -29,6 +29,7 @@ from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect
 from atoll.engine.executor import Executor
+from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
@@ -40,24 +41,24 @@ from atoll.integrity import (
     check_sqlite_store,
 )
 from atoll.models.job import JobInfo
-from atoll.operator.jobs import JobStore
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
+from atoll.provider.compute import ComputeService
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
-from atoll.provider.limits import RequestLimits
 from atoll.provider.metrics import Metrics
-from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.publishing import PublishingService
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
 from atoll.provider.routes.common import ProviderContext
-from atoll.provider.service import ProviderService
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
+from atoll.web.limits import RequestLimits
+from atoll.web.nonces import NonceStore
 
 #: the uid and gid jobs run as without a uid range
 NOBODY = 65534
@@ -140,7 +141,7 @@ class ProviderNode:
                 json_values=settings.max_json_values,
             ),
             RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_address),
-            Metrics(self.db),
+            Metrics(JobStore(self.db)),
         )
         if isinstance(self.chain.chain, EmbeddedChain):
             app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
@@ -150,7 +151,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
-            await reconcile_starts(node.authorizer.ledger, node.context.service.registry)
+            await reconcile_starts(node.authorizer.ledger, node.context.compute.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
@@ -255,23 +256,32 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     watcher = JobWatcher(registry, job_end)
     authorizer = AgreementAuthorizer(chain, ledger, watcher)
     nonces = NonceStore(db)
-    service = ProviderService(
+    roots = DataRoots.from_settings(settings.data_roots, settings.home)
+    hosts = HostRules(settings.network_hosts, settings.network_private_hosts)
+    publishing = PublishingService(
         assets=assets,
-        registry=registry,
-        authorizer=authorizer,
-        environments=environments,
         endpoint=settings.endpoint,
         publishers=set(settings.publishers) | {key.address},
         default_timeout=settings.compute_timeout_seconds,
         default_price=settings.default_price,
-        roots=DataRoots.from_settings(settings.data_roots, settings.home),
+        registrar=DidRegistrar(chain),
+        hosts=hosts,
+        roots=roots,
+        job_user=job_user(settings),
+    )
+    compute = ComputeService(
+        assets=assets,
+        registry=registry,
+        authorizer=authorizer,
+        environments=environments,
+        hosts=hosts,
+        roots=roots,
         job_user=job_user(settings),
         held_dir=derived_dir,
-        registrar=DidRegistrar(chain),
-        hosts=HostRules(settings.network_hosts, settings.network_private_hosts),
     )
     context = ProviderContext(
-        service=service,
+        publishing=publishing,
+        compute=compute,
         auth=RequestAuth(nonces),
         nonces=nonces,
         provider_address=key.address,

@@ -74,7 +74,7 @@ def test_data_provisioning_failure_refunds_at_once_and_serves_nothing(
 ) -> None:
     pub, con = provider.publisher, provider.consumer
     did = provider.dataset(tmp_path, price=3 * TOKEN)
-    files = provider.node.context.service.assets.files(did)
+    files = provider.node.context.publishing.assets.files(did)
     before = (tokens(pub.wallet), tokens(con.wallet))
     agreement = con.order(did)
     assert tokens(con.wallet) == before[1] - 3 * TOKEN

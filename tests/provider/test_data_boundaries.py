@@ -52,11 +52,12 @@ def public_file(directory: Path, name: str = "d.csv", text: str = "a,b\n1,2\n") 
 
 
 def let_publish(p: Running, client: ProviderClient) -> None:
-    p.node.context.service.publishers.add(client.key.address.lower())  # type: ignore[union-attr]
+    p.node.context.publishing.publishers.add(client.key.address.lower())  # type: ignore[union-attr]
 
 
 def declare(p: Running, *entries: str) -> None:
-    p.node.context.service.roots = DataRoots([DataRoot.parse(e) for e in entries], p.home)
+    roots = DataRoots([DataRoot.parse(e) for e in entries], p.home)
+    p.node.context.publishing.roots = p.node.context.compute.roots = roots
 
 
 # -- publishing: only what the publisher may publish ----------------------------------------
@@ -90,7 +91,7 @@ def test_a_link_out_of_a_root_is_refused(p: Running) -> None:
     where = p.data_dir()
     (where / "settings.csv").symlink_to(p.home / "settings.toml")
     (where / "etc").symlink_to("/etc")
-    service = p.node.context.service
+    service = p.node.context.publishing
     me = p.publisher.key.address
     # the provider judges the path as sent: it never follows a link
     for path, why in (
@@ -355,7 +356,7 @@ def test_a_root_declared_through_a_link_is_used_as_its_target(p: Running) -> Non
     link = p.data_dir() / "current"
     link.symlink_to(real)
     declare(p, str(link))
-    service = p.node.context.service
+    service = p.node.context.publishing
     f = public_file(real)
     ddo = service.publish(p.publisher.key.address, META, [str(link / f.name)], RAW, None)
     assert [x.location for x in service.assets.files(ddo.id)] == [str(f)]

@@ -179,7 +179,7 @@ def test_inputs_the_sandbox_user_cannot_read_fail_clearly(tmp_path: Path) -> Non
         with running_provider(tmp_path / "home") as p:
             readable = p.dataset(tmp_path, name="open")
             private = p.dataset(tmp_path, name="private")
-            for f in p.node.context.service.assets.files(private):
+            for f in p.node.context.publishing.assets.files(private):
                 os.chmod(f.location, 0o600)
             ok = p.consumer.wait(
                 p.consumer.start(readable, rawcode="print('read')").jobId, timeout=60

@@ -22,11 +22,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from atoll.db import connect
 from atoll.db.schema import jobs
+from atoll.engine.jobstore import JobStore
 from atoll.errors import ConfigError, NotFound
 from atoll.models.status import JobStatus
-from atoll.provider.app import install_error_handlers
 from atoll.provider.metrics import Metrics
 from atoll.server import BackgroundServer, _config
+from atoll.web.errors import install_error_handlers
 from tests.helpers import Running
 from tests.rawhttp import connect as raw_connect
 from tests.rawhttp import read_answer, request_head
@@ -142,7 +143,7 @@ def test_metrics_of_jobs_come_from_the_store(db_url: str) -> None:
                     results=[],
                 )
             )
-    samples = _samples(generate_latest(Metrics(db).registry).decode())
+    samples = _samples(generate_latest(Metrics(JobStore(db)).registry).decode())
     db.dispose()
     assert samples[("atoll_jobs", (("status", "queued"),))] == 2
     assert samples[("atoll_jobs", (("status", "running"),))] == 1

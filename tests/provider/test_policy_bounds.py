@@ -151,7 +151,7 @@ def test_the_operator_may_list_a_private_host(provider: Running, tmp_path: Path)
     public = ComputePolicy(allowNetworkAccess=True, networkAllowlist=[f"{PUBLIC}:80"])
     provider.dataset(tmp_path, name="public", policy=public)
     # the operator takes the exception back: the next start is refused, before any order
-    provider.node.context.service.hosts = HostRules()
+    provider.node.context.compute.hosts = HostRules()
     before = provider.consumer.wallet.balances()["tokens"]
     with pytest.raises(Forbidden, match=r"is a loopback address.*cannot have network"):
         provider.consumer.start(did, rawcode="print(1)", environment="online")

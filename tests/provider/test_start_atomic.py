@@ -66,7 +66,7 @@ def test_a_failed_registration_leaves_the_count_matching_the_jobs(
 ) -> None:
     node, did = paid
     aid = node.consumer.order(did)
-    service = node.node.context.service
+    service = node.node.context.compute
     ledger = AgreementLedger(node.node.db)
     real = service.registry
     service.registry = Flaky(real, mode)  # type: ignore[assignment]

@@ -76,7 +76,7 @@ nonces = Table(
     Column("nonce", BigInteger, nullable=False),
 )
 
-#: every nonce an address used within the provider's time window (see provider/nonces.py);
+#: every nonce an address used within the provider's time window (see web/nonces.py);
 #: rows older than the window are deleted, since the window alone refuses them
 used_nonces = Table(
     "used_nonces",

@@ -26,6 +26,7 @@ from atoll.engine.executor import (
     Runtime,
     SandboxUnavailable,
 )
+from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.outputs import DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_BYTES, OutputRules, publish
 from atoll.engine.queue import EnvironmentQueues
@@ -34,7 +35,6 @@ from atoll.errors import Conflict
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
 from atoll.models.status import JobStatus
-from atoll.operator.jobs import JobStore
 
 log = logging.getLogger("atoll.engine")
 

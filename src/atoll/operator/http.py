@@ -20,10 +20,10 @@ from atoll import signing
 from atoll.errors import AuthError, Forbidden
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultsPage, Workflow
 from atoll.operator.registry import LocalRegistry
-from atoll.provider.app import install_error_handlers
-from atoll.provider.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
-from atoll.provider.nonces import NonceStore
-from atoll.provider.routes.common import primed
+from atoll.web.errors import install_error_handlers
+from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
+from atoll.web.nonces import NonceStore
+from atoll.web.streams import primed
 
 PREFIX = "/api/v1/operator"
 #: a workflow: raw code (1 MiB at most) and the DDOs of up to 33 assets

@@ -16,11 +16,11 @@ from typing import Protocol
 
 import anyio
 
+from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine
 from atoll.errors import BadRequest, Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
-from atoll.operator.jobs import JobStore
 
 CHUNK = 1 << 16
 MAX_WAIT = 60.0

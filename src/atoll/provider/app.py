@@ -1,89 +1,21 @@
-"""The provider's FastAPI application. Errors are answered as ``{"error": message}`` with a
-4xx status; a bug is a 500 with no detail (the detail goes to the server log only)."""
+"""The provider's FastAPI application: its routes, middleware, documentation and metrics.
+Errors are answered as both services answer them (:mod:`atoll.web.errors`)."""
 
 from __future__ import annotations
 
-import logging
-
 import swagger_ui_bundle  # type: ignore[import-untyped]
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atoll.errors import AtollError
-from atoll.provider.limits import BodyLimitMiddleware, RequestLimits, cap_recursion, send_error
 from atoll.provider.metrics import Metrics
 from atoll.provider.openapi import document_errors
-from atoll.provider.ratelimit import (
-    UNSIGNED_ROUTES,
-    RateLimitMiddleware,
-    RateLimits,
-    TooManyRequests,
-)
+from atoll.provider.ratelimit import UNSIGNED_ROUTES, RateLimitMiddleware, RateLimits
 from atoll.provider.routes import assets, chain, compute
 from atoll.provider.routes.common import ProviderContext
-
-log = logging.getLogger("atoll.provider")
-
-
-def describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "the request is malformed"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AtollError)
-    async def atoll_error(_: Request, exc: AtollError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        )
-        return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": describe_validation(exc)}, status_code=400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
-
-    # not an exception handler for Exception: Starlette re-raises after those, so the error
-    # was logged twice and the client's connection closed
-    app.add_middleware(CatchAll)
-
-
-class CatchAll:
-    """A bug answers one generic 500, logged once, on a connection that stays usable. Once a
-    response has begun it cannot be changed: then the error goes on to the server, which
-    logs it and cuts the stream so the client sees it is incomplete."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception as exc:
-            if started or scope["type"] != "http":
-                raise
-            log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-            await send_error(send, 500, "internal error")
-
+from atoll.web.errors import install_error_handlers
+from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
 
 #: error codes the rules in atoll.provider.openapi cannot see in a route's signature
 EXTRA_CODES: dict[tuple[str, str], set[int]] = {

@@ -12,7 +12,7 @@ import anyio.to_thread
 
 from atoll import signing
 from atoll.errors import BadRequest
-from atoll.provider.nonces import NonceStore
+from atoll.web.nonces import NonceStore
 
 
 class RequestAuth:

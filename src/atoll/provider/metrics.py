@@ -17,10 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import generate_latest as render
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, case, func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atoll.db.schema import jobs
+from atoll.engine.jobstore import JobStore
 from atoll.models.status import JobStatus
 
 access_log = logging.getLogger("atoll.access")
@@ -32,21 +31,12 @@ JOB_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
 class JobCollector(Collector):
     """Jobs by status, the queue's depth and the run time of ended jobs, from the store."""
 
-    def __init__(self, db: Engine) -> None:
-        self.db = db
+    def __init__(self, jobs: JobStore) -> None:
+        self.jobs = jobs
 
     def collect(self) -> Iterator[Metric]:
-        duration = jobs.c.finished - jobs.c.started
-        ran = select(
-            func.count(),
-            func.coalesce(func.sum(duration), 0.0),
-            *(func.coalesce(func.sum(case((duration <= b, 1), else_=0)), 0) for b in JOB_BUCKETS),
-        ).where(jobs.c.started.is_not(None), jobs.c.finished.is_not(None))
-        with self.db.connect() as conn:
-            counts: dict[int, int] = dict(
-                conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
-            )
-            total, seconds, *cumulative = conn.execute(ran).one()
+        counts = self.jobs.count_by_status()
+        total, seconds, cumulative = self.jobs.run_times(JOB_BUCKETS)
         by_status = GaugeMetricFamily(
             "atoll_jobs", "Jobs in the store by status", labels=["status"]
         )
@@ -68,7 +58,7 @@ class JobCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, db: Engine | None = None) -> None:
+    def __init__(self, jobs: JobStore | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "atoll_http_requests",
@@ -82,8 +72,8 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        if db is not None:
-            self.registry.register(JobCollector(db))
+        if jobs is not None:
+            self.registry.register(JobCollector(jobs))
 
         self._app: FastAPI | None = None
         self._static_paths: frozenset[str] | None = None

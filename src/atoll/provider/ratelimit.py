@@ -16,8 +16,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from atoll.errors import AtollError, ConfigError
-from atoll.provider.limits import send_error
+from atoll.errors import ConfigError
+from atoll.web.errors import TooManyRequests
+from atoll.web.limits import send_error
 
 #: (method, path) of each unsigned route → the name its limits are counted under
 UNSIGNED_ROUTES: dict[tuple[str, str], str] = {
@@ -26,14 +27,6 @@ UNSIGNED_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/services/nonce"): "nonce",
     ("GET", "/api/services/assets"): "assets",
 }
-
-
-class TooManyRequests(AtollError):
-    status_code = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class RateLimits:

@@ -53,7 +53,7 @@ def publish(
         body.signature,
         digest,
     )
-    ddo = c.service.publish(
+    ddo = c.publishing.publish(
         publisher, body.metadata, body.files, body.compute, body.timeout, body.price
     )
     return ddo.public_json()
@@ -70,13 +70,13 @@ def search(
     offset: int = Query(0, ge=0, lt=2**63),
     c: ProviderContext = Depends(ctx),
 ) -> dict[str, Any]:
-    total, ddos = c.service.assets.search(q, tag, type, owner, limit, offset)
+    total, ddos = c.publishing.assets.search(q, tag, type, owner, limit, offset)
     return {"total": total, "assets": [d.public_json() for d in ddos]}
 
 
 @router.get("/assets/{did}", summary="One asset's DDO")
 def get(did: str, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
-    return c.service.assets.get(did).public_json()
+    return c.publishing.assets.get(did).public_json()
 
 
 @router.put("/assets/{did}/policy", summary="Set an asset's compute policy (owner only)")
@@ -94,7 +94,7 @@ def set_policy(
         did,
         digest,
     )
-    return c.service.set_policy(owner, did, body.compute).public_json()
+    return c.publishing.set_policy(owner, did, body.compute).public_json()
 
 
 @router.get("/download", summary="One file of an asset whose access service allows it (signed)")
@@ -107,12 +107,12 @@ def download(
     c: ProviderContext = Depends(ctx),
 ) -> FileResponse:
     caller = c.auth.check("download", consumerAddress, nonce, signature, did, index)
-    ddo = c.service.assets.get(did)
+    ddo = c.publishing.assets.get(did)
     if ddo.service("access") is None:
         raise Forbidden(f"{did} offers no access service: its files cannot be downloaded")
     if ddo.owner.lower() != caller.lower():
         raise Forbidden(f"only the owner of {did} may download its files")
-    files = c.service.assets.files(did)
+    files = c.publishing.assets.files(did)
     if index >= len(files):
         raise NotFound(f"file index {index} is out of range (the asset has {len(files)})")
     return FileResponse(

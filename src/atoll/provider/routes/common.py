@@ -1,8 +1,8 @@
-"""What every route module shares: the request-scoped services and streaming helpers."""
+"""What every route module shares: the request-scoped services and the signed body."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -12,14 +12,16 @@ from atoll import signing
 from atoll.chain.node import ChainNode
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
-from atoll.provider.nonces import NonceStore
+from atoll.provider.compute import ComputeService
 from atoll.provider.outcomes import JobOutcomes, Outcome
-from atoll.provider.service import ProviderService
+from atoll.provider.publishing import PublishingService
+from atoll.web.nonces import NonceStore
 
 
 @dataclass
 class ProviderContext:
-    service: ProviderService
+    publishing: PublishingService
+    compute: ComputeService
     auth: RequestAuth
     nonces: NonceStore
     provider_address: str = ""
@@ -56,17 +58,3 @@ async def signed_digest(request: Request) -> str:
     if not isinstance(raw, dict):
         return ""
     return signing.body_digest({k: v for k, v in raw.items() if k not in SIGNING_FIELDS})
-
-
-async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Read the first chunk now, so that an error surfaces as a status code rather than as a
-    stream cut after a 200."""
-    first = await anext(stream, None)
-
-    async def rest() -> AsyncIterator[bytes]:
-        if first is not None:
-            yield first
-        async for chunk in stream:
-            yield chunk
-
-    return rest()

@@ -10,58 +10,26 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from atoll import signing
 from atoll.errors import NotFound
-from atoll.models.environment import Resources
 from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
+from atoll.provider.compute import JobRequest
 from atoll.provider.disposition import attachment
 from atoll.provider.ratelimit import check_address
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, primed, signed_digest
-from atoll.provider.service import AlgorithmRequest, DatasetRequest, JobRequest
+from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
+from atoll.web.streams import primed
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
 
 
-class DatasetRef(BaseModel):
-    did: str = Field(min_length=1, max_length=80)
-    agreementId: str = Field(default="", max_length=80)
-
-
-class AlgorithmRef(BaseModel):
-    did: str = Field(default="", max_length=80)
-    rawcode: str = ""
-
-
-class ComputeBody(BaseModel):
-    dataset: DatasetRef
-    additionalDatasets: list[DatasetRef] = Field(default_factory=list, max_length=32)
-    algorithm: AlgorithmRef
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    environment: str = "default"
-    resources: Resources | None = None
-
-    def request(self, publish_output: PublishOutput | None = None) -> JobRequest:
-        return JobRequest(
-            datasets=[
-                DatasetRequest(d.did, d.agreementId)
-                for d in [self.dataset, *self.additionalDatasets]
-            ],
-            algorithm=AlgorithmRequest(self.algorithm.did, self.algorithm.rawcode),
-            parameters=self.parameters,
-            environment=self.environment,
-            resources=self.resources,
-            publish_output=publish_output,
-        )
-
-
-class QuoteBody(ComputeBody):
+class QuoteBody(JobRequest):
     consumerAddress: str
 
 
-class StartBody(ComputeBody, Signed):
+class StartBody(JobRequest, Signed):
     #: make the outputs a new asset owned by the consumer
     publishOutput: PublishOutput | None = None
 
@@ -72,7 +40,7 @@ class JobRef(Signed):
 
 @router.get("/computeEnvironments", summary="The compute environments this provider offers")
 def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
-    return [e.public() for e in c.service.environments.values()]
+    return [e.public() for e in c.compute.environments.values()]
 
 
 @router.post("/initializeCompute", summary="Check a job without starting it, and quote it")
@@ -81,7 +49,7 @@ async def initialize(
 ) -> dict[str, Any]:
     consumer = signing.normalise_address(body.consumerAddress)
     check_address(request, "initializeCompute", consumer)
-    return await c.service.quote(consumer, body.request())
+    return await c.compute.quote(consumer, body)
 
 
 @router.post("/compute", status_code=201, summary="Start a job (signed)")
@@ -98,7 +66,7 @@ async def start(
         body.dataset.did,
         digest,
     )
-    return [await c.service.start(consumer, body.request(body.publishOutput))]
+    return [await c.compute.start(consumer, body, body.publishOutput)]
 
 
 @router.get("/compute", summary="Status of one job, or of all the caller's jobs (signed)")
@@ -112,7 +80,7 @@ async def status(
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
     consumer = await c.auth.acheck("status", consumerAddress, nonce, signature, jobId)
-    infos = await c.service.status(consumer, jobId, wait, since)
+    infos = await c.compute.status(consumer, jobId, wait, since)
     for info in infos:
         if info.terminal and c.on_job_end is not None:
             # done here too if the watcher has not got to it yet (it is idempotent), so that
@@ -131,10 +99,10 @@ async def receipt(
     c: ProviderContext = Depends(ctx),
 ) -> SignedReceipt:
     consumer = await c.auth.acheck("receipt", consumerAddress, nonce, signature, jobId)
-    info = await c.service.owned(consumer, jobId)
+    info = await c.compute.owned(consumer, jobId)
     if c.outcomes is None:
         raise NotFound("this provider issues no receipts")
-    outcome = await c.outcomes.finish(info, c.service.registry)
+    outcome = await c.outcomes.finish(info, c.compute.registry)
     return outcome.receipt
 
 
@@ -143,7 +111,7 @@ async def stop(body: JobRef, c: ProviderContext = Depends(ctx)) -> list[JobInfo]
     consumer = await c.auth.acheck(
         "stop", body.consumerAddress, body.nonce, body.signature, body.jobId
     )
-    return [await c.service.stop(consumer, body.jobId)]
+    return [await c.compute.stop(consumer, body.jobId)]
 
 
 @router.delete("/compute", summary="Delete a finished job's results and logs (signed)")
@@ -155,7 +123,7 @@ async def delete(
     c: ProviderContext = Depends(ctx),
 ) -> list[JobInfo]:
     consumer = await c.auth.acheck("delete", consumerAddress, nonce, signature, jobId)
-    return [await c.service.delete(consumer, jobId)]
+    return [await c.compute.delete(consumer, jobId)]
 
 
 @router.get("/computeResult", summary="One result file by index (signed)")
@@ -168,7 +136,7 @@ async def result(
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("result", consumerAddress, nonce, signature, jobId, index)
-    entry, stream = await c.service.result(consumer, jobId, index)
+    entry, stream = await c.compute.result(consumer, jobId, index)
     return StreamingResponse(
         await primed(stream),
         media_type="application/octet-stream",
@@ -191,7 +159,7 @@ async def results(
     c: ProviderContext = Depends(ctx),
 ) -> ResultsPage:
     consumer = c.auth.check("results", consumerAddress, nonce, signature, jobId, offset)
-    return await c.service.results(consumer, jobId, offset, limit)
+    return await c.compute.results(consumer, jobId, offset, limit)
 
 
 @router.get("/computeLogs", summary="The job's output log; with follow, live (signed)")
@@ -204,5 +172,5 @@ async def logs(
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("logs", consumerAddress, nonce, signature, jobId)
-    stream = await c.service.logs(consumer, jobId, follow)
+    stream = await c.compute.logs(consumer, jobId, follow)
     return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")

@@ -1,12 +1,12 @@
 """A window of unused nonces per (scope, address): a signed request is accepted once.
 
-A nonce is the signer's clock in microseconds since the epoch. The provider accepts any nonce
-within :data:`WINDOW_US` of its own clock that the address has not used yet, and remembers
-used nonces until they fall out of the window (after which the window alone refuses them).
-Unlike a strictly increasing counter, this lets several clients share one key at once (their
-requests may arrive in any order) and a client whose clock is wrong cannot lock the address
-out: its nonces are refused, nobody else's are, and the refusal says the provider's time so
-the client can correct its clock and sign again.
+A nonce is the signer's clock in microseconds since the epoch. A service (the provider, the
+operator) accepts any nonce within :data:`WINDOW_US` of its own clock that the address has not
+used yet, and remembers used nonces until they fall out of the window (after which the window
+alone refuses them). Unlike a strictly increasing counter, this lets several clients share one
+key at once (their requests may arrive in any order) and a client whose clock is wrong cannot
+lock the address out: its nonces are refused, nobody else's are, and the refusal says the
+service's time so the client can correct its clock and sign again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from atoll.errors import AuthError, BadRequest
 from atoll.signing import STALE_NONCE as STALE
 
 MAX_NONCE = 2**62
-#: how far a nonce may be from the provider's clock, either way
+#: how far a nonce may be from the service's clock, either way
 WINDOW_US = 300 * 1_000_000
 #: at most this often, used nonces that fell out of the window are deleted
 PRUNE_EVERY_S = 30.0
@@ -41,7 +41,7 @@ class NonceStore:
         self._prune_lock = threading.Lock()
 
     def now(self) -> int:
-        """The provider's clock, in the nonces' unit (microseconds)."""
+        """The service's clock, in the nonces' unit (microseconds)."""
         return self._clock()
 
     def current(self, address: str, scope: str = "consumer") -> int:

@@ -1,4 +1,4 @@
-"""The provider's business logic, free of HTTP: the routes parse, this decides.
+"""Compute: the provider's decisions about jobs, free of HTTP (the routes parse, this decides).
 
 Start of a job: signature and nonce → every dataset exists and offers compute → the
 authoriser (on-chain agreement) says yes for each → the compute policy accepts the
@@ -12,21 +12,20 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+from pydantic import BaseModel, Field
 
 from atoll import faults
 from atoll.catalog.check import confirm_files
 from atoll.catalog.files import FileRefused, opened
-from atoll.catalog.publish import build_ddo, inspect_published
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
-from atoll.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRefused
+from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
 from atoll.models.charges import served
-from atoll.models.ddo import DDO, ComputePolicy, Metadata, PrivateFile
+from atoll.models.ddo import DDO, PrivateFile
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import (
     JobInfo,
@@ -41,14 +40,10 @@ from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import (
-    ceiling_of,
     check_algorithm,
     egress_for,
-    owner_lookup,
     validate_parameters,
-    widening,
 )
-from atoll.provider.registrar import DidRegistrar
 
 MAX_RAWCODE = 1 << 20
 
@@ -73,44 +68,46 @@ class Authorizer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class DatasetRequest:
-    did: str
-    agreement_id: str = ""
+class DatasetRef(BaseModel):
+    """A dataset of the job, and the agreement the consumer holds for it."""
+
+    did: str = Field(min_length=1, max_length=80)
+    agreementId: str = Field(default="", max_length=80)
 
 
-@dataclass(frozen=True)
-class AlgorithmRequest:
-    did: str = ""
+class AlgorithmRef(BaseModel):
+    """The algorithm: a published one by DID, or raw code (one of the two)."""
+
+    did: str = Field(default="", max_length=80)
     rawcode: str = ""
 
 
-@dataclass(frozen=True)
-class JobRequest:
+class JobRequest(BaseModel):
     """What a consumer asks to run: on which datasets (each under its agreement), which
-    algorithm with which parameters, where, with what resources, and whether the outputs
-    should become an asset."""
+    algorithm with which parameters, where and with what resources. The routes take it as
+    their body, with the signature (and, to start, where the outputs go) beside it."""
 
-    datasets: list[DatasetRequest]
-    algorithm: AlgorithmRequest
-    parameters: dict[str, Any] = field(default_factory=dict)
+    dataset: DatasetRef
+    additionalDatasets: list[DatasetRef] = Field(default_factory=list, max_length=32)
+    algorithm: AlgorithmRef
+    parameters: dict[str, Any] = Field(default_factory=dict)
     environment: str = "default"
     resources: Resources | None = None
-    publish_output: PublishOutput | None = None
+
+    @property
+    def datasets(self) -> list[DatasetRef]:
+        return [self.dataset, *self.additionalDatasets]
 
 
-class ProviderService:
+class ComputeService:
+    """Checks, quotes, starts and serves jobs: a consumer sees and touches only its own."""
+
     def __init__(
         self,
         assets: AssetStore,
         registry: WorkflowRegistry,
         authorizer: Authorizer,
         environments: list[Environment],
-        endpoint: str,
-        publishers: set[str],
-        default_timeout: int,
-        default_price: int = 0,
-        registrar: DidRegistrar | None = None,
         hosts: HostRules | None = None,
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
@@ -120,87 +117,13 @@ class ProviderService:
         self.registry = registry
         self.authorizer = authorizer
         self.environments = {e.id: e for e in environments}
-        self.endpoint = endpoint
-        self.publishers = {p.lower() for p in publishers}
-        self.default_timeout = default_timeout
-        self.default_price = default_price
-        #: registers each DID on chain in its publisher's name before the asset is public
-        self.registrar = registrar
-        #: which hosts a network allowlist may name
+        #: which hosts a job's network may reach
         self.hosts = hosts or HostRules()
-        #: where publishers may publish from; none given, nothing can be published
+        #: where datasets may lie; none given, no file is served to a job
         self.roots = roots or DataRoots([], Path("/nonexistent"))
         self.job_user = job_user
         #: where the provider keeps the files of derived assets
         self.held_dir = os.path.realpath(held_dir) if held_dir is not None else ""
-
-    # -- publishing ------------------------------------------------------------------------
-
-    def publish(
-        self,
-        publisher: str,
-        metadata: Metadata,
-        locations: list[str],
-        policy: ComputePolicy,
-        timeout: int | None,
-        price: int | None = None,
-    ) -> DDO:
-        if publisher.lower() not in self.publishers:
-            raise Forbidden("this address may not publish on this provider")
-        if metadata.provenance is not None:
-            raise BadRequest("provenance is set by the provider on derived assets only")
-        if metadata.type == "algorithm" and metadata.algorithm is None:
-            metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
-            metadata = Metadata.model_validate(metadata.model_dump())
-        self.hosts.check(policy.networkAllowlist)
-        files, prints = inspect_published(
-            locations,
-            publisher,
-            self.roots,
-            self.job_user,
-            self.assets.owners_of_inode,
-            # an algorithm's code is copied for the job by the provider; a dataset is read
-            # by the job itself
-            for_jobs=metadata.type == "dataset",
-        )
-        ddo = build_ddo(
-            publisher,
-            metadata,
-            files,
-            self.endpoint,
-            policy,
-            timeout or self.default_timeout,
-            price=self.default_price if price is None else price,
-        )
-        if self.registrar is not None:
-            if self.assets.exists(ddo.id):
-                raise Conflict(f"{ddo.id} is already published")
-            self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
-        self.assets.add(ddo, files, prints)
-        return ddo
-
-    def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
-        ddo = self.assets.get(did)
-        if ddo.owner.lower() != owner.lower():
-            raise Forbidden(f"only the owner of {did} may change its policy")
-        self.hosts.check(policy.networkAllowlist)
-        ceiling = ceiling_of(self.assets, ddo)
-        if ceiling is not None:
-            wider = widening(policy, ceiling, owner_lookup(self.assets))
-            if wider:
-                raise PolicyRefused(
-                    f"{did} is derived from assets whose policies do not allow {wider}: "
-                    "its owner may narrow its policy, not widen it"
-                )
-        services = [
-            s.model_copy(update={"compute": policy}) if s.type == "compute" else s
-            for s in ddo.services
-        ]
-        updated = ddo.model_copy(update={"services": services})
-        self.assets.update(updated)
-        return updated
-
-    # -- compute ---------------------------------------------------------------------------
 
     def environment(self, env_id: str) -> Environment:
         try:
@@ -211,7 +134,7 @@ class ProviderService:
                 f"available: {', '.join(sorted(self.environments))}"
             ) from None
 
-    def _algorithm(self, algo: AlgorithmRequest) -> DDO | None:
+    def _algorithm(self, algo: AlgorithmRef) -> DDO | None:
         if bool(algo.did) == bool(algo.rawcode):
             raise BadRequest("give the algorithm either as a DID or as raw code, not both")
         if algo.rawcode:
@@ -221,7 +144,11 @@ class ProviderService:
         return self.assets.get(algo.did)
 
     async def build_workflow(
-        self, consumer: str, req: JobRequest, authorize: bool = True
+        self,
+        consumer: str,
+        req: JobRequest,
+        publish_output: PublishOutput | None = None,
+        authorize: bool = True,
     ) -> Workflow:
         datasets, algo = req.datasets, req.algorithm
         if not datasets:
@@ -247,7 +174,7 @@ class ProviderService:
         )
         if authorize:
             for ddo, ds in zip(ddos, datasets, strict=True):
-                await self.authorizer.authorize(consumer, ddo, ds.agreement_id)
+                await self.authorizer.authorize(consumer, ddo, ds.agreementId)
         inputs = []
         for ddo in ddos:
             # hashing a changed file may take a while: off the event loop
@@ -279,10 +206,10 @@ class ProviderService:
             )
         return Workflow(
             owner=consumer,
-            agreementId=datasets[0].agreement_id,
-            agreements=[d.agreement_id.lower() for d in datasets],
+            agreementId=datasets[0].agreementId,
+            agreements=[d.agreementId.lower() for d in datasets],
             trust=",".join(sorted(rules)),
-            publishOutput=req.publish_output,
+            publishOutput=publish_output,
             environment=req.environment,
             resources=granted,
             egress=await self._egress(ddos, env),
@@ -332,14 +259,16 @@ class ProviderService:
             "maxEnvironmentCost": env.price_per_minute * minutes,
         }
 
-    async def start(self, consumer: str, req: JobRequest) -> JobInfo:
+    async def start(
+        self, consumer: str, req: JobRequest, publish_output: PublishOutput | None = None
+    ) -> JobInfo:
         """Count the job, register it, follow it. The job id is chosen here so that the
         count and the operator's job can be matched after a crash at any step: a job counted
         but never registered is given back at the next start, a job registered but not yet
         followed is followed (:func:`atoll.provider.starts.reconcile_starts`)."""
-        workflow = await self.build_workflow(consumer, req)
+        workflow = await self.build_workflow(consumer, req, publish_output)
         workflow = workflow.model_copy(update={"jobId": uuid.uuid4().hex})
-        agreements = [d.agreement_id for d in req.datasets if d.agreement_id]
+        agreements = [d.agreementId for d in req.datasets if d.agreementId]
         await self.authorizer.reserve(workflow.jobId, agreements)
         faults.point("start.reserved")
         try:

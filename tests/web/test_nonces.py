@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from atoll import signing
 from atoll.db.schema import used_nonces
 from atoll.errors import AuthError, BadRequest
-from atoll.provider import nonces as nonces_module
-from atoll.provider.nonces import WINDOW_US, NonceStore
+from atoll.web import nonces as nonces_module
+from atoll.web.nonces import WINDOW_US, NonceStore
 
 A = "0x" + "11" * 20
 NOW = 1_800_000_000_000_000

@@ -7,10 +7,11 @@ list. A status therefore costs the same whatever the number of results."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from atoll.canonical import canonical_sha256
 from atoll.db.schema import job_manifests, job_results, jobs
@@ -265,6 +266,25 @@ class JobStore:
                     .values(results=[])
                 )
         return len(rows)
+
+    def count_by_status(self) -> dict[int, int]:
+        """How many jobs there are in each status (by code); a status without jobs is absent."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+            return {int(status): int(n) for status, n in rows}
+
+    def run_times(self, buckets: Sequence[float]) -> tuple[int, float, list[int]]:
+        """Of the jobs that ran to an end: how many, their run time in all (seconds, from the
+        start of their last attempt), and how many ran within each of ``buckets`` seconds."""
+        duration = jobs.c.finished - jobs.c.started
+        ran = select(
+            func.count(),
+            func.coalesce(func.sum(duration), 0.0),
+            *(func.coalesce(func.sum(case((duration <= b, 1), else_=0)), 0) for b in buckets),
+        ).where(jobs.c.started.is_not(None), jobs.c.finished.is_not(None))
+        with self._engine.connect() as conn:
+            total, seconds, *within = conn.execute(ran).one()
+        return int(total), float(seconds), [int(n) for n in within]
 
     def mark_removed(self, job_id: str) -> None:
         with self._engine.begin() as conn:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from atoll.engine.jobstore import JobStore
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.status import JobStatus
-from atoll.operator.jobs import JobStore
 
 OWNER = "0x" + "Ab" * 20
 
@@ -133,3 +133,21 @@ def test_results_of_an_older_store_are_adopted(db: sa.Engine) -> None:
     info = store.info("old")
     assert [r.filename for r in info.results] == ["f0", "f1", "f2"] and info.resultCount == 3
     assert store.adopt_old_results() == 0
+
+
+def test_counts_by_status_and_run_times_of_ended_jobs(db: sa.Engine) -> None:
+    store = JobStore(db)
+    for j in ("a", "b", "c"):
+        store.create(j, wf())
+    store.start_attempt("b")
+    store.start_attempt("c")
+    store.advance("c", JobStatus.FINISHED)
+    assert store.count_by_status() == {
+        int(JobStatus.QUEUED): 1,
+        int(JobStatus.CONFIGURING): 1,
+        int(JobStatus.FINISHED): 1,
+    }
+    total, seconds, within = store.run_times([0.0, 3600.0])
+    # only "c" ran to an end; its run took a moment, not an hour
+    assert total == 1 and 0 <= seconds < 3600
+    assert within[1] == 1
