@@ -22,6 +22,7 @@ from atoll.engine.executor import (
     Executor,
     ExitReason,
     InputChanged,
+    InputUnreadable,
     Limits,
     Runtime,
     SandboxUnavailable,
@@ -218,7 +219,7 @@ class Engine:
         ws = self.workspace(job_id)
         ws.reset()
         try:
-            mounts = ws.configure(rec.workflow, self.executor.readable, self.config.job_user)
+            mounts = ws.configure(rec.workflow, self.config.job_user)
         except ProvisioningError as exc:
             if exc.changed:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
@@ -240,9 +241,13 @@ class Engine:
             limits=limits_for(env, rec.workflow.resources),
             # the provider decided the hosts; an environment without network never gets any
             egress=tuple(rec.workflow.egress) if env.network else (),
-            # GPUs the environment declares, those the host has
-            devices=self.executor.devices_for(env.gpus) if env.gpus else (),
+            # GPUs the environment declares; the executor gives those the host has
+            gpus=env.gpus,
         )
+        try:
+            self.executor.check_inputs(spec)
+        except InputUnreadable as exc:
+            return _unreadable(rec.workflow, exc)
         if self.store.record(job_id).stopreq:
             return _Ending(JobStatus.STOPPED)
         if not self._advance(job_id, JobStatus.RUNNING):
@@ -258,6 +263,8 @@ class Engine:
                 execution = self.executor.start(spec, on_log)
             except InputChanged as exc:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
+            except InputUnreadable as exc:
+                return _unreadable(rec.workflow, exc)
             except SandboxUnavailable as exc:
                 text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
                 return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
@@ -322,6 +329,22 @@ class _Ending:
     status: JobStatus
     text: str = ""
     results: list[ResultFile] | None = None
+
+
+def _unreadable(wf: Workflow, exc: InputUnreadable) -> _Ending:
+    """A publisher's file the job could not read: the publisher's to fix, said as the file's
+    place in the workflow."""
+    where = "an input"
+    for inp in wf.inputs:
+        for index in range(len(inp.files)):
+            if exc.target == f"/data/inputs/{inp.did}/{index}":
+                where = f"file {index} of {inp.did}"
+    status = JobStatus.DATA_PROVISIONING_FAILED
+    text = (
+        f"{status.text}: {where} is not readable by the sandbox user "
+        "(the publisher must make it readable by others)"
+    )
+    return _Ending(status, text)
 
 
 def _job_env(wf: Workflow) -> dict[str, str]:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +71,13 @@ class Workspace:
             elif path.exists():
                 path.unlink()
 
-    def configure(
-        self,
-        wf: Workflow,
-        readable: Callable[[Path], bool],
-        job_user: tuple[int, int] | None = None,
-    ) -> list[Mount]:
+    def configure(self, wf: Workflow, job_user: tuple[int, int] | None = None) -> list[Mount]:
         """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
-        ``readable`` says whether a job could read a host file, ``job_user`` (uid, gid) whether
-        it could get through the directories above it: jobs run as a user of their own, so an
-        input only the server may read fails here, clearly, not inside the job. Each dataset
-        file must still hold its published bytes (:func:`verify_input`)."""
+        ``job_user`` (uid, gid) says whether a job could get through the directories above a
+        publisher's file: jobs run as a user of their own, so an input only the server may
+        read fails here, clearly, not inside the job (whether the executor's job user may read
+        the file itself, the executor says: :attr:`Mount.publisher`). Each dataset file must
+        still hold its published bytes (:func:`verify_input`)."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             # whatever the server's umask, the job's own user must reach what is written here
@@ -96,13 +91,14 @@ class Workspace:
                 # fail closed: without the published checksums nothing says what to run on
                 raise ProvisioningError(f"the files of {inp.did} came without their checksums")
             for index, file in enumerate(inp.files):
-                fp = verify_input(file, f"file {index} of {inp.did}", readable, job_user)
+                fp = verify_input(file, f"file {index} of {inp.did}", job_user)
                 mounts.append(
                     Mount(
                         Path(file.location),
                         f"/data/inputs/{inp.did}/{index}",
                         content=file.sha256,
                         fingerprint=tuple(fp.as_list()),
+                        publisher=not file.held,
                     )
                 )
         algo = self.work / "transformations" / "algorithm"
@@ -126,21 +122,13 @@ class Workspace:
         return mounts
 
 
-def verify_input(
-    file: InputFile,
-    where: str,
-    readable: Callable[[Path], bool],
-    job_user: tuple[int, int] | None,
-) -> Fingerprint:
+def verify_input(file: InputFile, where: str, job_user: tuple[int, int] | None) -> Fingerprint:
     """Check that a dataset file is still the one the provider published, reached without
     following links, and readable by the job; return its fingerprint now. A file whose
     fingerprint moved is rehashed: it runs only if its bytes are still the published ones."""
     try:
         with opened(file.location) as f:
-            if not file.held and (
-                not readable(Path(file.location))
-                or (job_user is not None and not f.readable_by(*job_user))
-            ):
+            if not file.held and job_user is not None and not f.readable_by(*job_user):
                 raise ProvisioningError(
                     f"{where} is not readable by the sandbox user "
                     "(the publisher must make it readable by others)"
