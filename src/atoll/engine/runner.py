@@ -13,6 +13,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from atoll.engine.blame import job_caused
 from atoll.engine.executor import (
@@ -28,7 +29,13 @@ from atoll.engine.executor import (
     SandboxUnavailable,
 )
 from atoll.engine.notify import Notifier
-from atoll.engine.outputs import DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_BYTES, OutputRules, publish
+from atoll.engine.outputs import (
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_NAME_BYTES,
+    OutputRules,
+    publish,
+    result_key,
+)
 from atoll.engine.queue import EnvironmentQueues
 from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict
@@ -36,6 +43,7 @@ from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
 from atoll.models.status import JobStatus
 from atoll.operator.jobs import JobStore
+from atoll.storage import InputSource, LocalInputs, LocalResults, ResultStore, StorageError
 
 log = logging.getLogger("atoll.engine")
 
@@ -86,11 +94,24 @@ def runtime_for(env: Environment) -> Runtime:
 
 
 class Engine:
+    """Runs jobs: takes them from the store's queue, prepares their inputs, hands them to the
+    executor and keeps their results. ``inputs`` and ``results`` default to the local storage
+    backend (results under ``jobs_dir``)."""
+
     def __init__(
-        self, store: JobStore, executor: Executor, config: EngineConfig, notifier: Notifier
+        self,
+        store: JobStore,
+        executor: Executor,
+        config: EngineConfig,
+        notifier: Notifier,
+        *,
+        inputs: InputSource | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
+        self.inputs: InputSource = inputs or LocalInputs()
+        self.results: ResultStore = results or LocalResults(config.jobs_dir)
         self.config = config
         self.notifier = notifier
         self.environments = {e.id: e for e in config.environments}
@@ -102,6 +123,11 @@ class Engine:
 
     def workspace(self, job_id: str) -> Workspace:
         return Workspace(self.config.jobs_dir / job_id)
+
+    def open_result(self, job_id: str, index: int) -> BinaryIO:
+        """A published result file of the job as a stream the caller closes; raises
+        ObjectNotFound."""
+        return self.results.open(result_key(job_id, index))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -172,6 +198,7 @@ class Engine:
             active = job_id in self._active
         if not rec.status.terminal or active:
             raise Conflict("the job is still running; stop it before deleting it")
+        self.results.delete(job_id)
         shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
         self.store.mark_removed(job_id)
         self.notifier.notify(job_id)
@@ -218,8 +245,9 @@ class Engine:
         rec = self.store.record(job_id)
         ws = self.workspace(job_id)
         ws.reset()
+        self.results.delete(f"{job_id}/results")
         try:
-            mounts = ws.configure(rec.workflow, self.config.job_user)
+            mounts = ws.configure(rec.workflow, self.inputs, self.config.job_user)
         except ProvisioningError as exc:
             if exc.changed:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
@@ -278,7 +306,7 @@ class Engine:
                 with self._lock:
                     self._running.pop(job_id, None)
         try:
-            changed = changed_inputs(rec.workflow, mounts)
+            changed = changed_inputs(self.inputs, rec.workflow, mounts)
             if changed:
                 # its outputs may come from other bytes than the receipt would name
                 text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
@@ -298,7 +326,9 @@ class Engine:
             max_name_bytes=self.config.max_output_name_bytes,
         )
         try:
-            published = publish(ws.outputs, ws.logs, ws.algorithm_log, ws.results, rules)
+            published = publish(ws.outputs, ws.logs, ws.algorithm_log, self.results, job_id, rules)
+        except StorageError as exc:
+            return _Ending(JobStatus.RESULTS_UPLOAD_FAILED, f"Results could not be stored: {exc}")
         except (OSError, RecursionError) as exc:
             if job_caused(exc):
                 detail = "too deep" if isinstance(exc, RecursionError) else exc.strerror
