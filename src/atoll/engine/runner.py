@@ -18,6 +18,7 @@ from typing import BinaryIO
 from atoll.engine.blame import job_caused
 from atoll.engine.executor import (
     Execution,
+    ExecutionLost,
     ExecutionResult,
     ExecutionSpec,
     Executor,
@@ -25,6 +26,7 @@ from atoll.engine.executor import (
     InputChanged,
     InputUnreadable,
     Limits,
+    Mount,
     Runtime,
     SandboxUnavailable,
 )
@@ -133,10 +135,17 @@ class Engine:
 
     def recover(self) -> None:
         """Bring every job a previous process left in flight to a terminal status or back to
-        the queue. Called once, before the API accepts requests."""
-        self.executor.recover()
+        the queue. Called once, before the API accepts requests. A running job whose execution
+        the executor can still attach to (by the id recorded when it started) is waited for
+        and published as if nothing had happened; everything else the old process left is
+        cleaned up by the executor first."""
+        survivors = self._attach_survivors()
+        self.executor.recover(keep=[execution.execution_id for _, execution, _ in survivors])
         self.store.adopt_old_results()
+        resumed = {job_id for job_id, _, _ in survivors}
         for rec in self.store.in_flight():
+            if rec.job_id in resumed:
+                continue
             if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
                 self.submit(rec.job_id)
             elif rec.stopreq:
@@ -152,6 +161,50 @@ class Engine:
                     JobStatus.INTERRUPTED,
                     f"Interrupted by a provider restart after {rec.attempts} attempts",
                 )
+        for job_id, execution, mounts in survivors:
+            with self._lock:
+                self._active.add(job_id)
+                self._running[job_id] = execution
+            threading.Thread(
+                target=self._resume,
+                args=(job_id, execution, mounts),
+                name=f"atoll-resume-{job_id}",
+                daemon=True,
+            ).start()
+
+    def _attach_survivors(self) -> list[tuple[str, Execution, list[Mount]]]:
+        """The running jobs of an earlier process that the executor still runs."""
+        found: list[tuple[str, Execution, list[Mount]]] = []
+        for rec in self.store.in_flight():
+            if rec.status != JobStatus.RUNNING or rec.stopreq:
+                continue
+            recorded = self.workspace(rec.job_id).recorded_execution()
+            if recorded is None:
+                continue
+            execution_id, mounts = recorded
+            try:
+                execution = self.executor.attach(execution_id)
+            except ExecutionLost:
+                continue
+            log.info("job %s: attached to its execution after a restart", rec.job_id)
+            found.append((rec.job_id, execution, mounts))
+        return found
+
+    def _resume(self, job_id: str, execution: Execution, mounts: list[Mount]) -> None:
+        try:
+            rec = self.store.record(job_id)
+            env = self.environments.get(rec.workflow.environment)
+            limits = limits_for(env, rec.workflow.resources) if env is not None else Limits()
+            result = execution.wait()
+            ending = self._conclude(job_id, rec.workflow, execution, result, mounts, limits)
+        except Exception:
+            log.exception("job %s: unexpected engine error", job_id)
+            ending = _Ending(JobStatus.RESULTS_UPLOAD_FAILED, "Internal engine error")
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._active.discard(job_id)
+        self._finish(job_id, ending.status, ending.text, ending.results)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -296,22 +349,35 @@ class Engine:
             except SandboxUnavailable as exc:
                 text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
                 return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
+            with self._lock:
+                self._running[job_id] = execution
             try:
-                with self._lock:
-                    self._running[job_id] = execution
+                _note_execution(ws, execution, mounts)
                 if self.store.record(job_id).stopreq:
                     execution.cancel()  # a stop that came while the sandbox was starting
                 result = execution.wait()
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
+        return self._conclude(job_id, rec.workflow, execution, result, mounts, spec.limits)
+
+    def _conclude(
+        self,
+        job_id: str,
+        workflow: Workflow,
+        execution: Execution,
+        result: ExecutionResult,
+        mounts: list[Mount],
+        limits: Limits,
+    ) -> _Ending:
+        """Publish the ended job's outputs if its inputs held still, then release it."""
         try:
-            changed = changed_inputs(self.inputs, rec.workflow, mounts)
+            changed = changed_inputs(self.inputs, workflow, mounts)
             if changed:
                 # its outputs may come from other bytes than the receipt would name
                 text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
                 return _Ending(JobStatus.DATASET_CHANGED, text)
-            return self._publish(job_id, ws, result, spec.limits)
+            return self._publish(job_id, self.workspace(job_id), result, limits)
         finally:
             execution.release()
 
@@ -359,6 +425,14 @@ class _Ending:
     status: JobStatus
     text: str = ""
     results: list[ResultFile] | None = None
+
+
+def _note_execution(ws: Workspace, execution: Execution, mounts: list[Mount]) -> None:
+    try:
+        ws.record_execution(execution.execution_id, mounts)
+    except OSError as e:
+        # the job runs on; only attaching to it after a restart is lost
+        log.warning("cannot record the execution of a job: %s", e.strerror)
 
 
 def _unreadable(wf: Workflow, exc: InputUnreadable) -> _Ending:

@@ -65,9 +65,33 @@ class Workspace:
     def results(self) -> Path:
         return self.root / "results"
 
+    @property
+    def execution_record(self) -> Path:
+        return self.root / "execution.json"
+
+    def record_execution(self, execution_id: str, mounts: list[Mount]) -> None:
+        """Note the running execution's id and the inputs as they were checked, so that an
+        engine restarted meanwhile can attach to the job and judge its results."""
+        inputs = [[m.target, str(m.source), list(m.fingerprint)] for m in mounts if m.fingerprint]
+        tmp = self.execution_record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"execution": execution_id, "inputs": inputs}))
+        tmp.replace(self.execution_record)
+
+    def recorded_execution(self) -> tuple[str, list[Mount]] | None:
+        """The execution id and checked inputs :meth:`record_execution` noted, if any."""
+        try:
+            noted = json.loads(self.execution_record.read_text())
+            mounts = [
+                Mount(Path(source), target, fingerprint=tuple(int(v) for v in fingerprint))
+                for target, source, fingerprint in noted["inputs"]
+            ]
+            return str(noted["execution"]), mounts
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def reset(self) -> None:
         """Start an attempt from nothing: a re-run after a crash must not see the old one."""
-        for path in (self.work, self.results, self.algorithm_log):
+        for path in (self.work, self.results, self.algorithm_log, self.execution_record):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
