@@ -19,8 +19,13 @@ user namespace; inside its own user namespace the job sees itself as ``uid``:``g
 jobs cannot signal or trace each other even outside their namespaces, and RLIMIT_NPROC caps the
 job's processes like its cgroup does.
 
-A job with egress also has an :class:`~atoll.engine.sandbox.egress.EgressProxy` in the engine's
-process, from start() until wait() returns.
+A job with egress also has an :class:`~atoll.engine.sandbox.egress_proxy.EgressProxy` in the
+engine's process, from start() until wait() returns.
+
+This module starts jobs and answers for them by execution id; the pieces live beside it:
+:mod:`~atoll.engine.sandbox.host_probe` (what the host has), :mod:`~atoll.engine.sandbox.launch`
+(checking and staging a job), :mod:`~atoll.engine.sandbox.execution` (a running job) and
+:mod:`~atoll.engine.sandbox.recovery` (what a crashed process left).
 """
 
 from __future__ import annotations
@@ -255,6 +260,8 @@ class SandboxExecutor:
         return f"{self.cgroup_name}/{job_cgroup_name(job_id)}"
 
     def attach(self, execution_id: str) -> SandboxExecution:
+        """The execution of this process with that id, until it is released; any other id is
+        lost (an earlier process's jobs died with it)."""
         with self._live_lock:
             execution = self._live.get(execution_id)
         if execution is None:
@@ -263,6 +270,8 @@ class SandboxExecutor:
         return execution
 
     def cancel(self, execution_id: str) -> None:
+        """Cancel a live execution; for one an earlier process left, kill what still runs in
+        its cgroup and remove the cgroup (its mounts go with :meth:`recover`)."""
         with self._live_lock:
             execution = self._live.get(execution_id)
         if execution is not None:
