@@ -18,6 +18,7 @@ from atoll.engine.outputs import (
     disk_size,
     publish,
 )
+from atoll.storage import LocalResults
 
 MIB = 1024**2
 
@@ -28,14 +29,15 @@ class Tree:
         self.outputs = root / "outputs"
         self.logs = root / "logs"
         self.log = root / "algorithm.log"
-        self.results = root / "results"
+        self.store = LocalResults(root / "store")
+        self.results = root / "store" / "job" / "results"
         self.outputs.mkdir()
         self.logs.mkdir()
         self.log.write_bytes(b"the job's stdout\n")
 
     def publish(self, **rules: int) -> Published:
         values = {"output_bytes": MIB, "log_bytes": MIB, **rules}
-        return publish(self.outputs, self.logs, self.log, self.results, OutputRules(**values))
+        return publish(self.outputs, self.logs, self.log, self.store, "job", OutputRules(**values))
 
     def on_disk(self) -> int:
         """Bytes the results take on the provider's disk (allocated blocks)."""

@@ -39,7 +39,8 @@ from atoll.engine.sandbox.cgroups import (
     v1_limit_files,
     v2_limit_files,
 )
-from atoll.engine.sandbox.executor import inode_cap, truncation_note
+from atoll.engine.sandbox.execution import truncation_note
+from atoll.engine.sandbox.launch import inode_cap
 from atoll.engine.sandbox.mounts import parse_mountinfo, tmpfs_options
 
 from .conftest import SMALL, Jobs, host_processes_with

@@ -24,6 +24,7 @@ import pytest
 
 from atoll.engine.executor import ExecutionSpec, Mount, Runtime, SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor
+from atoll.engine.sandbox.allowlist import Allowlist, IPAddress, Rule
 from atoll.engine.sandbox.bwrap import (
     INNER_SCRIPT,
     INSIDE_FORWARDER,
@@ -32,14 +33,8 @@ from atoll.engine.sandbox.bwrap import (
     HostSystem,
     bwrap_argv,
 )
-from atoll.engine.sandbox.egress import (
-    REFUSALS_REPORTED,
-    Allowlist,
-    EgressProxy,
-    IPAddress,
-    Rule,
-    parse_request,
-)
+from atoll.engine.sandbox.egress_proxy import REFUSALS_REPORTED, EgressProxy
+from atoll.engine.sandbox.proxy_request import Refused, parse_request
 
 from .conftest import JobRun, Jobs, marked_mount_points
 
@@ -303,9 +298,7 @@ def test_proxy_requests_are_parsed_and_rewritten() -> None:
     ],
 )
 def test_bad_proxy_requests_are_refused(head: bytes) -> None:
-    from atoll.engine.sandbox.egress import _Refused
-
-    with pytest.raises(_Refused) as refused:
+    with pytest.raises(Refused) as refused:
         parse_request(head)
     assert refused.value.status == 400
 

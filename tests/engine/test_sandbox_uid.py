@@ -323,7 +323,7 @@ def test_uid_range_that_overlaps_host_accounts_fails_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        "atoll.engine.sandbox.executor.range_conflicts", lambda first, last: ["a user"]
+        "atoll.engine.sandbox.host_probe.range_conflicts", lambda first, last: ["a user"]
     )
     executor = SandboxExecutor(cgroup_name=f"atoll-test-{os.getpid()}-clash")
     with pytest.raises(SandboxUnavailable, match="overlap ids the host gives to a user"):

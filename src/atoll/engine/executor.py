@@ -3,7 +3,13 @@
 The engine prepares a job directory (inputs resolved, DDOs and the algorithm written) and
 hands an :class:`ExecutionSpec` to an executor. The executor owns isolation and limits; it
 never sees the store, keys or settings. Backends: ``sandbox`` (bubblewrap + cgroups, the
-default); Dask and Kubernetes implement the same protocol later.
+default, :mod:`atoll.engine.sandbox`); an image runtime and cluster backends implement the
+same protocol. How a backend isolates a job, which host user it runs as and which devices
+give it a GPU are the backend's own business: the spec says what, never how.
+
+Every execution has an id (:attr:`Execution.execution_id`) that the engine records with the
+job: after a restart it asks the executor to :meth:`~Executor.attach` to it, and a backend
+whose jobs survive their engine hands the running job back instead of losing it.
 
 A backend that cannot enforce every part of the spec must raise
 :class:`SandboxUnavailable` from :meth:`Executor.start` instead of running the job with less
@@ -12,8 +18,7 @@ isolation: fail closed.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +32,20 @@ class SandboxUnavailable(RuntimeError):
 
 class InputChanged(SandboxUnavailable):
     """An input file is no longer the one the engine verified; the job must not run on it."""
+
+
+class InputUnreadable(SandboxUnavailable):
+    """A publisher's input (:attr:`Mount.publisher`) would be out of the job's reach under
+    this backend; ``target`` is where the job would have found it (never a host path)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__("an input of the job is not readable by the job")
+        self.target = target
+
+
+class ExecutionLost(LookupError):
+    """An execution id names no job this executor can reach: it ended with the process that
+    ran it, or was never this executor's. The message names no host path."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,9 @@ class Mount:
     #: size, mtime_ns, ctime_ns, ino, dev the file had when its bytes were verified; the
     #: executor refuses (InputChanged) to mount a file that no longer has them
     fingerprint: tuple[int, ...] = ()
+    #: a publisher's file, reachable by a job only as its modes allow; a backend under which
+    #: the job could not read it refuses the job (InputUnreadable) before it runs
+    publisher: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,8 @@ class Runtime:
 
 @dataclass(frozen=True)
 class Limits:
+    """What a job may use; a backend that cannot enforce one of them refuses the job."""
+
     memory_bytes: int = 512 * 1024**2
     pids: int = 64
     cpus: float = 1.0
@@ -81,9 +105,10 @@ class ExecutionSpec:
     that resolves to a loopback, link-local or otherwise special address is refused unless that
     address is listed itself.
 
-    ``devices`` are host device nodes (character devices, e.g. ``/dev/nvidia0``,
-    ``/dev/nvidiactl``) the job may open read-write, each at the same path inside; a node the
-    host does not have is skipped. The job sees no other device of the host.
+    ``gpus`` is how many GPUs the job gets; the backend decides how (the sandbox: the host's
+    device nodes). ``devices`` are host device nodes (character devices, e.g.
+    ``/dev/nvidia0``) given on top of those, each at the same path inside; a node the host does
+    not have is skipped. The job sees no other device of the host.
     """
 
     job_id: str
@@ -99,10 +124,13 @@ class ExecutionSpec:
     limits: Limits = field(default_factory=Limits)
     workdir: str = "/data"
     egress: tuple[str, ...] = ()
+    gpus: int = 0
     devices: tuple[str, ...] = ()
 
 
 class ExitReason(StrEnum):
+    """Why a job ended."""
+
     EXITED = "exited"
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"
@@ -113,6 +141,8 @@ class ExitReason(StrEnum):
 
 @dataclass(frozen=True)
 class ExecutionResult:
+    """How a job ended: ``exit_code`` is None when it was killed or its status is lost."""
+
     reason: ExitReason
     exit_code: int | None
     duration: float
@@ -122,6 +152,11 @@ class ExecutionResult:
 
 class Execution(Protocol):
     """A running job."""
+
+    @property
+    def execution_id(self) -> str:
+        """What :meth:`Executor.attach` and :meth:`Executor.cancel` know this job by, also
+        after the engine restarted; never a host path."""
 
     def wait(self) -> ExecutionResult:
         """Block until the job ends (or is killed for a limit) and every process of it is gone."""
@@ -139,24 +174,32 @@ LogSink = Callable[[bytes], None]
 
 
 class Executor(Protocol):
+    """Anything that can run a job isolated and within its limits (see the module's text)."""
+
     name: str
 
     def check(self) -> None:
         """Raise :class:`SandboxUnavailable` if jobs cannot run isolated on this host."""
 
+    def check_inputs(self, spec: ExecutionSpec) -> None:
+        """Raise :class:`InputUnreadable` if the job could not read one of its publisher's
+        inputs under this backend; starts nothing. :meth:`start` checks it again."""
+
     def start(self, spec: ExecutionSpec, on_log: LogSink) -> Execution:
         """Start the job; raise :class:`SandboxUnavailable` rather than run it unconfined."""
 
-    def recover(self) -> None:
+    def attach(self, execution_id: str) -> Execution:
+        """The running execution with this id, to wait for or cancel; raise
+        :class:`ExecutionLost` if it is not running any more (or never was)."""
+
+    def cancel(self, execution_id: str) -> None:
+        """Kill the execution with this id and remove what it left, whether or not this
+        process started it. Idempotent; an unknown id is ignored."""
+
+    def recover(self, keep: Collection[str] = ()) -> None:
         """Clean up what a previous process left behind after a crash (processes, cgroups,
-        mounts), so that no job of it keeps running."""
+        mounts), so that no job of it keeps running, except the executions in ``keep`` (those
+        the engine attached to)."""
 
     def close(self) -> None:
         """Release what the executor holds for all jobs, once no job runs any more."""
-
-    def readable(self, path: str | os.PathLike[str]) -> bool:
-        """Whether a job could read ``path`` as one of its inputs (jobs do not run as the
-        server's user, so a file only the server may read is out of a job's reach)."""
-
-    def devices_for(self, gpus: int) -> tuple[str, ...]:
-        """The host device nodes that give a job ``gpus`` GPUs; those absent are left out."""

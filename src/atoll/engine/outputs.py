@@ -23,16 +23,16 @@ whatever the job did.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import io
 import os
 import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from atoll.models.job import ResultFile
+from atoll.storage import ResultStore, StoredObject
 
 #: the unit of allocation assumed for the provider's disk
 BLOCK = 4096
@@ -48,8 +48,6 @@ SKIP_HARD_LINK = "hard links"
 SKIP_NAME = "names that are not UTF-8"
 SKIP_LONG = "names longer than {cap} bytes"
 SKIP_CHANGED = "files that changed while being published"
-
-_COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -165,13 +163,23 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
+def result_key(job_id: str, index: int) -> str:
+    """Where a job's result file ``index`` is kept in the result store."""
+    return f"{job_id}/results/{index}"
+
+
 def publish(
-    outputs: Path, logs: Path, algorithm_log: Path, results: Path, rules: OutputRules
+    outputs: Path,
+    logs: Path,
+    algorithm_log: Path,
+    store: ResultStore,
+    job_id: str,
+    rules: OutputRules,
 ) -> Published:
-    """Measure the job's outputs and logs, then copy what may be published into ``results``
-    (``results/<index>``), hashing it. Raises OSError for a failure of the provider's own
-    (its disk), never for anything the job's tree holds."""
-    results.mkdir(parents=True, exist_ok=True)
+    """Measure the job's outputs and logs, then store what may be published under
+    :func:`result_key`, hashing it as it streams. Raises StorageError for a failure of the
+    store, OSError for one of the provider's own disk, never for anything the job's tree
+    holds."""
     skipped: Counter[str] = Counter()
     fds: list[int] = []
     try:
@@ -201,11 +209,11 @@ def publish(
             found = []
         published: list[ResultFile] = []
 
-        def add(name: str, kind: str, copied: tuple[str, int] | None) -> None:
+        def add(name: str, kind: str, copied: StoredObject | None) -> None:
             if copied is None:
                 skipped[SKIP_CHANGED] += 1
                 return
-            digest, size = copied
+            digest, size = copied.sha256, copied.size
             published.append(
                 ResultFile(
                     index=len(published), filename=name, filesize=size, type=kind, sha256=digest
@@ -214,13 +222,16 @@ def publish(
 
         # outputs, then the job's stdout and stderr, then its log files: the order results
         # always had
+        def key() -> str:
+            return result_key(job_id, len(published))
+
         for fd, prefix, f in found:
             if not prefix:
-                add(f.rel, "output", _copy(fd, f, results / str(len(published))))
-        add(ALGORITHM_LOG, "algorithmLog", _copy_log(algorithm_log, results / str(len(published))))
+                add(f.rel, "output", _copy(fd, f, store, key()))
+        add(ALGORITHM_LOG, "algorithmLog", _copy_log(algorithm_log, store, key()))
         for fd, prefix, f in found:
             if prefix:
-                add(prefix + f.rel, "algorithmLog", _copy(fd, f, results / str(len(published))))
+                add(prefix + f.rel, "algorithmLog", _copy(fd, f, store, key()))
         return Published(published, skipped, refused)
     finally:
         for fd in fds:
@@ -228,8 +239,8 @@ def publish(
                 os.close(fd)
 
 
-def _copy(dir_fd: int, f: _Found, dst: Path) -> tuple[str, int] | None:
-    """Copy at most the measured size of the file measured (same device and inode); None if
+def _copy(dir_fd: int, f: _Found, store: ResultStore, key: str) -> StoredObject | None:
+    """Store at most the measured size of the file measured (same device and inode); None if
     it is no longer that file."""
     try:
         fd = os.open(f.rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -239,30 +250,14 @@ def _copy(dir_fd: int, f: _Found, dst: Path) -> tuple[str, int] | None:
         st = os.fstat(fin.fileno())
         if (st.st_dev, st.st_ino) != (f.dev, f.ino) or not stat.S_ISREG(st.st_mode):
             return None
-        return _copy_stream(fin, dst, f.size)
+        return store.put(key, fin, limit=f.size)
 
 
-def _copy_log(src: Path, dst: Path) -> tuple[str, int]:
+def _copy_log(src: Path, store: ResultStore, key: str) -> StoredObject:
     try:
         # O_NOFOLLOW: the engine wrote this file, but never trust a name to stay a file
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        dst.write_bytes(b"")
-        return hashlib.sha256().hexdigest(), 0
+        return store.put(key, io.BytesIO(b""))
     with os.fdopen(fd, "rb") as fin:
-        return _copy_stream(fin, dst, None)
-
-
-def _copy_stream(fin: BinaryIO, dst: Path, limit: int | None) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with dst.open("wb") as fout:
-        while limit is None or size < limit:
-            want = _COPY_CHUNK if limit is None else min(_COPY_CHUNK, limit - size)
-            chunk = fin.read(want)
-            if not chunk:
-                break
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        return store.put(key, fin)

@@ -13,28 +13,39 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from atoll.engine.blame import job_caused
 from atoll.engine.executor import (
     Execution,
+    ExecutionLost,
     ExecutionResult,
     ExecutionSpec,
     Executor,
     ExitReason,
     InputChanged,
+    InputUnreadable,
     Limits,
+    Mount,
     Runtime,
     SandboxUnavailable,
 )
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
-from atoll.engine.outputs import DEFAULT_MAX_FILES, DEFAULT_MAX_NAME_BYTES, OutputRules, publish
+from atoll.engine.outputs import (
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_NAME_BYTES,
+    OutputRules,
+    publish,
+    result_key,
+)
 from atoll.engine.queue import EnvironmentQueues
 from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
 from atoll.models.status import JobStatus
+from atoll.storage import InputSource, LocalInputs, LocalResults, ResultStore, StorageError
 
 log = logging.getLogger("atoll.engine")
 
@@ -85,11 +96,24 @@ def runtime_for(env: Environment) -> Runtime:
 
 
 class Engine:
+    """Runs jobs: takes them from the store's queue, prepares their inputs, hands them to the
+    executor and keeps their results. ``inputs`` and ``results`` default to the local storage
+    backend (results under ``jobs_dir``)."""
+
     def __init__(
-        self, store: JobStore, executor: Executor, config: EngineConfig, notifier: Notifier
+        self,
+        store: JobStore,
+        executor: Executor,
+        config: EngineConfig,
+        notifier: Notifier,
+        *,
+        inputs: InputSource | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
+        self.inputs: InputSource = inputs or LocalInputs()
+        self.results: ResultStore = results or LocalResults(config.jobs_dir)
         self.config = config
         self.notifier = notifier
         self.environments = {e.id: e for e in config.environments}
@@ -102,14 +126,26 @@ class Engine:
     def workspace(self, job_id: str) -> Workspace:
         return Workspace(self.config.jobs_dir / job_id)
 
+    def open_result(self, job_id: str, index: int) -> BinaryIO:
+        """A published result file of the job as a stream the caller closes; raises
+        ObjectNotFound."""
+        return self.results.open(result_key(job_id, index))
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Bring every job a previous process left in flight to a terminal status or back to
-        the queue. Called once, before the API accepts requests."""
-        self.executor.recover()
+        the queue. Called once, before the API accepts requests. A running job whose execution
+        the executor can still attach to (by the id recorded when it started) is waited for
+        and published as if nothing had happened; everything else the old process left is
+        cleaned up by the executor first."""
+        survivors = self._attach_survivors()
+        self.executor.recover(keep=[execution.execution_id for _, execution, _ in survivors])
         self.store.adopt_old_results()
+        resumed = {job_id for job_id, _, _ in survivors}
         for rec in self.store.in_flight():
+            if rec.job_id in resumed:
+                continue
             if rec.status == JobStatus.QUEUED and rec.stopreq == 0:
                 self.submit(rec.job_id)
             elif rec.stopreq:
@@ -125,6 +161,50 @@ class Engine:
                     JobStatus.INTERRUPTED,
                     f"Interrupted by a provider restart after {rec.attempts} attempts",
                 )
+        for job_id, execution, mounts in survivors:
+            with self._lock:
+                self._active.add(job_id)
+                self._running[job_id] = execution
+            threading.Thread(
+                target=self._resume,
+                args=(job_id, execution, mounts),
+                name=f"atoll-resume-{job_id}",
+                daemon=True,
+            ).start()
+
+    def _attach_survivors(self) -> list[tuple[str, Execution, list[Mount]]]:
+        """The running jobs of an earlier process that the executor still runs."""
+        found: list[tuple[str, Execution, list[Mount]]] = []
+        for rec in self.store.in_flight():
+            if rec.status != JobStatus.RUNNING or rec.stopreq:
+                continue
+            recorded = self.workspace(rec.job_id).recorded_execution()
+            if recorded is None:
+                continue
+            execution_id, mounts = recorded
+            try:
+                execution = self.executor.attach(execution_id)
+            except ExecutionLost:
+                continue
+            log.info("job %s: attached to its execution after a restart", rec.job_id)
+            found.append((rec.job_id, execution, mounts))
+        return found
+
+    def _resume(self, job_id: str, execution: Execution, mounts: list[Mount]) -> None:
+        try:
+            rec = self.store.record(job_id)
+            env = self.environments.get(rec.workflow.environment)
+            limits = limits_for(env, rec.workflow.resources) if env is not None else Limits()
+            result = execution.wait()
+            ending = self._conclude(job_id, rec.workflow, execution, result, mounts, limits)
+        except Exception:
+            log.exception("job %s: unexpected engine error", job_id)
+            ending = _Ending(JobStatus.RESULTS_UPLOAD_FAILED, "Internal engine error")
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._active.discard(job_id)
+        self._finish(job_id, ending.status, ending.text, ending.results)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -171,6 +251,7 @@ class Engine:
             active = job_id in self._active
         if not rec.status.terminal or active:
             raise Conflict("the job is still running; stop it before deleting it")
+        self.results.delete(job_id)
         shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
         self.store.mark_removed(job_id)
         self.notifier.notify(job_id)
@@ -217,8 +298,9 @@ class Engine:
         rec = self.store.record(job_id)
         ws = self.workspace(job_id)
         ws.reset()
+        self.results.delete(f"{job_id}/results")
         try:
-            mounts = ws.configure(rec.workflow, self.executor.readable, self.config.job_user)
+            mounts = ws.configure(rec.workflow, self.inputs, self.config.job_user)
         except ProvisioningError as exc:
             if exc.changed:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
@@ -240,9 +322,13 @@ class Engine:
             limits=limits_for(env, rec.workflow.resources),
             # the provider decided the hosts; an environment without network never gets any
             egress=tuple(rec.workflow.egress) if env.network else (),
-            # GPUs the environment declares, those the host has
-            devices=self.executor.devices_for(env.gpus) if env.gpus else (),
+            # GPUs the environment declares; the executor gives those the host has
+            gpus=env.gpus,
         )
+        try:
+            self.executor.check_inputs(spec)
+        except InputUnreadable as exc:
+            return _unreadable(rec.workflow, exc)
         if self.store.record(job_id).stopreq:
             return _Ending(JobStatus.STOPPED)
         if not self._advance(job_id, JobStatus.RUNNING):
@@ -258,25 +344,40 @@ class Engine:
                 execution = self.executor.start(spec, on_log)
             except InputChanged as exc:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
+            except InputUnreadable as exc:
+                return _unreadable(rec.workflow, exc)
             except SandboxUnavailable as exc:
                 text = f"{JobStatus.SANDBOX_UNAVAILABLE.text}: {exc}"
                 return _Ending(JobStatus.SANDBOX_UNAVAILABLE, text)
+            with self._lock:
+                self._running[job_id] = execution
             try:
-                with self._lock:
-                    self._running[job_id] = execution
+                _note_execution(ws, execution, mounts)
                 if self.store.record(job_id).stopreq:
                     execution.cancel()  # a stop that came while the sandbox was starting
                 result = execution.wait()
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
+        return self._conclude(job_id, rec.workflow, execution, result, mounts, spec.limits)
+
+    def _conclude(
+        self,
+        job_id: str,
+        workflow: Workflow,
+        execution: Execution,
+        result: ExecutionResult,
+        mounts: list[Mount],
+        limits: Limits,
+    ) -> _Ending:
+        """Publish the ended job's outputs if its inputs held still, then release it."""
         try:
-            changed = changed_inputs(rec.workflow, mounts)
+            changed = changed_inputs(self.inputs, workflow, mounts)
             if changed:
                 # its outputs may come from other bytes than the receipt would name
                 text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
                 return _Ending(JobStatus.DATASET_CHANGED, text)
-            return self._publish(job_id, ws, result, spec.limits)
+            return self._publish(job_id, self.workspace(job_id), result, limits)
         finally:
             execution.release()
 
@@ -291,7 +392,9 @@ class Engine:
             max_name_bytes=self.config.max_output_name_bytes,
         )
         try:
-            published = publish(ws.outputs, ws.logs, ws.algorithm_log, ws.results, rules)
+            published = publish(ws.outputs, ws.logs, ws.algorithm_log, self.results, job_id, rules)
+        except StorageError as exc:
+            return _Ending(JobStatus.RESULTS_UPLOAD_FAILED, f"Results could not be stored: {exc}")
         except (OSError, RecursionError) as exc:
             if job_caused(exc):
                 detail = "too deep" if isinstance(exc, RecursionError) else exc.strerror
@@ -322,6 +425,30 @@ class _Ending:
     status: JobStatus
     text: str = ""
     results: list[ResultFile] | None = None
+
+
+def _note_execution(ws: Workspace, execution: Execution, mounts: list[Mount]) -> None:
+    try:
+        ws.record_execution(execution.execution_id, mounts)
+    except OSError as e:
+        # the job runs on; only attaching to it after a restart is lost
+        log.warning("cannot record the execution of a job: %s", e.strerror)
+
+
+def _unreadable(wf: Workflow, exc: InputUnreadable) -> _Ending:
+    """A publisher's file the job could not read: the publisher's to fix, said as the file's
+    place in the workflow."""
+    where = "an input"
+    for inp in wf.inputs:
+        for index in range(len(inp.files)):
+            if exc.target == f"/data/inputs/{inp.did}/{index}":
+                where = f"file {index} of {inp.did}"
+    status = JobStatus.DATA_PROVISIONING_FAILED
+    text = (
+        f"{status.text}: {where} is not readable by the sandbox user "
+        "(the publisher must make it readable by others)"
+    )
+    return _Ending(status, text)
 
 
 def _job_env(wf: Workflow) -> dict[str, str]:

@@ -9,24 +9,28 @@
       work/outputs/                    → /data/outputs                (writable, capped)
       work/logs/                       → /data/logs                   (writable, capped)
       algorithm.log                    the job's stdout and stderr, as it runs
-      results/<index>                  published result files
-    <dataset file>                     → /data/inputs/<did>/<index>   (read-only, no copy)
+      results/<index>                  published result files (key ``<jobId>/results/<index>``
+                                       of the result store; here with the local one)
+    <dataset file>                     → /data/inputs/<did>/<index>   (read-only, as the
+                                       input source prepared it: the file itself, locally)
+
+Dataset inputs and published code are read only through an
+:class:`~atoll.storage.interface.InputSource`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from atoll.catalog.files import FileRefused, Fingerprint, opened
 from atoll.engine.executor import Mount
 from atoll.engine.outputs import ALGORITHM_LOG
 from atoll.models.job import InputFile, Workflow
+from atoll.storage import InputModified, InputSource, InputUnavailable, PreparedInput
+from atoll.storage.interface import CHUNK, PublishedInput
 
 
 class ProvisioningError(Exception):
@@ -61,28 +65,47 @@ class Workspace:
     def results(self) -> Path:
         return self.root / "results"
 
-    def result_file(self, index: int) -> Path:
-        return self.results / str(index)
+    @property
+    def execution_record(self) -> Path:
+        return self.root / "execution.json"
+
+    def record_execution(self, execution_id: str, mounts: list[Mount]) -> None:
+        """Note the running execution's id and the inputs as they were checked, so that an
+        engine restarted meanwhile can attach to the job and judge its results."""
+        inputs = [[m.target, str(m.source), list(m.fingerprint)] for m in mounts if m.fingerprint]
+        tmp = self.execution_record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"execution": execution_id, "inputs": inputs}))
+        tmp.replace(self.execution_record)
+
+    def recorded_execution(self) -> tuple[str, list[Mount]] | None:
+        """The execution id and checked inputs :meth:`record_execution` noted, if any."""
+        try:
+            noted = json.loads(self.execution_record.read_text())
+            mounts = [
+                Mount(Path(source), target, fingerprint=tuple(int(v) for v in fingerprint))
+                for target, source, fingerprint in noted["inputs"]
+            ]
+            return str(noted["execution"]), mounts
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def reset(self) -> None:
         """Start an attempt from nothing: a re-run after a crash must not see the old one."""
-        for path in (self.work, self.results, self.algorithm_log):
+        for path in (self.work, self.results, self.algorithm_log, self.execution_record):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
 
     def configure(
-        self,
-        wf: Workflow,
-        readable: Callable[[Path], bool],
-        job_user: tuple[int, int] | None = None,
+        self, wf: Workflow, inputs: InputSource, job_user: tuple[int, int] | None = None
     ) -> list[Mount]:
         """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
-        ``readable`` says whether a job could read a host file, ``job_user`` (uid, gid) whether
-        it could get through the directories above it: jobs run as a user of their own, so an
-        input only the server may read fails here, clearly, not inside the job. Each dataset
-        file must still hold its published bytes (:func:`verify_input`)."""
+        ``job_user`` (uid, gid) says whether a job could get through the directories above a
+        publisher's file: jobs run as a user of their own, so an input only the server may
+        read fails here, clearly, not inside the job (whether the executor's job user may read
+        the file itself, the executor says: :attr:`Mount.publisher`). Each dataset file must
+        still hold its published bytes (:func:`verify_input`)."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             # whatever the server's umask, the job's own user must reach what is written here
@@ -96,20 +119,21 @@ class Workspace:
                 # fail closed: without the published checksums nothing says what to run on
                 raise ProvisioningError(f"the files of {inp.did} came without their checksums")
             for index, file in enumerate(inp.files):
-                fp = verify_input(file, f"file {index} of {inp.did}", readable, job_user)
+                prepared = verify_input(inputs, file, f"file {index} of {inp.did}", job_user)
                 mounts.append(
                     Mount(
-                        Path(file.location),
+                        prepared.path,
                         f"/data/inputs/{inp.did}/{index}",
                         content=file.sha256,
-                        fingerprint=tuple(fp.as_list()),
+                        fingerprint=prepared.version,
+                        publisher=not file.held,
                     )
                 )
         algo = self.work / "transformations" / "algorithm"
         if wf.algorithm.rawcode:
             algo.write_text(wf.algorithm.rawcode)
         elif wf.algorithm.location:
-            _copy_code(wf.algorithm.location, algo, wf.algorithm.checksum, wf.algorithm.did)
+            _copy_code(inputs, wf.algorithm.location, algo, wf.algorithm.checksum, wf.algorithm.did)
             if wf.algorithm.ddo is not None:
                 (self.work / "ddos" / wf.algorithm.did).write_text(json.dumps(wf.algorithm.ddo))
         else:
@@ -126,36 +150,26 @@ class Workspace:
         return mounts
 
 
+def published(file: InputFile) -> PublishedInput:
+    """What the storage layer needs to know of a dataset file the provider checked."""
+    return PublishedInput(file.location, file.sha256, tuple(file.fingerprint))
+
+
 def verify_input(
-    file: InputFile,
-    where: str,
-    readable: Callable[[Path], bool],
-    job_user: tuple[int, int] | None,
-) -> Fingerprint:
-    """Check that a dataset file is still the one the provider published, reached without
-    following links, and readable by the job; return its fingerprint now. A file whose
-    fingerprint moved is rehashed: it runs only if its bytes are still the published ones."""
+    inputs: InputSource, file: InputFile, where: str, job_user: tuple[int, int] | None
+) -> PreparedInput:
+    """Prepare a dataset file for the job: still the one the provider published, reached
+    without following links, and (a publisher's file) reachable by ``job_user``. A file whose
+    version moved is rehashed: it runs only if its bytes are still the published ones."""
     try:
-        with opened(file.location) as f:
-            if not file.held and (
-                not readable(Path(file.location))
-                or (job_user is not None and not f.readable_by(*job_user))
-            ):
-                raise ProvisioningError(
-                    f"{where} is not readable by the sandbox user "
-                    "(the publisher must make it readable by others)"
-                )
-            fp = f.fingerprint
-            if fp.as_list() != file.fingerprint and f.sha256() != file.sha256:
-                raise ProvisioningError(f"{where} has changed since it was published", changed=True)
-            return fp
-    except FileRefused:
-        raise ProvisioningError(f"{where} is no longer available") from None
-    except OSError:
-        raise ProvisioningError(f"{where} is no longer available") from None
+        return inputs.prepare(published(file), None if file.held else job_user)
+    except InputModified as e:
+        raise ProvisioningError(f"{where} {e}", changed=True) from None
+    except InputUnavailable as e:
+        raise ProvisioningError(f"{where} {e}") from None
 
 
-def changed_inputs(wf: Workflow, before: list[Mount]) -> list[str]:
+def changed_inputs(inputs: InputSource, wf: Workflow, before: list[Mount]) -> list[str]:
     """The dataset files (as "file I of DID") that are not what they were when the job was
     set up: the job may have read other bytes than the receipt names."""
     changed = []
@@ -163,28 +177,24 @@ def changed_inputs(wf: Workflow, before: list[Mount]) -> list[str]:
     for inp in wf.inputs:
         for index, file in enumerate(inp.files):
             m = mounted.get(f"/data/inputs/{inp.did}/{index}")
-            try:
-                with opened(file.location) as f:
-                    same = m is not None and f.fingerprint.as_list() == list(m.fingerprint)
-            except (OSError, FileRefused):
-                same = False
+            same = m is not None and inputs.unchanged(
+                published(file), PreparedInput(m.source, m.fingerprint)
+            )
             if not same:
                 changed.append(f"file {index} of {inp.did}")
     return changed
 
 
-def _copy_code(location: str, dst: Path, checksum: str, did: str) -> None:
+def _copy_code(inputs: InputSource, location: str, dst: Path, checksum: str, did: str) -> None:
     """Copy a published algorithm's code without following links, and only if it is still the
     code that was checked and trusted."""
     digest = hashlib.sha256()
     try:
-        with opened(location) as f:
-            fd = os.open(f"/proc/self/fd/{f.fd}", os.O_RDONLY | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fin, dst.open("wb") as fout:
-                while chunk := fin.read(1 << 20):
-                    digest.update(chunk)
-                    fout.write(chunk)
-    except (OSError, FileRefused):
+        with inputs.open(location) as fin, dst.open("wb") as fout:
+            while chunk := fin.read(CHUNK):
+                digest.update(chunk)
+                fout.write(chunk)
+    except (OSError, InputUnavailable):
         raise ProvisioningError(
             f"the code of {did} is no longer available", algorithm=True
         ) from None

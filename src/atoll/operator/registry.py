@@ -21,6 +21,7 @@ from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine
 from atoll.errors import BadRequest, Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
+from atoll.storage import ObjectNotFound
 
 CHUNK = 1 << 16
 MAX_WAIT = 60.0
@@ -176,10 +177,9 @@ class LocalRegistry:
         info = await self.status(job_id)
         found = await anyio.to_thread.run_sync(self.store.result, job_id, index)
         entry = check_index(info, index, found)
-        path = self.engine.workspace(job_id).result_file(index)
         try:
-            fh = path.open("rb")
-        except FileNotFoundError:
+            fh = self.engine.open_result(job_id, index)
+        except ObjectNotFound:
             raise NotFound("the result file is missing") from None
 
         async def stream() -> AsyncIterator[bytes]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 import psutil
 
-from atoll.engine.sandbox.egress import IPAddress, Rule, system_resolver
+from atoll.engine.sandbox.allowlist import IPAddress, Rule, system_resolver
 from atoll.errors import AtollError, BadRequest, ConfigError
 
 

@@ -267,6 +267,11 @@ class CgroupSystem:
             with contextlib.suppress(OSError):
                 d.rmdir()
 
+    def existing(self, name: str) -> JobCgroup | None:
+        """The job cgroup called ``name`` under the parent, if it exists."""
+        dirs = {c: p / name for c, p in self.parent_dirs().items() if (p / name).is_dir()}
+        return JobCgroup(self.version, dirs) if dirs else None
+
     def leftovers(self) -> list[JobCgroup]:
         """Job cgroups that exist under the parent, e.g. after a crash."""
         names: set[str] = set()

@@ -31,9 +31,9 @@ import os
 import stat
 from pathlib import Path
 
-from atoll.catalog.files import FileRefused, Fingerprint, open_nofollow
 from atoll.engine.executor import InputChanged, SandboxUnavailable
 from atoll.engine.sandbox import mounts
+from atoll.storage.local_files import FileRefused, Fingerprint, open_nofollow
 
 DEFAULT_STAGE_ROOT = Path("/run/atoll-sandbox")
 

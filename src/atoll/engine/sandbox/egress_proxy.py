@@ -1,4 +1,4 @@
-"""A job's network egress: the allowlist and the HTTP proxy that enforces it.
+"""A job's network egress: the HTTP proxy that enforces its allowlist.
 
 A job with an allowlist still runs in a network namespace with only loopback. A forwarder
 inside it (``forwarder.py``) relays ``127.0.0.1:3128`` to a Unix socket that is bind-mounted
@@ -17,22 +17,24 @@ import contextlib
 import ipaddress
 import logging
 import os
-import re
 import select
 import shutil
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from atoll.engine.sandbox.allowlist import Allowlist, IPAddress, Resolver, system_resolver
+from atoll.engine.sandbox.proxy_request import (
+    ProxyRequest,
+    Refused,
+    error_response,
+    parse_request,
+)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-#: (name, port) -> the addresses the name has, in the order to try them
-Resolver = Callable[[str, int], Sequence[IPAddress]]
+log = logging.getLogger(__name__)
 
 SOCKET_NAME = "proxy.sock"
 MAX_CONNECTIONS = 32
@@ -45,274 +47,6 @@ TURN_AWAY_SECONDS = 0.5
 #: refusals reported one by one per job; after that a single line says more were refused
 REFUSALS_REPORTED = 20
 CHUNK = 64 * 1024
-
-_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-_PORT_RE = re.compile(r"[0-9]{1,5}")
-_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_VERSION_RE = re.compile(r"HTTP/1\.[01]")
-#: not forwarded to the destination: they concern the hop to the proxy, or would keep the
-#: upstream connection open for requests this proxy has not checked
-_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "host",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "upgrade",
-    }
-)
-_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
-
-
-# -- the allowlist -------------------------------------------------------------------------
-
-
-def _normalize_name(text: str) -> str | None:
-    name = text.lower().removesuffix(".")
-    if not name or len(name) > 253 or not name.isascii():
-        return None
-    labels = name.split(".")
-    if not all(_LABEL_RE.fullmatch(label) for label in labels):
-        return None
-    # A name whose last label is numeric is an IPv4 address in a form inet_aton accepts
-    # ("127.1", "2130706433"): resolving it would reach an address no rule names.
-    if labels[-1].isdigit():
-        return None
-    return name
-
-
-def parse_host(text: str) -> tuple[str, IPAddress | None]:
-    """The normalised host and, for an IP literal, its address. Raises ValueError."""
-    if text.startswith("[") and text.endswith("]"):
-        address: IPAddress = ipaddress.IPv6Address(text[1:-1])
-        return f"[{address.compressed}]", address
-    try:
-        address = ipaddress.IPv4Address(text)
-    except ValueError:
-        pass
-    else:
-        return address.compressed, address
-    name = _normalize_name(text)
-    if name is None:
-        raise ValueError(f"invalid host {text!r}")
-    return name, None
-
-
-def split_host_port(text: str, default_port: int | None) -> tuple[str, int | None]:
-    """Split ``host:port``, ``[v6]:port`` or a bare host. Raises ValueError."""
-    host, port_text = text, ""
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"invalid address {text!r}")
-        host, rest = text[: end + 1], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"invalid address {text!r}")
-            port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    elif ":" in text:
-        raise ValueError(f"an IPv6 address needs brackets: {text!r}")
-    if not port_text:
-        if text.endswith(":"):
-            raise ValueError(f"invalid port in {text!r}")
-        return host, default_port
-    if not _PORT_RE.fullmatch(port_text) or not 0 < int(port_text) < 65536:
-        raise ValueError(f"invalid port in {text!r}")
-    return host, int(port_text)
-
-
-def _special(address: IPAddress) -> bool:
-    """Whether a name may not lead to ``address``: loopback (the host itself), link-local
-    (cloud metadata services), and addresses that are no single remote host."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_loopback
-        or address.is_link_local
-        or address.is_unspecified
-        or address.is_multicast
-        or address.is_reserved
-        or (isinstance(address, ipaddress.IPv4Address) and address in _THIS_NETWORK)
-    )
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One allowlist entry. ``host`` is a normalised name, ``*.`` and a domain, or an IP
-    literal (with ``address`` set); ``port`` None allows every port."""
-
-    host: str
-    port: int | None
-    address: IPAddress | None = None
-
-    @classmethod
-    def parse(cls, entry: str) -> Rule:
-        """Raises ValueError."""
-        text = entry.strip()
-        host_text, port = split_host_port(text, None)
-        if host_text.startswith("*."):
-            domain = _normalize_name(host_text[2:])
-            if domain is None:
-                raise ValueError(f"invalid egress entry {entry!r}")
-            return cls("*." + domain, port)
-        try:
-            host, address = parse_host(host_text)
-        except ValueError:
-            raise ValueError(f"invalid egress entry {entry!r}") from None
-        if address is not None and (address.is_unspecified or address.is_multicast):
-            raise ValueError(f"egress entry {entry!r} is not a single host")
-        return cls(host, port, address)
-
-    def permits(self, host: str, port: int) -> bool:
-        if self.port is not None and self.port != port:
-            return False
-        if self.host.startswith("*."):
-            return host.endswith(self.host[1:])
-        return host == self.host
-
-
-class Allowlist:
-    """The destinations a job may reach. Empty: none."""
-
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
-        self.rules = tuple(rules)
-        self._listed = frozenset(r.address for r in self.rules if r.address is not None)
-
-    @classmethod
-    def parse(cls, entries: Iterable[str]) -> Allowlist:
-        """Raises ValueError, naming the first invalid entry."""
-        return cls(Rule.parse(e) for e in entries)
-
-    def __bool__(self) -> bool:
-        return bool(self.rules)
-
-    def permits(self, host: str, port: int) -> bool:
-        """Whether a request for ``host`` (normalised, as :func:`parse_host` returns it) on
-        ``port`` may go out. An IP literal matches only a rule with that literal: reaching an
-        address that happens to be a listed name's is not allowed."""
-        return any(r.permits(host, port) for r in self.rules)
-
-    def may_resolve_to(self, address: IPAddress) -> bool:
-        """Whether a permitted name may lead to ``address``."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return not _special(address) or address in self._listed
-
-
-def system_resolver(host: str, port: int) -> list[IPAddress]:
-    found: list[IPAddress] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ipaddress.ip_address(sockaddr[0])
-        if address not in found:
-            found.append(address)
-    return found
-
-
-# -- the proxy -------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str, text: str, destination: str = "") -> None:
-        super().__init__(text)
-        self.status = status
-        self.reason = reason
-        self.text = text
-        #: set for a refusal by the allowlist, which the job's log hears about
-        self.destination = destination
-
-
-def _bad_request(text: str) -> _Refused:
-    return _Refused(400, "Bad Request", text)
-
-
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    host: str
-    address: IPAddress | None
-    port: int
-    #: the request head to send upstream, or None for a CONNECT tunnel
-    upstream_head: bytes | None
-
-    @property
-    def destination(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def _authority(host: str, port: int, default: int) -> str:
-    return host if port == default else f"{host}:{port}"
-
-
-def parse_request(head: bytes) -> _Request:
-    """The destination of a proxy request head (without the blank line). Raises _Refused."""
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
-        raise _bad_request("the request is not ASCII") from None
-    request_line, *header_lines = text.split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not _TOKEN_RE.fullmatch(parts[0]) or not _VERSION_RE.fullmatch(parts[2]):
-        raise _bad_request("malformed request line")
-    method, target, version = parts
-    headers: list[tuple[str, str]] = []
-    for line in header_lines:
-        name, sep, value = line.partition(":")
-        if not sep or not _TOKEN_RE.fullmatch(name):
-            raise _bad_request("malformed header")
-        headers.append((name, value.strip()))
-
-    if method == "CONNECT":
-        try:
-            host_text, port = split_host_port(target, None)
-            host, address = parse_host(host_text)
-        except ValueError:
-            raise _bad_request("CONNECT needs host:port") from None
-        if port is None:
-            raise _bad_request("CONNECT needs host:port")
-        return _Request(method, host, address, port, None)
-
-    if target[:7].lower() != "http://":
-        raise _bad_request("only http:// URIs and CONNECT go through this proxy")
-    rest = target[7:]
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, path = rest[:cut], rest[cut:].partition("#")[0]
-    if "@" in authority:
-        raise _bad_request("credentials in the URI are not supported")
-    try:
-        host_text, port_or_none = split_host_port(authority, 80)
-        host, address = parse_host(host_text)
-    except ValueError:
-        raise _bad_request("invalid host in the URI") from None
-    port = port_or_none if port_or_none is not None else 80
-    if not path.startswith("/"):
-        path = "/" + path
-    # Connection may name more headers that concern only this hop.
-    dropped = set(_HOP_HEADERS)
-    for name, value in headers:
-        if name.lower() == "connection":
-            dropped.update(v.strip().lower() for v in value.split(","))
-    # The Host header is the URI's: another one would ask the server behind an allowed
-    # address (a shared front end) for a site that is not allowed.
-    lines = [f"{method} {path} {version}", f"Host: {_authority(host, port, 80)}"]
-    lines += [f"{n}: {v}" for n, v in headers if n.lower() not in dropped]
-    lines += ["Connection: close", "", ""]
-    return _Request(method, host, address, port, "\r\n".join(lines).encode("ascii"))
-
-
-def _response(status: int, reason: str, text: str) -> bytes:
-    body = f"atoll egress proxy: {text}\n".encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
 
 
 class EgressProxy:
@@ -521,7 +255,7 @@ class EgressProxy:
                 buf += data
             conn.settimeout(TURN_AWAY_SECONDS)
             text = f"more than {self.max_connections} connections at once"
-            conn.sendall(_response(503, "Service Unavailable", text))
+            conn.sendall(error_response(503, "Service Unavailable", text))
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -535,11 +269,11 @@ class EgressProxy:
             try:
                 request = parse_request(head)
                 upstream = self._open(request)
-            except _Refused as refused:
+            except Refused as refused:
                 if refused.destination:
                     self._report_refusal(refused.destination, refused.text)
                 with contextlib.suppress(OSError):
-                    client.sendall(_response(refused.status, refused.reason, refused.text))
+                    client.sendall(error_response(refused.status, refused.reason, refused.text))
                 return
             if request.upstream_head is None:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -570,7 +304,9 @@ class EgressProxy:
         while b"\r\n\r\n" not in buf:
             if len(buf) > MAX_HEAD_BYTES:
                 with contextlib.suppress(OSError):
-                    client.sendall(_response(431, "Request Header Fields Too Large", "too long"))
+                    client.sendall(
+                        error_response(431, "Request Header Fields Too Large", "too long")
+                    )
                 return None
             left = deadline - time.monotonic()
             if left <= 0:
@@ -604,24 +340,24 @@ class EgressProxy:
             except Exception:
                 log.exception("egress proxy of job %s: reporting a refusal failed", self.name)
 
-    def _open(self, request: _Request) -> socket.socket:
+    def _open(self, request: ProxyRequest) -> socket.socket:
         """Check the destination, resolve it, and connect to an address that was checked."""
         dest = request.destination
         if not self.allowlist.permits(request.host, request.port):
-            raise _Refused(403, "Forbidden", f"{dest} is not allowed for this job", dest)
+            raise Refused(403, "Forbidden", f"{dest} is not allowed for this job", dest)
         if request.address is not None:
             addresses: Sequence[IPAddress] = [request.address]
         else:
             try:
                 resolved = self.resolver(request.host, request.port)
             except OSError:
-                raise _Refused(502, "Bad Gateway", f"cannot resolve {request.host}") from None
+                raise Refused(502, "Bad Gateway", f"cannot resolve {request.host}") from None
             addresses = [a for a in resolved if self.allowlist.may_resolve_to(a)]
             if not addresses:
                 if not resolved:
-                    raise _Refused(502, "Bad Gateway", f"cannot resolve {request.host}")
+                    raise Refused(502, "Bad Gateway", f"cannot resolve {request.host}")
                 text = f"{dest} resolves to an address this job may not reach"
-                raise _Refused(403, "Forbidden", text, dest)
+                raise Refused(403, "Forbidden", text, dest)
         for address in addresses:
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
                 address = address.ipv4_mapped
@@ -629,7 +365,7 @@ class EgressProxy:
             sock = socket.socket(family, socket.SOCK_STREAM)
             if not self._track(sock):
                 sock.close()
-                raise _Refused(503, "Service Unavailable", "the job has ended")
+                raise Refused(503, "Service Unavailable", "the job has ended")
             sock.settimeout(self.connect_timeout)
             try:
                 sock.connect((str(address), request.port))
@@ -639,7 +375,7 @@ class EgressProxy:
                 continue
             sock.settimeout(self.idle_timeout)
             return sock
-        raise _Refused(502, "Bad Gateway", f"cannot connect to {dest}")
+        raise Refused(502, "Bad Gateway", f"cannot connect to {dest}")
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         """Copy bytes both ways until both sides have closed, one goes idle, or the proxy
