@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from atoll.chain.node import ETHER
+from atoll.chain.deployment import ETHER
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, env_home, print_json
 from atoll.cli.node import HomeOpt
 from atoll.cli.untrusted import markup

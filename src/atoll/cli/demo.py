@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from atoll.chain.contracts import ConditionState
-from atoll.chain.node import ETHER
+from atoll.chain.deployment import ETHER
 from atoll.cli.common import console
 from atoll.cli.compute import print_job, wait_with_progress
 from atoll.cli.node import init_home

@@ -80,7 +80,7 @@ def deploy(
 ) -> None:
     """Deploy the contracts with the provider key; on a development chain, give the
     addresses in ``fund`` gas money and tokens."""
-    from atoll.chain.node import ChainNode, open_chain
+    from atoll.chain.deployment import ChainNode, open_chain
 
     chain = open_chain(chain_url, chain_file)
     try:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from atoll.chain.node import ETHER
+from atoll.chain.deployment import ETHER
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
 from atoll.cli.parameters import declared
 from atoll.cli.untrusted import plain
