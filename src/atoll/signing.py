@@ -38,7 +38,9 @@ def checksum_address(address: str) -> str:
     if len(body) != 40 or not _HEX.issuperset(body):
         raise ValueError(f"not an address: {address!r}")
     digest = keccak(body.encode()).hex()
-    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(body, digest))
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(body, digest[:40], strict=True)
+    )
 
 
 def address_of(public_key: PublicKey) -> str:
