@@ -80,9 +80,10 @@ class LightChain:
         dev: bool | None = None,
         request_timeout: float = 30.0,
         poll_interval: float = 0.25,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url
-        self._http = httpx.Client(timeout=request_timeout)
+        self._http = httpx.Client(timeout=request_timeout, transport=transport)
         self._poll = poll_interval
         self._send_lock = threading.Lock()
         self._ids = iter(range(1, 1 << 62))

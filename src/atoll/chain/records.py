@@ -18,6 +18,8 @@ ZERO32 = b"\x00" * 32
 
 
 class ConditionState(IntEnum):
+    """The state of one of an agreement's conditions on chain."""
+
     UNINITIALIZED = 0
     UNFULFILLED = 1
     FULFILLED = 2
@@ -25,6 +27,8 @@ class ConditionState(IntEnum):
 
 
 class TemplateState(IntEnum):
+    """The state of an agreement template in the template store."""
+
     UNINITIALIZED = 0
     PROPOSED = 1
     APPROVED = 2
@@ -33,6 +37,8 @@ class TemplateState(IntEnum):
 
 @dataclass(frozen=True)
 class DidRecord:
+    """A DID as the registry holds it: owner, DDO checksum and providers."""
+
     did: bytes
     owner: str
     checksum: bytes
