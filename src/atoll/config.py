@@ -25,7 +25,7 @@ DEFAULT_PORT = 8030
 
 def default_home() -> Path:
     """``$ATOLL_HOME``, else ``~/.atoll``: the node's directory, and the client's key."""
-    return Path(os.environ.get("ATOLL_HOME") or Path.home() / ".atoll")
+    return Path(os.environ.get("ATOLL_HOME") or Path.home() / ".atoll").expanduser()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from atoll.signing import Key, checksum_address
 
+from .units import ETHER
+
 if TYPE_CHECKING:
     # eth-account is imported where an account is made: a client that only reads the chain
     # or signs with a bare key never pays for it
@@ -30,7 +32,7 @@ DEV_CHAIN_IDS = frozenset({1337, 31337})
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_ACCOUNT_COUNT = 10
 #: Ether given to each development account in a new embedded chain (10,000 ETH).
-DEV_BALANCE = 10_000 * 10**18
+DEV_BALANCE = 10_000 * ETHER
 
 
 @dataclass(frozen=True)

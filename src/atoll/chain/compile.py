@@ -72,9 +72,9 @@ class Artifact:
 
 def default_cache_dir() -> Path:
     """``$ATOLL_HOME/cache/contracts``; ``ATOLL_HOME`` defaults to ``~/.atoll``."""
-    home = os.environ.get("ATOLL_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".atoll"
-    return base / "cache" / "contracts"
+    from atoll.config import default_home
+
+    return default_home() / "cache" / "contracts"
 
 
 def compiler_version() -> str:

@@ -40,6 +40,7 @@ from .records import (
     did_bytes,
     new_agreement_id,
 )
+from .units import TOKEN
 
 # the values and the book were once defined here: importers of this module still find them
 __all__ = [
@@ -111,8 +112,8 @@ class Contracts:
         governance: Signer,
         *,
         faucet: bool | None = None,
-        faucet_cap: int = 1_000 * 10**18,
-        initial_supply: int = 1_000_000_000 * 10**18,
+        faucet_cap: int = 1_000 * TOKEN,
+        initial_supply: int = 1_000_000_000 * TOKEN,
         token_name: str = "Atoll Token",
         token_symbol: str = "ATL",
         cache_dir: Path | str | None = None,
