@@ -3,8 +3,9 @@ trivial ``atoll compute run … --wait`` against a real ``atoll serve``, each a 
 beside ``python3 -c pass`` (the interpreter's own start) measured in the same run.
 
 The commands take turns, round after round, so that a noisy machine weighs on all of them
-alike. ``compute run`` is timed with an agreement ordered beforehand (the job path) and
-without one (the command orders and pays for its own agreement first).
+alike; the CPU time each command's process used is printed too, a figure a loaded machine
+bends less than the wall clock. ``compute run`` is timed with an agreement ordered beforehand
+(the job path) and without one (the command orders and pays for its own agreement first).
 
     python bench/bench_cli.py --runs 20
     python bench/bench_cli.py --atoll /path/to/client-only/venv/bin/atoll   # `pip install atoll`
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,22 +32,28 @@ from atoll.signing import Key
 ALGORITHM = "open('/data/outputs/out.txt', 'w').write('ok')\n"
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall clock and CPU time (user + system) of one run of ``command``."""
+    cpu0, t0 = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {done.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, cpu
 
 
-def show(name: str, values: list[float], base: float) -> float:
-    med = statistics.median(values)
+def show(name: str, values: list[float], cpu: list[float], base: float, base_cpu: float) -> None:
+    med, med_cpu = statistics.median(values), statistics.median(cpu)
     print(
-        f"{name:<40} median {med * 1000:7.1f} ms   p95 {pct(values, 95) * 1000:7.1f} ms"
-        f"   {med / base:5.1f}x python   (n={len(values)})"
+        f"{name:<32} median {med * 1000:7.1f} ms   p95 {pct(values, 95) * 1000:7.1f} ms"
+        f"   {med / base:5.1f}x python   cpu {med_cpu * 1000:6.1f} ms"
+        f"   {med_cpu / base_cpu:5.1f}x python   (n={len(values)})"
     )
-    return med
 
 
 def main() -> None:
@@ -93,14 +101,18 @@ def main() -> None:
             for command in commands.values():  # warm the file cache and the provider
                 timed(command, env)
             times: dict[str, list[float]] = {name: [] for name in commands}
+            cpu: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.runs):
                 for name, command in commands.items():
-                    times[name].append(timed(command, env))
+                    wall, used = timed(command, env)
+                    times[name].append(wall)
+                    cpu[name].append(used)
 
     print()
     base = statistics.median(times["python3 -c pass"])
-    for name, values in times.items():
-        show(name, values, base)
+    base_cpu = statistics.median(cpu["python3 -c pass"])
+    for name in commands:
+        show(name, times[name], cpu[name], base, base_cpu)
     print("goals: --help ≤ 250 ms; a trivial job end to end (compute run --wait) ≤ 500 ms median")
 
 
