@@ -115,6 +115,8 @@ class Key:
     """
 
     def __init__(self, private_key: bytes, clock: Callable[[], float] = time.time) -> None:
+        if len(private_key) != 32:
+            raise ValueError("a private key is 32 bytes")
         self._key = private_key
         self.address: str = address_of(PrivateKey(private_key).public_key)
         self._clock = clock
