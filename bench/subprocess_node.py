@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.server import free_port
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from atoll.catalog.files import Fingerprint
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata

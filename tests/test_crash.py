@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from atoll.chain.contracts import ConditionState
 from atoll.chain.embedded import EmbeddedChain
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.db.schema import agreement_jobs, agreements, assets, job_outcomes, jobs

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.server import free_port
 from tests.helpers import wait_healthy
 from tests.rawhttp import chunked, connect, request_head, send_streaming

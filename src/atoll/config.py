@@ -12,20 +12,20 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atoll.errors import ConfigError
-from atoll.models.environment import Environment
+from atoll.home import DEFAULT_PORT, default_home
 
-DEFAULT_PORT = 8030
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("ATOLL_HOME") or Path.home() / ".atoll")
+if TYPE_CHECKING:
+    # a pydantic model: built only where environments are read, not by every command
+    from atoll.models.environment import Environment
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of a node, with its default; :func:`load_settings` builds one."""
+
     home: Path = field(default_factory=default_home)
     #: SQLAlchemy URL; empty means SQLite in ``home``
     database_url: str = ""
@@ -98,6 +98,8 @@ class Settings:
     log_level: str = "info"
 
     def compute_environments(self) -> list[Environment]:
+        from atoll.models.environment import Environment
+
         if self.environments:
             return list(self.environments)
         return [
@@ -186,6 +188,8 @@ def _check_roots(entries: tuple[str, ...]) -> None:
 
 
 def _environments(raw: Any) -> tuple[Environment, ...]:
+    from atoll.models.environment import Environment
+
     try:
         items = json.loads(raw) if isinstance(raw, str) else raw
         envs = tuple(Environment.model_validate(e) for e in items)

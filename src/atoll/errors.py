@@ -19,6 +19,8 @@ from __future__ import annotations
 
 
 class AtollError(Exception):
+    """Every error Atoll reports: ``message`` is one line a user can act on."""
+
     status_code = 500
 
     def __init__(self, message: str) -> None:
@@ -27,34 +29,50 @@ class AtollError(Exception):
 
 
 class ConfigError(AtollError):
+    """The settings, the node directory or the installation are not as they must be."""
+
     status_code = 500
 
 
 class NotFound(AtollError):
+    """No such asset, job, agreement or file."""
+
     status_code = 404
 
 
 class BadRequest(AtollError):
+    """The request or its input is invalid."""
+
     status_code = 400
 
 
 class PolicyRefused(BadRequest):
+    """The asset's compute policy does not allow what was asked."""
+
     status_code = 403
 
 
 class AuthError(AtollError):
+    """The request is unsigned, badly signed, or its nonce is stale."""
+
     status_code = 401
 
 
 class Forbidden(AuthError):
+    """The signer is known but not allowed to do this."""
+
     status_code = 403
 
 
 class Conflict(AtollError):
+    """The request clashes with the current state (a DID taken, a job ended)."""
+
     status_code = 409
 
 
 class RemoteError(AtollError):
+    """A provider's error not mapped to another type, or a provider out of reach."""
+
     def __init__(self, message: str, status_code: int = 502) -> None:
         super().__init__(message)
         self.status_code = status_code

@@ -27,8 +27,8 @@ from pathlib import Path
 from eth_hash.auto import keccak
 from sqlalchemy import Engine, insert, select, update
 
+from atoll.chain.deployment import ChainNode
 from atoll.chain.errors import ChainError
-from atoll.chain.node import ChainNode
 from atoll.db.schema import node_identity
 from atoll.errors import ConfigError
 

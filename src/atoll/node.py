@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 from atoll import faults
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
+from atoll.chain.deployment import ChainNode
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
 from atoll.chain.ledger import AgreementLedger
-from atoll.chain.node import ChainNode
 from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect

@@ -3,6 +3,9 @@
 The message is ``route`` followed by the request's fields and the nonce, joined with no
 separator as Ocean's provider does (e.g. consumer address + DID + nonce). The route prefix
 keeps a signature made for one endpoint from being valid at another.
+
+Signatures are made and recovered with libsecp256k1 (coincurve) directly: eth-account does the
+same, but importing it costs a client a large share of its start-up.
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from coincurve import PrivateKey, PublicKey
+from eth_hash.auto import keccak
 
 from atoll.canonical import canonical_sha256
 from atoll.errors import AuthError, BadRequest
@@ -27,6 +28,28 @@ ADDRESS_LEN = 42
 #: every refusal that signing again with a fresh nonce may cure starts with this, so that a
 #: client can tell it from a bad signature
 STALE_NONCE = "stale nonce: "
+_PERSONAL_PREFIX = b"\x19Ethereum Signed Message:\n32"
+_HEX = frozenset("0123456789abcdef")
+
+
+def checksum_address(address: str) -> str:
+    """EIP-55: the address with its hex letters' case set by its keccak hash."""
+    body = address.lower().removeprefix("0x")
+    if len(body) != 40 or not _HEX.issuperset(body):
+        raise ValueError(f"not an address: {address!r}")
+    digest = keccak(body.encode()).hex()
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(body, digest[:40], strict=True)
+    )
+
+
+def address_of(public_key: PublicKey) -> str:
+    return checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:].hex())
+
+
+def _personal_hash(text: str) -> bytes:
+    # EIP-191 personal_sign over the 32-byte keccak of the text
+    return keccak(_PERSONAL_PREFIX + keccak(text.encode()))
 
 
 def is_stale_nonce(message: str) -> bool:
@@ -43,25 +66,32 @@ def body_digest(body: Any) -> str:
 
 
 def sign(private_key: bytes, text: str) -> str:
-    signable = encode_defunct(primitive=keccak(text=text))
-    sig: bytes = Account.sign_message(signable, private_key=private_key).signature
-    return "0x" + sig.hex().removeprefix("0x")
+    raw = PrivateKey(private_key).sign_recoverable(_personal_hash(text), hasher=None)
+    # r ‖ s ‖ v, with v as 27 or 28 as Ethereum wallets write it
+    return "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
 
 
 def recover(text: str, signature: str) -> str:
     try:
-        signable = encode_defunct(primitive=keccak(text=text))
-        address: str = Account.recover_message(signable, signature=signature)
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+        if len(raw) != 65:
+            raise ValueError("a signature is 65 bytes")
+        v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+        if v not in (0, 1):
+            raise ValueError("bad recovery id")
+        public = PublicKey.from_signature_and_message(
+            raw[:64] + bytes([v]), _personal_hash(text), hasher=None
+        )
     except Exception:
         raise AuthError("the signature is malformed") from None
-    return address
+    return address_of(public)
 
 
 def normalise_address(address: str) -> str:
     if not isinstance(address, str) or len(address) != ADDRESS_LEN or not address.startswith("0x"):
         raise BadRequest("an address is 0x followed by 40 hex digits")
     try:
-        return str(to_checksum_address(address))
+        return checksum_address(address)
     except ValueError:
         raise BadRequest("an address is 0x followed by 40 hex digits") from None
 
@@ -85,8 +115,10 @@ class Key:
     """
 
     def __init__(self, private_key: bytes, clock: Callable[[], float] = time.time) -> None:
+        if len(private_key) != 32:
+            raise ValueError("a private key is 32 bytes")
         self._key = private_key
-        self.address: str = Account.from_key(private_key).address
+        self.address: str = address_of(PrivateKey(private_key).public_key)
         self._clock = clock
         self._last = 0
         self._lock = threading.Lock()

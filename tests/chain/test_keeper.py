@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from atoll.chain.contracts import ConditionState, Contracts
+from atoll.chain.deployment import ChainNode, fund_from_dev
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
 from atoll.chain.ledger import AgreementLedger
-from atoll.chain.node import ChainNode, fund_from_dev
 from atoll.errors import Forbidden
 from atoll.models.charges import CHARGED, REFUNDED
 from atoll.models.job import JobInfo

@@ -26,15 +26,11 @@ def test_unreachable_node_is_chain_unavailable() -> None:
         RpcChain(f"http://127.0.0.1:{_closed_port()}", request_timeout=2)
 
 
-def test_open_chain_picks_url_or_embedded(
-    anvil_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ATOLL_CHAIN_URL", raising=False)
-    embedded = open_chain(path=tmp_path / "c.sqlite")
+def test_open_chain_picks_url_or_embedded(anvil_url: str, tmp_path: Path) -> None:
+    embedded = open_chain("", tmp_path / "c.sqlite")
     assert isinstance(embedded, EmbeddedChain)
     embedded.close()
-    monkeypatch.setenv("ATOLL_CHAIN_URL", anvil_url)
-    rpc = open_chain()
+    rpc = open_chain(anvil_url, tmp_path / "c.sqlite")
     assert isinstance(rpc, RpcChain) and rpc.chain_id == 31337 and rpc.is_dev
     rpc.close()
 

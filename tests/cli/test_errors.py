@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from atoll.cli import exits
-from atoll.cli.endpoint import DEFAULT_URL, RECORD, provider_url, recorded
 from atoll.models.ddo import ComputePolicy
 from atoll.models.status import JobStatus
+from atoll.sdk.endpoint import DEFAULT_URL, RECORD, provider_url, recorded
 from atoll.server import free_port
 from atoll.signing import Key
 from tests.helpers import Running, require_sandbox, running_provider

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.cli.endpoint import RECORD
+from atoll.sdk.endpoint import RECORD
 from atoll.server import free_port
 from tests.helpers import public_dir, require_sandbox
 

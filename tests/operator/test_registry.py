@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.errors import BadRequest, Conflict, NotFound

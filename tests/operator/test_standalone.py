@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import RemoteError
 from atoll.models.status import JobStatus

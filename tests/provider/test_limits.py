@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import ConfigError
 from atoll.node import operator_app

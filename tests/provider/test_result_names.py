@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from atoll import signing
-from atoll.cli.node import init_home
+from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import RemoteError
 from atoll.models.status import JobStatus

@@ -2,54 +2,85 @@
 
 - :class:`Chain` is the one interface to a chain; :class:`EmbeddedChain` runs an
   EVM in this process, persisted in a SQLite file, :class:`RpcChain` talks to any
-  JSON-RPC node. :func:`open_chain` picks one.
+  JSON-RPC node through web3, :class:`LightChain` to one through plain JSON-RPC (the
+  client's). :func:`open_chain` picks the provider's.
 - :class:`Contracts` deploys and drives the contracts (DID registry, templates,
   agreements and their conditions, the payment token).
 - Every revert, on every backend, raises :class:`ChainRevert` with its reason.
+
+Names are imported on first use: a client that reads one agreement never loads the
+embedded EVM, the compiler or web3.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import (
-    DEV_MNEMONIC,
-    Chain,
-    Log,
-    Receipt,
-    Signer,
-    as_account,
-    dev_accounts,
-)
-from .compile import CONTRACT_NAMES, Artifact, default_cache_dir, load_artifact, load_artifacts
-from .contracts import (
-    AddressBook,
-    Agreement,
-    ChainEvent,
-    Condition,
-    ConditionState,
-    Contracts,
-    DidRecord,
-    TemplateState,
-    did_bytes,
-    new_agreement_id,
-)
-from .embedded import EmbeddedChain
-from .errors import ChainError, ChainRevert, ChainTimeout, ChainUnavailable
-
 if TYPE_CHECKING:
+    from .base import DEV_MNEMONIC, Chain, Log, Receipt, Signer, as_account, dev_accounts
+    from .book import AddressBook
+    from .compile import (
+        CONTRACT_NAMES,
+        Artifact,
+        default_cache_dir,
+        load_artifact,
+        load_artifacts,
+    )
+    from .contracts import Contracts
+    from .deployment import open_chain
+    from .embedded import EmbeddedChain
+    from .errors import ChainError, ChainRevert, ChainTimeout, ChainUnavailable
+    from .light import LightChain
+    from .records import (
+        Agreement,
+        ChainEvent,
+        Condition,
+        ConditionState,
+        DidRecord,
+        TemplateState,
+        did_bytes,
+        new_agreement_id,
+    )
     from .rpc import RpcChain
+
+_HOMES = {
+    "base": ("DEV_MNEMONIC", "Chain", "Log", "Receipt", "Signer", "as_account", "dev_accounts"),
+    "book": ("AddressBook",),
+    "compile": (
+        "CONTRACT_NAMES",
+        "Artifact",
+        "default_cache_dir",
+        "load_artifact",
+        "load_artifacts",
+    ),
+    "contracts": ("Contracts",),
+    "deployment": ("open_chain",),
+    "embedded": ("EmbeddedChain",),
+    "errors": ("ChainError", "ChainRevert", "ChainTimeout", "ChainUnavailable"),
+    "light": ("LightChain",),
+    "records": (
+        "Agreement",
+        "ChainEvent",
+        "Condition",
+        "ConditionState",
+        "DidRecord",
+        "TemplateState",
+        "did_bytes",
+        "new_agreement_id",
+    ),
+    "rpc": ("RpcChain",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    # web3 (behind RpcChain) costs a provider on its embedded chain ~20 MB it never uses
-    if name == "RpcChain":
-        from .rpc import RpcChain
-
-        return RpcChain
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
@@ -69,6 +100,7 @@ __all__ = [
     "Contracts",
     "DidRecord",
     "EmbeddedChain",
+    "LightChain",
     "Log",
     "Receipt",
     "RpcChain",
@@ -76,7 +108,6 @@ __all__ = [
     "TemplateState",
     "as_account",
     "default_cache_dir",
-    "default_chain_path",
     "dev_accounts",
     "did_bytes",
     "load_artifact",
@@ -84,23 +115,3 @@ __all__ = [
     "new_agreement_id",
     "open_chain",
 ]
-
-
-def default_chain_path() -> Path:
-    """``$ATOLL_HOME/chain/chain.sqlite`` (``ATOLL_HOME`` defaults to ``~/.atoll``)."""
-    home = os.environ.get("ATOLL_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".atoll"
-    return base / "chain" / "chain.sqlite"
-
-
-def open_chain(url: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Chain:
-    """A JSON-RPC chain at ``url`` (or ``$ATOLL_CHAIN_URL``), else the embedded one.
-
-    The embedded chain lives at ``path`` (default :func:`default_chain_path`).
-    """
-    target = url or os.environ.get("ATOLL_CHAIN_URL")
-    if target:
-        from .rpc import RpcChain
-
-        return RpcChain(target)
-    return EmbeddedChain(path if path is not None else default_chain_path())

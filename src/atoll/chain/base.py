@@ -9,23 +9,30 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
+from atoll.signing import Key, checksum_address
+
+from .units import ETHER
+
+if TYPE_CHECKING:
+    # eth-account is imported where an account is made: a client that only reads the chain
+    # or signs with a bare key never pays for it
+    from eth_account.signers.local import LocalAccount
 
 #: A private key (hex string or 32 bytes) or an eth-account ``LocalAccount``.
-Signer: TypeAlias = LocalAccount | str | bytes
+Signer: TypeAlias = "LocalAccount | str | bytes"
 
 #: Topic filter per position: one value, any of several, or ``None`` for any.
 TopicFilter: TypeAlias = bytes | Sequence[bytes] | None
 
+#: Chain ids treated as development chains (faucet, time travel) unless told.
+DEV_CHAIN_IDS = frozenset({1337, 31337})
 #: The well-known development mnemonic (anvil's and hardhat's default accounts).
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_ACCOUNT_COUNT = 10
 #: Ether given to each development account in a new embedded chain (10,000 ETH).
-DEV_BALANCE = 10_000 * 10**18
+DEV_BALANCE = 10_000 * ETHER
 
 
 @dataclass(frozen=True)
@@ -147,15 +154,28 @@ class Chain(Protocol):
 
 def as_account(signer: Signer) -> LocalAccount:
     """A ``LocalAccount`` from a key or an account."""
+    from eth_account import Account
+    from eth_account.signers.local import LocalAccount
+
     if isinstance(signer, LocalAccount):
         return signer
     account: LocalAccount = Account.from_key(signer)
     return account
 
 
+def signer_address(signer: Signer) -> str:
+    """The address of a signer, without making an account of a bare key."""
+    if isinstance(signer, str | bytes):
+        raw = bytes.fromhex(signer.removeprefix("0x")) if isinstance(signer, str) else signer
+        return Key(raw).address
+    return str(signer.address)
+
+
 @functools.cache
 def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> tuple[LocalAccount, ...]:
     """The development accounts of :data:`DEV_MNEMONIC` (same keys as anvil's)."""
+    from eth_account import Account
+
     Account.enable_unaudited_hdwallet_features()
     out: list[LocalAccount] = []
     for i in range(count):
@@ -165,7 +185,7 @@ def dev_accounts(count: int = DEV_ACCOUNT_COUNT) -> tuple[LocalAccount, ...]:
 
 
 def checksum(address: str | bytes) -> str:
-    return str(to_checksum_address(address))
+    return checksum_address(address.hex() if isinstance(address, bytes) else address)
 
 
 def topic_matches(flt: TopicFilter, value: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""Compile the Vyper contracts shipped in ``contracts/`` and cache the artifacts.
+"""Compile the Vyper contracts shipped in ``vyper/`` and cache the artifacts.
 
 Compiling all contracts takes a few seconds, so the ABI and bytecode are cached
 as JSON in a directory (default ``$ATOLL_HOME/cache/contracts``, ``ATOLL_HOME``
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parent / "vyper"
 
 #: Every contract the chain layer deploys, in deployment order.
 CONTRACT_NAMES: tuple[str, ...] = (
@@ -72,9 +72,9 @@ class Artifact:
 
 def default_cache_dir() -> Path:
     """``$ATOLL_HOME/cache/contracts``; ``ATOLL_HOME`` defaults to ``~/.atoll``."""
-    home = os.environ.get("ATOLL_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".atoll"
-    return base / "cache" / "contracts"
+    from atoll.home import default_home
+
+    return default_home() / "cache" / "contracts"
 
 
 def compiler_version() -> str:

@@ -17,218 +17,48 @@ Agreement ids and DIDs are 32 bytes (``bytes``); addresses are checksummed strin
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import IntEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from .abi import AbiEvent, ContractAbi
-from .base import Chain, Receipt, Signer, as_account, checksum
+from .base import Chain, Receipt, Signer, checksum, signer_address
+from .book import AddressBook
 from .compile import CONTRACT_NAMES, Artifact, load_artifacts
 from .errors import ChainError
+from .interfaces import shipped_abis
+from .records import (
+    ZERO32,
+    ZERO_ADDRESS,
+    Agreement,
+    ChainEvent,
+    Condition,
+    ConditionState,
+    DidRecord,
+    TemplateState,
+    did_bytes,
+    new_agreement_id,
+)
+from .units import TOKEN
 
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-ZERO32 = b"\x00" * 32
+# the values and the book were once defined here: importers of this module still find them
+__all__ = [
+    "EVENT_BLOCK_STEP",
+    "AddressBook",
+    "Agreement",
+    "ChainEvent",
+    "Condition",
+    "ConditionState",
+    "Contracts",
+    "DidRecord",
+    "TemplateState",
+    "did_bytes",
+    "new_agreement_id",
+]
 
 #: Default bound on the blocks one log query covers (see :meth:`Contracts.events`).
 EVENT_BLOCK_STEP = 2_000
-
-
-class ConditionState(IntEnum):
-    UNINITIALIZED = 0
-    UNFULFILLED = 1
-    FULFILLED = 2
-    ABORTED = 3
-
-
-class TemplateState(IntEnum):
-    UNINITIALIZED = 0
-    PROPOSED = 1
-    APPROVED = 2
-    REVOKED = 3
-
-
-# AddressBook field per contract name.
-_BOOK_FIELDS: dict[str, str] = {
-    "AtollToken": "token",
-    "DIDRegistry": "did_registry",
-    "TemplateStore": "template_store",
-    "AgreementStore": "agreement_store",
-    "LockPaymentCondition": "lock_payment",
-    "ComputeExecutionCondition": "compute_execution",
-    "EscrowPaymentCondition": "escrow_payment",
-    "ComputeTemplate": "compute_template",
-}
-
-
-@dataclass(frozen=True)
-class AddressBook:
-    """Where the contracts of one deployment live; serialisable to JSON."""
-
-    chain_id: int
-    governance: str
-    #: Block of the first deployment transaction: event scans start here, never at 0.
-    deployed_block: int
-    token: str
-    did_registry: str
-    template_store: str
-    agreement_store: str
-    lock_payment: str
-    compute_execution: str
-    escrow_payment: str
-    compute_template: str
-
-    def address_of(self, contract: str) -> str:
-        """Address of a contract by its name (e.g. ``"DIDRegistry"``)."""
-        return str(getattr(self, _BOOK_FIELDS[contract]))
-
-    def contracts(self) -> dict[str, str]:
-        """``{contract name: address}``."""
-        return {name: self.address_of(name) for name in _BOOK_FIELDS}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AddressBook:
-        values: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            if name not in data:
-                raise ValueError(f"address book lacks {name!r}")
-            raw = data[name]
-            values[name] = int(raw) if name in ("chain_id", "deployed_block") else checksum(raw)
-        return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> AddressBook:
-        return cls.from_dict(json.loads(text))
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
-        os.replace(tmp, p)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> AddressBook:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
-
-@dataclass(frozen=True)
-class DidRecord:
-    did: bytes
-    owner: str
-    checksum: bytes
-    providers: tuple[str, ...]
-    updated_block: int
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One condition of an agreement. Times are block timestamps (seconds)."""
-
-    condition_id: bytes
-    agreement_id: bytes
-    contract: str
-    state: ConditionState
-    #: Not fulfillable before this time.
-    time_lock: int
-    #: Only abortable after this time; 0 = no time out.
-    time_out: int
-    updated_at: int
-
-    def timed_out(self, now: int) -> bool:
-        return self.time_out != 0 and now > self.time_out
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """A compute agreement as stored on chain (conditions: lock, compute, escrow)."""
-
-    agreement_id: bytes
-    did: bytes
-    template: str
-    consumer: str
-    max_jobs: int
-    created_at: int
-    created_block: int
-    price: int
-    receiver: str
-    token: str
-    conditions: tuple[Condition, ...]
-    #: Hash of the result manifest recorded when compute was fulfilled, else None.
-    result_hash: bytes | None = None
-
-    @property
-    def lock(self) -> Condition:
-        return self.conditions[0]
-
-    @property
-    def compute(self) -> Condition:
-        return self.conditions[1]
-
-    @property
-    def escrow(self) -> Condition:
-        return self.conditions[2]
-
-    @property
-    def deadline(self) -> int:
-        """When the compute condition times out (block timestamp)."""
-        return self.compute.time_out
-
-    def compute_allowed(self, consumer: str, now: int) -> bool:
-        """May ``consumer`` start jobs now (job counting against max_jobs aside)?"""
-        return (
-            checksum(consumer) == self.consumer
-            and self.lock.state is ConditionState.FULFILLED
-            and self.compute.state is ConditionState.UNFULFILLED
-            and not self.compute.timed_out(now)
-        )
-
-
-@dataclass(frozen=True)
-class ChainEvent:
-    """A decoded event of one of the deployment's contracts."""
-
-    contract: str
-    name: str
-    address: str
-    block_number: int
-    tx_hash: bytes
-    log_index: int
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-def did_bytes(did: str | bytes) -> bytes:
-    """The 32-byte on-chain id of a DID.
-
-    32 bytes pass through; ``did:<method>:<64 hex>`` and bare 64-hex strings are
-    decoded; any other string is hashed (keccak256 of its UTF-8).
-    """
-    if isinstance(did, bytes | bytearray):
-        if len(did) != 32:
-            raise ValueError("a DID id is 32 bytes")
-        return bytes(did)
-    tail = did.rsplit(":", 1)[-1].removeprefix("0x")
-    if len(tail) == 64:
-        try:
-            return bytes.fromhex(tail)
-        except ValueError:
-            pass
-    return bytes(keccak(text=did))
-
-
-def new_agreement_id() -> bytes:
-    return os.urandom(32)
 
 
 def _b32(value: bytes) -> bytes:
@@ -254,15 +84,24 @@ class Contracts:
             )
         self.chain = chain
         self.book = book
-        arts = artifacts if artifacts is not None else load_artifacts(cache_dir=cache_dir)
-        self.artifacts: Mapping[str, Artifact] = arts
-        self.abis: dict[str, ContractAbi] = {n: ContractAbi(arts[n].abi) for n in CONTRACT_NAMES}
+        self._artifacts = artifacts
+        self._cache_dir = cache_dir
+        # the ABIs shipped with the package: reading and calling needs no compiler
+        abis = {n: a.abi for n, a in artifacts.items()} if artifacts is not None else shipped_abis()
+        self.abis: dict[str, ContractAbi] = {n: ContractAbi(abis[n]) for n in CONTRACT_NAMES}
         self._by_address: dict[str, str] = {a.lower(): n for n, a in book.contracts().items()}
         self._events: dict[tuple[str, bytes], tuple[str, AbiEvent]] = {}
         for name, address in book.contracts().items():
             for ev in self.abis[name].events.values():
                 self._events[(address.lower(), ev.topic)] = (name, ev)
         self._template_tokens: dict[str, str] = {}
+
+    @cached_property
+    def artifacts(self) -> Mapping[str, Artifact]:
+        """The compiled contracts (bytecode too): only deploying needs them."""
+        if self._artifacts is not None:
+            return self._artifacts
+        return load_artifacts(cache_dir=self._cache_dir)
 
     # -- deployment -------------------------------------------------------------
 
@@ -273,8 +112,8 @@ class Contracts:
         governance: Signer,
         *,
         faucet: bool | None = None,
-        faucet_cap: int = 1_000 * 10**18,
-        initial_supply: int = 1_000_000_000 * 10**18,
+        faucet_cap: int = 1_000 * TOKEN,
+        initial_supply: int = 1_000_000_000 * TOKEN,
         token_name: str = "Atoll Token",
         token_symbol: str = "ATL",
         cache_dir: Path | str | None = None,
@@ -285,6 +124,8 @@ class Contracts:
         otherwise; the initial supply goes to ``governance``.
         """
         arts = load_artifacts(cache_dir=cache_dir)
+        from .base import as_account
+
         gov = as_account(governance)
         enable_faucet = chain.is_dev if faucet is None else faucet
 
@@ -544,16 +385,15 @@ class Contracts:
 
     def lock_payment(self, consumer: Signer, agreement_id: bytes) -> Receipt:
         """Lock the agreement's price in escrow, approving the token first if needed."""
-        acct = as_account(consumer)
         _did, template, *_ = self._agreement_core(agreement_id)
         price, _receiver, token = self._terms(template, agreement_id)
         if (
             token == self.book.token
-            and self.allowance(acct.address, self.book.lock_payment) < price
+            and self.allowance(signer_address(consumer), self.book.lock_payment) < price
         ):
-            self.approve(acct, self.book.lock_payment, price)
+            self.approve(consumer, self.book.lock_payment, price)
         return self.transact(
-            acct,
+            consumer,
             "LockPaymentCondition",
             "fulfil",
             agreement_id,

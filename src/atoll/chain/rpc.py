@@ -18,11 +18,9 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 from web3.types import RPCEndpoint
 
 from .abi import decode_revert_reason
-from .base import Log, Receipt, Signer, TopicFilter, as_account, checksum
+from .base import DEV_CHAIN_IDS, Log, Receipt, Signer, TopicFilter, as_account, checksum
 from .errors import ChainError, ChainRevert, ChainTimeout, ChainUnavailable
 
-#: Chain ids treated as development chains (faucet, time travel) unless told.
-DEV_CHAIN_IDS = frozenset({1337, 31337})
 #: Gas estimates are padded by this factor: storage refunds and warm/cold access
 #: differences can make the exact estimate fall short.
 GAS_MARGIN = 1.25

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -11,8 +11,10 @@ from rich.tree import Tree
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
 from atoll.cli.untrusted import plain, visible
 from atoll.errors import NotFound
-from atoll.models.ddo import DDO
-from atoll.sdk import ProviderClient
+
+if TYPE_CHECKING:
+    from atoll.models.ddo import DDO
+    from atoll.sdk import ProviderClient
 
 app = typer.Typer(help="List, search and show assets.", no_args_is_help=True)
 

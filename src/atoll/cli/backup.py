@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from atoll.backup import restore_backup, take_backup
-from atoll.cli.common import console, env_home
-from atoll.cli.node import HomeOpt
+from atoll.cli.common import HomeOpt, console, need_provider
 from atoll.config import load_settings
+from atoll.home import default_home
 
 
 def backup(
@@ -18,7 +17,10 @@ def backup(
     home: HomeOpt = None,
 ) -> None:
     """Copy the store and the chain while the node runs (a consistent snapshot of each)."""
-    report = take_backup(load_settings(home or env_home()), dest)
+    need_provider()
+    from atoll.backup import take_backup
+
+    report = take_backup(load_settings(home or default_home()), dest)
     console.print(f"backup in {dest} (store: {report.store}, chain: {report.chain})")
     for note in report.notes:
         console.print(f"note: {note}")
@@ -29,7 +31,10 @@ def restore(
     home: HomeOpt = None,
 ) -> None:
     """Put a backup's store and chain in place of the node's (the node must be stopped)."""
-    report = restore_backup(load_settings(home or env_home()), src)
+    need_provider()
+    from atoll.backup import restore_backup
+
+    report = restore_backup(load_settings(home or default_home()), src)
     console.print(f"restored from {src} (store: {report.store}, chain: {report.chain})")
     for note in report.notes:
         console.print(f"note: {note}")

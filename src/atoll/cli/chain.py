@@ -6,16 +6,23 @@ from typing import Annotated
 
 import typer
 
-from atoll.chain.node import ETHER
-from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, env_home, print_json
-from atoll.cli.node import HomeOpt
+from atoll.chain.units import whole
+from atoll.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    KeyOpt,
+    ProviderOpt,
+    client,
+    console,
+    need_provider,
+    print_json,
+)
 from atoll.cli.untrusted import markup
+from atoll.home import default_home
 
 app = typer.Typer(
     help="Deploy the contracts, and see the chain and your balances.", no_args_is_help=True
 )
-
-TOKEN = ETHER  # the token has 18 decimals, as ether does
 
 
 @app.command("deploy")
@@ -26,13 +33,14 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy the contracts with the provider key (address book kept in ATOLL_HOME)."""
-    from atoll.chain.contracts import AddressBook
-    from atoll.cli.node import deploy as deploy_contracts
+    need_provider()
+    from atoll.chain.book import AddressBook
+    from atoll.cli.serve import deploy as deploy_contracts
     from atoll.config import load_settings
     from atoll.errors import ConfigError
     from atoll.signing import Key
 
-    settings = load_settings(home or env_home())
+    settings = load_settings(home or default_home())
     if settings.address_book_file.exists() and not force:
         raise ConfigError("contracts are already deployed for this node (use --force to redo)")
     key = Key.load(settings.provider_key_file)
@@ -60,8 +68,8 @@ def status(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = Fal
     console.print(f"token      {markup(str(info['addresses']['token']))}")
     if balances is not None and c.key is not None:
         console.print(f"you        {c.key.address}")
-        console.print(f"  ether    {balances['ether'] / TOKEN:.4f}")
-        console.print(f"  tokens   {balances['tokens'] / TOKEN:.4f}")
+        console.print(f"  ether    {whole(balances['ether']):.4f}")
+        console.print(f"  tokens   {whole(balances['tokens']):.4f}")
 
 
 @app.command("faucet")
@@ -71,5 +79,5 @@ def faucet(provider: ProviderOpt = None, key: KeyOpt = None) -> None:
         got = c.faucet()
     console.print(
         f"{markup(str(got['address']))}: "
-        f"{got['ether'] / TOKEN:.2f} ether, {got['tokens'] / TOKEN:.2f} tokens"
+        f"{whole(got['ether']):.2f} ether, {whole(got['tokens']):.2f} tokens"
     )

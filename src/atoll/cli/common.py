@@ -1,20 +1,25 @@
-"""Shared CLI plumbing: options, the client, and the consoles."""
+"""Shared CLI plumbing: options, the client, and the consoles.
+
+Commands import the SDK and the node's parts inside their bodies: ``atoll --help`` and a
+command that only talks to a provider load neither the node nor anything they do not use.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from atoll.cli.endpoint import DEFAULT_URL, provider_url
-from atoll.config import default_home
-from atoll.errors import AuthError
-from atoll.sdk import ProviderClient
-from atoll.signing import Key
+from atoll.errors import ConfigError
+from atoll.sdk.endpoint import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from atoll.sdk import ProviderClient
+    from atoll.signing import Key
 
 # soft_wrap: a line longer than the terminal (an id, a path) is never broken in two, so it can
 # be copied whole; emoji off: ":name:" in a publisher's text stays as written
@@ -40,27 +45,39 @@ KeyOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--home", envvar="ATOLL_HOME", help="Node directory (default: ~/.atoll)", show_default=False
+    ),
+]
+
+#: what running a node needs beyond the client, by import name (``atoll[provider]``)
+PROVIDER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "eth", "vyper", "web3")
+
+
+def need_provider() -> None:
+    """Refuse, in one line, a node command where only the client is installed."""
+    missing = [m for m in PROVIDER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            "this command runs a node, which needs more than the client: "
+            "pip install 'atoll[provider]'"
+        )
 
 
 def client(provider: str | None, key_file: Path | None, need_key: bool = True) -> ProviderClient:
-    url = provider or provider_url(env_home())
-    path = key_file or default_home() / "key"
-    key = load_key(path) if need_key or path.exists() else None
-    return ProviderClient(url, key)
+    from atoll.sdk import ProviderClient
+
+    return ProviderClient.from_env(provider, key_file, need_key=need_key)
 
 
 def load_key(path: Path) -> Key:
-    try:
-        return Key.load(path)
-    except OSError as exc:
-        # a directory, an unreadable file: the path is the user's own, so naming it helps
-        raise AuthError(f"cannot read the key file {path} ({exc.strerror})") from None
+    from atoll.sdk.client import load_key
+
+    return load_key(path)
 
 
 def print_json(data: Any) -> None:
     # ensure_ascii: controls and bidi overrides in the data stay escaped, as JSON writes them
     console.print_json(json.dumps(data, default=str), ensure_ascii=True)
-
-
-def env_home() -> Path:
-    return Path(os.environ.get("ATOLL_HOME") or default_home())

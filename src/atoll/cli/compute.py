@@ -7,19 +7,20 @@ import json as _json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, err, print_json
 from atoll.cli.exits import INTERRUPTED, JOB_FAILED
-from atoll.cli.parameters import given
 from atoll.cli.untrusted import LogText, markup, plain
 from atoll.errors import BadRequest, Conflict, NotFound
-from atoll.models.job import JobInfo, PublishOutput
-from atoll.models.status import JobStatus
-from atoll.sdk import ProviderClient
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from atoll.models.job import JobInfo
+    from atoll.sdk import ProviderClient
 
 app = typer.Typer(help="Run jobs and get their status, logs and results.", no_args_is_help=True)
 
@@ -62,6 +63,10 @@ def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path
 
 
 def print_job(info: JobInfo) -> None:
+    from rich.table import Table
+
+    from atoll.models.status import JobStatus
+
     ok = info.status == JobStatus.FINISHED
     colour = "green" if ok else ("yellow" if not info.terminal else "red")
     console.print(f"job      {markup(info.jobId)}")
@@ -118,6 +123,10 @@ def run(
         algo_did, rawcode = algorithm, ""
     else:
         algo_did, rawcode = "", _code(Path(algorithm))
+    from atoll.cli.parameters import given
+    from atoll.models.job import PublishOutput
+    from atoll.models.status import JobStatus
+
     parameters = given(param or [])
     extra: dict[str, str | None] = {}
     for item in additional or []:
@@ -201,6 +210,8 @@ def status(
     json: JsonOpt = False,
 ) -> None:
     """Show a job's status and results list."""
+    from atoll.models.status import JobStatus
+
     with client(provider, key) as c:
         info = wait_with_progress(c, c.status(job), json) if wait else c.status(job)
     print_json(info.model_dump(mode="json")) if json else print_job(info)
@@ -221,6 +232,8 @@ def list_(provider: ProviderOpt = None, key: KeyOpt = None, json: JsonOpt = Fals
 
 
 def jobs_table(jobs: list[JobInfo]) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{len(jobs)} job(s)")
     # the job id is what one types next: never cut or wrapped, the other columns give way
     table.add_column("job", no_wrap=True, min_width=max((len(j.jobId) for j in jobs), default=3))

@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atoll.chain.contracts import ConditionState
-from atoll.chain.node import ETHER
-from atoll.cli.common import console
-from atoll.cli.compute import print_job, wait_with_progress
-from atoll.cli.node import init_home
+from atoll.chain.units import TOKEN, whole
+from atoll.cli.common import console, need_provider
 from atoll.cli.untrusted import markup, plain_lines
-from atoll.config import load_settings
 from atoll.errors import AtollError
-from atoll.models.ddo import ComputePolicy, Metadata
-from atoll.models.status import JobStatus
-from atoll.sdk import ProviderClient
-from atoll.signing import Key
 
-TOKEN = ETHER  # the token has 18 decimals, as ether does
+if TYPE_CHECKING:
+    from atoll.sdk import ProviderClient
+
 PRICE = 5 * TOKEN
 
 
 def _balances(label: str, publisher: ProviderClient, consumer: ProviderClient) -> None:
-    pub = publisher.wallet.balances()["tokens"] / TOKEN
-    con = consumer.wallet.balances()["tokens"] / TOKEN
+    pub = whole(publisher.wallet.balances()["tokens"])
+    con = whole(consumer.wallet.balances()["tokens"])
     console.print(f"   {label:<7} publisher {pub:10.2f} ATL   consumer {con:10.2f} ATL")
 
 
@@ -45,8 +38,19 @@ def demo(
     A provider with its embedded chain starts on a loopback port; a sample dataset is
     published, a consumer orders it and runs a sample algorithm on it, and the result and
     both balances are printed."""
+    need_provider()
+    from importlib import resources
+
+    from atoll.chain.records import ConditionState
+    from atoll.cli.compute import print_job, wait_with_progress
+    from atoll.cli.serve import init_home
+    from atoll.config import load_settings
+    from atoll.models.ddo import ComputePolicy, Metadata
+    from atoll.models.status import JobStatus
     from atoll.node import build_provider
+    from atoll.sdk import ProviderClient
     from atoll.server import BackgroundServer
+    from atoll.signing import Key
 
     tmp = None if home else tempfile.mkdtemp(prefix="atoll-demo-")
     node_home = home or Path(tmp or "")

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from atoll.cli.common import console, env_home, load_key
+from atoll.cli.common import console, load_key
 from atoll.cli.untrusted import markup
 from atoll.errors import ConfigError
-from atoll.signing import Key
+from atoll.home import default_home
 
 app = typer.Typer(
     help="Create or show your key (your address signs every request).", no_args_is_help=True
@@ -27,9 +27,11 @@ PathOpt = Annotated[
 @app.command("new")
 def new(key: PathOpt = None) -> None:
     """Create a new private key (file mode 0600) and print its address."""
-    path = key or env_home() / "key"
+    path = key or default_home() / "key"
     if path.exists():
         raise ConfigError(f"{path} already exists; refusing to overwrite a key")
+    from atoll.signing import Key
+
     k = Key.generate()
     k.save(path)
     console.print(k.address)
@@ -38,4 +40,4 @@ def new(key: PathOpt = None) -> None:
 @app.command("show")
 def show(key: PathOpt = None) -> None:
     """Print the address of your key (never the key itself)."""
-    console.print(markup(load_key(key or env_home() / "key").address))
+    console.print(markup(load_key(key or default_home() / "key").address))

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
-import httpx
-import pydantic
 import typer
 
 # typer carries its own copy of click; its exceptions are the ones raised
 from typer._click import exceptions as click
 
 import atoll
-from atoll.cli import assets, backup, chain, compute, demo, keys, node, policy, publish, receipt
+from atoll.cli import assets, backup, chain, compute, demo, keys, policy, publish, receipt, serve
 from atoll.cli.common import console, err
 from atoll.cli.exits import EPILOG, ERROR, INTERNAL, INTERRUPTED, USAGE
 from atoll.cli.untrusted import markup
@@ -31,8 +29,8 @@ app = typer.Typer(
     # click's plain help: option names are never cut to fit a narrow terminal
     rich_markup_mode=None,
 )
-app.command("init")(node.init)
-app.command("serve")(node.serve)
+app.command("init")(serve.init)
+app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
@@ -43,7 +41,7 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(chain.app, name="chain")
 app.add_typer(policy.app, name="policy")
 app.add_typer(receipt.app, name="receipt")
-app.add_typer(node.operator_app, name="operator")
+app.add_typer(serve.operator_app, name="operator")
 
 
 def _version(value: bool) -> None:
@@ -73,7 +71,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _first_problem(exc: pydantic.ValidationError) -> str:
+def _first_problem(exc: Any) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
     return f"{where}: {first['msg']}" if where else str(first["msg"])
@@ -107,17 +105,25 @@ def run(args: Sequence[str]) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or type(exc).__name__}{where}")
         return ERROR
-    except pydantic.ValidationError as exc:
+    except Exception as exc:
+        return _unexpected(exc)
+    return code if isinstance(code, int) else 0
+
+
+def _unexpected(exc: Exception) -> int:
+    # pydantic and httpx are looked for only where a command loaded them: an exception of
+    # theirs cannot come from a command that never did, and --help stays free of them
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
         _fail(f"invalid {exc.title}: {_first_problem(exc)}")
         return ERROR
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
         _fail(f"cannot talk to the provider ({type(exc).__name__}: {_first_line(exc)})")
         return ERROR
-    except Exception as exc:
-        # a fault in atoll, not the user's doing: still one line, naming what to report
-        _fail(f"internal error ({type(exc).__name__}: {_first_line(exc)})")
-        return INTERNAL
-    return code if isinstance(code, int) else 0
+    # a fault in atoll, not the user's doing: still one line, naming what to report
+    _fail(f"internal error ({type(exc).__name__}: {_first_line(exc)})")
+    return INTERNAL
 
 
 def main() -> None:

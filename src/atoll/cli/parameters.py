@@ -10,7 +10,7 @@ import pydantic
 
 from atoll.errors import BadRequest
 from atoll.models.ddo import ConsumerParameter, ParamType
-from atoll.provider.policy import validate_parameters
+from atoll.models.parameters import validate_parameters
 
 TYPES: tuple[str, ...] = get_args(ParamType)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
 from atoll.cli.untrusted import markup
 from atoll.errors import BadRequest
-from atoll.models.ddo import ComputePolicy, TrustedAlgorithm
+
+if TYPE_CHECKING:
+    from atoll.models.ddo import ComputePolicy
 
 app = typer.Typer(
     help="Show or set a dataset's compute policy (publisher only).", no_args_is_help=True
@@ -90,6 +92,8 @@ def set_(
     key: KeyOpt = None,
 ) -> None:
     """Change a dataset's compute policy; options not given keep their value."""
+    from atoll.models.ddo import ComputePolicy, TrustedAlgorithm
+
     with client(provider, key) as c:
         service = c.asset(did).service("compute")
         if service is None or service.compute is None:

@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from atoll.chain.node import ETHER
+from atoll.chain.units import TOKEN
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
-from atoll.cli.parameters import declared
 from atoll.cli.untrusted import plain
 from atoll.errors import BadRequest
-from atoll.models.ddo import AlgorithmInfo, ComputePolicy, Metadata
 
 app = typer.Typer(help="Publish a dataset or an algorithm (prints its DID).", no_args_is_help=True)
 
@@ -30,7 +28,7 @@ def _price(tokens: str | None) -> int | None:
     if tokens is None:
         return None
     try:
-        amount = Decimal(tokens) * ETHER
+        amount = Decimal(tokens) * TOKEN
     except InvalidOperation:
         raise BadRequest(f"--price {tokens!r} is not a number") from None
     if not amount.is_finite() or amount < 0 or amount != amount.to_integral_value():
@@ -82,6 +80,8 @@ def dataset(
     json: JsonOpt = False,
 ) -> None:
     """Publish data files as a dataset offering compute (its file locations stay private)."""
+    from atoll.models.ddo import ComputePolicy, Metadata
+
     wei = _price(price)
     files = _files(paths)
     with client(provider, key) as c:
@@ -135,6 +135,9 @@ def algorithm(
     json: JsonOpt = False,
 ) -> None:
     """Publish an algorithm so datasets can trust it by DID and checksum."""
+    from atoll.cli.parameters import declared
+    from atoll.models.ddo import AlgorithmInfo, Metadata
+
     params = declared(param or [], choice or [])
     files = _files([file])
     meta = Metadata(

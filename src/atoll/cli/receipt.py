@@ -50,8 +50,10 @@ def verify(
     key: KeyOpt = None,
 ) -> None:
     """Check the signature, the on-chain record and the files; say what does not match."""
-    from atoll.chain.contracts import AddressBook, ConditionState, Contracts
-    from atoll.chain.rpc import RpcChain
+    from atoll.chain.book import AddressBook
+    from atoll.chain.contracts import Contracts
+    from atoll.chain.light import LightChain
+    from atoll.chain.records import ConditionState
     from atoll.models.receipt import SignedReceipt
     from atoll.sdk.verify import check_chain, check_files, check_signature
 
@@ -68,7 +70,7 @@ def verify(
             info = c.chain_info()
         book = AddressBook.from_dict(info["addresses"])
         rpc, dev = chain_url or str(info["rpcUrl"]), bool(info["development"])
-    contracts = Contracts(RpcChain(rpc, dev=dev), book)
+    contracts = Contracts(LightChain(rpc, dev=dev), book)
     # the keeper records a job's result a moment after it ends: a receipt fetched at once
     # would otherwise be reported as not on chain
     deadline = time.monotonic() + settle_timeout

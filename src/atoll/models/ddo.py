@@ -20,6 +20,8 @@ ParamType = Literal["text", "number", "boolean", "select"]
 
 
 class ConsumerParameter(BaseModel):
+    """A parameter an algorithm declares, which the consumer gives for each job."""
+
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     type: ParamType = "text"
     label: str = ""
@@ -30,6 +32,8 @@ class ConsumerParameter(BaseModel):
 
 
 class AlgorithmInfo(BaseModel):
+    """An algorithm asset's language and the parameters it takes."""
+
     language: str = "python"
     version: str = ""
     consumerParameters: list[ConsumerParameter] = Field(default_factory=list)
@@ -49,6 +53,8 @@ class Provenance(BaseModel):
 
 
 class Metadata(BaseModel):
+    """What a publisher says of an asset: name, description, author, licence, tags."""
+
     name: str = Field(min_length=1, max_length=256)
     description: str = Field(default="", max_length=10_000)
     author: str = Field(default="", max_length=256)
@@ -61,12 +67,17 @@ class Metadata(BaseModel):
 
 
 class TrustedAlgorithm(BaseModel):
+    """An algorithm a dataset lets run on it, pinned by the checksum of its files."""
+
     did: str
     filesChecksum: str
     containerSectionChecksum: str = ""
 
 
 class ComputePolicy(BaseModel):
+    """What a dataset allows jobs: which algorithms, which network, how many jobs per
+    agreement."""
+
     allowRawAlgorithm: bool = False
     allowNetworkAccess: bool = False
     #: with allowNetworkAccess: the only hosts ("host" or "host:port") a job may reach
@@ -96,6 +107,9 @@ class FileInfo(BaseModel):
 
 
 class DDO(BaseModel):
+    """An asset's public description (DID document): metadata, files (never their location),
+    services."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     context: list[str] = Field(default=["https://w3id.org/did/v1"], alias="@context")

@@ -82,6 +82,8 @@ STATUS_TEXT_MAX = 1024
 
 
 class ResultFile(BaseModel):
+    """One file of a job's results: output or log, with its size and sha256."""
+
     index: int
     filename: str
     filesize: int

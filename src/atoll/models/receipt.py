@@ -77,6 +77,8 @@ class Receipt(BaseModel):
 
 
 class SignedReceipt(BaseModel):
+    """A job's execution receipt with the provider's signature over it."""
+
     receipt: Receipt
     signature: str
 

@@ -15,6 +15,8 @@ from enum import IntEnum
 
 
 class JobStatus(IntEnum):
+    """A job's status codes (Ocean's numbers)."""
+
     QUEUED = 1
     QUEUE_EXPIRED = 2
     STARTED = 10

@@ -15,9 +15,9 @@ import re
 import anyio
 
 from atoll.chain.contracts import ConditionState, TemplateState, did_bytes
+from atoll.chain.deployment import ChainNode, address_of
 from atoll.chain.errors import ChainError
 from atoll.chain.ledger import AgreementLedger, NewAgreement
-from atoll.chain.node import ChainNode, address_of
 from atoll.errors import AtollError, BadRequest, Forbidden, NotFound, RemoteError
 from atoll.models.ddo import DDO
 from atoll.models.job import JobInfo

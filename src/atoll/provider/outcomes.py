@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from atoll import faults
 from atoll.catalog.publish import build_ddo, inspect_files
 from atoll.catalog.store import AssetStore
-from atoll.chain.node import ChainNode
+from atoll.chain.deployment import ChainNode
 from atoll.db.schema import job_outcomes
 from atoll.errors import AtollError, Conflict, NotFound
 from atoll.models.ddo import Metadata, Provenance

@@ -18,6 +18,7 @@ import httpx
 from atoll import signing
 from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden, NotFound
 from atoll.errors import RemoteError as RemoteError
+from atoll.home import default_home
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.environment import Resources
 from atoll.models.job import (
@@ -29,6 +30,7 @@ from atoll.models.job import (
     result_path,
 )
 from atoll.models.receipt import SignedReceipt
+from atoll.sdk.endpoint import provider_url
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
 
@@ -52,7 +54,42 @@ def _error(response: httpx.Response) -> AtollError:
     return RemoteError(f"provider error {response.status_code}: {message}", response.status_code)
 
 
+def load_key(path: Path) -> Key:
+    """The key in ``path``; a file that cannot be read is named in one line."""
+    try:
+        return Key.load(path)
+    except OSError as exc:
+        # a directory, an unreadable file: the path is the user's own, so naming it helps
+        raise AuthError(f"cannot read the key file {path} ({exc.strerror})") from None
+
+
 class ProviderClient:
+    """A provider's API, as its consumers and publishers use it: search and publish assets,
+    order agreements (through :attr:`wallet`), start jobs, wait for them, fetch their logs,
+    results and receipts. Requests that need it are signed with ``key``.
+
+    :meth:`from_env` finds the provider and the key as the ``atoll`` command does."""
+
+    @classmethod
+    def from_env(
+        cls,
+        url: str | None = None,
+        key_file: Path | None = None,
+        *,
+        need_key: bool = True,
+        timeout: float = 90.0,
+    ) -> ProviderClient:
+        """A client for ``url``, else ``$ATOLL_PROVIDER_URL``, else the provider ``atoll serve``
+        runs for ``$ATOLL_HOME``, else the default one; signing with the key in ``key_file``,
+        else ``$ATOLL_KEY``, else ``$ATOLL_HOME/key``. Without ``need_key`` a missing key file
+        means an unsigned client."""
+        home = default_home()
+        target = url or os.environ.get("ATOLL_PROVIDER_URL") or provider_url(home)
+        env_key = os.environ.get("ATOLL_KEY")
+        path = key_file or (Path(env_key) if env_key else home / "key")
+        key = load_key(path) if need_key or path.exists() else None
+        return cls(target, key, timeout=timeout)
+
     def __init__(
         self,
         url: str,

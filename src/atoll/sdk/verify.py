@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from atoll.chain.contracts import Contracts
 from atoll.errors import AuthError, BadRequest
 from atoll.models.job import result_path
 from atoll.models.receipt import SignedReceipt
+
+if TYPE_CHECKING:
+    from atoll.chain.contracts import Contracts
 
 
 def check_signature(signed: SignedReceipt) -> list[str]:

@@ -1,34 +1,45 @@
 """The consumer's and publisher's side of the chain: register DIDs, order agreements, read
 balances. Transactions are signed locally with the caller's key and sent to the chain the
-provider names (its own embedded chain over JSON-RPC, or an external node)."""
+provider names (its own embedded chain over JSON-RPC, or an external node), through plain
+JSON-RPC: no EVM, compiler or web3 in the client."""
 
 from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atoll.chain.contracts import AddressBook, Agreement, ConditionState, Contracts, did_bytes
 from atoll.chain.errors import ChainTimeout
-from atoll.chain.node import ddo_checksum
+from atoll.chain.records import Agreement, ConditionState, ddo_checksum, did_bytes
 from atoll.errors import BadRequest
 from atoll.models.ddo import DDO
 from atoll.signing import Key
 
+if TYPE_CHECKING:
+    from atoll.chain.contracts import Contracts
+
 
 class Wallet:
+    """Your key on the chain a provider names: register DIDs, order and pay for agreements,
+    read agreements and balances. ``info`` is the provider's ``/chain`` answer
+    (:meth:`ProviderClient.chain_info`)."""
+
     def __init__(self, info: dict[str, Any], key: Key) -> None:
         self.info = info
         self.key = key
 
     @cached_property
     def contracts(self) -> Contracts:
-        # imported here: web3 is heavy, and `atoll serve` reaches this module without
-        # ever making a wallet
-        from atoll.chain.rpc import RpcChain
+        # eth-abi and the JSON-RPC client load with the first chain call, not with the SDK
+        from atoll.chain.book import AddressBook
+        from atoll.chain.contracts import Contracts
+        from atoll.chain.light import LightChain
 
-        chain = RpcChain(str(self.info["rpcUrl"]), dev=bool(self.info.get("development")))
-        return Contracts(chain, AddressBook.from_dict(self.info["addresses"]))
+        book = AddressBook.from_dict(self.info["addresses"])
+        chain = LightChain(
+            str(self.info["rpcUrl"]), chain_id=book.chain_id, dev=bool(self.info.get("development"))
+        )
+        return Contracts(chain, book)
 
     @property
     def provider_address(self) -> str:

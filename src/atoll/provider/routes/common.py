@@ -9,7 +9,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 
 from atoll import signing
-from atoll.chain.node import ChainNode
+from atoll.chain.deployment import ChainNode
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService

@@ -1,4 +1,5 @@
-"""atoll init / serve / operator serve: running a provider node."""
+"""atoll init / serve / operator serve: running a provider node. Each command checks that the
+provider's part is installed, then imports it."""
 
 from __future__ import annotations
 
@@ -7,24 +8,19 @@ import os
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from atoll.cli.common import console, env_home
-from atoll.cli.endpoint import local_url, recorded
+from atoll.cli.common import HomeOpt, console, need_provider
 from atoll.cli.exits import ERROR
 from atoll.cli.untrusted import markup
 from atoll.config import load_settings
-from atoll.db import connect
-from atoll.signing import Key
+from atoll.home import default_home
+from atoll.sdk.endpoint import local_url, recorded
 
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--home", envvar="ATOLL_HOME", help="Node directory (default: ~/.atoll)", show_default=False
-    ),
-]
+if TYPE_CHECKING:
+    from atoll.signing import Key
 
 operator_app = typer.Typer(help="The Operator-Service on its own.", no_args_is_help=True)
 
@@ -40,6 +36,8 @@ def init_home(
     exists. New settings declare ``data_roots`` (entries as in
     :class:`~atoll.config.Settings`) and ``own_data_root``, for the node's own user key only,
     as the directories publishers may publish from."""
+    from atoll.signing import Key
+
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     home.chmod(0o700)
     keys = []
@@ -58,6 +56,8 @@ def init_home(
             + (f'chain_url = "{chain_url}"\n' if chain_url else "")
             + _roots_line([*(data_roots or []), *own])
         )
+    from atoll.db import connect
+
     settings = load_settings(home)
     connect(settings.db_url).dispose()
     if not settings.address_book_file.exists() and (chain_url or not settings.chain_url):
@@ -80,7 +80,7 @@ def deploy(
 ) -> None:
     """Deploy the contracts with the provider key; on a development chain, give the
     addresses in ``fund`` gas money and tokens."""
-    from atoll.chain.node import ChainNode, open_chain
+    from atoll.chain.deployment import ChainNode, open_chain
 
     chain = open_chain(chain_url, chain_file)
     try:
@@ -108,7 +108,8 @@ def init(
     ] = None,
 ) -> None:
     """Create ATOLL_HOME: settings, the provider key, your key, the store and the contracts."""
-    path = home or env_home()
+    need_provider()
+    path = home or default_home()
     existed = (path / "settings.toml").exists()
     # without roots given: your own working files, and nobody else's, until the operator
     # declares more
@@ -138,11 +139,12 @@ def serve(
     ] = None,
 ) -> None:
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
+    need_provider()
     from atoll.node import build_provider
     from atoll.server import check_log_level
     from atoll.server import serve as run
 
-    settings = load_settings(home or env_home(), host=host, port=port, log_level=log_level)
+    settings = load_settings(home or default_home(), host=host, port=port, log_level=log_level)
     check_log_level(settings.log_level)  # before the node starts, not after
     node = build_provider(settings)
     console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
@@ -174,10 +176,11 @@ def operator_serve(
     ] = None,
 ) -> None:
     """Run the Operator-Service and engine alone; only allowed, signed callers get in."""
+    need_provider()
     from atoll.node import operator_app as build
     from atoll.server import serve as run
 
-    settings = load_settings(home or env_home())
+    settings = load_settings(home or default_home())
     app = build(settings, set(allow or settings.operator_allowed))
     console.print(f"operator on http://{markup(host)}:{port}")
     run(app, host, port)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from atoll.config import DEFAULT_PORT
+from atoll.home import DEFAULT_PORT
 
 RECORD = "provider.json"
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"

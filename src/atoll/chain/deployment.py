@@ -10,37 +10,40 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from atoll.canonical import canonical_sha256
 from atoll.chain.base import Chain, dev_accounts
-from atoll.chain.contracts import AddressBook, Contracts
-from atoll.chain.embedded import EmbeddedChain
+from atoll.chain.book import AddressBook
+from atoll.chain.contracts import Contracts
 from atoll.chain.errors import ChainError
+from atoll.chain.records import ddo_checksum
+from atoll.chain.units import ETHER
 from atoll.errors import ConfigError
+from atoll.signing import Key
 
-#: one ether, or one token (18 decimals), in the smallest unit
-ETHER = 10**18
 #: what a development faucet hands out: gas money and tokens to pay for agreements
 FAUCET_ETHER = 10 * ETHER
 FAUCET_TOKENS = 100 * ETHER
 
+# the provider's code imports these from here
+__all__ = ["ChainNode", "address_of", "ddo_checksum", "fund_from_dev", "open_chain"]
+
 
 def open_chain(chain_url: str, chain_file: Path) -> Chain:
+    """The node by JSON-RPC at ``chain_url``, else the embedded chain kept in ``chain_file``
+    (the settings' ``chain_url`` and ``chain_file``)."""
     if chain_url:
         from atoll.chain.rpc import RpcChain  # web3: only for a node by URL
 
         return RpcChain(chain_url)
+    from atoll.chain.embedded import EmbeddedChain  # py-evm: only for the embedded chain
+
     return EmbeddedChain(chain_file)
-
-
-def ddo_checksum(ddo: dict[str, Any]) -> bytes:
-    """What the DID registry records: sha256 of the DDO's canonical JSON."""
-    return bytes.fromhex(canonical_sha256(ddo))
 
 
 @dataclass
 class ChainNode:
+    """The provider's deployment on its chain, with the key that pays its gas."""
+
     chain: Chain
     contracts: Contracts
     #: the provider's key: governance of a deployment it made, fulfils compute, pays gas
@@ -92,10 +95,7 @@ class ChainNode:
 
 
 def address_of(key: bytes) -> str:
-    from eth_account import Account
-
-    address: str = Account.from_key(key).address
-    return address
+    return Key(key).address
 
 
 def fund_from_dev(chain: Chain, addresses: list[str]) -> None:
