@@ -38,7 +38,7 @@ from atoll.disclosure.tables import (
     small_cells,
     small_groups,
 )
-from atoll.disclosure.tokens import key, name_tokens, tokens
+from atoll.disclosure.tokens import name_tokens, tokens
 from atoll.models.output_policy import OutputChecks
 
 __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
@@ -77,7 +77,7 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
-        index.add(pos, f"line {number}", [key(t) for t in tokens(line)])
+        index.add(pos, f"line {number}", tokens(line))
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
@@ -90,10 +90,10 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
         scalars = [v for v in children if not isinstance(v, dict | list)]
         if scalars:
             count += 1
-            keys = [key(t) for v in scalars for t in tokens(str(v))]
+            words = [t for v in scalars for t in tokens(str(v))]
             if isinstance(node, dict):
-                keys += [key(t) for k in node for t in tokens(str(k))]
-            index.add(pos, f"object {count}", keys)
+                words += [t for k in node for t in tokens(str(k))]
+            index.add(pos, f"object {count}", words)
         for child in children:
             if isinstance(child, dict | list):
                 walk(child)
@@ -101,7 +101,7 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
     if isinstance(data, dict | list):
         walk(data)
     else:
-        index.add(pos, "object 1", [key(t) for t in tokens(str(data))])
+        index.add(pos, "object 1", tokens(str(data)))
 
 
 def _regressions(text: str, threshold: int) -> list[Finding]:
@@ -147,7 +147,7 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
     file = _File(candidate, size, sha256)
     if candidate.kind == "output":
-        index.add(pos, "name", [key(t) for t in name_tokens(candidate.name)], name=True)
+        index.add(pos, "name", name_tokens(candidate.name), name=True)
     if data is None:
         file.findings.append(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
@@ -180,8 +180,8 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
                     )
                 )
             for place, row in zip(table.places, table.rows, strict=True):
-                index.add(pos, place, [key(t) for cell in row for t in tokens(cell)])
-            index.add(pos, "row 1", [key(t) for cell in table.header for t in tokens(cell)])
+                index.add(pos, place, tokens("\x1f".join(row)))
+            index.add(pos, "row 1", tokens("\x1f".join(table.header)))
             file.tables.append(table)
         else:
             _lines(index, pos, text)

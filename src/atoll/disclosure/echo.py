@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from atoll.disclosure.tokens import key, spellings
+
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
 COMMON = 64
 _IDENTIFYING = re.compile(
@@ -49,10 +51,25 @@ class OutputIndex:
     #: files some of whose rows did not fit in the budget
     overflow: set[int] = field(default_factory=set)
     size: int = 0
+    #: every spelling an input may give an output token, and the token's key
+    spelled: dict[str, int] = field(default_factory=dict)
+    #: the same spellings, as a set to intersect with
+    spellings: set[str] = field(default_factory=set)
+    #: the spellings of tokens in file names
+    named: set[str] = field(default_factory=set)
 
-    def add(self, file: int, place: str, keys: list[int], name: bool = False) -> None:
-        if not keys:
+    def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
+        """Index one output row, given its normal tokens."""
+        if not words:
             return
+        keys = [key(w) for w in words]
+        for w, k in zip(words, keys, strict=True):
+            if w not in self.spelled or name:
+                for spelling in spellings(w):
+                    self.spelled[spelling] = k
+                    self.spellings.add(spelling)
+                    if name:
+                        self.named.add(spelling)
         if self.size + len(keys) > self.budget:
             self.overflow.add(file)
             return
@@ -70,8 +87,9 @@ class OutputIndex:
                 del self.postings[k]
                 self.common.add(k)
 
-    def known(self, k: int) -> bool:
-        return k in self.postings or k in self.common
+    def rare(self, k: int) -> bool:
+        """Whether the token is in few enough rows to be looked up by."""
+        return k in self.postings
 
 
 @dataclass(frozen=True)
@@ -94,11 +112,13 @@ class Columns:
 def match(
     index: OutputIndex,
     fields: list[tuple[int, tuple[int, ...], bool]],
+    total: int,
     columns: Columns,
 ) -> list[tuple[int, str, list[int]]]:
     """The output rows that echo one input record, with how and the identifier columns whose
     values they hold (whose rarity the caller still has to confirm). ``fields``: the record's
-    non-empty fields as (column, token keys, distinctive)."""
+    fields whose tokens all occur in the outputs, as (column, token keys, distinctive);
+    ``total``: how many non-empty fields the record has."""
     candidates: set[int] = set()
     for _, keys, _ in fields:
         for k in keys:
@@ -111,7 +131,7 @@ def match(
         ids = [c for c in cols if c in columns.identifiers]
         distinct_ids = [c for c, d in matched if d and c in columns.identifiers]
         is_name = index.rows[row][2]
-        if len(cols) == len(fields) and (len(fields) >= 3 or (len(fields) == 2 and ids)):
+        if len(cols) == total and (total >= 3 or (total == 2 and ids)):
             found.append((row, "in full", []))
         elif ids and len(cols) >= 2:
             found.append((row, "in an identifier and other fields", ids))

@@ -16,7 +16,7 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}:?){32,}")
 _DIGITS = re.compile(r"\d{40,}")
 #: whitespace-free blocks whose characters are this spread look random
-_BLOCK = re.compile(r"\S{48,}")
+_BLOCK = re.compile(r"[^\s,;|\"'()\[\]{}<>]{48,}")
 _ENTROPY_BITS = 4.6
 #: compressed and archive formats' first bytes
 _SIGNATURES = {

@@ -47,8 +47,9 @@ def sniff(name: str, data: bytes) -> tuple[str | None, list[Finding]]:
         what = "text" if is_text(data) else binary_kind(data)
         return None, [Finding(check="type", detail=f"named as png but its content is {what}")]
     if not is_text(data):
+        what = binary_kind(data)
         return None, [
-            Finding(check="type", detail=f"named as {declared} but its content is binary")
+            Finding(check="type", detail=f"named as {declared} but its content is {what}")
         ]
     return declared, []
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
-from atoll.disclosure.tokens import distinctive, key, normal, tokens
+from atoll.disclosure.tokens import distinctive, normal, parts, single_token
 from atoll.models.output_policy import OutputChecks
 
 #: records read from a file's head to tell its columns apart
-SAMPLE = 2000
+SAMPLE = 1000
 #: a column is guessed to identify when this many sampled values, or more, are all different
 UNIQUE_MIN = 20
 _NULLS = {"", "na", "n/a", "null", "none", "nan"}
@@ -196,8 +196,12 @@ def scan(
     specs: list[list[GroupSpec]],
     checks: OutputChecks,
 ) -> Scan:
-    """Stream every input once past the outputs' index and the tables' group specs."""
+    """Stream every input once past the outputs' index and the tables' group specs.
+
+    Most records share no token with any output row: one split and one set intersection,
+    both in C, let them pass; only the rest are taken apart field by field."""
     result = Scan(digits=max((p.digits for p in profiles), default=0))
+    spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
         raw = _Hashing(path)
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
@@ -208,19 +212,22 @@ def scan(
             if prof.header:
                 next(records, None)
             for record in records:
-                fields = _fields(record, prof)
-                for c, keys, _ in fields:
-                    if c in ids and all(index.known(k) for k in keys):
-                        seen[(c, hash(keys))] += 1
-                if len(pending) < _ECHOES:
-                    for row, how, id_cols in match(index, fields, prof.columns):
-                        values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
-                        pending.append((row, how, values))
                 for spec in table_specs:
                     _count(spec, record, checks.dominanceN)
-                for c in prof.numeric:
-                    if c < len(record) and is_number(record[c]):
-                        result.digits = max(result.digits, significant_digits(record[c].strip()))
+                hits = spellings.intersection(parts("\x1f".join(record)))
+                if not hits or len(pending) >= _ECHOES:
+                    continue
+                if named.isdisjoint(hits) and not _may_echo(record, hits, prof):
+                    continue
+                if not any(index.rare(spelled[h]) for h in hits):
+                    continue
+                fields, total = _fields(record, prof, hits, spelled)
+                for c, keys, _ in fields:
+                    if c in ids:
+                        seen[(c, hash(keys))] += 1
+                for row, how, id_cols in match(index, fields, total, prof.columns):
+                    values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
+                    pending.append((row, how, values))
             result.sha256.append(raw.digest.hexdigest())
         for row, how, values in pending:
             if not values or any(seen[v] < checks.threshold for v in values):
@@ -228,17 +235,53 @@ def scan(
     return result
 
 
-def _fields(record: list[str], prof: Profile) -> list[tuple[int, tuple[int, ...], bool]]:
-    """A record's non-empty fields as (column, token keys, distinctive); a line of a file that
-    is not a table has a field per token."""
+def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
+    """Whether the tokens a record shares with the outputs could make an echo at all: as
+    many as the record has values (in full), an identifier's or every quasi-identifier's, or
+    a file name's. Cheap, so that the many records that share a label or two with an
+    aggregate are let pass without taking them apart."""
+    if len(hits) >= len(set(record)) - ("" in record):
+        return True
     if not prof.header:
-        words = tokens(record[0]) if record else []
-        return [(i, (key(t),), distinctive(t)) for i, t in enumerate(words)]
+        return False
+    columns = prof.columns
+    if any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
+        return True
+    return bool(columns.quasi) and all(
+        c < len(record) and _covered(record[c], hits) for c in columns.quasi
+    )
+
+
+def _covered(cell: str, hits: set[str]) -> bool:
+    """Whether every token of a non-empty cell is among ``hits``."""
+    value = cell.lower()
+    if value in hits:
+        return True
+    if not value or single_token(value):
+        return False
+    return all(w in hits for w in parts(value) if w)
+
+
+def _fields(
+    record: list[str], prof: Profile, hits: set[str], spelled: dict[str, int]
+) -> tuple[list[tuple[int, tuple[int, ...], bool]], int]:
+    """A record's fields whose tokens all occur in the outputs, as (column, token keys,
+    distinctive), and how many non-empty fields it has. A line of a file that is not a table
+    has a field per token."""
+    if not prof.header:
+        words = parts(record[0]) if record else []
+        present = [w for w in words if w]
+        return [
+            (i, (spelled[w],), distinctive(w)) for i, w in enumerate(present) if w in hits
+        ], len(present)
     fields = []
+    total = 0
     for c, cell in enumerate(record):
         if _is_null(cell):
             continue
-        words = tokens(cell)
-        if words:
-            fields.append((c, tuple(key(t) for t in words), distinctive(" ".join(words))))
-    return fields
+        total += 1
+        words = [w for w in parts(cell) if w]
+        if words and all(w in hits for w in words):
+            keys = tuple(spelled[w] for w in words)
+            fields.append((c, keys, distinctive(" ".join(words))))
+    return fields, total

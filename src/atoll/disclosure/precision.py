@@ -9,6 +9,7 @@ import re
 from atoll.disclosure.report import Finding
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(\d+\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+_EXPONENT = re.compile(r"[eE]")
 #: digits beyond the inputs' own an aggregate may show, and the least it may always show
 SPARE_DIGITS = 3
 FLOOR_DIGITS = 6
@@ -17,7 +18,7 @@ FLOOR_DIGITS = 6
 def significant_digits(number: str) -> int:
     """Significant digits as written: leading zeros do not count, trailing zeros of a
     decimal fraction do (``0.0120`` has 3, ``1200`` has 2)."""
-    mantissa = re.split(r"[eE]", number.lstrip("+-"))[0]
+    mantissa = _EXPONENT.split(number.lstrip("+-"))[0]
     if "." in mantissa:
         digits = mantissa.replace(".", "").lstrip("0")
     else:

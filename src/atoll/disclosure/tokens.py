@@ -7,14 +7,17 @@ the job printed it (CSV, a printed list, a data frame): numbers compare by value
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
 _SPLIT = re.compile(r"[^\w@.+\-:]+")
 _NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normal(token: str) -> str:
     """One spelling of a token: numbers by their value, the rest lower case."""
     token = token.strip(".:").lower()
@@ -31,13 +34,35 @@ def normal(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The normal tokens of a line of text (or of one field)."""
-    return [t for raw in _SPLIT.split(text) if (t := normal(raw))]
+    return [t for raw in _SPLIT.split(text) if raw and (t := normal(raw))]
+
+
+def parts(text: str) -> list[str]:
+    """A line's raw tokens, lower case, as :func:`spellings` lists them: splitting in one
+    call, to test a whole input record against the outputs' tokens at once."""
+    return _SPLIT.split(text.lower())
+
+
+def single_token(text: str) -> bool:
+    """Whether ``text`` is one token as it stands."""
+    return _SPLIT.search(text) is None
+
+
+def spellings(token: str) -> list[str]:
+    """The ways an input may spell a normal token: a number also with trailing zeros (an
+    input's ``12.50`` is an output's ``12.5``)."""
+    if not _NUMBER.fullmatch(token) or "e" in token:
+        return [token]
+    whole, _, fraction = token.partition(".")
+    return [token] + [f"{whole}.{fraction}{'0' * n}" for n in range(1, 5 - len(fraction))]
 
 
 def name_tokens(name: str) -> list[str]:
-    """A file name's tokens: also split at underscores, dots and slashes, which names use as
-    separators."""
-    return [t for raw in _NAME_SPLIT.split(name) if (t := normal(raw))]
+    """A file name's tokens, less its extension: as text is split (an e-mail address stays
+    whole) and also at underscores, dots and slashes, which names use as separators."""
+    stem = _EXTENSION.sub("", name).replace("_", " ").replace("/", " ")
+    split = [t for raw in _NAME_SPLIT.split(stem) if (t := normal(raw))]
+    return list(dict.fromkeys(tokens(stem) + split))
 
 
 def key(token: str) -> int:
