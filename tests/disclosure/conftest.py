@@ -38,7 +38,7 @@ def people(rows: int = 400, seed: int = 1) -> list[list[str]]:
                 rng.choice(REGIONS),
                 str(rng.randint(18, 90)),
                 f"{rng.uniform(12000, 95000):.2f}",
-                rng.choice(["asthma", "diabetes", "none"]),
+                rng.choice(["asthma", "diabetes", "healthy"]),
             ]
         )
     return out
