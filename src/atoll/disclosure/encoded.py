@@ -76,6 +76,10 @@ def find_encoded(text: str) -> list[Finding]:
         else:
             hits[kind] = [text.count("\n", 0, offset) + 1, 1]
 
+    def blank(m: re.Match[str]) -> str:
+        # a payload found is not searched again as another kind
+        return re.sub(r"[^\n]", " ", m.group())
+
     for m in _BASE64.finditer(text):
         run = m.group()
         if not _looks_base64(run):
@@ -83,12 +87,16 @@ def find_encoded(text: str) -> list[Finding]:
         data = _decoded(run)
         fmt = compressed(data) if data else None
         hit(f"base64 holding {fmt} data" if fmt else "base64", m.start())
-    for m in _HEX.finditer(text):
+    rest = _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), text)
+    for m in _HEX.finditer(rest):
         digits = m.group().replace(":", "")
+        if digits.isdigit():
+            continue
         data = bytes.fromhex(digits[: len(digits) // 2 * 2])
         fmt = compressed(data)
         hit(f"hex holding {fmt} data" if fmt else "hex", m.start())
-    for m in _DIGITS.finditer(text):
+    rest = _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), rest)
+    for m in _DIGITS.finditer(rest):
         hit("a long run of digits", m.start())
     if not hits:
         for m in _BLOCK.finditer(text):
