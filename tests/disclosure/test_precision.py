@@ -24,10 +24,10 @@ def test_allowance_follows_the_inputs_with_a_floor() -> None:
 
 def test_a_float_printed_in_full_is_held_with_its_line() -> None:
     text = "mean,n\n42.1,400\n42.123456789012345,400\n"
-    (finding,) = find_precision(digits_by_line(text), allowed=8)
+    (finding,) = find_precision(digits_by_line(text, 8), allowed=8)
     assert finding.check == "precision"
     assert finding.detail == "numbers with more than 8 significant digits at line 3"
 
 
 def test_rounded_figures_pass() -> None:
-    assert find_precision(digits_by_line("mean 42.1235\np 0.0001\nn 400\n"), allowed=6) == []
+    assert find_precision(digits_by_line("mean 42.1235\np 0.0001\nn 400\n", 6), allowed=6) == []

@@ -29,7 +29,8 @@ def test_file_names_split_at_separators_and_lose_their_extension() -> None:
 
 
 def test_spellings_of_a_number_include_trailing_zeros() -> None:
-    assert spellings("12.5") == ["12.5", "12.50", "12.500", "12.5000"]
+    assert spellings("12.5") == ["12.5", "12.50", "12.500"]
+    assert spellings("-3") == ["-3", "-3.0", "-3.00"]
     assert spellings("north") == ["north"]
 
 

@@ -142,7 +142,9 @@ def _small_model(places: list[str], threshold: int) -> Finding:
     )
 
 
-def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex) -> _File:
+def _read_output(
+    pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex, allowed: int
+) -> _File:
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
     file = _File(candidate, size, sha256)
@@ -168,7 +170,7 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
     if kind == "svg":
         _lines(index, pos, _TAG.sub(" ", text))
         return file
-    file.digits = digits_by_line(text)
+    file.digits = digits_by_line(text, allowed)
     if kind in ("csv", "tsv"):
         table = parse_delimited(text, "," if kind == "csv" else "\t")
         if table is not None:
@@ -232,14 +234,20 @@ def check_files(
     """Check every file a job wrote against the inputs it read."""
     inputs = list(inputs)
     index = OutputIndex()
+    try:
+        profiles: list[Profile] = [profile(path, checks) for path in inputs]
+    except (OSError, ValueError, csv.Error):
+        profiles = []
+    allowed = allowed_digits(max((p.digits for p in profiles), default=0))
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:
-            files.append(_read_output(pos, candidate, checks, index))
+            files.append(_read_output(pos, candidate, checks, index, allowed))
         except (ValueError, csv.Error, RecursionError):
             files.append(_unreadable(candidate, "the checks could not read the file"))
     try:
-        profiles: list[Profile] = [profile(path, checks) for path in inputs]
+        if len(profiles) != len(inputs):
+            raise ValueError("an input could not be profiled")
         numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
         specs: list[list[GroupSpec]] = [[] for _ in inputs]
         found: dict[int, GroupSpec] = {}
@@ -264,7 +272,6 @@ def check_files(
     by_file: dict[int, list[Echo]] = {}
     for echo in result.echoes:
         by_file.setdefault(index.rows[echo.row][0], []).append(echo)
-    allowed = allowed_digits(result.digits)
     for pos, file in enumerate(files):
         if file.sha256 in result.sha256:
             number = result.sha256.index(file.sha256) + 1

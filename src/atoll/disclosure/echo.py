@@ -62,30 +62,36 @@ class OutputIndex:
         """Index one output row, given its normal tokens."""
         if not words:
             return
-        keys = [key(w) for w in words]
-        for w, k in zip(words, keys, strict=True):
-            if w not in self.spelled or name:
-                for spelling in spellings(w):
-                    self.spelled[spelling] = k
-                    self.spellings.add(spelling)
-                    if name:
-                        self.named.add(spelling)
-        if self.size + len(keys) > self.budget:
+        if self.size + len(words) > self.budget:
             self.overflow.add(file)
             return
-        self.size += len(keys)
+        self.size += len(words)
         row = len(self.rows)
         self.rows.append((file, place, name))
-        unique = frozenset(keys)
-        self.sets.append(unique)
-        for k in unique:
-            if k in self.common:
-                continue
-            posting = self.postings.setdefault(k, [])
-            posting.append(row)
-            if len(posting) > COMMON:
-                del self.postings[k]
-                self.common.add(k)
+        spelled, postings, common = self.spelled, self.postings, self.common
+        keys = set()
+        for w in set(words):
+            k = spelled.get(w)
+            if k is None or name:
+                k = key(w)
+                written = spellings(w)
+                for spelling in written:
+                    spelled[spelling] = k
+                self.spellings.update(written)
+                if name:
+                    self.named.update(written)
+            keys.add(k)
+        self.sets.append(frozenset(keys))
+        for k in keys:
+            posting = postings.get(k)
+            if posting is None:
+                if k not in common:
+                    postings[k] = [row]
+            else:
+                posting.append(row)
+                if len(posting) > COMMON:
+                    del postings[k]
+                    common.add(k)
 
     def rare(self, k: int) -> bool:
         """Whether the token is in few enough rows to be looked up by."""

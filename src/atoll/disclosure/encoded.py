@@ -87,7 +87,10 @@ def find_encoded(text: str) -> list[Finding]:
         data = _decoded(run)
         fmt = compressed(data) if data else None
         hit(f"base64 holding {fmt} data" if fmt else "base64", m.start())
-    rest = _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), text)
+    rest = text
+    if hits:
+        rest = _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), text)
+    found = len(hits)
     for m in _HEX.finditer(rest):
         digits = m.group().replace(":", "")
         if digits.isdigit():
@@ -95,7 +98,8 @@ def find_encoded(text: str) -> list[Finding]:
         data = bytes.fromhex(digits[: len(digits) // 2 * 2])
         fmt = compressed(data)
         hit(f"hex holding {fmt} data" if fmt else "hex", m.start())
-    rest = _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), rest)
+    if len(hits) > found:
+        rest = _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), rest)
     for m in _DIGITS.finditer(rest):
         hit("a long run of digits", m.start())
     if not hits:

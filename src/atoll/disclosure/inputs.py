@@ -9,8 +9,8 @@ import csv
 import hashlib
 import io
 import itertools
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,40 +84,120 @@ def _is_null(cell: str) -> bool:
     return cell.strip().lower() in _NULLS
 
 
-def profile(path: Path, checks: OutputChecks) -> Profile:
-    """Read ``path``'s head to learn its columns."""
+@dataclass(frozen=True)
+class Shape:
+    """What a file's head shows whatever the checks' settings: its columns, which are
+    numeric, which have a different value on every sampled record, and the most significant
+    digits its numbers have."""
+
+    delimiter: str | None
+    header: list[str]
+    numeric: frozenset[int]
+    unique: frozenset[int]
+    digits: int
+
+
+@dataclass
+class Loaded:
+    """A whole input in memory: its records, each record's tokens (raw, lower case), and its
+    sha256. Kept between jobs while the file is unchanged, so that a dataset is parsed once,
+    not on every job that reads it."""
+
+    sha256: str
+    records: list[list[str]]
+    parts: list[frozenset[str]]
+
+
+#: inputs up to this size are kept parsed in memory, up to this total
+CACHE_FILE = 32 << 20
+CACHE_TOTAL = 128 << 20
+_shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
+_loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What tells a file apart from its next version: an input is never written by a job."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def shape(path: Path) -> Shape:
+    """Read ``path``'s head to learn its columns (once per version of the file)."""
+    identity = _identity(path)
+    if (known := _shapes.get(identity)) is not None:
+        return known
     with path.open("rb") as f:
         head = f.read(_CHUNK)
     first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
     delimiter = _delimiter(first)
     if delimiter is None:
-        return Profile(None, [], set(), Columns(frozenset(), frozenset()), 0)
-    with _open_text(_Hashing(path)) as text:
-        rows = list(itertools.islice(_records(text, delimiter), SAMPLE + 1))
-    header, sample = rows[0], rows[1:]
-    width = len(header)
-    values = [[r[j] for r in sample if j < len(r) and not _is_null(r[j])] for j in range(width)]
-    numeric = {j for j in range(width) if values[j] and all(map(is_number, values[j]))}
-    marked = {n.lower() for n in checks.identifiers}
-    quasi_marked = {n.lower() for n in checks.quasiIdentifiers}
-    identifiers = {j for j, name in enumerate(header) if name.strip().lower() in marked}
-    if checks.guessIdentifiers:
-        identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
-        identifiers |= {
+        found = Shape(None, [], frozenset(), frozenset(), 0)
+    else:
+        with _open_text(_Hashing(path)) as text:
+            rows = list(itertools.islice(_records(text, delimiter), SAMPLE + 1))
+        header, sample = rows[0], rows[1:]
+        width = len(header)
+        values = [[r[j] for r in sample if j < len(r) and not _is_null(r[j])] for j in range(width)]
+        numeric = {j for j in range(width) if values[j] and all(map(is_number, values[j]))}
+        unique = {
             j
             for j in range(width)
             if len(values[j]) >= UNIQUE_MIN
             and len(set(values[j])) == len(values[j])
             and not (j in numeric and any("." in v for v in values[j]))
         }
+        digits = max((significant_digits(v) for j in numeric for v in values[j]), default=0)
+        found = Shape(delimiter, header, frozenset(numeric), frozenset(unique), digits)
+    _shapes[identity] = found
+    while len(_shapes) > 256:
+        _shapes.popitem(last=False)
+    return found
+
+
+def profile(path: Path, checks: OutputChecks) -> Profile:
+    """An input's columns as these checks see them: the identifiers the publisher marked and,
+    unless told not to guess, those the names and values give away."""
+    found = shape(path)
+    header = found.header
+    marked = {n.lower() for n in checks.identifiers}
+    quasi_marked = {n.lower() for n in checks.quasiIdentifiers}
+    identifiers = {j for j, name in enumerate(header) if name.strip().lower() in marked}
+    if checks.guessIdentifiers:
+        identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
+        identifiers |= found.unique
     quasi = {j for j, name in enumerate(header) if name.strip().lower() in quasi_marked}
-    digits = max(
-        (significant_digits(v) for j in numeric for v in values[j]),
-        default=0,
-    )
-    return Profile(
-        delimiter, header, numeric, Columns(frozenset(identifiers), frozenset(quasi)), digits
-    )
+    columns = Columns(frozenset(identifiers), frozenset(quasi))
+    return Profile(found.delimiter, header, set(found.numeric), columns, found.digits)
+
+
+def _record_parts(record: list[str]) -> frozenset[str]:
+    return frozenset(parts("\x1f".join(record)))
+
+
+def load(path: Path, prof: Profile) -> Loaded | None:
+    """The whole input, parsed (from memory when this version was parsed before); None for
+    a file too large to keep, which is then streamed."""
+    identity = _identity(path)
+    if (known := _loaded.get(identity)) is not None:
+        _loaded.move_to_end(identity)
+        return known
+    size = int(str(identity[3]))
+    if size > CACHE_FILE:
+        return None
+    raw = _Hashing(path)
+    with _open_text(raw) as text:
+        records = _records(text, prof.delimiter)
+        if prof.header:
+            next(records, None)
+        kept = list(records)
+        sha256 = raw.digest.hexdigest()
+    loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
+    _loaded[identity] = loaded
+    total = sum(int(str(k[3])) for k in _loaded)
+    while total > CACHE_TOTAL and len(_loaded) > 1:
+        old, _ = _loaded.popitem(last=False)
+        total -= int(str(old[3]))
+    return loaded
 
 
 @dataclass
@@ -196,43 +276,61 @@ def scan(
     specs: list[list[GroupSpec]],
     checks: OutputChecks,
 ) -> Scan:
-    """Stream every input once past the outputs' index and the tables' group specs.
+    """Pass every input once by the outputs' index and the tables' group specs.
 
-    Most records share no token with any output row: one split and one set intersection,
-    both in C, let them pass; only the rest are taken apart field by field."""
+    Most records share no token with any output row: one set operation, in C, on the
+    record's tokens (parsed once per version of the file) lets them pass; only the rest are
+    taken apart field by field."""
     result = Scan(digits=max((p.digits for p in profiles), default=0))
     spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
-        raw = _Hashing(path)
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
+        records, sha256 = _source(path, prof)
+        for record, tokens_ in records:
+            for spec in table_specs:
+                _count(spec, record, checks.dominanceN)
+            if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
+                continue
+            hits = spellings.intersection(tokens_)
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof):
+                continue
+            if not any(index.rare(spelled[h]) for h in hits):
+                continue
+            fields, total = _fields(record, prof, hits, spelled)
+            for c, keys, _ in fields:
+                if c in ids:
+                    seen[(c, hash(keys))] += 1
+            for row, how, id_cols in match(index, fields, total, prof.columns):
+                values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
+                pending.append((row, how, values))
+        result.sha256.append(sha256())
+        for row, how, values in pending:
+            if not values or any(seen[v] < checks.threshold for v in values):
+                result.echoes.append(Echo(row, number, how))
+    return result
+
+
+def _source(
+    path: Path, prof: Profile
+) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str]]:
+    """An input's records with their tokens, and (once they are all read) its sha256: from
+    memory, or streamed from a file too large to keep."""
+    loaded = load(path, prof)
+    if loaded is not None:
+        return zip(loaded.records, loaded.parts, strict=True), lambda: loaded.sha256
+    raw = _Hashing(path)
+
+    def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
         with _open_text(raw) as text:
             records = _records(text, prof.delimiter)
             if prof.header:
                 next(records, None)
             for record in records:
-                for spec in table_specs:
-                    _count(spec, record, checks.dominanceN)
-                hits = spellings.intersection(parts("\x1f".join(record)))
-                if not hits or len(pending) >= _ECHOES:
-                    continue
-                if named.isdisjoint(hits) and not _may_echo(record, hits, prof):
-                    continue
-                if not any(index.rare(spelled[h]) for h in hits):
-                    continue
-                fields, total = _fields(record, prof, hits, spelled)
-                for c, keys, _ in fields:
-                    if c in ids:
-                        seen[(c, hash(keys))] += 1
-                for row, how, id_cols in match(index, fields, total, prof.columns):
-                    values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
-                    pending.append((row, how, values))
-            result.sha256.append(raw.digest.hexdigest())
-        for row, how, values in pending:
-            if not values or any(seen[v] < checks.threshold for v in values):
-                result.echoes.append(Echo(row, number, how))
-    return result
+                yield record, _record_parts(record)
+
+    return stream(), lambda: raw.digest.hexdigest()
 
 
 def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
