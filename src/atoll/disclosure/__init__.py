@@ -24,7 +24,7 @@ from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex
 from atoll.disclosure.encoded import find_encoded
 from atoll.disclosure.filetypes import png_findings, sniff
-from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, profile, scan
+from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.tables import (
@@ -38,7 +38,7 @@ from atoll.disclosure.tables import (
     small_cells,
     small_groups,
 )
-from atoll.disclosure.tokens import name_tokens, tokens
+from atoll.disclosure.tokens import name_tokens
 from atoll.models.output_policy import OutputChecks
 
 __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
@@ -77,7 +77,7 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
-        index.add(pos, f"line {number}", tokens(line))
+        index.add_text(pos, f"line {number}", line)
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
@@ -90,10 +90,10 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
         scalars = [v for v in children if not isinstance(v, dict | list)]
         if scalars:
             count += 1
-            words = [t for v in scalars for t in tokens(str(v))]
+            text = "\x1f".join(map(str, scalars))
             if isinstance(node, dict):
-                words += [t for k in node for t in tokens(str(k))]
-            index.add(pos, f"object {count}", words)
+                text += "\x1f" + "\x1f".join(map(str, node))
+            index.add_text(pos, f"object {count}", text)
         for child in children:
             if isinstance(child, dict | list):
                 walk(child)
@@ -101,7 +101,7 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
     if isinstance(data, dict | list):
         walk(data)
     else:
-        index.add(pos, "object 1", tokens(str(data)))
+        index.add_text(pos, "object 1", str(data))
 
 
 def _regressions(text: str, threshold: int) -> list[Finding]:
@@ -149,7 +149,10 @@ def _read_output(
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
     file = _File(candidate, size, sha256)
     if candidate.kind == "output":
-        index.add(pos, "name", name_tokens(candidate.name), name=True)
+        words = name_tokens(candidate.name)
+        if index.universe is not None:
+            words = [w for w in words if w in index.universe]
+        index.add(pos, "name", words, name=True)
     if data is None:
         file.findings.append(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
@@ -182,8 +185,8 @@ def _read_output(
                     )
                 )
             for place, row in zip(table.places, table.rows, strict=True):
-                index.add(pos, place, tokens("\x1f".join(row)))
-            index.add(pos, "row 1", tokens("\x1f".join(table.header)))
+                index.add_text(pos, place, "\x1f".join(row))
+            index.add_text(pos, "row 1", "\x1f".join(table.header))
             file.tables.append(table)
         else:
             _lines(index, pos, text)
@@ -197,6 +200,22 @@ def _read_output(
         file.tables += markdown_tables(text)
         file.findings += _regressions(text, checks.threshold)
     return file
+
+
+def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | None:
+    """Every token the inputs hold, when they are all small enough to keep parsed."""
+    if len(profiles) != len(inputs):
+        return None
+    every: set[str] = set()
+    for path, prof in zip(inputs, profiles, strict=True):
+        try:
+            loaded = load(path, prof)
+        except (OSError, ValueError, csv.Error):
+            return None
+        if loaded is None:
+            return None
+        every |= loaded.universe()
+    return frozenset(every)
 
 
 def _unreadable(candidate: Candidate, why: str) -> _File:
@@ -239,6 +258,7 @@ def check_files(
     except (OSError, ValueError, csv.Error):
         profiles = []
     allowed = allowed_digits(max((p.digits for p in profiles), default=0))
+    index.universe = _universe(inputs, profiles)
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from atoll.disclosure.tokens import key, spellings
+from atoll.disclosure.tokens import key, normal, parts, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
 COMMON = 64
@@ -57,6 +57,19 @@ class OutputIndex:
     spellings: set[str] = field(default_factory=set)
     #: the spellings of tokens in file names
     named: set[str] = field(default_factory=set)
+    #: every token the inputs hold (in all the spellings :func:`add_text` may meet), when
+    #: known: an output token outside it can match no record, and is not indexed
+    universe: frozenset[str] | None = None
+
+    def add_text(self, file: int, place: str, text: str) -> None:
+        """Index one output row given as text: with the inputs' tokens known, only those it
+        shares with them, found by one set intersection."""
+        if self.universe is None:
+            self.add(file, place, tokens(text))
+            return
+        shared = self.universe.intersection(parts(text))
+        if shared:
+            self.add(file, place, [w for t in shared if (w := normal(t))])
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""

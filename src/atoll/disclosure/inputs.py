@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import heapq
 import io
 import itertools
+import operator
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, count
 from pathlib import Path
 
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
-from atoll.disclosure.tokens import distinctive, normal, parts, single_token
+from atoll.disclosure.tokens import distinctive, normal, parts, single_token, spellings
 from atoll.models.output_policy import OutputChecks
 
 #: records read from a file's head to tell its columns apart
@@ -106,6 +109,66 @@ class Loaded:
     sha256: str
     records: list[list[str]]
     parts: list[frozenset[str]]
+    _normal: dict[int, list[str]] = field(default_factory=dict)
+    _universe: frozenset[str] | None = None
+    _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+
+    def universe(self) -> frozenset[str]:
+        """Every token of the file, as written and in the spellings of its normal form
+        (computed once)."""
+        if self._universe is None:
+            words: set[str] = set().union(*self.parts)
+            every = set(words)
+            for w in words:
+                if w:
+                    every.update(spellings(normal(w)))
+            every.discard("")
+            self._universe = frozenset(every)
+        return self._universe
+
+    def normal_column(self, c: int) -> list[str]:
+        """A column's values as table labels compare (parsed once)."""
+        if c not in self._normal:
+            self._normal[c] = [normal(r[c]) if c < len(r) else "" for r in self.records]
+        return self._normal[c]
+
+    def number_column(self, c: int) -> list[float | None]:
+        """A column's absolute values where they are numbers (parsed once)."""
+        if c not in self._numbers:
+            self._numbers[c] = [
+                abs(float(r[c])) if c < len(r) and is_number(r[c]) else None for r in self.records
+            ]
+        return self._numbers[c]
+
+
+def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
+    """Fill ``spec``'s groups from a parsed input: sizes by one count over the label columns,
+    and, per sum-like statistic, each group's total and largest contributions."""
+    sizes = spec.groups.sizes
+    if not spec.labels:
+        sizes[()] = len(loaded.records)
+        for j, c in spec.sums.items():
+            values = [v for v in loaded.number_column(c) if v is not None]
+            spec.groups.totals[j][()] = sum(values)
+            spec.groups.top[j][()] = heapq.nlargest(dominance_n, values)
+        return
+    if spec.labels:
+        keys: list[tuple[str, ...]] = list(
+            zip(*(loaded.normal_column(c) for c in spec.labels), strict=True)
+        )
+    else:
+        keys = [()] * len(loaded.records)
+    counts = Counter(keys)
+    for k in sizes:
+        sizes[k] = counts.get(k, 0)
+    for j, c in spec.sums.items():
+        by_group: dict[tuple[str, ...], list[float]] = {}
+        for k, v in zip(keys, loaded.number_column(c), strict=True):
+            if v is not None and k in sizes:
+                by_group.setdefault(k, []).append(v)
+        for k, values in by_group.items():
+            spec.groups.totals[j][k] = sum(values)
+            spec.groups.top[j][k] = heapq.nlargest(dominance_n, values)
 
 
 #: inputs up to this size are kept parsed in memory, up to this total
@@ -287,10 +350,14 @@ def scan(
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
-        records, sha256 = _source(path, prof)
-        for record, tokens_ in records:
+        records, sha256, loaded = _source(path, prof, spellings)
+        if loaded is not None:
             for spec in table_specs:
-                _count(spec, record, checks.dominanceN)
+                count_groups(spec, loaded, checks.dominanceN)
+        for record, tokens_ in records:
+            if loaded is None:
+                for spec in table_specs:
+                    _count(spec, record, checks.dominanceN)
             if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
                 continue
             hits = spellings.intersection(tokens_)
@@ -313,13 +380,16 @@ def scan(
 
 
 def _source(
-    path: Path, prof: Profile
-) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str]]:
+    path: Path, prof: Profile, spellings: set[str]
+) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
     """An input's records with their tokens, and (once they are all read) its sha256: from
-    memory, or streamed from a file too large to keep."""
+    memory, where only the records that share a token with the outputs are yielded (picked
+    out without a Python loop), or streamed from a file too large to keep."""
     loaded = load(path, prof)
     if loaded is not None:
-        return zip(loaded.records, loaded.parts, strict=True), lambda: loaded.sha256
+        shared = map(operator.not_, map(spellings.isdisjoint, loaded.parts))
+        picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
+        return picked, lambda: loaded.sha256, loaded
     raw = _Hashing(path)
 
     def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
@@ -330,7 +400,7 @@ def _source(
             for record in records:
                 yield record, _record_parts(record)
 
-    return stream(), lambda: raw.digest.hexdigest()
+    return stream(), lambda: raw.digest.hexdigest(), None
 
 
 def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
