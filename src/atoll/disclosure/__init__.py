@@ -206,7 +206,7 @@ def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | N
     """Every token the inputs hold, when they are all small enough to keep parsed."""
     if len(profiles) != len(inputs):
         return None
-    every: set[str] = set()
+    each = []
     for path, prof in zip(inputs, profiles, strict=True):
         try:
             loaded = load(path, prof)
@@ -214,8 +214,8 @@ def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | N
             return None
         if loaded is None:
             return None
-        every |= loaded.universe()
-    return frozenset(every)
+        each.append(loaded.universe())
+    return each[0] if len(each) == 1 else frozenset().union(*each)
 
 
 def _unreadable(candidate: Candidate, why: str) -> _File:

@@ -111,6 +111,7 @@ class Loaded:
     parts: list[frozenset[str]]
     _normal: dict[int, list[str]] = field(default_factory=dict)
     _universe: frozenset[str] | None = None
+    _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
 
     def universe(self) -> frozenset[str]:
@@ -125,6 +126,16 @@ class Loaded:
             every.discard("")
             self._universe = frozenset(every)
         return self._universe
+
+    def identifying(self, columns: frozenset[int]) -> frozenset[str]:
+        """The tokens of these (identifier) columns, as written (computed once)."""
+        if columns not in self._identifying:
+            words: set[str] = set()
+            for c in columns:
+                words.update(*(parts(r[c]) for r in self.records if c < len(r)))
+            words.discard("")
+            self._identifying[columns] = frozenset(words)
+        return self._identifying[columns]
 
     def normal_column(self, c: int) -> list[str]:
         """A column's values as table labels compare (parsed once)."""
@@ -387,7 +398,13 @@ def _source(
     out without a Python loop), or streamed from a file too large to keep."""
     loaded = load(path, prof)
     if loaded is not None:
-        shared = map(operator.not_, map(spellings.isdisjoint, loaded.parts))
+        # an echo needs two tokens of a record in the outputs, or one of an identifier's
+        counts = map(len, map(spellings.intersection, loaded.parts))
+        shared: Iterator[bool] = map((2).__le__, counts)
+        ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
+        if ids:
+            near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
+            shared = map(operator.or_, shared, near)
         picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
         return picked, lambda: loaded.sha256, loaded
     raw = _Hashing(path)
