@@ -12,11 +12,13 @@ from collections import Counter
 from atoll.disclosure.report import Finding
 
 #: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
+# each starts only where a run starts: otherwise every position inside a long word would be
+# tried again, and a megabyte of text scanned many times over
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}:?){32,}")
-_DIGITS = re.compile(r"\d{40,}")
+_DIGITS = re.compile(r"(?<!\d)\d{40,}")
 #: whitespace-free blocks whose characters are this spread look random
-_BLOCK = re.compile(r"[^\s,;|\"'()\[\]{}<>]{48,}")
+_BLOCK = re.compile(r"(?<![^\s,;|\"'()\[\]{}<>])[^\s,;|\"'()\[\]{}<>]{48,}")
 _ENTROPY_BITS = 4.6
 #: compressed and archive formats' first bytes
 _SIGNATURES = {

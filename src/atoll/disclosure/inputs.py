@@ -362,6 +362,10 @@ def scan(
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
         records, sha256, loaded = _source(path, prof, spellings)
+        # whether any identifier's token is in the outputs at all (unknown when streamed)
+        watch = loaded is None or not spellings.isdisjoint(
+            loaded.identifying(prof.columns.identifiers)
+        )
         if loaded is not None:
             for spec in table_specs:
                 count_groups(spec, loaded, checks.dominanceN)
@@ -372,7 +376,7 @@ def scan(
             if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
                 continue
             hits = spellings.intersection(tokens_)
-            if named.isdisjoint(hits) and not _may_echo(record, hits, prof):
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
                 continue
             if not any(index.rare(spelled[h]) for h in hits):
                 continue
@@ -420,7 +424,7 @@ def _source(
     return stream(), lambda: raw.digest.hexdigest(), None
 
 
-def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
+def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = True) -> bool:
     """Whether the tokens a record shares with the outputs could make an echo at all: as
     many as the record has values (in full), an identifier's or every quasi-identifier's, or
     a file name's. Cheap, so that the many records that share a label or two with an
@@ -430,7 +434,7 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
     if not prof.header:
         return False
     columns = prof.columns
-    if any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
+    if watch and any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
         return True
     return bool(columns.quasi) and all(
         c < len(record) and _covered(record[c], hits) for c in columns.quasi
