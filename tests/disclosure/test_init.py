@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from atoll.disclosure import Candidate, check_files
-from atoll.disclosure.report import FileReport
+from atoll.disclosure.report import FileReport, Finding
 from atoll.models.output_policy import OutputChecks
 from tests.disclosure.conftest import HEADER, REGIONS, REGRESSION_SUMMARY, Check, png
 
@@ -243,3 +243,20 @@ def test_the_report_binds_every_file_by_hash(check: Check) -> None:
     report = check({"a.txt": "hello\n"}, log="")
     assert [f.sha256[:8] for f in report.files] == ["5891b5b5", "e3b0c442"]
     assert len(report.digest()) == 64
+
+
+def test_a_file_that_cannot_be_read_is_held(tmp_path: Path) -> None:
+    missing = Candidate(index=3, kind="output", name="a.csv", path=tmp_path / "gone")
+    (file,) = check_files([missing], [], OutputChecks()).files
+    assert (file.index, file.verdict, file.size) == (3, "hold", 0)
+    assert file.findings[0].check == "unparsed"
+
+
+def test_inputs_that_cannot_be_read_hold_everything(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("region,count\nnorth,120\n")
+    candidate = Candidate(index=0, kind="output", name="t.csv", path=out)
+    (file,) = check_files([candidate], [tmp_path / "missing"], OutputChecks()).files
+    assert file.findings == [
+        Finding(check="unparsed", detail="the inputs could not be read to compare")
+    ]

@@ -219,8 +219,10 @@ def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | N
 
 
 def _unreadable(candidate: Candidate, why: str) -> _File:
-    size = candidate.path.stat().st_size if candidate.path.is_file() else 0
-    _, sha256, _ = _read_capped(candidate.path, 0) if candidate.path.is_file() else (0, "", None)
+    try:
+        size, sha256, _ = _read_capped(candidate.path, 0)
+    except OSError:
+        size, sha256 = 0, ""
     return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])
 
 
@@ -263,7 +265,8 @@ def check_files(
     for pos, candidate in enumerate(candidates):
         try:
             files.append(_read_output(pos, candidate, checks, index, allowed))
-        except (ValueError, csv.Error, RecursionError):
+        except Exception:
+            # whatever stops a check holds the file: failing closed, never releasing it
             files.append(_unreadable(candidate, "the checks could not read the file"))
     try:
         if len(profiles) != len(inputs):
@@ -283,7 +286,8 @@ def check_files(
                         found[id(table)] = spec
                         break
         result = scan(inputs, profiles, index, specs, checks)
-    except (OSError, ValueError, csv.Error):
+    except Exception:
+        # no comparison with the inputs, no release: every file is held
         for file in files:
             file.findings.append(
                 Finding(check="unparsed", detail="the inputs could not be read to compare")
