@@ -271,20 +271,7 @@ def check_files(
     try:
         if len(profiles) != len(inputs):
             raise ValueError("an input could not be profiled")
-        numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
-        specs: list[list[GroupSpec]] = [[] for _ in inputs]
-        found: dict[int, GroupSpec] = {}
-        for file in files:
-            for table in file.tables:
-                classify(table, numeric)
-                if not table.stats:
-                    continue
-                for number, prof in enumerate(profiles):
-                    spec = group_spec(table, prof)
-                    if spec is not None:
-                        specs[number].append(spec)
-                        found[id(table)] = spec
-                        break
+        specs, found = _group_specs(files, profiles)
         result = scan(inputs, profiles, index, specs, checks)
     except Exception:
         # no comparison with the inputs, no release: every file is held
@@ -301,14 +288,40 @@ def check_files(
             number = result.sha256.index(file.sha256) + 1
             file.findings.append(Finding(check="echo", detail=f"a copy of input {number}"))
         _echo_findings(file, pos, by_file.get(pos, []), index)
-        for table in file.tables:
-            spec = found.get(id(table))
-            groups = spec.groups if spec is not None else None
-            file.findings += small_cells(table, checks.threshold)
-            file.findings += small_groups(table, checks.threshold, groups)
-            file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        try:
+            for table in file.tables:
+                spec = found.get(id(table))
+                groups = spec.groups if spec is not None else None
+                file.findings += small_cells(table, checks.threshold)
+                file.findings += small_groups(table, checks.threshold, groups)
+                file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        except Exception:
+            file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     return _report(files)
+
+
+def _group_specs(
+    files: list[_File], profiles: list[Profile]
+) -> tuple[list[list[GroupSpec]], dict[int, GroupSpec]]:
+    """Classify every table's columns, and find, for each table with statistics, the input
+    whose columns its groups can be counted in: per input, the specs to count; per table
+    (by id), its spec."""
+    numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
+    specs: list[list[GroupSpec]] = [[] for _ in profiles]
+    found: dict[int, GroupSpec] = {}
+    for file in files:
+        for table in file.tables:
+            classify(table, numeric)
+            if not table.stats:
+                continue
+            for number, prof in enumerate(profiles):
+                spec = group_spec(table, prof)
+                if spec is not None:
+                    specs[number].append(spec)
+                    found[id(table)] = spec
+                    break
+    return specs, found
 
 
 def _report(files: list[_File]) -> CheckReport:
