@@ -260,3 +260,24 @@ def test_inputs_that_cannot_be_read_hold_everything(tmp_path: Path) -> None:
     assert file.findings == [
         Finding(check="unparsed", detail="the inputs could not be read to compare")
     ]
+
+
+def test_records_as_json_or_as_text_in_a_plot_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    as_json = json.dumps([dict(zip(HEADER, r, strict=True)) for r in records[:3]], indent=2)
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">'
+        f"{records[3][1]} earns {records[3][7]}</text></svg>"
+    )
+    listing, plot = check({"records.json": as_json, "plot.svg": svg}).files
+    assert "echo" in _checks(listing)
+    assert _checks(plot) == {"echo"}
+
+
+def test_a_plot_of_aggregates_passes(check: Check) -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">north 120</text>'
+        '<path d="M 0 0 L 10.123456789 20.987654321"/></svg>'
+    )
+    assert check({"plot.svg": svg}).files[0].verdict == "pass"
