@@ -63,3 +63,16 @@ def test_the_scan_hashes_every_input(dataset: Path) -> None:
         [dataset], [profile(dataset, OutputChecks())], OutputIndex(), [[]], OutputChecks()
     )
     assert result.sha256 == [hashlib.sha256(dataset.read_bytes()).hexdigest()]
+
+
+def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
+    from atoll.disclosure.inputs import load
+
+    path = tmp_path / "in.csv"
+    path.write_text("ref,region\nK1,north\n")
+    first = load(path, profile(path, OutputChecks()))
+    path.write_text("ref,region\nK1,north\nK2,south\n")
+    second = load(path, profile(path, OutputChecks()))
+    assert first is not None and second is not None
+    assert len(first.records) == 1 and len(second.records) == 2
+    assert load(path, profile(path, OutputChecks())) is second

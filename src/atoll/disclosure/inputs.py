@@ -11,6 +11,7 @@ import heapq
 import io
 import itertools
 import operator
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ CACHE_FILE = 32 << 20
 CACHE_TOTAL = 128 << 20
 _shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
 _loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+#: jobs end, and are checked, on several threads at once
+_lock = threading.Lock()
 
 
 def _identity(path: Path) -> tuple[object, ...]:
@@ -198,7 +201,9 @@ def _identity(path: Path) -> tuple[object, ...]:
 def shape(path: Path) -> Shape:
     """Read ``path``'s head to learn its columns (once per version of the file)."""
     identity = _identity(path)
-    if (known := _shapes.get(identity)) is not None:
+    with _lock:
+        known = _shapes.get(identity)
+    if known is not None:
         return known
     with path.open("rb") as f:
         head = f.read(_CHUNK)
@@ -222,9 +227,10 @@ def shape(path: Path) -> Shape:
         }
         digits = max((significant_digits(v) for j in numeric for v in values[j]), default=0)
         found = Shape(delimiter, header, frozenset(numeric), frozenset(unique), digits)
-    _shapes[identity] = found
-    while len(_shapes) > 256:
-        _shapes.popitem(last=False)
+    with _lock:
+        _shapes[identity] = found
+        while len(_shapes) > 256:
+            _shapes.popitem(last=False)
     return found
 
 
@@ -252,9 +258,10 @@ def load(path: Path, prof: Profile) -> Loaded | None:
     """The whole input, parsed (from memory when this version was parsed before); None for
     a file too large to keep, which is then streamed."""
     identity = _identity(path)
-    if (known := _loaded.get(identity)) is not None:
-        _loaded.move_to_end(identity)
-        return known
+    with _lock:
+        if (known := _loaded.get(identity)) is not None:
+            _loaded.move_to_end(identity)
+            return known
     size = int(str(identity[3]))
     if size > CACHE_FILE:
         return None
@@ -266,11 +273,12 @@ def load(path: Path, prof: Profile) -> Loaded | None:
         kept = list(records)
         sha256 = raw.digest.hexdigest()
     loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
-    _loaded[identity] = loaded
-    total = sum(int(str(k[3])) for k in _loaded)
-    while total > CACHE_TOTAL and len(_loaded) > 1:
-        old, _ = _loaded.popitem(last=False)
-        total -= int(str(old[3]))
+    with _lock:
+        _loaded[identity] = loaded
+        total = sum(int(str(k[3])) for k in _loaded)
+        while total > CACHE_TOTAL and len(_loaded) > 1:
+            old, _ = _loaded.popitem(last=False)
+            total -= int(str(old[3]))
     return loaded
 
 
