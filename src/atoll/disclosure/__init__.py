@@ -35,6 +35,7 @@ from atoll.disclosure.tables import (
     json_tables,
     markdown_tables,
     parse_delimited,
+    printed_tables,
     small_cells,
     small_groups,
 )
@@ -197,7 +198,7 @@ def _read_output(
         file.findings += _json_regressions(data_, checks.threshold)
     else:
         _lines(index, pos, text)
-        file.tables += markdown_tables(text)
+        file.tables += markdown_tables(text) + printed_tables(text)
         file.findings += _regressions(text, checks.threshold)
     return file
 
