@@ -1,0 +1,347 @@
+"""Disclosure checks: every output and log a job writes is checked before anyone but the
+publisher may read it, and what the checks cannot clear is held for a reviewer.
+
+:func:`check_files` is the entry point. The checks, each a small function in its own module,
+report why they hold a file (:class:`~atoll.disclosure.report.Finding`): its type by content
+and its size (:mod:`.filetypes`), records of the inputs echoed in rows, lines or file names
+(:mod:`.echo`, :mod:`.inputs`), small cells, small groups and dominance in tables
+(:mod:`.tables`), encoded payloads (:mod:`.encoded`) and excess precision (:mod:`.precision`).
+Whatever the checks cannot read is held.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atoll.disclosure.candidate import Candidate
+from atoll.disclosure.echo import Echo, OutputIndex
+from atoll.disclosure.encoded import find_encoded
+from atoll.disclosure.filetypes import png_findings, sniff
+from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
+from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
+from atoll.disclosure.report import CheckReport, FileReport, Finding
+from atoll.disclosure.tables import (
+    Table,
+    classify,
+    column_key,
+    dominance,
+    json_tables,
+    markdown_tables,
+    parse_delimited,
+    printed_tables,
+    small_cells,
+    small_groups,
+)
+from atoll.disclosure.tokens import name_tokens
+from atoll.models.output_policy import OutputChecks
+
+__all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
+
+_CHUNK = 1024 * 1024
+_TAG = re.compile(r"<[^>]*>")
+_REGRESSION = re.compile(r"(No\. Observations|Df Residuals):\s+(\d+)")
+_REGRESSION_KEYS = {"nobs", "n_obs", "df_resid", "df_residuals", "dof"}
+
+
+@dataclass
+class _File:
+    """One candidate as the checks go: what it is and what was found so far."""
+
+    candidate: Candidate
+    size: int
+    sha256: str
+    findings: list[Finding] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    digits: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
+    """Size, sha256 and, when the file is no larger than ``cap``, its bytes."""
+    digest = hashlib.sha256()
+    kept = bytearray()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= cap:
+                kept += chunk
+    return size, digest.hexdigest(), bytes(kept) if size <= cap else None
+
+
+def _lines(index: OutputIndex, pos: int, text: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        index.add_text(pos, f"line {number}", line)
+
+
+def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
+    """Each object's (and each list's) scalar values as one row."""
+    count = 0
+
+    def walk(node: Any) -> None:
+        nonlocal count
+        children = list(node.values()) if isinstance(node, dict) else node
+        scalars = [v for v in children if not isinstance(v, dict | list)]
+        if scalars:
+            count += 1
+            text = "\x1f".join(map(str, scalars))
+            if isinstance(node, dict):
+                text += "\x1f" + "\x1f".join(map(str, node))
+            index.add_text(pos, f"object {count}", text)
+        for child in children:
+            if isinstance(child, dict | list):
+                walk(child)
+
+    if isinstance(data, dict | list):
+        walk(data)
+    else:
+        index.add_text(pos, "object 1", str(data))
+
+
+def _regressions(text: str, threshold: int) -> list[Finding]:
+    """Regression summaries over fewer observations (or residual degrees of freedom) than
+    the threshold."""
+    small = [
+        f"line {text.count(chr(10), 0, m.start()) + 1}"
+        for m in _REGRESSION.finditer(text)
+        if int(m.group(2)) < threshold
+    ]
+    return [_small_model(small, threshold)] if small else []
+
+
+def _json_regressions(data: Any, threshold: int) -> list[Finding]:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if str(k).lower() in _REGRESSION_KEYS and isinstance(v, int | float):
+                    if v < threshold:
+                        found.append(f"object key {len(found) + 1}")
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return [_small_model([f"{len(found)} values"], threshold)] if found else []
+
+
+def _small_model(places: list[str], threshold: int) -> Finding:
+    return Finding(
+        check="small_group",
+        detail=f"a model fitted on fewer than {threshold} observations or residual degrees "
+        f"of freedom: {', '.join(places[:12])}",
+    )
+
+
+def _read_output(
+    pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex, allowed: int
+) -> _File:
+    """Phase one for a file: read it, check what needs no inputs, and index its rows."""
+    size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
+    file = _File(candidate, size, sha256)
+    if candidate.kind == "output":
+        words = name_tokens(candidate.name)
+        if index.universe is not None:
+            words = [w for w in words if w in index.universe]
+        index.add(pos, "name", words, name=True)
+    if data is None:
+        file.findings.append(
+            Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
+        )
+        return file
+    kind, found = sniff(candidate.name if candidate.kind == "output" else "", data)
+    file.findings += found
+    if kind is None:
+        return file
+    if candidate.kind == "output" and kind not in checks.allowedTypes:
+        file.findings.append(Finding(check="type", detail=f"type {kind} is not allowed"))
+        return file
+    if kind == "png":
+        file.findings += png_findings(data)
+        return file
+    text = data.decode("utf-8")
+    file.findings += find_encoded(text)
+    if kind == "svg":
+        _lines(index, pos, _TAG.sub(" ", text))
+        return file
+    file.digits = digits_by_line(text, allowed)
+    if kind in ("csv", "tsv"):
+        table = parse_delimited(text, "," if kind == "csv" else "\t")
+        if table is not None:
+            over = len(table.rows) > checks.maxCsvRows
+            if over:
+                file.findings.append(
+                    Finding(
+                        check="rows",
+                        detail=f"{len(table.rows)} rows, over the limit of {checks.maxCsvRows}",
+                    )
+                )
+            # a table over the limit is held whatever else it holds: its first rows are still
+            # compared with the inputs, so that a reviewer reads what it is, but no more time
+            # is spent on it
+            limit = checks.maxCsvRows
+            for place, row in zip(table.places[:limit], table.rows[:limit], strict=True):
+                index.add_text(pos, place, "\x1f".join(row))
+            index.add_text(pos, "row 1", "\x1f".join(table.header))
+            if not over:
+                file.tables.append(table)
+        else:
+            _lines(index, pos, text)
+    elif kind == "json":
+        data_ = json.loads(text)
+        _json_rows(index, pos, data_)
+        file.tables += json_tables(data_)
+        file.findings += _json_regressions(data_, checks.threshold)
+    else:
+        _lines(index, pos, text)
+        file.tables += markdown_tables(text) + printed_tables(text)
+        file.findings += _regressions(text, checks.threshold)
+    return file
+
+
+def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | None:
+    """Every token the inputs hold, when they are all small enough to keep parsed."""
+    if len(profiles) != len(inputs):
+        return None
+    each = []
+    for path, prof in zip(inputs, profiles, strict=True):
+        try:
+            loaded = load(path, prof)
+        except (OSError, ValueError, csv.Error):
+            return None
+        if loaded is None:
+            return None
+        each.append(loaded.universe())
+    return each[0] if len(each) == 1 else frozenset().union(*each)
+
+
+def _unreadable(candidate: Candidate, why: str) -> _File:
+    try:
+        size, sha256, _ = _read_capped(candidate.path, 0)
+    except OSError:
+        size, sha256 = 0, ""
+    return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])
+
+
+def _echo_findings(file: _File, pos: int, echoes: list[Echo], index: OutputIndex) -> None:
+    groups: dict[tuple[int, str, bool], list[str]] = {}
+    for echo in echoes:
+        _, place, is_name = index.rows[echo.row]
+        groups.setdefault((echo.input, echo.how, is_name), []).append(place)
+    for (number, how, is_name), places in sorted(groups.items()):
+        if is_name:
+            detail = f"the file's name reproduces a record of input {number + 1} {how}"
+            file.findings.append(Finding(check="name", detail=detail))
+            continue
+        more = f" (and {len(places) - 1} more)" if len(places) > 1 else ""
+        file.findings.append(
+            Finding(
+                check="echo",
+                detail=f"{places[0]}{more} reproduces a record of input {number + 1} {how}",
+            )
+        )
+    if pos in index.overflow:
+        file.findings.append(
+            Finding(check="unparsed", detail="too many rows to compare with the inputs")
+        )
+
+
+def check_files(
+    candidates: Sequence[Candidate], inputs: Sequence[Path], checks: OutputChecks
+) -> CheckReport:
+    """Check every file a job wrote against the inputs it read."""
+    inputs = list(inputs)
+    index = OutputIndex()
+    try:
+        profiles: list[Profile] = [profile(path, checks) for path in inputs]
+    except (OSError, ValueError, csv.Error):
+        profiles = []
+    allowed = allowed_digits(max((p.digits for p in profiles), default=0))
+    index.universe = _universe(inputs, profiles)
+    files: list[_File] = []
+    for pos, candidate in enumerate(candidates):
+        try:
+            files.append(_read_output(pos, candidate, checks, index, allowed))
+        except Exception:
+            # whatever stops a check holds the file: failing closed, never releasing it
+            files.append(_unreadable(candidate, "the checks could not read the file"))
+    try:
+        if len(profiles) != len(inputs):
+            raise ValueError("an input could not be profiled")
+        specs, found = _group_specs(files, profiles)
+        result = scan(inputs, profiles, index, specs, checks)
+    except Exception:
+        # no comparison with the inputs, no release: every file is held
+        for file in files:
+            file.findings.append(
+                Finding(check="unparsed", detail="the inputs could not be read to compare")
+            )
+        return _report(files)
+    by_file: dict[int, list[Echo]] = {}
+    for echo in result.echoes:
+        by_file.setdefault(index.rows[echo.row][0], []).append(echo)
+    for pos, file in enumerate(files):
+        if file.sha256 in result.sha256:
+            number = result.sha256.index(file.sha256) + 1
+            file.findings.append(Finding(check="echo", detail=f"a copy of input {number}"))
+        _echo_findings(file, pos, by_file.get(pos, []), index)
+        try:
+            for table in file.tables:
+                spec = found.get(id(table))
+                groups = spec.groups if spec is not None else None
+                file.findings += small_cells(table, checks.threshold)
+                file.findings += small_groups(table, checks.threshold, groups)
+                file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        except Exception:
+            file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
+        file.findings += find_precision(file.digits, allowed)
+    return _report(files)
+
+
+def _group_specs(
+    files: list[_File], profiles: list[Profile]
+) -> tuple[list[list[GroupSpec]], dict[int, GroupSpec]]:
+    """Classify every table's columns, and find, for each table with statistics, the input
+    whose columns its groups can be counted in: per input, the specs to count; per table
+    (by id), its spec."""
+    numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
+    specs: list[list[GroupSpec]] = [[] for _ in profiles]
+    found: dict[int, GroupSpec] = {}
+    for file in files:
+        for table in file.tables:
+            classify(table, numeric)
+            if not table.stats:
+                continue
+            for number, prof in enumerate(profiles):
+                spec = group_spec(table, prof)
+                if spec is not None:
+                    specs[number].append(spec)
+                    found[id(table)] = spec
+                    break
+    return specs, found
+
+
+def _report(files: list[_File]) -> CheckReport:
+    return CheckReport(
+        files=[
+            FileReport(
+                index=f.candidate.index,
+                kind=f.candidate.kind,
+                size=f.size,
+                sha256=f.sha256,
+                verdict="hold" if f.findings else "pass",
+                findings=f.findings,
+            )
+            for f in files
+        ]
+    )

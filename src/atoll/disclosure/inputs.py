@@ -1,0 +1,489 @@
+"""The inputs a job read, as the checks need them: a profile from each file's head (columns,
+which identify a person, which are numeric, the precision its numbers have), then one pass
+that looks every record up in the outputs' index and counts the groups the outputs' tables
+report on.
+
+A dataset is read by job after job, so an input up to :data:`CACHE_FILE` is parsed once per
+version of the file and kept (up to :data:`CACHE_TOTAL` in all): a job's checks then cost in
+proportion to its outputs, with one set operation in C per record. A larger input is streamed
+on every job, in memory bounded by the outputs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+import io
+import itertools
+import operator
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import compress, count
+from pathlib import Path
+
+from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
+from atoll.disclosure.precision import significant_digits
+from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
+from atoll.disclosure.tokens import distinctive, normal, parts, single_token, spellings
+from atoll.models.output_policy import OutputChecks
+
+#: records read from a file's head to tell its columns apart
+SAMPLE = 1000
+#: a column is guessed to identify when this many sampled values, or more, are all different
+UNIQUE_MIN = 20
+_NULLS = {"", "na", "n/a", "null", "none", "nan"}
+_CHUNK = 1024 * 1024
+
+
+@dataclass
+class Profile:
+    """One input file's shape: ``header`` is empty for a file that is not a table (each of its
+    lines is then a record, each token a field)."""
+
+    delimiter: str | None
+    header: list[str]
+    numeric: set[int]
+    columns: Columns
+    digits: int
+
+
+class _Hashing(io.RawIOBase):
+    """A file read through sha256, so that one pass both parses and hashes it."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._file.readinto(buffer)
+        self.digest.update(buffer[:n])
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _delimiter(first_line: str) -> str | None:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else None
+
+
+def _records(text: io.TextIOBase, delimiter: str | None) -> Iterator[list[str]]:
+    if delimiter is None:
+        for line in text:
+            yield [line]
+    else:
+        yield from csv.reader(text, delimiter=delimiter)
+
+
+def _open_text(raw: io.RawIOBase) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        io.BufferedReader(raw, _CHUNK), encoding="utf-8", errors="replace", newline=""
+    )
+
+
+def _is_null(cell: str) -> bool:
+    return cell.strip().lower() in _NULLS
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a file's head shows whatever the checks' settings: its columns, which are
+    numeric, which have a different value on every sampled record, and the most significant
+    digits its numbers have."""
+
+    delimiter: str | None
+    header: list[str]
+    numeric: frozenset[int]
+    unique: frozenset[int]
+    digits: int
+
+
+@dataclass
+class Loaded:
+    """A whole input in memory: its records, each record's tokens (raw, lower case), and its
+    sha256. Kept between jobs while the file is unchanged, so that a dataset is parsed once,
+    not on every job that reads it."""
+
+    sha256: str
+    records: list[list[str]]
+    parts: list[frozenset[str]]
+    _normal: dict[int, list[str]] = field(default_factory=dict)
+    _universe: frozenset[str] | None = None
+    _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
+    _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+
+    def universe(self) -> frozenset[str]:
+        """Every token of the file, as written and in the spellings of its normal form
+        (computed once)."""
+        if self._universe is None:
+            words: set[str] = set().union(*self.parts)
+            every = set(words)
+            for w in words:
+                if w:
+                    every.update(spellings(normal(w)))
+            every.discard("")
+            self._universe = frozenset(every)
+        return self._universe
+
+    def identifying(self, columns: frozenset[int]) -> frozenset[str]:
+        """The tokens of these (identifier) columns, as written (computed once)."""
+        if columns not in self._identifying:
+            words: set[str] = set()
+            for c in columns:
+                words.update(*(parts(r[c]) for r in self.records if c < len(r)))
+            words.discard("")
+            self._identifying[columns] = frozenset(words)
+        return self._identifying[columns]
+
+    def normal_column(self, c: int) -> list[str]:
+        """A column's values as table labels compare (parsed once)."""
+        if c not in self._normal:
+            self._normal[c] = [normal(r[c]) if c < len(r) else "" for r in self.records]
+        return self._normal[c]
+
+    def number_column(self, c: int) -> list[float | None]:
+        """A column's absolute values where they are numbers (parsed once)."""
+        if c not in self._numbers:
+            self._numbers[c] = [
+                abs(float(r[c])) if c < len(r) and is_number(r[c]) else None for r in self.records
+            ]
+        return self._numbers[c]
+
+
+def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
+    """Fill ``spec``'s groups from a parsed input: sizes by one count over the label columns,
+    and, per sum-like statistic, each group's total and largest contributions."""
+    sizes = spec.groups.sizes
+    if not spec.labels:
+        sizes[()] = len(loaded.records)
+        for j, c in spec.sums.items():
+            values = [v for v in loaded.number_column(c) if v is not None]
+            spec.groups.totals[j][()] = sum(values)
+            spec.groups.top[j][()] = heapq.nlargest(dominance_n, values)
+        return
+    if spec.labels:
+        keys: list[tuple[str, ...]] = list(
+            zip(*(loaded.normal_column(c) for c in spec.labels), strict=True)
+        )
+    else:
+        keys = [()] * len(loaded.records)
+    counts = Counter(keys)
+    for k in sizes:
+        sizes[k] = counts.get(k, 0)
+    for j, c in spec.sums.items():
+        by_group: dict[tuple[str, ...], list[float]] = {}
+        for k, v in zip(keys, loaded.number_column(c), strict=True):
+            if v is not None and k in sizes:
+                by_group.setdefault(k, []).append(v)
+        for k, values in by_group.items():
+            spec.groups.totals[j][k] = sum(values)
+            spec.groups.top[j][k] = heapq.nlargest(dominance_n, values)
+
+
+#: inputs up to this size are kept parsed in memory, up to this total
+CACHE_FILE = 32 << 20
+CACHE_TOTAL = 128 << 20
+_shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
+_loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+#: jobs end, and are checked, on several threads at once
+_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What tells a file apart from its next version: an input is never written by a job."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def shape(path: Path) -> Shape:
+    """Read ``path``'s head to learn its columns (once per version of the file)."""
+    identity = _identity(path)
+    with _lock:
+        known = _shapes.get(identity)
+    if known is not None:
+        return known
+    with path.open("rb") as f:
+        head = f.read(_CHUNK)
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    delimiter = _delimiter(first)
+    if delimiter is None:
+        found = Shape(None, [], frozenset(), frozenset(), 0)
+    else:
+        with _open_text(_Hashing(path)) as text:
+            rows = list(itertools.islice(_records(text, delimiter), SAMPLE + 1))
+        header, sample = rows[0], rows[1:]
+        width = len(header)
+        values = [[r[j] for r in sample if j < len(r) and not _is_null(r[j])] for j in range(width)]
+        numeric = {j for j in range(width) if values[j] and all(map(is_number, values[j]))}
+        unique = {
+            j
+            for j in range(width)
+            if len(values[j]) >= UNIQUE_MIN
+            and len(set(values[j])) == len(values[j])
+            and not (j in numeric and any("." in v for v in values[j]))
+        }
+        digits = max((significant_digits(v) for j in numeric for v in values[j]), default=0)
+        found = Shape(delimiter, header, frozenset(numeric), frozenset(unique), digits)
+    with _lock:
+        _shapes[identity] = found
+        while len(_shapes) > 256:
+            _shapes.popitem(last=False)
+    return found
+
+
+def profile(path: Path, checks: OutputChecks) -> Profile:
+    """An input's columns as these checks see them: the identifiers the publisher marked and,
+    unless told not to guess, those the names and values give away."""
+    found = shape(path)
+    header = found.header
+    marked = {n.lower() for n in checks.identifiers}
+    quasi_marked = {n.lower() for n in checks.quasiIdentifiers}
+    identifiers = {j for j, name in enumerate(header) if name.strip().lower() in marked}
+    if checks.guessIdentifiers:
+        identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
+        identifiers |= found.unique
+    quasi = {j for j, name in enumerate(header) if name.strip().lower() in quasi_marked}
+    columns = Columns(frozenset(identifiers), frozenset(quasi))
+    return Profile(found.delimiter, header, set(found.numeric), columns, found.digits)
+
+
+def _record_parts(record: list[str]) -> frozenset[str]:
+    return frozenset(parts("\x1f".join(record)))
+
+
+def load(path: Path, prof: Profile) -> Loaded | None:
+    """The whole input, parsed (from memory when this version was parsed before); None for
+    a file too large to keep, which is then streamed."""
+    identity = _identity(path)
+    with _lock:
+        if (known := _loaded.get(identity)) is not None:
+            _loaded.move_to_end(identity)
+            return known
+    size = int(str(identity[3]))
+    if size > CACHE_FILE:
+        return None
+    raw = _Hashing(path)
+    with _open_text(raw) as text:
+        records = _records(text, prof.delimiter)
+        if prof.header:
+            next(records, None)
+        kept = list(records)
+        sha256 = raw.digest.hexdigest()
+    loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
+    with _lock:
+        _loaded[identity] = loaded
+        total = sum(int(str(k[3])) for k in _loaded)
+        while total > CACHE_TOTAL and len(_loaded) > 1:
+            old, _ = _loaded.popitem(last=False)
+            total -= int(str(old[3]))
+    return loaded
+
+
+@dataclass
+class GroupSpec:
+    """A table whose groups are counted in an input: the input's columns for its labels, and
+    for each sum-like statistic column the input column it summarises."""
+
+    table: Table
+    labels: list[int]
+    sums: dict[int, int]
+    groups: Groups = field(default_factory=Groups)
+
+
+def group_spec(table: Table, prof: Profile) -> GroupSpec | None:
+    """How ``table``'s groups map onto this input's columns, if they all do."""
+    where = {column_key(h): j for j, h in enumerate(prof.header)}
+    labels = [where.get(column_key(table.header[j])) for j in table.labels]
+    if not prof.header or None in labels:
+        return None
+    sums = {
+        j: where[summarised(table.header[j])]
+        for j in table.stats
+        if sum_like(table, j)
+        and summarised(table.header[j]) in where
+        and where[summarised(table.header[j])] in prof.numeric
+    }
+    if not table.labels and not any(summarised(table.header[j]) in where for j in table.stats):
+        return None
+    spec = GroupSpec(table, [j for j in labels if j is not None], sums)
+    for row in table.rows:
+        spec.groups.sizes[table.label_key(row)] = 0
+    for j in sums:
+        spec.groups.top[j] = {}
+        spec.groups.totals[j] = {}
+    return spec
+
+
+def _count(spec: GroupSpec, record: list[str], dominance_n: int) -> None:
+    label = tuple(normal(record[c]) if c < len(record) else "" for c in spec.labels)
+    sizes = spec.groups.sizes
+    if label not in sizes:
+        return
+    sizes[label] += 1
+    for j, c in spec.sums.items():
+        if c >= len(record) or not is_number(record[c]):
+            continue
+        value = abs(float(record[c]))
+        totals = spec.groups.totals[j]
+        totals[label] = totals.get(label, 0.0) + value
+        top = spec.groups.top[j].setdefault(label, [])
+        if len(top) < dominance_n:
+            top.append(value)
+            top.sort(reverse=True)
+        elif value > top[-1]:
+            top[-1] = value
+            top.sort(reverse=True)
+
+
+@dataclass
+class Scan:
+    """What one pass over the inputs found."""
+
+    echoes: list[Echo] = field(default_factory=list)
+    digits: int = 0
+    sha256: list[str] = field(default_factory=list)
+
+
+#: echoes kept per input: enough to report, bounded for a copied dataset
+_ECHOES = 10_000
+
+
+def scan(
+    paths: list[Path],
+    profiles: list[Profile],
+    index: OutputIndex,
+    specs: list[list[GroupSpec]],
+    checks: OutputChecks,
+) -> Scan:
+    """Pass every input once by the outputs' index and the tables' group specs.
+
+    Most records share no token with any output row: one set operation, in C, on the
+    record's tokens (parsed once per version of the file) lets them pass; only the rest are
+    taken apart field by field."""
+    result = Scan(digits=max((p.digits for p in profiles), default=0))
+    spelled, spellings, named = index.spelled, index.spellings, index.named
+    for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
+        pending: list[tuple[int, str, list[tuple[int, int]]]] = []
+        seen: Counter[tuple[int, int]] = Counter()
+        ids = prof.columns.identifiers
+        records, sha256, loaded = _source(path, prof, spellings)
+        # whether any identifier's token is in the outputs at all (unknown when streamed)
+        watch = loaded is None or not spellings.isdisjoint(
+            loaded.identifying(prof.columns.identifiers)
+        )
+        if loaded is not None:
+            for spec in table_specs:
+                count_groups(spec, loaded, checks.dominanceN)
+        for record, tokens_ in records:
+            if loaded is None:
+                for spec in table_specs:
+                    _count(spec, record, checks.dominanceN)
+            if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
+                continue
+            hits = spellings.intersection(tokens_)
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
+                continue
+            if not any(index.rare(spelled[h]) for h in hits):
+                continue
+            fields, total = _fields(record, prof, hits, spelled)
+            for c, keys, _ in fields:
+                if c in ids:
+                    seen[(c, hash(keys))] += 1
+            for row, how, id_cols in match(index, fields, total, prof.columns):
+                values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
+                pending.append((row, how, values))
+        result.sha256.append(sha256())
+        for row, how, values in pending:
+            if not values or any(seen[v] < checks.threshold for v in values):
+                result.echoes.append(Echo(row, number, how))
+    return result
+
+
+def _source(
+    path: Path, prof: Profile, spellings: set[str]
+) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
+    """An input's records with their tokens, and (once they are all read) its sha256: from
+    memory, where only the records that share a token with the outputs are yielded (picked
+    out without a Python loop), or streamed from a file too large to keep."""
+    loaded = load(path, prof)
+    if loaded is not None:
+        # an echo needs two tokens of a record in the outputs, or one of an identifier's
+        counts = map(len, map(spellings.intersection, loaded.parts))
+        shared: Iterator[bool] = map((2).__le__, counts)
+        ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
+        if ids:
+            near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
+            shared = map(operator.or_, shared, near)
+        picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
+        return picked, lambda: loaded.sha256, loaded
+    raw = _Hashing(path)
+
+    def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
+        with _open_text(raw) as text:
+            records = _records(text, prof.delimiter)
+            if prof.header:
+                next(records, None)
+            for record in records:
+                yield record, _record_parts(record)
+
+    return stream(), lambda: raw.digest.hexdigest(), None
+
+
+def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = True) -> bool:
+    """Whether the tokens a record shares with the outputs could make an echo at all: as
+    many as the record has values (in full), an identifier's or every quasi-identifier's, or
+    a file name's. Cheap, so that the many records that share a label or two with an
+    aggregate are let pass without taking them apart."""
+    if len(hits) >= len(set(record)) - ("" in record):
+        return True
+    if not prof.header:
+        return False
+    columns = prof.columns
+    if watch and any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
+        return True
+    return bool(columns.quasi) and all(
+        c < len(record) and _covered(record[c], hits) for c in columns.quasi
+    )
+
+
+def _covered(cell: str, hits: set[str]) -> bool:
+    """Whether every token of a non-empty cell is among ``hits``."""
+    value = cell.lower()
+    if value in hits:
+        return True
+    if not value or single_token(value):
+        return False
+    return all(w in hits for w in parts(value) if w)
+
+
+def _fields(
+    record: list[str], prof: Profile, hits: set[str], spelled: dict[str, int]
+) -> tuple[list[tuple[int, tuple[int, ...], bool]], int]:
+    """A record's fields whose tokens all occur in the outputs, as (column, token keys,
+    distinctive), and how many non-empty fields it has. A line of a file that is not a table
+    has a field per token."""
+    if not prof.header:
+        words = parts(record[0]) if record else []
+        present = [w for w in words if w]
+        return [
+            (i, (spelled[w],), distinctive(w)) for i, w in enumerate(present) if w in hits
+        ], len(present)
+    fields = []
+    total = 0
+    for c, cell in enumerate(record):
+        if _is_null(cell):
+            continue
+        total += 1
+        words = [w for w in parts(cell) if w]
+        if words and all(w in hits for w in words):
+            keys = tuple(spelled[w] for w in words)
+            fields.append((c, keys, distinctive(" ".join(words))))
+    return fields, total
