@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from sqlalchemy import Engine, insert, select, update
@@ -147,11 +147,9 @@ class DryRuns:
             for r in results:
                 path = Path(tmp) / str(r.index)
                 await self._save(info.jobId, r, path)
-                kind = "output" if r.type == "output" else "log"
+                kind: Literal["output", "log"] = "output" if r.type == "output" else "log"
                 candidates.append(Candidate(r.index, kind, r.filename, path))
-            report = await anyio.to_thread.run_sync(
-                check_files, candidates, [mock], checks_of(ddo)
-            )
+            report = await anyio.to_thread.run_sync(check_files, candidates, [mock], checks_of(ddo))
         data = report.model_dump(mode="json")
         data["digest"] = report.digest()
 

@@ -9,6 +9,7 @@ Mock data is public by design; the real file's location never appears in anythin
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -69,10 +70,15 @@ class MockData:
         ddo = self._owned(owner, did)
         files = self.assets.files(did)
         if not 0 <= file_index < len(files):
-            raise BadRequest(f"file index {file_index} is out of range (the asset has {len(files)})")
+            raise BadRequest(
+                f"file index {file_index} is out of range (the asset has {len(files)})"
+            )
         threshold = checks_of(ddo).threshold
         try:
-            schema = infer_schema(Path(files[file_index].location), threshold=threshold)
+            location = Path(files[file_index].location)
+            if not _looks_like_text(location):
+                raise ValueError("not text")
+            schema = infer_schema(location, threshold=threshold)
         except (OSError, UnicodeDecodeError, csv.Error, ValueError):
             # the reason would name the file or quote it: say only which one
             raise BadRequest(
@@ -250,8 +256,21 @@ def _offer(row: Any) -> MockOffer:
     )
 
 
+def _looks_like_text(path: Path) -> bool:
+    """Whether the file starts as UTF-8 text: a binary file would give a schema of noise."""
+    with path.open("rb") as f:
+        head = f.read(64 * 1024)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
 def _csv_shape(content: bytes) -> tuple[list[str], int]:
     """The header and the number of data rows; no header if it is not CSV text."""
+    if b"\x00" in content:
+        return [], 0
     try:
         text = content.decode("utf-8")
         reader = csv.reader(io.StringIO(text))
@@ -259,4 +278,5 @@ def _csv_shape(content: bytes) -> tuple[list[str], int]:
         rows = sum(1 for _ in reader)
     except (UnicodeDecodeError, csv.Error):
         return [], 0
-    return [h.strip() for h in header], rows
+    names = [h.strip() for h in header]
+    return (names, rows) if any(names) else ([], 0)

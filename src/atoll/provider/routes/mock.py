@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from atoll.errors import NotFound
 from atoll.models.mock import MockOffer, MockView
@@ -112,7 +112,9 @@ def attach(
     digest: str = Depends(signed_digest),
     c: ProviderContext = Depends(ctx),
 ) -> MockOffer:
-    owner = c.auth.check("mockAttach", body.consumerAddress, body.nonce, body.signature, did, digest)
+    owner = c.auth.check(
+        "mockAttach", body.consumerAddress, body.nonce, body.signature, did, digest
+    )
     return mocks_of(c).attach(owner, did, body.content.encode())
 
 
