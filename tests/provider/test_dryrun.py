@@ -103,6 +103,11 @@ def test_a_dry_run_is_its_consumers_only(provider: Running) -> None:
         provider.other.dryrun_status(info.jobId)
     with pytest.raises(NotFound):
         provider.other.dryrun_result(info.jobId, 0)
+    with pytest.raises(NotFound):
+        provider.other.dryrun_delete(info.jobId)
+    assert provider.consumer.dryrun_delete(info.jobId).removed
+    with pytest.raises(NotFound):
+        provider.consumer.dryrun_result(info.jobId, 0)
 
 
 def test_dry_run_follows_the_datasets_algorithm_policy(provider: Running) -> None:

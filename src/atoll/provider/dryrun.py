@@ -175,6 +175,11 @@ class DryRuns:
         await anyio.to_thread.run_sync(self._row, consumer, job_id)
         return await self.service.registry.result(job_id, index)
 
+    async def delete(self, consumer: str, job_id: str) -> JobInfo:
+        """Remove an ended dry run's outputs and logs."""
+        await anyio.to_thread.run_sync(self._row, consumer, job_id)
+        return self._shown(await self.service.registry.delete(job_id), consumer)
+
     @staticmethod
     def _shown(info: JobInfo, consumer: str) -> JobInfo:
         return info.model_copy(update={"owner": consumer})

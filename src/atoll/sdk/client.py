@@ -567,3 +567,9 @@ class ProviderClient:
         return self._send_signed(
             "GET", "/dryrunResult", "dryrunResult", parts, params=params
         ).content
+
+    def dryrun_delete(self, job_id: str) -> JobInfo:
+        """Remove an ended dry run's outputs and logs."""
+        params = {"jobId": job_id}
+        response = self._send_signed("DELETE", "/dryrun", "dryrunDelete", (job_id,), params=params)
+        return JobInfo.model_validate(response.json())

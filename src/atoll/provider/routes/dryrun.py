@@ -75,3 +75,15 @@ async def result(
             "X-Atoll-Sha256": entry.sha256,
         },
     )
+
+
+@router.delete("/dryrun", summary="Delete an ended dry run's outputs and logs (signed)")
+async def delete(
+    consumerAddress: str,
+    nonce: int,
+    signature: str,
+    jobId: str = Query(min_length=1, max_length=64),
+    c: ProviderContext = Depends(ctx),
+) -> JobInfo:
+    consumer = await c.auth.acheck("dryrunDelete", consumerAddress, nonce, signature, jobId)
+    return await dryruns_of(c).delete(consumer, jobId)
