@@ -70,7 +70,10 @@ def test_dry_run_needs_no_agreement_and_shows_outputs_logs_and_report(
     reported = {f["index"] for f in status.report["files"]}
     assert reported == {r.index for r in status.job.results}
     assert len(status.report["digest"]) == 64
-    assert set(status.held) <= reported
+    # the copy of the input is what a real job would have held, and says why
+    assert names["copy.csv"].index in status.held
+    (copy,) = [f for f in status.report["files"] if f["index"] == names["copy.csv"].index]
+    assert "echo" in {x["check"] for x in copy["findings"]}
     # no transaction, no payment, and not a job of the consumer's agreements
     assert chain.block_number() == head
     assert consumer.wallet.balances() == balances
