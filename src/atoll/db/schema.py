@@ -199,6 +199,8 @@ mock_data = Table(
     Column("state", String(16), nullable=False),
     #: the generated schema (the owner's to see before approval); null for an upload
     Column("mock_schema", JSON),
+    #: which of the dataset's files the schema was inferred from
+    Column("file_index", Integer, nullable=False, default=0),
     #: the provider's copy of the mock file; empty until offered
     Column("location", Text, nullable=False, default=""),
     Column("sha256", String(64), nullable=False, default=""),

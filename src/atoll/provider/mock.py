@@ -90,6 +90,7 @@ class MockData:
             state="proposed",
             mock_schema=schema.model_dump(mode="json"),
             columns=[c.name for c in schema.columns],
+            file_index=file_index,
         )
         return self.view(owner, did)
 
@@ -121,12 +122,10 @@ class MockData:
         if canonical_sha256(row.mock_schema) != schema_sha256:
             raise Conflict("the schema has changed since it was shown: look at it again")
         schema = MockSchema.model_validate(row.mock_schema)
-        real = self.assets.files(did)
+        real = self.assets.files(did)[row.file_index]
         # given the real file, a generated row that happens to match a real one is redrawn
-        text = generate_mock(
-            schema, rows=rows, seed=seed, real=Path(real[0].location) if real else None
-        )
-        return self._store(did, "generated", text.encode(), row.mock_schema)
+        text = generate_mock(schema, rows=rows, seed=seed, real=Path(real.location))
+        return self._store(did, "generated", text.encode(), row.mock_schema, row.file_index)
 
     def attach(self, owner: str, did: str, content: bytes) -> MockOffer:
         """The owner's own mock file, offered at once: they made it to be shown."""
@@ -185,6 +184,7 @@ class MockData:
         state: Literal["proposed", "offered"],
         mock_schema: dict[str, Any] | None,
         columns: list[str],
+        file_index: int = 0,
         location: str = "",
         sha256: str = "",
         size: int = 0,
@@ -199,6 +199,7 @@ class MockData:
                     source=source,
                     state=state,
                     mock_schema=mock_schema,
+                    file_index=file_index,
                     location=location,
                     sha256=sha256,
                     size=size,
@@ -216,6 +217,7 @@ class MockData:
         source: Literal["uploaded", "generated"],
         content: bytes,
         mock_schema: dict[str, Any] | None,
+        file_index: int = 0,
     ) -> MockOffer:
         header, rows = _csv_shape(content)
         sha256 = hashlib.sha256(content).hexdigest()
@@ -236,6 +238,7 @@ class MockData:
             source=source,
             state="offered",
             mock_schema=mock_schema,
+            file_index=file_index,
             columns=header,
             location=str(target),
             sha256=sha256,

@@ -25,6 +25,7 @@ def upgrade() -> None:
             sa.Column("source", sa.String(16), nullable=False),
             sa.Column("state", sa.String(16), nullable=False),
             sa.Column("mock_schema", sa.JSON),
+            sa.Column("file_index", sa.Integer, nullable=False),
             sa.Column("location", sa.Text, nullable=False),
             sa.Column("sha256", sa.String(64), nullable=False),
             sa.Column("size", sa.BigInteger, nullable=False),
