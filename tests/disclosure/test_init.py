@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from atoll.disclosure import Candidate, check_files
-from atoll.disclosure.report import FileReport
+from atoll.disclosure.report import FileReport, Finding
 from atoll.models.output_policy import OutputChecks
 from tests.disclosure.conftest import HEADER, REGIONS, REGRESSION_SUMMARY, Check, png
 
@@ -243,3 +243,41 @@ def test_the_report_binds_every_file_by_hash(check: Check) -> None:
     report = check({"a.txt": "hello\n"}, log="")
     assert [f.sha256[:8] for f in report.files] == ["5891b5b5", "e3b0c442"]
     assert len(report.digest()) == 64
+
+
+def test_a_file_that_cannot_be_read_is_held(tmp_path: Path) -> None:
+    missing = Candidate(index=3, kind="output", name="a.csv", path=tmp_path / "gone")
+    (file,) = check_files([missing], [], OutputChecks()).files
+    assert (file.index, file.verdict, file.size) == (3, "hold", 0)
+    assert file.findings[0].check == "unparsed"
+
+
+def test_inputs_that_cannot_be_read_hold_everything(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("region,count\nnorth,120\n")
+    candidate = Candidate(index=0, kind="output", name="t.csv", path=out)
+    (file,) = check_files([candidate], [tmp_path / "missing"], OutputChecks()).files
+    assert file.findings == [
+        Finding(check="unparsed", detail="the inputs could not be read to compare")
+    ]
+
+
+def test_records_as_json_or_as_text_in_a_plot_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    as_json = json.dumps([dict(zip(HEADER, r, strict=True)) for r in records[:3]], indent=2)
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">'
+        f"{records[3][1]} earns {records[3][7]}</text></svg>"
+    )
+    listing, plot = check({"records.json": as_json, "plot.svg": svg}).files
+    assert "echo" in _checks(listing)
+    assert _checks(plot) == {"echo"}
+
+
+def test_a_plot_of_aggregates_passes(check: Check) -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">north 120</text>'
+        '<path d="M 0 0 L 10.123456789 20.987654321"/></svg>'
+    )
+    assert check({"plot.svg": svg}).files[0].verdict == "pass"
