@@ -94,6 +94,9 @@ class Settings:
     #: client IP and per address, as "N/minute" (several: "N/minute;M/hour"); empty: no limit
     rate_limit_per_ip: str = "300/minute"
     rate_limit_per_address: str = "60/minute"
+    #: dry runs (free jobs on mock data) per address, and how many may run at once in all
+    dry_run_rate_limit: str = "3/minute;30/hour"
+    dry_run_concurrency: int = 2
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
 

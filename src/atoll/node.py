@@ -46,9 +46,11 @@ from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService
+from atoll.provider.dryrun import DryRuns
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
 from atoll.provider.metrics import Metrics
+from atoll.provider.mock import MockData
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
 from atoll.provider.ratelimit import RateLimits
@@ -131,7 +133,11 @@ class ProviderNode:
 
     def app(self) -> FastAPI:
         settings = self.settings
-        job_routes = ("/api/services/compute", "/api/services/initializeCompute")
+        job_routes = (
+            "/api/services/compute",
+            "/api/services/initializeCompute",
+            "/api/services/dryrun",
+        )
         app = create_provider_app(
             self.context,
             RequestLimits(
@@ -289,6 +295,10 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain_url=settings.chain_url,
         outcomes=outcomes,
         on_job_end=job_end,
+    )
+    context.mocks = MockData(db, assets, settings.home / "mock")
+    context.dryruns = DryRuns(
+        db, compute, context.mocks, settings.dry_run_rate_limit, settings.dry_run_concurrency
     )
     return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 

@@ -186,3 +186,38 @@ node_identity = Table(
     Column("name", String(32), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+#: a dataset's mock data: uploaded by its owner, or generated from a schema inferred from
+#: its real file, which the owner approves before anything is offered
+mock_data = Table(
+    "mock_data",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    #: "uploaded" or "generated"
+    Column("source", String(16), nullable=False),
+    #: "proposed" (a generated schema awaiting the owner's approval) or "offered"
+    Column("state", String(16), nullable=False),
+    #: the generated schema (the owner's to see before approval); null for an upload
+    Column("mock_schema", JSON),
+    #: which of the dataset's files the schema was inferred from
+    Column("file_index", Integer, nullable=False, default=0),
+    #: the provider's copy of the mock file; empty until offered
+    Column("location", Text, nullable=False, default=""),
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("columns", JSON, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+#: jobs run on mock data: no agreement, no payment; the consumer they belong to and, once
+#: they have ended, the check report a real job's outputs would get
+dry_runs = Table(
+    "dry_runs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("consumer", String(42), nullable=False, index=True),
+    Column("did", String(80), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("report", JSON),
+)

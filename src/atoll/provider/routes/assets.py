@@ -13,6 +13,7 @@ from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
+from atoll.provider.routes.mock import with_mock
 
 router = APIRouter(prefix="/api/services", tags=["assets"])
 
@@ -76,7 +77,7 @@ def search(
 
 @router.get("/assets/{did}", summary="One asset's DDO")
 def get(did: str, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
-    return c.publishing.assets.get(did).public_json()
+    return with_mock(c, c.publishing.assets.get(did).public_json())
 
 
 @router.put("/assets/{did}/policy", summary="Set an asset's compute policy (owner only)")

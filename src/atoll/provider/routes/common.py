@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from pydantic import BaseModel, Field
@@ -16,6 +17,10 @@ from atoll.provider.compute import ComputeService
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
 from atoll.web.nonces import NonceStore
+
+if TYPE_CHECKING:
+    from atoll.provider.dryrun import DryRuns
+    from atoll.provider.mock import MockData
 
 
 @dataclass
@@ -31,6 +36,9 @@ class ProviderContext:
     outcomes: JobOutcomes | None = None
     #: what happens once a job has ended (receipt, derived asset, keeper); idempotent
     on_job_end: Callable[[JobInfo], Awaitable[Outcome]] | None = None
+    #: mock data of datasets, and dry runs on it
+    mocks: MockData | None = None
+    dryruns: DryRuns | None = None
 
 
 def ctx(request: Request) -> ProviderContext:
