@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from atoll.errors import ConfigError
+from atoll.images.access import RegistryAccess, parse_registries
 from atoll.models.environment import Environment
 
 DEFAULT_PORT = 8030
@@ -83,6 +84,11 @@ class Settings:
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
     #: settings above
     environments: tuple[Environment, ...] = ()
+    #: ``[[image_registries]]`` tables (host, username, password, insecure): the only
+    #: registries images are pulled from; none listed, no image is pulled
+    image_registries: tuple[RegistryAccess, ...] = ()
+    #: unpacked images kept under ``home``, in MiB; the least recently used go first
+    image_cache_mb: int = 4096
     #: the largest request body the provider reads, and the larger one of the routes that
     #: carry an algorithm's raw code (compute, initializeCompute)
     max_body_bytes: int = 1 << 20
@@ -155,6 +161,11 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = str(_TYPES[name].type)
     if name == "environments":
         return _environments(raw)
+    if name == "image_registries":
+        try:
+            return parse_registries(raw)
+        except ValueError as exc:
+            raise ConfigError(f"setting 'image_registries': {exc}") from None
     try:
         if kind == "int":
             return int(raw)
