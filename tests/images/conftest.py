@@ -90,11 +90,7 @@ class Registry:
     def blob_file(self, digest: str) -> Path:
         hex_digest = digest.partition(":")[2]
         return (
-            self.storage
-            / "docker/registry/v2/blobs/sha256"
-            / hex_digest[:2]
-            / hex_digest
-            / "data"
+            self.storage / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
         )
 
 
@@ -129,7 +125,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the test registry did not start: " + (home / "registry.log").read_text())
+                pytest.fail(
+                    "the test registry did not start: " + (home / "registry.log").read_text()
+                )
             time.sleep(0.05)
         yield Registry(f"127.0.0.1:{port}", home / "storage", REGISTRY_USER, password)
     finally:

@@ -81,7 +81,7 @@ class RegistryClient:
         headers = {"Accept": ", ".join(MANIFEST_TYPES)}
         with self._stream(url, repository, headers) as response:
             body = bytearray()
-            for chunk in response.iter_raw(CHUNK):
+            for chunk in response.iter_bytes(CHUNK):
                 body += chunk
                 if len(body) > max_bytes:
                     raise ImageTooLarge("the image's manifest exceeds its size cap")
@@ -103,7 +103,7 @@ class RegistryClient:
         done = 0
         try:
             with self._stream(url, repository, {}) as response, dest.open("xb") as out:
-                for chunk in response.iter_raw(CHUNK):
+                for chunk in response.iter_bytes(CHUNK):
                     done += len(chunk)
                     if done > size:
                         raise DigestMismatch(f"blob {digest} is longer than its descriptor says")
@@ -190,7 +190,7 @@ class RegistryClient:
                         f"the image registry's token service answered {response.status_code}"
                     )
                 body = bytearray()
-                for chunk in response.iter_raw(CHUNK):
+                for chunk in response.iter_bytes(CHUNK):
                     body += chunk
                     if len(body) > MAX_TOKEN_BYTES:
                         raise RegistryUnavailable("the image registry's token is too large")
