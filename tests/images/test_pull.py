@@ -4,6 +4,7 @@ registries the operator lists."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -24,12 +25,14 @@ def test_an_oci_image_is_pulled_by_digest_into_a_layout(registry: Registry, tmp_
     reference = ImageReference.parse(f"{registry.host}/tests/small@{digest}")
     pulled = puller.pull(reference, tmp_path / "layout", lambda d, t: done.append((d, t)))
     assert pulled.manifest_digest == digest
-    assert [layer.digest for layer in pulled.layers] == [digest_of(l.blob) for l in image.layers]
+    assert [layer.digest for layer in pulled.layers] == [
+        digest_of(src.blob) for src in image.layers
+    ]
     assert pulled.diff_ids == tuple(layer.diff_id for layer in image.layers)
     for layer, source in zip(pulled.layers, image.layers, strict=True):
         assert pulled.layer_path(layer).read_bytes() == source.blob
     assert pulled.config.cmd == ("python3",)
-    total = len(image.config()) + sum(len(l.blob) for l in image.layers)
+    total = len(image.config()) + sum(len(src.blob) for src in image.layers)
     assert done[0] == (0, total) and done[-1] == (total, total)
     index = json.loads((tmp_path / "layout/index.json").read_text())
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "image"
@@ -91,7 +94,7 @@ def test_a_tag_alone_is_not_pulled(registry: Registry, tmp_path: Path) -> None:
 
 
 def test_a_tampered_blob_fails_its_digest(registry: Registry, tmp_path: Path) -> None:
-    image = image_of([entry("data.txt", data=b"the real content" * 100)])
+    image = image_of([entry("data.txt", data=os.urandom(4096))])
     digest = registry.pusher.image("tests/tampered", image)
     stored = registry.blob_file(digest_of(image.layers[0].blob))
     data = bytearray(stored.read_bytes())
@@ -105,8 +108,11 @@ def test_a_tampered_blob_fails_its_digest(registry: Registry, tmp_path: Path) ->
 
 
 def test_a_manifest_must_match_the_digest_asked_for(registry: Registry, tmp_path: Path) -> None:
-    digest = registry.pusher.image("tests/wrong", image_of([entry("a", data=b"a")]))
-    other = registry.pusher.image("tests/wrong", image_of([entry("b", data=b"b")]), tag="b")
+    # content of its own: the registry stores blobs by digest, shared by every repository
+    digest = registry.pusher.image("tests/wrong", image_of([entry("a", data=os.urandom(64))]))
+    other = registry.pusher.image(
+        "tests/wrong", image_of([entry("b", data=os.urandom(64))]), tag="b"
+    )
     revisions = registry.storage / "docker/registry/v2/blobs/sha256"
     # the registry serves a manifest from its blob store: swap one manifest's bytes for another's
     source = revisions / other[7:9] / other[7:] / "data"

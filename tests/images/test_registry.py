@@ -31,6 +31,7 @@ def test_basic_auth_against_a_real_registry(registry: Registry, tmp_path: Path) 
     with RegistryClient(registry.access()) as client:
         body, media_type = client.manifest("tests/auth", "latest", 1 << 20)
         assert body == image.manifest()
+        assert media_type == "application/vnd.oci.image.manifest.v1+json"
         client.blob("tests/auth", digest_of(layer.blob), len(layer.blob), tmp_path / "blob")
     assert (tmp_path / "blob").read_bytes() == layer.blob
 

@@ -3,6 +3,7 @@ no set-ID bit and no device in an unpacked tree."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
@@ -15,6 +16,8 @@ from atoll.images.pull import LAYOUT_TAG
 from atoll.images.unpack import harden, remove_tree, unpack
 from tests.images.conftest import need
 from tests.images.oci import entry, image_of, write_layout
+
+Entries = list[tuple[tarfile.TarInfo, bytes]]
 
 
 def files_under(path: Path) -> set[str]:
@@ -38,7 +41,7 @@ def files_under(path: Path) -> set[str]:
     ],
     ids=["parent", "absolute", "symlink", "symlink-lower-layer", "hardlink", "whiteout"],
 )
-def test_umoci_writes_nothing_outside_even_unscanned(tmp_path: Path, layers: list) -> None:
+def test_umoci_writes_nothing_outside_even_unscanned(tmp_path: Path, layers: list[Entries]) -> None:
     need("umoci")
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -48,10 +51,8 @@ def test_umoci_writes_nothing_outside_even_unscanned(tmp_path: Path, layers: lis
     layout_files = files_under(tmp_path) - before
     rootfs = tmp_path / "work" / "rootfs"
     rootfs.parent.mkdir()
-    try:
+    with contextlib.suppress(errors.UnpackFailed):  # refusing is fine; writing outside is not
         unpack(tmp_path / "layout", rootfs)
-    except errors.UnpackFailed:
-        pass  # refusing is fine too; writing outside is not
     written = files_under(tmp_path) - before - layout_files - {"work"}
     assert all(p.startswith("work/rootfs") for p in written), written
     assert (outside / "secret").read_text() == "keep"

@@ -39,14 +39,14 @@ def normalise_host(host: str) -> str:
         name, _, tail = host.partition("]")
         name += "]"
         if tail and not tail.startswith(":"):
-            raise ValueError(f"not a registry host: {host!r}")
+            raise ValueError("not a registry host (host or host:port)")
         sep, port = tail[:1], tail[1:]
     else:
         name, sep, port = host.partition(":")
     if not (_HOSTNAME.fullmatch(name) or _IPV6.fullmatch(name)):
-        raise ValueError(f"not a registry host: {host!r}")
+        raise ValueError("not a registry host (host or host:port)")
     if sep and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
-        raise ValueError(f"not a registry port: {host!r}")
+        raise ValueError("not a registry port (1 to 65535)")
     return f"{name.lower()}:{port}" if sep else name.lower()
 
 
