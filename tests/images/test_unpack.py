@@ -116,3 +116,23 @@ def test_unwritable_trees_are_removed(tmp_path: Path) -> None:
     (tree / "locked").chmod(0o500)
     remove_tree(tree)
     assert not tree.exists()
+
+
+def test_whiteouts_of_a_later_layer_remove_what_lower_layers_left(tmp_path: Path) -> None:
+    need("umoci")
+    write_layout(
+        tmp_path / "layout",
+        image_of(
+            [
+                entry("etc/keep", data=b"k"),
+                entry("etc/gone", data=b"g"),
+                entry("opt/old/a", data=b"a"),
+                entry("opt/old/b", data=b"b"),
+            ],
+            [entry("etc/.wh.gone"), entry("opt/old/.wh..wh..opq"), entry("opt/old/c", data=b"c")],
+        ),
+        tag=LAYOUT_TAG,
+    )
+    rootfs = tmp_path / "rootfs"
+    unpack(tmp_path / "layout", rootfs)
+    assert sorted(files_under(rootfs)) == ["etc", "etc/keep", "opt", "opt/old", "opt/old/c"]
