@@ -6,6 +6,11 @@ must hash to the digest that names it, each blob to its descriptor's digest and 
 sizes are capped before anything is downloaded. The layout written holds an OCI manifest over
 the same blobs (a Docker schema 2 manifest is rewritten with the OCI media types its layers
 are byte-for-byte equal to), ready for the unpacker.
+
+The pull is done here over httpx rather than by skopeo: the credentials never go on a command
+line or into an auth file, the host is checked in this process before any connection, caps are
+checked against descriptors before a byte of a layer is fetched, and progress is counted in
+bytes for the job's status.
 """
 
 from __future__ import annotations
