@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
 import httpx
 import pytest
 
@@ -46,12 +45,23 @@ REGISTRY_USER = "atoll-puller"
 
 def need(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
-    if not missing:
-        return
-    reason = f"{', '.join(missing)} not installed (scripts/setup installs them)"
+    if missing:
+        _missing(f"{', '.join(missing)} not installed (scripts/setup installs them)")
+
+
+def _missing(reason: str) -> None:
     if os.environ.get("ATOLL_REQUIRE_SANDBOX") == "1":
         pytest.fail(reason + " and ATOLL_REQUIRE_SANDBOX=1")
     pytest.skip(reason)
+
+
+def bcrypt_hash(password: str) -> str:
+    try:
+        import bcrypt
+    except ImportError:
+        _missing("bcrypt not installed (pip install -e '.[dev]')")
+        raise
+    return str(bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode())
 
 
 def free_port() -> int:
@@ -99,7 +109,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     need("docker-registry")
     home = tmp_path_factory.mktemp("registry")
     password = secrets.token_urlsafe(18)
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    hashed = bcrypt_hash(password)
     (home / "htpasswd").write_text(f"{REGISTRY_USER}:{hashed}\n")
     port = free_port()
     (home / "config.yml").write_text(
