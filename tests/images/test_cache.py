@@ -96,6 +96,8 @@ def test_an_image_in_use_is_not_evicted(tmp_path: Path) -> None:
         assert not cache.contains(digest(2))
         with pytest.raises(errors.CacheFull), cache.acquire(digest(4), builder(4, 25 * KB)):
             pass
+        # evicting 3 would not have made room for 4: it stays
+        assert cache.contains(digest(3))
     assert cache.contains(digest(1))
     assert not list((tmp_path / "work").iterdir())
 

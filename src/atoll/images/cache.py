@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from atoll.images.errors import CacheFull, ImageTooLarge
 from atoll.images.reference import is_digest
@@ -141,27 +141,36 @@ class ImageCache:
         if size > self.max_bytes:
             raise ImageTooLarge("the unpacked image exceeds the image cache's size cap")
         entries = sorted(self._entries(), key=lambda e: e[2])
-        total = sum(e[1] for e in entries)
-        for key, entry_size, _ in entries:
-            if total + size <= self.max_bytes:
-                return
-            if key != keep and self._evict(key):
-                total -= entry_size
-        if total + size > self.max_bytes:
-            raise CacheFull("the image cache is full of images in use")
-
-    def _evict(self, key: str) -> bool:
-        with open(self.root / "locks" / f"{key}.lock", "a+b") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False  # in use
-            trash = self.root / "work" / f"evicted.{key}.{secrets.token_hex(4)}"
-            try:
-                (self.root / "entries" / key).rename(trash)
-            except FileNotFoundError:
-                return False
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        remove_tree(trash)
-        return True
+        excess = sum(e[1] for e in entries) + size - self.max_bytes
+        if excess <= 0:
+            return
+        # lock the least recently used images not in use until enough would go, and only then
+        # delete them: an image that cannot fit now costs no other image its place
+        chosen: list[tuple[str, IO[bytes]]] = []
+        try:
+            for key, entry_size, _ in entries:
+                if excess <= 0:
+                    break
+                if key == keep:
+                    continue
+                lock = open(self.root / "locks" / f"{key}.lock", "a+b")  # noqa: SIM115
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    lock.close()  # in use
+                    continue
+                chosen.append((key, lock))
+                excess -= entry_size
+            if excess > 0:
+                raise CacheFull("the image cache is full of images in use")
+            trash: list[Path] = []
+            for key, _ in chosen:
+                target = self.root / "work" / f"evicted.{key}.{secrets.token_hex(4)}"
+                with suppress(FileNotFoundError):
+                    (self.root / "entries" / key).rename(target)
+                    trash.append(target)
+        finally:
+            for _, held in chosen:
+                held.close()
+        for target in trash:
+            remove_tree(target)
