@@ -53,6 +53,8 @@ from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
+from atoll.provider.review import OutputReview
+from atoll.provider.review_store import ReviewStore
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.service import ProviderService
 from atoll.provider.starts import reconcile_starts
@@ -224,6 +226,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
+    review = OutputReview(ReviewStore(db), assets, registry, key)
     outcomes = JobOutcomes(
         db,
         assets,
@@ -233,6 +236,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         derived_dir,
         settings.endpoint,
         settings.compute_timeout_seconds,
+        review,
     )
 
     async def job_ended(info: JobInfo) -> Outcome:
@@ -279,6 +283,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain_url=settings.chain_url,
         outcomes=outcomes,
         on_job_end=job_end,
+        review=review,
     )
     return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 

@@ -18,6 +18,7 @@ import atoll
 from atoll.cli import assets, backup, chain, compute, demo, keys, node, policy, publish, receipt
 from atoll.cli.common import console, err
 from atoll.cli.exits import EPILOG, ERROR, INTERNAL, INTERRUPTED, USAGE
+from atoll.cli.review import app as review_app
 from atoll.cli.untrusted import markup
 from atoll.errors import AtollError
 
@@ -43,6 +44,7 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(chain.app, name="chain")
 app.add_typer(policy.app, name="policy")
 app.add_typer(receipt.app, name="receipt")
+app.add_typer(review_app, name="review")
 app.add_typer(node.operator_app, name="operator")
 
 

@@ -9,9 +9,11 @@ already authorised every call: the registry checks existence and state, not owne
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 import anyio
@@ -76,6 +78,36 @@ async def all_results(registry: WorkflowRegistry, info: JobInfo) -> list[ResultF
             break
         found += page.results
     return found
+
+
+def is_local(registry: WorkflowRegistry) -> bool:
+    """Whether the registry runs in this process, its result files on this host."""
+    return isinstance(registry, LocalRegistry)
+
+
+def local_result(registry: WorkflowRegistry, job_id: str, index: int) -> Path | None:
+    """Where a result file lies on this host, when the registry runs here; None when it must
+    be fetched through :meth:`WorkflowRegistry.result`."""
+    if isinstance(registry, LocalRegistry):
+        return registry.result_path(job_id, index)
+    return None
+
+
+async def save_result(registry: WorkflowRegistry, job_id: str, index: int, target: Path) -> None:
+    """Put a result file at ``target``: linked when it lies on this host (the bytes are
+    written once), fetched otherwise."""
+    local = local_result(registry, job_id, index)
+    if local is not None:
+        try:
+            target.unlink(missing_ok=True)
+            os.link(local, target)
+            return
+        except OSError:
+            pass  # another file system: copied below
+    _entry, stream = await registry.result(job_id, index)
+    with target.open("wb") as fh:
+        async for chunk in stream:
+            fh.write(chunk)
 
 
 class LocalRegistry:
@@ -143,7 +175,7 @@ class LocalRegistry:
         info = await self.status(job_id)
         if info.removed:
             raise NotFound("the job's logs were removed")
-        path = self.engine.workspace(job_id).algorithm_log
+        path = self._log_path(job_id)
         offset = 0
         while True:
             listener = self.notifier.listen(job_id) if follow else None
@@ -170,13 +202,20 @@ class LocalRegistry:
                 return
             await listener.wait(MAX_WAIT)
 
+    # the only two places that know the engine's layout on disk
+    def result_path(self, job_id: str, index: int) -> Path:
+        return self.engine.workspace(job_id).result_file(index)
+
+    def _log_path(self, job_id: str) -> Path:
+        return self.engine.workspace(job_id).algorithm_log
+
     async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]:
         if index < 0:
             raise BadRequest("the result index must be 0 or more")
         info = await self.status(job_id)
         found = await anyio.to_thread.run_sync(self.store.result, job_id, index)
         entry = check_index(info, index, found)
-        path = self.engine.workspace(job_id).result_file(index)
+        path = self.result_path(job_id, index)
         try:
             fh = path.open("rb")
         except FileNotFoundError:

@@ -24,7 +24,7 @@ from atoll.provider.ratelimit import (
     RateLimits,
     TooManyRequests,
 )
-from atoll.provider.routes import assets, chain, compute
+from atoll.provider.routes import assets, chain, compute, review
 from atoll.provider.routes.common import ProviderContext
 
 log = logging.getLogger("atoll.provider")
@@ -136,6 +136,7 @@ def create_provider_app(
     app.include_router(assets.router)
     app.include_router(compute.router)
     app.include_router(chain.router)
+    app.include_router(review.router)
     serve_docs(app)
     document_errors(app, set(UNSIGNED_ROUTES) if rate_limits else set(), EXTRA_CODES)
 

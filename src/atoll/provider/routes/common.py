@@ -10,10 +10,12 @@ from pydantic import BaseModel, Field
 
 from atoll import signing
 from atoll.chain.node import ChainNode
+from atoll.errors import NotFound
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
 from atoll.provider.nonces import NonceStore
 from atoll.provider.outcomes import JobOutcomes, Outcome
+from atoll.provider.review import OutputReview
 from atoll.provider.service import ProviderService
 
 
@@ -27,8 +29,22 @@ class ProviderContext:
     #: the external node's URL; empty when the provider serves its embedded chain itself
     chain_url: str = ""
     outcomes: JobOutcomes | None = None
-    #: what happens once a job has ended (receipt, derived asset, keeper); idempotent
+    #: what happens once a job has ended (checks, receipt, derived asset, keeper); idempotent
     on_job_end: Callable[[JobInfo], Awaitable[Outcome]] | None = None
+    #: the disclosure checks' verdicts and the release queue
+    review: OutputReview | None = None
+
+    async def ended(self, info: JobInfo) -> Outcome:
+        """The ended job's outcome, its end handled now if the watcher has not got to it yet:
+        whatever a route serves of an ended job has been through the checks first."""
+        if self.on_job_end is None or self.review is None:
+            raise NotFound("this provider serves no results")
+        return await self.on_job_end(info)
+
+    def reviews(self) -> OutputReview:
+        if self.review is None:
+            raise NotFound("this provider serves no results")
+        return self.review
 
 
 def ctx(request: Request) -> ProviderContext:
