@@ -1,24 +1,64 @@
 """Disclosure checks: every output and log a job writes is checked before anyone but the
 publisher may read it, and what the checks cannot clear is held for a reviewer.
 
-:func:`check_files` is the entry point; each check is a small function in its own module and
-reports why it holds a file (:class:`~atoll.disclosure.report.Finding`).
+:func:`check_files` is the entry point. The checks, each a small function in its own module,
+report why they hold a file (:class:`~atoll.disclosure.report.Finding`): its type by content
+and its size (:mod:`.filetypes`), records of the inputs echoed in rows, lines or file names
+(:mod:`.echo`, :mod:`.inputs`), small cells, small groups and dominance in tables
+(:mod:`.tables`), encoded payloads (:mod:`.encoded`) and excess precision (:mod:`.precision`).
+Whatever the checks cannot read is held.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from atoll.disclosure.candidate import Candidate
-from atoll.disclosure.filetypes import sniff
+from atoll.disclosure.echo import Echo, OutputIndex
+from atoll.disclosure.encoded import find_encoded
+from atoll.disclosure.filetypes import png_findings, sniff
+from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, profile, scan
+from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
+from atoll.disclosure.tables import (
+    Table,
+    classify,
+    column_key,
+    dominance,
+    json_tables,
+    markdown_tables,
+    parse_delimited,
+    small_cells,
+    small_groups,
+)
+from atoll.disclosure.tokens import name_tokens, tokens
 from atoll.models.output_policy import OutputChecks
 
 __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
 
 _CHUNK = 1024 * 1024
+_TAG = re.compile(r"<[^>]*>")
+_REGRESSION = re.compile(r"(No\. Observations|Df Residuals):\s+(\d+)")
+_REGRESSION_KEYS = {"nobs", "n_obs", "df_resid", "df_residuals", "dof"}
+
+
+@dataclass
+class _File:
+    """One candidate as the checks go: what it is and what was found so far."""
+
+    candidate: Candidate
+    size: int
+    sha256: str
+    findings: list[Finding] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    digits: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
@@ -35,31 +75,222 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
     return size, digest.hexdigest(), bytes(kept) if size <= cap else None
 
 
-def check_file(candidate: Candidate, checks: OutputChecks) -> FileReport:
-    """One file's report."""
+def _lines(index: OutputIndex, pos: int, text: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        index.add(pos, f"line {number}", tokens(line))
+
+
+def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
+    """Each object's (and each list's) scalar values as one row."""
+    count = 0
+
+    def walk(node: Any) -> None:
+        nonlocal count
+        children = list(node.values()) if isinstance(node, dict) else node
+        scalars = [v for v in children if not isinstance(v, dict | list)]
+        if scalars:
+            count += 1
+            words = [t for v in scalars for t in tokens(str(v))]
+            if isinstance(node, dict):
+                words += [t for k in node for t in tokens(str(k))]
+            index.add(pos, f"object {count}", words)
+        for child in children:
+            if isinstance(child, dict | list):
+                walk(child)
+
+    if isinstance(data, dict | list):
+        walk(data)
+    else:
+        index.add(pos, "object 1", tokens(str(data)))
+
+
+def _regressions(text: str, threshold: int) -> list[Finding]:
+    """Regression summaries over fewer observations (or residual degrees of freedom) than
+    the threshold."""
+    small = [
+        f"line {text.count(chr(10), 0, m.start()) + 1}"
+        for m in _REGRESSION.finditer(text)
+        if int(m.group(2)) < threshold
+    ]
+    return [_small_model(small, threshold)] if small else []
+
+
+def _json_regressions(data: Any, threshold: int) -> list[Finding]:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if str(k).lower() in _REGRESSION_KEYS and isinstance(v, int | float):
+                    if v < threshold:
+                        found.append(f"object key {len(found) + 1}")
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return [_small_model([f"{len(found)} values"], threshold)] if found else []
+
+
+def _small_model(places: list[str], threshold: int) -> Finding:
+    return Finding(
+        check="small_group",
+        detail=f"a model fitted on fewer than {threshold} observations or residual degrees "
+        f"of freedom: {', '.join(places[:12])}",
+    )
+
+
+def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex) -> _File:
+    """Phase one for a file: read it, check what needs no inputs, and index its rows."""
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
-    findings: list[Finding] = []
+    file = _File(candidate, size, sha256)
+    if candidate.kind == "output":
+        index.add(pos, "name", name_tokens(candidate.name), name=True)
     if data is None:
-        findings.append(
+        file.findings.append(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
         )
+        return file
+    kind, found = sniff(candidate.name if candidate.kind == "output" else "", data)
+    file.findings += found
+    if kind is None:
+        return file
+    if candidate.kind == "output" and kind not in checks.allowedTypes:
+        file.findings.append(Finding(check="type", detail=f"type {kind} is not allowed"))
+        return file
+    if kind == "png":
+        file.findings += png_findings(data)
+        return file
+    text = data.decode("utf-8")
+    file.findings += find_encoded(text)
+    if kind == "svg":
+        _lines(index, pos, _TAG.sub(" ", text))
+        return file
+    file.digits = digits_by_line(text)
+    if kind in ("csv", "tsv"):
+        table = parse_delimited(text, "," if kind == "csv" else "\t")
+        if table is not None:
+            if len(table.rows) > checks.maxCsvRows:
+                file.findings.append(
+                    Finding(
+                        check="rows",
+                        detail=f"{len(table.rows)} rows, over the limit of {checks.maxCsvRows}",
+                    )
+                )
+            for place, row in zip(table.places, table.rows, strict=True):
+                index.add(pos, place, tokens("\x1f".join(row)))
+            index.add(pos, "row 1", tokens("\x1f".join(table.header)))
+            file.tables.append(table)
+        else:
+            _lines(index, pos, text)
+    elif kind == "json":
+        data_ = json.loads(text)
+        _json_rows(index, pos, data_)
+        file.tables += json_tables(data_)
+        file.findings += _json_regressions(data_, checks.threshold)
     else:
-        kind, found = sniff(candidate.name if candidate.kind == "output" else "", data)
-        findings += found
-        if kind is not None and kind not in checks.allowedTypes:
-            findings.append(Finding(check="type", detail=f"type {kind} is not allowed"))
-    return FileReport(
-        index=candidate.index,
-        kind=candidate.kind,
-        size=size,
-        sha256=sha256,
-        verdict="hold" if findings else "pass",
-        findings=findings,
-    )
+        _lines(index, pos, text)
+        file.tables += markdown_tables(text)
+        file.findings += _regressions(text, checks.threshold)
+    return file
+
+
+def _unreadable(candidate: Candidate, why: str) -> _File:
+    size = candidate.path.stat().st_size if candidate.path.is_file() else 0
+    _, sha256, _ = _read_capped(candidate.path, 0) if candidate.path.is_file() else (0, "", None)
+    return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])
+
+
+def _echo_findings(file: _File, pos: int, echoes: list[Echo], index: OutputIndex) -> None:
+    groups: dict[tuple[int, str, bool], list[str]] = {}
+    for echo in echoes:
+        _, place, is_name = index.rows[echo.row]
+        groups.setdefault((echo.input, echo.how, is_name), []).append(place)
+    for (number, how, is_name), places in sorted(groups.items()):
+        if is_name:
+            detail = f"the file's name reproduces a record of input {number + 1} {how}"
+            file.findings.append(Finding(check="name", detail=detail))
+            continue
+        more = f" (and {len(places) - 1} more)" if len(places) > 1 else ""
+        file.findings.append(
+            Finding(
+                check="echo",
+                detail=f"{places[0]}{more} reproduces a record of input {number + 1} {how}",
+            )
+        )
+    if pos in index.overflow:
+        file.findings.append(
+            Finding(check="unparsed", detail="too many rows to compare with the inputs")
+        )
 
 
 def check_files(
     candidates: Sequence[Candidate], inputs: Sequence[Path], checks: OutputChecks
 ) -> CheckReport:
     """Check every file a job wrote against the inputs it read."""
-    return CheckReport(files=[check_file(c, checks) for c in candidates])
+    inputs = list(inputs)
+    index = OutputIndex()
+    files: list[_File] = []
+    for pos, candidate in enumerate(candidates):
+        try:
+            files.append(_read_output(pos, candidate, checks, index))
+        except (ValueError, csv.Error, RecursionError):
+            files.append(_unreadable(candidate, "the checks could not read the file"))
+    try:
+        profiles: list[Profile] = [profile(path, checks) for path in inputs]
+        numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
+        specs: list[list[GroupSpec]] = [[] for _ in inputs]
+        found: dict[int, GroupSpec] = {}
+        for file in files:
+            for table in file.tables:
+                classify(table, numeric)
+                if not table.stats:
+                    continue
+                for number, prof in enumerate(profiles):
+                    spec = group_spec(table, prof)
+                    if spec is not None:
+                        specs[number].append(spec)
+                        found[id(table)] = spec
+                        break
+        result = scan(inputs, profiles, index, specs, checks)
+    except (OSError, ValueError, csv.Error):
+        for file in files:
+            file.findings.append(
+                Finding(check="unparsed", detail="the inputs could not be read to compare")
+            )
+        return _report(files)
+    by_file: dict[int, list[Echo]] = {}
+    for echo in result.echoes:
+        by_file.setdefault(index.rows[echo.row][0], []).append(echo)
+    allowed = allowed_digits(result.digits)
+    for pos, file in enumerate(files):
+        if file.sha256 in result.sha256:
+            number = result.sha256.index(file.sha256) + 1
+            file.findings.append(Finding(check="echo", detail=f"a copy of input {number}"))
+        _echo_findings(file, pos, by_file.get(pos, []), index)
+        for table in file.tables:
+            spec = found.get(id(table))
+            groups = spec.groups if spec is not None else None
+            file.findings += small_cells(table, checks.threshold)
+            file.findings += small_groups(table, checks.threshold, groups)
+            file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        file.findings += find_precision(file.digits, allowed)
+    return _report(files)
+
+
+def _report(files: list[_File]) -> CheckReport:
+    return CheckReport(
+        files=[
+            FileReport(
+                index=f.candidate.index,
+                kind=f.candidate.kind,
+                size=f.size,
+                sha256=f.sha256,
+                verdict="hold" if f.findings else "pass",
+                findings=f.findings,
+            )
+            for f in files
+        ]
+    )

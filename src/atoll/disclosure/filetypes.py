@@ -44,9 +44,53 @@ def sniff(name: str, data: bytes) -> tuple[str | None, list[Finding]]:
     if declared == "png":
         if data.startswith(PNG_MAGIC):
             return "png", []
-        return None, [Finding(check="type", detail="named as png but its content is not png")]
+        what = "text" if is_text(data) else binary_kind(data)
+        return None, [Finding(check="type", detail=f"named as png but its content is {what}")]
     if not is_text(data):
+        what = binary_kind(data)
         return None, [
-            Finding(check="type", detail=f"named as {declared} but its content is binary")
+            Finding(check="type", detail=f"named as {declared} but its content is {what}")
         ]
     return declared, []
+
+
+#: ancillary PNG chunks a plotting library writes; others, and text beyond a little, can carry
+#: a payload nobody sees in the image
+_PNG_PLAIN = {b"bKGD", b"cHRM", b"gAMA", b"hIST", b"pHYs", b"sBIT", b"sRGB", b"tIME", b"tRNS"}
+_PNG_SPARE = 8 * 1024
+
+
+def png_findings(data: bytes) -> list[Finding]:
+    """A PNG's structure: data after its end, or more than a little text or unknown chunk data,
+    is a place to hide a payload; a broken structure cannot be checked."""
+    pos, spare = len(PNG_MAGIC), 0
+    while True:
+        if pos + 8 > len(data):
+            return [Finding(check="unparsed", detail="the png ends before its last chunk")]
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if pos > len(data):
+            return [Finding(check="unparsed", detail="the png ends inside a chunk")]
+        if kind == b"IEND":
+            break
+        if kind[:1].islower() and kind not in _PNG_PLAIN:
+            spare += length
+    findings = []
+    if pos < len(data):
+        findings.append(
+            Finding(check="encoded", detail=f"{len(data) - pos} bytes after the png's end")
+        )
+    if spare > _PNG_SPARE:
+        findings.append(
+            Finding(check="encoded", detail=f"{spare} bytes in text or unknown png chunks")
+        )
+    return findings
+
+
+def binary_kind(data: bytes) -> str:
+    """What a binary file is, named by its content (for a finding)."""
+    import filetype  # type: ignore[import-untyped]
+
+    guess = filetype.guess_extension(data[:8192])
+    return str(guess) if guess else "unrecognised binary"

@@ -1,0 +1,144 @@
+"""Row-level echo: an output row (or log line, or file name) that reproduces an input record.
+
+Outputs are small (capped) and inputs may be large, so the outputs are indexed and the inputs
+streamed past them once: each output row becomes a set of token keys, and each input record is
+looked up by the tokens only a few output rows share. A record is echoed when one output row
+holds, among its tokens:
+
+- all its fields (three or more; or two, one of them an identifier);
+- an identifier's value and any other field of the record;
+- an identifier's value on its own, when the value is distinctive (text of four characters or
+  more, a number of six digits or more) and rare (fewer than the threshold records hold it);
+- all the quasi-identifiers the publisher marked, and another field.
+
+Identifiers are the columns the publisher marks and, unless told not to guess, the columns
+whose names say so (id, name, email, ssn, dob, zip, postcode, phone...) or whose values differ
+on every record of a sample.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from atoll.disclosure.tokens import key, spellings
+
+#: an output token shared by more rows than this is looked up by the rows' sets, not indexed
+COMMON = 64
+_IDENTIFYING = re.compile(
+    r"(^|_)(id|ids|uuid|guid|name|names|firstname|lastname|surname|forename|fullname|email|"
+    r"mail|ssn|nhs|nino|passport|dob|birth|birthdate|birthday|zip|zipcode|postcode|postal|"
+    r"phone|mobile|telephone|tel|address|street|ip|mrn|patient)($|_)"
+)
+
+
+def identifying_name(name: str) -> bool:
+    """A column name that says its values identify a person."""
+    key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
+    return bool(_IDENTIFYING.search(key.strip("_")))
+
+
+@dataclass
+class OutputIndex:
+    """Every output row as a set of token keys, and the rows each rare token is in."""
+
+    budget: int = 1_000_000
+    #: per row: the position of its file among the candidates, where it is, whether a name
+    rows: list[tuple[int, str, bool]] = field(default_factory=list)
+    sets: list[frozenset[int]] = field(default_factory=list)
+    postings: dict[int, list[int]] = field(default_factory=dict)
+    common: set[int] = field(default_factory=set)
+    #: files some of whose rows did not fit in the budget
+    overflow: set[int] = field(default_factory=set)
+    size: int = 0
+    #: every spelling an input may give an output token, and the token's key
+    spelled: dict[str, int] = field(default_factory=dict)
+    #: the same spellings, as a set to intersect with
+    spellings: set[str] = field(default_factory=set)
+    #: the spellings of tokens in file names
+    named: set[str] = field(default_factory=set)
+
+    def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
+        """Index one output row, given its normal tokens."""
+        if not words:
+            return
+        keys = [key(w) for w in words]
+        for w, k in zip(words, keys, strict=True):
+            if w not in self.spelled or name:
+                for spelling in spellings(w):
+                    self.spelled[spelling] = k
+                    self.spellings.add(spelling)
+                    if name:
+                        self.named.add(spelling)
+        if self.size + len(keys) > self.budget:
+            self.overflow.add(file)
+            return
+        self.size += len(keys)
+        row = len(self.rows)
+        self.rows.append((file, place, name))
+        unique = frozenset(keys)
+        self.sets.append(unique)
+        for k in unique:
+            if k in self.common:
+                continue
+            posting = self.postings.setdefault(k, [])
+            posting.append(row)
+            if len(posting) > COMMON:
+                del self.postings[k]
+                self.common.add(k)
+
+    def rare(self, k: int) -> bool:
+        """Whether the token is in few enough rows to be looked up by."""
+        return k in self.postings
+
+
+@dataclass(frozen=True)
+class Echo:
+    """An output row that reproduces an input record: how, and where."""
+
+    row: int
+    input: int
+    how: str
+
+
+@dataclass
+class Columns:
+    """Which of an input's columns identify a person, alone or together."""
+
+    identifiers: frozenset[int]
+    quasi: frozenset[int]
+
+
+def match(
+    index: OutputIndex,
+    fields: list[tuple[int, tuple[int, ...], bool]],
+    total: int,
+    columns: Columns,
+) -> list[tuple[int, str, list[int]]]:
+    """The output rows that echo one input record, with how and the identifier columns whose
+    values they hold (whose rarity the caller still has to confirm). ``fields``: the record's
+    fields whose tokens all occur in the outputs, as (column, token keys, distinctive);
+    ``total``: how many non-empty fields the record has."""
+    candidates: set[int] = set()
+    for _, keys, _ in fields:
+        for k in keys:
+            candidates.update(index.postings.get(k, ()))
+    found: list[tuple[int, str, list[int]]] = []
+    for row in candidates:
+        tokens = index.sets[row]
+        matched = [(c, d) for c, keys, d in fields if all(k in tokens for k in keys)]
+        cols = {c for c, _ in matched}
+        ids = [c for c in cols if c in columns.identifiers]
+        distinct_ids = [c for c, d in matched if d and c in columns.identifiers]
+        is_name = index.rows[row][2]
+        if len(cols) == total and (total >= 3 or (total == 2 and ids)):
+            found.append((row, "in full", []))
+        elif ids and len(cols) >= 2:
+            found.append((row, "in an identifier and other fields", ids))
+        elif distinct_ids:
+            found.append((row, "in an identifier", distinct_ids))
+        elif len(columns.quasi) >= 2 and columns.quasi <= cols and len(cols) > len(columns.quasi):
+            found.append((row, "in its quasi-identifiers and other fields", []))
+        elif is_name and len(cols) >= 2:
+            found.append((row, "in several fields", []))
+    return found

@@ -1,0 +1,103 @@
+"""Encoded payloads in text: base64, hex, long digit runs, compressed data and high-entropy
+blocks, the ways a job can smuggle a dataset out inside an innocent-looking text file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections import Counter
+
+from atoll.disclosure.report import Finding
+
+#: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}:?){32,}")
+_DIGITS = re.compile(r"\d{40,}")
+#: whitespace-free blocks whose characters are this spread look random
+_BLOCK = re.compile(r"[^\s,;|\"'()\[\]{}<>]{48,}")
+_ENTROPY_BITS = 4.6
+#: compressed and archive formats' first bytes
+_SIGNATURES = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"\x78\x9c": "zlib",
+    b"\x78\xda": "zlib",
+    b"\x78\x01": "zlib",
+}
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(text)
+    total = len(text)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def compressed(data: bytes) -> str | None:
+    """The compressed or archive format ``data`` starts with, if any."""
+    for magic, name in _SIGNATURES.items():
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def _decoded(run: str) -> bytes | None:
+    try:
+        padded = run + "=" * (-len(run) % 4)
+        if "-" in run or "_" in run:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _looks_base64(run: str) -> bool:
+    """Base64 mixes cases and digits; a long identifier or word does not."""
+    return (
+        any(c.isupper() for c in run)
+        and any(c.islower() for c in run)
+        and any(c.isdigit() for c in run)
+    )
+
+
+def find_encoded(text: str) -> list[Finding]:
+    """Each kind of payload found, with the first line it is on and how many there are."""
+    hits: dict[str, list[int]] = {}
+
+    def hit(kind: str, offset: int) -> None:
+        if kind in hits:
+            hits[kind][1] += 1
+        else:
+            hits[kind] = [text.count("\n", 0, offset) + 1, 1]
+
+    for m in _BASE64.finditer(text):
+        run = m.group()
+        if not _looks_base64(run):
+            continue
+        data = _decoded(run)
+        fmt = compressed(data) if data else None
+        hit(f"base64 holding {fmt} data" if fmt else "base64", m.start())
+    for m in _HEX.finditer(text):
+        digits = m.group().replace(":", "")
+        data = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        fmt = compressed(data)
+        hit(f"hex holding {fmt} data" if fmt else "hex", m.start())
+    for m in _DIGITS.finditer(text):
+        hit("a long run of digits", m.start())
+    if not hits:
+        for m in _BLOCK.finditer(text):
+            if entropy(m.group()) >= _ENTROPY_BITS:
+                hit("a high-entropy block", m.start())
+    return [
+        Finding(
+            check="encoded",
+            detail=f"{kind} at line {line}" + (f" and {count - 1} more" if count > 1 else ""),
+        )
+        for kind, (line, count) in hits.items()
+    ]

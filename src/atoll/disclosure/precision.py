@@ -1,0 +1,66 @@
+"""Excess precision: numbers with more significant digits than the data can support carry
+room for hidden data (a float printed to 17 digits has about 30 bits to spare), so they are
+held for a reviewer to judge."""
+
+from __future__ import annotations
+
+import re
+
+from atoll.disclosure.report import Finding
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(\d+\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+_EXPONENT = re.compile(r"[eE]")
+#: digits beyond the inputs' own an aggregate may show, and the least it may always show
+SPARE_DIGITS = 3
+FLOOR_DIGITS = 6
+
+
+def significant_digits(number: str) -> int:
+    """Significant digits as written: leading zeros do not count, trailing zeros of a
+    decimal fraction do (``0.0120`` has 3, ``1200`` has 2)."""
+    mantissa = _EXPONENT.split(number.lstrip("+-"))[0]
+    if "." in mantissa:
+        digits = mantissa.replace(".", "").lstrip("0")
+    else:
+        digits = mantissa.lstrip("0").rstrip("0")
+    return len(digits)
+
+
+def allowed_digits(input_digits: int) -> int:
+    """The most significant digits an output number may have, given the inputs' most."""
+    return max(input_digits + SPARE_DIGITS, FLOOR_DIGITS)
+
+
+def digits_by_line(text: str) -> dict[int, tuple[int, int]]:
+    """For each count of significant digits found in ``text``: the first line a number with
+    that many is on, and how many such numbers there are (what a finding needs, in a size
+    that does not grow with the text)."""
+    seen: dict[int, tuple[int, int]] = {}
+    line, at = 1, 0
+    for m in _NUMBER.finditer(text):
+        digits = significant_digits(m.group())
+        if digits in seen:
+            first, count = seen[digits]
+            seen[digits] = (first, count + 1)
+            continue
+        line += text.count("\n", at, m.start())
+        at = m.start()
+        seen[digits] = (line, 1)
+    return seen
+
+
+def find_precision(seen: dict[int, tuple[int, int]], allowed: int) -> list[Finding]:
+    """A finding when numbers (as :func:`digits_by_line` found them) have more than
+    ``allowed`` significant digits."""
+    over = [v for d, v in seen.items() if d > allowed]
+    if not over:
+        return []
+    first = min(line for line, _ in over)
+    count = sum(n for _, n in over)
+    more = f" and {count - 1} more" if count > 1 else ""
+    return [
+        Finding(
+            check="precision",
+            detail=f"numbers with more than {allowed} significant digits at line {first}{more}",
+        )
+    ]

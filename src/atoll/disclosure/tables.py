@@ -1,0 +1,301 @@
+"""Tables in outputs, and the statistical disclosure checks on them (ACRO's rules).
+
+A table is read from CSV or TSV, a Markdown pipe table, or a JSON list of records. Its columns
+are told apart by name and content: a count column (``n``, ``count``, ``freq``...), statistic
+columns (``mean``, ``sum``, ``max``... or a numeric input column's own name), and the label
+columns that name the groups. The checks then hold:
+
+- small cells: a count under the threshold (zero is not held: an empty histogram bin);
+- small groups: a statistic over fewer people than the threshold, the group's size read from
+  the table's count column or, failing one, counted in the inputs;
+- dominance: a sum or mean whose N largest contributions make K of the group's total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from atoll.disclosure.report import Finding
+from atoll.disclosure.tokens import normal
+
+_COUNT_WORDS = {
+    "n", "count", "counts", "freq", "frequency", "size", "num", "nobs", "obs", "observations",
+    "records", "patients", "people", "persons", "cases", "individuals", "subjects", "rows",
+}  # fmt: skip
+_STAT_WORDS = {
+    "mean", "avg", "average", "median", "min", "max", "minimum", "maximum", "std", "sd",
+    "stdev", "var", "variance", "sum", "total", "mode", "range", "p50", "q1", "q3", "iqr",
+}  # fmt: skip
+_SUMLIKE = {"sum", "total", "mean", "avg", "average"}
+_PARTS = re.compile(r"[^a-z0-9]+")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+#: the most positions one finding names; the rest are counted
+_NAMED = 12
+
+
+def _parts(name: str) -> list[str]:
+    return [p for p in _PARTS.split(name.lower()) if p]
+
+
+def is_count_name(name: str) -> bool:
+    parts = _parts(name)
+    return bool(parts) and (parts[0] in _COUNT_WORDS or parts[-1] in _COUNT_WORDS)
+
+
+def stat_word(name: str) -> str | None:
+    """The statistic a column's name says it holds, if any."""
+    return next((p for p in _parts(name) if p in _STAT_WORDS), None)
+
+
+def is_number(cell: str) -> bool:
+    return bool(_NUMBER.fullmatch(cell.strip()))
+
+
+def _is_int(cell: str) -> bool:
+    return is_number(cell) and float(cell).is_integer()
+
+
+@dataclass
+class Table:
+    """Rows of cells under a header; ``places[i]`` names row ``i`` for a finding."""
+
+    header: list[str]
+    rows: list[list[str]]
+    places: list[str]
+    #: set by :func:`classify`
+    counts: int | None = None
+    stats: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    crosstab: bool = False
+
+    def column(self, j: int) -> list[str]:
+        return [r[j].strip() for r in self.rows if j < len(r) and r[j].strip()]
+
+    def label_key(self, row: list[str]) -> tuple[str, ...]:
+        return tuple(normal(row[j]) if j < len(row) else "" for j in self.labels)
+
+
+def parse_delimited(text: str, delimiter: str) -> Table | None:
+    """A CSV or TSV file as a table (its first row the header); None when it has no rows."""
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    if len(rows) < 2:
+        return None
+    return Table(rows[0], rows[1:], [f"row {i}" for i in range(2, len(rows) + 1)])
+
+
+def markdown_tables(text: str) -> list[Table]:
+    """Markdown pipe tables: a header line, a ``---`` line, rows."""
+    tables: list[Table] = []
+    block: list[tuple[int, list[str]]] = []
+    for number, line in enumerate([*text.splitlines(), ""], start=1):
+        if line.strip().startswith("|"):
+            block.append((number, [c.strip() for c in line.strip().strip("|").split("|")]))
+            continue
+        if len(block) >= 3 and all(set(c) <= set(":- ") for c in block[1][1]):
+            rows = block[2:]
+            tables.append(Table(block[0][1], [r for _, r in rows], [f"line {n}" for n, _ in rows]))
+        block = []
+    return tables
+
+
+def json_tables(data: Any) -> list[Table]:
+    """Lists of records (objects with the same keys), and single objects that carry a count
+    beside statistics, found anywhere in a JSON document."""
+    tables: list[Table] = []
+
+    def scalar(v: Any) -> str:
+        return json.dumps(v) if not isinstance(v, str) else v
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list) and node and all(isinstance(r, dict) for r in node):
+            keys = list(node[0])
+            if all(list(r) == keys for r in node) and all(
+                not isinstance(v, dict | list) for r in node for v in r.values()
+            ):
+                rows = [[scalar(r[k]) for k in keys] for r in node]
+                places = [f"{path}record {i}" for i in range(1, len(node) + 1)]
+                tables.append(Table(keys, rows, places))
+                return
+        if isinstance(node, dict):
+            flat = {k: v for k, v in node.items() if isinstance(v, int | float | str)}
+            if any(is_count_name(k) for k in flat) and len(flat) == len(node):
+                tables.append(
+                    Table(list(flat), [[scalar(v) for v in flat.values()]], [f"{path}object"])
+                )
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict | list):
+            for i, child in enumerate(children, start=1):
+                walk(child, f"{path}item {i} of ")
+
+    walk(data, "")
+    return tables
+
+
+def classify(table: Table, input_numeric: set[str]) -> Table:
+    """Find the count, statistic and label columns. ``input_numeric``: the names (lower case)
+    of the inputs' numeric columns, which an output column of the same name summarises.
+
+    Labels are the non-numeric columns, and the whole-number columns that lead the table
+    before its values (``year, income``); a table of labels and whole numbers only, with no
+    count or statistic named, is a cross tabulation: every number in it is a count.
+    """
+    width = len(table.header)
+    names = [column_key(h) for h in table.header]
+    numeric = [bool(table.column(j)) and all(map(is_number, table.column(j))) for j in range(width)]
+    integer = [numeric[j] and all(map(_is_int, table.column(j))) for j in range(width)]
+    for j, name in enumerate(names):
+        if table.counts is None and integer[j] and is_count_name(name):
+            table.counts = j
+        elif numeric[j] and stat_word(name):
+            table.stats.append(j)
+    if (
+        table.counts is None
+        and not table.stats
+        and width >= 2
+        and not numeric[0]
+        and all(integer[j] or not numeric[j] for j in range(width))
+        and any(integer)
+        and not any(integer[j] and names[j] in input_numeric for j in range(width))
+    ):
+        table.crosstab = True
+        table.labels = [j for j in range(width) if not numeric[j]]
+        return table
+    leading = True
+    for j, name in enumerate(names):
+        if j == table.counts or j in table.stats:
+            leading = False
+            continue
+        if not numeric[j] or (leading and integer[j] and j < width - 1):
+            table.labels.append(j)
+            continue
+        leading = False
+        if name in input_numeric:
+            table.stats.append(j)
+    table.stats.sort()
+    return table
+
+
+def column_key(name: str) -> str:
+    """A column's name as output and input names are matched: lower case, ``_``-joined."""
+    return "_".join(_parts(name))
+
+
+def summarised(name: str) -> str:
+    """The input column a statistic column summarises: its name less the statistic's word
+    (``mean_income``, ``income_sum`` and ``income`` all summarise ``income``)."""
+    return "_".join(p for p in _parts(name) if p not in _STAT_WORDS and p not in _COUNT_WORDS)
+
+
+@dataclass
+class Groups:
+    """What the inputs say of a table's groups: each group's size, and for each sum-like
+    statistic column the group's largest contributions and total (absolute values)."""
+
+    sizes: dict[tuple[str, ...], int] = field(default_factory=dict)
+    top: dict[int, dict[tuple[str, ...], list[float]]] = field(default_factory=dict)
+    totals: dict[int, dict[tuple[str, ...], float]] = field(default_factory=dict)
+
+
+def _cells(places: list[str], more: int = 0) -> str:
+    shown = ", ".join(places[:_NAMED])
+    rest = len(places) - _NAMED + more
+    return shown + (f" and {rest} more" if rest > 0 else "")
+
+
+def _has_value(row: list[str], j: int) -> bool:
+    return j < len(row) and is_number(row[j]) and row[j].strip().lower() not in {"nan", ""}
+
+
+def small_cells(table: Table, threshold: int) -> list[Finding]:
+    """Counts above zero and under the threshold."""
+    columns = (
+        [j for j in range(len(table.header)) if j not in table.labels]
+        if table.crosstab
+        else [table.counts]
+        if table.counts is not None
+        else []
+    )
+    small = [
+        f"{place} column {j + 1}"
+        for row, place in zip(table.rows, table.places, strict=True)
+        for j in columns
+        if _has_value(row, j) and 0 < float(row[j]) < threshold
+    ]
+    if not small:
+        return []
+    return [
+        Finding(
+            check="small_cells",
+            detail=f"{len(small)} counts under {threshold}: {_cells(small)}",
+        )
+    ]
+
+
+def small_groups(table: Table, threshold: int, groups: Groups | None) -> list[Finding]:
+    """Statistics over groups smaller than the threshold, or over groups of unknown size."""
+    if not table.stats:
+        return []
+    stat_columns = ", ".join(str(j + 1) for j in table.stats)
+    if table.counts is None and groups is None:
+        return [
+            Finding(
+                check="small_group",
+                detail=f"statistics in columns {stat_columns} with no count column, over "
+                "groups the inputs do not show: their sizes are unknown",
+            )
+        ]
+    small: list[str] = []
+    for row, place in zip(table.rows, table.places, strict=True):
+        if not any(_has_value(row, j) for j in table.stats):
+            continue
+        if table.counts is not None:
+            size = float(row[table.counts]) if _has_value(row, table.counts) else 0.0
+        else:
+            assert groups is not None
+            size = groups.sizes.get(table.label_key(row), 0)
+        if size < threshold:
+            small.append(f"{place} (a group of {int(size)})")
+    if not small:
+        return []
+    return [
+        Finding(
+            check="small_group",
+            detail=f"statistics in columns {stat_columns} over groups under {threshold}: "
+            + _cells(small),
+        )
+    ]
+
+
+def dominance(table: Table, n: int, k: float, groups: Groups | None) -> list[Finding]:
+    """Sum-like statistics whose ``n`` largest contributions make ``k`` of the total."""
+    if groups is None:
+        return []
+    dominated: list[str] = []
+    for j, tops in groups.top.items():
+        totals = groups.totals[j]
+        for row, place in zip(table.rows, table.places, strict=True):
+            key = table.label_key(row)
+            total = totals.get(key, 0.0)
+            if _has_value(row, j) and total > 0 and sum(tops.get(key, [])[:n]) >= k * total:
+                dominated.append(f"{place} column {j + 1}")
+    if not dominated:
+        return []
+    return [
+        Finding(
+            check="dominance",
+            detail=f"{len(dominated)} cells where {n} records make {k:.0%} or more of the "
+            f"total: {_cells(dominated)}",
+        )
+    ]
+
+
+def sum_like(table: Table, j: int) -> bool:
+    """A statistic column dominance applies to: a sum, total or mean, or one named only for
+    the input column it summarises."""
+    word = stat_word(table.header[j])
+    return word is None or word in _SUMLIKE

@@ -1,0 +1,79 @@
+"""Values as the echo check compares them: text split into tokens, each spelled one way.
+
+An input field and an output row match when the field's tokens all occur in the row, however
+the job printed it (CSV, a printed list, a data frame): numbers compare by value (``42.0`` is
+``42``, ``007`` is ``7``), text by its lower case.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+#: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
+_SPLIT = re.compile(r"[^\w@.+\-:]+")
+_NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def normal(token: str) -> str:
+    """One spelling of a token: numbers by their value, the rest lower case."""
+    token = token.strip(".:").lower()
+    if _NUMBER.fullmatch(token):
+        try:
+            number = float(token)
+        except ValueError:
+            return token
+        if number.is_integer() and abs(number) < 2**53:
+            return str(int(number))
+        return repr(number)
+    return token
+
+
+def tokens(text: str) -> list[str]:
+    """The normal tokens of a line of text (or of one field)."""
+    return [t for raw in _SPLIT.split(text) if raw and (t := normal(raw))]
+
+
+def parts(text: str) -> list[str]:
+    """A line's raw tokens, lower case, as :func:`spellings` lists them: splitting in one
+    call, to test a whole input record against the outputs' tokens at once."""
+    return _SPLIT.split(text.lower())
+
+
+def single_token(text: str) -> bool:
+    """Whether ``text`` is one token as it stands."""
+    return _SPLIT.search(text) is None
+
+
+def spellings(token: str) -> list[str]:
+    """The ways an input may spell a normal token: a number also with trailing zeros (an
+    input's ``12.50`` is an output's ``12.5``)."""
+    if not _NUMBER.fullmatch(token) or "e" in token:
+        return [token]
+    whole, _, fraction = token.partition(".")
+    return [token] + [f"{whole}.{fraction}{'0' * n}" for n in range(1, 5 - len(fraction))]
+
+
+def name_tokens(name: str) -> list[str]:
+    """A file name's tokens, less its extension: as text is split (an e-mail address stays
+    whole) and also at underscores, dots and slashes, which names use as separators."""
+    stem = _EXTENSION.sub("", name).replace("_", " ").replace("/", " ")
+    split = [t for raw in _NAME_SPLIT.split(stem) if (t := normal(raw))]
+    return list(dict.fromkeys(tokens(stem) + split))
+
+
+def key(token: str) -> int:
+    """A token's hash: compared only within one check, so the process's own hash will do."""
+    return hash(token)
+
+
+def distinctive(token: str) -> bool:
+    """A value that is unlikely to occur in an aggregate by chance: text of four characters or
+    more, or a number of six digits or more."""
+    digits = sum(c.isdigit() for c in token)
+    if digits == len(token.lstrip("-+").replace(".", "")):
+        return digits >= 6
+    return len(token) >= 4

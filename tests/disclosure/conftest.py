@@ -1,0 +1,82 @@
+"""A person-level dataset like a publisher's, and a way to check the files a job would write."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from atoll.disclosure import Candidate, CheckReport, check_files
+from atoll.models.output_policy import OutputChecks
+
+FIRST = ["Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
+LAST = ["Abbott", "Baptiste", "Castillo", "Dvorak", "Eriksen", "Fontaine", "Garza", "Haddad"]
+REGIONS = ["north", "south", "east", "west"]
+HEADER = ["patient_id", "name", "email", "dob", "sex", "region", "age", "income", "diagnosis"]
+
+Check = Callable[..., CheckReport]
+
+
+def people(rows: int = 400, seed: int = 1) -> list[list[str]]:
+    """Person-level records: identifiers, quasi-identifiers and measures."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(rows):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        out.append(
+            [
+                f"P{10000 + i}",
+                f"{first} {last}{i}",
+                f"{first.lower()}.{last.lower()}{i}@example.org",
+                f"{rng.randint(1940, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                rng.choice("FM"),
+                rng.choice(REGIONS),
+                str(rng.randint(18, 90)),
+                f"{rng.uniform(12000, 95000):.2f}",
+                rng.choice(["asthma", "diabetes", "none"]),
+            ]
+        )
+    return out
+
+
+@pytest.fixture
+def records() -> list[list[str]]:
+    return people()
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, records: list[list[str]]) -> Path:
+    path = tmp_path / "inputs" / "0"
+    path.parent.mkdir()
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([HEADER, *records])
+    return path
+
+
+@pytest.fixture
+def check(tmp_path: Path, dataset: Path) -> Check:
+    """``check({name: content}, log=..., checks=...)``: the report on a job's outputs (each
+    named as the job named it) and its log, against ``dataset``."""
+
+    def run(
+        outputs: dict[str, bytes | str],
+        log: bytes | str | None = None,
+        checks: OutputChecks | None = None,
+    ) -> CheckReport:
+        folder = tmp_path / "outputs"
+        folder.mkdir(exist_ok=True)
+        candidates = []
+        for i, (name, content) in enumerate(outputs.items()):
+            path = folder / str(i)
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+            candidates.append(Candidate(index=i, kind="output", name=name, path=path))
+        if log is not None:
+            path = folder / "log"
+            path.write_bytes(log.encode() if isinstance(log, str) else log)
+            candidates.append(Candidate(index=0, kind="log", name="log", path=path))
+        return check_files(candidates, [dataset], checks or OutputChecks())
+
+    return run
