@@ -4,6 +4,7 @@ when the checks clear it or its reviewers approve it (real provider, real sandbo
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def dataset(p: Running, **output: object) -> str:
             {"checks": OutputChecks(identifiers=["person_id", "name"]).model_dump(), **output}
         ),
     )
-    return p.dataset(text=people(), policy=policy)
+    # one provider for the module: each dataset its own name, so its own DID
+    return p.dataset(text=people(), name=uuid.uuid4().hex, policy=policy)
 
 
 READ = "import csv, glob\nrows = list(csv.DictReader(open(glob.glob('/data/inputs/*/0')[0])))\n"

@@ -207,7 +207,7 @@ class ReviewStore:
                     insert(review_decisions).values(
                         job_id=job_id,
                         idx=index,
-                        reviewer=decision.reviewer.lower(),
+                        reviewer=decision.reviewer,
                         decision=decision.decision,
                         reason=decision.reason,
                         body_digest=decision.bodyDigest,
