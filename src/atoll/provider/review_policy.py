@@ -9,7 +9,7 @@ from atoll.models.ddo import DDO, ComputePolicy
 from atoll.models.output_policy import OutputChecks, OutputPolicy
 
 #: from the most open to the strictest
-_MODES = ("off", "auto", "review")
+OUTPUT_MODES = ("off", "auto", "review")
 
 
 def policy_of(ddo: DDO) -> OutputPolicy:
@@ -31,7 +31,7 @@ def strictest(policies: Sequence[OutputPolicy]) -> OutputPolicy:
     for p in policies:
         reviewers += [r for r in p.reviewers if r.lower() not in {x.lower() for x in reviewers}]
     return OutputPolicy(
-        mode=max((p.mode for p in policies), key=_MODES.index),
+        mode=max((p.mode for p in policies), key=OUTPUT_MODES.index),
         reviewers=reviewers[:32],
         reviewersRequired=max(p.reviewersRequired for p in policies),
         checks=OutputChecks(
