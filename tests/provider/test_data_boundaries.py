@@ -17,6 +17,7 @@ from atoll.db.schema import asset_files
 from atoll.errors import BadRequest, Conflict, Forbidden
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
+from atoll.models.output_policy import OutputPolicy
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from tests.helpers import Running, input_file, public_dir, require_sandbox, running_provider
@@ -210,7 +211,9 @@ def test_a_changed_dataset_is_refused_and_an_untouched_one_is_not_rehashed_away(
 
 def test_a_dataset_changed_while_the_job_runs_withholds_its_results(p: Running) -> None:
     f = public_file(p.data_dir(), text="before\n")
-    did = publish(p.publisher, f)
+    # open data: its log is followed live, which tells when the job has started reading
+    open_data = RAW.model_copy(update={"outputPolicy": OutputPolicy(mode="off")})
+    did = p.publisher.publish(META, [str(f)], open_data).id
     # the job waits until it sees other bytes than it started with, then reports them
     code = f"""
 path = "/data/inputs/{did}/0"

@@ -15,6 +15,8 @@ from atoll import signing
 from atoll.cli.node import init_home
 from atoll.config import load_settings
 from atoll.errors import RemoteError
+from atoll.models.ddo import ComputePolicy
+from atoll.models.output_policy import OutputPolicy
 from atoll.models.status import JobStatus
 from atoll.node import operator_app
 from atoll.provider.disposition import attachment
@@ -51,7 +53,11 @@ def test_disposition_is_ascii_and_carries_the_name(name: str) -> None:
 
 def test_hostile_names_download_with_the_right_bytes(provider: Running, tmp_path: Path) -> None:
     require_sandbox()
-    did = provider.dataset(tmp_path)
+    # open data: the outputs are released unchecked, whatever their names hold
+    did = provider.dataset(
+        tmp_path,
+        policy=ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off")),
+    )
     contents = {name: f"{i}: {name}\n".encode() * (i + 1) for i, name in enumerate(NAMES)}
     files = json.dumps({n: c.decode() for n, c in contents.items()})
     code = (
