@@ -7,6 +7,7 @@ import pytest
 from atoll.errors import PolicyRefused
 from atoll.models.ddo import ComputePolicy
 from atoll.models.output_policy import OutputChecks, OutputPolicy
+from atoll.provider.policy import widening
 from atoll.provider.review_policy import check_compute_policy, strictest
 
 A = "0x" + "a" * 40
@@ -38,3 +39,13 @@ def test_off_is_refused_where_identifiers_are_marked() -> None:
     marked = OutputPolicy(mode="off", checks=OutputChecks(quasiIdentifiers=["zip"]))
     with pytest.raises(PolicyRefused, match="open data only"):
         check_compute_policy(ComputePolicy(outputPolicy=marked))
+
+
+def test_a_derived_asset_cannot_loosen_the_checks_it_inherited() -> None:
+    ceiling = ComputePolicy(outputPolicy=OutputPolicy(mode="auto", reviewersRequired=2))
+    looser = ComputePolicy(outputPolicy=OutputPolicy(mode="off", reviewersRequired=2))
+    fewer = ComputePolicy(outputPolicy=OutputPolicy(mode="review"))
+    assert widening(looser, ceiling, lambda _did: None) == "output checks 'off'"
+    assert widening(fewer, ceiling, lambda _did: None) == "fewer reviewers per release"
+    stricter = ComputePolicy(outputPolicy=OutputPolicy(mode="review", reviewersRequired=2))
+    assert widening(stricter, ceiling, lambda _did: None) == ""
