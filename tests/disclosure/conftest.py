@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import random
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def people(rows: int = 400, seed: int = 1) -> list[list[str]]:
                 rng.choice(REGIONS),
                 str(rng.randint(18, 90)),
                 f"{rng.uniform(12000, 95000):.2f}",
-                rng.choice(["asthma", "diabetes", "none"]),
+                rng.choice(["asthma", "diabetes", "healthy"]),
             ]
         )
     return out
@@ -80,3 +82,39 @@ def check(tmp_path: Path, dataset: Path) -> Check:
         return check_files(candidates, [dataset], checks or OutputChecks())
 
     return run
+
+
+def png(chunks: tuple[tuple[bytes, bytes], ...] = (), trailing: bytes = b"") -> bytes:
+    """A valid 2x2 grey PNG, as a plotting library writes one, with extra chunks and bytes."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x80\x80\x00\x40\x40")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tEXt", b"Software\x00matplotlib version 3.9")
+        + b"".join(chunk(k, b) for k, b in chunks)
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+        + trailing
+    )
+
+
+REGRESSION_SUMMARY = """\
+                            OLS Regression Results
+==============================================================================
+Dep. Variable:                 income   R-squared:                       0.012
+Model:                            OLS   Adj. R-squared:                  0.007
+No. Observations:                 400   AIC:                             8765.
+Df Residuals:                     397   BIC:                             8777.
+==============================================================================
+                 coef    std err          t      P>|t|      [0.025      0.975]
+------------------------------------------------------------------------------
+const       5.012e+04   2345.678     21.370      0.000    4.55e+04    5.47e+04
+age           45.1234     38.123      1.184      0.237     -29.834     120.081
+==============================================================================
+"""

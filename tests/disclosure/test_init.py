@@ -1,37 +1,283 @@
-"""check_files: every file gets a report; what fails a check is held with the reason."""
+"""check_files on what jobs write: leaks of the dataset are held, aggregates a reviewer would
+release pass, and every hold says why without quoting what the job wrote."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import gzip
+import io
+import json
 from pathlib import Path
 
 from atoll.disclosure import Candidate, check_files
+from atoll.disclosure.report import FileReport, Finding
 from atoll.models.output_policy import OutputChecks
+from tests.disclosure.conftest import HEADER, REGIONS, REGRESSION_SUMMARY, Check, png
 
 
-def _out(tmp_path: Path, name: str, data: bytes, index: int = 0) -> Candidate:
-    path = tmp_path / f"f{index}"
-    path.write_bytes(data)
-    return Candidate(index=index, kind="output", name=name, path=path)
+def _checks(report: FileReport) -> set[str]:
+    return {f.check for f in report.findings}
 
 
-def test_binary_output_is_held_by_its_content(tmp_path: Path) -> None:
-    report = check_files([_out(tmp_path, "table.csv", b"\x00\x01\x02\xff")], [], OutputChecks())
-    (file,) = report.files
+def _csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def _printed(rows: list[list[str]]) -> str:
+    """Rows as a data frame prints them: an index, then the values spaced out."""
+    lines = ["    " + "  ".join(HEADER)]
+    lines += [f"{i:<4}" + "  ".join(row) for i, row in enumerate(rows)]
+    return "\n".join(lines) + "\n"
+
+
+# -- leaks are held ------------------------------------------------------------------------
+
+
+def test_a_copy_of_the_input_is_held(check: Check, dataset: Path) -> None:
+    (file,) = check({"results.csv": dataset.read_bytes()}).files
     assert file.verdict == "hold"
-    assert [f.check for f in file.findings] == ["type"]
+    details = [f.detail for f in file.findings if f.check == "echo"]
+    assert "a copy of input 1" in details
+    assert any("row 2 (and 399 more) reproduces a record of input 1 in full" in d for d in details)
 
 
-def test_output_over_the_size_limit_is_held(tmp_path: Path) -> None:
-    report = check_files(
-        [_out(tmp_path, "notes.txt", b"x" * 2000)], [], OutputChecks(maxBytes=1000)
+def test_selected_columns_of_the_input_are_held(check: Check, records: list[list[str]]) -> None:
+    selected = [["name", "diagnosis"]] + [[r[1], r[8]] for r in records]
+    (file,) = check({"cohort.csv": _csv(selected)}).files
+    assert "echo" in _checks(file)
+
+
+def test_rows_printed_to_the_log_are_held(check: Check, records: list[list[str]]) -> None:
+    log = "loading data\n" + _printed(records[:5]) + "done\n"
+    (file,) = check({}, log=log).files
+    assert file.kind == "log"
+    assert file.verdict == "hold"
+    assert any(f.detail.startswith("line 3 (and 4 more)") for f in file.findings)
+
+
+def test_one_record_printed_as_a_list_is_held(check: Check, records: list[list[str]]) -> None:
+    (file,) = check({}, log=f"row: {records[7]!r}\n").files
+    assert "echo" in _checks(file)
+
+
+def test_base64_of_the_input_is_held(check: Check, dataset: Path) -> None:
+    (file,) = check({"model.txt": base64.b64encode(dataset.read_bytes())}).files
+    assert file.findings[0].check == "encoded"
+    assert file.findings[0].detail.startswith("base64")
+
+
+def test_hex_of_the_input_is_held(check: Check, dataset: Path) -> None:
+    (file,) = check({"weights.txt": dataset.read_bytes().hex()}).files
+    assert _checks(file) == {"encoded"}
+
+
+def test_compressed_input_is_held_raw_or_encoded(check: Check, dataset: Path) -> None:
+    packed = gzip.compress(dataset.read_bytes())
+    raw, wrapped = check(
+        {"a.csv": packed, "b.json": json.dumps(base64.b64encode(packed).decode())}
+    ).files
+    assert raw.findings[0].check == "type"
+    assert "gz" in raw.findings[0].detail
+    assert any("gzip" in f.detail for f in wrapped.findings if f.check == "encoded")
+
+
+def test_identifiers_in_file_names_are_held(check: Check, records: list[list[str]]) -> None:
+    outputs = {f"plots/{r[2]}.png": png() for r in records[:3]}
+    outputs[f"{records[9][0]}_summary.csv"] = "region,count\nnorth,120\n"
+    files = check(outputs).files
+    assert all(f.verdict == "hold" for f in files)
+    for file in files:
+        assert [f.check for f in file.findings] == ["name"]
+        # what a consumer may see names no part of the file's name
+        assert "@" not in file.findings[0].detail
+        assert records[9][0].lower() not in file.findings[0].detail.lower()
+
+
+# -- small numbers are held, with the cells named -------------------------------------------
+
+
+def test_a_grouped_table_with_small_cells_is_held_naming_them(check: Check) -> None:
+    table = "region,sex,count\nnorth,F,52\nnorth,M,48\nsouth,F,3\nsouth,M,7\neast,F,0\n"
+    (file,) = check({"counts.csv": table}).files
+    assert file.verdict == "hold"
+    (finding,) = file.findings
+    assert finding.check == "small_cells"
+    assert finding.detail == "2 counts under 10: row 4 column 3, row 5 column 3"
+
+
+def test_a_cross_tabulation_with_small_cells_is_held(check: Check) -> None:
+    (file,) = check({"xtab.csv": "region,F,M\nnorth,52,48\nsouth,4,40\n"}).files
+    assert file.findings[0].detail == "1 counts under 10: row 3 column 2"
+
+
+def test_a_mean_over_two_people_is_held_naming_the_row(check: Check) -> None:
+    table = "diagnosis,n,mean_income\nasthma,130,51234.12\nrare,2,60000.50\n"
+    (file,) = check({"means.csv": table}).files
+    assert file.verdict == "hold"
+    groups = [f for f in file.findings if f.check == "small_group"]
+    assert groups[0].detail == "statistics in columns 3 over groups under 10: row 3 (a group of 2)"
+
+
+def test_a_statistic_over_one_person_is_held_by_the_inputs_counts(
+    check: Check, records: list[list[str]]
+) -> None:
+    # no count column: the group sizes are counted in the input (one person per name)
+    table = _csv([["name", "max_income"], [records[0][1], "50000"]])
+    (file,) = check({"max.csv": table}).files
+    assert "row 2 (a group of 1)" in next(
+        f.detail for f in file.findings if f.check == "small_group"
     )
-    assert report.files[0].verdict == "hold"
-    assert report.files[0].findings[0].check == "size"
-    assert report.files[0].size == 2000
 
 
-def test_report_digest_changes_with_a_verdict(tmp_path: Path) -> None:
-    small = check_files([_out(tmp_path, "a.txt", b"mean 4.5\n")], [], OutputChecks())
-    held = check_files([_out(tmp_path, "a.txt", b"mean 4.5\n")], [], OutputChecks(maxBytes=1))
-    assert small.files[0].verdict == "pass"
-    assert small.digest() != held.digest()
+def test_a_sum_dominated_by_two_people_is_held(tmp_path: Path) -> None:
+    rows = [["region", "income"]] + [["north", "100"]] * 20 + [["north", "90000"]] * 2
+    data = tmp_path / "in.csv"
+    data.write_text(_csv(rows))
+    out = tmp_path / "out"
+    out.write_text("region,sum_income\nnorth,182000\n")
+    report = check_files([Candidate(0, "output", "t.csv", out)], [data], OutputChecks())
+    (finding,) = report.files[0].findings
+    assert finding.check == "dominance"
+    assert finding.detail.endswith("row 2 column 2")
+
+
+def test_a_model_on_few_observations_is_held(check: Check) -> None:
+    summary = REGRESSION_SUMMARY.replace("400", "  8").replace("397", "  5")
+    (file,) = check({}, log=summary).files
+    assert _checks(file) == {"small_group"}
+
+
+def test_excess_precision_is_held_for_review(check: Check) -> None:
+    (file,) = check({"mean.json": json.dumps({"mean_income": 51234.123456789012, "n": 400})}).files
+    assert _checks(file) == {"precision"}
+
+
+def test_what_cannot_be_parsed_is_held(check: Check) -> None:
+    broken, quoted = check({"a.json": "{not json", "b.csv": 'a,b\n"open,1\n'}).files
+    assert _checks(broken) == {"unparsed"}
+    assert _checks(quoted) == {"unparsed"}
+
+
+def test_an_unknown_type_or_a_forged_png_is_held(check: Check) -> None:
+    pickle, fake = check({"model.pkl": b"\x80\x04K\x01.", "plot.png": "not an image"}).files
+    assert _checks(pickle) == {"type"}
+    assert fake.findings[0].detail == "named as png but its content is text"
+
+
+def test_a_type_outside_the_allowlist_is_held(check: Check) -> None:
+    (file,) = check({"notes.md": "# Notes\n"}, checks=OutputChecks(allowedTypes=["csv"])).files
+    assert file.findings[0].detail == "type md is not allowed"
+
+
+def test_a_csv_over_the_row_limit_is_held(check: Check) -> None:
+    table = "bin,count\n" + "".join(f"{i},{100 + i}\n" for i in range(50))
+    (file,) = check({"t.csv": table}, checks=OutputChecks(maxCsvRows=40)).files
+    assert file.findings[0].detail == "50 rows, over the limit of 40"
+
+
+def test_a_png_carrying_data_after_its_end_is_held(check: Check, dataset: Path) -> None:
+    (file,) = check({"plot.png": png(trailing=dataset.read_bytes())}).files
+    assert _checks(file) == {"encoded"}
+
+
+# -- aggregates pass -----------------------------------------------------------------------
+
+
+def test_aggregates_a_reviewer_would_release_pass(check: Check, records: list[list[str]]) -> None:
+    counts = {(r, s): 0 for r in REGIONS for s in "FM"}
+    for row in records:
+        counts[(row[5], row[4])] += 1
+    assert min(counts.values()) >= 10
+    count_table = _csv(
+        [["region", "sex", "count"]] + [[r, s, str(n)] for (r, s), n in counts.items()]
+    )
+    means = _csv(
+        [["region", "n", "mean_age", "mean_income"]]
+        + [
+            [
+                region,
+                str(len(group := [r for r in records if r[5] == region])),
+                f"{sum(int(r[6]) for r in group) / len(group):.1f}",
+                f"{sum(float(r[7]) for r in group) / len(group):.2f}",
+            ]
+            for region in REGIONS
+        ]
+    )
+    ages = [int(r[6]) for r in records]
+    histogram = _csv(
+        [["bin_start", "bin_end", "count"]]
+        + [
+            [str(lo), str(hi), str(sum(lo <= a < hi for a in ages))]
+            for lo, hi in [(18, 36), (36, 54), (54, 72), (72, 91)]
+        ]
+    )
+    coefficients = json.dumps(
+        {"coef": {"const": 50120.1234, "age": 45.1234}, "nobs": 400, "r2": 0.012}
+    )
+    report = check(
+        {
+            "counts.csv": count_table,
+            "means_by_region.csv": means,
+            "age_histogram.csv": histogram,
+            "model.txt": REGRESSION_SUMMARY,
+            "coefficients.json": coefficients,
+            "plot.png": png(),
+            "README.md": "# Summary\n\n| region | count |\n|---|---|\n| all | 400 |\n",
+        },
+        log="loaded 400 records\nfitting model\nwrote 7 files\n",
+    )
+    assert [(f.index, f.kind, f.verdict, f.findings) for f in report.files] == [
+        (i, "output", "pass", []) for i in range(7)
+    ] + [(0, "log", "pass", [])]
+
+
+def test_means_by_group_without_a_count_column_pass_on_the_inputs_counts(check: Check) -> None:
+    (file,) = check({"m.csv": "region,mean_income\nnorth,51234.12\nsouth,49876.50\n"}).files
+    assert file.verdict == "pass"
+
+
+def test_the_report_binds_every_file_by_hash(check: Check) -> None:
+    report = check({"a.txt": "hello\n"}, log="")
+    assert [f.sha256[:8] for f in report.files] == ["5891b5b5", "e3b0c442"]
+    assert len(report.digest()) == 64
+
+
+def test_a_file_that_cannot_be_read_is_held(tmp_path: Path) -> None:
+    missing = Candidate(index=3, kind="output", name="a.csv", path=tmp_path / "gone")
+    (file,) = check_files([missing], [], OutputChecks()).files
+    assert (file.index, file.verdict, file.size) == (3, "hold", 0)
+    assert file.findings[0].check == "unparsed"
+
+
+def test_inputs_that_cannot_be_read_hold_everything(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("region,count\nnorth,120\n")
+    candidate = Candidate(index=0, kind="output", name="t.csv", path=out)
+    (file,) = check_files([candidate], [tmp_path / "missing"], OutputChecks()).files
+    assert file.findings == [
+        Finding(check="unparsed", detail="the inputs could not be read to compare")
+    ]
+
+
+def test_records_as_json_or_as_text_in_a_plot_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    as_json = json.dumps([dict(zip(HEADER, r, strict=True)) for r in records[:3]], indent=2)
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">'
+        f"{records[3][1]} earns {records[3][7]}</text></svg>"
+    )
+    listing, plot = check({"records.json": as_json, "plot.svg": svg}).files
+    assert "echo" in _checks(listing)
+    assert _checks(plot) == {"echo"}
+
+
+def test_a_plot_of_aggregates_passes(check: Check) -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><text x="1" y="2">north 120</text>'
+        '<path d="M 0 0 L 10.123456789 20.987654321"/></svg>'
+    )
+    assert check({"plot.svg": svg}).files[0].verdict == "pass"

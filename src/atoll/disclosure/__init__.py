@@ -24,7 +24,7 @@ from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex
 from atoll.disclosure.encoded import find_encoded
 from atoll.disclosure.filetypes import png_findings, sniff
-from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, profile, scan
+from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.tables import (
@@ -38,7 +38,7 @@ from atoll.disclosure.tables import (
     small_cells,
     small_groups,
 )
-from atoll.disclosure.tokens import name_tokens, tokens
+from atoll.disclosure.tokens import name_tokens
 from atoll.models.output_policy import OutputChecks
 
 __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
@@ -77,7 +77,7 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
-        index.add(pos, f"line {number}", tokens(line))
+        index.add_text(pos, f"line {number}", line)
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
@@ -90,10 +90,10 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
         scalars = [v for v in children if not isinstance(v, dict | list)]
         if scalars:
             count += 1
-            words = [t for v in scalars for t in tokens(str(v))]
+            text = "\x1f".join(map(str, scalars))
             if isinstance(node, dict):
-                words += [t for k in node for t in tokens(str(k))]
-            index.add(pos, f"object {count}", words)
+                text += "\x1f" + "\x1f".join(map(str, node))
+            index.add_text(pos, f"object {count}", text)
         for child in children:
             if isinstance(child, dict | list):
                 walk(child)
@@ -101,7 +101,7 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
     if isinstance(data, dict | list):
         walk(data)
     else:
-        index.add(pos, "object 1", tokens(str(data)))
+        index.add_text(pos, "object 1", str(data))
 
 
 def _regressions(text: str, threshold: int) -> list[Finding]:
@@ -142,12 +142,17 @@ def _small_model(places: list[str], threshold: int) -> Finding:
     )
 
 
-def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex) -> _File:
+def _read_output(
+    pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex, allowed: int
+) -> _File:
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
     file = _File(candidate, size, sha256)
     if candidate.kind == "output":
-        index.add(pos, "name", name_tokens(candidate.name), name=True)
+        words = name_tokens(candidate.name)
+        if index.universe is not None:
+            words = [w for w in words if w in index.universe]
+        index.add(pos, "name", words, name=True)
     if data is None:
         file.findings.append(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
@@ -168,7 +173,7 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
     if kind == "svg":
         _lines(index, pos, _TAG.sub(" ", text))
         return file
-    file.digits = digits_by_line(text)
+    file.digits = digits_by_line(text, allowed)
     if kind in ("csv", "tsv"):
         table = parse_delimited(text, "," if kind == "csv" else "\t")
         if table is not None:
@@ -180,8 +185,8 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
                     )
                 )
             for place, row in zip(table.places, table.rows, strict=True):
-                index.add(pos, place, tokens("\x1f".join(row)))
-            index.add(pos, "row 1", tokens("\x1f".join(table.header)))
+                index.add_text(pos, place, "\x1f".join(row))
+            index.add_text(pos, "row 1", "\x1f".join(table.header))
             file.tables.append(table)
         else:
             _lines(index, pos, text)
@@ -197,9 +202,27 @@ def _read_output(pos: int, candidate: Candidate, checks: OutputChecks, index: Ou
     return file
 
 
+def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | None:
+    """Every token the inputs hold, when they are all small enough to keep parsed."""
+    if len(profiles) != len(inputs):
+        return None
+    each = []
+    for path, prof in zip(inputs, profiles, strict=True):
+        try:
+            loaded = load(path, prof)
+        except (OSError, ValueError, csv.Error):
+            return None
+        if loaded is None:
+            return None
+        each.append(loaded.universe())
+    return each[0] if len(each) == 1 else frozenset().union(*each)
+
+
 def _unreadable(candidate: Candidate, why: str) -> _File:
-    size = candidate.path.stat().st_size if candidate.path.is_file() else 0
-    _, sha256, _ = _read_capped(candidate.path, 0) if candidate.path.is_file() else (0, "", None)
+    try:
+        size, sha256, _ = _read_capped(candidate.path, 0)
+    except OSError:
+        size, sha256 = 0, ""
     return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])
 
 
@@ -232,30 +255,26 @@ def check_files(
     """Check every file a job wrote against the inputs it read."""
     inputs = list(inputs)
     index = OutputIndex()
+    try:
+        profiles: list[Profile] = [profile(path, checks) for path in inputs]
+    except (OSError, ValueError, csv.Error):
+        profiles = []
+    allowed = allowed_digits(max((p.digits for p in profiles), default=0))
+    index.universe = _universe(inputs, profiles)
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:
-            files.append(_read_output(pos, candidate, checks, index))
-        except (ValueError, csv.Error, RecursionError):
+            files.append(_read_output(pos, candidate, checks, index, allowed))
+        except Exception:
+            # whatever stops a check holds the file: failing closed, never releasing it
             files.append(_unreadable(candidate, "the checks could not read the file"))
     try:
-        profiles: list[Profile] = [profile(path, checks) for path in inputs]
-        numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
-        specs: list[list[GroupSpec]] = [[] for _ in inputs]
-        found: dict[int, GroupSpec] = {}
-        for file in files:
-            for table in file.tables:
-                classify(table, numeric)
-                if not table.stats:
-                    continue
-                for number, prof in enumerate(profiles):
-                    spec = group_spec(table, prof)
-                    if spec is not None:
-                        specs[number].append(spec)
-                        found[id(table)] = spec
-                        break
+        if len(profiles) != len(inputs):
+            raise ValueError("an input could not be profiled")
+        specs, found = _group_specs(files, profiles)
         result = scan(inputs, profiles, index, specs, checks)
-    except (OSError, ValueError, csv.Error):
+    except Exception:
+        # no comparison with the inputs, no release: every file is held
         for file in files:
             file.findings.append(
                 Finding(check="unparsed", detail="the inputs could not be read to compare")
@@ -264,20 +283,45 @@ def check_files(
     by_file: dict[int, list[Echo]] = {}
     for echo in result.echoes:
         by_file.setdefault(index.rows[echo.row][0], []).append(echo)
-    allowed = allowed_digits(result.digits)
     for pos, file in enumerate(files):
         if file.sha256 in result.sha256:
             number = result.sha256.index(file.sha256) + 1
             file.findings.append(Finding(check="echo", detail=f"a copy of input {number}"))
         _echo_findings(file, pos, by_file.get(pos, []), index)
-        for table in file.tables:
-            spec = found.get(id(table))
-            groups = spec.groups if spec is not None else None
-            file.findings += small_cells(table, checks.threshold)
-            file.findings += small_groups(table, checks.threshold, groups)
-            file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        try:
+            for table in file.tables:
+                spec = found.get(id(table))
+                groups = spec.groups if spec is not None else None
+                file.findings += small_cells(table, checks.threshold)
+                file.findings += small_groups(table, checks.threshold, groups)
+                file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
+        except Exception:
+            file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     return _report(files)
+
+
+def _group_specs(
+    files: list[_File], profiles: list[Profile]
+) -> tuple[list[list[GroupSpec]], dict[int, GroupSpec]]:
+    """Classify every table's columns, and find, for each table with statistics, the input
+    whose columns its groups can be counted in: per input, the specs to count; per table
+    (by id), its spec."""
+    numeric = {column_key(p.header[j]) for p in profiles for j in p.numeric}
+    specs: list[list[GroupSpec]] = [[] for _ in profiles]
+    found: dict[int, GroupSpec] = {}
+    for file in files:
+        for table in file.tables:
+            classify(table, numeric)
+            if not table.stats:
+                continue
+            for number, prof in enumerate(profiles):
+                spec = group_spec(table, prof)
+                if spec is not None:
+                    specs[number].append(spec)
+                    found[id(table)] = spec
+                    break
+    return specs, found
 
 
 def _report(files: list[_File]) -> CheckReport:

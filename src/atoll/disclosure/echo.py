@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from atoll.disclosure.tokens import key, spellings
+from atoll.disclosure.tokens import key, normal, parts, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
 COMMON = 64
@@ -57,35 +57,54 @@ class OutputIndex:
     spellings: set[str] = field(default_factory=set)
     #: the spellings of tokens in file names
     named: set[str] = field(default_factory=set)
+    #: every token the inputs hold (in all the spellings :func:`add_text` may meet), when
+    #: known: an output token outside it can match no record, and is not indexed
+    universe: frozenset[str] | None = None
+
+    def add_text(self, file: int, place: str, text: str) -> None:
+        """Index one output row given as text: with the inputs' tokens known, only those it
+        shares with them, found by one set intersection."""
+        if self.universe is None:
+            self.add(file, place, tokens(text))
+            return
+        shared = self.universe.intersection(parts(text))
+        if shared:
+            self.add(file, place, [w for t in shared if (w := normal(t))])
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""
         if not words:
             return
-        keys = [key(w) for w in words]
-        for w, k in zip(words, keys, strict=True):
-            if w not in self.spelled or name:
-                for spelling in spellings(w):
-                    self.spelled[spelling] = k
-                    self.spellings.add(spelling)
-                    if name:
-                        self.named.add(spelling)
-        if self.size + len(keys) > self.budget:
+        if self.size + len(words) > self.budget:
             self.overflow.add(file)
             return
-        self.size += len(keys)
+        self.size += len(words)
         row = len(self.rows)
         self.rows.append((file, place, name))
-        unique = frozenset(keys)
-        self.sets.append(unique)
-        for k in unique:
-            if k in self.common:
-                continue
-            posting = self.postings.setdefault(k, [])
-            posting.append(row)
-            if len(posting) > COMMON:
-                del self.postings[k]
-                self.common.add(k)
+        spelled, postings, common = self.spelled, self.postings, self.common
+        keys = set()
+        for w in set(words):
+            k = spelled.get(w)
+            if k is None or name:
+                k = key(w)
+                written = spellings(w)
+                for spelling in written:
+                    spelled[spelling] = k
+                self.spellings.update(written)
+                if name:
+                    self.named.update(written)
+            keys.add(k)
+        self.sets.append(frozenset(keys))
+        for k in keys:
+            posting = postings.get(k)
+            if posting is None:
+                if k not in common:
+                    postings[k] = [row]
+            else:
+                posting.append(row)
+                if len(posting) > COMMON:
+                    del postings[k]
+                    common.add(k)
 
     def rare(self, k: int) -> bool:
         """Whether the token is in few enough rows to be looked up by."""

@@ -12,11 +12,13 @@ from collections import Counter
 from atoll.disclosure.report import Finding
 
 #: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{32,}={0,2}")
+# each starts only where a run starts: otherwise every position inside a long word would be
+# tried again, and a megabyte of text scanned many times over
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}:?){32,}")
-_DIGITS = re.compile(r"\d{40,}")
+_DIGITS = re.compile(r"(?<!\d)\d{40,}")
 #: whitespace-free blocks whose characters are this spread look random
-_BLOCK = re.compile(r"[^\s,;|\"'()\[\]{}<>]{48,}")
+_BLOCK = re.compile(r"(?<![^\s,;|\"'()\[\]{}<>])[^\s,;|\"'()\[\]{}<>]{48,}")
 _ENTROPY_BITS = 4.6
 #: compressed and archive formats' first bytes
 _SIGNATURES = {
@@ -76,6 +78,10 @@ def find_encoded(text: str) -> list[Finding]:
         else:
             hits[kind] = [text.count("\n", 0, offset) + 1, 1]
 
+    def blank(m: re.Match[str]) -> str:
+        # a payload found is not searched again as another kind
+        return re.sub(r"[^\n]", " ", m.group())
+
     for m in _BASE64.finditer(text):
         run = m.group()
         if not _looks_base64(run):
@@ -83,12 +89,20 @@ def find_encoded(text: str) -> list[Finding]:
         data = _decoded(run)
         fmt = compressed(data) if data else None
         hit(f"base64 holding {fmt} data" if fmt else "base64", m.start())
-    for m in _HEX.finditer(text):
+    rest = text
+    if hits:
+        rest = _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), text)
+    found = len(hits)
+    for m in _HEX.finditer(rest):
         digits = m.group().replace(":", "")
+        if digits.isdigit():
+            continue
         data = bytes.fromhex(digits[: len(digits) // 2 * 2])
         fmt = compressed(data)
         hit(f"hex holding {fmt} data" if fmt else "hex", m.start())
-    for m in _DIGITS.finditer(text):
+    if len(hits) > found:
+        rest = _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), rest)
+    for m in _DIGITS.finditer(rest):
         hit("a long run of digits", m.start())
     if not hits:
         for m in _BLOCK.finditer(text):

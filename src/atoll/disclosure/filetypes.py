@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 from atoll.disclosure.report import Finding
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 #: what a file's extension says it holds; a file with no extension (a log) is text
 _BY_EXTENSION = {
@@ -33,7 +35,7 @@ def is_text(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return not any(ord(c) < 32 and c not in "\t\n\r\f" for c in text)
+    return _CONTROL.search(text) is None
 
 
 def sniff(name: str, data: bytes) -> tuple[str | None, list[Finding]]:

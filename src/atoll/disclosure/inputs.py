@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import heapq
 import io
 import itertools
-from collections import Counter
-from collections.abc import Iterator
+import operator
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, count
 from pathlib import Path
 
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
-from atoll.disclosure.tokens import distinctive, normal, parts, single_token
+from atoll.disclosure.tokens import distinctive, normal, parts, single_token, spellings
 from atoll.models.output_policy import OutputChecks
 
 #: records read from a file's head to tell its columns apart
@@ -84,40 +88,198 @@ def _is_null(cell: str) -> bool:
     return cell.strip().lower() in _NULLS
 
 
-def profile(path: Path, checks: OutputChecks) -> Profile:
-    """Read ``path``'s head to learn its columns."""
+@dataclass(frozen=True)
+class Shape:
+    """What a file's head shows whatever the checks' settings: its columns, which are
+    numeric, which have a different value on every sampled record, and the most significant
+    digits its numbers have."""
+
+    delimiter: str | None
+    header: list[str]
+    numeric: frozenset[int]
+    unique: frozenset[int]
+    digits: int
+
+
+@dataclass
+class Loaded:
+    """A whole input in memory: its records, each record's tokens (raw, lower case), and its
+    sha256. Kept between jobs while the file is unchanged, so that a dataset is parsed once,
+    not on every job that reads it."""
+
+    sha256: str
+    records: list[list[str]]
+    parts: list[frozenset[str]]
+    _normal: dict[int, list[str]] = field(default_factory=dict)
+    _universe: frozenset[str] | None = None
+    _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
+    _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+
+    def universe(self) -> frozenset[str]:
+        """Every token of the file, as written and in the spellings of its normal form
+        (computed once)."""
+        if self._universe is None:
+            words: set[str] = set().union(*self.parts)
+            every = set(words)
+            for w in words:
+                if w:
+                    every.update(spellings(normal(w)))
+            every.discard("")
+            self._universe = frozenset(every)
+        return self._universe
+
+    def identifying(self, columns: frozenset[int]) -> frozenset[str]:
+        """The tokens of these (identifier) columns, as written (computed once)."""
+        if columns not in self._identifying:
+            words: set[str] = set()
+            for c in columns:
+                words.update(*(parts(r[c]) for r in self.records if c < len(r)))
+            words.discard("")
+            self._identifying[columns] = frozenset(words)
+        return self._identifying[columns]
+
+    def normal_column(self, c: int) -> list[str]:
+        """A column's values as table labels compare (parsed once)."""
+        if c not in self._normal:
+            self._normal[c] = [normal(r[c]) if c < len(r) else "" for r in self.records]
+        return self._normal[c]
+
+    def number_column(self, c: int) -> list[float | None]:
+        """A column's absolute values where they are numbers (parsed once)."""
+        if c not in self._numbers:
+            self._numbers[c] = [
+                abs(float(r[c])) if c < len(r) and is_number(r[c]) else None for r in self.records
+            ]
+        return self._numbers[c]
+
+
+def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
+    """Fill ``spec``'s groups from a parsed input: sizes by one count over the label columns,
+    and, per sum-like statistic, each group's total and largest contributions."""
+    sizes = spec.groups.sizes
+    if not spec.labels:
+        sizes[()] = len(loaded.records)
+        for j, c in spec.sums.items():
+            values = [v for v in loaded.number_column(c) if v is not None]
+            spec.groups.totals[j][()] = sum(values)
+            spec.groups.top[j][()] = heapq.nlargest(dominance_n, values)
+        return
+    if spec.labels:
+        keys: list[tuple[str, ...]] = list(
+            zip(*(loaded.normal_column(c) for c in spec.labels), strict=True)
+        )
+    else:
+        keys = [()] * len(loaded.records)
+    counts = Counter(keys)
+    for k in sizes:
+        sizes[k] = counts.get(k, 0)
+    for j, c in spec.sums.items():
+        by_group: dict[tuple[str, ...], list[float]] = {}
+        for k, v in zip(keys, loaded.number_column(c), strict=True):
+            if v is not None and k in sizes:
+                by_group.setdefault(k, []).append(v)
+        for k, values in by_group.items():
+            spec.groups.totals[j][k] = sum(values)
+            spec.groups.top[j][k] = heapq.nlargest(dominance_n, values)
+
+
+#: inputs up to this size are kept parsed in memory, up to this total
+CACHE_FILE = 32 << 20
+CACHE_TOTAL = 128 << 20
+_shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
+_loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+#: jobs end, and are checked, on several threads at once
+_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """What tells a file apart from its next version: an input is never written by a job."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def shape(path: Path) -> Shape:
+    """Read ``path``'s head to learn its columns (once per version of the file)."""
+    identity = _identity(path)
+    with _lock:
+        known = _shapes.get(identity)
+    if known is not None:
+        return known
     with path.open("rb") as f:
         head = f.read(_CHUNK)
     first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
     delimiter = _delimiter(first)
     if delimiter is None:
-        return Profile(None, [], set(), Columns(frozenset(), frozenset()), 0)
-    with _open_text(_Hashing(path)) as text:
-        rows = list(itertools.islice(_records(text, delimiter), SAMPLE + 1))
-    header, sample = rows[0], rows[1:]
-    width = len(header)
-    values = [[r[j] for r in sample if j < len(r) and not _is_null(r[j])] for j in range(width)]
-    numeric = {j for j in range(width) if values[j] and all(map(is_number, values[j]))}
-    marked = {n.lower() for n in checks.identifiers}
-    quasi_marked = {n.lower() for n in checks.quasiIdentifiers}
-    identifiers = {j for j, name in enumerate(header) if name.strip().lower() in marked}
-    if checks.guessIdentifiers:
-        identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
-        identifiers |= {
+        found = Shape(None, [], frozenset(), frozenset(), 0)
+    else:
+        with _open_text(_Hashing(path)) as text:
+            rows = list(itertools.islice(_records(text, delimiter), SAMPLE + 1))
+        header, sample = rows[0], rows[1:]
+        width = len(header)
+        values = [[r[j] for r in sample if j < len(r) and not _is_null(r[j])] for j in range(width)]
+        numeric = {j for j in range(width) if values[j] and all(map(is_number, values[j]))}
+        unique = {
             j
             for j in range(width)
             if len(values[j]) >= UNIQUE_MIN
             and len(set(values[j])) == len(values[j])
             and not (j in numeric and any("." in v for v in values[j]))
         }
+        digits = max((significant_digits(v) for j in numeric for v in values[j]), default=0)
+        found = Shape(delimiter, header, frozenset(numeric), frozenset(unique), digits)
+    with _lock:
+        _shapes[identity] = found
+        while len(_shapes) > 256:
+            _shapes.popitem(last=False)
+    return found
+
+
+def profile(path: Path, checks: OutputChecks) -> Profile:
+    """An input's columns as these checks see them: the identifiers the publisher marked and,
+    unless told not to guess, those the names and values give away."""
+    found = shape(path)
+    header = found.header
+    marked = {n.lower() for n in checks.identifiers}
+    quasi_marked = {n.lower() for n in checks.quasiIdentifiers}
+    identifiers = {j for j, name in enumerate(header) if name.strip().lower() in marked}
+    if checks.guessIdentifiers:
+        identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
+        identifiers |= found.unique
     quasi = {j for j, name in enumerate(header) if name.strip().lower() in quasi_marked}
-    digits = max(
-        (significant_digits(v) for j in numeric for v in values[j]),
-        default=0,
-    )
-    return Profile(
-        delimiter, header, numeric, Columns(frozenset(identifiers), frozenset(quasi)), digits
-    )
+    columns = Columns(frozenset(identifiers), frozenset(quasi))
+    return Profile(found.delimiter, header, set(found.numeric), columns, found.digits)
+
+
+def _record_parts(record: list[str]) -> frozenset[str]:
+    return frozenset(parts("\x1f".join(record)))
+
+
+def load(path: Path, prof: Profile) -> Loaded | None:
+    """The whole input, parsed (from memory when this version was parsed before); None for
+    a file too large to keep, which is then streamed."""
+    identity = _identity(path)
+    with _lock:
+        if (known := _loaded.get(identity)) is not None:
+            _loaded.move_to_end(identity)
+            return known
+    size = int(str(identity[3]))
+    if size > CACHE_FILE:
+        return None
+    raw = _Hashing(path)
+    with _open_text(raw) as text:
+        records = _records(text, prof.delimiter)
+        if prof.header:
+            next(records, None)
+        kept = list(records)
+        sha256 = raw.digest.hexdigest()
+    loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
+    with _lock:
+        _loaded[identity] = loaded
+        total = sum(int(str(k[3])) for k in _loaded)
+        while total > CACHE_TOTAL and len(_loaded) > 1:
+            old, _ = _loaded.popitem(last=False)
+            total -= int(str(old[3]))
+    return loaded
 
 
 @dataclass
@@ -196,46 +358,81 @@ def scan(
     specs: list[list[GroupSpec]],
     checks: OutputChecks,
 ) -> Scan:
-    """Stream every input once past the outputs' index and the tables' group specs.
+    """Pass every input once by the outputs' index and the tables' group specs.
 
-    Most records share no token with any output row: one split and one set intersection,
-    both in C, let them pass; only the rest are taken apart field by field."""
+    Most records share no token with any output row: one set operation, in C, on the
+    record's tokens (parsed once per version of the file) lets them pass; only the rest are
+    taken apart field by field."""
     result = Scan(digits=max((p.digits for p in profiles), default=0))
     spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
-        raw = _Hashing(path)
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
-        with _open_text(raw) as text:
-            records = _records(text, prof.delimiter)
-            if prof.header:
-                next(records, None)
-            for record in records:
+        records, sha256, loaded = _source(path, prof, spellings)
+        # whether any identifier's token is in the outputs at all (unknown when streamed)
+        watch = loaded is None or not spellings.isdisjoint(
+            loaded.identifying(prof.columns.identifiers)
+        )
+        if loaded is not None:
+            for spec in table_specs:
+                count_groups(spec, loaded, checks.dominanceN)
+        for record, tokens_ in records:
+            if loaded is None:
                 for spec in table_specs:
                     _count(spec, record, checks.dominanceN)
-                hits = spellings.intersection(parts("\x1f".join(record)))
-                if not hits or len(pending) >= _ECHOES:
-                    continue
-                if named.isdisjoint(hits) and not _may_echo(record, hits, prof):
-                    continue
-                if not any(index.rare(spelled[h]) for h in hits):
-                    continue
-                fields, total = _fields(record, prof, hits, spelled)
-                for c, keys, _ in fields:
-                    if c in ids:
-                        seen[(c, hash(keys))] += 1
-                for row, how, id_cols in match(index, fields, total, prof.columns):
-                    values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
-                    pending.append((row, how, values))
-            result.sha256.append(raw.digest.hexdigest())
+            if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
+                continue
+            hits = spellings.intersection(tokens_)
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
+                continue
+            if not any(index.rare(spelled[h]) for h in hits):
+                continue
+            fields, total = _fields(record, prof, hits, spelled)
+            for c, keys, _ in fields:
+                if c in ids:
+                    seen[(c, hash(keys))] += 1
+            for row, how, id_cols in match(index, fields, total, prof.columns):
+                values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
+                pending.append((row, how, values))
+        result.sha256.append(sha256())
         for row, how, values in pending:
             if not values or any(seen[v] < checks.threshold for v in values):
                 result.echoes.append(Echo(row, number, how))
     return result
 
 
-def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
+def _source(
+    path: Path, prof: Profile, spellings: set[str]
+) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
+    """An input's records with their tokens, and (once they are all read) its sha256: from
+    memory, where only the records that share a token with the outputs are yielded (picked
+    out without a Python loop), or streamed from a file too large to keep."""
+    loaded = load(path, prof)
+    if loaded is not None:
+        # an echo needs two tokens of a record in the outputs, or one of an identifier's
+        counts = map(len, map(spellings.intersection, loaded.parts))
+        shared: Iterator[bool] = map((2).__le__, counts)
+        ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
+        if ids:
+            near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
+            shared = map(operator.or_, shared, near)
+        picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
+        return picked, lambda: loaded.sha256, loaded
+    raw = _Hashing(path)
+
+    def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
+        with _open_text(raw) as text:
+            records = _records(text, prof.delimiter)
+            if prof.header:
+                next(records, None)
+            for record in records:
+                yield record, _record_parts(record)
+
+    return stream(), lambda: raw.digest.hexdigest(), None
+
+
+def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = True) -> bool:
     """Whether the tokens a record shares with the outputs could make an echo at all: as
     many as the record has values (in full), an identifier's or every quasi-identifier's, or
     a file name's. Cheap, so that the many records that share a label or two with an
@@ -245,7 +442,7 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile) -> bool:
     if not prof.header:
         return False
     columns = prof.columns
-    if any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
+    if watch and any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
         return True
     return bool(columns.quasi) and all(
         c < len(record) and _covered(record[c], hits) for c in columns.quasi

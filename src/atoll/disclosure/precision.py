@@ -8,7 +8,7 @@ import re
 
 from atoll.disclosure.report import Finding
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(\d+\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+_DECIMAL = re.compile(r"\d+(\.\d+)?")
 _EXPONENT = re.compile(r"[eE]")
 #: digits beyond the inputs' own an aggregate may show, and the least it may always show
 SPARE_DIGITS = 3
@@ -31,14 +31,23 @@ def allowed_digits(input_digits: int) -> int:
     return max(input_digits + SPARE_DIGITS, FLOOR_DIGITS)
 
 
-def digits_by_line(text: str) -> dict[int, tuple[int, int]]:
-    """For each count of significant digits found in ``text``: the first line a number with
-    that many is on, and how many such numbers there are (what a finding needs, in a size
-    that does not grow with the text)."""
+def digits_by_line(text: str, allowed: int) -> dict[int, tuple[int, int]]:
+    """For each count of significant digits over ``allowed`` found in ``text``: the first
+    line a number with that many is on, and how many such numbers there are (what a finding
+    needs, in a size that does not grow with the text). Only runs of more than ``allowed``
+    digits are looked at: ordinary figures cost one regular expression scan."""
     seen: dict[int, tuple[int, int]] = {}
     line, at = 1, 0
-    for m in _NUMBER.finditer(text):
-        digits = significant_digits(m.group())
+    long_run = re.compile(rf"[\d.]{{{allowed + 1},}}")
+    for m in long_run.finditer(text):
+        before = text[m.start() - 1 : m.start()]
+        after = text[m.end() : m.end() + 1]
+        number = m.group().rstrip(".")
+        if before.isalnum() or before == "_" or after.isalnum() or not _DECIMAL.fullmatch(number):
+            continue
+        digits = significant_digits(number)
+        if digits <= allowed:
+            continue
         if digits in seen:
             first, count = seen[digits]
             seen[digits] = (first, count + 1)

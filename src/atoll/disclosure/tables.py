@@ -130,7 +130,7 @@ def json_tables(data: Any) -> list[Table]:
         children = node.values() if isinstance(node, dict) else node
         if isinstance(node, dict | list):
             for i, child in enumerate(children, start=1):
-                walk(child, f"{path}item {i} of ")
+                walk(child, f"{path}item {i}, ")
 
     walk(data, "")
     return tables

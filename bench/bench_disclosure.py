@@ -1,0 +1,156 @@
+"""What the disclosure checks add to a job: time per job and per MB of output.
+
+For a typical small job (a JSON of aggregates and a short log, against a 5,000-record
+dataset) and for logs of growing size (1 KB to 1 MB, and a larger one), times
+``atoll.disclosure.check_files`` ``--runs`` times and prints median and p95, beside two
+baselines measured in the same run: sha256 of the same bytes (outputs and inputs: the least
+any check that reads them costs) and a bare sandboxed trivial job (the floor of a job's end to
+end time). The goal: for outputs under 1 MB, the checks take at most 10 % of a trivial job's
+end-to-end time (``--job-ms``, as ``bench_jobs.py`` measures it).
+
+    .venv/bin/python bench/bench_disclosure.py --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from subprocess_node import pct
+
+from atoll.disclosure import Candidate, check_files
+from atoll.models.output_policy import OutputChecks
+
+SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 8 << 20]
+
+
+def dataset(path: Path, rows: int) -> None:
+    """Person-level records, as the tests' dataset."""
+    rng = random.Random(1)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["patient_id", "name", "email", "dob", "sex", "region", "age", "income"])
+        for i in range(rows):
+            out.writerow(
+                [
+                    f"P{10000 + i}",
+                    f"Name{i} Surname{i % 97}",
+                    f"person{i}@example.org",
+                    f"{rng.randint(1940, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    rng.choice("FM"),
+                    rng.choice(["north", "south", "east", "west"]),
+                    rng.randint(18, 90),
+                    f"{rng.uniform(12000, 95000):.2f}",
+                ]
+            )
+
+
+def log_text(size: int) -> bytes:
+    """A training log of about ``size`` bytes: steps, losses, a few messages."""
+    rng = random.Random(size)
+    lines, total, step = [], 0, 0
+    while total < size:
+        step += 1
+        line = f"step {step} loss {rng.random():.4f} accuracy {rng.random():.3f} lr 0.001\n"
+        if step % 50 == 0:
+            line = f"checkpoint written after {step} steps, region north has 1203 records\n"
+        lines.append(line)
+        total += len(line)
+    return "".join(lines).encode()[:size]
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def sha256_of(paths: list[Path]) -> None:
+    for path in paths:
+        hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def show(name: str, values: list[float], baseline: float | None = None) -> float:
+    med = statistics.median(values)
+    ratio = f"   x{med / baseline:6.1f} of sha256" if baseline else ""
+    print(f"{name:<44} median {med * 1000:8.1f} ms   p95 {pct(values, 95) * 1000:8.1f} ms{ratio}")
+    return med
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=5000, help="records in the dataset")
+    parser.add_argument("--job-ms", type=float, default=60.0, help="a trivial job end to end")
+    parser.add_argument("--no-sandbox", action="store_true", help="skip the sandbox baseline")
+    args = parser.parse_args()
+    checks = OutputChecks()
+    with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        data = tmp / "input.csv"
+        dataset(data, args.rows)
+        print(
+            f"dataset: {args.rows} records, {data.stat().st_size / 1024:.0f} KB; runs {args.runs}"
+        )
+        if not args.no_sandbox:
+            from bench_jobs import bare_sandbox
+
+            (tmp / "sandbox").mkdir()
+            show("baseline: bare sandboxed trivial job", bare_sandbox(tmp / "sandbox", args.runs))
+
+        summary = tmp / "summary.json"
+        summary.write_text('{"n": 5000, "mean_age": 54.2, "mean_income": 53511.27}\n')
+        log = tmp / "log"
+        log.write_bytes(b"loaded 5000 records\nfitting\nwrote 1 file\n")
+        job = [
+            Candidate(0, "output", "summary.json", summary),
+            Candidate(0, "log", "log", log),
+        ]
+        assert all(f.verdict == "pass" for f in check_files(job, [data], checks).files)
+        base = show(
+            "sha256 of a small job's files and input",
+            timed(lambda: sha256_of([summary, log, data]), args.runs),
+        )
+        per_job = show(
+            "checks of a small job",
+            timed(lambda: check_files(job, [data], checks), args.runs),
+            base,
+        )
+        print(
+            f"  = {per_job * 1000 / args.job_ms:.1%} of a {args.job_ms:.0f} ms trivial job "
+            "(goal: at most 10 %)"
+        )
+        no_input = show(
+            "checks of a small job, no input to compare",
+            timed(lambda: check_files(job, [], checks), args.runs),
+        )
+        print(f"  = {no_input * 1000 / args.job_ms:.1%} of a {args.job_ms:.0f} ms trivial job")
+
+        print("\nper size of output (a log), against the same dataset:")
+        for size in SIZES:
+            out = tmp / f"log{size}"
+            out.write_bytes(log_text(size))
+            files = [Candidate(0, "log", "log", out)]
+            runs = args.runs if size <= 1 << 20 else max(3, args.runs // 4)
+            base = statistics.median(timed(lambda out=out: sha256_of([out, data]), runs))
+            med = show(
+                f"checks of a {size >> 10} KB log",
+                timed(lambda files=files: check_files(files, [data], checks), runs),
+                base,
+            )
+            if size >= 100 << 10:
+                print(f"  = {med / (size / (1 << 20)) * 1000:.0f} ms per MB of output")
+
+
+if __name__ == "__main__":
+    main()

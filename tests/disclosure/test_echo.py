@@ -1,0 +1,67 @@
+"""Echo rules: which output rows reproduce an input record, and which do not."""
+
+from __future__ import annotations
+
+from atoll.disclosure.echo import Columns, OutputIndex, identifying_name, match
+from atoll.disclosure.tokens import key, tokens
+
+RECORD = ["P10001", "Ada Abbott", "F", "north", "34", "51234.12"]
+COLUMNS = Columns(identifiers=frozenset({0, 1}), quasi=frozenset())
+
+
+def _fields(record: list[str]) -> list[tuple[int, tuple[int, ...], bool]]:
+    return [(c, tuple(key(t) for t in tokens(v)), len(v) >= 4) for c, v in enumerate(record)]
+
+
+def _how(*rows: str, record: list[str] = RECORD, columns: Columns = COLUMNS) -> list[str]:
+    index = OutputIndex()
+    for i, row in enumerate(rows):
+        index.add(0, f"line {i + 1}", tokens(row))
+    return [how for _, how, _ in match(index, _fields(record), len(record), columns)]
+
+
+def test_names_that_identify() -> None:
+    assert identifying_name("patient_id") and identifying_name("PatientID")
+    assert identifying_name("e-mail") and identifying_name("DOB") and identifying_name("zip")
+    assert not identifying_name("region") and not identifying_name("diagnosis")
+    assert not identifying_name("valid")
+
+
+def test_a_full_record_in_any_layout_echoes() -> None:
+    assert _how("0  P10001  Ada Abbott  F  north  34  51234.12") == ["in full"]
+
+
+def test_an_identifier_beside_another_field_echoes() -> None:
+    assert _how("Ada Abbott has income 51234.12") == ["in an identifier and other fields"]
+
+
+def test_a_distinctive_identifier_alone_echoes() -> None:
+    assert _how("top earner: P10001") == ["in an identifier"]
+
+
+def test_quasi_identifiers_with_another_field_echo() -> None:
+    columns = Columns(identifiers=frozenset(), quasi=frozenset({2, 3, 4}))
+    assert _how("F north 34 -> 51234.12", columns=columns) == [
+        "in its quasi-identifiers and other fields"
+    ]
+
+
+def test_aggregates_sharing_labels_do_not_echo() -> None:
+    assert _how("region,sex,count", "north,F,120", "mean income 48000.5") == []
+
+
+def test_a_token_common_to_many_rows_is_not_indexed_but_still_compared() -> None:
+    index = OutputIndex()
+    for i in range(100):
+        index.add(0, f"line {i}", tokens(f"north {i}"))
+    index.add(0, "line 101", tokens("north P10001 Ada Abbott"))
+    assert key("north") in index.common
+    found = match(index, _fields(RECORD), len(RECORD), COLUMNS)
+    assert [index.rows[row][1] for row, _, _ in found] == ["line 101"]
+
+
+def test_the_index_has_a_budget() -> None:
+    index = OutputIndex(budget=3)
+    index.add(4, "line 1", ["a", "b"])
+    index.add(4, "line 2", ["c", "d"])
+    assert index.overflow == {4}

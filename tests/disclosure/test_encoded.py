@@ -1,0 +1,54 @@
+"""Encoded payloads in text are found, ordinary aggregates and logs are not."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import random
+import string
+
+from atoll.disclosure.encoded import compressed, entropy, find_encoded
+
+DATA = b"patient_id,name,age\nP10001,Ada Abbott,34\nP10002,Bruno Baptiste,58\n" * 4
+
+
+def _details(text: str) -> list[str]:
+    return [f.detail for f in find_encoded(text)]
+
+
+def test_base64_is_found_with_its_line() -> None:
+    assert _details("result:\n" + base64.b64encode(DATA).decode()) == ["base64 at line 2"]
+
+
+def test_base64_of_compressed_data_is_named() -> None:
+    text = base64.b64encode(gzip.compress(DATA)).decode()
+    assert _details(text) == ["base64 holding gzip data at line 1"]
+
+
+def test_hex_and_digit_runs_are_found() -> None:
+    assert _details(DATA.hex()) == ["hex at line 1"]
+    assert _details(str(int.from_bytes(DATA, "big"))) == ["a long run of digits at line 1"]
+
+
+def test_random_text_blocks_are_found_by_their_entropy() -> None:
+    rng = random.Random(0)
+    block = "".join(rng.choice(string.ascii_letters + "!#$%&*~^") for _ in range(80))
+    assert _details(f"x = {block}\n") == ["a high-entropy block at line 1"]
+
+
+def test_aggregates_and_logs_have_no_payload() -> None:
+    text = (
+        "region,count,mean_income\nnorth,120,51234.12\n"
+        'Traceback (most recent call last):\n  File "/algo/main.py", line 3\n'
+        "epoch 3 loss 0.6931 accuracy 0.812\n"
+        "wrote /data/outputs/summary_by_region_and_sex.csv\n"
+    )
+    assert find_encoded(text) == []
+
+
+def test_signatures_and_entropy() -> None:
+    assert compressed(gzip.compress(b"x")) == "gzip"
+    assert compressed(b"plain") is None
+    assert entropy("aaaa") == 0.0
+    assert entropy(base64.b64encode(os.urandom(300)).decode()) > 5.5

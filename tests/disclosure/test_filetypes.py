@@ -1,0 +1,37 @@
+"""File types by content; PNG structure."""
+
+from __future__ import annotations
+
+import gzip
+
+from atoll.disclosure.filetypes import declared_type, png_findings, sniff
+from tests.disclosure.conftest import png
+
+
+def test_types_by_extension_and_content() -> None:
+    assert declared_type("a/b/Table.CSV") == "csv"
+    assert declared_type("run") == "txt"
+    assert declared_type("model.pkl") is None
+    assert sniff("t.csv", b"a,b\n1,2\n") == ("csv", [])
+    assert sniff("p.png", png()) == ("png", [])
+
+
+def test_content_that_is_not_what_the_name_says_is_named() -> None:
+    kind, (finding,) = sniff("t.csv", gzip.compress(b"a,b\n"))
+    assert kind is None
+    assert finding.detail == "named as csv but its content is gz"
+    kind, (finding,) = sniff("t.txt", b"\x00\x01\x02\x03")
+    assert finding.detail == "named as txt but its content is unrecognised binary"
+
+
+def test_a_plotting_librarys_png_passes() -> None:
+    assert png_findings(png()) == []
+
+
+def test_a_png_with_a_payload_is_held() -> None:
+    (trailing,) = png_findings(png(trailing=b"x" * 100))
+    assert trailing.detail == "100 bytes after the png's end"
+    (chunk,) = png_findings(png(chunks=((b"zTXt", b"k\x00\x00" + b"y" * 9000),)))
+    assert chunk.check == "encoded"
+    (broken,) = png_findings(png()[:40])
+    assert broken.check == "unparsed"

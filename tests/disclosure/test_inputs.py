@@ -1,0 +1,78 @@
+"""Input profiles and the streaming scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atoll.disclosure.echo import OutputIndex
+from atoll.disclosure.inputs import profile, scan
+from atoll.disclosure.tokens import tokens
+from atoll.models.output_policy import OutputChecks
+
+
+def test_identifiers_are_marked_guessed_by_name_and_by_unique_values(dataset: Path) -> None:
+    guessed = profile(dataset, OutputChecks())
+    # patient_id, name, email, dob by name; income's values all differ, but so do any
+    # measure's with decimals, which are no identifier
+    assert sorted(guessed.columns.identifiers) == [0, 1, 2, 3]
+    assert guessed.numeric == {6, 7}
+    assert guessed.digits == 7
+    marked = profile(
+        dataset,
+        OutputChecks(
+            identifiers=["Diagnosis"], quasiIdentifiers=["sex", "age"], guessIdentifiers=False
+        ),
+    )
+    assert sorted(marked.columns.identifiers) == [8]
+    assert sorted(marked.columns.quasi) == [4, 6]
+
+
+def test_a_column_whose_values_all_differ_is_an_identifier(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("ref,region\n" + "".join(f"K{i * 7919 % 10007},north\n" for i in range(40)))
+    assert profile(path, OutputChecks()).columns.identifiers == {0}
+
+
+def test_a_file_that_is_not_a_table_is_read_by_lines(tmp_path: Path) -> None:
+    path = tmp_path / "notes"
+    path.write_text("patient P10001 seen on 2024-01-02 in clinic seven\n")
+    prof = profile(path, OutputChecks())
+    assert prof.header == []
+    index = OutputIndex()
+    index.add(0, "line 1", tokens("log: patient P10001 seen on 2024-01-02 in clinic seven"))
+    result = scan([path], [prof], index, [[]], OutputChecks())
+    assert [(e.input, e.how) for e in result.echoes] == [(0, "in full")]
+
+
+def test_a_common_identifier_value_alone_is_no_echo(tmp_path: Path) -> None:
+    # a region named in a column called region_name is an identifier by name, but a
+    # value that many records share singles nobody out
+    path = tmp_path / "in.csv"
+    path.write_text("region_name,age\n" + "".join(f"Northwood,{20 + i}\n" for i in range(30)))
+    prof = profile(path, OutputChecks())
+    assert 0 in prof.columns.identifiers
+    index = OutputIndex()
+    index.add(0, "row 2", tokens("Northwood,1234"))
+    assert scan([path], [prof], index, [[]], OutputChecks()).echoes == []
+
+
+def test_the_scan_hashes_every_input(dataset: Path) -> None:
+    import hashlib
+
+    result = scan(
+        [dataset], [profile(dataset, OutputChecks())], OutputIndex(), [[]], OutputChecks()
+    )
+    assert result.sha256 == [hashlib.sha256(dataset.read_bytes()).hexdigest()]
+
+
+def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
+    from atoll.disclosure.inputs import load
+
+    path = tmp_path / "in.csv"
+    path.write_text("ref,region\nK1,north\n")
+    first = load(path, profile(path, OutputChecks()))
+    path.write_text("ref,region\nK1,north\nK2,south\n")
+    second = load(path, profile(path, OutputChecks()))
+    assert first is not None and second is not None
+    assert len(first.records) == 1 and len(second.records) == 2
+    assert load(path, profile(path, OutputChecks())) is second

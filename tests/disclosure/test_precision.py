@@ -1,0 +1,33 @@
+"""Excess precision: numbers with more significant digits than the data supports."""
+
+from __future__ import annotations
+
+from atoll.disclosure.precision import (
+    allowed_digits,
+    digits_by_line,
+    find_precision,
+    significant_digits,
+)
+
+
+def test_significant_digits_as_written() -> None:
+    assert significant_digits("0.0120") == 3
+    assert significant_digits("1200") == 2
+    assert significant_digits("-51234.12") == 7
+    assert significant_digits("5.012e+04") == 4
+
+
+def test_allowance_follows_the_inputs_with_a_floor() -> None:
+    assert allowed_digits(7) == 10
+    assert allowed_digits(2) == 6
+
+
+def test_a_float_printed_in_full_is_held_with_its_line() -> None:
+    text = "mean,n\n42.1,400\n42.123456789012345,400\n"
+    (finding,) = find_precision(digits_by_line(text, 8), allowed=8)
+    assert finding.check == "precision"
+    assert finding.detail == "numbers with more than 8 significant digits at line 3"
+
+
+def test_rounded_figures_pass() -> None:
+    assert find_precision(digits_by_line("mean 42.1235\np 0.0001\nn 400\n", 6), allowed=6) == []

@@ -1,0 +1,92 @@
+"""Tables: columns told apart, and the small cell, small group and dominance rules."""
+
+from __future__ import annotations
+
+import json
+
+from atoll.disclosure.tables import (
+    Groups,
+    Table,
+    classify,
+    dominance,
+    is_count_name,
+    json_tables,
+    markdown_tables,
+    parse_delimited,
+    small_cells,
+    small_groups,
+    stat_word,
+    summarised,
+)
+
+
+def _table(text: str, numeric: set[str] = frozenset()) -> Table:  # type: ignore[assignment]
+    table = parse_delimited(text, ",")
+    assert table is not None
+    return classify(table, set(numeric))
+
+
+def test_names_of_counts_and_statistics() -> None:
+    assert is_count_name("n") and is_count_name("patient_count") and is_count_name("Freq")
+    assert not is_count_name("income")
+    assert stat_word("mean_income") == "mean" and stat_word("Income (SD)") == "sd"
+    assert summarised("income_sum") == summarised("mean_income") == "income"
+
+
+def test_columns_are_told_apart() -> None:
+    table = _table("region,year,n,mean_income,max_age\nnorth,2020,120,5.5,80\n")
+    assert (table.labels, table.counts, table.stats) == ([0, 1], 2, [3, 4])
+    summed = _table("region,income\nnorth,512345\n", {"income"})
+    assert (summed.labels, summed.stats) == ([0], [1])
+    assert _table("region,F,M\nnorth,3,40\n").crosstab
+
+
+def test_small_cells_name_their_rows_and_columns() -> None:
+    table = _table("sex,count\nF,12\nM,4\nX,0\n")
+    (finding,) = small_cells(table, 10)
+    assert finding.detail == "1 counts under 10: row 3 column 2"
+
+
+def test_large_counts_pass() -> None:
+    assert small_cells(_table("sex,count\nF,12\nM,40\n"), 10) == []
+
+
+def test_statistics_of_small_groups_by_their_count_column() -> None:
+    table = _table("group,n,mean\na,50,3.5\nb,1,7\nc,3,\n")
+    (finding,) = small_groups(table, 10, None)
+    # the suppressed statistic of group c is no disclosure
+    assert finding.detail == "statistics in columns 3 over groups under 10: row 3 (a group of 1)"
+
+
+def test_statistics_of_small_groups_by_the_inputs_counts() -> None:
+    table = _table("region,mean_age\nnorth,40.5\nsouth,31\n")
+    groups = Groups(sizes={("north",): 150, ("south",): 2})
+    (finding,) = small_groups(table, 10, groups)
+    assert finding.detail.endswith("row 3 (a group of 2)")
+
+
+def test_statistics_over_groups_of_unknown_size_are_held() -> None:
+    (finding,) = small_groups(_table("band,mean_age\nyoung,30.5\n"), 10, None)
+    assert "sizes are unknown" in finding.detail
+
+
+def test_dominance_holds_a_total_two_people_make() -> None:
+    table = _table("region,sum_income\nnorth,182000\nsouth,90000\n")
+    groups = Groups(
+        sizes={("north",): 22, ("south",): 30},
+        top={1: {("north",): [90000.0, 90000.0], ("south",): [5000.0, 4000.0]}},
+        totals={1: {("north",): 182000.0, ("south",): 90000.0}},
+    )
+    (finding,) = dominance(table, 2, 0.9, groups)
+    assert finding.detail == "1 cells where 2 records make 90% or more of the total: row 2 column 2"
+
+
+def test_markdown_and_json_tables_are_read() -> None:
+    (md,) = markdown_tables("# Counts\n\n| sex | n |\n|---|--:|\n| F | 3 |\n| M | 40 |\n")
+    assert md.places == ["line 5", "line 6"]
+    assert small_cells(classify(md, set()), 10)[0].detail == "1 counts under 10: line 5 column 2"
+    records, single = json_tables(
+        json.loads('{"by_sex": [{"sex": "F", "n": 3}, {"sex": "M", "n": 40}], "all": {"n": 43}}')
+    )
+    assert records.places == ["item 1, record 1", "item 1, record 2"]
+    assert single.header == ["n"]
