@@ -281,3 +281,8 @@ def test_a_plot_of_aggregates_passes(check: Check) -> None:
         '<path d="M 0 0 L 10.123456789 20.987654321"/></svg>'
     )
     assert check({"plot.svg": svg}).files[0].verdict == "pass"
+
+
+def test_a_count_printed_to_the_log_with_a_small_cell_is_held(check: Check) -> None:
+    (file,) = check({}, log="region\nnorth    140\neast       4\nName: count, dtype: int64\n").files
+    assert [f.detail for f in file.findings] == ["1 counts under 10: line 3 column 2"]

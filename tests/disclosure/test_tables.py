@@ -13,6 +13,7 @@ from atoll.disclosure.tables import (
     json_tables,
     markdown_tables,
     parse_delimited,
+    printed_tables,
     small_cells,
     small_groups,
     stat_word,
@@ -90,3 +91,18 @@ def test_markdown_and_json_tables_are_read() -> None:
     )
     assert records.places == ["item 1, record 1", "item 1, record 2"]
     assert single.header == ["n"]
+
+
+def test_tables_printed_in_a_log_are_read() -> None:
+    text = (
+        "counts by region\n"
+        "  region  sex  count\n0  north    F    120\n1  south    M      3\n\n"
+        "region\nnorth    140\neast       4\nName: count, dtype: int64\n"
+        "step 1 loss 0.5\nstep 2 loss 0.4\n"
+    )
+    frame, series = printed_tables(text)
+    assert frame.header == ["region", "sex", "count"] and frame.places == ["line 3", "line 4"]
+    assert small_cells(classify(frame, set()), 10)[0].detail == "1 counts under 10: line 4 column 3"
+    assert (
+        small_cells(classify(series, set()), 10)[0].detail == "1 counts under 10: line 8 column 2"
+    )

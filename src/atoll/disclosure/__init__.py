@@ -35,6 +35,7 @@ from atoll.disclosure.tables import (
     json_tables,
     markdown_tables,
     parse_delimited,
+    printed_tables,
     small_cells,
     small_groups,
 )
@@ -177,17 +178,23 @@ def _read_output(
     if kind in ("csv", "tsv"):
         table = parse_delimited(text, "," if kind == "csv" else "\t")
         if table is not None:
-            if len(table.rows) > checks.maxCsvRows:
+            over = len(table.rows) > checks.maxCsvRows
+            if over:
                 file.findings.append(
                     Finding(
                         check="rows",
                         detail=f"{len(table.rows)} rows, over the limit of {checks.maxCsvRows}",
                     )
                 )
-            for place, row in zip(table.places, table.rows, strict=True):
+            # a table over the limit is held whatever else it holds: its first rows are still
+            # compared with the inputs, so that a reviewer reads what it is, but no more time
+            # is spent on it
+            limit = checks.maxCsvRows
+            for place, row in zip(table.places[:limit], table.rows[:limit], strict=True):
                 index.add_text(pos, place, "\x1f".join(row))
             index.add_text(pos, "row 1", "\x1f".join(table.header))
-            file.tables.append(table)
+            if not over:
+                file.tables.append(table)
         else:
             _lines(index, pos, text)
     elif kind == "json":
@@ -197,7 +204,7 @@ def _read_output(
         file.findings += _json_regressions(data_, checks.threshold)
     else:
         _lines(index, pos, text)
-        file.tables += markdown_tables(text)
+        file.tables += markdown_tables(text) + printed_tables(text)
         file.findings += _regressions(text, checks.threshold)
     return file
 

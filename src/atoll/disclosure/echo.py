@@ -1,8 +1,9 @@
 """Row-level echo: an output row (or log line, or file name) that reproduces an input record.
 
 Outputs are small (capped) and inputs may be large, so the outputs are indexed and the inputs
-streamed past them once: each output row becomes a set of token keys, and each input record is
-looked up by the tokens only a few output rows share. A record is echoed when one output row
+passed by them once: each output row becomes a set of token keys (only the tokens the inputs
+hold, when they are known), and each input record is looked up by the tokens only a few output
+rows share. A record is echoed when one output row
 holds, among its tokens:
 
 - all its fields (three or more; or two, one of them an identifier);

@@ -1,7 +1,12 @@
 """The inputs a job read, as the checks need them: a profile from each file's head (columns,
-which identify a person, which are numeric), then one streaming pass that looks every record
-up in the outputs' index, counts the groups the outputs' tables report on, and measures the
-precision the data supports. Memory is bounded by the outputs, never by the inputs."""
+which identify a person, which are numeric, the precision its numbers have), then one pass
+that looks every record up in the outputs' index and counts the groups the outputs' tables
+report on.
+
+A dataset is read by job after job, so an input up to :data:`CACHE_FILE` is parsed once per
+version of the file and kept (up to :data:`CACHE_TOTAL` in all): a job's checks then cost in
+proportion to its outputs, with one set operation in C per record. A larger input is streamed
+on every job, in memory bounded by the outputs."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ _STAT_WORDS = {
 }  # fmt: skip
 _SUMLIKE = {"sum", "total", "mean", "avg", "average"}
 _PARTS = re.compile(r"[^a-z0-9]+")
+_SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
@@ -100,6 +101,48 @@ def markdown_tables(text: str) -> list[Table]:
             rows = block[2:]
             tables.append(Table(block[0][1], [r for _, r in rows], [f"line {n}" for n, _ in rows]))
         block = []
+    return tables
+
+
+def printed_tables(text: str) -> list[Table]:
+    """Tables printed as aligned text, as a data frame or a grouped count prints: a header
+    line naming a count column then lines of as many fields (or one more, the frame's
+    index); or a series of ``label count`` lines closed by ``Name: count``. Aligned text with
+    no count named is too often something else to be read as a table."""
+    tables: list[Table] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        header = lines[i].split()
+        counted = [k for k, h in enumerate(header) if is_count_name(h)]
+        plain = not any(c in lines[i] for c in "|:,=")
+        if len(header) >= 2 and counted and plain:
+            rows, places = [], []
+            j = i + 1
+            while j < len(lines):
+                fields = lines[j].split()
+                if len(fields) == len(header) + 1:
+                    fields = fields[1:]
+                # a row is as wide as the header and has a whole number for its count
+                if len(fields) != len(header) or not _is_int(fields[counted[0]]):
+                    break
+                rows.append(fields)
+                places.append(f"line {j + 1}")
+                j += 1
+            if rows:
+                tables.append(Table(header, rows, places))
+                i = j
+                continue
+        footer = _SERIES_FOOTER.match(lines[i])
+        if footer and is_count_name(footer.group(1)):
+            start = i
+            while start > 0 and len(lines[start - 1].split()) == 2:
+                start -= 1
+            if start < i:
+                rows = [lines[k].split() for k in range(start, i)]
+                places = [f"line {k + 1}" for k in range(start, i)]
+                tables.append(Table(["label", "count"], rows, places))
+        i += 1
     return tables
 
 
