@@ -55,6 +55,8 @@ from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
+from atoll.provider.review import OutputReview
+from atoll.provider.review_store import ReviewStore
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
@@ -231,6 +233,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
+    review = OutputReview(ReviewStore(db), assets, registry, key)
     outcomes = JobOutcomes(
         db,
         assets,
@@ -240,6 +243,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         derived_dir,
         settings.endpoint,
         settings.compute_timeout_seconds,
+        review,
     )
 
     async def job_ended(info: JobInfo) -> Outcome:
@@ -295,6 +299,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain_url=settings.chain_url,
         outcomes=outcomes,
         on_job_end=job_end,
+        review=review,
     )
     context.mocks = MockData(db, assets, settings.home / "mock")
     context.dryruns = DryRuns(

@@ -15,6 +15,7 @@ from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, err,
 from atoll.cli.exits import INTERRUPTED, JOB_FAILED
 from atoll.cli.untrusted import LogText, markup, plain, plain_lines
 from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.status import JobStatus
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -55,6 +56,10 @@ def following(job_id: str) -> Iterator[None]:
         raise typer.Exit(INTERRUPTED) from None
 
 
+#: a job that finished, its outputs released or waiting for a reviewer
+DELIVERED = (JobStatus.FINISHED, JobStatus.AWAITING_REVIEW)
+
+
 def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path]:
     """The result files, and the signed receipt beside them as receipt.json."""
     saved = c.download_results(info, directory)
@@ -66,9 +71,7 @@ def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path
 def print_job(info: JobInfo) -> None:
     from rich.table import Table
 
-    from atoll.models.status import JobStatus
-
-    ok = info.status == JobStatus.FINISHED
+    ok = info.status in DELIVERED
     colour = "green" if ok else ("yellow" if not info.terminal else "red")
     console.print(f"job      {markup(info.jobId)}")
     console.print(f"status   [{colour}]{info.status} {markup(info.statusText)}[/{colour}]")
@@ -88,6 +91,11 @@ def print_job(info: JobInfo) -> None:
         if not info.all_results_listed:
             more = info.resultCount - len(info.results)
             console.print(f"… and {more} more (atoll compute results {info.jobId} --to DIR)")
+    if info.review is not None and info.review.held:
+        console.print(f"review   {info.review.state}: released {len(info.review.released)}")
+        for h in info.review.held:
+            why = plain("; ".join(h.reasons))
+            console.print(f"  result {h.index} ({h.kind}, {h.filesize} bytes) {h.state}: ", why)
 
 
 @app.command("run")
@@ -126,7 +134,6 @@ def run(
         algo_did, rawcode = "", _code(Path(algorithm))
     from atoll.cli.parameters import given
     from atoll.models.job import PublishOutput
-    from atoll.models.status import JobStatus
 
     parameters = given(param or [])
     extra: dict[str, str | None] = {}
@@ -178,7 +185,7 @@ def run(
         print_json(info.model_dump(mode="json"))
     else:
         print_job(info)
-    if info.terminal and info.status != JobStatus.FINISHED:
+    if info.terminal and info.status not in DELIVERED:
         raise typer.Exit(JOB_FAILED)
 
 
@@ -211,12 +218,11 @@ def status(
     json: JsonOpt = False,
 ) -> None:
     """Show a job's status and results list."""
-    from atoll.models.status import JobStatus
 
     with client(provider, key) as c:
         info = wait_with_progress(c, c.status(job), json) if wait else c.status(job)
     print_json(info.model_dump(mode="json")) if json else print_job(info)
-    if wait and info.terminal and info.status != JobStatus.FINISHED:
+    if wait and info.terminal and info.status not in DELIVERED:
         raise typer.Exit(JOB_FAILED)
 
 
@@ -344,7 +350,6 @@ def dryrun(
     real with `atoll compute run`."""
     from atoll.cli.parameters import given
     from atoll.models.job import result_path
-    from atoll.models.status import JobStatus
 
     if algorithm.startswith("did:"):
         algo_did, rawcode = algorithm, ""

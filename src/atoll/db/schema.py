@@ -221,3 +221,59 @@ dry_runs = Table(
     Column("created", Float, nullable=False),
     Column("report", JSON),
 )
+
+#: the disclosure checks' report on each ended job, and the output policy it was held under
+job_checks = Table(
+    "job_checks",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    #: the job's consumer, who may never review its outputs
+    Column("owner", String(42), nullable=False),
+    #: the job's datasets, whose columns a reviewer compares an output's with
+    Column("inputs", JSON, nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("reviewers_required", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+#: who may review each checked job: its datasets' owners and the reviewers their policies name
+job_reviewers = Table(
+    "job_reviewers",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Index("ix_job_reviewers_address", "address"),
+)
+
+#: each checked output or log: released, held for review, rejected, or changed after the check
+job_releases = Table(
+    "job_releases",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    #: the job's own name for the file: shown to reviewers, to the consumer once released
+    Column("filename", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    #: the provider-signed release record of a file released after review
+    Column("release", JSON),
+)
+
+#: every reviewer's decision on a held file, with the signed request that made it
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("reviewer", String(42), primary_key=True),
+    Column("decision", String(8), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("body_digest", String(64), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)

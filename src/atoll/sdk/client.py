@@ -449,7 +449,12 @@ class ProviderClient:
         """Save every result file under ``directory``, checking each file's sha256. All or
         nothing: the files are fetched into a staging folder beside the others and moved into
         place only once every one has arrived whole, so an error leaves no partial download."""
-        targets = [(entry, result_path(directory, entry.filename)) for entry in self.results(info)]
+        held = {h.index for h in info.review.held} if info.review is not None else set()
+        targets = [
+            (entry, result_path(directory, entry.filename))
+            for entry in self.results(info)
+            if entry.index not in held
+        ]
         if directory.exists() and not directory.is_dir():
             raise BadRequest(f"{directory} exists and is not a folder")
         fresh = not directory.exists()
@@ -610,3 +615,44 @@ class ProviderClient:
         params = {"jobId": job_id}
         response = self._send_signed("DELETE", "/dryrun", "dryrunDelete", (job_id,), params=params)
         return JobInfo.model_validate(response.json())
+
+    # -- the release queue (reviewers) -----------------------------------------------------
+
+    def review_queue(self) -> list[dict[str, Any]]:
+        """The held outputs and logs you may review: your datasets' and those whose output
+        policy names you."""
+        response = self._send_signed("GET", "/review", "review-list", ())
+        items: list[dict[str, Any]] = response.json()
+        return items
+
+    def review_item(self, job_id: str, index: int) -> dict[str, Any]:
+        """One checked file: the checks' report, its state, the decisions so far and its
+        columns beside the inputs' columns."""
+        params = {"jobId": job_id, "index": index}
+        response = self._send_signed(
+            "GET", "/review/item", "review-show", (job_id, index), params=params
+        )
+        item: dict[str, Any] = response.json()
+        return item
+
+    def review_file(self, job_id: str, index: int) -> bytes:
+        """The bytes of a checked file, held or not (reviewers only)."""
+        params = {"jobId": job_id, "index": index}
+        return self._send_signed(
+            "GET", "/review/file", "review-file", (job_id, index), params=params
+        ).content
+
+    def review(self, job_id: str, index: int, decision: str, reason: str) -> dict[str, Any]:
+        """Approve or reject a held file, with a reason; the signed request is kept as your
+        decision and bound into the file's release record."""
+        body = {"jobId": job_id, "index": index, "decision": decision, "reason": reason}
+        parts = (job_id, index, signing.body_digest(body))
+        response = self._send_signed("POST", "/review", "review", parts, body=body)
+        item: dict[str, Any] = response.json()
+        return item
+
+    def approve(self, job_id: str, index: int, reason: str) -> dict[str, Any]:
+        return self.review(job_id, index, "approve", reason)
+
+    def reject(self, job_id: str, index: int, reason: str) -> dict[str, Any]:
+        return self.review(job_id, index, "reject", reason)
