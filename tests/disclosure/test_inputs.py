@@ -76,3 +76,19 @@ def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
     assert first is not None and second is not None
     assert len(first.records) == 1 and len(second.records) == 2
     assert load(path, profile(path, OutputChecks())) is second
+
+
+def test_a_value_two_fields_share_is_two_fields_in_a_row_that_holds_it_once(
+    tmp_path: Path,
+) -> None:
+    # a file name that holds one token, which is two fields of a record: no other output
+    # row pairs it with anything, and still the record is compared
+    path = tmp_path / "in.csv"
+    path.write_text("code,alias,age\n" + "".join(f"k{i}x,k{i}x,{20 + i}\n" for i in range(30)))
+    checks = OutputChecks(guessIdentifiers=False)
+    prof = profile(path, checks)
+    index = OutputIndex()
+    index.add(0, "name", ["k7x"], name=True)
+    index.add(0, "line 1", ["21", "south"])
+    result = scan([path], [prof], index, [[]], checks)
+    assert [(e.row, e.how) for e in result.echoes] == [(0, "in several fields")]

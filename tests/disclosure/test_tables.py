@@ -14,11 +14,14 @@ from atoll.disclosure.tables import (
     markdown_tables,
     parse_delimited,
     printed_tables,
+    printed_tables_in,
     small_cells,
     small_groups,
     stat_word,
     summarised,
 )
+
+from .texts import texts
 
 
 def _table(text: str, numeric: set[str] = frozenset()) -> Table:  # type: ignore[assignment]
@@ -106,3 +109,8 @@ def test_tables_printed_in_a_log_are_read() -> None:
     assert (
         small_cells(classify(series, set()), 10)[0].detail == "1 counts under 10: line 8 column 2"
     )
+
+
+def test_only_the_lines_that_can_start_a_table_are_tried_and_nothing_is_missed() -> None:
+    for text in texts(300):
+        assert printed_tables(text) == printed_tables_in(text.splitlines(), None), text

@@ -77,8 +77,7 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
 
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        index.add_text(pos, f"line {number}", line)
+    index.add_lines(pos, text)
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:

@@ -119,6 +119,7 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+    _repeating: list[bool] | None = None
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -132,6 +133,17 @@ class Loaded:
             every.discard("")
             self._universe = frozenset(every)
         return self._universe
+
+    def repeating(self) -> list[bool]:
+        """Per record, whether two of its tokens are one value (``42`` twice, or ``42`` and
+        ``42.0``): such a record's fields can match an output row that holds a single token
+        of it (computed once)."""
+        if self._repeating is None:
+            self._repeating = [
+                len(set(map(normal, words))) < len(words)
+                for words in map(parts, map("\x1f".join, self.records))
+            ]
+        return self._repeating
 
     def identifying(self, columns: frozenset[int]) -> frozenset[str]:
         """The tokens of these (identifier) columns, as written (computed once)."""
@@ -374,7 +386,7 @@ def scan(
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
-        records, sha256, loaded = _source(path, prof, spellings)
+        records, sha256, loaded = _source(path, prof, spellings, index)
         # whether any identifier's token is in the outputs at all (unknown when streamed)
         watch = loaded is None or not spellings.isdisjoint(
             loaded.identifying(prof.columns.identifiers)
@@ -408,16 +420,18 @@ def scan(
 
 
 def _source(
-    path: Path, prof: Profile, spellings: set[str]
+    path: Path, prof: Profile, spellings: set[str], index: OutputIndex
 ) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
     """An input's records with their tokens, and (once they are all read) its sha256: from
     memory, where only the records that share a token with the outputs are yielded (picked
     out without a Python loop), or streamed from a file too large to keep."""
     loaded = load(path, prof)
     if loaded is not None:
-        # an echo needs two tokens of a record in the outputs, or one of an identifier's
-        counts = map(len, map(spellings.intersection, loaded.parts))
-        shared: Iterator[bool] = map((2).__le__, counts)
+        # an echo needs two tokens of a record in one output row (or one token standing for
+        # two of its fields, where the record repeats a value), or one of an identifier's
+        paired = index.paired()
+        counts = map(len, map(paired.intersection, loaded.parts))
+        shared: Iterator[bool] = map(operator.or_, map((2).__le__, counts), loaded.repeating())
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
             near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
