@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from atoll.disclosure.echo import Columns, OutputIndex, identifying_name, match
 from atoll.disclosure.tokens import key, tokens
-
-from .texts import texts
+from tests.disclosure.texts import texts
 
 RECORD = ["P10001", "Ada Abbott", "F", "north", "34", "51234.12"]
 COLUMNS = Columns(identifiers=frozenset({0, 1}), quasi=frozenset())

@@ -9,8 +9,7 @@ import random
 import string
 
 from atoll.disclosure.encoded import compressed, entropy, find_encoded, find_in_runs
-
-from .texts import texts
+from tests.disclosure.texts import texts
 
 DATA = b"patient_id,name,age\nP10001,Ada Abbott,34\nP10002,Bruno Baptiste,58\n" * 4
 

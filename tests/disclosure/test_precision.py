@@ -11,8 +11,7 @@ from atoll.disclosure.precision import (
     find_precision,
     significant_digits,
 )
-
-from .texts import texts
+from tests.disclosure.texts import texts
 
 
 def test_significant_digits_as_written() -> None:

@@ -20,8 +20,7 @@ from atoll.disclosure.tables import (
     stat_word,
     summarised,
 )
-
-from .texts import texts
+from tests.disclosure.texts import texts
 
 
 def _table(text: str, numeric: set[str] = frozenset()) -> Table:  # type: ignore[assignment]

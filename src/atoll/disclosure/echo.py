@@ -19,7 +19,6 @@ on every record of a sample.
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from itertools import compress, count
@@ -100,10 +99,14 @@ class OutputIndex:
         shared = self.universe.intersection(words).difference(_LINE_MARK_TOKEN)
         if not shared:
             return
-        breaks = list(compress(count(), map(_LINE_MARK_TOKEN.__eq__, words)))
         by_line: dict[int, set[str]] = {}
+        number, last = 1, 0
         for at in compress(count(), map(shared.__contains__, words)):
-            by_line.setdefault(bisect.bisect_right(breaks, at) + 1, set()).add(words[at])
+            # the line marks between two hits, counted in C (a one-character string is
+            # one object, so each comparison is an identity test)
+            number += words[last:at].count(_LINE_MARK_TOKEN)
+            last = at
+            by_line.setdefault(number, set()).add(words[at])
         for number, found in by_line.items():
             self.add(file, f"line {number}", [w for t in found if (w := normal(t))])
 

@@ -119,7 +119,7 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
-    _repeating: list[bool] | None = None
+    _repeating: list[int] | None = None
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -134,15 +134,13 @@ class Loaded:
             self._universe = frozenset(every)
         return self._universe
 
-    def repeating(self) -> list[bool]:
-        """Per record, whether two of its tokens are one value (``42`` twice, or ``42`` and
+    def repeating(self) -> list[int]:
+        """The records two of whose tokens are one value (``42`` twice, or ``42`` and
         ``42.0``): such a record's fields can match an output row that holds a single token
-        of it (computed once)."""
+        of it (found once)."""
         if self._repeating is None:
-            self._repeating = [
-                len(set(map(normal, words))) < len(words)
-                for words in map(parts, map("\x1f".join, self.records))
-            ]
+            words = map(parts, map("\x1f".join, self.records))
+            self._repeating = [i for i, w in enumerate(words) if len(set(map(normal, w))) < len(w)]
         return self._repeating
 
     def identifying(self, columns: frozenset[int]) -> frozenset[str]:
@@ -430,14 +428,17 @@ def _source(
         # an echo needs two tokens of a record in one output row (or one token standing for
         # two of its fields, where the record repeats a value), or one of an identifier's
         paired = index.paired()
-        counts = map(len, map(paired.intersection, loaded.parts))
-        shared: Iterator[bool] = map(operator.or_, map((2).__le__, counts), loaded.repeating())
+        picked: set[int] = set()
+        if paired:
+            counts = map(len, map(paired.intersection, loaded.parts))
+            picked.update(compress(count(), map((2).__le__, counts)))
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
-            near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
-            shared = map(operator.or_, shared, near)
-        picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
-        return picked, lambda: loaded.sha256, loaded
+            picked.update(compress(count(), map(operator.not_, map(ids.isdisjoint, loaded.parts))))
+        picked.update(i for i in loaded.repeating() if not spellings.isdisjoint(loaded.parts[i]))
+        records = loaded.records
+        picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))
+        return picked_records, lambda: loaded.sha256, loaded
     raw = _Hashing(path)
 
     def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
