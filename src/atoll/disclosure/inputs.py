@@ -4,9 +4,10 @@ that looks every record up in the outputs' index and counts the groups the outpu
 report on.
 
 A dataset is read by job after job, so an input up to :data:`CACHE_FILE` is parsed once per
-version of the file and kept (up to :data:`CACHE_TOTAL` in all): a job's checks then cost in
-proportion to its outputs, with one set operation in C per record. A larger input is streamed
-on every job, in memory bounded by the outputs."""
+version of the file and kept (up to :data:`CACHE_TOTAL` in all), with the records each token
+is in: a job's checks then cost in proportion to its outputs and the records that share their
+tokens, not to the whole input. A larger input is streamed on every job, in memory bounded by
+the outputs."""
 
 from __future__ import annotations
 
@@ -15,12 +16,10 @@ import hashlib
 import heapq
 import io
 import itertools
-import operator
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress, count
 from pathlib import Path
 
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
@@ -120,6 +119,7 @@ class Loaded:
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
     _repeating: list[int] | None = None
+    _postings: dict[str, list[int]] | None = None
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -133,6 +133,26 @@ class Loaded:
             every.discard("")
             self._universe = frozenset(every)
         return self._universe
+
+    def postings(self) -> dict[str, list[int]]:
+        """Per token (as written), the records that hold it, in order (built once)."""
+        if self._postings is None:
+            postings: dict[str, list[int]] = {}
+            for i, words in enumerate(self.parts):
+                for w in words:
+                    postings.setdefault(w, []).append(i)
+            self._postings = postings
+        return self._postings
+
+    def holding(self, words: set[str], least: int = 1) -> set[int]:
+        """The records that hold at least ``least`` of ``words``, found by their postings:
+        in time that grows with how many records hold them, not with the file."""
+        postings = self.postings()
+        lists = [postings[w] for w in words if w in postings]
+        if least <= 1:
+            return set(itertools.chain.from_iterable(lists))
+        counts = Counter(itertools.chain.from_iterable(lists))
+        return {i for i, n in counts.items() if n >= least}
 
     def repeating(self) -> list[int]:
         """The records two of whose tokens are one value (``42`` twice, or ``42`` and
@@ -375,9 +395,9 @@ def scan(
 ) -> Scan:
     """Pass every input once by the outputs' index and the tables' group specs.
 
-    Most records share no token with any output row: one set operation, in C, on the
-    record's tokens (parsed once per version of the file) lets them pass; only the rest are
-    taken apart field by field."""
+    Most records share no two tokens with any one output row, nor an identifier's: a kept
+    input's postings (built once per version of the file) leave them out unread; only the
+    rest are taken apart field by field."""
     result = Scan(digits=max((p.digits for p in profiles), default=0))
     spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
@@ -421,20 +441,16 @@ def _source(
     path: Path, prof: Profile, spellings: set[str], index: OutputIndex
 ) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
     """An input's records with their tokens, and (once they are all read) its sha256: from
-    memory, where only the records that share a token with the outputs are yielded (picked
-    out without a Python loop), or streamed from a file too large to keep."""
+    memory, where only the records that could echo are yielded (picked out by the postings
+    of the outputs' tokens), or streamed from a file too large to keep."""
     loaded = load(path, prof)
     if loaded is not None:
         # an echo needs two tokens of a record in one output row (or one token standing for
         # two of its fields, where the record repeats a value), or one of an identifier's
-        paired = index.paired()
-        picked: set[int] = set()
-        if paired:
-            counts = map(len, map(paired.intersection, loaded.parts))
-            picked.update(compress(count(), map((2).__le__, counts)))
+        picked = loaded.holding(index.paired(), least=2)
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
-            picked.update(compress(count(), map(operator.not_, map(ids.isdisjoint, loaded.parts))))
+            picked |= loaded.holding(ids)
         picked.update(i for i in loaded.repeating() if not spellings.isdisjoint(loaded.parts[i]))
         records = loaded.records
         picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))

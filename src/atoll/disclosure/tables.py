@@ -38,9 +38,10 @@ _PARTS = re.compile(r"[^a-z0-9]+")
 _NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-#: ASCII text with every character but letters and digits made a space, as :func:`_parts`
-#: splits a name
-_ALNUM_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+#: what ends a line of ASCII text for ``str.splitlines``, besides a newline
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+#: ASCII text with every character but letters made a space
+_LETTERS_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -131,22 +132,35 @@ def _table_starts(text: str) -> list[int] | None:
     the text is not ASCII, whose lines are then all looked at."""
     if not text.isascii():
         return None
-    alnum = f" {text.lower().translate(_ALNUM_ONLY)} "
+    # a count's name is a run of letters: one split tells which are there, and only those
+    # are searched for
+    letters = text.lower().translate(_LETTERS_ONLY)
+    padded = f" {letters} "
     hits = []
-    for word in _COUNT_WORDS:
+    for word in _COUNT_WORDS.intersection(letters.split()):
         needle = f" {word} "
-        at = alnum.find(needle)
+        at = padded.find(needle)
         while at >= 0:
             hits.append(at)
-            at = alnum.find(needle, at + 1)
+            at = padded.find(needle, at + 1)
     at = text.find("Name: ")
     while at >= 0:
         hits.append(at)
         at = text.find("Name: ", at + 1)
     if not hits:
         return []
-    ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
-    return sorted({bisect.bisect_right(ends, at) for at in hits})
+    hits.sort()
+    if any(c in text for c in _OTHER_BREAKS):
+        ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
+        return sorted({bisect.bisect_right(ends, at) for at in hits})
+    # only newlines end lines: a line's index is the newlines before it
+    starts, line, last = [], 0, 0
+    for at in hits:
+        line += text.count("\n", last, at)
+        last = at
+        if not starts or starts[-1] != line:
+            starts.append(line)
+    return starts
 
 
 def printed_tables_in(lines: list[str], starts: list[int] | None) -> list[Table]:
