@@ -154,7 +154,8 @@ def _table_starts(text: str) -> list[int] | None:
         ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
         return sorted({bisect.bisect_right(ends, at) for at in hits})
     # only newlines end lines: a line's index is the newlines before it
-    starts, line, last = [], 0, 0
+    starts: list[int] = []
+    line, last = 0, 0
     for at in hits:
         line += text.count("\n", last, at)
         last = at
