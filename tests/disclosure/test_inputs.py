@@ -92,3 +92,19 @@ def test_a_value_two_fields_share_is_two_fields_in_a_row_that_holds_it_once(
     index.add(0, "line 1", ["21", "south"])
     result = scan([path], [prof], index, [[]], checks)
     assert [(e.row, e.how) for e in result.echoes] == [(0, "in several fields")]
+
+
+def test_the_records_holding_some_tokens_are_found_by_their_postings(dataset: Path) -> None:
+    import random
+
+    from atoll.disclosure.inputs import load
+
+    loaded = load(dataset, profile(dataset, OutputChecks()))
+    assert loaded is not None
+    every = sorted(set().union(*loaded.parts))
+    rng = random.Random(5)
+    for size in (0, 1, 2, 5, 40):
+        words = set(rng.sample(every, size)) | {"not-in-the-input"}
+        for least in (1, 2, 3):
+            expected = {i for i, p in enumerate(loaded.parts) if len(words & p) >= least}
+            assert loaded.holding(words, least) == expected
