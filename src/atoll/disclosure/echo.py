@@ -96,7 +96,7 @@ class OutputIndex:
                 self.add_text(file, f"line {number}", line)
             return
         words = parts(text.replace("\n", _LINE_MARK))
-        shared = self.universe.intersection(words).difference(_LINE_MARK_TOKEN)
+        shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
         if not shared:
             return
         by_line: dict[int, set[str]] = {}
