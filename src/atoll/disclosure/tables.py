@@ -38,6 +38,7 @@ _PARTS = re.compile(r"[^a-z0-9]+")
 _NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: ASCII text with every character but letters made a space
@@ -62,6 +63,15 @@ def stat_word(name: str) -> str | None:
 
 def is_number(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell.strip()))
+
+
+def all_numbers(cells: list[str]) -> bool:
+    """Whether every cell is a number (as :func:`is_number` reads it): one regular
+    expression match over the cells, stripped and joined by newlines, which no number holds."""
+    joined = "\n".join(map(str.strip, cells))
+    if joined.count("\n") != len(cells) - 1:
+        return all(map(is_number, cells))
+    return _NUMBER_LINES.fullmatch(joined) is not None
 
 
 def _is_int(cell: str) -> bool:
@@ -249,8 +259,11 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     """
     width = len(table.header)
     names = [column_key(h) for h in table.header]
-    numeric = [bool(table.column(j)) and all(map(is_number, table.column(j))) for j in range(width)]
-    integer = [numeric[j] and all(map(_is_int, table.column(j))) for j in range(width)]
+    columns = [table.column(j) for j in range(width)]
+    numeric = [bool(column) and all_numbers(column) for column in columns]
+    integer = [
+        numeric[j] and all(map(float.is_integer, map(float, columns[j]))) for j in range(width)
+    ]
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
             table.counts = j
