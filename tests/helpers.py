@@ -24,10 +24,14 @@ from atoll.config import load_settings
 from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.job import InputFile
+from atoll.models.output_policy import OutputPolicy
 from atoll.node import ProviderNode, build_provider
 from atoll.sdk import ProviderClient
 from atoll.server import BackgroundServer
 from atoll.signing import Key
+
+#: a dataset whose outputs go unchecked (open data): for tests about anything but the checks
+OPEN_DATA = ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off"))
 
 
 def require_sandbox() -> None:

@@ -186,7 +186,7 @@ def test_escrow_survives_a_crash_at_every_step(
         publish_output=PublishOutput(name="derived"),
     )
     node.died_at_fault()
-    for point in ("end.outcome", "end.recorded", "keeper.fulfilled", "keeper.paid"):
+    for point in ("end.checked", "end.outcome", "end.recorded", "keeper.fulfilled", "keeper.paid"):
         node.through(point)
 
     # every agreement but the one whose job never ran is settled on chain: let its time

@@ -18,6 +18,8 @@ from atoll.errors import ConfigError
 from atoll.home import DEFAULT_PORT, default_home
 
 if TYPE_CHECKING:
+    from atoll.images.access import RegistryAccess
+
     # a pydantic model: built only where environments are read, not by every command
     from atoll.models.environment import Environment
 
@@ -83,6 +85,11 @@ class Settings:
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
     #: settings above
     environments: tuple[Environment, ...] = ()
+    #: ``[[image_registries]]`` tables (host, username, password, insecure): the only
+    #: registries images are pulled from; none listed, no image is pulled
+    image_registries: tuple[RegistryAccess, ...] = ()
+    #: unpacked images kept under ``home``, in MiB; the least recently used go first
+    image_cache_mb: int = 4096
     #: the largest request body the provider reads, and the larger one of the routes that
     #: carry an algorithm's raw code (compute, initializeCompute)
     max_body_bytes: int = 1 << 20
@@ -94,6 +101,9 @@ class Settings:
     #: client IP and per address, as "N/minute" (several: "N/minute;M/hour"); empty: no limit
     rate_limit_per_ip: str = "300/minute"
     rate_limit_per_address: str = "60/minute"
+    #: dry runs (free jobs on mock data) per address, and how many may run at once in all
+    dry_run_rate_limit: str = "3/minute;30/hour"
+    dry_run_concurrency: int = 2
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
 
@@ -157,6 +167,13 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = str(_TYPES[name].type)
     if name == "environments":
         return _environments(raw)
+    if name == "image_registries":
+        from atoll.images.access import parse_registries
+
+        try:
+            return parse_registries(raw)
+        except ValueError as exc:
+            raise ConfigError(f"setting 'image_registries': {exc}") from None
     try:
         if kind == "int":
             return int(raw)

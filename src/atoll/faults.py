@@ -17,8 +17,9 @@ POINTS = frozenset(
         "start.reserved",  # the agreements count the job; the operator has not got it
         "start.registered",  # the operator has the job; the ledger still says "starting"
         "start.tracked",  # the ledger says "running"; the consumer has no answer yet
-        # a job's end: receipt → derived asset → keeper
+        # a job's end: checks → receipt → derived asset → keeper
         "end.ended",  # the job ended; nothing of its end is recorded
+        "end.checked",  # the outputs are checked and the verdict stored; no receipt yet
         "end.derived",  # the derived asset is registered; the receipt is not stored
         "end.outcome",  # the receipt is stored; the keeper has not recorded the delivery
         "end.recorded",  # the keeper recorded the delivery; nothing is settled

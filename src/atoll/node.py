@@ -46,13 +46,17 @@ from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService
+from atoll.provider.dryrun import DryRuns
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
 from atoll.provider.metrics import Metrics
+from atoll.provider.mock import MockData
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
 from atoll.provider.ratelimit import RateLimits
 from atoll.provider.registrar import DidRegistrar
+from atoll.provider.review import OutputReview
+from atoll.provider.review_store import ReviewStore
 from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
@@ -131,7 +135,11 @@ class ProviderNode:
 
     def app(self) -> FastAPI:
         settings = self.settings
-        job_routes = ("/api/services/compute", "/api/services/initializeCompute")
+        job_routes = (
+            "/api/services/compute",
+            "/api/services/initializeCompute",
+            "/api/services/dryrun",
+        )
         app = create_provider_app(
             self.context,
             RequestLimits(
@@ -225,6 +233,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
+    review = OutputReview(ReviewStore(db), assets, registry, key)
     outcomes = JobOutcomes(
         db,
         assets,
@@ -234,6 +243,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         derived_dir,
         settings.endpoint,
         settings.compute_timeout_seconds,
+        review,
     )
 
     async def job_ended(info: JobInfo) -> Outcome:
@@ -289,6 +299,11 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         chain_url=settings.chain_url,
         outcomes=outcomes,
         on_job_end=job_end,
+        review=review,
+    )
+    context.mocks = MockData(db, assets, settings.home / "mock")
+    context.dryruns = DryRuns(
+        db, compute, context.mocks, settings.dry_run_rate_limit, settings.dry_run_concurrency
     )
     return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
 

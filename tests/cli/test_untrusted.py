@@ -13,6 +13,7 @@ import pytest
 
 from atoll.cli.untrusted import LogText, markup, visible
 from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.output_policy import OutputPolicy
 from tests.helpers import Running, require_sandbox, running_provider
 
 ESC = "\x1b"
@@ -80,9 +81,9 @@ def test_hostile_names_and_logs_render_as_plain_text(provider: Running, tmp_path
         data = provider.data_dir() / f"d{i}.csv"
         data.write_text(f"a\n{i}\n")
         meta = Metadata(name=name, type="dataset", tags=["hostile", "[/x]"])
-        dids[name] = provider.publisher.publish(
-            meta, [str(data)], ComputePolicy(allowRawAlgorithm=True)
-        ).id
+        # open data: the job's hostile names and log are released unchecked, to be shown
+        open_data = ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off"))
+        dids[name] = provider.publisher.publish(meta, [str(data)], open_data).id
 
     listed = atoll("assets", "list", "hostile", *common)
     assert listed.returncode == 0, listed.stderr

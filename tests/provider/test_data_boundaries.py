@@ -19,7 +19,14 @@ from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
-from tests.helpers import Running, input_file, public_dir, require_sandbox, running_provider
+from tests.helpers import (
+    OPEN_DATA,
+    Running,
+    input_file,
+    public_dir,
+    require_sandbox,
+    running_provider,
+)
 
 RAW = ComputePolicy(allowRawAlgorithm=True)
 META = Metadata(name="d", type="dataset")
@@ -211,7 +218,8 @@ def test_a_changed_dataset_is_refused_and_an_untouched_one_is_not_rehashed_away(
 
 def test_a_dataset_changed_while_the_job_runs_withholds_its_results(p: Running) -> None:
     f = public_file(p.data_dir(), text="before\n")
-    did = publish(p.publisher, f)
+    # open data: its log is followed live, which tells when the job has started reading
+    did = p.publisher.publish(META, [str(f)], OPEN_DATA).id
     # the job waits until it sees other bytes than it started with, then reports them
     code = f"""
 path = "/data/inputs/{did}/0"
@@ -287,7 +295,8 @@ async def test_the_engine_reads_no_file_through_a_link(p: Running) -> None:
 
 def test_the_jobs_mount_table_names_no_host_path(p: Running, tmp_path: Path) -> None:
     f = public_file(p.data_dir(), "salaries-2026.csv", text="secret,data\n")
-    did = publish(p.publisher, f)
+    # open data: the mount table the job prints is released unchecked, to be looked at
+    did = p.publisher.publish(META, [str(f)], OPEN_DATA).id
     done = p.consumer.wait(p.consumer.start(did, rawcode=SHOW).jobId, timeout=60)
     assert done.status == JobStatus.FINISHED, done.statusText
     out = tmp_path / "out"
@@ -346,7 +355,7 @@ def test_jobs_run_when_atoll_home_is_reached_through_a_link(tmp_path: Path) -> N
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with running_provider(tmp_path / "link" / "home") as p:
-        did = p.dataset()
+        did = p.dataset(policy=OPEN_DATA)
         done = p.consumer.wait(p.consumer.start(did, rawcode=SHOW).jobId, timeout=60)
         assert done.status == JobStatus.FINISHED, done.statusText
 

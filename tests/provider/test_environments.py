@@ -14,7 +14,7 @@ from atoll.errors import BadRequest, Conflict
 from atoll.models.ddo import ComputePolicy
 from atoll.models.environment import Environment, Resources
 from atoll.models.status import JobStatus
-from tests.helpers import Running, require_sandbox, running_provider
+from tests.helpers import OPEN_DATA, Running, require_sandbox, running_provider
 
 ENVS = (
     Environment(id="small", memory_mb=96, max_duration=3, max_jobs=2, queue_max_wait=60),
@@ -30,7 +30,9 @@ def provider(tmp_path: Path) -> Iterator[Running]:
 
 
 def dataset(p: Running, tmp: Path) -> tuple[str, str]:
-    did = p.dataset(tmp, policy=ComputePolicy(allowRawAlgorithm=True, maxJobs=100))
+    # open data: the jobs' outputs are released unchecked
+    open_data = OPEN_DATA.model_copy(update={"maxJobs": 100})
+    did = p.dataset(tmp, policy=open_data)
     return did, p.consumer.order(did)
 
 

@@ -12,7 +12,7 @@ import pytest
 from atoll import signing
 from atoll.errors import BadRequest, Conflict, NotFound
 from atoll.models.status import JobStatus
-from tests.helpers import Running, require_sandbox
+from tests.helpers import OPEN_DATA, Running, require_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,7 @@ print("done", len(dids))
 
 
 def test_ocean_style_algorithm_runs_unchanged(provider: Running, tmp_path: Path) -> None:
-    did = provider.dataset(tmp_path, name="sales")
+    did = provider.dataset(tmp_path, name="sales", policy=OPEN_DATA)  # outputs unchecked
     info = provider.consumer.start(did, rawcode=OCEAN_ALGORITHM, parameters={"k": "v"})
     info = provider.consumer.wait(info.jobId, timeout=60)
     assert info.status == JobStatus.FINISHED, info.statusText

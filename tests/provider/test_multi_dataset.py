@@ -11,7 +11,7 @@ import pytest
 
 from atoll.errors import AtollError, Forbidden
 from atoll.models.status import JobStatus
-from tests.helpers import Running, require_sandbox, running_provider
+from tests.helpers import OPEN_DATA, Running, require_sandbox, running_provider
 
 CODE = """
 import json, os
@@ -32,8 +32,9 @@ def provider(tmp_path: Path) -> Iterator[Running]:
 def test_two_datasets_each_with_its_agreement(provider: Running, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = provider.dataset(tmp_path / "a", text="alpha\n", name="a", price=3)
-    b = provider.dataset(tmp_path / "b", text="beta\n", name="b", price=4)
+    # open data: the job echoes its inputs, which the output checks would hold
+    a = provider.dataset(tmp_path / "a", text="alpha\n", name="a", price=3, policy=OPEN_DATA)
+    b = provider.dataset(tmp_path / "b", text="beta\n", name="b", price=4, policy=OPEN_DATA)
     c = provider.consumer
     info = c.start(a, rawcode=CODE, agreement_id=c.order(a), additional={b: c.order(b)})
     info = c.wait(info.jobId, timeout=60)

@@ -16,6 +16,7 @@ from atoll.cli.main import app
 from atoll.errors import Forbidden
 from atoll.models.ddo import ComputePolicy
 from atoll.models.job import PublishOutput
+from atoll.models.output_policy import OutputPolicy
 from atoll.models.receipt import SignedReceipt
 from atoll.models.status import JobStatus
 from atoll.sdk.verify import check_chain, check_files, check_signature
@@ -36,8 +37,13 @@ def provider(tmp_path: Path) -> Iterator[Running]:
         yield running
 
 
-def finished_job(p: Running, tmp: Path, **kw: object) -> tuple[str, SignedReceipt, Path]:
-    did = p.dataset(tmp, price=10)
+OPEN_DATA = ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off"))
+
+
+def finished_job(
+    p: Running, tmp: Path, policy: ComputePolicy | None = None, **kw: object
+) -> tuple[str, SignedReceipt, Path]:
+    did = p.dataset(tmp, price=10, policy=policy)
     agreement = p.consumer.order(did)
     info = p.consumer.wait(
         p.consumer.start(did, rawcode=CODE, agreement_id=agreement, **kw).jobId, timeout=60
@@ -105,7 +111,10 @@ def test_derived_asset_chain_and_lineage(provider: Running, tmp_path: Path) -> N
     con, other = provider.consumer, provider.other
     before = con.search()[0]
     derived_out = PublishOutput(name="Cleaned", description="step one")
-    job_id, _signed, _out = finished_job(provider, tmp_path, publish_output=derived_out)
+    # open data (output checks off), and so is what is made of it: step two copies its input
+    job_id, _signed, _out = finished_job(
+        provider, tmp_path, policy=OPEN_DATA, publish_output=derived_out
+    )
     info = con.status(job_id)
     derived = info.derivedDID
     assert derived.startswith("did:atoll:")
@@ -126,7 +135,7 @@ def test_derived_asset_chain_and_lineage(provider: Running, tmp_path: Path) -> N
     # the owner sets its policy like any publisher; another consumer runs a job on it
     with pytest.raises(Forbidden, match="only the owner"):
         other.set_policy(derived, ComputePolicy(allowRawAlgorithm=True))
-    con.set_policy(derived, ComputePolicy(allowRawAlgorithm=True))
+    con.set_policy(derived, OPEN_DATA)
     step_two_code = (
         "import json, os, shutil\n"
         "did = json.loads(os.environ['DIDS'])[0]\n"

@@ -19,7 +19,7 @@ from atoll.models.status import JobStatus
 from atoll.node import operator_app
 from atoll.provider.disposition import attachment
 from atoll.server import BackgroundServer
-from tests.helpers import Running, require_sandbox, running_provider
+from tests.helpers import OPEN_DATA, Running, require_sandbox, running_provider
 
 NAMES = [
     "résumé 📈.csv",
@@ -51,7 +51,8 @@ def test_disposition_is_ascii_and_carries_the_name(name: str) -> None:
 
 def test_hostile_names_download_with_the_right_bytes(provider: Running, tmp_path: Path) -> None:
     require_sandbox()
-    did = provider.dataset(tmp_path)
+    # open data: the outputs are released unchecked, whatever their names hold
+    did = provider.dataset(tmp_path, policy=OPEN_DATA)
     contents = {name: f"{i}: {name}\n".encode() * (i + 1) for i, name in enumerate(NAMES)}
     files = json.dumps({n: c.decode() for n, c in contents.items()})
     code = (
@@ -98,7 +99,7 @@ def test_hostile_names_download_with_the_right_bytes(provider: Running, tmp_path
 
 def test_a_failed_download_leaves_nothing(provider: Running, tmp_path: Path) -> None:
     require_sandbox()
-    did = provider.dataset(tmp_path)
+    did = provider.dataset(tmp_path, policy=OPEN_DATA)  # "aaa…" would be held as hex
     code = "for n in 'abc':\n    open(f'/data/outputs/{n}.txt', 'w').write(n * 1000)\n"
     info = provider.consumer.wait(provider.consumer.start(did, rawcode=code).jobId, timeout=60)
     assert info.status == JobStatus.FINISHED

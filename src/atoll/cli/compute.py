@@ -13,13 +13,15 @@ import typer
 
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, err, print_json
 from atoll.cli.exits import INTERRUPTED, JOB_FAILED
-from atoll.cli.untrusted import LogText, markup, plain
+from atoll.cli.untrusted import LogText, markup, plain, plain_lines
 from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.models.status import JobStatus
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from atoll.models.job import JobInfo
+    from atoll.models.mock import DryRunStatus
     from atoll.sdk import ProviderClient
 
 app = typer.Typer(help="Run jobs and get their status, logs and results.", no_args_is_help=True)
@@ -54,6 +56,10 @@ def following(job_id: str) -> Iterator[None]:
         raise typer.Exit(INTERRUPTED) from None
 
 
+#: a job that finished, its outputs released or waiting for a reviewer
+DELIVERED = (JobStatus.FINISHED, JobStatus.AWAITING_REVIEW)
+
+
 def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path]:
     """The result files, and the signed receipt beside them as receipt.json."""
     saved = c.download_results(info, directory)
@@ -65,9 +71,7 @@ def save_results(c: ProviderClient, info: JobInfo, directory: Path) -> list[Path
 def print_job(info: JobInfo) -> None:
     from rich.table import Table
 
-    from atoll.models.status import JobStatus
-
-    ok = info.status == JobStatus.FINISHED
+    ok = info.status in DELIVERED
     colour = "green" if ok else ("yellow" if not info.terminal else "red")
     console.print(f"job      {markup(info.jobId)}")
     console.print(f"status   [{colour}]{info.status} {markup(info.statusText)}[/{colour}]")
@@ -87,6 +91,11 @@ def print_job(info: JobInfo) -> None:
         if not info.all_results_listed:
             more = info.resultCount - len(info.results)
             console.print(f"… and {more} more (atoll compute results {info.jobId} --to DIR)")
+    if info.review is not None and info.review.held:
+        console.print(f"review   {info.review.state}: released {len(info.review.released)}")
+        for h in info.review.held:
+            why = plain("; ".join(h.reasons))
+            console.print(f"  result {h.index} ({h.kind}, {h.filesize} bytes) {h.state}: ", why)
 
 
 @app.command("run")
@@ -125,7 +134,6 @@ def run(
         algo_did, rawcode = "", _code(Path(algorithm))
     from atoll.cli.parameters import given
     from atoll.models.job import PublishOutput
-    from atoll.models.status import JobStatus
 
     parameters = given(param or [])
     extra: dict[str, str | None] = {}
@@ -177,7 +185,7 @@ def run(
         print_json(info.model_dump(mode="json"))
     else:
         print_job(info)
-    if info.terminal and info.status != JobStatus.FINISHED:
+    if info.terminal and info.status not in DELIVERED:
         raise typer.Exit(JOB_FAILED)
 
 
@@ -210,12 +218,11 @@ def status(
     json: JsonOpt = False,
 ) -> None:
     """Show a job's status and results list."""
-    from atoll.models.status import JobStatus
 
     with client(provider, key) as c:
         info = wait_with_progress(c, c.status(job), json) if wait else c.status(job)
     print_json(info.model_dump(mode="json")) if json else print_job(info)
-    if wait and info.terminal and info.status != JobStatus.FINISHED:
+    if wait and info.terminal and info.status not in DELIVERED:
         raise typer.Exit(JOB_FAILED)
 
 
@@ -318,3 +325,85 @@ def delete(job: JobArg, provider: ProviderOpt = None, key: KeyOpt = None) -> Non
     with client(provider, key) as c:
         print_job(c.delete(job))
         err.print("results and logs removed")
+
+
+@app.command("dryrun")
+def dryrun(
+    dataset: Annotated[str, typer.Argument(help="DID of the dataset")],
+    algorithm: Annotated[str, typer.Option(help="Algorithm: a Python file, or a DID")],
+    param: Annotated[
+        list[str] | None, typer.Option(help="A parameter of the algorithm, NAME=VALUE (repeatable)")
+    ] = None,
+    additional: Annotated[
+        list[str] | None, typer.Option(help="Another dataset's DID (repeatable)")
+    ] = None,
+    environment: Annotated[str, typer.Option(help="Compute environment id")] = "default",
+    results: Annotated[
+        Path | None, typer.Option(help="Save every output and log here as well")
+    ] = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Try an algorithm on the datasets' mock data: no agreement, no payment. Prints every
+    output and log, and the check report a real job's outputs would get; then run it for
+    real with `atoll compute run`."""
+    from atoll.cli.parameters import given
+    from atoll.models.job import result_path
+
+    if algorithm.startswith("did:"):
+        algo_did, rawcode = algorithm, ""
+    else:
+        algo_did, rawcode = "", _code(Path(algorithm))
+    with client(provider, key) as c:
+        info = c.dryrun_start(
+            dataset, algo_did, rawcode, given(param or []), list(additional or []), environment
+        )
+        with following(info.jobId):
+            if not json:
+                console.print(f"dry run {markup(info.jobId)} on mock data (no agreement)")
+            done = c.dryrun_wait(info.jobId)
+        files = {r.index: c.dryrun_result(info.jobId, r.index) for r in done.job.results}
+    if results is not None:
+        for r in done.job.results:
+            target = result_path(results, r.filename)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(files[r.index])
+    if json:
+        print_json(done.model_dump(mode="json"))
+    else:
+        print_dry_run(done, files)
+    if done.job.status != JobStatus.FINISHED:
+        raise typer.Exit(JOB_FAILED)
+
+
+#: an output longer than this is shown cut (all of it is saved with --results)
+SHOWN_BYTES = 4096
+
+
+def print_dry_run(done: DryRunStatus, files: dict[int, bytes]) -> None:
+    """Each output and log as text made safe for the terminal, then the check report."""
+    print_job(done.job)
+    for r in done.job.results:
+        data = files[r.index]
+        console.rule(plain(f"{r.index}: {r.filename} ({r.type})"))
+        cut = len(data) > SHOWN_BYTES
+        console.print(plain_lines(data[:SHOWN_BYTES]), end="\n" if not cut else "")
+        if cut:
+            console.print(f"\n… {len(data) - SHOWN_BYTES} more bytes (--results DIR saves all)")
+    if not done.job.all_results_listed:
+        console.print(f"… and {done.job.resultCount - len(done.job.results)} more files")
+    console.rule("check report")
+    report = done.report or {}
+    for f in report.get("files", []):
+        verdict = "[green]pass[/green]" if f["verdict"] == "pass" else "[yellow]hold[/yellow]"
+        reasons = "; ".join(f"{x['check']}: {x['detail']}" for x in f.get("findings", []))
+        line = f"{f['index']}: {verdict}"
+        console.print(line + (f"  {markup(reasons)}" if reasons else ""))
+    if done.held:
+        console.print(
+            f"a real job would hold {len(done.held)} file(s) for review; "
+            "the rest would be released at once"
+        )
+    elif report:
+        console.print("a real job's outputs would all be released at once")

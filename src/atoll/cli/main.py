@@ -13,9 +13,22 @@ import typer
 from typer._click import exceptions as click
 
 import atoll
-from atoll.cli import assets, backup, chain, compute, demo, keys, policy, publish, receipt, serve
+from atoll.cli import (
+    assets,
+    backup,
+    chain,
+    compute,
+    demo,
+    keys,
+    mock,
+    policy,
+    publish,
+    receipt,
+    serve,
+)
 from atoll.cli.common import console, err
 from atoll.cli.exits import EPILOG, ERROR, INTERNAL, INTERRUPTED, USAGE
+from atoll.cli.review import app as review_app
 from atoll.cli.untrusted import markup
 from atoll.errors import AtollError
 
@@ -41,6 +54,8 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(chain.app, name="chain")
 app.add_typer(policy.app, name="policy")
 app.add_typer(receipt.app, name="receipt")
+app.add_typer(mock.app, name="mock")
+app.add_typer(review_app, name="review")
 app.add_typer(serve.operator_app, name="operator")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,6 +21,12 @@ app = typer.Typer(
 DidArg = Annotated[str, typer.Argument(help="The dataset's DID")]
 
 
+class OutputMode(StrEnum):
+    auto = "auto"
+    review = "review"
+    off = "off"
+
+
 def _show(policy: ComputePolicy) -> None:
     console.print(f"raw algorithms      {'allowed' if policy.allowRawAlgorithm else 'refused'}")
     trusted = policy.publisherTrustedAlgorithms
@@ -35,6 +42,15 @@ def _show(policy: ComputePolicy) -> None:
         f"network             {'allowed: ' + hosts if policy.allowNetworkAccess else 'none'}"
     )
     console.print(f"jobs per agreement  {policy.maxJobs}")
+    out = policy.outputPolicy
+    console.print(f"output checks       {out.mode}")
+    reviewers = markup(", ".join(out.reviewers)) or "the owner only"
+    console.print(f"reviewers           {reviewers}; {out.reviewersRequired} needed per release")
+    checks = out.checks
+    console.print(f"  cell threshold    {checks.threshold}")
+    console.print(f"  identifiers       {markup(', '.join(checks.identifiers)) or 'none marked'}")
+    quasi = markup(", ".join(checks.quasiIdentifiers)) or "none marked"
+    console.print(f"  quasi-identifiers {quasi}")
 
 
 @app.command("show")
@@ -88,6 +104,31 @@ def set_(
         typer.Option(help="A host (or host:port) jobs may reach; replaces the list (repeatable)"),
     ] = None,
     max_jobs: Annotated[int | None, typer.Option(help="Jobs one agreement allows")] = None,
+    output_checks: Annotated[
+        OutputMode | None,
+        typer.Option(
+            help="auto: release what passes the checks, hold the rest; review: hold all; "
+            "off: no checks (open data only)"
+        ),
+    ] = None,
+    reviewer: Annotated[
+        list[str] | None,
+        typer.Option(help="An address that reviews held outputs; replaces the list (repeatable)"),
+    ] = None,
+    reviewers_required: Annotated[
+        int | None, typer.Option(min=1, max=2, help="Distinct approvals a release needs")
+    ] = None,
+    identifier: Annotated[
+        list[str] | None,
+        typer.Option(help="A column that identifies a person; replaces the list (repeatable)"),
+    ] = None,
+    quasi_identifier: Annotated[
+        list[str] | None,
+        typer.Option(help="A column that singles people out with others (repeatable)"),
+    ] = None,
+    cell_threshold: Annotated[
+        int | None, typer.Option(min=2, help="Smallest count a table cell may show")
+    ] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
 ) -> None:
@@ -131,6 +172,19 @@ def set_(
             policy.networkAllowlist = list(host)
         if max_jobs is not None:
             policy.maxJobs = max_jobs
+        out = policy.outputPolicy
+        if output_checks is not None:
+            out.mode = output_checks.value
+        if reviewer is not None:
+            out.reviewers = list(reviewer)
+        if reviewers_required is not None:
+            out.reviewersRequired = reviewers_required
+        if identifier is not None:
+            out.checks.identifiers = list(identifier)
+        if quasi_identifier is not None:
+            out.checks.quasiIdentifiers = list(quasi_identifier)
+        if cell_threshold is not None:
+            out.checks.threshold = cell_threshold
         ddo = c.set_policy(did, ComputePolicy.model_validate(policy.model_dump()))
     new = ddo.service("compute")
     if new is not None and new.compute is not None:

@@ -186,3 +186,94 @@ node_identity = Table(
     Column("name", String(32), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+#: a dataset's mock data: uploaded by its owner, or generated from a schema inferred from
+#: its real file, which the owner approves before anything is offered
+mock_data = Table(
+    "mock_data",
+    metadata,
+    Column("did", String(80), ForeignKey("assets.did", ondelete="CASCADE"), primary_key=True),
+    #: "uploaded" or "generated"
+    Column("source", String(16), nullable=False),
+    #: "proposed" (a generated schema awaiting the owner's approval) or "offered"
+    Column("state", String(16), nullable=False),
+    #: the generated schema (the owner's to see before approval); null for an upload
+    Column("mock_schema", JSON),
+    #: which of the dataset's files the schema was inferred from
+    Column("file_index", Integer, nullable=False, default=0),
+    #: the provider's copy of the mock file; empty until offered
+    Column("location", Text, nullable=False, default=""),
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("columns", JSON, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+#: jobs run on mock data: no agreement, no payment; the consumer they belong to and, once
+#: they have ended, the check report a real job's outputs would get
+dry_runs = Table(
+    "dry_runs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("consumer", String(42), nullable=False, index=True),
+    Column("did", String(80), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("report", JSON),
+)
+
+#: the disclosure checks' report on each ended job, and the output policy it was held under
+job_checks = Table(
+    "job_checks",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    #: the job's consumer, who may never review its outputs
+    Column("owner", String(42), nullable=False),
+    #: the job's datasets, whose columns a reviewer compares an output's with
+    Column("inputs", JSON, nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("reviewers_required", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+#: who may review each checked job: its datasets' owners and the reviewers their policies name
+job_reviewers = Table(
+    "job_reviewers",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Index("ix_job_reviewers_address", "address"),
+)
+
+#: each checked output or log: released, held for review, rejected, or changed after the check
+job_releases = Table(
+    "job_releases",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    #: the job's own name for the file: shown to reviewers, to the consumer once released
+    Column("filename", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    #: the provider-signed release record of a file released after review
+    Column("release", JSON),
+)
+
+#: every reviewer's decision on a held file, with the signed request that made it
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("reviewer", String(42), primary_key=True),
+    Column("decision", String(8), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("body_digest", String(64), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)

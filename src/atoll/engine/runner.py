@@ -131,6 +131,13 @@ class Engine:
         ObjectNotFound."""
         return self.results.open(result_key(job_id, index))
 
+    def local_result(self, job_id: str, index: int) -> Path | None:
+        """Where a published result lies on this host; None when the result store is not a
+        local one (then :meth:`open_result` streams it)."""
+        if isinstance(self.results, LocalResults):
+            return self.results.local_path(result_key(job_id, index))
+        return None
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def recover(self) -> None:

@@ -28,6 +28,8 @@ CHARGED = frozenset(
         JobStatus.TIME_LIMIT_EXCEEDED,
         JobStatus.STOPPED,
         JobStatus.OUTPUTS_REJECTED,
+        # shown instead of FINISHED while a reviewer decides: the compute was delivered
+        JobStatus.AWAITING_REVIEW,
     }
 )
 

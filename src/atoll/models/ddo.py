@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from atoll.canonical import canonical_sha256
+from atoll.models.output_policy import OutputPolicy
 
 DID_PREFIX = "did:atoll:"
 ParamType = Literal["text", "number", "boolean", "select"]
@@ -86,6 +87,8 @@ class ComputePolicy(BaseModel):
     publisherTrustedAlgorithmPublishers: list[str] = Field(default_factory=list)
     #: how many jobs one agreement allows
     maxJobs: int = Field(default=1, ge=1)
+    #: what a job's outputs and logs must pass before its consumer may read them
+    outputPolicy: OutputPolicy = Field(default_factory=OutputPolicy)
 
 
 class Service(BaseModel):

@@ -100,6 +100,34 @@ def result_path(directory: Path, filename: str) -> Path:
     return directory.joinpath(*rel.parts)
 
 
+class HeldFile(BaseModel):
+    """What a consumer may know of an output or log the checks held: its index, size and why;
+    never a name or text the job chose."""
+
+    index: int
+    kind: Literal["output", "log"]
+    filesize: int
+    #: "held" (waiting for reviewers), "rejected", or "changed" (its bytes moved after the check)
+    state: str
+    reasons: list[str] = Field(default_factory=list)
+    #: distinct reviewers who approved so far, and how many are needed
+    approvals: int = 0
+    approvalsRequired: int = 1
+
+
+class JobReview(BaseModel):
+    """The disclosure checks' outcome for an ended job, as its consumer sees it."""
+
+    #: "released" (everything), "awaiting review", or "reviewed" (decided, some not released)
+    state: str
+    #: the output policy's mode the job ran under
+    mode: str
+    #: sha256 of the check report, which the receipt binds
+    reportDigest: str
+    released: list[int] = Field(default_factory=list)
+    held: list[HeldFile] = Field(default_factory=list)
+
+
 class JobInfo(BaseModel):
     """The status object served to the job's owner (Ocean's field names)."""
 
@@ -133,6 +161,8 @@ class JobInfo(BaseModel):
     publishOutput: PublishOutput | None = None
     #: the asset the job's outputs became, when publishOutput was asked for
     derivedDID: str = ""
+    #: what the disclosure checks released and held, once the job has ended
+    review: JobReview | None = None
 
     @property
     def terminal(self) -> bool:

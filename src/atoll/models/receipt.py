@@ -8,6 +8,8 @@ records on chain when it fulfils compute.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from atoll import signing
@@ -53,6 +55,17 @@ class ReceiptResult(BaseModel):
     sha256: str
 
 
+class ReceiptChecks(BaseModel):
+    """The disclosure checks' decision at the job's end: the check report it binds, and which
+    results were released at once (the others are held; a held result is named in the
+    receipt by index, size and sha256 only)."""
+
+    mode: str
+    reportDigest: str
+    released: list[int]
+    held: list[int]
+
+
 class Receipt(BaseModel):
     version: int = RECEIPT_VERSION
     provider: str
@@ -68,12 +81,64 @@ class Receipt(BaseModel):
     status: int
     statusText: str
     results: list[ReceiptResult]
+    #: absent for a job whose outputs were not checked
+    checks: ReceiptChecks | None = None
+
+    def _body(self) -> dict[str, object]:
+        # a receipt without checks hashes as it did before they existed
+        return self.model_dump(mode="json", exclude={"checks"} if self.checks is None else None)
+
+    def canonical(self) -> str:
+        return canonical_json(self._body())
+
+    def sha256(self) -> str:
+        return canonical_sha256(self._body())
+
+
+class ReviewDecision(BaseModel):
+    """One reviewer's decision on a held result, with the signature of the request that made
+    it: ``signing.message("review", reviewer, jobId, index, bodyDigest, nonce)``."""
+
+    reviewer: str
+    decision: Literal["approve", "reject"]
+    reason: str
+    bodyDigest: str
+    nonce: int
+    signature: str
+
+    def signed_text(self, job_id: str, index: int) -> str:
+        return signing.message("review", self.reviewer, job_id, index, self.bodyDigest, self.nonce)
+
+
+class Release(BaseModel):
+    """A held result released after review: what was checked (the report digest and the
+    file's sha256), the decisions that released it, and its name, now that it may be known."""
+
+    jobId: str
+    receiptSha256: str
+    reportDigest: str
+    index: int
+    filename: str
+    filesize: int
+    sha256: str
+    decisions: list[ReviewDecision]
 
     def canonical(self) -> str:
         return canonical_json(self.model_dump(mode="json"))
 
-    def sha256(self) -> str:
-        return canonical_sha256(self.model_dump(mode="json"))
+
+class SignedRelease(BaseModel):
+    """A release record signed by the provider, like the receipt it extends."""
+
+    release: Release
+    signature: str
+
+    @classmethod
+    def sign(cls, release: Release, key: signing.Key) -> SignedRelease:
+        return cls(release=release, signature=key.sign(release.canonical()))
+
+    def signer(self) -> str:
+        return signing.recover(self.release.canonical(), self.signature)
 
 
 class SignedReceipt(BaseModel):
@@ -81,6 +146,8 @@ class SignedReceipt(BaseModel):
 
     receipt: Receipt
     signature: str
+    #: held results released since the receipt was signed, each signed on its own
+    releases: list[SignedRelease] = Field(default_factory=list)
 
     @classmethod
     def sign(cls, receipt: Receipt, key: signing.Key) -> SignedReceipt:

@@ -6,7 +6,9 @@ failure gets its own code, so that a client can tell an out-of-memory job from a
 without parsing ``statusText``; 38 is a dataset file that no longer holds its published bytes;
 48 is a job whose own output tree could not be published
 (too deep, names too long, unreadable), as opposed to 62, the provider failing to store
-results.
+results. 51 is ours too: a job that finished and whose outputs or logs were held by the
+disclosure checks until a reviewer decides; the engine never sets it, the provider shows it
+instead of 70 while anything is held. The job has ended (it is charged and settled as 70).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class JobStatus(IntEnum):
     INTERRUPTED = 47
     OUTPUTS_REJECTED = 48
     FILTERING = 50
+    AWAITING_REVIEW = 51
     PUBLISHING = 60
     RESULTS_FETCH_FAILED = 61
     RESULTS_UPLOAD_FAILED = 62
@@ -63,6 +66,7 @@ TERMINAL = frozenset(
         JobStatus.SANDBOX_UNAVAILABLE,
         JobStatus.INTERRUPTED,
         JobStatus.OUTPUTS_REJECTED,
+        JobStatus.AWAITING_REVIEW,
         JobStatus.RESULTS_FETCH_FAILED,
         JobStatus.RESULTS_UPLOAD_FAILED,
         JobStatus.FINISHED,
@@ -88,6 +92,7 @@ STATUS_TEXT: dict[JobStatus, str] = {
     JobStatus.INTERRUPTED: "Interrupted by a provider restart",
     JobStatus.OUTPUTS_REJECTED: "Outputs rejected: the job's output tree cannot be published",
     JobStatus.FILTERING: "Filtering results",
+    JobStatus.AWAITING_REVIEW: "Awaiting review: some outputs or logs are held",
     JobStatus.PUBLISHING: "Publishing results",
     JobStatus.RESULTS_FETCH_FAILED: "Results fetch failed",
     JobStatus.RESULTS_UPLOAD_FAILED: "Results upload failed",

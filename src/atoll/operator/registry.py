@@ -9,9 +9,11 @@ already authorised every call: the registry checks existence and state, not owne
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 import anyio
@@ -79,6 +81,36 @@ async def all_results(registry: WorkflowRegistry, info: JobInfo) -> list[ResultF
     return found
 
 
+def is_local(registry: WorkflowRegistry) -> bool:
+    """Whether the registry runs in this process, its result files on this host."""
+    return isinstance(registry, LocalRegistry)
+
+
+def local_result(registry: WorkflowRegistry, job_id: str, index: int) -> Path | None:
+    """Where a result file lies on this host, when the registry runs here; None when it must
+    be fetched through :meth:`WorkflowRegistry.result`."""
+    if isinstance(registry, LocalRegistry):
+        return registry.engine.local_result(job_id, index)
+    return None
+
+
+async def save_result(registry: WorkflowRegistry, job_id: str, index: int, target: Path) -> None:
+    """Put a result file at ``target``: linked when it lies on this host (the bytes are
+    written once), fetched otherwise."""
+    local = local_result(registry, job_id, index)
+    if local is not None:
+        try:
+            target.unlink(missing_ok=True)
+            os.link(local, target)
+            return
+        except OSError:
+            pass  # another file system: copied below
+    _entry, stream = await registry.result(job_id, index)
+    with target.open("wb") as fh:
+        async for chunk in stream:
+            fh.write(chunk)
+
+
 class LocalRegistry:
     def __init__(self, store: JobStore, engine: Engine, notifier: Notifier) -> None:
         self.store = store
@@ -144,7 +176,7 @@ class LocalRegistry:
         info = await self.status(job_id)
         if info.removed:
             raise NotFound("the job's logs were removed")
-        path = self.engine.workspace(job_id).algorithm_log
+        path = self._log_path(job_id)
         offset = 0
         while True:
             listener = self.notifier.listen(job_id) if follow else None
@@ -170,6 +202,10 @@ class LocalRegistry:
                     pass
                 return
             await listener.wait(MAX_WAIT)
+
+    # the only place that knows where the engine writes a running job's log
+    def _log_path(self, job_id: str) -> Path:
+        return self.engine.workspace(job_id).algorithm_log
 
     async def result(self, job_id: str, index: int) -> tuple[ResultFile, AsyncIterator[bytes]]:
         if index < 0:

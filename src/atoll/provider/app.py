@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from atoll.provider.metrics import Metrics
 from atoll.provider.openapi import document_errors
 from atoll.provider.ratelimit import UNSIGNED_ROUTES, RateLimitMiddleware, RateLimits
-from atoll.provider.routes import assets, chain, compute
+from atoll.provider.routes import assets, chain, compute, dryrun, mock, review
 from atoll.provider.routes.common import ProviderContext
 from atoll.web.errors import install_error_handlers
 from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
@@ -22,6 +22,8 @@ EXTRA_CODES: dict[tuple[str, str], set[int]] = {
     ("GET", "/api/services/chain"): {404},
     ("POST", "/api/services/faucet"): {404},
     ("POST", "/api/services/initializeCompute"): {403, 404},
+    # free compute: a rate limit per address and a cap on dry runs at once
+    ("POST", "/api/services/dryrun"): {429},
     # JSON-RPC reads its body itself, so the schema shows none; the limits still apply
     ("POST", "/chain"): {400, 413},
 }
@@ -68,6 +70,9 @@ def create_provider_app(
     app.include_router(assets.router)
     app.include_router(compute.router)
     app.include_router(chain.router)
+    app.include_router(mock.router)
+    app.include_router(dryrun.router)
+    app.include_router(review.router)
     serve_docs(app)
     document_errors(app, set(UNSIGNED_ROUTES) if rate_limits else set(), EXTRA_CODES)
 

@@ -1,8 +1,11 @@
-"""What a job leaves behind once it ends: a signed execution receipt, and, when the consumer
-asked for it, a derived asset made of its outputs.
+"""What a job leaves behind once it ends: the disclosure checks' verdict on its files, a
+signed execution receipt that binds it, and, when the consumer asked for it, a derived asset
+made of its outputs.
 
-Both are made once per job (a row in the store) by whoever sees the end first: the watcher
-that follows each job, or a consumer asking for the receipt.
+This is the one path a job's end takes (checks → receipt → derived asset, then the keeper,
+:mod:`atoll.node`), driven by the watcher that follows each job; every route that needs an
+ended job goes through it first (:class:`atoll.provider.job_end.OncePerJob`). Each step is a
+row in the store, made once, so a crash anywhere is finished by the next run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from atoll.models.job import JobInfo, ResultFile
 from atoll.models.receipt import (
     Receipt,
     ReceiptAlgorithm,
+    ReceiptChecks,
     ReceiptEnvironment,
     ReceiptInput,
     ReceiptPolicy,
@@ -36,9 +40,10 @@ from atoll.models.receipt import (
     SignedReceipt,
 )
 from atoll.models.status import JobStatus
-from atoll.operator.registry import WorkflowRegistry, all_results
+from atoll.operator.registry import WorkflowRegistry, all_results, save_result
 from atoll.provider.policy import inherited_policy
 from atoll.provider.registrar import DidRegistrar
+from atoll.provider.review import OutputReview
 from atoll.signing import Key
 
 log = logging.getLogger("atoll.outcomes")
@@ -61,8 +66,10 @@ class JobOutcomes:
         derived_dir: Path,
         endpoint: str,
         default_timeout: int,
+        review: OutputReview,
     ) -> None:
         self.db = db
+        self.review = review
         self.assets = assets
         self.key = key
         self.chain = chain
@@ -83,7 +90,9 @@ class JobOutcomes:
             return None
         return Outcome(SignedReceipt.model_validate(row.receipt), row.derived_did)
 
-    def receipt(self, info: JobInfo, results: list[ResultFile]) -> Receipt:
+    def receipt(
+        self, info: JobInfo, results: list[ResultFile], checks: ReceiptChecks | None = None
+    ) -> Receipt:
         env = self.environments.get(info.environment)
         runtime = env.runtime_checksum() if env is not None else ""
         agreements = info.agreements or [info.agreementId]
@@ -116,7 +125,8 @@ class JobOutcomes:
             finished=info.dateFinished,
             status=info.status,
             statusText=info.statusText,
-            results=[ReceiptResult(**x.model_dump()) for x in results],
+            results=[_receipt_result(x, checks) for x in results],
+            checks=checks,
         )
 
     async def finish(
@@ -145,16 +155,21 @@ class JobOutcomes:
         self, info: JobInfo, registry: WorkflowRegistry, then: Callable[[Outcome], None] | None
     ) -> Outcome:
         derives = info.publishOutput is not None and info.status == JobStatus.FINISHED
-        if not derives and info.all_results_listed:
+        if not derives and info.all_results_listed and self.review.checks_here():
             # the usual end, in one trip to a worker thread: each trip waits for a free
             # thread and then for the event loop, which is what the job's waiters wait in
             return await anyio.to_thread.run_sync(self._settle, info, then)
         outcome = await anyio.to_thread.run_sync(self.get, info.jobId)
         if outcome is None:
             results = await all_results(registry, info)
-            signed = await anyio.to_thread.run_sync(self._sign, info, results)
+            checks = await self.review.check_ended(info, results)
+            faults.point("end.checked")
+            signed = await anyio.to_thread.run_sync(self._sign, info, results, checks)
             derived = ""
-            if derives:
+            if derives and checks is not None and _held_outputs(results, checks):
+                # outputs a reviewer has not seen never become an asset
+                log.warning("job %s: no derived asset: outputs are held for review", info.jobId)
+            elif derives:
                 try:
                     async with self._publish_lock:
                         derived = await self._publish_derived(info, signed, registry, results)
@@ -169,13 +184,18 @@ class JobOutcomes:
     def _settle(self, info: JobInfo, then: Callable[[Outcome], None] | None) -> Outcome:
         outcome = self.get(info.jobId)
         if outcome is None:
-            outcome = self._keep(info.jobId, self._sign(info, list(info.results)), "")
+            results = list(info.results)
+            checks = self.review.check(info, results, None)
+            faults.point("end.checked")
+            outcome = self._keep(info.jobId, self._sign(info, results, checks), "")
         if then is not None:
             then(outcome)
         return outcome
 
-    def _sign(self, info: JobInfo, results: list[ResultFile]) -> SignedReceipt:
-        return SignedReceipt.sign(self.receipt(info, results), self.key)
+    def _sign(
+        self, info: JobInfo, results: list[ResultFile], checks: ReceiptChecks | None
+    ) -> SignedReceipt:
+        return SignedReceipt.sign(self.receipt(info, results, checks), self.key)
 
     def _keep(self, job_id: str, signed: SignedReceipt, derived: str) -> Outcome:
         """Stores the outcome and returns what the store holds (another process sharing the
@@ -215,10 +235,7 @@ class JobOutcomes:
         locations = []
         for entry in outputs:
             path = target / str(entry.index)
-            _e, stream = await registry.result(info.jobId, entry.index)
-            with path.open("wb") as fh:
-                async for chunk in stream:
-                    fh.write(chunk)
+            await save_result(registry, info.jobId, entry.index, path)
             locations.append(str(path))
         return await anyio.to_thread.run_sync(
             self._register_derived, info, signed, target, locations, outputs
@@ -262,3 +279,20 @@ class JobOutcomes:
         DidRegistrar(self.chain).claim(ddo)
         self.assets.add(ddo, files)
         return ddo.id
+
+
+def _receipt_result(entry: ResultFile, checks: ReceiptChecks | None) -> ReceiptResult:
+    """A result as the receipt names it: a held one by index, size, type and sha256 only (the
+    consumer reads the receipt; the name is the job's choice)."""
+    held = checks is not None and entry.index not in checks.released
+    return ReceiptResult(
+        index=entry.index,
+        filename="" if held else entry.filename,
+        filesize=entry.filesize,
+        type=entry.type,
+        sha256=entry.sha256,
+    )
+
+
+def _held_outputs(results: list[ResultFile], checks: ReceiptChecks) -> bool:
+    return any(r.type == "output" and r.index not in checks.released for r in results)

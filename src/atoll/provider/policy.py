@@ -9,6 +9,8 @@ from atoll.errors import BadRequest, NotFound, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, TrustedAlgorithm
 from atoll.models.environment import Environment
 from atoll.models.parameters import validate_parameters as validate_parameters
+from atoll.provider.review_policy import OUTPUT_MODES
+from atoll.provider.review_policy import strictest as strictest_output
 
 
 def compute_policy(ddo: DDO) -> ComputePolicy:
@@ -85,8 +87,7 @@ def _accepts(policy: ComputePolicy, algo: TrustedAlgorithm, owner_of: OwnerOf) -
 def strictest(policies: list[ComputePolicy], owner_of: OwnerOf) -> ComputePolicy:
     """What every one of ``policies`` allows, and nothing more: the policy a derived asset
     inherits from its inputs. Raw code and network only if all allow them, only the hosts
-    all list, only algorithms and publishers all trust. (Output review, once there is one,
-    is inherited the same way: required if any input requires it.)"""
+    all list, only algorithms and publishers all trust; the strictest output checks of any."""
     if not policies:
         return ComputePolicy()
     network = all(p.allowNetworkAccess for p in policies)
@@ -108,18 +109,27 @@ def strictest(policies: list[ComputePolicy], owner_of: OwnerOf) -> ComputePolicy
         networkAllowlist=hosts,
         publisherTrustedAlgorithms=trusted,
         publisherTrustedAlgorithmPublishers=list(dict.fromkeys(publishers)),
+        outputPolicy=strictest_output([p.outputPolicy for p in policies]),
     )
 
 
 def inherited_policy(assets: AssetStore, inputs: list[str]) -> ComputePolicy:
     """The strictest policy of the assets ``inputs`` (an unknown one allows nothing)."""
     policies = []
+    owners = []
     for did in inputs:
         try:
-            policies.append(compute_policy(assets.get(did)))
+            ddo = assets.get(did)
+            owners.append(ddo.owner)
+            policies.append(compute_policy(ddo))
         except (NotFound, PolicyRefused):
             policies.append(ComputePolicy())
-    return strictest(policies, owner_lookup(assets))
+    policy = strictest(policies, owner_lookup(assets))
+    # the inputs' owners go on reviewing what is made of their data
+    out = policy.outputPolicy
+    listed = {r.lower() for r in out.reviewers}
+    out.reviewers = (out.reviewers + [o for o in owners if o.lower() not in listed])[:32]
+    return policy
 
 
 def ceiling_of(assets: AssetStore, ddo: DDO) -> ComputePolicy | None:
@@ -155,6 +165,10 @@ def widening(new: ComputePolicy, ceiling: ComputePolicy, owner_of: OwnerOf) -> s
         for host in new.networkAllowlist:
             if host.lower() not in listed:
                 return f"network access to {host}"
+    if OUTPUT_MODES.index(new.outputPolicy.mode) < OUTPUT_MODES.index(ceiling.outputPolicy.mode):
+        return f"output checks '{new.outputPolicy.mode}'"
+    if new.outputPolicy.reviewersRequired < ceiling.outputPolicy.reviewersRequired:
+        return "fewer reviewers per release"
     publishers = {a.lower() for a in ceiling.publisherTrustedAlgorithmPublishers}
     for a in new.publisherTrustedAlgorithmPublishers:
         if a.lower() not in publishers:

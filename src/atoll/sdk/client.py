@@ -29,6 +29,7 @@ from atoll.models.job import (
     ResultsPage,
     result_path,
 )
+from atoll.models.mock import DryRunStatus, MockOffer, MockView
 from atoll.models.receipt import SignedReceipt
 from atoll.sdk.endpoint import provider_url
 from atoll.sdk.wallet import Wallet
@@ -448,7 +449,12 @@ class ProviderClient:
         """Save every result file under ``directory``, checking each file's sha256. All or
         nothing: the files are fetched into a staging folder beside the others and moved into
         place only once every one has arrived whole, so an error leaves no partial download."""
-        targets = [(entry, result_path(directory, entry.filename)) for entry in self.results(info)]
+        held = {h.index for h in info.review.held} if info.review is not None else set()
+        targets = [
+            (entry, result_path(directory, entry.filename))
+            for entry in self.results(info)
+            if entry.index not in held
+        ]
         if directory.exists() and not directory.is_dir():
             raise BadRequest(f"{directory} exists and is not a folder")
         fresh = not directory.exists()
@@ -504,3 +510,149 @@ class ProviderClient:
                         f"the download of result {index} broke off ({type(exc).__name__})"
                     ) from None
         return digest.hexdigest()
+
+    # -- mock data and dry runs ------------------------------------------------------------
+
+    def mock_infer(self, did: str, file_index: int = 0) -> MockView:
+        """(Owner) infer a mock schema from the dataset's file; nothing is offered until
+        :meth:`mock_approve`."""
+        body = {"fileIndex": file_index}
+        parts = (did, signing.body_digest(body))
+        path = f"/assets/{did}/mock/schema"
+        response = self._send_signed("POST", path, "mockInfer", parts, body=body)
+        return MockView.model_validate(response.json())
+
+    def mock_schema(self, did: str) -> MockView:
+        """(Owner) the proposed or offered mock data of ``did``, with its schema."""
+        path = f"/assets/{did}/mock/schema"
+        response = self._send_signed("GET", path, "mockSchema", (did,), params={})
+        return MockView.model_validate(response.json())
+
+    def mock_approve(
+        self, did: str, schema_sha256: str, rows: int = 100, seed: int = 0
+    ) -> MockOffer:
+        """(Owner) approve the schema whose digest is ``schema_sha256`` (as shown by
+        :meth:`mock_schema`): mock rows are generated from it and offered."""
+        body = {"schemaSha256": schema_sha256, "rows": rows, "seed": seed}
+        parts = (did, signing.body_digest(body))
+        path = f"/assets/{did}/mock/approve"
+        response = self._send_signed("POST", path, "mockApprove", parts, body=body)
+        return MockOffer.model_validate(response.json())
+
+    def mock_attach(self, did: str, content: str) -> MockOffer:
+        """(Owner) upload mock data (CSV text) for ``did`` and offer it."""
+        body = {"content": content}
+        parts = (did, signing.body_digest(body))
+        path = f"/assets/{did}/mock"
+        response = self._send_signed("PUT", path, "mockAttach", parts, body=body)
+        return MockOffer.model_validate(response.json())
+
+    def mock_offer(self, did: str) -> MockOffer:
+        """The mock data ``did`` offers (NotFound if none)."""
+        return MockOffer.model_validate(self._send("GET", f"/assets/{did}/mock").json())
+
+    def mock_data(self, did: str) -> bytes:
+        """The mock data file ``did`` offers, checked against its published sha256."""
+        offer = self.mock_offer(did)
+        data = self._send("GET", f"/assets/{did}/mock/file").content
+        if hashlib.sha256(data).hexdigest() != offer.sha256:
+            raise RemoteError(f"the mock data of {did} does not match its checksum")
+        return data
+
+    def dryrun_start(
+        self,
+        dataset: str,
+        algorithm_did: str = "",
+        rawcode: str = "",
+        parameters: dict[str, Any] | None = None,
+        additional: list[str] | None = None,
+        environment: str = "default",
+        resources: Resources | None = None,
+    ) -> JobInfo:
+        """Run the algorithm on the datasets' mock data: no agreement, no payment."""
+        body = self._compute_body(
+            dataset,
+            algorithm_did,
+            rawcode,
+            parameters,
+            dict.fromkeys(additional or [], ""),
+            environment,
+            "",
+            resources,
+        )
+        parts = (dataset, signing.body_digest(body))
+        response = self._send_signed("POST", "/dryrun", "dryrun", parts, body=body)
+        return JobInfo.model_validate(response.json())
+
+    def dryrun_status(self, job_id: str, wait: float = 0) -> DryRunStatus:
+        params: dict[str, Any] = {"jobId": job_id}
+        if wait:
+            params["wait"] = wait
+        response = self._send_signed("GET", "/dryrun", "dryrunStatus", (job_id,), params=params)
+        return DryRunStatus.model_validate(response.json())
+
+    def dryrun_wait(self, job_id: str, timeout: float | None = None) -> DryRunStatus:
+        """Block until the dry run ends (long-poll); its status with the check report."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        status = self.dryrun_status(job_id)
+        while not status.job.terminal:
+            remaining = 30.0 if deadline is None else min(30.0, deadline - time.monotonic())
+            if remaining <= 0:
+                break
+            status = self.dryrun_status(job_id, wait=remaining)
+        return status
+
+    def dryrun_result(self, job_id: str, index: int) -> bytes:
+        """One output or log of a dry run."""
+        params = {"jobId": job_id, "index": index}
+        parts = (job_id, index)
+        return self._send_signed(
+            "GET", "/dryrunResult", "dryrunResult", parts, params=params
+        ).content
+
+    def dryrun_delete(self, job_id: str) -> JobInfo:
+        """Remove an ended dry run's outputs and logs."""
+        params = {"jobId": job_id}
+        response = self._send_signed("DELETE", "/dryrun", "dryrunDelete", (job_id,), params=params)
+        return JobInfo.model_validate(response.json())
+
+    # -- the release queue (reviewers) -----------------------------------------------------
+
+    def review_queue(self) -> list[dict[str, Any]]:
+        """The held outputs and logs you may review: your datasets' and those whose output
+        policy names you."""
+        response = self._send_signed("GET", "/review", "review-list", ())
+        items: list[dict[str, Any]] = response.json()
+        return items
+
+    def review_item(self, job_id: str, index: int) -> dict[str, Any]:
+        """One checked file: the checks' report, its state, the decisions so far and its
+        columns beside the inputs' columns."""
+        params = {"jobId": job_id, "index": index}
+        response = self._send_signed(
+            "GET", "/review/item", "review-show", (job_id, index), params=params
+        )
+        item: dict[str, Any] = response.json()
+        return item
+
+    def review_file(self, job_id: str, index: int) -> bytes:
+        """The bytes of a checked file, held or not (reviewers only)."""
+        params = {"jobId": job_id, "index": index}
+        return self._send_signed(
+            "GET", "/review/file", "review-file", (job_id, index), params=params
+        ).content
+
+    def review(self, job_id: str, index: int, decision: str, reason: str) -> dict[str, Any]:
+        """Approve or reject a held file, with a reason; the signed request is kept as your
+        decision and bound into the file's release record."""
+        body = {"jobId": job_id, "index": index, "decision": decision, "reason": reason}
+        parts = (job_id, index, signing.body_digest(body))
+        response = self._send_signed("POST", "/review", "review", parts, body=body)
+        item: dict[str, Any] = response.json()
+        return item
+
+    def approve(self, job_id: str, index: int, reason: str) -> dict[str, Any]:
+        return self.review(job_id, index, "approve", reason)
+
+    def reject(self, job_id: str, index: int, reason: str) -> dict[str, Any]:
+        return self.review(job_id, index, "reject", reason)

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from atoll import signing
 from atoll.errors import AuthError, BadRequest
 from atoll.models.job import result_path
 from atoll.models.receipt import SignedReceipt
@@ -26,7 +27,48 @@ def check_signature(signed: SignedReceipt) -> list[str]:
             f"({signed.receipt.provider}); the receipt was changed after signing, or "
             f"signed by {signer}"
         ]
-    return []
+    return check_releases(signed)
+
+
+def check_releases(signed: SignedReceipt) -> list[str]:
+    """Each release after review: signed by the receipt's provider, for this receipt and its
+    check report, of a result the receipt held with the same bytes, and each decision in it
+    signed by the reviewer it names."""
+    problems = []
+    receipt = signed.receipt
+    digest = receipt.sha256()
+    held = set(receipt.checks.held) if receipt.checks is not None else set()
+    results = {r.index: r for r in receipt.results}
+    for s in signed.releases:
+        r = s.release
+        where = f"release of result {r.index}"
+        try:
+            signer = s.signer()
+        except AuthError:
+            problems.append(f"{where}: malformed signature")
+            continue
+        if signer.lower() != receipt.provider.lower():
+            problems.append(f"{where}: not signed by the provider ({signer})")
+        if r.jobId != receipt.jobId or r.receiptSha256 != digest:
+            problems.append(f"{where}: made for another receipt")
+        if receipt.checks is None or r.reportDigest != receipt.checks.reportDigest:
+            problems.append(f"{where}: made for another check report")
+        entry = results.get(r.index)
+        if r.index not in held or entry is None or entry.sha256 != r.sha256:
+            problems.append(f"{where}: not a held result of this receipt, or other bytes")
+        approvals = set()
+        for d in r.decisions:
+            try:
+                ok = signing.recover(d.signed_text(r.jobId, r.index), d.signature)
+            except AuthError:
+                ok = ""
+            if ok.lower() != d.reviewer.lower():
+                problems.append(f"{where}: the decision of {d.reviewer} is not signed by them")
+            elif d.decision == "approve":
+                approvals.add(d.reviewer.lower())
+        if not approvals or receipt.consumer.lower() in approvals:
+            problems.append(f"{where}: no reviewer other than the consumer approved it")
+    return problems
 
 
 def check_chain(signed: SignedReceipt, contracts: Contracts) -> list[str]:
@@ -58,8 +100,16 @@ def check_chain(signed: SignedReceipt, contracts: Contracts) -> list[str]:
 
 
 def check_files(signed: SignedReceipt, directory: Path) -> list[str]:
+    """The released result files under ``directory`` against the receipt (held files are not
+    expected; a file released after review is named by its release record)."""
     problems = []
+    checks = signed.receipt.checks
+    released = {s.release.index: s.release.filename for s in signed.releases}
     for r in signed.receipt.results:
+        if checks is not None and r.index not in checks.released:
+            if r.index not in released:
+                continue
+            r = r.model_copy(update={"filename": released[r.index]})
         try:
             path = result_path(directory, r.filename)
         except BadRequest:

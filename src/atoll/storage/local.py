@@ -80,6 +80,11 @@ class LocalResults:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*key_parts(key))
 
+    def local_path(self, key: str) -> Path:
+        """The file that holds ``key``, for a caller on this host that links rather than
+        copies it (written once); it may not exist."""
+        return self._path(key)
+
     def put(self, key: str, source: BinaryIO, *, limit: int | None = None) -> StoredObject:
         """Store what ``source`` yields. An OSError reading ``source`` is the caller's and
         propagates as it is; a failure of this store is a StorageError."""

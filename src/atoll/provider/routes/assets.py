@@ -12,7 +12,9 @@ from atoll import signing
 from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.provider.ratelimit import check_address
+from atoll.provider.review_policy import check_compute_policy
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
+from atoll.provider.routes.mock import with_mock
 
 router = APIRouter(prefix="/api/services", tags=["assets"])
 
@@ -53,6 +55,7 @@ def publish(
         body.signature,
         digest,
     )
+    check_compute_policy(body.compute)
     ddo = c.publishing.publish(
         publisher, body.metadata, body.files, body.compute, body.timeout, body.price
     )
@@ -76,7 +79,7 @@ def search(
 
 @router.get("/assets/{did}", summary="One asset's DDO")
 def get(did: str, c: ProviderContext = Depends(ctx)) -> dict[str, Any]:
-    return c.publishing.assets.get(did).public_json()
+    return with_mock(c, c.publishing.assets.get(did).public_json())
 
 
 @router.put("/assets/{did}/policy", summary="Set an asset's compute policy (owner only)")
@@ -94,6 +97,7 @@ def set_policy(
         did,
         digest,
     )
+    check_compute_policy(body.compute)
     return c.publishing.set_policy(owner, did, body.compute).public_json()
 
 

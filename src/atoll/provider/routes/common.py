@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 
 from atoll import signing
 from atoll.chain.deployment import ChainNode
+from atoll.errors import NotFound
 from atoll.models.job import JobInfo
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
+from atoll.provider.review import OutputReview
 from atoll.web.nonces import NonceStore
+
+if TYPE_CHECKING:
+    from atoll.provider.dryrun import DryRuns
+    from atoll.provider.mock import MockData
 
 
 @dataclass
@@ -29,8 +36,25 @@ class ProviderContext:
     #: the external node's URL; empty when the provider serves its embedded chain itself
     chain_url: str = ""
     outcomes: JobOutcomes | None = None
-    #: what happens once a job has ended (receipt, derived asset, keeper); idempotent
+    #: what happens once a job has ended (checks, receipt, derived asset, keeper); idempotent
     on_job_end: Callable[[JobInfo], Awaitable[Outcome]] | None = None
+    #: mock data of datasets, and dry runs on it
+    mocks: MockData | None = None
+    dryruns: DryRuns | None = None
+    #: the disclosure checks' verdicts and the release queue
+    review: OutputReview | None = None
+
+    async def ended(self, info: JobInfo) -> Outcome:
+        """The ended job's outcome, its end handled now if the watcher has not got to it yet:
+        whatever a route serves of an ended job has been through the checks first."""
+        if self.on_job_end is None or self.review is None:
+            raise NotFound("this provider serves no results")
+        return await self.on_job_end(info)
+
+    def reviews(self) -> OutputReview:
+        if self.review is None:
+            raise NotFound("this provider serves no results")
+        return self.review
 
 
 def ctx(request: Request) -> ProviderContext:

@@ -1,22 +1,25 @@
 """Compute: environments, quote, start, status (long-poll), stop, delete, logs, results.
 
 Every route that touches a job is signed by the consumer, and a consumer sees only its own
-jobs: status, logs and results included.
+jobs: status, logs and results included. An ended job is served only once its end has been
+handled (checks, receipt, derived asset, keeper), and then only what the checks or its
+reviewers released.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from atoll import signing
-from atoll.errors import NotFound
+from atoll.errors import Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
-from atoll.provider.compute import JobRequest
+from atoll.provider.compute import JobRequest, undelivered_refused
 from atoll.provider.disposition import attachment
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
@@ -81,13 +84,31 @@ async def status(
 ) -> list[JobInfo]:
     consumer = await c.auth.acheck("status", consumerAddress, nonce, signature, jobId)
     infos = await c.compute.status(consumer, jobId, wait, since)
-    for info in infos:
-        if info.terminal and c.on_job_end is not None:
-            # done here too if the watcher has not got to it yet (it is idempotent), so that
-            # once a status says "ended", the receipt, the derived asset and the agreement's
-            # count all say so as well
-            info.derivedDID = (await c.on_job_end(info)).derived_did
-    return infos
+    return [await consumer_view(c, info) for info in infos]
+
+
+async def consumer_view(c: ProviderContext, info: JobInfo) -> JobInfo:
+    """An ended job's end is handled here too if the watcher has not got to it yet (it is
+    idempotent), so that once a status says "ended", the checks, the receipt, the derived
+    asset and the agreement's count all say so as well; then the job as its consumer may see
+    it (held files by index, size and reasons only)."""
+    if not info.terminal:
+        return info
+    info.derivedDID = (await c.ended(info)).derived_did
+    return await anyio.to_thread.run_sync(c.reviews().consumer_view, info)
+
+
+async def ended_owned(c: ProviderContext, consumer: str, job_id: str) -> JobInfo:
+    """The consumer's job, once it has ended and been through the checks; a job that serves
+    nothing or has not ended is refused."""
+    info = await c.compute.owned(consumer, job_id)
+    undelivered_refused(info)
+    if not info.terminal:
+        raise Conflict("the job has not finished; results come when it ends")
+    if info.removed:
+        raise NotFound("the job's results were removed")
+    await c.ended(info)
+    return info
 
 
 @router.get("/computeReceipt", summary="The job's signed execution receipt (signed)")
@@ -100,10 +121,11 @@ async def receipt(
 ) -> SignedReceipt:
     consumer = await c.auth.acheck("receipt", consumerAddress, nonce, signature, jobId)
     info = await c.compute.owned(consumer, jobId)
-    if c.outcomes is None:
-        raise NotFound("this provider issues no receipts")
-    outcome = await c.outcomes.finish(info, c.compute.registry)
-    return outcome.receipt
+    if not info.terminal:
+        raise Conflict("the job has not ended; its receipt comes when it does")
+    outcome = await c.ended(info)
+    releases = await anyio.to_thread.run_sync(c.reviews().releases, jobId)
+    return outcome.receipt.model_copy(update={"releases": releases})
 
 
 @router.put("/compute", summary="Stop a job (signed)")
@@ -136,7 +158,9 @@ async def result(
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("result", consumerAddress, nonce, signature, jobId, index)
-    entry, stream = await c.compute.result(consumer, jobId, index)
+    info = await ended_owned(c, consumer, jobId)
+    released = await c.reviews().released(info, index)
+    entry, stream = await c.reviews().stream(jobId, released)
     return StreamingResponse(
         await primed(stream),
         media_type="application/octet-stream",
@@ -158,8 +182,11 @@ async def results(
     limit: int = Query(RESULTS_PAGE, ge=1, le=RESULTS_PAGE),
     c: ProviderContext = Depends(ctx),
 ) -> ResultsPage:
-    consumer = c.auth.check("results", consumerAddress, nonce, signature, jobId, offset)
-    return await c.compute.results(consumer, jobId, offset, limit)
+    consumer = await c.auth.acheck("results", consumerAddress, nonce, signature, jobId, offset)
+    await ended_owned(c, consumer, jobId)
+    page = await c.compute.results(consumer, jobId, offset, limit)
+    page.results = await anyio.to_thread.run_sync(c.reviews().redact_page, jobId, page.results)
+    return page
 
 
 @router.get("/computeLogs", summary="The job's output log; with follow, live (signed)")
@@ -172,5 +199,24 @@ async def logs(
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("logs", consumerAddress, nonce, signature, jobId)
-    stream = await c.compute.logs(consumer, jobId, follow)
+    info = await c.compute.owned(consumer, jobId)
+    undelivered_refused(info)
+    policy = await anyio.to_thread.run_sync(c.reviews().policy, info)
+    if policy.mode == "off" and not info.terminal:
+        # unchecked data: the log may be read as it is written
+        stream = await c.compute.logs(consumer, jobId, follow)
+        return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")
+    if not info.terminal:
+        # the log may echo the data: it is checked at the end like any output, and a
+        # consumer never reads a line of it before then
+        if not follow:
+            raise Conflict(
+                "the job's log is checked when the job ends, and served then if it passes"
+            )
+        while not info.terminal:
+            info = await c.compute.registry.wait(jobId, 60)
+    info = await ended_owned(c, consumer, jobId)
+    index = await anyio.to_thread.run_sync(c.reviews().log_index, info)
+    released = await c.reviews().released(info, index)
+    _entry, stream = await c.reviews().stream(jobId, released)
     return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")

@@ -1,0 +1,232 @@
+"""Outputs checked before they leave: what a job writes or prints reaches its consumer only
+when the checks clear it or its reviewers approve it (real provider, real sandbox jobs)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atoll.errors import Conflict, Forbidden, NotFound
+from atoll.models.ddo import ComputePolicy
+from atoll.models.job import JobInfo
+from atoll.models.output_policy import OutputChecks, OutputPolicy
+from atoll.models.status import JobStatus
+from atoll.sdk.verify import check_releases, check_signature
+from tests.helpers import Running, require_sandbox, running_provider
+
+CITIES = ["north", "south", "east"]
+
+
+def people(n: int = 60) -> str:
+    rng = random.Random(7)
+    rows = ["person_id,name,city,age,income"]
+    for i in range(n):
+        rows.append(
+            f"{100000 + i},Person{i:03d}Zq,{CITIES[i % 3]},{rng.randint(20, 80)},"
+            f"{rng.randint(20000, 90000)}"
+        )
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    require_sandbox()
+    with running_provider(tmp_path_factory.mktemp("review") / "home") as running:
+        yield running
+
+
+def dataset(p: Running, **output: object) -> str:
+    policy = ComputePolicy(
+        allowRawAlgorithm=True,
+        outputPolicy=OutputPolicy.model_validate(
+            {"checks": OutputChecks(identifiers=["person_id", "name"]).model_dump(), **output}
+        ),
+    )
+    # one provider for the module: each dataset its own name, so its own DID
+    return p.dataset(text=people(), name=uuid.uuid4().hex, policy=policy)
+
+
+READ = "import csv, glob\nrows = list(csv.DictReader(open(glob.glob('/data/inputs/*/0')[0])))\n"
+
+
+def run(p: Running, did: str, code: str) -> JobInfo:
+    info = p.consumer.start(did, rawcode=READ + code)
+    return p.consumer.wait(info.jobId, timeout=60)
+
+
+def held(info: JobInfo) -> dict[int, list[str]]:
+    assert info.review is not None
+    return {h.index: h.reasons for h in info.review.held}
+
+
+def outputs(info: JobInfo) -> list[int]:
+    return [r.index for r in info.results if r.type == "output"]
+
+
+LEAKS = {
+    "copy": "import shutil\n"
+    "shutil.copy(glob.glob('/data/inputs/*/0')[0], '/data/outputs/out.csv')\n",
+    "base64": "import base64\nopen('/data/outputs/out.txt', 'w').write("
+    "base64.b64encode(open(glob.glob('/data/inputs/*/0')[0], 'rb').read()).decode())\n",
+    "gzip": "import gzip\nopen('/data/outputs/out.txt', 'wb').write("
+    "gzip.compress(open(glob.glob('/data/inputs/*/0')[0], 'rb').read()))\n",
+    "names": "for r in rows[:5]:\n    open(f\"/data/outputs/{r['name']}.txt\", 'w').write('1')\n",
+}
+
+
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+def test_a_leaking_output_is_held_and_never_served(provider: Running, leak: str) -> None:
+    did = dataset(provider)
+    info = run(provider, did, LEAKS[leak])
+    assert info.status == JobStatus.AWAITING_REVIEW, info.statusText
+    found = held(info)
+    assert outputs(info) and all(i in found and found[i] for i in outputs(info))
+    for index in outputs(info):
+        with pytest.raises(Forbidden, match="held for review"):
+            provider.consumer.result(info.jobId, index)
+    # what the consumer sees of a held file: index, size, reasons; never the job's name
+    shown = info.model_dump_json()
+    assert "Person0" not in shown and "out.csv" not in shown and "out.txt" not in shown
+    receipt = provider.consumer.receipt(info.jobId)
+    assert receipt.receipt.checks is not None
+    assert not set(outputs(info)) & set(receipt.receipt.checks.released)
+    assert "Person0" not in receipt.model_dump_json()
+    assert check_signature(receipt) == []
+
+
+def test_printing_rows_holds_the_log_before_and_after_the_end(provider: Running) -> None:
+    did = dataset(provider)
+    code = (
+        "import time\nfor r in rows:\n    print(','.join(r.values()), flush=True)\ntime.sleep(2)\n"
+    )
+    info = provider.consumer.start(did, rawcode=READ + code)
+    # not a line while it runs: the log is checked at the end
+    with pytest.raises(Conflict, match="checked when the job ends"):
+        b"".join(provider.consumer.logs(info.jobId))
+    streamed = []
+    with pytest.raises(Forbidden, match="held for review"):
+        for chunk in provider.consumer.logs(info.jobId, follow=True):
+            streamed.append(chunk)
+    assert streamed == []
+    info = provider.consumer.wait(info.jobId, timeout=60)
+    assert info.status == JobStatus.AWAITING_REVIEW
+    logs = [h for h in info.review.held if h.kind == "log"] if info.review else []
+    assert logs and all(h.reasons for h in logs)
+    with pytest.raises(Forbidden):
+        b"".join(provider.consumer.logs(info.jobId))
+
+
+def test_aggregates_are_released_at_once(provider: Running, tmp_path: Path) -> None:
+    did = dataset(provider)
+    code = (
+        "import collections, statistics\n"
+        "groups = collections.defaultdict(list)\n"
+        "for r in rows:\n    groups[r['city']].append(int(r['age']))\n"
+        "with open('/data/outputs/ages.csv', 'w') as f:\n"
+        "    f.write('city,count,mean_age\\n')\n"
+        "    for city, ages in sorted(groups.items()):\n"
+        "        f.write(f'{city},{len(ages)},{round(statistics.mean(ages))}\\n')\n"
+        "print('done')\n"
+    )
+    info = run(provider, did, code)
+    assert info.status == JobStatus.FINISHED, info.review
+    assert info.review is not None and info.review.state == "released"
+    assert provider.consumer.result(info.jobId, outputs(info)[0]).startswith(b"city,count")
+    assert b"done" in b"".join(provider.consumer.logs(info.jobId))
+    saved = provider.consumer.download_results(info, tmp_path / "out")
+    assert any(p.name == "ages.csv" for p in saved)
+
+
+def test_small_cells_are_held_with_a_reason_naming_them(provider: Running) -> None:
+    did = dataset(provider)
+    code = (
+        "with open('/data/outputs/small.csv', 'w') as f:\n"
+        "    f.write('city,count\\nnorth,20\\nsouth,3\\neast,1\\n')\n"
+    )
+    info = run(provider, did, code)
+    reasons = held(info)[outputs(info)[0]]
+    assert any("small" in r and "row" in r for r in reasons), reasons
+
+
+def test_review_mode_holds_everything(provider: Running) -> None:
+    did = dataset(provider, mode="review")
+    info = run(provider, did, "open('/data/outputs/n.txt', 'w').write('60')\n")
+    assert info.status == JobStatus.AWAITING_REVIEW
+    assert info.review is not None and info.review.released == []
+
+
+def test_off_is_refused_for_data_that_marks_identifiers(provider: Running) -> None:
+    with pytest.raises(Forbidden, match="open data only"):
+        dataset(provider, mode="off")
+
+
+def hold_one(p: Running, **output: object) -> tuple[JobInfo, int]:
+    did = dataset(p, **output)
+    info = run(p, did, LEAKS["copy"])
+    return info, outputs(info)[0]
+
+
+def test_self_approval_is_refused(provider: Running) -> None:
+    did = dataset(provider)
+    info = provider.publisher.start(did, rawcode=READ + LEAKS["copy"])
+    info = provider.publisher.wait(info.jobId, timeout=60)
+    index = outputs(info)[0]
+    assert provider.publisher.review_item(info.jobId, index)["state"] == "held"
+    with pytest.raises(Forbidden, match="their own job"):
+        provider.publisher.approve(info.jobId, index, "mine")
+
+
+def test_an_approved_file_is_released_with_a_signed_record(provider: Running) -> None:
+    info, index = hold_one(provider)
+    queue = provider.publisher.review_queue()
+    assert any(q["jobId"] == info.jobId and q["index"] == index for q in queue)
+    item = provider.publisher.review_item(info.jobId, index)
+    assert item["filename"] == "out.csv" and item["columns"]["shared"]
+    with pytest.raises(NotFound):
+        provider.other.review_item(info.jobId, index)  # not a reviewer of this dataset
+    provider.publisher.approve(info.jobId, index, "synthetic test data")
+    data = provider.consumer.result(info.jobId, index)
+    assert data.startswith(b"person_id")
+    receipt = provider.consumer.receipt(info.jobId)
+    assert [r.release.index for r in receipt.releases] == [index]
+    assert check_signature(receipt) == [] and check_releases(receipt) == []
+
+
+def test_two_reviewers_one_approval_releases_nothing(provider: Running) -> None:
+    info, index = hold_one(provider, reviewers=[provider.other.key.address], reviewersRequired=2)
+    provider.publisher.approve(info.jobId, index, "fine")
+    with pytest.raises(Forbidden, match="held"):
+        provider.consumer.result(info.jobId, index)
+    with pytest.raises(Conflict, match="already decided"):
+        provider.publisher.approve(info.jobId, index, "again")
+    provider.other.approve(info.jobId, index, "fine too")
+    assert provider.consumer.result(info.jobId, index).startswith(b"person_id")
+
+
+def test_a_file_changed_after_the_check_is_never_released(provider: Running) -> None:
+    info, index = hold_one(provider)
+    operator = provider.node.operator
+    assert operator is not None
+    path = operator.engine.local_result(info.jobId, index)
+    assert path is not None
+    path.write_bytes(b"city,count\nnorth,20\n")
+    item = provider.publisher.approve(info.jobId, index, "looks fine")
+    assert item["state"] == "changed"
+    with pytest.raises(Forbidden, match="changed"):
+        provider.consumer.result(info.jobId, index)
+
+
+def test_a_rejected_file_is_never_downloadable(provider: Running) -> None:
+    info, index = hold_one(provider)
+    provider.publisher.reject(info.jobId, index, "a copy of the input")
+    with pytest.raises(Forbidden, match="rejected"):
+        provider.consumer.result(info.jobId, index)
+    with pytest.raises(Conflict, match="not held"):
+        provider.publisher.approve(info.jobId, index, "changed my mind")
+    status = provider.consumer.status(info.jobId)
+    assert status.review is not None and status.review.state == "reviewed"
+    assert [h.state for h in status.review.held if h.index == index] == ["rejected"]
