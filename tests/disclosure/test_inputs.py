@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from atoll.disclosure.echo import OutputIndex
 from atoll.disclosure.inputs import profile, scan
 from atoll.disclosure.tokens import tokens
@@ -78,17 +80,25 @@ def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
     assert load(path, profile(path, OutputChecks())) is second
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "token"),
+    [("k{i}x", "k{i}x", "k7x"), ("1{i}04", "1{i}04.0", "1704")],
+)
 def test_a_value_two_fields_share_is_two_fields_in_a_row_that_holds_it_once(
-    tmp_path: Path,
+    tmp_path: Path, first: str, second: str, token: str
 ) -> None:
-    # a file name that holds one token, which is two fields of a record: no other output
-    # row pairs it with anything, and still the record is compared
+    # a file name that holds one token, which is two fields of a record (as written, or
+    # spelled apart): no other output row pairs it with anything, and still the record is
+    # compared
     path = tmp_path / "in.csv"
-    path.write_text("code,alias,age\n" + "".join(f"k{i}x,k{i}x,{20 + i}\n" for i in range(30)))
+    path.write_text(
+        "code,alias,age\n"
+        + "".join(f"{first.format(i=i)},{second.format(i=i)},{20 + i}\n" for i in range(30))
+    )
     checks = OutputChecks(guessIdentifiers=False)
     prof = profile(path, checks)
     index = OutputIndex()
-    index.add(0, "name", ["k7x"], name=True)
+    index.add(0, "name", [token], name=True)
     index.add(0, "line 1", ["21", "south"])
     result = scan([path], [prof], index, [[]], checks)
     assert [(e.row, e.how) for e in result.echoes] == [(0, "in several fields")]

@@ -16,10 +16,12 @@ import hashlib
 import heapq
 import io
 import itertools
+import operator
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, count
 from pathlib import Path
 
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
@@ -120,6 +122,10 @@ class Loaded:
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
     _repeating: list[int] | None = None
     _postings: dict[str, list[int]] | None = None
+    #: the records that hold a token twice as written (found as they are parsed)
+    _doubled: list[int] = field(default_factory=list)
+    #: the tokens whose normal form is spelled otherwise (``42.0``, ``north.``)
+    _respelled: frozenset[str] = frozenset()
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -127,10 +133,15 @@ class Loaded:
         if self._universe is None:
             words: set[str] = set().union(*self.parts)
             every = set(words)
+            respelled = set()
             for w in words:
                 if w:
-                    every.update(spellings(normal(w)))
+                    n = normal(w)
+                    every.update(spellings(n))
+                    if n != w:
+                        respelled.add(w)
             every.discard("")
+            self._respelled = frozenset(respelled)
             self._universe = frozenset(every)
         return self._universe
 
@@ -159,8 +170,15 @@ class Loaded:
         ``42.0``): such a record's fields can match an output row that holds a single token
         of it (found once)."""
         if self._repeating is None:
-            words = map(parts, map("\x1f".join, self.records))
-            self._repeating = [i for i, w in enumerate(words) if len(set(map(normal, w))) < len(w)]
+            self.universe()
+            # two tokens of one normal form but spelled apart: only where one is respelled
+            respelled = compress(count(), map(self._respelled.isdisjoint, self.parts))
+            found = set(self._doubled)
+            for i in set(range(len(self.parts))).difference(respelled):
+                words = self.parts[i]
+                if len(set(map(normal, words))) < len(words):
+                    found.add(i)
+            self._repeating = sorted(found)
         return self._repeating
 
     def identifying(self, columns: frozenset[int]) -> frozenset[str]:
@@ -168,7 +186,8 @@ class Loaded:
         if columns not in self._identifying:
             words: set[str] = set()
             for c in columns:
-                words.update(*(parts(r[c]) for r in self.records if c < len(r)))
+                # one split of the whole column: its cells are kept apart by a separator
+                words.update(parts("\x1f".join(r[c] for r in self.records if c < len(r))))
             words.discard("")
             self._identifying[columns] = frozenset(words)
         return self._identifying[columns]
@@ -289,6 +308,14 @@ def _record_parts(record: list[str]) -> frozenset[str]:
     return frozenset(parts("\x1f".join(record)))
 
 
+def _parsed(records: list[list[str]]) -> tuple[list[frozenset[str]], list[int]]:
+    """Each record's tokens, and the records that hold a token twice."""
+    words = list(map(parts, map("\x1f".join, records)))
+    sets = list(map(frozenset, words))
+    doubled = compress(count(), map(operator.lt, map(len, sets), map(len, words)))
+    return sets, list(doubled)
+
+
 def load(path: Path, prof: Profile) -> Loaded | None:
     """The whole input, parsed (from memory when this version was parsed before); None for
     a file too large to keep, which is then streamed."""
@@ -307,7 +334,8 @@ def load(path: Path, prof: Profile) -> Loaded | None:
             next(records, None)
         kept = list(records)
         sha256 = raw.digest.hexdigest()
-    loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
+    sets, doubled = _parsed(kept)
+    loaded = Loaded(sha256, kept, sets, _doubled=doubled)
     with _lock:
         _loaded[identity] = loaded
         total = sum(int(str(k[3])) for k in _loaded)
