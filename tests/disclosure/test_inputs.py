@@ -118,3 +118,20 @@ def test_the_records_holding_some_tokens_are_found_by_their_postings(dataset: Pa
         for least in (1, 2, 3):
             expected = {i for i, p in enumerate(loaded.parts) if len(words & p) >= least}
             assert loaded.holding(words, least) == expected
+
+
+def test_a_whole_record_less_its_nulls_in_one_row_is_found_among_partial_pairs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "code,alias,note,age\n" + "".join(f"w{i}x,v{i}y,na,{20 + i}\n" for i in range(30))
+    )
+    checks = OutputChecks(guessIdentifiers=False)
+    prof = profile(path, checks)
+    index = OutputIndex()
+    index.add(0, "row 2", ["w3x", "27"])
+    index.add(0, "row 3", ["w7x", "v7y", "27"])
+    index.add(0, "row 4", ["v9y", "north"])
+    result = scan([path], [prof], index, [[]], checks)
+    assert [(e.row, e.how) for e in result.echoes] == [(1, "in full")]

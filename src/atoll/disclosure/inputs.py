@@ -35,6 +35,7 @@ SAMPLE = 1000
 #: a column is guessed to identify when this many sampled values, or more, are all different
 UNIQUE_MIN = 20
 _NULLS = {"", "na", "n/a", "null", "none", "nan"}
+_NULL_TOKENS = frozenset(w for v in _NULLS for w in parts(v))
 _CHUNK = 1024 * 1024
 
 
@@ -121,6 +122,7 @@ class Loaded:
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
     _repeating: list[int] | None = None
+    _needed: list[int] | None = None
     _postings: dict[str, list[int]] | None = None
     #: the records that hold a token twice as written (found as they are parsed)
     _doubled: list[int] = field(default_factory=list)
@@ -155,15 +157,28 @@ class Loaded:
             self._postings = postings
         return self._postings
 
-    def holding(self, words: set[str], least: int = 1) -> set[int]:
-        """The records that hold at least ``least`` of ``words``, found by their postings:
-        in time that grows with how many records hold them, not with the file."""
+    def holding(self, words: set[str], least: int = 1, whole: bool = False) -> set[int]:
+        """The records that hold at least ``least`` of ``words`` (and, if ``whole``, every
+        token of their values that are not null), found by their postings: in time that grows
+        with how many records hold them, not with the file."""
         postings = self.postings()
         lists = [postings[w] for w in words if w in postings]
-        if least <= 1:
+        if least <= 1 and not whole:
             return set(itertools.chain.from_iterable(lists))
         counts = Counter(itertools.chain.from_iterable(lists))
-        return {i for i, n in counts.items() if n >= least}
+        if not whole:
+            return {i for i, n in counts.items() if n >= least}
+        needed = self.needed()
+        return {i for i, n in counts.items() if n >= least and n >= needed[i]}
+
+    def needed(self) -> list[int]:
+        """Per record, how many tokens it has at least, less those a null value may have
+        (computed once)."""
+        if self._needed is None:
+            self._needed = list(
+                map(len, map(frozenset.difference, self.parts, itertools.repeat(_NULL_TOKENS)))
+            )
+        return self._needed
 
     def repeating(self) -> list[int]:
         """The records two of whose tokens are one value (``42`` twice, or ``42`` and
@@ -474,8 +489,11 @@ def _source(
     loaded = load(path, prof)
     if loaded is not None:
         # an echo needs two tokens of a record in one output row (or one token standing for
-        # two of its fields, where the record repeats a value), or one of an identifier's
-        picked = loaded.holding(index.paired(), least=2)
+        # two of its fields, where the record repeats a value), or one of an identifier's;
+        # with no quasi-identifiers marked and no file name to match, an echo with no
+        # identifier is the whole record in one row, all of whose tokens are then paired
+        whole = not prof.columns.quasi and not index.named
+        picked = loaded.holding(index.paired(), least=2, whole=whole)
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
             picked |= loaded.holding(ids)
@@ -501,7 +519,8 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = Tr
     many as the record has values (in full), an identifier's or every quasi-identifier's, or
     a file name's. Cheap, so that the many records that share a label or two with an
     aggregate are let pass without taking them apart."""
-    if len(hits) >= len(set(record)) - ("" in record):
+    # a null value is not printed to echo a record in full
+    if len(hits) >= len({cell for cell in record if not _is_null(cell)}):
         return True
     if not prof.header:
         return False
