@@ -106,7 +106,7 @@ def _serve(home: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Po
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine starts it slowly
         while True:
             try:
                 httpx.get(url + "/healthz")

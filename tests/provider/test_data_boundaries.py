@@ -222,6 +222,7 @@ def test_a_dataset_changed_while_the_job_runs_withholds_its_results(p: Running) 
     did = p.publisher.publish(META, [str(f)], OPEN_DATA).id
     # the job waits until it sees other bytes than it started with, then reports them
     code = f"""
+import time
 path = "/data/inputs/{did}/0"
 first = open(path).read()
 print("reading", flush=True)

@@ -97,3 +97,23 @@ def test_used_nonces_are_forgotten_once_the_window_refuses_them(
 def test_nonce_must_be_positive(db: sa.Engine) -> None:
     with pytest.raises(BadRequest):
         NonceStore(db, Clock()).consume(A, 0)
+
+
+def test_a_nonce_commit_on_postgresql_does_not_wait_for_the_disk(db: sa.Engine) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite's commits (WAL, synchronous=NORMAL) never wait for the disk")
+    settings: list[str] = []
+
+    def after(conn: sa.Connection, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO used_nonces"):
+            settings.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+    sa.event.listen(db, "after_cursor_execute", after)
+    try:
+        NonceStore(db, Clock()).consume(A, NOW)
+    finally:
+        sa.event.remove(db, "after_cursor_execute", after)
+    assert settings == ["off"]
+    # for that transaction only: the store's other commits still wait
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"

@@ -13,6 +13,9 @@ from atoll.errors import ConfigError
 
 __all__ = ["connect", "metadata"]
 
+#: the page cache of each SQLite connection, in KiB
+PAGE_CACHE_KIB = 512
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -22,6 +25,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # each pooled connection keeps its own page cache, 2 MiB by default, which fills as the
+    # store grows and never empties: the server's memory would grow with its jobs. The hot
+    # pages (the indexes' upper levels, recent jobs) fit in far less, and the rest is in the
+    # operating system's file cache anyway.
+    cur.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cur.close()
 
 

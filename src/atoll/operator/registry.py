@@ -19,7 +19,7 @@ from typing import Protocol
 import anyio
 
 from atoll.engine.jobstore import JobStore
-from atoll.engine.notify import Notifier
+from atoll.engine.notify import Notifier, SharedLook
 from atoll.engine.runner import Engine
 from atoll.errors import BadRequest, Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
@@ -116,6 +116,8 @@ class LocalRegistry:
         self.store = store
         self.engine = engine
         self.notifier = notifier
+        # the waiters a change wakes share one status read
+        self._look = SharedLook(notifier, self.status)
 
     async def register(self, workflow: Workflow) -> JobInfo:
         job_id = workflow.jobId or uuid.uuid4().hex
@@ -159,15 +161,10 @@ class LocalRegistry:
     async def wait(self, job_id: str, timeout: float, since: int | None = None) -> JobInfo:
         deadline = time.monotonic() + min(max(timeout, 0.0), MAX_WAIT)
         while True:
-            listener = self.notifier.listen(job_id)
-            try:
-                info = await self.status(job_id)
-            except BaseException:
-                listener.close()  # a cancelled or failed read must not leave it registered
-                raise
-            if info.terminal or (since is not None and info.status != since):
+            listener, shared = await self._look.look(job_id)
+            if shared.terminal or (since is not None and shared.status != since):
                 listener.close()
-                return info
+                return shared.model_copy()  # the caller's own: it may add to it
             if not await listener.wait(deadline - time.monotonic()):
                 return await self.status(job_id)
 

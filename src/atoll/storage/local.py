@@ -92,6 +92,9 @@ class LocalResults:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
+            # mkstemp makes the file 0600: a result linked into a derived asset is an input
+            # of later jobs, whose user must read it as it reads any published file
+            os.fchmod(fd, 0o644)
         except OSError as e:
             raise StorageError(e.strerror or "the result could not be stored") from None
         digest = hashlib.sha256()
