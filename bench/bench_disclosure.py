@@ -161,6 +161,9 @@ def main() -> None:
                 timed(lambda files=files: check_files(files, [data], checks), runs),
                 base,
             )
+            share = med * 1000 / args.job_ms
+            goal = f", goal {'met' if share <= 0.1 else 'missed'}" if size <= 1 << 20 else ""
+            print(f"  = {share:.1%} of a {args.job_ms:.0f} ms trivial job{goal}")
             if size >= 100 << 10:
                 print(f"  = {med / (size / (1 << 20)) * 1000:.0f} ms per MB of output")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from atoll.disclosure.echo import Columns, OutputIndex, identifying_name, match
 from atoll.disclosure.tokens import key, tokens
+from tests.disclosure.texts import texts
 
 RECORD = ["P10001", "Ada Abbott", "F", "north", "34", "51234.12"]
 COLUMNS = Columns(identifiers=frozenset({0, 1}), quasi=frozenset())
@@ -65,3 +66,23 @@ def test_the_index_has_a_budget() -> None:
     index.add(4, "line 1", ["a", "b"])
     index.add(4, "line 2", ["c", "d"])
     assert index.overflow == {4}
+
+
+def test_lines_indexed_at_once_are_the_rows_each_line_makes_alone() -> None:
+    universe = frozenset(
+        {"north", "count", "120", "3", "p10001", "ada.abbott@example.org", "1957-03-02", "50"}
+        | {"12", "f", "m", "café", "deadbeef", "\x00"}
+    )
+    for text in texts(300):
+        whole, by_line = OutputIndex(universe=universe), OutputIndex(universe=universe)
+        whole.add_lines(0, text)
+        for number, line in enumerate(text.splitlines(), start=1):
+            by_line.add_text(0, f"line {number}", line)
+        assert (whole.rows, whole.sets) == (by_line.rows, by_line.sets), text
+
+
+def test_paired_spellings_are_those_of_rows_with_two_tokens() -> None:
+    index = OutputIndex()
+    index.add(0, "line 1", ["north", "42"])
+    index.add(0, "line 2", ["south"])
+    assert index.paired() == {"north", "42", "42.0", "42.00"}

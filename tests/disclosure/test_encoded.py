@@ -8,7 +8,8 @@ import os
 import random
 import string
 
-from atoll.disclosure.encoded import compressed, entropy, find_encoded
+from atoll.disclosure.encoded import compressed, entropy, find_encoded, find_in_runs
+from tests.disclosure.texts import texts
 
 DATA = b"patient_id,name,age\nP10001,Ada Abbott,34\nP10002,Bruno Baptiste,58\n" * 4
 
@@ -52,3 +53,8 @@ def test_signatures_and_entropy() -> None:
     assert compressed(b"plain") is None
     assert entropy("aaaa") == 0.0
     assert entropy(base64.b64encode(os.urandom(300)).decode()) > 5.5
+
+
+def test_searching_the_long_runs_finds_what_a_search_of_the_whole_text_finds() -> None:
+    for text in texts(300):
+        assert find_encoded(text) == find_in_runs(text, [(0, len(text))]), text

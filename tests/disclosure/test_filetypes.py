@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import re
 
-from atoll.disclosure.filetypes import declared_type, png_findings, sniff
+from atoll.disclosure.filetypes import declared_type, is_text, png_findings, sniff
 from tests.disclosure.conftest import png
 
 
@@ -35,3 +36,10 @@ def test_a_png_with_a_payload_is_held() -> None:
     assert chunk.check == "encoded"
     (broken,) = png_findings(png()[:40])
     assert broken.check == "unparsed"
+
+
+def test_text_is_any_utf8_with_no_control_character_but_whitespace() -> None:
+    control = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+    for c in [*map(chr, range(0x100)), "\u2028", "\u00e9", "\U0001f600"]:
+        assert is_text(f"a{c}b".encode()) == (control.search(c) is None), repr(c)
+    assert not is_text(b"caf\xe9")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from atoll.disclosure.echo import OutputIndex
 from atoll.disclosure.inputs import profile, scan
 from atoll.disclosure.tokens import tokens
@@ -76,3 +78,60 @@ def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
     assert first is not None and second is not None
     assert len(first.records) == 1 and len(second.records) == 2
     assert load(path, profile(path, OutputChecks())) is second
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "token"),
+    [("k{i}x", "k{i}x", "k7x"), ("1{i}04", "1{i}04.0", "1704")],
+)
+def test_a_value_two_fields_share_is_two_fields_in_a_row_that_holds_it_once(
+    tmp_path: Path, first: str, second: str, token: str
+) -> None:
+    # a file name that holds one token, which is two fields of a record (as written, or
+    # spelled apart): no other output row pairs it with anything, and still the record is
+    # compared
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "code,alias,age\n"
+        + "".join(f"{first.format(i=i)},{second.format(i=i)},{20 + i}\n" for i in range(30))
+    )
+    checks = OutputChecks(guessIdentifiers=False)
+    prof = profile(path, checks)
+    index = OutputIndex()
+    index.add(0, "name", [token], name=True)
+    index.add(0, "line 1", ["21", "south"])
+    result = scan([path], [prof], index, [[]], checks)
+    assert [(e.row, e.how) for e in result.echoes] == [(0, "in several fields")]
+
+
+def test_the_records_holding_some_tokens_are_found_by_their_postings(dataset: Path) -> None:
+    import random
+
+    from atoll.disclosure.inputs import load
+
+    loaded = load(dataset, profile(dataset, OutputChecks()))
+    assert loaded is not None
+    every = sorted(set().union(*loaded.parts))
+    rng = random.Random(5)
+    for size in (0, 1, 2, 5, 40):
+        words = set(rng.sample(every, size)) | {"not-in-the-input"}
+        for least in (1, 2, 3):
+            expected = {i for i, p in enumerate(loaded.parts) if len(words & p) >= least}
+            assert loaded.holding(words, least) == expected
+
+
+def test_a_whole_record_less_its_nulls_in_one_row_is_found_among_partial_pairs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "code,alias,note,age\n" + "".join(f"w{i}x,v{i}y,na,{20 + i}\n" for i in range(30))
+    )
+    checks = OutputChecks(guessIdentifiers=False)
+    prof = profile(path, checks)
+    index = OutputIndex()
+    index.add(0, "row 2", ["w3x", "27"])
+    index.add(0, "row 3", ["w7x", "v7y", "27"])
+    index.add(0, "row 4", ["v9y", "north"])
+    result = scan([path], [prof], index, [[]], checks)
+    assert [(e.row, e.how) for e in result.echoes] == [(1, "in full")]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from atoll.disclosure.precision import (
     allowed_digits,
+    digit_runs,
     digits_by_line,
     find_precision,
     significant_digits,
 )
+from tests.disclosure.texts import texts
 
 
 def test_significant_digits_as_written() -> None:
@@ -31,3 +35,14 @@ def test_a_float_printed_in_full_is_held_with_its_line() -> None:
 
 def test_rounded_figures_pass() -> None:
     assert find_precision(digits_by_line("mean 42.1235\np 0.0001\nn 400\n", 6), allowed=6) == []
+
+
+def test_runs_of_digits_are_found_as_a_regular_expression_finds_them() -> None:
+    for text in texts(300):
+        for shortest in (4, 7, 11):
+            pattern = re.compile(rf"[\d.]{{{shortest},}}")
+            expected = [m.span() for m in pattern.finditer(text)]
+            assert digit_runs(text, shortest) == expected, text
+            ascii_only = text.encode("ascii", "ignore").decode()
+            expected = [m.span() for m in pattern.finditer(ascii_only)]
+            assert digit_runs(ascii_only, shortest) == expected, ascii_only

@@ -7,18 +7,22 @@ import json
 from atoll.disclosure.tables import (
     Groups,
     Table,
+    all_numbers,
     classify,
     dominance,
     is_count_name,
+    is_number,
     json_tables,
     markdown_tables,
     parse_delimited,
     printed_tables,
+    printed_tables_in,
     small_cells,
     small_groups,
     stat_word,
     summarised,
 )
+from tests.disclosure.texts import texts
 
 
 def _table(text: str, numeric: set[str] = frozenset()) -> Table:  # type: ignore[assignment]
@@ -106,3 +110,16 @@ def test_tables_printed_in_a_log_are_read() -> None:
     assert (
         small_cells(classify(series, set()), 10)[0].detail == "1 counts under 10: line 8 column 2"
     )
+
+
+def test_only_the_lines_that_can_start_a_table_are_tried_and_nothing_is_missed() -> None:
+    for text in texts(300):
+        assert printed_tables(text) == printed_tables_in(text.splitlines(), None), text
+
+
+def test_a_column_is_all_numbers_as_each_of_its_cells_is() -> None:
+    cells = ["1", "-2.5", ".5", "+3e4", "7.", "1\n2", "nan", "1,000", "\u0663", "", " 4 ", "x1"]
+    for i in range(len(cells)):
+        for j in range(i, len(cells) + 1):
+            column = cells[i:j]
+            assert all_numbers(column) == all(map(is_number, column)), column

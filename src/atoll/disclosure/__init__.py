@@ -47,6 +47,9 @@ __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
 _CHUNK = 1024 * 1024
 _TAG = re.compile(r"<[^>]*>")
 _REGRESSION = re.compile(r"(No\. Observations|Df Residuals):\s+(\d+)")
+#: what the pattern above starts with: a substring search first spares a regular expression
+#: scan of a text that has no regression summary
+_REGRESSION_LABELS = ("No. Observations", "Df Residuals")
 _REGRESSION_KEYS = {"nobs", "n_obs", "df_resid", "df_residuals", "dof"}
 
 
@@ -77,8 +80,7 @@ def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
 
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        index.add_text(pos, f"line {number}", line)
+    index.add_lines(pos, text)
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
@@ -108,6 +110,8 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
 def _regressions(text: str, threshold: int) -> list[Finding]:
     """Regression summaries over fewer observations (or residual degrees of freedom) than
     the threshold."""
+    if not any(label in text for label in _REGRESSION_LABELS):
+        return []
     small = [
         f"line {text.count(chr(10), 0, m.start()) + 1}"
         for m in _REGRESSION.finditer(text)

@@ -68,8 +68,41 @@ def _looks_base64(run: str) -> bool:
     )
 
 
+#: the characters no payload above holds; a payload lies inside a run of the others at least
+#: this long
+_SEPARATORS = " \t\n\r\x0b\x0c,;|\"'()[]{}<>"
+_SHORTEST = 32
+_RUNS = bytes.maketrans(
+    bytes(range(256)), bytes(32 if chr(b) in _SEPARATORS else 120 for b in range(256))
+)
+
+
+def long_runs(text: str) -> list[tuple[int, int]]:
+    """Where in ``text`` a payload can be: each run of characters that are not separators,
+    long enough to hold the shortest, as (start, end). Found by a translation and substring
+    searches in C; a text that is not ASCII is one run, read whole."""
+    if not text.isascii():
+        return [(0, len(text))] if text else []
+    marks = text.encode("ascii").translate(_RUNS)
+    needle = b"x" * _SHORTEST
+    runs = []
+    at = marks.find(needle)
+    while at >= 0:
+        end = marks.find(b" ", at)
+        end = len(marks) if end < 0 else end
+        runs.append((at, end))
+        at = marks.find(needle, end)
+    return runs
+
+
 def find_encoded(text: str) -> list[Finding]:
     """Each kind of payload found, with the first line it is on and how many there are."""
+    return find_in_runs(text, long_runs(text))
+
+
+def find_in_runs(text: str, spans: list[tuple[int, int]]) -> list[Finding]:
+    """:func:`find_encoded`, searching only ``spans`` of ``text`` (each bounded by separators
+    or the text's ends)."""
     hits: dict[str, list[int]] = {}
 
     def hit(kind: str, offset: int) -> None:
@@ -82,32 +115,44 @@ def find_encoded(text: str) -> list[Finding]:
         # a payload found is not searched again as another kind
         return re.sub(r"[^\n]", " ", m.group())
 
-    for m in _BASE64.finditer(text):
-        run = m.group()
-        if not _looks_base64(run):
-            continue
-        data = _decoded(run)
-        fmt = compressed(data) if data else None
-        hit(f"base64 holding {fmt} data" if fmt else "base64", m.start())
-    rest = text
+    # each run is searched apart: it is bounded by separators, which no payload holds and
+    # which the patterns' look-behinds and word boundaries see as the text's edge
+    runs = [(start, text[start:end]) for start, end in spans]
+    for start, run in runs:
+        for m in _BASE64.finditer(run):
+            if not _looks_base64(m.group()):
+                continue
+            data = _decoded(m.group())
+            fmt = compressed(data) if data else None
+            hit(f"base64 holding {fmt} data" if fmt else "base64", start + m.start())
+    rest = runs
     if hits:
-        rest = _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), text)
+        rest = [
+            (start, _BASE64.sub(lambda m: blank(m) if _looks_base64(m.group()) else m.group(), run))
+            for start, run in runs
+        ]
     found = len(hits)
-    for m in _HEX.finditer(rest):
-        digits = m.group().replace(":", "")
-        if digits.isdigit():
-            continue
-        data = bytes.fromhex(digits[: len(digits) // 2 * 2])
-        fmt = compressed(data)
-        hit(f"hex holding {fmt} data" if fmt else "hex", m.start())
+    for start, run in rest:
+        for m in _HEX.finditer(run):
+            digits = m.group().replace(":", "")
+            if digits.isdigit():
+                continue
+            data = bytes.fromhex(digits[: len(digits) // 2 * 2])
+            fmt = compressed(data)
+            hit(f"hex holding {fmt} data" if fmt else "hex", start + m.start())
     if len(hits) > found:
-        rest = _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), rest)
-    for m in _DIGITS.finditer(rest):
-        hit("a long run of digits", m.start())
+        rest = [
+            (start, _HEX.sub(lambda m: m.group() if m.group().isdigit() else blank(m), run))
+            for start, run in rest
+        ]
+    for start, run in rest:
+        for m in _DIGITS.finditer(run):
+            hit("a long run of digits", start + m.start())
     if not hits:
-        for m in _BLOCK.finditer(text):
-            if entropy(m.group()) >= _ENTROPY_BITS:
-                hit("a high-entropy block", m.start())
+        for start, run in runs:
+            for m in _BLOCK.finditer(run):
+                if entropy(m.group()) >= _ENTROPY_BITS:
+                    hit("a high-entropy block", start + m.start())
     return [
         Finding(
             check="encoded",

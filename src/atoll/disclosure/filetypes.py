@@ -8,7 +8,8 @@ from pathlib import PurePosixPath
 from atoll.disclosure.report import Finding
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_NOT_CONTROL = bytes(b for b in range(256) if not _CONTROL.fullmatch(bytes([b])))
 
 #: what a file's extension says it holds; a file with no extension (a log) is text
 _BY_EXTENSION = {
@@ -32,10 +33,12 @@ def declared_type(name: str) -> str | None:
 def is_text(data: bytes) -> bool:
     """UTF-8 with no control characters other than whitespace."""
     try:
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return _CONTROL.search(text) is None
+    # in UTF-8 a control character is its own byte, and no other character has such a byte:
+    # deleting every other byte, in C, leaves the control characters
+    return not data.translate(None, _NOT_CONTROL)
 
 
 def sniff(name: str, data: bytes) -> tuple[str | None, list[Finding]]:

@@ -4,9 +4,10 @@ that looks every record up in the outputs' index and counts the groups the outpu
 report on.
 
 A dataset is read by job after job, so an input up to :data:`CACHE_FILE` is parsed once per
-version of the file and kept (up to :data:`CACHE_TOTAL` in all): a job's checks then cost in
-proportion to its outputs, with one set operation in C per record. A larger input is streamed
-on every job, in memory bounded by the outputs."""
+version of the file and kept (up to :data:`CACHE_TOTAL` in all), with the records each token
+is in: a job's checks then cost in proportion to its outputs and the records that share their
+tokens, not to the whole input. A larger input is streamed on every job, in memory bounded by
+the outputs."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ SAMPLE = 1000
 #: a column is guessed to identify when this many sampled values, or more, are all different
 UNIQUE_MIN = 20
 _NULLS = {"", "na", "n/a", "null", "none", "nan"}
+_NULL_TOKENS = frozenset(w for v in _NULLS for w in parts(v))
 _CHUNK = 1024 * 1024
 
 
@@ -119,6 +121,13 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+    _repeating: list[int] | None = None
+    _needed: list[int] | None = None
+    _postings: dict[str, list[int]] | None = None
+    #: the records that hold a token twice as written (found as they are parsed)
+    _doubled: list[int] = field(default_factory=list)
+    #: the tokens whose normal form is spelled otherwise (``42.0``, ``north.``)
+    _respelled: frozenset[str] = frozenset()
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -126,19 +135,74 @@ class Loaded:
         if self._universe is None:
             words: set[str] = set().union(*self.parts)
             every = set(words)
+            respelled = set()
             for w in words:
                 if w:
-                    every.update(spellings(normal(w)))
+                    n = normal(w)
+                    every.update(spellings(n))
+                    if n != w:
+                        respelled.add(w)
             every.discard("")
+            self._respelled = frozenset(respelled)
             self._universe = frozenset(every)
         return self._universe
+
+    def postings(self) -> dict[str, list[int]]:
+        """Per token (as written), the records that hold it, in order (built once)."""
+        if self._postings is None:
+            postings: dict[str, list[int]] = {}
+            for i, words in enumerate(self.parts):
+                for w in words:
+                    postings.setdefault(w, []).append(i)
+            self._postings = postings
+        return self._postings
+
+    def holding(self, words: set[str], least: int = 1, whole: bool = False) -> set[int]:
+        """The records that hold at least ``least`` of ``words`` (and, if ``whole``, every
+        token of their values that are not null), found by their postings: in time that grows
+        with how many records hold them, not with the file."""
+        postings = self.postings()
+        lists = [postings[w] for w in words if w in postings]
+        if least <= 1 and not whole:
+            return set(itertools.chain.from_iterable(lists))
+        counts = Counter(itertools.chain.from_iterable(lists))
+        if not whole:
+            return {i for i, n in counts.items() if n >= least}
+        needed = self.needed()
+        return {i for i, n in counts.items() if n >= least and n >= needed[i]}
+
+    def needed(self) -> list[int]:
+        """Per record, how many tokens it has at least, less those a null value may have
+        (computed once)."""
+        if self._needed is None:
+            self._needed = list(
+                map(len, map(frozenset.difference, self.parts, itertools.repeat(_NULL_TOKENS)))
+            )
+        return self._needed
+
+    def repeating(self) -> list[int]:
+        """The records two of whose tokens are one value (``42`` twice, or ``42`` and
+        ``42.0``): such a record's fields can match an output row that holds a single token
+        of it (found once)."""
+        if self._repeating is None:
+            self.universe()
+            # two tokens of one normal form but spelled apart: only where one is respelled
+            respelled = compress(count(), map(self._respelled.isdisjoint, self.parts))
+            found = set(self._doubled)
+            for i in set(range(len(self.parts))).difference(respelled):
+                words = self.parts[i]
+                if len(set(map(normal, words))) < len(words):
+                    found.add(i)
+            self._repeating = sorted(found)
+        return self._repeating
 
     def identifying(self, columns: frozenset[int]) -> frozenset[str]:
         """The tokens of these (identifier) columns, as written (computed once)."""
         if columns not in self._identifying:
             words: set[str] = set()
             for c in columns:
-                words.update(*(parts(r[c]) for r in self.records if c < len(r)))
+                # one split of the whole column: its cells are kept apart by a separator
+                words.update(parts("\x1f".join(r[c] for r in self.records if c < len(r))))
             words.discard("")
             self._identifying[columns] = frozenset(words)
         return self._identifying[columns]
@@ -259,6 +323,14 @@ def _record_parts(record: list[str]) -> frozenset[str]:
     return frozenset(parts("\x1f".join(record)))
 
 
+def _parsed(records: list[list[str]]) -> tuple[list[frozenset[str]], list[int]]:
+    """Each record's tokens, and the records that hold a token twice."""
+    words = list(map(parts, map("\x1f".join, records)))
+    sets = list(map(frozenset, words))
+    doubled = compress(count(), map(operator.lt, map(len, sets), map(len, words)))
+    return sets, list(doubled)
+
+
 def load(path: Path, prof: Profile) -> Loaded | None:
     """The whole input, parsed (from memory when this version was parsed before); None for
     a file too large to keep, which is then streamed."""
@@ -277,7 +349,8 @@ def load(path: Path, prof: Profile) -> Loaded | None:
             next(records, None)
         kept = list(records)
         sha256 = raw.digest.hexdigest()
-    loaded = Loaded(sha256, kept, [_record_parts(r) for r in kept])
+    sets, doubled = _parsed(kept)
+    loaded = Loaded(sha256, kept, sets, _doubled=doubled)
     with _lock:
         _loaded[identity] = loaded
         total = sum(int(str(k[3])) for k in _loaded)
@@ -365,16 +438,16 @@ def scan(
 ) -> Scan:
     """Pass every input once by the outputs' index and the tables' group specs.
 
-    Most records share no token with any output row: one set operation, in C, on the
-    record's tokens (parsed once per version of the file) lets them pass; only the rest are
-    taken apart field by field."""
+    Most records share no two tokens with any one output row, nor an identifier's: a kept
+    input's postings (built once per version of the file) leave them out unread; only the
+    rest are taken apart field by field."""
     result = Scan(digits=max((p.digits for p in profiles), default=0))
     spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
         pending: list[tuple[int, str, list[tuple[int, int]]]] = []
         seen: Counter[tuple[int, int]] = Counter()
         ids = prof.columns.identifiers
-        records, sha256, loaded = _source(path, prof, spellings)
+        records, sha256, loaded = _source(path, prof, spellings, index)
         # whether any identifier's token is in the outputs at all (unknown when streamed)
         watch = loaded is None or not spellings.isdisjoint(
             loaded.identifying(prof.columns.identifiers)
@@ -408,22 +481,26 @@ def scan(
 
 
 def _source(
-    path: Path, prof: Profile, spellings: set[str]
+    path: Path, prof: Profile, spellings: set[str], index: OutputIndex
 ) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
     """An input's records with their tokens, and (once they are all read) its sha256: from
-    memory, where only the records that share a token with the outputs are yielded (picked
-    out without a Python loop), or streamed from a file too large to keep."""
+    memory, where only the records that could echo are yielded (picked out by the postings
+    of the outputs' tokens), or streamed from a file too large to keep."""
     loaded = load(path, prof)
     if loaded is not None:
-        # an echo needs two tokens of a record in the outputs, or one of an identifier's
-        counts = map(len, map(spellings.intersection, loaded.parts))
-        shared: Iterator[bool] = map((2).__le__, counts)
+        # an echo needs two tokens of a record in one output row (or one token standing for
+        # two of its fields, where the record repeats a value), or one of an identifier's;
+        # with no quasi-identifiers marked and no file name to match, an echo with no
+        # identifier is the whole record in one row, all of whose tokens are then paired
+        whole = not prof.columns.quasi and not index.named
+        picked = loaded.holding(index.paired(), least=2, whole=whole)
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
-            near = map(operator.not_, map(ids.isdisjoint, loaded.parts))
-            shared = map(operator.or_, shared, near)
-        picked = ((loaded.records[i], loaded.parts[i]) for i in compress(count(), shared))
-        return picked, lambda: loaded.sha256, loaded
+            picked |= loaded.holding(ids)
+        picked.update(i for i in loaded.repeating() if not spellings.isdisjoint(loaded.parts[i]))
+        records = loaded.records
+        picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))
+        return picked_records, lambda: loaded.sha256, loaded
     raw = _Hashing(path)
 
     def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
@@ -442,7 +519,8 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = Tr
     many as the record has values (in full), an identifier's or every quasi-identifier's, or
     a file name's. Cheap, so that the many records that share a label or two with an
     aggregate are let pass without taking them apart."""
-    if len(hits) >= len(set(record)) - ("" in record):
+    # a null value is not printed to echo a record in full
+    if len(hits) >= len({cell for cell in record if not _is_null(cell)}):
         return True
     if not prof.header:
         return False

@@ -35,14 +35,13 @@ def digits_by_line(text: str, allowed: int) -> dict[int, tuple[int, int]]:
     """For each count of significant digits over ``allowed`` found in ``text``: the first
     line a number with that many is on, and how many such numbers there are (what a finding
     needs, in a size that does not grow with the text). Only runs of more than ``allowed``
-    digits are looked at: ordinary figures cost one regular expression scan."""
+    digits are looked at (found by :func:`digit_runs`): ordinary figures cost a scan in C."""
     seen: dict[int, tuple[int, int]] = {}
     line, at = 1, 0
-    long_run = re.compile(rf"[\d.]{{{allowed + 1},}}")
-    for m in long_run.finditer(text):
-        before = text[m.start() - 1 : m.start()]
-        after = text[m.end() : m.end() + 1]
-        number = m.group().rstrip(".")
+    for start, end in digit_runs(text, allowed + 1):
+        before = text[start - 1 : start]
+        after = text[end : end + 1]
+        number = text[start:end].rstrip(".")
         if before.isalnum() or before == "_" or after.isalnum() or not _DECIMAL.fullmatch(number):
             continue
         digits = significant_digits(number)
@@ -52,10 +51,35 @@ def digits_by_line(text: str, allowed: int) -> dict[int, tuple[int, int]]:
             first, count = seen[digits]
             seen[digits] = (first, count + 1)
             continue
-        line += text.count("\n", at, m.start())
-        at = m.start()
+        line += text.count("\n", at, start)
+        at = start
         seen[digits] = (line, 1)
     return seen
+
+
+#: ASCII digits and dots as ``d``, the rest as a space
+_DIGIT_MARKS = bytes.maketrans(
+    bytes(range(256)), bytes(100 if chr(b) in "0123456789." else 32 for b in range(256))
+)
+
+
+def digit_runs(text: str, shortest: int) -> list[tuple[int, int]]:
+    """Each run of digits and dots at least ``shortest`` long, as (start, end): in ASCII text
+    found by a translation and substring searches in C; otherwise (where ``\\d`` takes in
+    other scripts' digits) by a regular expression."""
+    if not text.isascii():
+        pattern = re.compile(rf"[\d.]{{{shortest},}}")
+        return [m.span() for m in pattern.finditer(text)]
+    marks = text.encode("ascii").translate(_DIGIT_MARKS)
+    needle = b"d" * shortest
+    runs = []
+    at = marks.find(needle)
+    while at >= 0:
+        end = marks.find(b" ", at)
+        end = len(marks) if end < 0 else end
+        runs.append((at, end))
+        at = marks.find(needle, end)
+    return runs
 
 
 def find_precision(seen: dict[int, tuple[int, int]], allowed: int) -> list[Finding]:

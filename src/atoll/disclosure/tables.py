@@ -13,8 +13,10 @@ columns that name the groups. The checks then hold:
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,8 +35,14 @@ _STAT_WORDS = {
 }  # fmt: skip
 _SUMLIKE = {"sum", "total", "mean", "avg", "average"}
 _PARTS = re.compile(r"[^a-z0-9]+")
+_NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
+#: what ends a line of ASCII text for ``str.splitlines``, besides a newline
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+#: ASCII text with every character but letters made a space
+_LETTERS_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -55,6 +63,15 @@ def stat_word(name: str) -> str | None:
 
 def is_number(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell.strip()))
+
+
+def all_numbers(cells: list[str]) -> bool:
+    """Whether every cell is a number (as :func:`is_number` reads it): one regular
+    expression match over the cells, stripped and joined by newlines, which no number holds."""
+    joined = "\n".join(map(str.strip, cells))
+    if joined.count("\n") != len(cells) - 1:
+        return all(map(is_number, cells))
+    return _NUMBER_LINES.fullmatch(joined) is not None
 
 
 def _is_int(cell: str) -> bool:
@@ -92,6 +109,8 @@ def parse_delimited(text: str, delimiter: str) -> Table | None:
 def markdown_tables(text: str) -> list[Table]:
     """Markdown pipe tables: a header line, a ``---`` line, rows."""
     tables: list[Table] = []
+    if "|" not in text:
+        return tables
     block: list[tuple[int, list[str]]] = []
     for number, line in enumerate([*text.splitlines(), ""], start=1):
         if line.strip().startswith("|"):
@@ -108,15 +127,64 @@ def printed_tables(text: str) -> list[Table]:
     """Tables printed as aligned text, as a data frame or a grouped count prints: a header
     line naming a count column then lines of as many fields (or one more, the frame's
     index); or a series of ``label count`` lines closed by ``Name: count``. Aligned text with
-    no count named is too often something else to be read as a table."""
-    tables: list[Table] = []
+    no count named is too often something else to be read as a table.
+
+    Only the lines that could start a table (a header naming a count, a series footer) are
+    looked at, found by substring searches over the whole text, so that a long log with no
+    table costs a few scans in C rather than a Python step per line."""
     lines = text.splitlines()
-    i = 0
+    return printed_tables_in(lines, _table_starts(text))
+
+
+def _table_starts(text: str) -> list[int] | None:
+    """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
+    hold a series footer: the only lines a printed table can start or end at. None where
+    the text is not ASCII, whose lines are then all looked at."""
+    if not text.isascii():
+        return None
+    # a count's name is a run of letters: one split tells which are there, and only those
+    # are searched for
+    letters = text.lower().translate(_LETTERS_ONLY)
+    padded = f" {letters} "
+    hits = []
+    for word in _COUNT_WORDS.intersection(letters.split()):
+        needle = f" {word} "
+        at = padded.find(needle)
+        while at >= 0:
+            hits.append(at)
+            at = padded.find(needle, at + 1)
+    at = text.find("Name: ")
+    while at >= 0:
+        hits.append(at)
+        at = text.find("Name: ", at + 1)
+    if not hits:
+        return []
+    hits.sort()
+    if any(c in text for c in _OTHER_BREAKS):
+        ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
+        return sorted({bisect.bisect_right(ends, at) for at in hits})
+    # only newlines end lines: a line's index is the newlines before it
+    starts: list[int] = []
+    line, last = 0, 0
+    for at in hits:
+        line += text.count("\n", last, at)
+        last = at
+        if not starts or starts[-1] != line:
+            starts.append(line)
+    return starts
+
+
+def printed_tables_in(lines: list[str], starts: list[int] | None) -> list[Table]:
+    """:func:`printed_tables` of ``lines``, trying only the lines ``starts`` names (all of
+    them where None)."""
+    tables: list[Table] = []
+    candidates = iter(range(len(lines)) if starts is None else starts)
+    i = next(candidates, len(lines))
     while i < len(lines):
-        header = lines[i].split()
+        # a header is plain: no |, :, = or comma
+        header = [] if _NOT_PLAIN.search(lines[i]) else lines[i].split()
         counted = [k for k, h in enumerate(header) if is_count_name(h)]
-        plain = not any(c in lines[i] for c in "|:,=")
-        if len(header) >= 2 and counted and plain:
+        if len(header) >= 2 and counted:
             rows, places = [], []
             j = i + 1
             while j < len(lines):
@@ -131,7 +199,9 @@ def printed_tables(text: str) -> list[Table]:
                 j += 1
             if rows:
                 tables.append(Table(header, rows, places))
-                i = j
+                # the lines the table took are not looked at again
+                while i < j:
+                    i = next(candidates, len(lines))
                 continue
         footer = _SERIES_FOOTER.match(lines[i])
         if footer and is_count_name(footer.group(1)):
@@ -142,7 +212,7 @@ def printed_tables(text: str) -> list[Table]:
                 rows = [lines[k].split() for k in range(start, i)]
                 places = [f"line {k + 1}" for k in range(start, i)]
                 tables.append(Table(["label", "count"], rows, places))
-        i += 1
+        i = next(candidates, len(lines))
     return tables
 
 
@@ -189,8 +259,11 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     """
     width = len(table.header)
     names = [column_key(h) for h in table.header]
-    numeric = [bool(table.column(j)) and all(map(is_number, table.column(j))) for j in range(width)]
-    integer = [numeric[j] and all(map(_is_int, table.column(j))) for j in range(width)]
+    columns = [table.column(j) for j in range(width)]
+    numeric = [bool(column) and all_numbers(column) for column in columns]
+    integer = [
+        numeric[j] and all(map(float.is_integer, map(float, columns[j]))) for j in range(width)
+    ]
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
             table.counts = j
