@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
+from atoll.db import reader
 from atoll.db.schema import used_nonces
 from atoll.errors import AuthError, BadRequest
 from atoll.signing import STALE_NONCE as STALE
@@ -46,7 +47,7 @@ class NonceStore:
 
     def current(self, address: str, scope: str = "consumer") -> int:
         """The highest nonce this address used within the window (0 if none)."""
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             value = conn.execute(
                 select(func.max(used_nonces.c.nonce)).where(
                     used_nonces.c.scope == scope, used_nonces.c.address == address.lower()
