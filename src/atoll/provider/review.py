@@ -166,11 +166,7 @@ class OutputReview:
         that serves nothing (the provider's failure) is not checked."""
         if not served(info.status):
             return None
-        done = self.store.checked(info.jobId)
-        if done is None:
-            self._check(info, results, paths)
-            done = self.store.checked(info.jobId)
-            assert done is not None
+        done = self.store.checked(info.jobId) or self._check(info, results, paths)
         by_index = {f.index: f for f in done.report.files}
         states = {e.index: first_state(done.mode, by_index.get(e.index), e) for e in results}
         return ReceiptChecks(
@@ -182,7 +178,8 @@ class OutputReview:
 
     def _check(
         self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
-    ) -> None:
+    ) -> Checked:
+        """Check the files and record the verdicts; returns the record the store keeps."""
         ddos = self._inputs(info)
         policy = strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
 
@@ -233,14 +230,24 @@ class OutputReview:
         reviewers = {d.owner.lower() for d in ddos} | {r.lower() for r in policy.reviewers}
         checked = Checked(
             info.jobId,
-            info.owner,
+            info.owner.lower(),
             [d.id for d in ddos],
             policy.mode,
             policy.reviewersRequired,
             report.digest(),
             report,
         )
-        self.store.record(checked, files, reviewers)
+        if not self.store.record(checked, files, reviewers):
+            # another process checked the job first: its record is the one that counts
+            first = self.store.checked(info.jobId)
+            assert first is not None
+            return first
+        states = {f.index: f for f in files}
+        if all(f.state != HELD for f in files):
+            # settled from the start (nothing awaits a reviewer): the job's watchers, who
+            # all ask the moment it ends, find its review here
+            self._settle_view(info.jobId, self._summary(checked, states), states)
+        return checked
 
     # -- what the consumer sees ---------------------------------------------------------------
 

@@ -64,9 +64,9 @@ class ReviewStore:
         checked: Checked,
         files: list[FileState],
         reviewers: set[str],
-    ) -> None:
+    ) -> bool:
         """Store a job's checks once; a second call (another process, a retried end) keeps
-        the first."""
+        the first, and is answered False."""
         try:
             with self.db.begin() as conn:
                 conn.execute(
@@ -104,7 +104,8 @@ class ReviewStore:
                         ],
                     )
         except IntegrityError:
-            pass
+            return False
+        return True
 
     def checked(self, job_id: str) -> Checked | None:
         with self._reader.connect() as conn:
