@@ -151,3 +151,22 @@ def test_counts_by_status_and_run_times_of_ended_jobs(db: sa.Engine) -> None:
     # only "c" ran to an end; its run took a moment, not an hour
     assert total == 1 and 0 <= seconds < 3600
     assert within[1] == 1
+
+
+def test_a_status_is_read_on_one_connection(db: sa.Engine) -> None:
+    store = JobStore(db)
+    store.create("q", wf())  # queued: its place in the queue is read too
+    store.create("a", wf())
+    store.advance("a", JobStatus.FINISHED, results=_files(3))
+    checkouts: list[object] = []
+
+    def checkout(*args: object) -> None:
+        checkouts.append(args)
+
+    sa.event.listen(db.pool, "checkout", checkout)
+    try:
+        ended, queued = store.info("a"), store.info("q")
+    finally:
+        sa.event.remove(db.pool, "checkout", checkout)
+    assert (len(ended.results), queued.queuePosition) == (3, 1)
+    assert len(checkouts) == 2

@@ -1,5 +1,6 @@
 """Outputs checked before they leave: what a job writes or prints reaches its consumer only
-when the checks clear it or its reviewers approve it (real provider, real sandbox jobs)."""
+when the checks clear it or its reviewers approve it (real provider, real sandbox jobs); and
+the consumer's view of a review, read from the store until nothing in it can move."""
 
 from __future__ import annotations
 
@@ -7,15 +8,24 @@ import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+import sqlalchemy as sa
 
+from atoll.catalog.store import AssetStore
+from atoll.disclosure import CheckReport, FileReport
+from atoll.engine.jobstore import JobStore
 from atoll.errors import Conflict, Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy
-from atoll.models.job import JobInfo
+from atoll.models.job import JobInfo, ResultFile, Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.output_policy import OutputChecks, OutputPolicy
 from atoll.models.status import JobStatus
+from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.review import OutputReview
+from atoll.provider.review_store import HELD, REJECTED, RELEASED, Checked, FileState, ReviewStore
 from atoll.sdk.verify import check_releases, check_signature
+from atoll.signing import Key
 from tests.helpers import Running, require_sandbox, running_provider
 
 CITIES = ["north", "south", "east"]
@@ -230,3 +240,80 @@ def test_a_rejected_file_is_never_downloadable(provider: Running) -> None:
     status = provider.consumer.status(info.jobId)
     assert status.review is not None and status.review.state == "reviewed"
     assert [h.state for h in status.review.held if h.index == index] == ["rejected"]
+
+
+# -- the consumer's view of a review, on every store backend -------------------------------
+
+
+class CountingStore(ReviewStore):
+    """A review store that counts the reads a consumer's view makes."""
+
+    def __init__(self, db: sa.Engine) -> None:
+        super().__init__(db)
+        self.reads = 0
+
+    def checked(self, job_id: str) -> Checked | None:
+        self.reads += 1
+        return super().checked(job_id)
+
+    def files(self, job_id: str) -> list[FileState]:
+        self.reads += 1
+        return super().files(job_id)
+
+
+def recorded(db: sa.Engine, states: list[str]) -> tuple[OutputReview, CountingStore, JobInfo]:
+    store = CountingStore(db)
+    sha = "0" * 64
+    report = CheckReport(
+        files=[
+            FileReport(index=i, kind="output", size=2, sha256=sha, verdict="pass", findings=[])
+            for i in range(len(states))
+        ]
+    )
+    checked = Checked("j1", OWNER.lower(), [], "auto", 1, report.digest(), report)
+    files = [FileState("j1", i, "output", f"f{i}", 2, sha, s, None) for i, s in enumerate(states)]
+    assert store.record(checked, files, {REVIEWER})
+    assert not store.record(checked, files, {REVIEWER})  # once: a second record keeps the first
+    registry = cast(WorkflowRegistry, None)  # a view reads the store only
+    review = OutputReview(store, AssetStore(db), registry, Key.generate())
+    jobs = JobStore(db)
+    workflow = Workflow(
+        owner=OWNER,
+        inputs=[WorkflowInput(did="did:atoll:1", ddo={}, locations=[])],
+        algorithm=WorkflowAlgorithm(rawcode="pass"),
+    )
+    jobs.create("j1", workflow)
+    listed = [
+        ResultFile(index=i, filename=f"f{i}", filesize=2, type="output", sha256=sha)
+        for i in range(len(states))
+    ]
+    jobs.advance("j1", JobStatus.FINISHED, results=listed)
+    info = jobs.info("j1")
+    return review, store, info
+
+
+OWNER = "0x" + "Ab" * 20
+REVIEWER = "0x" + "Cd" * 20
+
+
+def test_a_settled_review_is_read_from_the_store_once(db: sa.Engine) -> None:
+    review, store, info = recorded(db, [RELEASED, REJECTED])
+    first = review.consumer_view(info)
+    reads = store.reads
+    again = review.consumer_view(info)
+    assert store.reads == reads  # nothing can move any more: served from memory
+    assert again == first
+    assert again.review is not None and again.review.state == "reviewed"
+    assert [r.filename for r in again.results] == ["f0", ""]
+
+
+def test_a_review_awaiting_a_decision_is_read_each_time(db: sa.Engine) -> None:
+    review, store, info = recorded(db, [RELEASED, HELD])
+    first = review.consumer_view(info)
+    assert first.review is not None and first.review.state == "awaiting review"
+    assert first.status == JobStatus.AWAITING_REVIEW
+    assert store.move("j1", 1, RELEASED)
+    now = review.consumer_view(info)
+    assert now.review is not None and now.review.state == "released"
+    assert [r.filename for r in now.results] == ["f0", "f1"]
+    assert now.status == JobStatus.FINISHED

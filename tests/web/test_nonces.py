@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -104,14 +105,25 @@ def test_a_nonce_commit_on_postgresql_does_not_wait_for_the_disk(db: sa.Engine) 
         pytest.skip("SQLite's commits (WAL, synchronous=NORMAL) never wait for the disk")
     settings: list[str] = []
 
-    def after(conn: sa.Connection, cursor: object, statement: str, *_: object) -> None:
+    # the insert is its own transaction: the setting it commits under is asked for by the
+    # insert itself
+    def before(
+        conn: sa.Connection, cursor: object, statement: str, params: object, *_: object
+    ) -> tuple[str, object]:
         if statement.startswith("INSERT INTO used_nonces"):
-            settings.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+            statement += " RETURNING current_setting('synchronous_commit')"
+        return statement, params
 
+    def after(conn: sa.Connection, cursor: Any, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO used_nonces"):
+            settings.append(cursor.fetchone()[0])
+
+    sa.event.listen(db, "before_cursor_execute", before, retval=True)
     sa.event.listen(db, "after_cursor_execute", after)
     try:
         NonceStore(db, Clock()).consume(A, NOW)
     finally:
+        sa.event.remove(db, "before_cursor_execute", before)
         sa.event.remove(db, "after_cursor_execute", after)
     assert settings == ["off"]
     # for that transaction only: the store's other commits still wait

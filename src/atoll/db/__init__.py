@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from atoll.db import migrate
 from atoll.db.schema import metadata
 from atoll.errors import ConfigError
 
-__all__ = ["connect", "metadata"]
+__all__ = ["connect", "metadata", "reader"]
 
 #: the page cache of each SQLite connection, in KiB
 PAGE_CACHE_KIB = 512
+#: PostgreSQL connections kept open: one for each worker thread that may use the store at
+#: once (anyio's default limiter, 40), a few for the job runners, keeper and watcher. A
+#: smaller pool makes busy threads open and close connections (milliseconds each) or queue.
+PG_POOL_SIZE = 48
+#: beyond the pool, connections opened for a burst and closed when returned
+PG_MAX_OVERFLOW = 16
+#: a pooled connection idle longer than this (seconds) is checked before it is used
+IDLE_CHECK_S = 5.0
+#: connections older than this (seconds) are replaced, before a server or a firewall
+#: between closes them for having lived too long
+PG_RECYCLE_S = 1800
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -33,6 +46,41 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _idle_since(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_if_idle(engine: Engine) -> Any:
+    """A checkout hook that pings only a connection that sat idle in the pool: one the
+    server may have dropped meanwhile (a restart, an idle timeout). A ping on every checkout
+    (``pool_pre_ping``) costs a round trip on each of a request's several store reads, which
+    under load is much of the request; a connection lost while busy is found by its next
+    statement instead, and SQLAlchemy then replaces every connection the pool holds."""
+
+    def check(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_CHECK_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception:
+            # the pool then drops this connection and checks out another (or a new one)
+            raise DisconnectionError("a pooled connection was lost while idle") from None
+
+    return check
+
+
+def reader(engine: Engine) -> Engine:
+    """``engine`` for reads that need no transaction of their own. On PostgreSQL each
+    statement then runs on its own (autocommit): no BEGIN before it and no ROLLBACK when the
+    connection is returned, two round trips of the three a single read costs otherwise.
+    Under READ COMMITTED every statement sees its own snapshot anyway, so reads see what
+    they saw before."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def connect(url: str, create: bool = True) -> Engine:
     """Open the store at ``url`` and, with ``create``, bring its schema to the newest
     revision (:mod:`atoll.db.migrate`). Errors never echo the URL, which may hold a
@@ -44,7 +92,14 @@ def connect(url: str, create: bool = True) -> Engine:
             engine = create_engine(url, connect_args={"check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(
+                url,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=PG_MAX_OVERFLOW,
+                pool_recycle=PG_RECYCLE_S,
+            )
+            event.listen(engine, "checkin", _idle_since)
+            event.listen(engine, "checkout", _check_if_idle(engine))
         if create:
             with engine.begin() as conn:
                 migrate.upgrade(conn)

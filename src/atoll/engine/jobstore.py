@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from atoll.canonical import canonical_sha256
+from atoll.db import reader
 from atoll.db.schema import job_manifests, job_results, jobs
 from atoll.errors import NotFound
 from atoll.models.ddo import iso_time
@@ -73,6 +74,7 @@ def _result(row: Any) -> ResultFile:
 class JobStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reader = reader(engine)
 
     def create(self, job_id: str, workflow: Workflow) -> JobInfo:
         with self._engine.begin() as conn:
@@ -96,11 +98,8 @@ class JobStore:
         return self.info(job_id)
 
     def _row(self, job_id: str) -> Any:
-        with self._engine.connect() as conn:
-            row = conn.execute(_STATUS.where(jobs.c.job_id == job_id)).first()
-        if row is None:
-            raise NotFound(f"unknown job {job_id}")
-        return row
+        with self._reader.connect() as conn:
+            return _status_row(conn, job_id)
 
     def record(self, job_id: str) -> JobRecord:
         row = self._row(job_id)
@@ -117,12 +116,13 @@ class JobStore:
         )
 
     def info(self, job_id: str) -> JobInfo:
-        row = self._row(job_id)
-        info = _info(row)
-        if row.result_count:
-            info.results = self.results(job_id, 0, STATUS_RESULTS)
-        if row.status == JobStatus.QUEUED:
-            with self._engine.connect() as conn:
+        # one connection for the job and its first results: every status asks for both
+        with self._reader.connect() as conn:
+            row = _status_row(conn, job_id)
+            info = _info(row)
+            if row.result_count:
+                info.results = _results(conn, job_id, 0, STATUS_RESULTS)
+            if row.status == JobStatus.QUEUED:
                 ahead = conn.execute(
                     select(func.count())
                     .select_from(jobs)
@@ -132,12 +132,12 @@ class JobStore:
                         jobs.c.created < row.created,
                     )
                 ).scalar_one()
-            info.queuePosition = int(ahead) + 1
+                info.queuePosition = int(ahead) + 1
         return info
 
     def for_owner(self, owner: str) -> list[JobInfo]:
         owned = jobs.c.owner == owner.lower()
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(_STATUS.where(owned).order_by(jobs.c.created)).all()
             heads = conn.execute(
                 select(job_results)
@@ -155,20 +155,11 @@ class JobStore:
 
     def results(self, job_id: str, offset: int, limit: int) -> list[ResultFile]:
         """Results ``offset`` … ``offset + limit - 1`` of the job, in index order."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(job_results)
-                .where(
-                    job_results.c.job_id == job_id,
-                    job_results.c.idx >= offset,
-                    job_results.c.idx < offset + limit,
-                )
-                .order_by(job_results.c.idx)
-            ).all()
-        return [_result(r) for r in rows]
+        with self._reader.connect() as conn:
+            return _results(conn, job_id, offset, limit)
 
     def result(self, job_id: str, index: int) -> ResultFile | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(job_results).where(
                     job_results.c.job_id == job_id, job_results.c.idx == index
@@ -177,7 +168,7 @@ class JobStore:
         return None if row is None else _result(row)
 
     def in_flight(self) -> list[JobRecord]:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             ids = conn.execute(
                 select(jobs.c.job_id)
                 .where(jobs.c.status.not_in(_TERMINAL_CODES))
@@ -269,7 +260,7 @@ class JobStore:
 
     def count_by_status(self) -> dict[int, int]:
         """How many jobs there are in each status (by code); a status without jobs is absent."""
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
             return {int(status): int(n) for status, n in rows}
 
@@ -282,7 +273,7 @@ class JobStore:
             func.coalesce(func.sum(duration), 0.0),
             *(func.coalesce(func.sum(case((duration <= b, 1), else_=0)), 0) for b in buckets),
         ).where(jobs.c.started.is_not(None), jobs.c.finished.is_not(None))
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             total, seconds, *within = conn.execute(ran).one()
         return int(total), float(seconds), [int(n) for n in within]
 
@@ -294,6 +285,26 @@ class JobStore:
                 .values(removed=1, results=[], status_text="Results and logs removed")
             )
             _drop_results(conn, job_id)
+
+
+def _status_row(conn: Connection, job_id: str) -> Any:
+    row = conn.execute(_STATUS.where(jobs.c.job_id == job_id)).first()
+    if row is None:
+        raise NotFound(f"unknown job {job_id}")
+    return row
+
+
+def _results(conn: Connection, job_id: str, offset: int, limit: int) -> list[ResultFile]:
+    rows = conn.execute(
+        select(job_results)
+        .where(
+            job_results.c.job_id == job_id,
+            job_results.c.idx >= offset,
+            job_results.c.idx < offset + limit,
+        )
+        .order_by(job_results.c.idx)
+    ).all()
+    return [_result(r) for r in rows]
 
 
 def _drop_results(conn: Connection, job_id: str) -> None:

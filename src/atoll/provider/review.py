@@ -13,6 +13,8 @@ import csv
 import hashlib
 import io
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ REVIEW_ONLY = "held for review: the dataset's output policy holds every file"
 CHANGED_REASON = "its bytes changed after the check: it is never released"
 #: how much of a file is read for its columns
 HEADER_BYTES = 64 * 1024
+#: settled reviews (nothing held for a decision) kept in memory, the most recently read
+SETTLED_VIEWS = 256
 _CHUNK = 1 << 16
 
 
@@ -118,6 +122,10 @@ class OutputReview:
         self.assets = assets
         self.registry = registry
         self.key = key
+        # a job's review once nothing in it awaits a decision: no file's state can move
+        # again, so its watchers' many status reads need not read it from the store each
+        self._settled: OrderedDict[str, tuple[JobReview, dict[int, FileState]]] = OrderedDict()
+        self._settled_lock = threading.Lock()
 
     # -- the check stage ---------------------------------------------------------------------
 
@@ -158,11 +166,7 @@ class OutputReview:
         that serves nothing (the provider's failure) is not checked."""
         if not served(info.status):
             return None
-        done = self.store.checked(info.jobId)
-        if done is None:
-            self._check(info, results, paths)
-            done = self.store.checked(info.jobId)
-            assert done is not None
+        done = self.store.checked(info.jobId) or self._check(info, results, paths)
         by_index = {f.index: f for f in done.report.files}
         states = {e.index: first_state(done.mode, by_index.get(e.index), e) for e in results}
         return ReceiptChecks(
@@ -174,7 +178,8 @@ class OutputReview:
 
     def _check(
         self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
-    ) -> None:
+    ) -> Checked:
+        """Check the files and record the verdicts; returns the record the store keeps."""
         ddos = self._inputs(info)
         policy = strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
 
@@ -225,25 +230,41 @@ class OutputReview:
         reviewers = {d.owner.lower() for d in ddos} | {r.lower() for r in policy.reviewers}
         checked = Checked(
             info.jobId,
-            info.owner,
+            info.owner.lower(),
             [d.id for d in ddos],
             policy.mode,
             policy.reviewersRequired,
             report.digest(),
             report,
         )
-        self.store.record(checked, files, reviewers)
+        if not self.store.record(checked, files, reviewers):
+            # another process checked the job first: its record is the one that counts
+            first = self.store.checked(info.jobId)
+            assert first is not None
+            return first
+        states = {f.index: f for f in files}
+        if all(f.state != HELD for f in files):
+            # settled from the start (nothing awaits a reviewer): the job's watchers, who
+            # all ask the moment it ends, find its review here
+            self._settle_view(info.jobId, self._summary(checked, states), states)
+        return checked
 
     # -- what the consumer sees ---------------------------------------------------------------
 
     def consumer_view(self, info: JobInfo) -> JobInfo:
         """The job as its consumer may see it (blocking): held files by index, size and
         reasons only, and "awaiting review" while anything is held."""
-        checked = self.store.checked(info.jobId)
-        if checked is None:
-            return info
-        files = {f.index: f for f in self.store.files(info.jobId)}
-        review = self._summary(checked, files)
+        settled = self._settled_view(info.jobId)
+        if settled is None:
+            checked = self.store.checked(info.jobId)
+            if checked is None:
+                return info
+            files = {f.index: f for f in self.store.files(info.jobId)}
+            review = self._summary(checked, files)
+            if review.state != "awaiting review":
+                self._settle_view(info.jobId, review, files)
+        else:
+            review, files = settled
         update: dict[str, Any] = {
             "review": review,
             "results": redact(info.results, files),
@@ -252,6 +273,20 @@ class OutputReview:
             update["status"] = int(JobStatus.AWAITING_REVIEW)
             update["statusText"] = JobStatus.AWAITING_REVIEW.text
         return info.model_copy(update=update)
+
+    def _settled_view(self, job_id: str) -> tuple[JobReview, dict[int, FileState]] | None:
+        with self._settled_lock:
+            found = self._settled.get(job_id)
+            if found is not None:
+                self._settled.move_to_end(job_id)
+            return found
+
+    def _settle_view(self, job_id: str, review: JobReview, files: dict[int, FileState]) -> None:
+        with self._settled_lock:
+            self._settled[job_id] = (review, files)
+            self._settled.move_to_end(job_id)
+            while len(self._settled) > SETTLED_VIEWS:
+                self._settled.popitem(last=False)
 
     def _summary(self, checked: Checked, files: dict[int, FileState]) -> JobReview:
         reports = {f.index: f for f in checked.report.files}

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from atoll.db import reader
 from atoll.db.schema import job_checks, job_releases, job_reviewers, review_decisions
 from atoll.disclosure import CheckReport
 from atoll.errors import Conflict
@@ -56,15 +57,16 @@ class FileState:
 class ReviewStore:
     def __init__(self, db: Engine) -> None:
         self.db = db
+        self._reader = reader(db)
 
     def record(
         self,
         checked: Checked,
         files: list[FileState],
         reviewers: set[str],
-    ) -> None:
+    ) -> bool:
         """Store a job's checks once; a second call (another process, a retried end) keeps
-        the first."""
+        the first, and is answered False."""
         try:
             with self.db.begin() as conn:
                 conn.execute(
@@ -102,10 +104,11 @@ class ReviewStore:
                         ],
                     )
         except IntegrityError:
-            pass
+            return False
+        return True
 
     def checked(self, job_id: str) -> Checked | None:
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(job_checks).where(job_checks.c.job_id == job_id)).first()
         if row is None:
             return None
@@ -120,7 +123,7 @@ class ReviewStore:
         )
 
     def files(self, job_id: str) -> list[FileState]:
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(job_releases)
                 .where(job_releases.c.job_id == job_id)
@@ -129,7 +132,7 @@ class ReviewStore:
         return [_state(r) for r in rows]
 
     def file(self, job_id: str, index: int) -> FileState | None:
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(job_releases).where(
                     and_(job_releases.c.job_id == job_id, job_releases.c.idx == index)
@@ -138,7 +141,7 @@ class ReviewStore:
         return None if row is None else _state(row)
 
     def is_reviewer(self, job_id: str, address: str) -> bool:
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 select(job_reviewers.c.address).where(
                     and_(
@@ -151,7 +154,7 @@ class ReviewStore:
 
     def held_for(self, reviewer: str, limit: int = 500) -> list[FileState]:
         """The held files of every job ``reviewer`` may review, oldest job first."""
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(job_releases)
                 .join(job_reviewers, job_reviewers.c.job_id == job_releases.c.job_id)
@@ -165,7 +168,7 @@ class ReviewStore:
         return [_state(r) for r in rows]
 
     def decisions(self, job_id: str, index: int) -> list[ReviewDecision]:
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(review_decisions)
                 .where(and_(review_decisions.c.job_id == job_id, review_decisions.c.idx == index))
@@ -186,7 +189,7 @@ class ReviewStore:
     def approvals(self, job_id: str) -> dict[int, int]:
         """How many distinct reviewers approved each file of the job."""
         counts: dict[int, int] = {}
-        with self.db.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(review_decisions.c.idx).where(
                     and_(
