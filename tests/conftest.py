@@ -7,6 +7,7 @@ ATOLL_REQUIRE_POSTGRES=1 (CI), where a missing server fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -50,21 +51,41 @@ def anvil_url() -> Iterator[str]:
         node.stop()
 
 
+@contextlib.contextmanager
+def _scratch_postgres() -> Iterator[str]:
+    """A URL of an empty schema on the test server, dropped afterwards."""
+    _postgres_or_skip()
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty store URL on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'atoll.db'}"
         return
-    _postgres_or_skip()
-    schema = "t_" + uuid.uuid4().hex[:16]
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with _scratch_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_db() -> Iterator[sa.Engine]:
+    """A fresh, empty store on PostgreSQL alone, for what only PostgreSQL has."""
+    with _scratch_postgres() as url:
+        engine = connect(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

@@ -27,59 +27,50 @@ def test_every_sqlite_connection_has_a_small_page_cache_and_the_wal(tmp_path: Pa
         engine.dispose()
 
 
-def postgres_only(db: sa.Engine) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("the pool settings and reads in autocommit are PostgreSQL's")
-
-
 def backend_pid(db: sa.Engine) -> int:
     with db.connect() as conn:
         return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
-def test_the_postgresql_pool_holds_a_connection_for_each_worker_thread(db: sa.Engine) -> None:
-    postgres_only(db)
+def test_the_postgresql_pool_holds_a_connection_for_each_worker_thread(pg_db: sa.Engine) -> None:
     limiter_tokens = 40  # anyio's default worker threads, which make the store's reads
-    assert isinstance(db.pool, QueuePool)
-    assert db.pool.size() >= limiter_tokens
+    assert isinstance(pg_db.pool, QueuePool)
+    assert pg_db.pool.size() >= limiter_tokens
 
 
 def test_a_busy_connection_is_used_without_a_ping(
-    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    pg_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    postgres_only(db)
     pings: list[object] = []
-    real_ping = db.dialect.do_ping
-    monkeypatch.setattr(db.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
-    backend_pid(db)
-    backend_pid(db)
+    real_ping = pg_db.dialect.do_ping
+    monkeypatch.setattr(pg_db.dialect, "do_ping", lambda c: pings.append(c) or real_ping(c))
+    backend_pid(pg_db)
+    backend_pid(pg_db)
     assert pings == []
     monkeypatch.setattr(atoll.db, "IDLE_CHECK_S", 0.0)  # every connection idle long enough
-    backend_pid(db)
+    backend_pid(pg_db)
     assert len(pings) == 1
 
 
 def test_a_connection_dropped_while_idle_is_replaced_before_use(
-    db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    pg_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    postgres_only(db)
-    lost = backend_pid(db)
-    admin = sa.create_engine(db.url, poolclass=NullPool)  # the pool's own stays idle in it
+    lost = backend_pid(pg_db)
+    admin = sa.create_engine(pg_db.url, poolclass=NullPool)  # the pool's own stays idle in it
     with admin.connect() as conn:
         conn.exec_driver_sql(f"SELECT pg_terminate_backend({lost})")
     admin.dispose()
     monkeypatch.setattr(atoll.db, "IDLE_CHECK_S", 0.0)
-    assert backend_pid(db) != lost  # no error: the ping found it gone, a new one serves
+    assert backend_pid(pg_db) != lost  # no error: the ping found it gone, a new one serves
 
 
-def test_reads_on_postgresql_hold_no_transaction_open(db: sa.Engine) -> None:
-    postgres_only(db)
+def test_reads_on_postgresql_hold_no_transaction_open(pg_db: sa.Engine) -> None:
     idle = psycopg.pq.TransactionStatus.IDLE
-    with reader(db).connect() as conn:
+    with reader(pg_db).connect() as conn:
         conn.exec_driver_sql("SELECT 1").scalar_one()
         assert conn.connection.dbapi_connection.info.transaction_status == idle  # type: ignore[union-attr]
     # the engine itself still opens one, for the writes that need it
-    with db.connect() as conn:
+    with pg_db.connect() as conn:
         conn.exec_driver_sql("SELECT 1").scalar_one()
         assert conn.connection.dbapi_connection.info.transaction_status != idle  # type: ignore[union-attr]
 

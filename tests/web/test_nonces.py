@@ -100,9 +100,7 @@ def test_nonce_must_be_positive(db: sa.Engine) -> None:
         NonceStore(db, Clock()).consume(A, 0)
 
 
-def test_a_nonce_commit_on_postgresql_does_not_wait_for_the_disk(db: sa.Engine) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("SQLite's commits (WAL, synchronous=NORMAL) never wait for the disk")
+def test_a_nonce_commit_on_postgresql_does_not_wait_for_the_disk(pg_db: sa.Engine) -> None:
     settings: list[str] = []
 
     # the insert is its own transaction: the setting it commits under is asked for by the
@@ -118,14 +116,14 @@ def test_a_nonce_commit_on_postgresql_does_not_wait_for_the_disk(db: sa.Engine) 
         if statement.startswith("INSERT INTO used_nonces"):
             settings.append(cursor.fetchone()[0])
 
-    sa.event.listen(db, "before_cursor_execute", before, retval=True)
-    sa.event.listen(db, "after_cursor_execute", after)
+    sa.event.listen(pg_db, "before_cursor_execute", before, retval=True)
+    sa.event.listen(pg_db, "after_cursor_execute", after)
     try:
-        NonceStore(db, Clock()).consume(A, NOW)
+        NonceStore(pg_db, Clock()).consume(A, NOW)
     finally:
-        sa.event.remove(db, "before_cursor_execute", before)
-        sa.event.remove(db, "after_cursor_execute", after)
+        sa.event.remove(pg_db, "before_cursor_execute", before)
+        sa.event.remove(pg_db, "after_cursor_execute", after)
     assert settings == ["off"]
     # for that transaction only: the store's other commits still wait
-    with db.connect() as conn:
+    with pg_db.connect() as conn:
         assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
