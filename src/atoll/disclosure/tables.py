@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import ahocorasick_rs
+
 from atoll.disclosure.report import Finding
 from atoll.disclosure.tokens import normal
 
@@ -42,7 +44,14 @@ _NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*"
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: ASCII text with every character but letters made a space
-_LETTERS_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
+_LETTERS_ONLY = bytes(
+    ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 32 for c in range(256)
+)
+#: each count word between two spaces, found in a whole text by one scan in C (overlapping,
+#: so that two neighbours share the space between them)
+_COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [f" {w} ".encode() for w in sorted(_COUNT_WORDS)], matchkind=ahocorasick_rs.MatchKind.Standard
+)
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -142,17 +151,10 @@ def _table_starts(text: str) -> list[int] | None:
     the text is not ASCII, whose lines are then all looked at."""
     if not text.isascii():
         return None
-    # a count's name is a run of letters: one split tells which are there, and only those
-    # are searched for
-    letters = text.lower().translate(_LETTERS_ONLY)
-    padded = f" {letters} "
-    hits = []
-    for word in _COUNT_WORDS.intersection(letters.split()):
-        needle = f" {word} "
-        at = padded.find(needle)
-        while at >= 0:
-            hits.append(at)
-            at = padded.find(needle, at + 1)
+    # a count's name is a run of letters: with every other character a space, one scan
+    # finds them all; a match at ``at`` of the padded text is a word at ``at`` of the text
+    padded = b" " + text.encode("ascii").translate(_LETTERS_ONLY) + b" "
+    hits = [at for _, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded, overlapping=True)]
     at = text.find("Name: ")
     while at >= 0:
         hits.append(at)
