@@ -141,8 +141,10 @@ def printed_tables(text: str) -> list[Table]:
     Only the lines that could start a table (a header naming a count, a series footer) are
     looked at, found by substring searches over the whole text, so that a long log with no
     table costs a few scans in C rather than a Python step per line."""
-    lines = text.splitlines()
-    return printed_tables_in(lines, _table_starts(text))
+    starts = _table_starts(text)
+    if starts == []:
+        return []
+    return printed_tables_in(text.splitlines(), starts)
 
 
 def _table_starts(text: str) -> list[int] | None:
