@@ -37,6 +37,8 @@ UNIQUE_MIN = 20
 _NULLS = {"", "na", "n/a", "null", "none", "nan"}
 _NULL_TOKENS = frozenset(w for v in _NULLS for w in parts(v))
 _CHUNK = 1024 * 1024
+#: groupings (and their sums) kept per parsed input
+_GROUPINGS = 16
 
 
 @dataclass
@@ -121,6 +123,13 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+    _groupings: dict[tuple[int, ...], tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]] = (
+        field(default_factory=dict)
+    )
+    _sums: dict[
+        tuple[tuple[int, ...], int, int],
+        tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], list[float]]],
+    ] = field(default_factory=dict)
     _repeating: list[int] | None = None
     _needed: list[int] | None = None
     _postings: dict[str, list[int]] | None = None
@@ -213,6 +222,43 @@ class Loaded:
             self._normal[c] = [normal(r[c]) if c < len(r) else "" for r in self.records]
         return self._normal[c]
 
+    def grouped(
+        self, labels: tuple[int, ...]
+    ) -> tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]:
+        """Each record's group by these label columns, and each group's size (counted once
+        per grouping: jobs on a dataset group it by the same few columns)."""
+        known = self._groupings.get(labels)
+        if known is None:
+            keys = list(zip(*(self.normal_column(c) for c in labels), strict=True))
+            known = (keys, Counter(keys))
+            with _lock:
+                self._groupings[labels] = known
+                while len(self._groupings) > _GROUPINGS:
+                    del self._groupings[next(iter(self._groupings))]
+        return known
+
+    def summed(
+        self, labels: tuple[int, ...], c: int, n: int
+    ) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], list[float]]]:
+        """Per group (by these label columns), the total of column ``c``'s absolute values
+        and its ``n`` largest (computed once per grouping, column and ``n``)."""
+        known = self._sums.get((labels, c, n))
+        if known is None:
+            keys, _ = self.grouped(labels)
+            by_group: dict[tuple[str, ...], list[float]] = {}
+            for k, v in zip(keys, self.number_column(c), strict=True):
+                if v is not None:
+                    by_group.setdefault(k, []).append(v)
+            known = (
+                {k: sum(values) for k, values in by_group.items()},
+                {k: heapq.nlargest(n, values) for k, values in by_group.items()},
+            )
+            with _lock:
+                self._sums[(labels, c, n)] = known
+                while len(self._sums) > _GROUPINGS:
+                    del self._sums[next(iter(self._sums))]
+        return known
+
     def number_column(self, c: int) -> list[float | None]:
         """A column's absolute values where they are numbers (parsed once)."""
         if c not in self._numbers:
@@ -233,23 +279,16 @@ def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
             spec.groups.totals[j][()] = sum(values)
             spec.groups.top[j][()] = heapq.nlargest(dominance_n, values)
         return
-    if spec.labels:
-        keys: list[tuple[str, ...]] = list(
-            zip(*(loaded.normal_column(c) for c in spec.labels), strict=True)
-        )
-    else:
-        keys = [()] * len(loaded.records)
-    counts = Counter(keys)
+    labels = tuple(spec.labels)
+    _, counts = loaded.grouped(labels)
     for k in sizes:
         sizes[k] = counts.get(k, 0)
     for j, c in spec.sums.items():
-        by_group: dict[tuple[str, ...], list[float]] = {}
-        for k, v in zip(keys, loaded.number_column(c), strict=True):
-            if v is not None and k in sizes:
-                by_group.setdefault(k, []).append(v)
-        for k, values in by_group.items():
-            spec.groups.totals[j][k] = sum(values)
-            spec.groups.top[j][k] = heapq.nlargest(dominance_n, values)
+        totals, tops = loaded.summed(labels, c, dominance_n)
+        for k in sizes:
+            if k in totals:
+                spec.groups.totals[j][k] = totals[k]
+                spec.groups.top[j][k] = tops[k]
 
 
 #: inputs up to this size are kept parsed in memory, up to this total
