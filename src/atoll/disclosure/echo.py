@@ -135,8 +135,7 @@ class OutputIndex:
             if k is None or name:
                 k = key(w)
                 written = spellings(w)
-                for spelling in written:
-                    spelled[spelling] = k
+                spelled.update(dict.fromkeys(written, k))
                 self.spellings.update(written)
                 if name:
                     self.named.update(written)

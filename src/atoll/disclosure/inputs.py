@@ -426,8 +426,7 @@ def group_spec(table: Table, prof: Profile) -> GroupSpec | None:
     if not table.labels and not any(summarised(table.header[j]) in where for j in table.stats):
         return None
     spec = GroupSpec(table, [j for j in labels if j is not None], sums)
-    for row in table.rows:
-        spec.groups.sizes[table.label_key(row)] = 0
+    spec.groups.sizes.update(dict.fromkeys(table.row_keys(), 0))
     for j in sums:
         spec.groups.top[j] = {}
         spec.groups.totals[j] = {}

@@ -112,7 +112,8 @@ class Table:
     def row_keys(self) -> list[tuple[str, ...]]:
         """Every row's :meth:`label_key`, in order (computed once the labels are known)."""
         if self._keys is None:
-            self._keys = list(map(self.label_key, self.rows))
+            columns = [[normal(r[j]) if j < len(r) else "" for r in self.rows] for j in self.labels]
+            self._keys = list(zip(*columns, strict=True)) if columns else [()] * len(self.rows)
         return self._keys
 
     def values(self, j: int) -> list[float | None]:
