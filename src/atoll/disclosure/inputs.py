@@ -133,6 +133,7 @@ class Loaded:
     _repeating: list[int] | None = None
     _needed: list[int] | None = None
     _postings: dict[str, list[int]] | None = None
+    _rarest: dict[str, list[int]] | None = None
     #: the records that hold a token twice as written (found as they are parsed)
     _doubled: list[int] = field(default_factory=list)
     #: the tokens whose normal form is spelled otherwise (``42.0``, ``north.``)
@@ -170,6 +171,8 @@ class Loaded:
         """The records that hold at least ``least`` of ``words`` (and, if ``whole``, every
         token of their values that are not null), found by their postings: in time that grows
         with how many records hold them, not with the file."""
+        if whole and least >= 1:
+            return self._holding_whole(words, least)
         postings = self.postings()
         lists = [postings[w] for w in words if w in postings]
         if least <= 1 and not whole:
@@ -179,6 +182,35 @@ class Loaded:
             return {i for i, n in counts.items() if n >= least}
         needed = self.needed()
         return {i for i, n in counts.items() if n >= least and n >= needed[i]}
+
+    def _holding_whole(self, words: set[str], least: int) -> set[int]:
+        """:meth:`holding` with ``whole``: a record counts no more than its null tokens
+        among the tokens ``words`` lack, so one of its rarest tokens (one more than it has
+        null tokens) is among ``words``: only the records filed under those are counted,
+        not every record that shares a common label with the outputs."""
+        rarest = self.rarest()
+        needed, sets = self.needed(), self.parts
+        candidates = set(itertools.chain.from_iterable(rarest[w] for w in words if w in rarest))
+        found = set()
+        for i in candidates:
+            n = len(sets[i].intersection(words))
+            if n >= least and n >= needed[i]:
+                found.add(i)
+        return found
+
+    def rarest(self) -> dict[str, list[int]]:
+        """Per token, the records it is one of the rarest tokens of: as many of a record's
+        rarest as one more than its null tokens (built once)."""
+        if self._rarest is None:
+            postings = self.postings()
+            rarest: dict[str, list[int]] = {}
+            for i, words in enumerate(self.parts):
+                nulls = len(words) - self.needed()[i]
+                by_rarity = sorted(words, key=lambda w: (len(postings[w]), w))
+                for w in by_rarity[: nulls + 1]:
+                    rarest.setdefault(w, []).append(i)
+            self._rarest = rarest
+        return self._rarest
 
     def needed(self) -> list[int]:
         """Per record, how many tokens it has at least, less those a null value may have
