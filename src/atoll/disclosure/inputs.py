@@ -190,7 +190,8 @@ class Loaded:
         not every record that shares a common label with the outputs."""
         rarest = self.rarest()
         needed, sets = self.needed(), self.parts
-        candidates = set(itertools.chain.from_iterable(rarest[w] for w in words if w in rarest))
+        filed = map(rarest.__getitem__, rarest.keys() & words)
+        candidates = set(itertools.chain.from_iterable(filed))
         found = set()
         for i in candidates:
             n = len(sets[i].intersection(words))

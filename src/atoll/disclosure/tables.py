@@ -104,7 +104,7 @@ class Table:
     _keys: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
 
     def column(self, j: int) -> list[str]:
-        return [r[j].strip() for r in self.rows if j < len(r) and r[j].strip()]
+        return [c for c in [r[j].strip() for r in self.rows if j < len(r)] if c]
 
     def label_key(self, row: list[str]) -> tuple[str, ...]:
         return tuple(normal(row[j]) if j < len(row) else "" for j in self.labels)
