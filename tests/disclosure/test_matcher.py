@@ -44,3 +44,9 @@ def test_short_texts_are_left_to_the_split_until_an_automaton_is_built() -> None
     assert line_hits(tokens, b"only here") is None
     assert line_hits(tokens, b"x " * matcher.MIN_TEXT + b"\nonly") == {2: {"only"}}
     assert line_hits(tokens, b"only here") == {1: {"only", "here"}}
+
+
+def test_too_many_tokens_are_left_to_the_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    monkeypatch.setattr(matcher, "MAX_TOKENS", 1)
+    assert line_hits(frozenset({"many", "tokens"}), b"many tokens") is None

@@ -203,12 +203,17 @@ class Loaded:
         """Per token, the records it is one of the rarest tokens of: as many of a record's
         rarest as one more than its null tokens (built once)."""
         if self._rarest is None:
-            postings = self.postings()
+            # any so many of a record's tokens would do; the rarest file it with the fewest
+            rank = {w: len(p) for w, p in self.postings().items()}
             rarest: dict[str, list[int]] = {}
-            for i, words in enumerate(self.parts):
-                nulls = len(words) - self.needed()[i]
-                by_rarity = sorted(words, key=lambda w: (len(postings[w]), w))
-                for w in by_rarity[: nulls + 1]:
+            for i, (words, needed) in enumerate(zip(self.parts, self.needed(), strict=True)):
+                if not words:
+                    continue
+                nulls = len(words) - needed
+                if nulls == 0:
+                    rarest.setdefault(min(words, key=rank.__getitem__), []).append(i)
+                    continue
+                for w in heapq.nsmallest(nulls + 1, words, key=rank.__getitem__):
                     rarest.setdefault(w, []).append(i)
             self._rarest = rarest
         return self._rarest

@@ -26,9 +26,9 @@ import ahocorasick_rs
 #: first build costs more than splitting them does
 MIN_TEXT = 32 << 10
 #: the most tokens an automaton is built over (its memory grows with them)
-MAX_TOKENS = 1 << 20
+MAX_TOKENS = 1 << 18
 #: automatons kept, one per set of tokens
-_KEPT = 8
+_KEPT = 4
 
 #: bytes as :func:`~atoll.disclosure.tokens.parts` sees ASCII: letters lower case, its
 #: separators and every ASCII character ``str.split`` splits at made spaces
