@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.disclosure import Candidate, CheckReport, check_files
+from atoll.disclosure import Candidate, CheckReport, check_files, matcher
 from atoll.models.output_policy import OutputChecks
 
 FIRST = ["Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
@@ -58,10 +58,18 @@ def dataset(tmp_path: Path, records: list[list[str]]) -> Path:
     return path
 
 
-@pytest.fixture
-def check(tmp_path: Path, dataset: Path) -> Check:
+@pytest.fixture(params=["split", "automaton"])
+def check(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    dataset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Check:
     """``check({name: content}, log=..., checks=...)``: the report on a job's outputs (each
-    named as the job named it) and its log, against ``dataset``."""
+    named as the job named it) and its log, against ``dataset``; once as short texts are
+    searched (split into tokens), once as long ones are (by the inputs' automaton)."""
+    if request.param == "automaton":
+        monkeypatch.setattr(matcher, "MIN_TEXT", 0)
 
     def run(
         outputs: dict[str, bytes | str],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from atoll.disclosure import matcher
 from atoll.disclosure.echo import Columns, OutputIndex, identifying_name, match
 from atoll.disclosure.tokens import key, tokens
 from tests.disclosure.texts import texts
@@ -68,7 +71,11 @@ def test_the_index_has_a_budget() -> None:
     assert index.overflow == {4}
 
 
-def test_lines_indexed_at_once_are_the_rows_each_line_makes_alone() -> None:
+@pytest.mark.parametrize("min_text", [matcher.MIN_TEXT, 0])
+def test_lines_indexed_at_once_are_the_rows_each_line_makes_alone(
+    min_text: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matcher, "MIN_TEXT", min_text)
     universe = frozenset(
         {"north", "count", "120", "3", "p10001", "ada.abbott@example.org", "1957-03-02", "50"}
         | {"12", "f", "m", "café", "deadbeef", "\x00"}

@@ -120,6 +120,33 @@ def test_the_records_holding_some_tokens_are_found_by_their_postings(dataset: Pa
             assert loaded.holding(words, least) == expected
 
 
+def test_whole_records_found_by_their_rarest_tokens_are_those_counted_by_all() -> None:
+    import random
+
+    from atoll.disclosure.inputs import Loaded, _parsed
+
+    rng = random.Random(7)
+    vocabulary = ["north", "south", "f", "m", "na", "null", "", "none", "42", "a b", "x"]
+    records = [
+        [rng.choice([*vocabulary, f"p{i}", f"v{i % 7}"]) for _ in range(rng.randint(0, 6))]
+        for i in range(400)
+    ]
+    sets, doubled = _parsed(records)
+    loaded = Loaded("", records, sets, _doubled=doubled)
+    every = sorted(set().union(*sets))
+    needed = loaded.needed()
+    for size in (0, 1, 3, 8, 20):
+        for _ in range(10):
+            words = set(rng.sample(every, min(size, len(every))))
+            for least in (1, 2, 3):
+                expected = {
+                    i
+                    for i, p in enumerate(sets)
+                    if len(words & p) >= least and len(words & p) >= needed[i]
+                }
+                assert loaded.holding(words, least, whole=True) == expected, (words, least)
+
+
 def test_a_whole_record_less_its_nulls_in_one_row_is_found_among_partial_pairs(
     tmp_path: Path,
 ) -> None:

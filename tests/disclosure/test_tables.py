@@ -123,3 +123,14 @@ def test_a_column_is_all_numbers_as_each_of_its_cells_is() -> None:
         for j in range(i, len(cells) + 1):
             column = cells[i:j]
             assert all_numbers(column) == all(map(is_number, column)), column
+
+
+def test_a_column_s_values_are_its_cells_read_one_by_one() -> None:
+    cells = ["1", "-2.5", ".5", "+3e4", "7.", "1\n2", "nan", "1,000", "\u0663", "", " 4 ", "x1"]
+    for i in range(len(cells)):
+        for j in range(i, len(cells) + 1):
+            rows = [[c, "x"] for c in cells[i:j]] + [["9"]]
+            table = Table(["n", "label"], rows, [f"row {k}" for k in range(len(rows))])
+            plain = [float(r[0]) if is_number(r[0]) else None for r in rows]
+            assert table.values(0) == plain, rows
+            assert table.values(1) == [None] * (len(rows) - 1) + [None], rows

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import compress, count
 
+from atoll.disclosure.matcher import line_hits
 from atoll.disclosure.tokens import key, normal, parts, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
@@ -87,14 +88,21 @@ class OutputIndex:
         if shared:
             self.add(file, place, [w for t in shared if (w := normal(t))])
 
-    def add_lines(self, file: int, text: str) -> None:
-        """Index each line of ``text`` as a row (``line N``). With the inputs' tokens known and
-        only ``\\n`` ending lines, the whole text is split once and its tokens looked up in C:
-        only the lines that hold an input's token cost a step in Python."""
+    def add_lines(self, file: int, text: str, label: str = "line") -> None:
+        """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
+        inputs' tokens known and only ``\\n`` ending lines, the whole text is searched at
+        once, by an automaton (:mod:`.matcher`) or one split and a lookup in C: only the
+        lines that hold an input's token cost a step in Python."""
         if self.universe is None or _other_breaks(text):
             for number, line in enumerate(text.splitlines(), start=1):
-                self.add_text(file, f"line {number}", line)
+                self.add_text(file, f"{label} {number}", line)
             return
+        if text.isascii():
+            hits = line_hits(self.universe, text.encode("ascii"))
+            if hits is not None:
+                for number, found in hits.items():
+                    self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
+                return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
         if not shared:
@@ -108,7 +116,7 @@ class OutputIndex:
             last = at
             by_line.setdefault(number, set()).add(words[at])
         for number, found in by_line.items():
-            self.add(file, f"line {number}", [w for t in found if (w := normal(t))])
+            self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""
@@ -127,8 +135,7 @@ class OutputIndex:
             if k is None or name:
                 k = key(w)
                 written = spellings(w)
-                for spelling in written:
-                    spelled[spelling] = k
+                spelled.update(dict.fromkeys(written, k))
                 self.spellings.update(written)
                 if name:
                     self.named.update(written)

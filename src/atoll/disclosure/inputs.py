@@ -37,6 +37,8 @@ UNIQUE_MIN = 20
 _NULLS = {"", "na", "n/a", "null", "none", "nan"}
 _NULL_TOKENS = frozenset(w for v in _NULLS for w in parts(v))
 _CHUNK = 1024 * 1024
+#: groupings (and their sums) kept per parsed input
+_GROUPINGS = 16
 
 
 @dataclass
@@ -121,9 +123,17 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
+    _groupings: dict[tuple[int, ...], tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]] = (
+        field(default_factory=dict)
+    )
+    _sums: dict[
+        tuple[tuple[int, ...], int, int],
+        tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], list[float]]],
+    ] = field(default_factory=dict)
     _repeating: list[int] | None = None
     _needed: list[int] | None = None
     _postings: dict[str, list[int]] | None = None
+    _rarest: dict[str, list[int]] | None = None
     #: the records that hold a token twice as written (found as they are parsed)
     _doubled: list[int] = field(default_factory=list)
     #: the tokens whose normal form is spelled otherwise (``42.0``, ``north.``)
@@ -161,6 +171,8 @@ class Loaded:
         """The records that hold at least ``least`` of ``words`` (and, if ``whole``, every
         token of their values that are not null), found by their postings: in time that grows
         with how many records hold them, not with the file."""
+        if whole and least >= 1:
+            return self._holding_whole(words, least)
         postings = self.postings()
         lists = [postings[w] for w in words if w in postings]
         if least <= 1 and not whole:
@@ -170,6 +182,41 @@ class Loaded:
             return {i for i, n in counts.items() if n >= least}
         needed = self.needed()
         return {i for i, n in counts.items() if n >= least and n >= needed[i]}
+
+    def _holding_whole(self, words: set[str], least: int) -> set[int]:
+        """:meth:`holding` with ``whole``: a record counts no more than its null tokens
+        among the tokens ``words`` lack, so one of its rarest tokens (one more than it has
+        null tokens) is among ``words``: only the records filed under those are counted,
+        not every record that shares a common label with the outputs."""
+        rarest = self.rarest()
+        needed, sets = self.needed(), self.parts
+        filed = map(rarest.__getitem__, rarest.keys() & words)
+        candidates = set(itertools.chain.from_iterable(filed))
+        found = set()
+        for i in candidates:
+            n = len(sets[i].intersection(words))
+            if n >= least and n >= needed[i]:
+                found.add(i)
+        return found
+
+    def rarest(self) -> dict[str, list[int]]:
+        """Per token, the records it is one of the rarest tokens of: as many of a record's
+        rarest as one more than its null tokens (built once)."""
+        if self._rarest is None:
+            # any so many of a record's tokens would do; the rarest file it with the fewest
+            rank = {w: len(p) for w, p in self.postings().items()}
+            rarest: dict[str, list[int]] = {}
+            for i, (words, needed) in enumerate(zip(self.parts, self.needed(), strict=True)):
+                if not words:
+                    continue
+                nulls = len(words) - needed
+                if nulls == 0:
+                    rarest.setdefault(min(words, key=rank.__getitem__), []).append(i)
+                    continue
+                for w in heapq.nsmallest(nulls + 1, words, key=rank.__getitem__):
+                    rarest.setdefault(w, []).append(i)
+            self._rarest = rarest
+        return self._rarest
 
     def needed(self) -> list[int]:
         """Per record, how many tokens it has at least, less those a null value may have
@@ -213,6 +260,43 @@ class Loaded:
             self._normal[c] = [normal(r[c]) if c < len(r) else "" for r in self.records]
         return self._normal[c]
 
+    def grouped(
+        self, labels: tuple[int, ...]
+    ) -> tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]:
+        """Each record's group by these label columns, and each group's size (counted once
+        per grouping: jobs on a dataset group it by the same few columns)."""
+        known = self._groupings.get(labels)
+        if known is None:
+            keys = list(zip(*(self.normal_column(c) for c in labels), strict=True))
+            known = (keys, Counter(keys))
+            with _lock:
+                self._groupings[labels] = known
+                while len(self._groupings) > _GROUPINGS:
+                    del self._groupings[next(iter(self._groupings))]
+        return known
+
+    def summed(
+        self, labels: tuple[int, ...], c: int, n: int
+    ) -> tuple[dict[tuple[str, ...], float], dict[tuple[str, ...], list[float]]]:
+        """Per group (by these label columns), the total of column ``c``'s absolute values
+        and its ``n`` largest (computed once per grouping, column and ``n``)."""
+        known = self._sums.get((labels, c, n))
+        if known is None:
+            keys, _ = self.grouped(labels)
+            by_group: dict[tuple[str, ...], list[float]] = {}
+            for k, v in zip(keys, self.number_column(c), strict=True):
+                if v is not None:
+                    by_group.setdefault(k, []).append(v)
+            known = (
+                {k: sum(values) for k, values in by_group.items()},
+                {k: heapq.nlargest(n, values) for k, values in by_group.items()},
+            )
+            with _lock:
+                self._sums[(labels, c, n)] = known
+                while len(self._sums) > _GROUPINGS:
+                    del self._sums[next(iter(self._sums))]
+        return known
+
     def number_column(self, c: int) -> list[float | None]:
         """A column's absolute values where they are numbers (parsed once)."""
         if c not in self._numbers:
@@ -233,23 +317,16 @@ def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
             spec.groups.totals[j][()] = sum(values)
             spec.groups.top[j][()] = heapq.nlargest(dominance_n, values)
         return
-    if spec.labels:
-        keys: list[tuple[str, ...]] = list(
-            zip(*(loaded.normal_column(c) for c in spec.labels), strict=True)
-        )
-    else:
-        keys = [()] * len(loaded.records)
-    counts = Counter(keys)
+    labels = tuple(spec.labels)
+    _, counts = loaded.grouped(labels)
     for k in sizes:
         sizes[k] = counts.get(k, 0)
     for j, c in spec.sums.items():
-        by_group: dict[tuple[str, ...], list[float]] = {}
-        for k, v in zip(keys, loaded.number_column(c), strict=True):
-            if v is not None and k in sizes:
-                by_group.setdefault(k, []).append(v)
-        for k, values in by_group.items():
-            spec.groups.totals[j][k] = sum(values)
-            spec.groups.top[j][k] = heapq.nlargest(dominance_n, values)
+        totals, tops = loaded.summed(labels, c, dominance_n)
+        for k in sizes:
+            if k in totals:
+                spec.groups.totals[j][k] = totals[k]
+                spec.groups.top[j][k] = tops[k]
 
 
 #: inputs up to this size are kept parsed in memory, up to this total
@@ -387,8 +464,7 @@ def group_spec(table: Table, prof: Profile) -> GroupSpec | None:
     if not table.labels and not any(summarised(table.header[j]) in where for j in table.stats):
         return None
     spec = GroupSpec(table, [j for j in labels if j is not None], sums)
-    for row in table.rows:
-        spec.groups.sizes[table.label_key(row)] = 0
+    spec.groups.sizes.update(dict.fromkeys(table.row_keys(), 0))
     for j in sums:
         spec.groups.top[j] = {}
         spec.groups.totals[j] = {}

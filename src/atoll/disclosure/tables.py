@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import ahocorasick_rs
+
 from atoll.disclosure.report import Finding
 from atoll.disclosure.tokens import normal
 
@@ -42,7 +44,14 @@ _NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*"
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: ASCII text with every character but letters made a space
-_LETTERS_ONLY = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
+_LETTERS_ONLY = bytes(
+    ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 32 for c in range(256)
+)
+#: each count word between two spaces, found in a whole text by one scan in C (overlapping,
+#: so that two neighbours share the space between them)
+_COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [f" {w} ".encode() for w in sorted(_COUNT_WORDS)], matchkind=ahocorasick_rs.MatchKind.Standard
+)
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -91,11 +100,32 @@ class Table:
     labels: list[int] = field(default_factory=list)
     crosstab: bool = False
 
+    _values: dict[int, list[float | None]] = field(default_factory=dict, repr=False, compare=False)
+    _keys: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+
     def column(self, j: int) -> list[str]:
-        return [r[j].strip() for r in self.rows if j < len(r) and r[j].strip()]
+        return [c for c in [r[j].strip() for r in self.rows if j < len(r)] if c]
 
     def label_key(self, row: list[str]) -> tuple[str, ...]:
         return tuple(normal(row[j]) if j < len(row) else "" for j in self.labels)
+
+    def row_keys(self) -> list[tuple[str, ...]]:
+        """Every row's :meth:`label_key`, in order (computed once the labels are known)."""
+        if self._keys is None:
+            columns = [[normal(r[j]) if j < len(r) else "" for r in self.rows] for j in self.labels]
+            self._keys = list(zip(*columns, strict=True)) if columns else [()] * len(self.rows)
+        return self._keys
+
+    def values(self, j: int) -> list[float | None]:
+        """Column ``j``'s cells as numbers, None where a cell holds none (parsed once: a
+        column of numbers only by one match and one ``map``)."""
+        if j not in self._values:
+            cells = [r[j] if j < len(r) else "" for r in self.rows]
+            if cells and all_numbers(cells):
+                self._values[j] = list(map(float, cells))
+            else:
+                self._values[j] = [float(c) if is_number(c) else None for c in cells]
+        return self._values[j]
 
 
 def parse_delimited(text: str, delimiter: str) -> Table | None:
@@ -132,8 +162,10 @@ def printed_tables(text: str) -> list[Table]:
     Only the lines that could start a table (a header naming a count, a series footer) are
     looked at, found by substring searches over the whole text, so that a long log with no
     table costs a few scans in C rather than a Python step per line."""
-    lines = text.splitlines()
-    return printed_tables_in(lines, _table_starts(text))
+    starts = _table_starts(text)
+    if starts == []:
+        return []
+    return printed_tables_in(text.splitlines(), starts)
 
 
 def _table_starts(text: str) -> list[int] | None:
@@ -142,17 +174,10 @@ def _table_starts(text: str) -> list[int] | None:
     the text is not ASCII, whose lines are then all looked at."""
     if not text.isascii():
         return None
-    # a count's name is a run of letters: one split tells which are there, and only those
-    # are searched for
-    letters = text.lower().translate(_LETTERS_ONLY)
-    padded = f" {letters} "
-    hits = []
-    for word in _COUNT_WORDS.intersection(letters.split()):
-        needle = f" {word} "
-        at = padded.find(needle)
-        while at >= 0:
-            hits.append(at)
-            at = padded.find(needle, at + 1)
+    # a count's name is a run of letters: with every other character a space, one scan
+    # finds them all; a match at ``at`` of the padded text is a word at ``at`` of the text
+    padded = b" " + text.encode("ascii").translate(_LETTERS_ONLY) + b" "
+    hits = [at for _, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded, overlapping=True)]
     at = text.find("Name: ")
     while at >= 0:
         hits.append(at)
@@ -323,10 +348,6 @@ def _cells(places: list[str], more: int = 0) -> str:
     return shown + (f" and {rest} more" if rest > 0 else "")
 
 
-def _has_value(row: list[str], j: int) -> bool:
-    return j < len(row) and is_number(row[j]) and row[j].strip().lower() not in {"nan", ""}
-
-
 def small_cells(table: Table, threshold: int) -> list[Finding]:
     """Counts above zero and under the threshold."""
     columns = (
@@ -336,12 +357,13 @@ def small_cells(table: Table, threshold: int) -> list[Finding]:
         if table.counts is not None
         else []
     )
-    small = [
-        f"{place} column {j + 1}"
-        for row, place in zip(table.rows, table.places, strict=True)
+    found = [
+        (i, j)
         for j in columns
-        if _has_value(row, j) and 0 < float(row[j]) < threshold
+        for i, v in enumerate(table.values(j))
+        if v is not None and 0 < v < threshold
     ]
+    small = [f"{table.places[i]} column {j + 1}" for i, j in sorted(found)]
     if not small:
         return []
     return [
@@ -365,17 +387,18 @@ def small_groups(table: Table, threshold: int, groups: Groups | None) -> list[Fi
                 "groups the inputs do not show: their sizes are unknown",
             )
         ]
-    small: list[str] = []
-    for row, place in zip(table.rows, table.places, strict=True):
-        if not any(_has_value(row, j) for j in table.stats):
-            continue
-        if table.counts is not None:
-            size = float(row[table.counts]) if _has_value(row, table.counts) else 0.0
-        else:
-            assert groups is not None
-            size = groups.sizes.get(table.label_key(row), 0)
-        if size < threshold:
-            small.append(f"{place} (a group of {int(size)})")
+    stats = [table.values(j) for j in table.stats]
+    valued = [any(v is not None for v in cells) for cells in zip(*stats, strict=True)]
+    if table.counts is not None:
+        sizes = [v or 0.0 for v in table.values(table.counts)]
+    else:
+        assert groups is not None
+        sizes = [groups.sizes.get(k, 0) for k in table.row_keys()]
+    small = [
+        f"{place} (a group of {int(size)})"
+        for place, size, has in zip(table.places, sizes, valued, strict=True)
+        if has and size < threshold
+    ]
     if not small:
         return []
     return [
@@ -392,13 +415,14 @@ def dominance(table: Table, n: int, k: float, groups: Groups | None) -> list[Fin
     if groups is None:
         return []
     dominated: list[str] = []
+    found = []
     for j, tops in groups.top.items():
         totals = groups.totals[j]
-        for row, place in zip(table.rows, table.places, strict=True):
-            key = table.label_key(row)
+        for i, (key, v) in enumerate(zip(table.row_keys(), table.values(j), strict=True)):
             total = totals.get(key, 0.0)
-            if _has_value(row, j) and total > 0 and sum(tops.get(key, [])[:n]) >= k * total:
-                dominated.append(f"{place} column {j + 1}")
+            if v is not None and total > 0 and sum(tops.get(key, [])[:n]) >= k * total:
+                found.append((i, j))
+    dominated = [f"{table.places[i]} column {j + 1}" for i, j in found]
     if not dominated:
         return []
     return [
