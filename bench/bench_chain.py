@@ -27,7 +27,7 @@ from atoll.chain import (
     Chain,
     Contracts,
     EmbeddedChain,
-    RpcChain,
+    LightChain,
     dev_accounts,
     did_bytes,
     load_artifacts,
@@ -138,7 +138,7 @@ def main() -> None:
             print("anvil: not installed, skipped (npm install -g @foundry-rs/anvil)")
             return
         with Anvil() as node:
-            rpc = RpcChain(node.url)
+            rpc = LightChain(node.url)
             bench(f"anvil (JSON-RPC, {node.url})", rpc, args.jobs, cache)
 
 

@@ -21,7 +21,7 @@ from atoll.chain import (
     Chain,
     Contracts,
     EmbeddedChain,
-    RpcChain,
+    LightChain,
     dev_accounts,
     did_bytes,
     load_artifacts,
@@ -41,7 +41,7 @@ def _open(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Chain:
     if kind == "embedded":
         return EmbeddedChain(tmp / "chain.sqlite")
     url = request.getfixturevalue("anvil_url")
-    return RpcChain(url)
+    return LightChain(url)
 
 
 @dataclass

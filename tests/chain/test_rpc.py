@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.chain import ChainError, ChainUnavailable, RpcChain, open_chain
+from atoll.chain import ChainError, ChainUnavailable, LightChain, open_chain
 from atoll.chain.anvil import Anvil, find_anvil
 from atoll.chain.embedded import EmbeddedChain
 
@@ -23,7 +23,7 @@ def _closed_port() -> int:
 
 def test_unreachable_node_is_chain_unavailable() -> None:
     with pytest.raises(ChainUnavailable, match="no JSON-RPC node"):
-        RpcChain(f"http://127.0.0.1:{_closed_port()}", request_timeout=2)
+        LightChain(f"http://127.0.0.1:{_closed_port()}", request_timeout=2)
 
 
 def test_open_chain_picks_url_or_embedded(anvil_url: str, tmp_path: Path) -> None:
@@ -31,12 +31,12 @@ def test_open_chain_picks_url_or_embedded(anvil_url: str, tmp_path: Path) -> Non
     assert isinstance(embedded, EmbeddedChain)
     embedded.close()
     rpc = open_chain(anvil_url, tmp_path / "c.sqlite")
-    assert isinstance(rpc, RpcChain) and rpc.chain_id == 31337 and rpc.is_dev
+    assert isinstance(rpc, LightChain) and rpc.chain_id == 31337 and rpc.is_dev
     rpc.close()
 
 
 def test_time_travel_is_refused_on_a_non_development_chain(anvil_url: str) -> None:
-    chain = RpcChain(anvil_url, dev=False)
+    chain = LightChain(anvil_url, dev=False)
     with pytest.raises(ChainError, match="development chains"):
         chain.increase_time(10)
     with pytest.raises(ChainError, match="development chains"):
@@ -48,10 +48,10 @@ def test_anvil_helper_stops_its_node() -> None:
         pytest.skip("anvil is not installed")
     node = Anvil()
     url = node.start()
-    assert RpcChain(url).block_number() == 0
+    assert LightChain(url).block_number() == 0
     node.stop()
     with pytest.raises(ChainUnavailable):
-        RpcChain(url, request_timeout=2)
+        LightChain(url, request_timeout=2)
 
 
 def test_missing_anvil_fails_when_required(tmp_path: Path) -> None:

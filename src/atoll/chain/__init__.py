@@ -1,15 +1,15 @@
 """Atoll's on-chain layer: contracts, chain backends and a typed API over them.
 
 - :class:`Chain` is the one interface to a chain; :class:`EmbeddedChain` runs an
-  EVM in this process, persisted in a SQLite file, :class:`RpcChain` talks to any
-  JSON-RPC node through web3, :class:`LightChain` to one through plain JSON-RPC (the
-  client's). :func:`open_chain` picks the provider's.
+  EVM in this process, persisted in a SQLite file; :class:`LightChain` talks to any
+  JSON-RPC node (the client's and, by URL, the provider's). :func:`open_chain` picks the
+  provider's.
 - :class:`Contracts` deploys and drives the contracts (DID registry, templates,
   agreements and their conditions, the payment token).
 - Every revert, on every backend, raises :class:`ChainRevert` with its reason.
 
 Names are imported on first use: a client that reads one agreement never loads the
-embedded EVM, the compiler or web3.
+embedded EVM or the compiler.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
         did_bytes,
         new_agreement_id,
     )
-    from .rpc import RpcChain
 
 _HOMES = {
     "base": ("DEV_MNEMONIC", "Chain", "Log", "Receipt", "Signer", "as_account", "dev_accounts"),
@@ -69,7 +68,6 @@ _HOMES = {
         "did_bytes",
         "new_agreement_id",
     ),
-    "rpc": ("RpcChain",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -103,7 +101,6 @@ __all__ = [
     "LightChain",
     "Log",
     "Receipt",
-    "RpcChain",
     "Signer",
     "TemplateState",
     "as_account",

@@ -32,9 +32,9 @@ def open_chain(chain_url: str, chain_file: Path) -> Chain:
     """The node by JSON-RPC at ``chain_url``, else the embedded chain kept in ``chain_file``
     (the settings' ``chain_url`` and ``chain_file``)."""
     if chain_url:
-        from atoll.chain.rpc import RpcChain  # web3: only for a node by URL
+        from atoll.chain.light import LightChain
 
-        return RpcChain(chain_url)
+        return LightChain(chain_url)
     from atoll.chain.embedded import EmbeddedChain  # py-evm: only for the embedded chain
 
     return EmbeddedChain(chain_file)

@@ -1,5 +1,6 @@
 """A chain reached over plain JSON-RPC (httpx, eth-abi, libsecp256k1): what a client needs to
-read contracts and send its own signed transactions, without web3 or an EVM in the process.
+read contracts and send signed transactions, without an EVM in the process: the client's
+chain, and the provider's when it names a node by URL.
 
 Transactions are EIP-1559 ones, signed locally and sent raw, so the node holds no keys. Gas is
 estimated first, so that a reverting transaction fails with :class:`ChainRevert` before it is
@@ -22,7 +23,8 @@ from .abi import decode_revert_reason
 from .base import DEV_CHAIN_IDS, Log, Receipt, Signer, TopicFilter, checksum, signer_address
 from .errors import ChainError, ChainRevert, ChainTimeout, ChainUnavailable
 
-#: Gas estimates are padded by this factor, as :class:`~atoll.chain.rpc.RpcChain` pads them.
+#: Gas estimates are padded by this factor: storage refunds and warm/cold access differences
+#: can make the exact estimate fall short.
 GAS_MARGIN = 1.25
 
 

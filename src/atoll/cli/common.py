@@ -53,7 +53,7 @@ HomeOpt = Annotated[
 ]
 
 #: what running a node needs beyond the client, by import name (``atoll[provider]``)
-PROVIDER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "eth", "vyper", "web3")
+PROVIDER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "eth", "vyper", "eth_account")
 
 
 def need_provider() -> None:

@@ -50,7 +50,7 @@ def create_provider_app(
     rate_limits: RateLimits | None = None,
     metrics: Metrics | None = None,
 ) -> FastAPI:
-    # py_ecc (imported through web3) raised the limit to 100,000: bring it back
+    # py_ecc (imported through py-evm) raised the limit to 100,000: bring it back
     cap_recursion()
     app = FastAPI(
         title="Atoll Provider",

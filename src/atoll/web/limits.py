@@ -35,7 +35,7 @@ _OPEN = frozenset(b"[{")
 
 
 def cap_recursion(limit: int = EVM_RECURSION_LIMIT) -> None:
-    """Bring the recursion limit back to ``limit``. py_ecc (imported through web3) raises it
+    """Bring the recursion limit back to ``limit``. py_ecc (imported through py-evm) raises it
     to 100,000, far more than the C stack holds: they are imported here first so that their
     import-time change has happened and is undone, not redone later."""
     import eth  # noqa: F401
