@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from atoll import signing
 from atoll.chain.deployment import ChainNode
 from atoll.errors import NotFound
-from atoll.models.job import JobInfo
+from atoll.models.job import JobInfo, ResultFile
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService
+from atoll.provider.disposition import attachment
 from atoll.provider.outcomes import JobOutcomes, Outcome
 from atoll.provider.publishing import PublishingService
 from atoll.provider.review import OutputReview
 from atoll.web.nonces import NonceStore
+from atoll.web.streams import primed
 
 if TYPE_CHECKING:
     from atoll.provider.dryrun import DryRuns
@@ -82,3 +85,17 @@ async def signed_digest(request: Request) -> str:
     if not isinstance(raw, dict):
         return ""
     return signing.body_digest({k: v for k, v in raw.items() if k not in SIGNING_FIELDS})
+
+
+async def result_response(entry: ResultFile, stream: AsyncIterator[bytes]) -> StreamingResponse:
+    """One result file as a download: its name as the client should save it, its size and
+    the sha256 the client checks the bytes against."""
+    return StreamingResponse(
+        await primed(stream),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": attachment(entry.filename),
+            "Content-Length": str(entry.filesize),
+            "X-Atoll-Sha256": entry.sha256,
+        },
+    )

@@ -20,9 +20,14 @@ from atoll.errors import Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
 from atoll.provider.compute import JobRequest, undelivered_refused
-from atoll.provider.disposition import attachment
 from atoll.provider.ratelimit import check_address
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
+from atoll.provider.routes.common import (
+    ProviderContext,
+    Signed,
+    ctx,
+    result_response,
+    signed_digest,
+)
 from atoll.web.streams import primed
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
@@ -161,15 +166,7 @@ async def result(
     info = await ended_owned(c, consumer, jobId)
     released = await c.reviews().released(info, index)
     entry, stream = await c.reviews().stream(jobId, released)
-    return StreamingResponse(
-        await primed(stream),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": attachment(entry.filename),
-            "Content-Length": str(entry.filesize),
-            "X-Atoll-Sha256": entry.sha256,
-        },
-    )
+    return await result_response(entry, stream)
 
 
 @router.get("/computeResults", summary="A page of the job's results, in index order (signed)")

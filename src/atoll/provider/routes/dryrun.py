@@ -11,10 +11,14 @@ from atoll.errors import NotFound
 from atoll.models.job import JobInfo
 from atoll.models.mock import DryRunStatus
 from atoll.provider.compute import JobRequest
-from atoll.provider.disposition import attachment
 from atoll.provider.dryrun import DryRuns
-from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
-from atoll.web.streams import primed
+from atoll.provider.routes.common import (
+    ProviderContext,
+    Signed,
+    ctx,
+    result_response,
+    signed_digest,
+)
 
 router = APIRouter(prefix="/api/services", tags=["compute"])
 
@@ -67,15 +71,7 @@ async def result(
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("dryrunResult", consumerAddress, nonce, signature, jobId, index)
     entry, stream = await dryruns_of(c).result(consumer, jobId, index)
-    return StreamingResponse(
-        await primed(stream),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": attachment(entry.filename),
-            "Content-Length": str(entry.filesize),
-            "X-Atoll-Sha256": entry.sha256,
-        },
-    )
+    return await result_response(entry, stream)
 
 
 @router.delete("/dryrun", summary="Delete an ended dry run's outputs and logs (signed)")
