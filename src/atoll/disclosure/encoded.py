@@ -10,6 +10,7 @@ import re
 from collections import Counter
 
 from atoll.disclosure.report import Finding
+from atoll.disclosure.runs import marked_runs
 
 #: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
 # each starts only where a run starts: otherwise every position inside a long word would be
@@ -84,15 +85,7 @@ def long_runs(text: str) -> list[tuple[int, int]]:
     if not text.isascii():
         return [(0, len(text))] if text else []
     marks = text.encode("ascii").translate(_RUNS)
-    needle = b"x" * _SHORTEST
-    runs = []
-    at = marks.find(needle)
-    while at >= 0:
-        end = marks.find(b" ", at)
-        end = len(marks) if end < 0 else end
-        runs.append((at, end))
-        at = marks.find(needle, end)
-    return runs
+    return marked_runs(marks, b"x" * _SHORTEST)
 
 
 def find_encoded(text: str) -> list[Finding]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from atoll.disclosure.report import Finding
+from atoll.disclosure.runs import marked_runs
 
 _DECIMAL = re.compile(r"\d+(\.\d+)?")
 _EXPONENT = re.compile(r"[eE]")
@@ -71,15 +72,7 @@ def digit_runs(text: str, shortest: int) -> list[tuple[int, int]]:
         pattern = re.compile(rf"[\d.]{{{shortest},}}")
         return [m.span() for m in pattern.finditer(text)]
     marks = text.encode("ascii").translate(_DIGIT_MARKS)
-    needle = b"d" * shortest
-    runs = []
-    at = marks.find(needle)
-    while at >= 0:
-        end = marks.find(b" ", at)
-        end = len(marks) if end < 0 else end
-        runs.append((at, end))
-        at = marks.find(needle, end)
-    return runs
+    return marked_runs(marks, b"d" * shortest)
 
 
 def find_precision(seen: dict[int, tuple[int, int]], allowed: int) -> list[Finding]:
