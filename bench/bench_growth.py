@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from subprocess_node import atoll_serve, disk_mb, rss_mb
+from subprocess_node import add_postgres_option, atoll_serve, disk_mb, rss_mb
 
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
@@ -49,12 +49,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="paid jobs before measuring")
     parser.add_argument("--clients", type=int, default=2, help="clients at a time")
     parser.add_argument("--checkpoints", type=int, default=5, help="RSS samples on the way")
-    parser.add_argument(
-        "--postgres",
-        default="",
-        metavar="URL",
-        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from subprocess_node import atoll_serve, rss_mb, summary
+from subprocess_node import add_postgres_option, atoll_serve, rss_mb, summary
 
 from atoll import signing
 from atoll.models.ddo import ComputePolicy, Metadata
@@ -211,12 +211,7 @@ def main() -> None:
         "--every-change", action="store_true", help="watchers wake on every status change"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
-    parser.add_argument(
-        "--postgres",
-        default="",
-        metavar="URL",
-        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="atoll-bench-") as tmpdir:

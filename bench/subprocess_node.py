@@ -3,6 +3,7 @@ loopback port, its memory, and percentiles."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -54,6 +55,17 @@ def disk_mb(path: Path) -> float:
             with suppress(OSError):  # a file removed while counting
                 total += (Path(root) / name).stat().st_size
     return total / 1e6
+
+
+def add_postgres_option(parser: argparse.ArgumentParser) -> None:
+    """``--postgres URL``: the benchmark's node keeps its store on that server (in a scratch
+    database, see :func:`scratch_postgres`) instead of SQLite; pass it to :func:`atoll_serve`."""
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="store in a scratch database on this PostgreSQL server (default: SQLite)",
+    )
 
 
 @contextmanager
