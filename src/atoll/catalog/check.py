@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 
-from atoll.catalog.files import FileRefused, opened
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import Conflict
 from atoll.models.ddo import DDO
 from atoll.models.job import InputFile
+from atoll.storage.local_files import FileRefused, opened
 
 
 class DatasetUnavailable(Conflict):

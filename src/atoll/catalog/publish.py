@@ -9,7 +9,6 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from atoll.catalog.files import FIX_HINT, FileRefused, Fingerprint, opened
 from atoll.catalog.roots import DataRoots
 from atoll.errors import BadRequest, Forbidden
 from atoll.models.ddo import (
@@ -23,6 +22,7 @@ from atoll.models.ddo import (
     make_did,
     now_iso,
 )
+from atoll.storage.local_files import FIX_HINT, FileRefused, Fingerprint, opened
 
 
 def sha256_file(path: Path) -> str:

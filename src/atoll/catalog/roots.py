@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from atoll.catalog.files import FileRefused, split
+from atoll.storage.local_files import FileRefused, split
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 

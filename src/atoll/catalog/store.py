@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
-from atoll.catalog.files import Fingerprint
 from atoll.db.schema import asset_files, asset_fingerprints, asset_tags, assets
 from atoll.errors import Conflict, NotFound
 from atoll.models.ddo import DDO, PrivateFile
+from atoll.storage.local_files import Fingerprint
 
 
 class AssetStore:

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 
 from atoll import faults
 from atoll.catalog.check import confirm_files
-from atoll.catalog.files import FileRefused, opened
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
@@ -44,6 +43,7 @@ from atoll.provider.policy import (
     egress_for,
     validate_parameters,
 )
+from atoll.storage.local_files import FileRefused, opened
 
 MAX_RAWCODE = 1 << 20
 

@@ -22,7 +22,6 @@ from typing import Any, Literal
 from sqlalchemy import Engine, delete, insert, select
 
 from atoll.canonical import canonical_sha256
-from atoll.catalog.files import Fingerprint
 from atoll.catalog.store import AssetStore
 from atoll.db.schema import mock_data
 from atoll.disclosure.mock import MockSchema, generate_mock, infer_schema
@@ -31,6 +30,7 @@ from atoll.models.ddo import DDO
 from atoll.models.job import InputFile
 from atoll.models.mock import MockOffer, MockView
 from atoll.models.output_policy import OutputChecks, OutputPolicy
+from atoll.storage.local_files import Fingerprint
 
 #: the largest mock file an owner may upload
 MAX_MOCK_BYTES = 512 * 1024
