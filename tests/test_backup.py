@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from atoll.backup import take_backup
-from atoll.chain.contracts import ConditionState
 from atoll.chain.ledger import AgreementLedger
+from atoll.chain.records import ConditionState
 from atoll.config import load_settings
 from atoll.errors import ConfigError
 from atoll.models.ddo import ComputePolicy, Metadata

@@ -122,8 +122,8 @@ def test_chain_state_and_keeper_cursor_survive_kill_9(tmp_path: Path) -> None:
     """Agreements, balances and the keeper's cursor survive ``kill -9`` on the embedded
     chain, and a job ordered before the crash runs after it (and is paid for once)."""
     require_sandbox()
-    from atoll.chain.contracts import ConditionState
     from atoll.chain.ledger import AgreementLedger
+    from atoll.chain.records import ConditionState
     from atoll.config import load_settings
     from atoll.db import connect
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from atoll.chain.contracts import ConditionState
 from atoll.chain.embedded import EmbeddedChain
+from atoll.chain.records import ConditionState
 from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect

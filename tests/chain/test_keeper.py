@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from atoll.chain.contracts import ConditionState, Contracts
+from atoll.chain.contracts import Contracts
 from atoll.chain.deployment import ChainNode, fund_from_dev
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
 from atoll.chain.ledger import AgreementLedger
+from atoll.chain.records import ConditionState
 from atoll.errors import Forbidden
 from atoll.models.charges import CHARGED, REFUNDED
 from atoll.models.job import JobInfo

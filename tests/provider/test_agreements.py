@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from atoll import signing
-from atoll.chain.contracts import ConditionState
 from atoll.chain.errors import ChainRevert
+from atoll.chain.records import ConditionState
 from atoll.errors import AtollError, AuthError, Forbidden, NotFound
 from atoll.models.status import JobStatus
 from atoll.sdk.wallet import Wallet

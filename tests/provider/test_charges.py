@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.chain.contracts import ConditionState
+from atoll.chain.records import ConditionState
 from atoll.errors import Forbidden
 from atoll.models.status import JobStatus
 from atoll.sdk.wallet import Wallet

@@ -210,7 +210,7 @@ json.dump(out, open("/data/outputs/probe.json", "w"))
 def test_no_sandbox_no_job(tmp_path: Path) -> None:
     """Fail closed: when the sandbox cannot be made, the algorithm does not run, the status
     says why (naming no host path), and the consumer is not charged for it."""
-    from atoll.chain.contracts import ConditionState
+    from atoll.chain.records import ConditionState
     from atoll.engine.sandbox import SandboxExecutor
     from tests.helpers import running_provider
 

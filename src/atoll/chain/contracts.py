@@ -42,20 +42,7 @@ from .records import (
 )
 from .units import TOKEN
 
-# the values and the book were once defined here: importers of this module still find them
-__all__ = [
-    "EVENT_BLOCK_STEP",
-    "AddressBook",
-    "Agreement",
-    "ChainEvent",
-    "Condition",
-    "ConditionState",
-    "Contracts",
-    "DidRecord",
-    "TemplateState",
-    "did_bytes",
-    "new_agreement_id",
-]
+__all__ = ["EVENT_BLOCK_STEP", "Contracts"]
 
 #: Default bound on the blocks one log query covers (see :meth:`Contracts.events`).
 EVENT_BLOCK_STEP = 2_000

@@ -24,10 +24,10 @@ import threading
 from collections.abc import Callable
 
 from atoll import faults
-from atoll.chain.contracts import ConditionState
 from atoll.chain.deployment import ChainNode
 from atoll.chain.errors import ChainError, ChainRevert
 from atoll.chain.ledger import REFUNDING, AgreementLedger, AgreementRow, NewAgreement
+from atoll.chain.records import ConditionState
 from atoll.models.charges import charged
 from atoll.models.job import JobInfo
 

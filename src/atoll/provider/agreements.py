@@ -14,10 +14,10 @@ import re
 
 import anyio
 
-from atoll.chain.contracts import ConditionState, TemplateState, did_bytes
 from atoll.chain.deployment import ChainNode, address_of
 from atoll.chain.errors import ChainError
 from atoll.chain.ledger import AgreementLedger, NewAgreement
+from atoll.chain.records import ConditionState, TemplateState, did_bytes
 from atoll.errors import AtollError, BadRequest, Forbidden, NotFound, RemoteError
 from atoll.models.ddo import DDO
 from atoll.models.job import JobInfo

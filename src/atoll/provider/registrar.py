@@ -10,9 +10,9 @@ registered to someone else is refused; one its owner registered beforehand is ac
 
 from __future__ import annotations
 
-from atoll.chain.contracts import DidRecord
 from atoll.chain.deployment import ChainNode, address_of, ddo_checksum
 from atoll.chain.errors import ChainError, ChainRevert
+from atoll.chain.records import DidRecord
 from atoll.errors import Conflict, RemoteError
 from atoll.models.ddo import DDO
 

@@ -9,7 +9,7 @@ that no one else is paid for it and this provider can settle it.
 
 from __future__ import annotations
 
-from atoll.chain.contracts import Agreement, DidRecord
+from atoll.chain.records import Agreement, DidRecord
 from atoll.errors import Forbidden
 from atoll.models.ddo import DDO
 
