@@ -35,13 +35,13 @@ from atoll.models.job import (
     WorkflowAlgorithm,
     WorkflowInput,
 )
+from atoll.models.parameters import validate_parameters
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import (
     check_algorithm,
     egress_for,
-    validate_parameters,
 )
 from atoll.storage.local_files import FileRefused, opened
 

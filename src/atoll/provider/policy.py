@@ -8,7 +8,6 @@ from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, NotFound, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, TrustedAlgorithm
 from atoll.models.environment import Environment
-from atoll.models.parameters import validate_parameters as validate_parameters
 from atoll.provider.review_policy import OUTPUT_MODES
 from atoll.provider.review_policy import strictest as strictest_output
 
