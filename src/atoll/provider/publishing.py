@@ -17,6 +17,7 @@ from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import ceiling_of, owner_lookup, widening
 from atoll.provider.registrar import DidRegistrar
+from atoll.provider.review_policy import check_compute_policy
 
 
 class PublishingService:
@@ -60,6 +61,7 @@ class PublishingService:
         allowed to publish here; nothing is stored unless every file passes."""
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
+        check_compute_policy(policy)
         if metadata.provenance is not None:
             raise BadRequest("provenance is set by the provider on derived assets only")
         if metadata.type == "algorithm" and metadata.algorithm is None:
@@ -99,6 +101,7 @@ class PublishingService:
         if ddo.owner.lower() != owner.lower():
             raise Forbidden(f"only the owner of {did} may change its policy")
         self.hosts.check(policy.networkAllowlist)
+        check_compute_policy(policy)
         ceiling = ceiling_of(self.assets, ddo)
         if ceiling is not None:
             wider = widening(policy, ceiling, owner_lookup(self.assets))

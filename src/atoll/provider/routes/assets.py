@@ -12,7 +12,6 @@ from atoll import signing
 from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.provider.ratelimit import check_address
-from atoll.provider.review_policy import check_compute_policy
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 from atoll.provider.routes.mock import with_mock
 
@@ -55,7 +54,6 @@ def publish(
         body.signature,
         digest,
     )
-    check_compute_policy(body.compute)
     ddo = c.publishing.publish(
         publisher, body.metadata, body.files, body.compute, body.timeout, body.price
     )
@@ -97,7 +95,6 @@ def set_policy(
         did,
         digest,
     )
-    check_compute_policy(body.compute)
     return c.publishing.set_policy(owner, did, body.compute).public_json()
 
 
