@@ -3,6 +3,7 @@ modes, the disk layout results keep)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections.abc import Callable
@@ -89,3 +90,15 @@ def test_an_input_the_job_user_cannot_reach_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputUnavailable, match="not readable by the sandbox user") as info:
         LocalInputs().prepare(published, (300_123, 300_123))
     assert str(tmp_path) not in str(info.value)
+
+
+def test_an_opened_file_gives_its_head_and_hash_of_the_file_it_opened(tmp_path: Path) -> None:
+    from atoll.storage.local_files import opened
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    with opened(str(path)) as f:
+        path.unlink()
+        path.write_bytes(b"other\n")  # a new file under the name: the descriptor keeps the old
+        assert f.head(4) == b"a,b\n"
+        assert f.sha256() == hashlib.sha256(b"a,b\n1,2\n").hexdigest()

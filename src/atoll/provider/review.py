@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from atoll.catalog.publish import sha256_file
 from atoll.catalog.store import AssetStore
 from atoll.disclosure import Candidate, CheckReport, FileReport, check_files
 from atoll.errors import AtollError, Conflict, Forbidden, NotFound
@@ -42,6 +43,7 @@ from atoll.provider.review_store import (
     ReviewStore,
 )
 from atoll.signing import Key
+from atoll.storage.local_files import FileRefused, opened
 
 #: the job's stdout and stderr, as the engine names it among the results
 ALGORITHM_LOG = "algorithm.log"
@@ -104,12 +106,14 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _published_head(location: str) -> bytes:
+    """The start of a publisher's file, reached as every read of one is: never through a
+    link."""
+    try:
+        with opened(location) as f:
+            return f.head(HEADER_BYTES)
+    except (OSError, FileRefused):
+        return b""
 
 
 class OutputReview:
@@ -359,7 +363,7 @@ class OutputReview:
         local = local_result(self.registry, job_id, state.index)
         if local is not None:
             try:
-                digest = await anyio.to_thread.run_sync(_sha256, local)
+                digest = await anyio.to_thread.run_sync(sha256_file, local)
             except OSError:
                 raise NotFound("the result file is missing") from None
             if digest != state.sha256:
@@ -469,7 +473,7 @@ class OutputReview:
             except NotFound:
                 continue
             for f in files:
-                cols = columns_of(_head(Path(f.location)))
+                cols = columns_of(_published_head(f.location))
                 if cols is not None:
                     inputs[f"{did}/{f.index}"] = cols
         known = {c.lower() for cols in inputs.values() for c in cols}
@@ -541,7 +545,7 @@ class OutputReview:
         local = local_result(self.registry, state.job_id, state.index)
         try:
             if local is not None:
-                return await anyio.to_thread.run_sync(_sha256, local)
+                return await anyio.to_thread.run_sync(sha256_file, local)
             digest = hashlib.sha256()
             _entry, stream = await self.registry.result(state.job_id, state.index)
             async for chunk in stream:

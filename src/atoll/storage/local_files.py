@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import BinaryIO
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_PATH first: opening a FIFO or a device node for reading could block or act on a device
@@ -85,14 +86,23 @@ class OpenedFile:
             self.stat, uid, gid, READ
         )
 
+    def _reader(self) -> BinaryIO:
+        # the O_PATH descriptor cannot be read itself: reopened through /proc, it is still
+        # this very file, whatever the name holds by now
+        return os.fdopen(os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC), "rb")
+
     def sha256(self) -> str:
         """Hash what the descriptor holds (not whatever the name holds by now)."""
         digest = hashlib.sha256()
-        fd = os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as fh:
+        with self._reader() as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes of what the descriptor holds."""
+        with self._reader() as fh:
+            return fh.read(size)
 
     def still_named(self) -> bool:
         """Whether the name in its directory is still this very file."""
