@@ -51,6 +51,10 @@ class Environment(BaseModel):
     #: whether jobs here may reach the network at all (only the hosts a dataset allows)
     network: bool = False
     gpus: int = Field(default=0, ge=0)
+    #: images jobs here may run in: ``sha256:<hex>`` (one image by digest),
+    #: ``registry/repository`` (any digest of that repository) or ``*`` (any image from a
+    #: registry the operator lists). Empty: host-interpreter jobs only.
+    images: list[str] = Field(default_factory=list)
 
     def runtime_checksum(self) -> str:
         """Pins the runtime as a trust list's ``containerSectionChecksum`` does a container."""

@@ -34,6 +34,17 @@ class WorkflowInput(BaseModel):
     files: list[InputFile] = Field(default_factory=list)
 
 
+class ContainerRun(BaseModel):
+    """An algorithm's image runtime as the engine runs it: the image pinned by digest (the
+    provider resolved any tag before the job was registered) and the entrypoint, in which
+    ``$ALGO`` stands for the algorithm's path inside the job."""
+
+    #: ``registry/repository@sha256:<64 hex>``; never a bare tag
+    image: str = Field(min_length=1, max_length=512)
+    #: e.g. ``python3 $ALGO``; split like a shell word list, never run through a shell
+    entrypoint: str = Field(min_length=1, max_length=1024)
+
+
 class WorkflowAlgorithm(BaseModel):
     did: str = ""
     rawcode: str = ""
@@ -43,6 +54,8 @@ class WorkflowAlgorithm(BaseModel):
     #: host location of a published algorithm's code; provider → operator only
     location: str = ""
     customData: dict[str, Any] = Field(default_factory=dict)
+    #: run in this image instead of the environment's host interpreter
+    container: ContainerRun | None = None
 
 
 class PublishOutput(BaseModel):
