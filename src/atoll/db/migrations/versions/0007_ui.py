@@ -1,0 +1,41 @@
+"""The dashboard's sign-in: server-side sessions and single-use sign-in values."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_ui"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "ui_sessions" not in existing:
+        op.create_table(
+            "ui_sessions",
+            sa.Column("token_hash", sa.String(64), primary_key=True),
+            sa.Column("address", sa.String(42), nullable=False),
+            sa.Column("csrf", sa.String(64), nullable=False),
+            sa.Column("method", sa.String(8), nullable=False),
+            sa.Column("created", sa.Float, nullable=False),
+            sa.Column("expires", sa.Float, nullable=False),
+            sa.Column("revoked", sa.Float),
+        )
+        op.create_index("ix_ui_sessions_address", "ui_sessions", ["address"])
+    if "ui_challenges" not in existing:
+        op.create_table(
+            "ui_challenges",
+            sa.Column("value_hash", sa.String(64), primary_key=True),
+            sa.Column("kind", sa.String(16), nullable=False),
+            sa.Column("address", sa.String(42), nullable=False),
+            sa.Column("expires", sa.Float, nullable=False),
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("ui_challenges")
+    op.drop_index("ix_ui_sessions_address", table_name="ui_sessions")
+    op.drop_table("ui_sessions")
