@@ -8,6 +8,7 @@ recorded, and a failing test leaves a screenshot under test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -151,10 +152,9 @@ def pages(
         if failed:
             ARTIFACTS.mkdir(exist_ok=True)
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-            try:
+            # the page may be gone; the test's own failure says why
+            with contextlib.suppress(Exception):
                 w.page.screenshot(path=str(ARTIFACTS / f"{name}-{n}.png"), full_page=True)
-            except Exception:  # the page may be gone; the test's own failure says why
-                pass
         w.context.close()
 
 

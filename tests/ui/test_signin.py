@@ -13,7 +13,7 @@ import pytest
 
 from atoll.signing import Key
 from tests.helpers import Running
-from tests.ui.conftest import Watched, cli_login, key_file, open_page, sign_in
+from tests.ui.conftest import Watched, cli_login, key_file, sign_in
 
 
 def test_a_wallet_signs_in_with_siwe_and_signs_out(
