@@ -41,13 +41,16 @@ def test_hostile_text_is_shown_as_text_and_never_runs(
     browser: Any, provider: Running, pages: list[Watched], tmp_path: Path
 ) -> None:
     held = publish(
-        provider, ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="review")),
+        provider,
+        ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="review")),
         "",
     )
     open_data = publish(provider, OPEN_DATA, " open")
     reviewed = provider.consumer.wait(provider.consumer.start(held, rawcode=JOB).jobId, 60)
     released = provider.consumer.wait(provider.consumer.start(open_data, rawcode=JOB).jobId, 60)
-    files = {f.filename: f.index for f in provider.node.context.reviews().store.files(reviewed.jobId)}
+    files = {
+        f.filename: f.index for f in provider.node.context.reviews().store.files(reviewed.jobId)
+    }
 
     assert provider.consumer.key is not None
     con = cli_login(browser, provider, key_file(provider.consumer.key, tmp_path), pages)

@@ -67,7 +67,9 @@ def test_review_in_the_browser_then_the_consumer_gets_exactly_the_approved_file(
     assert provider.consumer.key is not None
     con = cli_login(browser, provider, key_file(provider.consumer.key, tmp_path), pages)
     con.goto(f"/ui/jobs/{info.jobId}")
-    offered = [t for t in con.page.locator("#results a.result").all_inner_texts() if t != "algorithm.log"]
+    offered = [
+        t for t in con.page.locator("#results a.result").all_inner_texts() if t != "algorithm.log"
+    ]
     assert offered == ["tiny.csv"]
     with con.page.expect_download() as download:
         con.page.click("#results a.result:text-is('tiny.csv')")

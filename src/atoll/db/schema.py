@@ -108,6 +108,8 @@ jobs = Table(
     Column("workflow", JSON, nullable=False),
     #: no longer written: results are in job_manifests and job_results
     Column("results", JSON, nullable=False),
+    #: a page of an owner's jobs, newest first (the dashboard's jobs page)
+    Index("ix_jobs_owner_created", "owner", "created"),
 )
 
 #: a job's results at a glance, written once when it ends: a status reads this, never the list

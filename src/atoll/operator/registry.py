@@ -131,6 +131,10 @@ class LocalRegistry:
     async def list(self, owner: str) -> list[JobInfo]:
         return await anyio.to_thread.run_sync(self.store.for_owner, owner)
 
+    async def page(self, owner: str, offset: int, limit: int) -> tuple[int, list[JobInfo]]:
+        """A page of the owner's jobs, newest first, and how many there are."""
+        return await anyio.to_thread.run_sync(self.store.page_for_owner, owner, offset, limit)
+
     async def results(self, job_id: str, offset: int = 0, limit: int = RESULTS_PAGE) -> ResultsPage:
         if offset < 0 or not 0 < limit <= RESULTS_PAGE:
             raise BadRequest(f"offset must be 0 or more and limit 1 to {RESULTS_PAGE}")

@@ -7,6 +7,7 @@ checks or the reviewers released."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,9 +39,9 @@ CHART_JOBS = 500
 
 
 async def my_jobs(c: ProviderContext, address: str) -> list[JobInfo]:
-    """The consumer's jobs, newest first: the API's status call without a job id."""
-    jobs = await c.compute.status(address, "")
-    return sorted(jobs, key=lambda j: (j.dateCreated, j.jobId), reverse=True)
+    """The consumer's latest jobs, newest first (what the charts are drawn from)."""
+    _total, jobs = await c.compute.page(address, 0, CHART_JOBS)
+    return jobs
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -164,14 +165,14 @@ async def dry_run_events(request: Request, job_id: str) -> StreamingResponse:
 async def jobs(request: Request, offset: int = Query(0, ge=0, lt=2**31)) -> HTMLResponse:
     session = signed_in(request)
     c = provider(request)
-    everything = await my_jobs(c, session.address)
-    page = [await consumer_view(c, j) for j in everything[offset : offset + PAGE]]
+    total, listed = await c.compute.page(session.address, offset, PAGE)
+    page = list(await asyncio.gather(*(consumer_view(c, j) for j in listed)))
     return render(
         request,
         "jobs.html",
         title="My jobs",
         jobs=page,
-        total=len(everything),
+        total=total,
         offset=offset,
         page=PAGE,
     )

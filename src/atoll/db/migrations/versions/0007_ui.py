@@ -1,4 +1,5 @@
-"""The dashboard's sign-in: server-side sessions and single-use sign-in values."""
+"""The dashboard's sign-in: server-side sessions and single-use sign-in values; and an index
+for a page of an owner's jobs, newest first."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def upgrade() -> None:
             sa.Column("revoked", sa.Float),
         )
         op.create_index("ix_ui_sessions_address", "ui_sessions", ["address"])
+    if "ix_jobs_owner_created" not in {
+        i["name"] for i in sa.inspect(op.get_bind()).get_indexes("jobs")
+    }:
+        op.create_index("ix_jobs_owner_created", "jobs", ["owner", "created"])
     if "ui_challenges" not in existing:
         op.create_table(
             "ui_challenges",
@@ -36,6 +41,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_owner_created", table_name="jobs")
     op.drop_table("ui_challenges")
     op.drop_index("ix_ui_sessions_address", table_name="ui_sessions")
     op.drop_table("ui_sessions")
