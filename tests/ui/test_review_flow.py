@@ -126,3 +126,39 @@ def test_no_one_approves_their_own_job_and_a_consumer_opens_no_review(
         answer = con.goto(path)
         assert answer.status == 404, path
     con.clean()
+
+
+def test_the_second_reviewer_sees_the_first_decision_and_completes_the_release(
+    browser: Any, provider: Running, pages: list[Watched]
+) -> None:
+    assert provider.other.key is not None and provider.publisher.key is not None
+    second = provider.other.key
+    policy = ComputePolicy(
+        allowRawAlgorithm=True,
+        outputPolicy=OutputPolicy(mode="auto", reviewers=[second.address], reviewersRequired=2),
+    )
+    did = provider.dataset(text=DATA, name="ui-two-reviewers", policy=policy)
+    info = provider.consumer.wait(provider.consumer.start(did, rawcode=TABLES).jobId, 60)
+    files = provider.node.context.reviews().store.files(info.jobId)
+    tiny = next(f.index for f in files if f.filename == "tiny.csv")
+
+    first = sign_in(browser, provider, provider.publisher.key, pages)
+    first.goto(f"/ui/review/{info.jobId}/{tiny}")
+    first.page.fill("#reason", "fine by me")
+    first.page.click("#approve")
+    first.page.wait_for_selector("#already")
+    assert first.page.inner_text("#state") == "held"
+    first.clean()
+
+    other = sign_in(browser, provider, second, pages)
+    other.goto("/ui/review")
+    row = other.page.locator("#queue tr", has_text="tiny.csv")
+    assert "1 / 2" in row.inner_text()
+    row.locator("a.held").click()
+    assert f"approve by {provider.publisher.key.address}" in other.page.inner_text("#decisions")
+    assert "fine by me" in other.page.inner_text("#decisions")
+    other.page.fill("#reason", "agreed")
+    other.page.click("#approve")
+    other.page.wait_for_selector("#settled")
+    assert other.page.inner_text("#state") == "released"
+    other.clean()
