@@ -52,6 +52,11 @@ def test_every_page_works_with_the_network_beyond_the_provider_blocked(
         assert colour == "rgb(13, 59, 76)", path
         assert w.page.inner_text("h1"), path
     assert "1 /" in w.page.inner_text("#agreements") or "/ 1" in w.page.inner_text("#agreements")
+    # the overview's charts are drawn on the server: the job durations have a bar per job
+    w.goto("/ui/")
+    charts = w.page.locator("figure.chart")
+    assert charts.count() == 2
+    assert charts.nth(0).locator("rect.bar").count() == 1
     w.clean()
 
 
