@@ -104,6 +104,8 @@ class Settings:
     #: dry runs (free jobs on mock data) per address, and how many may run at once in all
     dry_run_rate_limit: str = "3/minute;30/hour"
     dry_run_concurrency: int = 2
+    #: how long a dashboard sign-in lasts, in seconds
+    ui_session_seconds: float = 8 * 3600.0
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
 

@@ -61,6 +61,8 @@ from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
+from atoll.ui.app import mount_ui
+from atoll.ui.sessions import SessionStore
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
@@ -153,6 +155,7 @@ class ProviderNode:
         )
         if isinstance(self.chain.chain, EmbeddedChain):
             app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
+        mount_ui(app, self.context, SessionStore(self.db, settings.ui_session_seconds))
         node = self
 
         @contextlib.asynccontextmanager

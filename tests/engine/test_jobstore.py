@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from atoll.db.schema import jobs
 from atoll.engine.jobstore import JobStore
 from atoll.models.job import Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.status import JobStatus
@@ -170,3 +171,17 @@ def test_a_status_is_read_on_one_connection(db: sa.Engine) -> None:
         sa.event.remove(db.pool, "checkout", checkout)
     assert (len(ended.results), queued.queuePosition) == (3, 1)
     assert len(checkouts) == 2
+
+
+def test_a_page_of_an_owners_jobs_is_newest_first(db: sa.Engine) -> None:
+    store = JobStore(db)
+    for job_id in ("old", "mid", "new"):
+        store.create(job_id, wf())
+    store.create("theirs", wf("0x" + "cd" * 20))
+    with db.begin() as conn:
+        for when, job_id in enumerate(("old", "mid", "new")):
+            conn.execute(sa.update(jobs).where(jobs.c.job_id == job_id).values(created=when))
+    total, first = store.page_for_owner(OWNER.upper().replace("0X", "0x"), 0, 2)
+    assert total == 3 and [j.jobId for j in first] == ["new", "mid"]
+    total, rest = store.page_for_owner(OWNER, 2, 2)
+    assert [j.jobId for j in rest] == ["old"]

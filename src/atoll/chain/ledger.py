@@ -291,3 +291,31 @@ class AgreementLedger:
 
     def get(self, agreement_id: str) -> AgreementRow | None:
         return next((a for a in self.open() if a.agreement_id == agreement_id), None)
+
+    def for_dids(self, dids: list[str], limit: int = 500) -> list[AgreementRow]:
+        """The agreements on these datasets, open or settled (a publisher's earnings page);
+        job counts are not read here (0)."""
+        if not dids:
+            return []
+        stmt = (
+            select(agreements)
+            .where(agreements.c.did.in_(dids))
+            .order_by(agreements.c.deadline.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            AgreementRow(
+                agreement_id=r.agreement_id,
+                did=r.did,
+                consumer=r.consumer,
+                max_jobs=r.max_jobs,
+                used=r.used,
+                deadline=r.deadline,
+                settled=r.settled,
+                delivered=0,
+                running=0,
+            )
+            for r in rows
+        ]

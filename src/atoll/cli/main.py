@@ -29,6 +29,7 @@ from atoll.cli import (
 from atoll.cli.common import console, err
 from atoll.cli.exits import EPILOG, ERROR, INTERNAL, INTERRUPTED, USAGE
 from atoll.cli.review import app as review_app
+from atoll.cli.ui import app as ui_app
 from atoll.cli.untrusted import markup
 from atoll.errors import AtollError
 
@@ -56,6 +57,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(receipt.app, name="receipt")
 app.add_typer(mock.app, name="mock")
 app.add_typer(review_app, name="review")
+app.add_typer(ui_app, name="ui")
 app.add_typer(serve.operator_app, name="operator")
 
 

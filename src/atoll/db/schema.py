@@ -108,6 +108,8 @@ jobs = Table(
     Column("workflow", JSON, nullable=False),
     #: no longer written: results are in job_manifests and job_results
     Column("results", JSON, nullable=False),
+    #: a page of an owner's jobs, newest first (the dashboard's jobs page)
+    Index("ix_jobs_owner_created", "owner", "created"),
 )
 
 #: a job's results at a glance, written once when it ends: a status reads this, never the list
@@ -276,4 +278,31 @@ review_decisions = Table(
     Column("nonce", BigInteger, nullable=False),
     Column("signature", Text, nullable=False),
     Column("created", Float, nullable=False),
+)
+
+#: the dashboard's sign-in sessions: only a hash of each cookie is kept, so a copy of the
+#: store signs nobody in
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("address", String(42), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    #: how the session was opened: "siwe" (a browser wallet) or "cli" (``atoll ui login``)
+    Column("method", String(8), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("revoked", Float),
+)
+
+#: single-use values of the dashboard's sign-in: SIWE nonces, CLI challenges and one-time
+#: codes (a code is kept as its hash); each is deleted when used or expired
+ui_challenges = Table(
+    "ui_challenges",
+    metadata,
+    Column("value_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    #: the address a CLI code signs in; empty for nonces and challenges
+    Column("address", String(42), nullable=False),
+    Column("expires", Float, nullable=False),
 )

@@ -153,6 +153,36 @@ class JobStore:
             by_id[h.job_id].results.append(_result(h))
         return infos
 
+    def page_for_owner(self, owner: str, offset: int, limit: int) -> tuple[int, list[JobInfo]]:
+        """How many jobs ``owner`` has, and a page of them, newest first."""
+        owned = jobs.c.owner == owner.lower()
+        with self._reader.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(jobs).where(owned)).scalar()
+            # the page's ids first, from the narrow columns: sorting the owner's every whole
+            # row (workflows and all) is what makes a long history slow
+            ids = list(
+                conn.execute(
+                    select(jobs.c.job_id)
+                    .where(owned)
+                    .order_by(jobs.c.created.desc(), jobs.c.job_id)
+                    .limit(limit)
+                    .offset(offset)
+                ).scalars()
+            )
+            found = conn.execute(_STATUS.where(jobs.c.job_id.in_(ids))).all()
+            order = {job_id: k for k, job_id in enumerate(ids)}
+            rows = sorted(found, key=lambda r: order[r.job_id])
+            heads = conn.execute(
+                select(job_results)
+                .where(job_results.c.job_id.in_(ids), job_results.c.idx < STATUS_RESULTS)
+                .order_by(job_results.c.job_id, job_results.c.idx)
+            ).all()
+        infos = [_info(r) for r in rows]
+        by_id = {i.jobId: i for i in infos}
+        for h in heads:
+            by_id[h.job_id].results.append(_result(h))
+        return int(total or 0), infos
+
     def results(self, job_id: str, offset: int, limit: int) -> list[ResultFile]:
         """Results ``offset`` … ``offset + limit - 1`` of the job, in index order."""
         with self._reader.connect() as conn:

@@ -128,6 +128,10 @@ class LocalRegistry:
     async def status(self, job_id: str) -> JobInfo:
         return await anyio.to_thread.run_sync(self.store.info, job_id)
 
+    async def page(self, owner: str, offset: int, limit: int) -> tuple[int, list[JobInfo]]:
+        """A page of the owner's jobs, newest first, and how many there are."""
+        return await anyio.to_thread.run_sync(self.store.page_for_owner, owner, offset, limit)
+
     async def list(self, owner: str) -> list[JobInfo]:
         return await anyio.to_thread.run_sync(self.store.for_owner, owner)
 

@@ -327,6 +327,20 @@ class ComputeService:
             info = await self.registry.wait(job_id, wait, since)
         return [info]
 
+    async def page(self, consumer: str, offset: int, limit: int) -> tuple[int, list[JobInfo]]:
+        """A page of the consumer's own jobs, newest first, and how many there are: read a
+        page at a time where the registry can, else from the whole list."""
+        paged = getattr(self.registry, "page", None)
+        if paged is not None:
+            found: tuple[int, list[JobInfo]] = await paged(consumer, offset, limit)
+            return found
+        everything = sorted(
+            await self.registry.list(consumer),
+            key=lambda j: (j.dateCreated, j.jobId),
+            reverse=True,
+        )
+        return len(everything), everything[offset : offset + limit]
+
     async def stop(self, consumer: str, job_id: str) -> JobInfo:
         await self.owned(consumer, job_id)
         return await self.registry.stop(job_id)

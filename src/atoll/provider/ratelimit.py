@@ -26,6 +26,9 @@ UNSIGNED_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/services/initializeCompute"): "initializeCompute",
     ("GET", "/api/services/nonce"): "nonce",
     ("GET", "/api/services/assets"): "assets",
+    # the dashboard's sign-in: each answer stores a single-use value
+    ("POST", "/ui/siwe/message"): "ui-signin",
+    ("POST", "/ui/cli/challenge"): "ui-signin",
 }
 
 

@@ -392,13 +392,15 @@ class OutputReview:
             raise NotFound(f"no job {job_id} for this reviewer")
         return checked
 
-    def queue(self, reviewer: str) -> list[dict[str, Any]]:
-        """The held files ``reviewer`` may decide on (blocking)."""
+    def queue(self, reviewer: str, offset: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """The held files ``reviewer`` may decide on (blocking), a page of them."""
         out = []
         checks: dict[str, Checked | None] = {}
-        for f in self.store.held_for(reviewer):
+        approvals: dict[str, dict[int, int]] = {}
+        for f in self.store.held_for(reviewer, limit, offset):
             if f.job_id not in checks:
                 checks[f.job_id] = self.store.checked(f.job_id)
+                approvals[f.job_id] = self.store.approvals(f.job_id)
             checked = checks[f.job_id]
             if checked is None:
                 continue
@@ -413,7 +415,7 @@ class OutputReview:
                     "consumer": checked.owner,
                     "ownJob": checked.owner == reviewer.lower(),
                     "reasons": reasons(checked.mode, report, f.state),
-                    "approvals": self.store.approvals(f.job_id).get(f.index, 0),
+                    "approvals": approvals[f.job_id].get(f.index, 0),
                     "approvalsRequired": checked.reviewers_required,
                 }
             )

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from atoll.db import reader
@@ -110,17 +110,7 @@ class ReviewStore:
     def checked(self, job_id: str) -> Checked | None:
         with self._reader.connect() as conn:
             row = conn.execute(select(job_checks).where(job_checks.c.job_id == job_id)).first()
-        if row is None:
-            return None
-        return Checked(
-            row.job_id,
-            row.owner,
-            list(row.inputs),
-            row.mode,
-            row.reviewers_required,
-            row.digest,
-            CheckReport.model_validate(row.report),
-        )
+        return None if row is None else _checked(row)
 
     def files(self, job_id: str) -> list[FileState]:
         with self._reader.connect() as conn:
@@ -152,7 +142,7 @@ class ReviewStore:
             ).first()
         return row is not None
 
-    def held_for(self, reviewer: str, limit: int = 500) -> list[FileState]:
+    def held_for(self, reviewer: str, limit: int = 500, offset: int = 0) -> list[FileState]:
         """The held files of every job ``reviewer`` may review, oldest job first."""
         with self._reader.connect() as conn:
             rows = conn.execute(
@@ -162,10 +152,37 @@ class ReviewStore:
                 .where(
                     and_(job_reviewers.c.address == reviewer.lower(), job_releases.c.state == HELD)
                 )
-                .order_by(job_checks.c.created, job_releases.c.idx)
+                .order_by(job_checks.c.created, job_releases.c.job_id, job_releases.c.idx)
                 .limit(limit)
+                .offset(offset)
             ).all()
         return [_state(r) for r in rows]
+
+    def held_count(self, reviewer: str) -> int:
+        """How many files :meth:`held_for` has in all."""
+        with self._reader.connect() as conn:
+            found = conn.execute(
+                select(func.count())
+                .select_from(job_releases)
+                .join(job_reviewers, job_reviewers.c.job_id == job_releases.c.job_id)
+                .where(
+                    and_(job_reviewers.c.address == reviewer.lower(), job_releases.c.state == HELD)
+                )
+            ).scalar()
+        return int(found or 0)
+
+    def jobs_for(self, reviewer: str, limit: int = 50, offset: int = 0) -> list[Checked]:
+        """The checked jobs ``reviewer`` may review (on its datasets), newest first."""
+        with self._reader.connect() as conn:
+            rows = conn.execute(
+                select(job_checks)
+                .join(job_reviewers, job_reviewers.c.job_id == job_checks.c.job_id)
+                .where(job_reviewers.c.address == reviewer.lower())
+                .order_by(job_checks.c.created.desc(), job_checks.c.job_id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [_checked(r) for r in rows]
 
     def decisions(self, job_id: str, index: int) -> list[ReviewDecision]:
         with self._reader.connect() as conn:
@@ -242,6 +259,18 @@ class ReviewStore:
                 .values(**values)
             ).rowcount
         return bool(moved)
+
+
+def _checked(row: Any) -> Checked:
+    return Checked(
+        row.job_id,
+        row.owner,
+        list(row.inputs),
+        row.mode,
+        row.reviewers_required,
+        row.digest,
+        CheckReport.model_validate(row.report),
+    )
 
 
 def _state(row: Any) -> FileState:

@@ -8,6 +8,7 @@ reviewers released.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -196,13 +197,22 @@ async def logs(
     c: ProviderContext = Depends(ctx),
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("logs", consumerAddress, nonce, signature, jobId)
-    info = await c.compute.owned(consumer, jobId)
+    stream = await log_stream(c, consumer, jobId, follow)
+    return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")
+
+
+async def log_stream(
+    c: ProviderContext, consumer: str, job_id: str, follow: bool
+) -> AsyncIterator[bytes]:
+    """The consumer's job's log as the consumer may read it: as it is written for unchecked
+    data, otherwise once the job has ended and the checks released it (the API's route and
+    the dashboard's)."""
+    info = await c.compute.owned(consumer, job_id)
     undelivered_refused(info)
     policy = await anyio.to_thread.run_sync(c.reviews().policy, info)
     if policy.mode == "off" and not info.terminal:
         # unchecked data: the log may be read as it is written
-        stream = await c.compute.logs(consumer, jobId, follow)
-        return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")
+        return await c.compute.logs(consumer, job_id, follow)
     if not info.terminal:
         # the log may echo the data: it is checked at the end like any output, and a
         # consumer never reads a line of it before then
@@ -211,9 +221,9 @@ async def logs(
                 "the job's log is checked when the job ends, and served then if it passes"
             )
         while not info.terminal:
-            info = await c.compute.registry.wait(jobId, 60)
-    info = await ended_owned(c, consumer, jobId)
+            info = await c.compute.registry.wait(job_id, 60)
+    info = await ended_owned(c, consumer, job_id)
     index = await anyio.to_thread.run_sync(c.reviews().log_index, info)
     released = await c.reviews().released(info, index)
-    _entry, stream = await c.reviews().stream(jobId, released)
-    return StreamingResponse(await primed(stream), media_type="text/plain; charset=utf-8")
+    _entry, stream = await c.reviews().stream(job_id, released)
+    return stream

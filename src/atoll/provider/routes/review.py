@@ -83,18 +83,43 @@ async def decide(
         body.index,
         digest,
     )
-    await c.reviews().reviewing(reviewer, body.jobId)
+    return await record_decision(
+        c,
+        reviewer,
+        body.jobId,
+        body.index,
+        body.decision,
+        body.reason,
+        digest,
+        body.nonce,
+        body.signature,
+    )
+
+
+async def record_decision(
+    c: ProviderContext,
+    reviewer: str,
+    job_id: str,
+    index: int,
+    decision: Literal["approve", "reject"],
+    reason: str,
+    digest: str,
+    nonce: int,
+    signature: str,
+) -> dict[str, Any]:
+    """A verified reviewer's signed decision, recorded (the API's route and the dashboard's)."""
+    await c.reviews().reviewing(reviewer, job_id)
     outcomes = c.outcomes
-    outcome = await anyio.to_thread.run_sync(outcomes.get, body.jobId) if outcomes else None
+    outcome = await anyio.to_thread.run_sync(outcomes.get, job_id) if outcomes else None
     if outcome is None:
-        raise Conflict(f"the end of job {body.jobId} is still being recorded; try again")
-    decision = ReviewDecision(
+        raise Conflict(f"the end of job {job_id} is still being recorded; try again")
+    made = ReviewDecision(
         reviewer=reviewer,
-        decision=body.decision,
-        reason=body.reason,
+        decision=decision,
+        reason=reason,
         bodyDigest=digest,
-        nonce=body.nonce,
-        signature=body.signature,
+        nonce=nonce,
+        signature=signature,
     )
     receipt_sha = outcome.receipt.receipt.sha256()
-    return await c.reviews().decide(reviewer, body.jobId, body.index, decision, receipt_sha)
+    return await c.reviews().decide(reviewer, job_id, index, made, receipt_sha)
