@@ -6,6 +6,7 @@ sends headers and then nothing, ``/endless`` never ends, ``/gzip`` sends a compr
 from __future__ import annotations
 
 import gzip
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,21 @@ class Origin:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_HEAD(self) -> None:
+                origin.requests.append(
+                    ("HEAD " + self.path, {k.lower(): v for k, v in self.headers.items()})
+                )
+                if not self.path.startswith("/files/"):
+                    return self._head(405, 0)  # HEAD only for files
+                data = origin.files.get(self.path.removeprefix("/files/"))
+                if data is None:
+                    return self._head(404, 0)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("ETag", _etag(data))
+                self.end_headers()
+                return None
+
             def do_GET(self) -> None:
                 origin.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 parts = urlsplit(self.path)
@@ -34,7 +50,7 @@ class Origin:
                         data = origin.files.get(path.removeprefix("/files/"))
                         if data is None:
                             return self._answer(404, b"not found")
-                        return self._answer(200, data)
+                        return self._answer(200, data, _etag(data))
                     if path.startswith("/status/"):
                         return self._answer(int(path.removeprefix("/status/")), b"no")
                     if path == "/redirect":
@@ -78,8 +94,12 @@ class Origin:
                 self.send_header("Content-Length", str(length))
                 self.end_headers()
 
-            def _answer(self, status: int, body: bytes) -> None:
-                self._head(status, len(body))
+            def _answer(self, status: int, body: bytes, etag: str = "") -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                if etag:
+                    self.send_header("ETag", etag)
+                self.end_headers()
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
@@ -94,6 +114,10 @@ class Origin:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
 
 
 @contextmanager

@@ -163,6 +163,7 @@ class SourcePolicy:
         hosts: Iterable[str] = (),
         private_networks: Iterable[str] = (),
         limits: Limits | None = None,
+        buckets: Iterable[str] = (),
         *,
         own: Callable[[], set[IPAddress]] = local_addresses,
         resolver: Resolver = system_resolver,
@@ -176,20 +177,45 @@ class SourcePolicy:
             except ValueError:
                 raise ValueError(f"source private network {entry!r} is not an address") from None
         self.limits = limits or Limits()
+        #: S3 buckets a publisher may name without giving keys: the provider's own
+        #: credentials then open them (``bucket`` or ``bucket=0xA…|0xB…``)
+        self.buckets: list[tuple[str, frozenset[str]]] = []
+        for entry in buckets:
+            name, sep, who = entry.strip().partition("=")
+            publishers = frozenset(p.strip().lower() for p in who.split("|") if p.strip())
+            if not name or (sep and not publishers):
+                raise ValueError(f"source bucket {entry!r} is not bucket[=publisher|…]")
+            self.buckets.append((name, publishers))
         self.own = own
         self.resolver = resolver
 
-    def guard(self, publisher: str, limits: Limits | None = None) -> NetworkGuard:
-        return NetworkGuard(self, publisher, limits or self.limits)
+    def guard(
+        self, publisher: str, limits: Limits | None = None, extra_hosts: Iterable[str] = ()
+    ) -> NetworkGuard:
+        """The guard of ``publisher``'s fetches; ``extra_hosts`` are granted besides the
+        operator's (the endpoints of a known store)."""
+        return NetworkGuard(self, publisher, limits or self.limits, extra_hosts)
+
+    def may_use_bucket(self, publisher: str, bucket: str) -> bool:
+        return any(
+            name == bucket and (not who or publisher.lower() in who) for name, who in self.buckets
+        )
 
 
 class NetworkGuard:
     """One publisher's way out: checks URLs and addresses, connects, sends and fetches."""
 
-    def __init__(self, policy: SourcePolicy, publisher: str, limits: Limits) -> None:
+    def __init__(
+        self,
+        policy: SourcePolicy,
+        publisher: str,
+        limits: Limits,
+        extra_hosts: Iterable[str] = (),
+    ) -> None:
         self.policy = policy
         self.publisher = publisher
         self.limits = limits
+        self._grants = [*policy.grants, *(HostGrant.parse(h) for h in extra_hosts)]
         self._own: set[IPAddress] | None = None
 
     def check_url(self, url: str) -> tuple[str, str, int]:
@@ -210,7 +236,7 @@ class NetworkGuard:
         port = port or (443 if parts.scheme == "https" else 80)
         if not any(g.covers(self.publisher, parts.scheme, host, port) for g in self.grants):
             if parts.scheme == "http" and any(
-                g.covers(self.publisher, "https", host, port) for g in self.policy.grants
+                g.covers(self.publisher, "https", host, port) for g in self.grants
             ):
                 raise SourceRefused("its source is plain http, which the operator does not allow")
             raise SourceRefused("its host is not one the operator allows this publisher")
@@ -218,7 +244,7 @@ class NetworkGuard:
 
     @property
     def grants(self) -> list[HostGrant]:
-        return self.policy.grants
+        return self._grants
 
     def _listed(self, address: IPAddress) -> bool:
         if any(address in net for net in self.policy.private):
@@ -299,13 +325,14 @@ class NetworkGuard:
             raise SourceUnavailable("its source cannot be reached") from None
         return GuardedResponse(raw, self.limits, started)
 
-    def fetch(self, url: str, headers: Mapping[str, str]) -> GuardedResponse:
-        """GET ``url`` for its bytes: redirects followed within the allowed hosts, the body
-        taken only without a Content-Encoding, an answer other than 200 a SourceError."""
+    def fetch(self, url: str, headers: Mapping[str, str], method: str = "GET") -> GuardedResponse:
+        """GET (or HEAD) ``url`` for its bytes: redirects followed within the allowed hosts,
+        the body taken only without a Content-Encoding, an answer other than 200 a
+        SourceError."""
         sent = {**headers, "Accept-Encoding": "identity"}
         origin = self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self.send("GET", url, sent)
+            resp = self.send(method, url, sent)
             if resp.status in (301, 302, 303, 307, 308):
                 location = resp.headers.get("Location", "")
                 resp.close()
@@ -348,12 +375,20 @@ class NetworkGuard:
         return pool
 
 
-def http_failure(status: int) -> SourceUnavailable:
+class HttpFailure(SourceUnavailable):
+    """The source answered ``status``."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def http_failure(status: int) -> HttpFailure:
     if status in (404, 410):
-        return SourceUnavailable("is no longer at its source (HTTP 404)")
+        return HttpFailure(f"is no longer at its source (HTTP {status})", status)
     if status >= 500:
-        return SourceUnavailable(f"its source answered with an error (HTTP {status})")
-    return SourceUnavailable(f"its source refused the request (HTTP {status})")
+        return HttpFailure(f"its source answered with an error (HTTP {status})", status)
+    return HttpFailure(f"its source refused the request (HTTP {status})", status)
 
 
 class GuardedResponse:
