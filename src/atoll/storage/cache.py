@@ -72,6 +72,13 @@ class SourceCache:
         self._mark_used(sha256)
         return path
 
+    def add(
+        self, source: Readable, size: int | None = None, progress: Progress | None = None
+    ) -> tuple[str, int]:
+        """Stream ``source`` into the cache under the checksum of what it gives (a file
+        being published); its checksum and size. SourceLimit past the cache's size."""
+        return self._write(None, source, size, progress)
+
     def fill(
         self,
         sha256: str,
@@ -81,7 +88,17 @@ class SourceCache:
     ) -> Path:
         """Stream ``source`` into the cache under ``sha256``; InputModified if its bytes hash
         otherwise, SourceLimit past the cache's size. Nothing is left behind on failure."""
-        final = self.path(sha256)
+        self.path(sha256)
+        self._write(sha256, source, size, progress)
+        return self.path(sha256)
+
+    def _write(
+        self,
+        expected: str | None,
+        source: Readable,
+        size: int | None,
+        progress: Progress | None,
+    ) -> tuple[str, int]:
         if size is not None and size > self.max_bytes:
             raise SourceLimit("is larger than the cache the operator allows")
         fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.root)
@@ -99,17 +116,18 @@ class SourceCache:
                         progress(done, size)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != sha256:
+            sha256 = digest.hexdigest()
+            if expected is not None and sha256 != expected:
                 raise InputModified(CHANGED)
             os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
+            os.replace(tmp, self.path(sha256))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         self._mark_used(sha256)
         self.evict(keep=sha256)
-        return final
+        return sha256, done
 
     def _mark_used(self, sha256: str) -> None:
         marker = self.used / sha256

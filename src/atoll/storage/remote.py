@@ -216,6 +216,16 @@ class RemoteInputs:
         finally:
             resp.close()
 
+    def take(self, loc: RemoteLocation, progress: Progress | None = None) -> tuple[str, int]:
+        """Fetch a file being published, once: its SHA-256 and size (kept in the cache, so
+        the first job does not fetch it again). Refused as any fetch is; SourceError."""
+        with self._body(loc) as (body, size):
+            version = self.version(loc)
+            sha256, got = self.cache.add(body, size, progress)
+        if version:
+            self.cache.remember(sha256, loc.text(), version)
+        return sha256, got
+
     # -- the InputSource protocol -----------------------------------------------------
 
     def prepare(
