@@ -18,6 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 class Origin:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.files: dict[str, bytes] = {}
+        #: a status a file answers with instead of its bytes
+        self.fail: dict[str, int] = {}
+        #: headers (lower-case name: value) a request for a file must carry, else 401
+        self.required: dict[str, str] = {}
         #: the headers of every request, in order
         self.requests: list[tuple[str, dict[str, str]]] = []
         origin = self
@@ -32,7 +36,12 @@ class Origin:
                 )
                 if not self.path.startswith("/files/"):
                     return self._head(405, 0)  # HEAD only for files
-                data = origin.files.get(self.path.removeprefix("/files/"))
+                name = self.path.removeprefix("/files/")
+                data = origin.files.get(name)
+                if name in origin.fail:
+                    return self._head(origin.fail[name], 0)
+                if not origin.authorized(origin.requests[-1][1]):
+                    return self._head(401, 0)
                 if data is None:
                     return self._head(404, 0)
                 self.send_response(200)
@@ -47,7 +56,12 @@ class Origin:
                 path, query = parts.path, parse_qs(parts.query)
                 try:
                     if path.startswith("/files/"):
-                        data = origin.files.get(path.removeprefix("/files/"))
+                        name = path.removeprefix("/files/")
+                        data = origin.files.get(name)
+                        if name in origin.fail:
+                            return self._answer(origin.fail[name], b"failing")
+                        if not origin.authorized(origin.requests[-1][1]):
+                            return self._answer(401, b"who are you")
                         if data is None:
                             return self._answer(404, b"not found")
                         return self._answer(200, data, _etag(data))
@@ -107,6 +121,9 @@ class Origin:
         self.port = self.server.server_address[1]
         self.base = f"http://{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return all(headers.get(k) == v for k, v in self.required.items())
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
