@@ -213,3 +213,31 @@ def test_the_status_shows_the_fetch_while_configuring(provider: Running, origin:
     mib = f"{len(DATA) * 200_000 / 2**20:.1f} MiB"
     assert fetching and fetching[-1].endswith(f": 100% ({mib} of {mib})")
     assert all(str(origin.port) not in t for t in fetching)
+
+
+def test_output_checks_compare_with_a_url_datasets_cached_copy(
+    provider: Running, origin: Origin
+) -> None:
+    """The disclosure checks read the inputs to compare outputs with: for a URL dataset,
+    its cached copy. Unread inputs would hold every output, the harmless one too."""
+    from atoll.models.ddo import ComputePolicy
+
+    origin.files["people.csv"] = b"name,age\n" + b"".join(
+        f"person{i},{20 + i % 50}\n".encode() for i in range(200)
+    )
+    meta = Metadata(name="people", type="dataset", tags=["test"])
+    policy = ComputePolicy(allowRawAlgorithm=True)
+    did = provider.publisher.publish(meta, [origin.url("/files/people.csv")], policy, price=10).id
+    count = "open('/data/outputs/n.txt', 'w').write('rows: 200\\n')\n"
+    copy = (
+        "import json, os, shutil\n"
+        "did = json.loads(os.environ['DIDS'])[0]\n"
+        "shutil.copy('/data/inputs/' + did + '/0', '/data/outputs/copy.csv')\n"
+    )
+    ended = {}
+    for name, code in (("count", count), ("copy", copy)):
+        agreement = provider.consumer.order(did)
+        job = provider.consumer.start(did, rawcode=code, agreement_id=agreement)
+        ended[name] = provider.consumer.wait(job.jobId, timeout=90)
+    assert ended["count"].status == JobStatus.FINISHED, ended["count"].statusText
+    assert ended["copy"].status == JobStatus.AWAITING_REVIEW, ended["copy"].statusText
