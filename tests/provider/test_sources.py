@@ -241,3 +241,53 @@ def test_output_checks_compare_with_a_url_datasets_cached_copy(
         ended[name] = provider.consumer.wait(job.jobId, timeout=90)
     assert ended["count"].status == JobStatus.FINISHED, ended["count"].statusText
     assert ended["copy"].status == JobStatus.AWAITING_REVIEW, ended["copy"].statusText
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [("stalling", "stalled"), ("endless", "larger than the operator allows")],
+)
+def test_a_source_that_stalls_or_never_ends_ends_the_job_over_its_limits(
+    tmp_path: Path, origin: Origin, change: str, words: str
+) -> None:
+    require_sandbox()
+    settings = {
+        "source_hosts": (f"http://127.0.0.1:{origin.port}",),
+        "source_stall_seconds": 1.0,
+        "source_max_mb": 1,
+    }
+    origin.files["d.csv"] = DATA
+    with running_provider(tmp_path / "home", **settings) as p:  # type: ignore[arg-type]
+        did = publish(p, "d", origin.url("/files/d.csv"))
+        cache = p.home / "sources"
+        before = sorted(f.name for f in cache.iterdir())
+        getattr(origin, change).add("d.csv")
+        info = run(p, did)
+        assert info.status == JobStatus.SOURCE_LIMIT_EXCEEDED, info.statusText
+        assert words in info.statusText and str(origin.port) not in info.statusText
+        assert sorted(f.name for f in cache.iterdir()) == before
+
+
+def test_a_name_that_now_leads_to_loopback_is_refused_at_fetch(
+    tmp_path: Path, origin: Origin
+) -> None:
+    """Published while the operator listed the address; fetched after it no longer does."""
+    require_sandbox()
+    import ipaddress
+
+    settings = {
+        "source_hosts": (f"http://data.test:{origin.port}",),
+        "source_private_networks": ("127.0.0.1/32",),
+    }
+    origin.files["d.csv"] = DATA
+    with running_provider(tmp_path / "home", **settings) as p:  # type: ignore[arg-type]
+        operator = p.node.operator
+        assert operator is not None
+        sides = [p.node.context.publishing.remote, operator.engine.inputs.remote]  # type: ignore[attr-defined]
+        for remote in sides:
+            remote.policy.resolver = lambda host, port: [ipaddress.ip_address("127.0.0.1")]
+        did = publish(p, "d", f"http://data.test:{origin.port}/files/d.csv")
+        operator.engine.inputs.remote.policy.private.clear()  # type: ignore[attr-defined]
+        info = run(p, did)
+        assert info.status == JobStatus.SOURCE_REFUSED, info.statusText
+        assert "a loopback address" in info.statusText and "data.test" not in info.statusText
