@@ -291,3 +291,11 @@ def test_a_name_that_now_leads_to_loopback_is_refused_at_fetch(
         info = run(p, did)
         assert info.status == JobStatus.SOURCE_REFUSED, info.statusText
         assert "a loopback address" in info.statusText and "data.test" not in info.statusText
+
+
+def test_an_algorithm_is_not_published_from_a_url(provider: Running, origin: Origin) -> None:
+    origin.files["algo.py"] = b"print('hi')\n"
+    meta = Metadata(name="algo", type="algorithm", algorithm={"language": "python"})
+    with pytest.raises(BadRequest, match="algorithm's code is a file on this host"):
+        provider.publisher.publish(meta, [origin.url("/files/algo.py")])
+    assert origin.requests == []
