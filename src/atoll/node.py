@@ -63,6 +63,10 @@ from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 from atoll.ui.app import mount_ui
 from atoll.ui.sessions import SessionStore
+from atoll.storage.cache import SourceCache
+from atoll.storage.guard import Limits, SourcePolicy
+from atoll.storage.remote import RemoteInputs
+from atoll.storage.sources import Inputs
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
@@ -101,6 +105,30 @@ class OperatorNode:
     registry: LocalRegistry
 
 
+MIB = 1024**2
+
+
+def remote_inputs(settings: Settings) -> RemoteInputs | None:
+    """URL and S3 dataset sources as the operator allows them, with their cache under
+    ``home``; None when it allows none (no host, no bucket)."""
+    if not settings.source_hosts and not settings.source_buckets:
+        return None
+    limits = Limits(
+        max_bytes=settings.source_max_mb * MIB,
+        total_seconds=settings.source_timeout_seconds,
+        stall_seconds=settings.source_stall_seconds,
+        min_bytes_per_second=settings.source_min_bytes_per_second,
+    )
+    policy = SourcePolicy(
+        settings.source_hosts,
+        settings.source_private_networks,
+        limits,
+        buckets=settings.source_buckets,
+    )
+    cache = SourceCache(settings.source_cache_dir, settings.source_cache_mb * MIB)
+    return RemoteInputs(policy, cache)
+
+
 def build_operator(
     settings: Settings, db: DbEngine, executor: Executor | None = None
 ) -> OperatorNode:
@@ -119,7 +147,13 @@ def build_operator(
         job_user=job_user(settings),
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(jobs, executor or default_executor(settings), config, notifier)
+    engine = Engine(
+        jobs,
+        executor or default_executor(settings),
+        config,
+        notifier,
+        inputs=Inputs(remote_inputs(settings)),
+    )
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
 
 
@@ -237,6 +271,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
     review = OutputReview(ReviewStore(db), assets, registry, key)
+    remote = remote_inputs(settings)
+    if remote is not None:
+        review.local_copy = remote.local_copy
     outcomes = JobOutcomes(
         db,
         assets,
@@ -281,6 +318,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         hosts=hosts,
         roots=roots,
         job_user=job_user(settings),
+        remote=remote,
     )
     compute = ComputeService(
         assets=assets,
