@@ -61,12 +61,12 @@ from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
-from atoll.ui.app import mount_ui
-from atoll.ui.sessions import SessionStore
 from atoll.storage.cache import SourceCache
 from atoll.storage.guard import Limits, SourcePolicy
 from atoll.storage.remote import RemoteInputs
 from atoll.storage.sources import Inputs
+from atoll.ui.app import mount_ui
+from atoll.ui.sessions import SessionStore
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
