@@ -106,12 +106,29 @@ class Settings:
     dry_run_concurrency: int = 2
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
+    #: where results and logs are kept: "local" (under ``home``) or "s3" (the results_s3_*
+    #: settings)
+    results_store: str = "local"
+    #: seconds results are kept after a job ends, for environments that set no
+    #: ``storage_expiry`` of their own; 0: kept until the consumer deletes them
+    results_storage_expiry: float = 7 * 24 * 3600.0
+    #: how often the sweeper looks for results past their storage time, in seconds
+    results_sweep_seconds: float = 300.0
+    #: the node's space for results, logs and inputs, in MiB: past it, new jobs are refused
+    #: (503) until results expire or are deleted; 0: no cap
+    results_node_disk_mb: int = 0
 
     def compute_environments(self) -> list[Environment]:
         from atoll.models.environment import Environment
 
         if self.environments:
-            return list(self.environments)
+            # an environment that names no storage time of its own keeps the node's
+            return [
+                e
+                if "storage_expiry" in e.model_fields_set
+                else e.model_copy(update={"storage_expiry": self.results_storage_expiry})
+                for e in self.environments
+            ]
         return [
             Environment(
                 id="default",
@@ -124,6 +141,7 @@ class Settings:
                 max_jobs=self.max_concurrent_jobs,
                 runtime_interpreter=self.runtime_interpreter,
                 runtime_paths=list(self.runtime_paths),
+                storage_expiry=self.results_storage_expiry,
             )
         ]
 
@@ -242,7 +260,19 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
     _check_output_caps(settings)
+    _check_results(settings)
     return settings
+
+
+def _check_results(settings: Settings) -> None:
+    if settings.results_store not in ("local", "s3"):
+        raise ConfigError("setting 'results_store' must be 'local' or 's3'")
+    if settings.results_storage_expiry < 0:
+        raise ConfigError("setting 'results_storage_expiry' must be 0 (kept) or more seconds")
+    if settings.results_sweep_seconds <= 0:
+        raise ConfigError("setting 'results_sweep_seconds' must be more than 0")
+    if settings.results_node_disk_mb < 0:
+        raise ConfigError("setting 'results_node_disk_mb' must be 0 (no cap) or more")
 
 
 def _check_output_caps(settings: Settings) -> None:

@@ -32,6 +32,7 @@ from atoll.engine.executor import Executor
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
+from atoll.engine.sweeper import ResultSweeper
 from atoll.errors import ConfigError
 from atoll.integrity import (
     RESTORE,
@@ -61,6 +62,7 @@ from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
+from atoll.storage import LocalResults, ResultStore
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
@@ -97,6 +99,8 @@ class OperatorNode:
     jobs: JobStore
     engine: Engine
     registry: LocalRegistry
+    #: deletes results past their storage time (started and stopped with the server)
+    sweeper: ResultSweeper
 
 
 def build_operator(
@@ -115,10 +119,24 @@ def build_operator(
         max_output_files=settings.max_output_files,
         max_output_name_bytes=settings.max_output_name_bytes,
         job_user=job_user(settings),
+        node_disk_bytes=settings.results_node_disk_mb * 1024**2,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(jobs, executor or default_executor(settings), config, notifier)
-    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
+    engine = Engine(
+        jobs,
+        executor or default_executor(settings),
+        config,
+        notifier,
+        results=result_store(settings),
+    )
+    sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
+    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper)
+
+
+def result_store(settings: Settings) -> ResultStore:
+    """Where results and logs are kept: under ``home`` (the default) or in the publisher's
+    S3 bucket."""
+    return LocalResults(settings.jobs_dir)
 
 
 @dataclass
@@ -159,6 +177,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
+                node.operator.sweeper.start()
             await reconcile_starts(node.authorizer.ledger, node.context.compute.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
@@ -167,6 +186,7 @@ class ProviderNode:
             await node.watcher.close()
             node.keeper.stop()
             if node.operator is not None:
+                node.operator.sweeper.stop()
                 node.operator.engine.shutdown()
             node.chain.close()
             close_store(node.db)
@@ -323,7 +343,9 @@ def operator_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         operator.engine.recover()
+        operator.sweeper.start()
         yield
+        operator.sweeper.stop()
         operator.engine.shutdown()
 
     app.router.lifespan_context = lifespan

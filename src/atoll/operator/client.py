@@ -8,12 +8,26 @@ from typing import Any
 
 import httpx
 
-from atoll.errors import AtollError, BadRequest, Conflict, NotFound, RemoteError
+from atoll.errors import (
+    AtollError,
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    RemoteError,
+    Unavailable,
+)
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request_message
 from atoll.signing import Key
 
-_ERRORS: dict[int, type[AtollError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
+_ERRORS: dict[int, type[AtollError]] = {
+    400: BadRequest,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    503: Unavailable,
+}
 
 
 class OperatorClient:
