@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -93,3 +94,41 @@ def db(db_url: str) -> Iterator[sa.Engine]:
     engine = connect(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of an S3 server for the session. A stand-in for S3 (AWS or
+    any S3-compatible store), which cannot run here: moto's server mode, speaking the S3
+    protocol over real HTTP on loopback, so requests go through botocore and the network
+    like any other."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the S3 stand-in (:func:`s3_endpoint`); its objects are written
+    with :data:`S3_TEST_KEYS`."""
+    from atoll.storage.s3_client import S3Location, make_client
+
+    name = "t-" + uuid.uuid4().hex[:20]
+    make_client(S3Location(name, endpoint=s3_endpoint), S3_TEST_KEYS).create_bucket(Bucket=name)
+    return name
+
+
+def _s3_test_keys() -> object:
+    from atoll.storage.s3_client import S3Credentials
+
+    return S3Credentials("atoll-test-key", "atoll-test-secret")
+
+
+#: the keys the S3 stand-in is used with (it accepts any)
+S3_TEST_KEYS: Any = _s3_test_keys()
