@@ -106,9 +106,14 @@ class Settings:
     dry_run_concurrency: int = 2
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
-    #: where results and logs are kept: "local" (under ``home``) or "s3" (the results_s3_*
-    #: settings)
+    #: where results and logs are kept: "local" (under ``home``) or "s3" (``results_s3``)
     results_store: str = "local"
+    #: the publisher's bucket and prefix for results: ``s3://bucket/prefix`` with
+    #: ``?region=…`` and ``&endpoint=https://host:port`` for an S3-compatible store
+    results_s3: str = field(default="", repr=False)
+    #: keys for that bucket; empty: the standard AWS credential chain of the server
+    results_s3_access_key_id: str = field(default="", repr=False)
+    results_s3_secret_access_key: str = field(default="", repr=False)
     #: seconds results are kept after a job ends, for environments that set no
     #: ``storage_expiry`` of their own; 0: kept until the consumer deletes them
     results_storage_expiry: float = 7 * 24 * 3600.0
@@ -267,6 +272,19 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
 def _check_results(settings: Settings) -> None:
     if settings.results_store not in ("local", "s3"):
         raise ConfigError("setting 'results_store' must be 'local' or 's3'")
+    if settings.results_store == "s3":
+        from atoll.storage.s3_client import S3Location
+
+        try:
+            S3Location.parse(settings.results_s3)
+        except ValueError as exc:
+            # the message never repeats the setting: it may hold a bucket or endpoint only
+            # the operator should see
+            raise ConfigError(f"setting 'results_s3': {exc}") from None
+    if bool(settings.results_s3_access_key_id) != bool(settings.results_s3_secret_access_key):
+        raise ConfigError(
+            "settings 'results_s3_access_key_id' and 'results_s3_secret_access_key' go together"
+        )
     if settings.results_storage_expiry < 0:
         raise ConfigError("setting 'results_storage_expiry' must be 0 (kept) or more seconds")
     if settings.results_sweep_seconds <= 0:

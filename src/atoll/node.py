@@ -135,8 +135,20 @@ def build_operator(
 
 def result_store(settings: Settings) -> ResultStore:
     """Where results and logs are kept: under ``home`` (the default) or in the publisher's
-    S3 bucket."""
-    return LocalResults(settings.jobs_dir)
+    S3 bucket, with the keys of the settings or the server's standard AWS credential chain
+    (never handed to a job: its environment is its own)."""
+    if settings.results_store != "s3":
+        return LocalResults(settings.jobs_dir)
+    from atoll.storage.s3_client import S3Credentials, S3Location, make_client
+    from atoll.storage.s3_results import S3Results
+
+    location = S3Location.parse(settings.results_s3)
+    keys = None
+    if settings.results_s3_access_key_id:
+        keys = S3Credentials(
+            settings.results_s3_access_key_id, settings.results_s3_secret_access_key
+        )
+    return S3Results(location, make_client(location, keys))
 
 
 @dataclass
