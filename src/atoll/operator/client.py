@@ -85,6 +85,11 @@ class OperatorClient:
         )
         return JobInfo.model_validate(data)
 
+    async def admit(self, workflow: Workflow) -> None:
+        await self._json(
+            "POST", "/compute/admit", body={"workflow": workflow.model_dump(mode="json")}
+        )
+
     async def status(self, job_id: str) -> JobInfo:
         return JobInfo.model_validate(await self._json("GET", "/compute", {"jobId": job_id}))
 

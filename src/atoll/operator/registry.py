@@ -32,6 +32,11 @@ MAX_WAIT = 60.0
 class WorkflowRegistry(Protocol):
     async def register(self, workflow: Workflow) -> JobInfo: ...
 
+    async def admit(self, workflow: Workflow) -> None:
+        """Whether the node has room for the job now (a quote asks before the consumer
+        pays); Unavailable when it has not. :meth:`register` checks again."""
+        ...
+
     async def status(self, job_id: str) -> JobInfo: ...
 
     async def list(self, owner: str) -> list[JobInfo]: ...
@@ -137,6 +142,9 @@ class LocalRegistry:
         info = self.store.create(job_id, workflow)
         self.engine.submit(job_id)
         return info
+
+    async def admit(self, workflow: Workflow) -> None:
+        await anyio.to_thread.run_sync(self.engine.admit, workflow)
 
     async def status(self, job_id: str) -> JobInfo:
         return await anyio.to_thread.run_sync(self.store.info, job_id)

@@ -21,7 +21,7 @@ from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
 EXTRA_CODES: dict[tuple[str, str], set[int]] = {
     ("GET", "/api/services/chain"): {404},
     ("POST", "/api/services/faucet"): {404},
-    ("POST", "/api/services/initializeCompute"): {403, 404},
+    ("POST", "/api/services/initializeCompute"): {403, 404, 503},
     # free compute: a rate limit per address and a cap on dry runs at once
     ("POST", "/api/services/dryrun"): {429, 503},
     # JSON-RPC reads its body itself, so the schema shows none; the limits still apply
