@@ -54,6 +54,24 @@ class Settings:
     network_hosts: tuple[str, ...] = ()
     #: loopback, private or this host's own addresses allowlists may name all the same
     network_private_hosts: tuple[str, ...] = ()
+    #: hosts datasets' URL and S3 sources may be fetched from: ``host``, ``host:port`` or
+    #: ``*.domain``, https only unless written ``http://host``, every publisher's unless
+    #: followed by ``=0xA…|0xB…``; none listed, no URL source is taken
+    source_hosts: tuple[str, ...] = ()
+    #: loopback or private addresses (or networks, ``10.0.0.0/8``) a source may lead to all
+    #: the same; an IP literal in ``source_hosts`` is listed by that
+    source_private_networks: tuple[str, ...] = ()
+    #: S3 buckets read with the provider's own AWS credentials when a publisher gives no
+    #: keys: ``bucket``, or ``bucket=0xA…|0xB…`` for those publishers only
+    source_buckets: tuple[str, ...] = ()
+    #: caps on one fetch of a source: its size, its time, and a window in which at least
+    #: ``source_min_bytes_per_second`` must come on average (a stall or a trickle fails)
+    source_max_mb: int = 10240
+    source_timeout_seconds: float = 3600.0
+    source_stall_seconds: float = 30.0
+    source_min_bytes_per_second: int = 1024
+    #: fetched sources kept under ``home``, in MiB; the least recently used go first
+    source_cache_mb: int = 20480
     #: interpreter the sandbox runs algorithms with, and the read-only host paths it needs
     runtime_interpreter: str = "/usr/bin/python3"
     runtime_paths: tuple[str, ...] = ()
@@ -179,6 +197,10 @@ class Settings:
         return self.home / "addresses.json"
 
     @property
+    def source_cache_dir(self) -> Path:
+        return self.home / "sources"
+
+    @property
     def settings_file(self) -> Path:
         return self.home / "settings.toml"
 
@@ -266,6 +288,7 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     settings = replace(base, **values)
     _check_output_caps(settings)
     _check_results(settings)
+    _check_sources(settings)
     return settings
 
 
@@ -291,6 +314,23 @@ def _check_results(settings: Settings) -> None:
         raise ConfigError("setting 'results_sweep_seconds' must be more than 0")
     if settings.results_node_disk_mb < 0:
         raise ConfigError("setting 'results_node_disk_mb' must be 0 (no cap) or more")
+
+
+def _check_sources(settings: Settings) -> None:
+    from atoll.storage.guard import SourcePolicy
+
+    try:
+        SourcePolicy(
+            settings.source_hosts, settings.source_private_networks, buckets=settings.source_buckets
+        )
+    except ValueError as exc:
+        raise ConfigError(f"source settings: {exc}") from None
+    if settings.source_max_mb < 1 or settings.source_cache_mb < 1:
+        raise ConfigError("settings 'source_max_mb' and 'source_cache_mb' must be 1 or more")
+    if settings.source_stall_seconds <= 0 or settings.source_timeout_seconds <= 0:
+        raise ConfigError(
+            "settings 'source_stall_seconds' and 'source_timeout_seconds' must be > 0"
+        )
 
 
 def _check_output_caps(settings: Settings) -> None:

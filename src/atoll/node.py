@@ -63,6 +63,10 @@ from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
 from atoll.storage import LocalResults, ResultStore
+from atoll.storage.cache import SourceCache
+from atoll.storage.guard import Limits, SourcePolicy
+from atoll.storage.remote import RemoteInputs
+from atoll.storage.sources import Inputs
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
@@ -103,6 +107,30 @@ class OperatorNode:
     sweeper: ResultSweeper
 
 
+MIB = 1024**2
+
+
+def remote_inputs(settings: Settings) -> RemoteInputs | None:
+    """URL and S3 dataset sources as the operator allows them, with their cache under
+    ``home``; None when it allows none (no host, no bucket)."""
+    if not settings.source_hosts and not settings.source_buckets:
+        return None
+    limits = Limits(
+        max_bytes=settings.source_max_mb * MIB,
+        total_seconds=settings.source_timeout_seconds,
+        stall_seconds=settings.source_stall_seconds,
+        min_bytes_per_second=settings.source_min_bytes_per_second,
+    )
+    policy = SourcePolicy(
+        settings.source_hosts,
+        settings.source_private_networks,
+        limits,
+        buckets=settings.source_buckets,
+    )
+    cache = SourceCache(settings.source_cache_dir, settings.source_cache_mb * MIB)
+    return RemoteInputs(policy, cache)
+
+
 def build_operator(
     settings: Settings, db: DbEngine, executor: Executor | None = None
 ) -> OperatorNode:
@@ -122,12 +150,16 @@ def build_operator(
         node_disk_bytes=settings.results_node_disk_mb * 1024**2,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    remote = remote_inputs(settings)
     engine = Engine(
         jobs,
         executor or default_executor(settings),
         config,
         notifier,
+        inputs=Inputs(remote),
         results=result_store(settings),
+        # the cache of fetched inputs is on this node's disk too
+        inputs_usage=remote.cache.size if remote is not None else None,
     )
     sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper)
@@ -310,6 +342,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         hosts=hosts,
         roots=roots,
         job_user=job_user(settings),
+        remote=remote_inputs(settings),
     )
     compute = ComputeService(
         assets=assets,

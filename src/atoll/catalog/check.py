@@ -17,6 +17,7 @@ from atoll.errors import Conflict
 from atoll.models.ddo import DDO
 from atoll.models.job import InputFile
 from atoll.storage.local_files import FileRefused, opened
+from atoll.storage.remote import is_remote
 
 
 class DatasetUnavailable(Conflict):
@@ -38,6 +39,14 @@ def confirm_files(
     out: list[InputFile] = []
     for pf in assets.files(ddo.id):
         where = f"file {pf.index} of {ddo.id}"
+        if is_remote(pf.location):
+            # fetched (through the operator's guard) and verified when the job starts; the
+            # cached copy is the provider's, handed to the job as a held file is
+            unknown = [pf.size, 0, 0, 0, 0]
+            out.append(
+                InputFile(location=pf.location, sha256=pf.sha256, fingerprint=unknown, held=True)
+            )
+            continue
         held = bool(held_dir) and pf.location.startswith(held_dir.rstrip("/") + "/")
         if not held and not roots.covers(ddo.owner, pf.location):
             raise DatasetUnavailable(

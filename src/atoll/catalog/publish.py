@@ -22,7 +22,14 @@ from atoll.models.ddo import (
     make_did,
     now_iso,
 )
+from atoll.models.source import SourceAccess
+from atoll.storage.errors import SourceError
 from atoll.storage.local_files import FIX_HINT, FileRefused, Fingerprint, opened
+from atoll.storage.remote import RemoteInputs, from_request
+from atoll.storage.s3_client import S3Credentials
+
+#: how a publisher writes a location the provider fetches, rather than a path on its host
+REMOTE_SCHEMES = ("https://", "http://", "s3://")
 
 
 def sha256_file(path: Path) -> str:
@@ -66,6 +73,37 @@ def inspect_files(locations: list[str]) -> list[PrivateFile]:
     return out
 
 
+def inspect_remote(
+    index: int,
+    text: str,
+    publisher: str,
+    remote: RemoteInputs | None,
+    access: SourceAccess | None,
+) -> tuple[PrivateFile, Fingerprint]:
+    """Fetch a URL or S3 file being published, once, through the operator's network guard,
+    for its checksum and size; the location (and what opens it) is kept private."""
+    if remote is None:
+        raise BadRequest(f"file {index}: this provider takes no URL or S3 sources")
+    access = access or SourceAccess()
+    keys = None
+    if access.accessKeyId or access.secretAccessKey:
+        keys = S3Credentials(
+            access.accessKeyId, access.secretAccessKey, access.sessionToken or None
+        )
+    try:
+        loc = from_request(text, publisher, access.headers, keys)
+        digest, size = remote.take(loc)
+    except SourceError as e:
+        raise BadRequest(f"file {index}: {e}") from None
+    name = (loc.s3.key if loc.s3 is not None else loc.url.split("?", 1)[0]).rsplit("/", 1)[-1]
+    ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    file = PrivateFile(
+        index=index, location=loc.text(), sha256=digest, size=size, contentType=ctype
+    )
+    # a remote file has no inode: its version is the source's, kept beside the cache
+    return file, Fingerprint(size, 0, 0, 0, 0)
+
+
 def inspect_published(
     locations: list[str],
     publisher: str,
@@ -73,18 +111,26 @@ def inspect_published(
     job_user: tuple[int, int],
     owners_of_inode: Callable[[int, int], set[str]],
     for_jobs: bool = True,
+    remote: RemoteInputs | None = None,
+    access: SourceAccess | None = None,
 ) -> tuple[list[PrivateFile], list[Fingerprint]]:
     """Hash and size each file a publisher asks to publish, reading only what it may publish:
     below a data root it may use, outside ATOLL_HOME, reached without following a link, with
     no other hard link, readable by the jobs' user (``job_user``: uid, gid) and published by
     nobody else. Without ``for_jobs`` (an algorithm's code, which the provider copies for the
     job) the jobs' user need not reach the file. Messages name files by position, never by
-    path."""
+    path. A URL or S3 location is fetched once instead, through ``remote`` and the operator's
+    network guard (:func:`inspect_remote`), opened with ``access``."""
     if not locations:
         raise BadRequest("an asset needs at least one file")
     files: list[PrivateFile] = []
     prints: list[Fingerprint] = []
     for index, loc in enumerate(locations):
+        if loc.startswith(REMOTE_SCHEMES):
+            file, fp = inspect_remote(index, loc, publisher, remote, access)
+            files.append(file)
+            prints.append(fp)
+            continue
         try:
             stored = roots.locate(publisher, loc)
             with opened(stored) as f:

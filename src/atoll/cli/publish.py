@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +13,9 @@ from atoll.chain.units import TOKEN
 from atoll.cli.common import JsonOpt, KeyOpt, ProviderOpt, client, console, print_json
 from atoll.cli.untrusted import plain
 from atoll.errors import BadRequest
+
+if TYPE_CHECKING:
+    from atoll.models.source import SourceAccess
 
 app = typer.Typer(help="Publish a dataset or an algorithm (prints its DID).", no_args_is_help=True)
 
@@ -36,18 +40,63 @@ def _price(tokens: str | None) -> int | None:
     return int(amount)
 
 
-def _files(paths: list[Path]) -> list[str]:
+#: how a location the provider fetches begins (anything else is a file here)
+REMOTE = ("https://", "http://", "s3://")
+
+
+def _files(paths: list[str]) -> list[str]:
     out = []
-    for p in paths:
+    for text in paths:
+        if text.startswith(REMOTE):
+            out.append(text)  # fetched by the provider, as its operator allows
+            continue
+        p = Path(text)
         if not p.is_file():
             raise BadRequest(f"{p} is not a file")
         out.append(str(p.resolve()))
     return out
 
 
+def _access(headers: list[str], s3_keys_from_env: bool) -> SourceAccess | None:
+    """What opens the URL and S3 files: ``Name: value`` headers, and the S3 keys of this
+    shell's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN."""
+    from atoll.models.source import SourceAccess
+
+    if not headers and not s3_keys_from_env:
+        return None
+    parsed: dict[str, str] = {}
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise BadRequest("--source-header is 'Name: value'")
+        parsed[name.strip()] = value.strip()
+    keys: dict[str, str] = {}
+    if s3_keys_from_env:
+        key_id = os.environ.get("AWS_ACCESS_KEY_ID", "")
+        secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        if not key_id or not secret:
+            raise BadRequest("--s3-keys-from-env needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        keys = {
+            "accessKeyId": key_id,
+            "secretAccessKey": secret,
+            "sessionToken": os.environ.get("AWS_SESSION_TOKEN", ""),
+        }
+    try:
+        return SourceAccess.model_validate({"headers": parsed, **keys})
+    except ValueError as exc:
+        raise BadRequest(f"--source-header: {str(exc).splitlines()[-1].strip()}") from None
+
+
 @app.command("dataset")
 def dataset(
-    paths: Annotated[list[Path], typer.Argument(help="Data files; they stay where they are")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Data files on the provider's host (they stay where they are), or URLs "
+            "(https://...) and S3 objects (s3://bucket/key?region=R&endpoint=URL) the provider "
+            "fetches once, as its operator allows; every location stays private"
+        ),
+    ],
     name: NameOpt,
     description: DescOpt = "",
     author: AuthorOpt = "",
@@ -75,6 +124,19 @@ def dataset(
         str | None, typer.Option(help="Price of one agreement, in tokens (default: node's)")
     ] = None,
     timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
+    source_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="'Name: value' header sent with the URL files, e.g. a token (repeatable)"
+        ),
+    ] = None,
+    s3_keys_from_env: Annotated[
+        bool,
+        typer.Option(
+            help="Send this shell's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the S3 files "
+            "(without: the provider's own credentials, on buckets its operator allows)"
+        ),
+    ] = False,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
@@ -84,6 +146,7 @@ def dataset(
 
     wei = _price(price)
     files = _files(paths)
+    access = _access(source_header or [], s3_keys_from_env)
     with client(provider, key) as c:
         trusted = []
         for did in trust_algorithm or []:
@@ -107,7 +170,7 @@ def dataset(
             type="dataset",
             tags=tag or [],
         )
-        ddo = c.publish(meta, files, policy, timeout, wei)
+        ddo = c.publish(meta, files, policy, timeout, wei, access=access)
     print_json(ddo.public_json()) if json else console.print(plain(ddo.id))
 
 
@@ -139,7 +202,7 @@ def algorithm(
     from atoll.models.ddo import AlgorithmInfo, Metadata
 
     params = declared(param or [], choice or [])
-    files = _files([file])
+    files = _files([str(file)])
     meta = Metadata(
         name=name,
         description=description,

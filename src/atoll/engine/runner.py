@@ -42,7 +42,7 @@ from atoll.engine.outputs import (
     result_key,
 )
 from atoll.engine.queue import EnvironmentQueues
-from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
+from atoll.engine.workspace import FetchProgress, ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict, Unavailable
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
@@ -61,6 +61,13 @@ _REASON_STATUS = {
 
 
 MIB = 1024**2
+
+#: how a dataset's URL or S3 source failed (atoll.storage.errors.SourceError.kind)
+SOURCE_STATUS = {
+    "unavailable": JobStatus.SOURCE_UNAVAILABLE,
+    "limit": JobStatus.SOURCE_LIMIT_EXCEEDED,
+    "refused": JobStatus.SOURCE_REFUSED,
+}
 
 
 @dataclass(frozen=True)
@@ -341,6 +348,25 @@ class Engine:
             shutil.rmtree(self.workspace(job_id).work, ignore_errors=True)
         self.notifier.notify(job_id)
 
+    def _fetch_progress(self, job_id: str) -> FetchProgress:
+        """Show how the fetch of a remote dataset file goes in the job's status text, while
+        it is configuring (Ocean's stage for it), at most every half second."""
+        last = [0.0]
+
+        def told(where: str, done: int, size: int | None) -> None:
+            now = time.monotonic()
+            if now - last[0] < 0.5 and (size is None or done < size):
+                return
+            last[0] = now
+            got = f"{done / MIB:.1f} MiB"
+            if size:
+                got = f"{done * 100 // size}% ({got} of {size / MIB:.1f} MiB)"
+            text = f"{JobStatus.CONFIGURING.text}: fetching {where}: {got}"
+            if self.store.advance_from(job_id, JobStatus.CONFIGURING, JobStatus.CONFIGURING, text):
+                self.notifier.notify(job_id)
+
+        return told
+
     def _run(self, job_id: str) -> None:
         with self._lock:
             self._active.add(job_id)
@@ -368,10 +394,15 @@ class Engine:
         ws.reset()
         self.results.delete(f"{job_id}/results")
         try:
-            mounts = ws.configure(rec.workflow, self.inputs, self.config.job_user)
+            mounts = ws.configure(
+                rec.workflow, self.inputs, self.config.job_user, self._fetch_progress(job_id)
+            )
         except ProvisioningError as exc:
             if exc.changed:
                 return _Ending(JobStatus.DATASET_CHANGED, f"{exc}; the job did not run")
+            if exc.source:
+                status = SOURCE_STATUS[exc.source]
+                return _Ending(status, f"{status.text}: {exc}")
             status = (
                 JobStatus.ALGORITHM_PROVISIONING_FAILED
                 if exc.algorithm

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +31,24 @@ from atoll.engine.executor import Mount
 from atoll.engine.outputs import ALGORITHM_LOG
 from atoll.models.job import InputFile, Workflow
 from atoll.storage import InputModified, InputSource, InputUnavailable, PreparedInput
+from atoll.storage.errors import SourceError
 from atoll.storage.interface import CHUNK, PublishedInput
 
 
 class ProvisioningError(Exception):
-    def __init__(self, message: str, algorithm: bool = False, changed: bool = False) -> None:
+    def __init__(
+        self, message: str, algorithm: bool = False, changed: bool = False, source: str = ""
+    ) -> None:
         super().__init__(message)
         self.algorithm = algorithm
         #: a dataset file no longer holds its published bytes
         self.changed = changed
+        #: how a dataset's URL or S3 source failed (SourceError.kind), if that is what failed
+        self.source = source
+
+
+#: told (what, bytes so far, expected size or None) while a dataset file is fetched
+FetchProgress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -98,14 +108,19 @@ class Workspace:
                 path.unlink()
 
     def configure(
-        self, wf: Workflow, inputs: InputSource, job_user: tuple[int, int] | None = None
+        self,
+        wf: Workflow,
+        inputs: InputSource,
+        job_user: tuple[int, int] | None = None,
+        progress: FetchProgress | None = None,
     ) -> list[Mount]:
         """Write the DDOs, the algorithm and its parameters; return the job's read-only mounts.
         ``job_user`` (uid, gid) says whether a job could get through the directories above a
         publisher's file: jobs run as a user of their own, so an input only the server may
         read fails here, clearly, not inside the job (whether the executor's job user may read
         the file itself, the executor says: :attr:`Mount.publisher`). Each dataset file must
-        still hold its published bytes (:func:`verify_input`)."""
+        still hold its published bytes (:func:`verify_input`); ``progress`` hears how the fetch
+        of a remote one goes."""
         for sub in ("ddos", "transformations", "outputs", "logs"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             # whatever the server's umask, the job's own user must reach what is written here
@@ -119,7 +134,8 @@ class Workspace:
                 # fail closed: without the published checksums nothing says what to run on
                 raise ProvisioningError(f"the files of {inp.did} came without their checksums")
             for index, file in enumerate(inp.files):
-                prepared = verify_input(inputs, file, f"file {index} of {inp.did}", job_user)
+                where = f"file {index} of {inp.did}"
+                prepared = verify_input(inputs, file, where, job_user, progress)
                 mounts.append(
                     Mount(
                         prepared.path,
@@ -156,15 +172,22 @@ def published(file: InputFile) -> PublishedInput:
 
 
 def verify_input(
-    inputs: InputSource, file: InputFile, where: str, job_user: tuple[int, int] | None
+    inputs: InputSource,
+    file: InputFile,
+    where: str,
+    job_user: tuple[int, int] | None,
+    progress: FetchProgress | None = None,
 ) -> PreparedInput:
     """Prepare a dataset file for the job: still the one the provider published, reached
     without following links, and (a publisher's file) reachable by ``job_user``. A file whose
     version moved is rehashed: it runs only if its bytes are still the published ones."""
+    told = None if progress is None else (lambda done, size: progress(where, done, size))
     try:
-        return inputs.prepare(published(file), None if file.held else job_user)
+        return inputs.prepare(published(file), None if file.held else job_user, told)
     except InputModified as e:
         raise ProvisioningError(f"{where} {e}", changed=True) from None
+    except SourceError as e:
+        raise ProvisioningError(f"{where}: {e}", source=e.kind) from None
     except InputUnavailable as e:
         raise ProvisioningError(f"{where} {e}") from None
 

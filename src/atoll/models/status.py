@@ -1,10 +1,13 @@
 """Job status codes.
 
 The numbers follow Ocean's operator-engine (1 … 70) so that Ocean tooling reads them unchanged;
-ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 38 and 43-48 are ours: each
-failure gets its own code, so that a client can tell an out-of-memory job from a stopped one
-without parsing ``statusText``; 38 is a dataset file that no longer holds its published bytes;
-48 is a job whose own output tree could not be published
+ocean-node's additions (2, 41, 42, 61, 62) keep their meaning. Codes 33-35, 38 and 43-48 are
+ours: each failure gets its own code, so that a client can tell an out-of-memory job from a
+stopped one without parsing ``statusText``; 38 is a dataset file that no longer holds its
+published bytes; 33, 34 and 35 are a dataset's URL or S3 source that could not give the file
+(gone, failing, unreachable), went past a size or time cap (too large, stalled, trickling,
+never ending), or is not one the provider may reach (a host or address the operator does not
+allow); 48 is a job whose own output tree could not be published
 (too deep, names too long, unreadable), as opposed to 62, the provider failing to store
 results. 51 is ours too: a job that finished and whose outputs or logs were held by the
 disclosure checks until a reviewer decides; the engine never sets it, the provider shows it
@@ -26,6 +29,9 @@ class JobStatus(IntEnum):
     PROVISIONED = 30
     DATA_PROVISIONING_FAILED = 31
     ALGORITHM_PROVISIONING_FAILED = 32
+    SOURCE_UNAVAILABLE = 33
+    SOURCE_LIMIT_EXCEEDED = 34
+    SOURCE_REFUSED = 35
     DATASET_CHANGED = 38
     RUNNING = 40
     ALGORITHM_FAILED = 41
@@ -57,6 +63,9 @@ TERMINAL = frozenset(
         JobStatus.QUEUE_EXPIRED,
         JobStatus.DATA_PROVISIONING_FAILED,
         JobStatus.ALGORITHM_PROVISIONING_FAILED,
+        JobStatus.SOURCE_UNAVAILABLE,
+        JobStatus.SOURCE_LIMIT_EXCEEDED,
+        JobStatus.SOURCE_REFUSED,
         JobStatus.DATASET_CHANGED,
         JobStatus.ALGORITHM_FAILED,
         JobStatus.DISK_QUOTA_EXCEEDED,
@@ -81,6 +90,13 @@ STATUS_TEXT: dict[JobStatus, str] = {
     JobStatus.PROVISIONED: "Provisioning success",
     JobStatus.DATA_PROVISIONING_FAILED: "Data provisioning failed",
     JobStatus.ALGORITHM_PROVISIONING_FAILED: "Algorithm provisioning failed",
+    JobStatus.SOURCE_UNAVAILABLE: "A dataset's source could not give its file; the job did not run",
+    JobStatus.SOURCE_LIMIT_EXCEEDED: (
+        "A dataset's source went past a size or time limit; the job did not run"
+    ),
+    JobStatus.SOURCE_REFUSED: (
+        "A dataset's source is not one this provider may reach; the job did not run"
+    ),
     JobStatus.DATASET_CHANGED: "A dataset file changed since it was published; the job did not run",
     JobStatus.RUNNING: "Running algorithm",
     JobStatus.ALGORITHM_FAILED: "Algorithm failed",

@@ -14,10 +14,12 @@ from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.source import SourceAccess
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import ceiling_of, owner_lookup, widening
 from atoll.provider.registrar import DidRegistrar
 from atoll.provider.review_policy import check_compute_policy
+from atoll.storage.remote import RemoteInputs
 
 
 class PublishingService:
@@ -34,6 +36,7 @@ class PublishingService:
         hosts: HostRules | None = None,
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
+        remote: RemoteInputs | None = None,
     ) -> None:
         self.assets = assets
         self.endpoint = endpoint
@@ -47,6 +50,8 @@ class PublishingService:
         #: where publishers may publish from; none given, nothing can be published
         self.roots = roots or DataRoots([], Path("/nonexistent"))
         self.job_user = job_user
+        #: fetches URL and S3 files through the operator's guard; None: only local files
+        self.remote = remote
 
     def publish(
         self,
@@ -56,9 +61,11 @@ class PublishingService:
         policy: ComputePolicy,
         timeout: int | None,
         price: int | None = None,
+        access: SourceAccess | None = None,
     ) -> DDO:
-        """Publish the files at ``locations`` as one asset of ``publisher``, who must be
-        allowed to publish here; nothing is stored unless every file passes."""
+        """Publish the files at ``locations`` (paths, or URL and S3 locations opened with
+        ``access``) as one asset of ``publisher``, who must be allowed to publish here;
+        nothing is stored unless every file passes."""
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
         check_compute_policy(policy)
@@ -77,6 +84,8 @@ class PublishingService:
             # an algorithm's code is copied for the job by the provider; a dataset is read
             # by the job itself
             for_jobs=metadata.type == "dataset",
+            remote=self.remote,
+            access=access,
         )
         ddo = build_ddo(
             publisher,

@@ -40,9 +40,13 @@ from atoll.models.job import (
 )
 from atoll.models.mock import DryRunStatus, MockOffer, MockView
 from atoll.models.receipt import SignedReceipt
+from atoll.models.source import SourceAccess
 from atoll.sdk.endpoint import provider_url
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
+
+#: how a location the provider fetches begins (anything else is a path on its host)
+REMOTE = ("https://", "http://", "s3://")
 
 _ERRORS: dict[int, type[AtollError]] = {
     400: BadRequest,
@@ -206,17 +210,23 @@ class ProviderClient:
         compute: ComputePolicy | None = None,
         timeout: int | None = None,
         price: int | None = None,
+        access: SourceAccess | None = None,
     ) -> DDO:
         """Publish on the provider. The provider registers the DID on chain in your name
         (naming itself as the one who serves it) before the asset becomes public, so that
-        no one else can claim it; a DID already registered by someone else is refused."""
+        no one else can claim it; a DID already registered by someone else is refused.
+        ``files`` are paths on the provider's host, or URL and S3 locations
+        (``https://…``, ``s3://bucket/key?region=…&endpoint=…``) the provider fetches once,
+        with ``access`` (headers, S3 keys); the provider keeps both private."""
         body: dict[str, Any] = {
             "metadata": metadata.model_dump(mode="json"),
-            "files": [str(Path(f).resolve()) for f in files],
+            "files": [f if f.startswith(REMOTE) else str(Path(f).resolve()) for f in files],
             "compute": (compute or ComputePolicy()).model_dump(mode="json"),
             "timeout": timeout,
             "price": price,
         }
+        if access is not None:
+            body["sourceAccess"] = access.model_dump(mode="json")
         parts = (signing.body_digest(body),)
         return DDO.model_validate(
             self._send_signed("POST", "/assets", "publish", parts, body=body).json()

@@ -22,3 +22,29 @@ class InputUnavailable(StorageError):
 
 class InputModified(InputUnavailable):
     """A dataset input no longer holds the bytes it was published with."""
+
+
+class SourceError(InputUnavailable):
+    """A dataset's URL or S3 source failed; the message names no URL, host, bucket or key.
+    Each subclass is a status of its own for the job (see ``kind``)."""
+
+    kind = "unavailable"
+
+
+class SourceUnavailable(SourceError):
+    """The source cannot give the file: gone (404), failing (5xx), unreachable."""
+
+    kind = "unavailable"
+
+
+class SourceLimit(SourceError):
+    """The source went past a cap: too large, too slow, stalled, never ending."""
+
+    kind = "limit"
+
+
+class SourceRefused(SourceError):
+    """The source is one the operator does not let this publisher use: a host not allowed,
+    an address inside the provider's network, a scheme or an encoding not accepted."""
+
+    kind = "refused"

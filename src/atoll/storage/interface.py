@@ -15,6 +15,7 @@ The local backend (:mod:`atoll.storage.local`) reads the provider's own disk; re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from atoll.storage.errors import InvalidKey
 
 #: bytes read or written at a time by every backend
 CHUNK = 1 << 20
+
+#: told (bytes so far, expected size or None) while an input is fetched
+Progress = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,16 @@ class PreparedInput:
 class InputSource(Protocol):
     """Where dataset inputs come from."""
 
-    def prepare(self, published: PublishedInput, job_user: tuple[int, int] | None) -> PreparedInput:
+    def prepare(
+        self,
+        published: PublishedInput,
+        job_user: tuple[int, int] | None,
+        progress: Progress | None = None,
+    ) -> PreparedInput:
         """Make the input available as a local path holding exactly the published bytes
         (rehashed when its version moved); with ``job_user`` (uid, gid), also reachable by
-        that user. Raises :class:`~atoll.storage.errors.InputModified` or
+        that user; ``progress`` hears how a fetch goes. Raises
+        :class:`~atoll.storage.errors.InputModified` or
         :class:`~atoll.storage.errors.InputUnavailable`."""
 
     def unchanged(self, published: PublishedInput, prepared: PreparedInput) -> bool:

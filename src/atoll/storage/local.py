@@ -19,6 +19,7 @@ from atoll.storage.errors import InputModified, InputUnavailable, ObjectNotFound
 from atoll.storage.interface import (
     CHUNK,
     PreparedInput,
+    Progress,
     PublishedInput,
     StoredObject,
     key_parts,
@@ -41,7 +42,12 @@ class LocalInputs:
     """Dataset inputs on this host: a location is an absolute path, stored fully resolved
     when the file was published, so a link on its way now means it was swapped."""
 
-    def prepare(self, published: PublishedInput, job_user: tuple[int, int] | None) -> PreparedInput:
+    def prepare(
+        self,
+        published: PublishedInput,
+        job_user: tuple[int, int] | None,
+        progress: Progress | None = None,
+    ) -> PreparedInput:
         try:
             with opened(published.location) as f:
                 if job_user is not None and not f.readable_by(*job_user):

@@ -11,6 +11,7 @@ from pydantic import Field
 from atoll import signing
 from atoll.errors import Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.source import SourceAccess
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 from atoll.provider.routes.mock import with_mock
@@ -20,8 +21,11 @@ router = APIRouter(prefix="/api/services", tags=["assets"])
 
 class PublishBody(Signed):
     metadata: Metadata
-    #: absolute paths on the provider's host; kept private, never served
+    #: absolute paths on the provider's host, or URL (https://, http://) and S3 (s3://bucket/
+    #: key?region=…&endpoint=…) locations it fetches; kept private, never served
     files: list[str] = Field(min_length=1, max_length=1000)
+    #: headers for the URL files, keys for the S3 files; kept private, never served
+    sourceAccess: SourceAccess | None = None
     compute: ComputePolicy = Field(default_factory=ComputePolicy)
     timeout: int | None = Field(default=None, ge=0)
     #: price of one agreement in the token's smallest unit; the provider's default if absent
@@ -55,7 +59,13 @@ def publish(
         digest,
     )
     ddo = c.publishing.publish(
-        publisher, body.metadata, body.files, body.compute, body.timeout, body.price
+        publisher,
+        body.metadata,
+        body.files,
+        body.compute,
+        body.timeout,
+        body.price,
+        access=body.sourceAccess,
     )
     return ddo.public_json()
 
