@@ -75,6 +75,14 @@ def test_results_and_jobs_not_yet_ended_fill_the_node_and_a_new_job_is_refused(
 ) -> None:
     executor = Holding()
     engine = _engine(db, tmp_path, cap_mb=12, executor=executor)
+    try:
+        _fill_and_refuse(engine, executor, tmp_path)
+    finally:
+        executor.go.set()
+        engine.shutdown()  # its queue's timer would outlive the test's store
+
+
+def _fill_and_refuse(engine: Engine, executor: Holding, tmp_path: Path) -> None:
     engine.admit(workflow())
     # a job on its way to the sandbox holds what it may write: 5 MiB
     data = public_dir(tmp_path) / "data.csv"
