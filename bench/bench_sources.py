@@ -5,7 +5,8 @@ Each run of a remote source starts from an empty cache and does what a job's sta
 ask the source for its version, stream the file through the network guard into the cache
 while hashing it, check the checksum, fsync and rename it into place. The URL is served by a
 plain HTTP file server on loopback; S3 by moto's server on loopback (a stand-in for S3, in
-this process's machine: its figure is the client side's cost plus moto's, not AWS's).
+this process's machine: its figure is the client side's cost plus moto's, not AWS's). A
+plain GET of the file, read and dropped, shows what the transfer alone costs here.
 
     python bench/bench_sources.py              # 1 GiB, 3 runs each
     python bench/bench_sources.py --mib 64     # a quick run
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import urllib3
+
 from atoll.storage.cache import SourceCache
 from atoll.storage.guard import Limits, SourcePolicy
 from atoll.storage.interface import PublishedInput
@@ -35,6 +38,11 @@ from atoll.storage.s3_client import S3Credentials, S3Location, make_client
 
 PUBLISHER = "0x" + "ab" * 20
 KEYS = S3Credentials("bench", "bench-secret")
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def pct(values: list[float], p: float) -> float:
@@ -103,9 +111,9 @@ def main() -> None:
         base = statistics.median(local)
         print(line("local file (read + sha256)", local, size, base))
 
-        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
-        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served))
+        )
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
         limits = Limits(max_bytes=size + 1, total_seconds=3600, stall_seconds=60)
@@ -113,6 +121,17 @@ def main() -> None:
         def remote(hosts: list[str]) -> RemoteInputs:
             cache = SourceCache(work / "cache", size * 2)
             return RemoteInputs(SourcePolicy(hosts, limits=limits), cache)
+
+        def plain_get() -> None:
+            with urllib3.PoolManager() as http:
+                resp = http.request(
+                    "GET", f"http://127.0.0.1:{port}/data.bin", preload_content=False
+                )
+                while resp.read(1 << 20):
+                    pass
+
+        plain = runs(args.runs, plain_get)
+        print(line("HTTP GET alone (no verify)", plain, size, base))
 
         url_inputs = remote([f"http://127.0.0.1:{port}"])
         url_loc = RemoteLocation(PUBLISHER, url=f"http://127.0.0.1:{port}/data.bin").text()

@@ -60,3 +60,33 @@ def test_data_roots_from_settings_and_environment(
     assert load_settings(tmp_path).data_roots == ("/srv/all", f"/srv/one={who}")
     monkeypatch.setenv("ATOLL_DATA_ROOTS", "/a,/b")
     assert load_settings(tmp_path).data_roots == ("/a", "/b")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("source_hosts", "a/b"),
+        ("source_hosts", "data.example="),
+        ("source_private_networks", "not-a-network"),
+        ("source_buckets", "bucket="),
+        ("source_stall_seconds", "0"),
+        ("source_cache_mb", "0"),
+    ],
+)
+def test_source_settings_that_cannot_be_read_stop_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"ATOLL_{name.upper()}", value)
+    with pytest.raises(ConfigError, match="source"):
+        load_settings(tmp_path)
+
+
+def test_source_settings_read_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATOLL_SOURCE_HOSTS", "data.example, http://10.0.0.5:9000=0xAB|0xCD")
+    monkeypatch.setenv("ATOLL_SOURCE_PRIVATE_NETWORKS", "10.0.0.0/24")
+    settings = load_settings(tmp_path)
+    assert settings.source_hosts == ("data.example", "http://10.0.0.5:9000=0xAB|0xCD")
+    assert settings.source_private_networks == ("10.0.0.0/24",)
+    assert settings.source_cache_dir == tmp_path / "sources"

@@ -298,6 +298,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
     review = OutputReview(ReviewStore(db), assets, registry, key)
+    remote = remote_inputs(settings)
+    if remote is not None:
+        review.local_copy = remote.local_copy
     outcomes = JobOutcomes(
         db,
         assets,
@@ -342,7 +345,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         hosts=hosts,
         roots=roots,
         job_user=job_user(settings),
-        remote=remote_inputs(settings),
+        remote=remote,
     )
     compute = ComputeService(
         assets=assets,

@@ -213,3 +213,89 @@ def test_the_status_shows_the_fetch_while_configuring(provider: Running, origin:
     mib = f"{len(DATA) * 200_000 / 2**20:.1f} MiB"
     assert fetching and fetching[-1].endswith(f": 100% ({mib} of {mib})")
     assert all(str(origin.port) not in t for t in fetching)
+
+
+def test_output_checks_compare_with_a_url_datasets_cached_copy(
+    provider: Running, origin: Origin
+) -> None:
+    """The disclosure checks read the inputs to compare outputs with: for a URL dataset,
+    its cached copy. Unread inputs would hold every output, the harmless one too."""
+    from atoll.models.ddo import ComputePolicy
+
+    origin.files["people.csv"] = b"name,age\n" + b"".join(
+        f"person{i},{20 + i % 50}\n".encode() for i in range(200)
+    )
+    meta = Metadata(name="people", type="dataset", tags=["test"])
+    policy = ComputePolicy(allowRawAlgorithm=True)
+    did = provider.publisher.publish(meta, [origin.url("/files/people.csv")], policy, price=10).id
+    count = "open('/data/outputs/n.txt', 'w').write('rows: 200\\n')\n"
+    copy = (
+        "import json, os, shutil\n"
+        "did = json.loads(os.environ['DIDS'])[0]\n"
+        "shutil.copy('/data/inputs/' + did + '/0', '/data/outputs/copy.csv')\n"
+    )
+    ended = {}
+    for name, code in (("count", count), ("copy", copy)):
+        agreement = provider.consumer.order(did)
+        job = provider.consumer.start(did, rawcode=code, agreement_id=agreement)
+        ended[name] = provider.consumer.wait(job.jobId, timeout=90)
+    assert ended["count"].status == JobStatus.FINISHED, ended["count"].statusText
+    assert ended["copy"].status == JobStatus.AWAITING_REVIEW, ended["copy"].statusText
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [("stalling", "stalled"), ("endless", "larger than the operator allows")],
+)
+def test_a_source_that_stalls_or_never_ends_ends_the_job_over_its_limits(
+    tmp_path: Path, origin: Origin, change: str, words: str
+) -> None:
+    require_sandbox()
+    settings = {
+        "source_hosts": (f"http://127.0.0.1:{origin.port}",),
+        "source_stall_seconds": 1.0,
+        "source_max_mb": 1,
+    }
+    origin.files["d.csv"] = DATA
+    with running_provider(tmp_path / "home", **settings) as p:  # type: ignore[arg-type]
+        did = publish(p, "d", origin.url("/files/d.csv"))
+        cache = p.home / "sources"
+        before = sorted(f.name for f in cache.iterdir())
+        getattr(origin, change).add("d.csv")
+        info = run(p, did)
+        assert info.status == JobStatus.SOURCE_LIMIT_EXCEEDED, info.statusText
+        assert words in info.statusText and str(origin.port) not in info.statusText
+        assert sorted(f.name for f in cache.iterdir()) == before
+
+
+def test_a_name_that_now_leads_to_loopback_is_refused_at_fetch(
+    tmp_path: Path, origin: Origin
+) -> None:
+    """Published while the operator listed the address; fetched after it no longer does."""
+    require_sandbox()
+    import ipaddress
+
+    settings = {
+        "source_hosts": (f"http://data.test:{origin.port}",),
+        "source_private_networks": ("127.0.0.1/32",),
+    }
+    origin.files["d.csv"] = DATA
+    with running_provider(tmp_path / "home", **settings) as p:  # type: ignore[arg-type]
+        operator = p.node.operator
+        assert operator is not None
+        sides = [p.node.context.publishing.remote, operator.engine.inputs.remote]  # type: ignore[attr-defined]
+        for remote in sides:
+            remote.policy.resolver = lambda host, port: [ipaddress.ip_address("127.0.0.1")]
+        did = publish(p, "d", f"http://data.test:{origin.port}/files/d.csv")
+        operator.engine.inputs.remote.policy.private.clear()  # type: ignore[attr-defined]
+        info = run(p, did)
+        assert info.status == JobStatus.SOURCE_REFUSED, info.statusText
+        assert "a loopback address" in info.statusText and "data.test" not in info.statusText
+
+
+def test_an_algorithm_is_not_published_from_a_url(provider: Running, origin: Origin) -> None:
+    origin.files["algo.py"] = b"print('hi')\n"
+    meta = Metadata(name="algo", type="algorithm", algorithm={"language": "python"})
+    with pytest.raises(BadRequest, match="algorithm's code is a file on this host"):
+        provider.publisher.publish(meta, [origin.url("/files/algo.py")])
+    assert origin.requests == []

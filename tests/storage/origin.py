@@ -20,6 +20,9 @@ class Origin:
         self.files: dict[str, bytes] = {}
         #: a status a file answers with instead of its bytes
         self.fail: dict[str, int] = {}
+        #: files whose GET sends a little and then nothing, or never ends
+        self.stalling: set[str] = set()
+        self.endless: set[str] = set()
         #: headers (lower-case name: value) a request for a file must carry, else 401
         self.required: dict[str, str] = {}
         #: the headers of every request, in order
@@ -42,6 +45,11 @@ class Origin:
                     return self._head(origin.fail[name], 0)
                 if not origin.authorized(origin.requests[-1][1]):
                     return self._head(401, 0)
+                if name in origin.stalling or name in origin.endless:
+                    self.send_response(200)
+                    self.send_header("ETag", '"moving"')
+                    self.end_headers()
+                    return None
                 if data is None:
                     return self._head(404, 0)
                 self.send_response(200)
@@ -62,6 +70,10 @@ class Origin:
                             return self._answer(origin.fail[name], b"failing")
                         if not origin.authorized(origin.requests[-1][1]):
                             return self._answer(401, b"who are you")
+                        if name in origin.stalling:
+                            return self._stall()
+                        if name in origin.endless:
+                            return self._endless()
                         if data is None:
                             return self._answer(404, b"not found")
                         return self._answer(200, data, _etag(data))
@@ -81,16 +93,9 @@ class Origin:
                             time.sleep(0.05)
                         return None
                     if path == "/stall":
-                        self._head(200, 1000)
-                        self.wfile.write(b"x" * 10)
-                        self.wfile.flush()
-                        time.sleep(30)
-                        return None
+                        return self._stall()
                     if path == "/endless":
-                        self.send_response(200)
-                        self.end_headers()  # no length: it ends when the connection does
-                        while True:
-                            self.wfile.write(b"y" * 65536)
+                        return self._endless()
                     if path == "/gzip":
                         body = gzip.compress(b"\0" * 10_000_000)
                         self.send_response(200)
@@ -102,6 +107,18 @@ class Origin:
                     return self._answer(404, b"not found")
                 except (BrokenPipeError, ConnectionResetError):
                     return None
+
+            def _stall(self) -> None:
+                self._head(200, 1000)
+                self.wfile.write(b"x" * 10)
+                self.wfile.flush()
+                time.sleep(30)
+
+            def _endless(self) -> None:
+                self.send_response(200)
+                self.end_headers()  # no length: it ends when the connection does
+                while True:
+                    self.wfile.write(b"y" * 65536)
 
             def _head(self, status: int, length: int) -> None:
                 self.send_response(status)

@@ -127,6 +127,9 @@ def inspect_published(
     prints: list[Fingerprint] = []
     for index, loc in enumerate(locations):
         if loc.startswith(REMOTE_SCHEMES):
+            if not for_jobs:
+                # the provider checks and copies the code from its own disk at each start
+                raise BadRequest(f"file {index}: an algorithm's code is a file on this host")
             file, fp = inspect_remote(index, loc, publisher, remote, access)
             files.append(file)
             prints.append(fp)

@@ -83,8 +83,11 @@ def _access(headers: list[str], s3_keys_from_env: bool) -> SourceAccess | None:
         }
     try:
         return SourceAccess.model_validate({"headers": parsed, **keys})
-    except ValueError as exc:
-        raise BadRequest(f"--source-header: {str(exc).splitlines()[-1].strip()}") from None
+    except ValueError:
+        raise BadRequest(
+            "--source-header: a name a publisher may not set (Host, Range…) or a value that "
+            "is not one line"
+        ) from None
 
 
 @app.command("dataset")

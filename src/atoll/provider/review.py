@@ -15,7 +15,7 @@ import io
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,9 @@ class OutputReview:
         self.assets = assets
         self.registry = registry
         self.key = key
+        #: where a dataset file's bytes are on this host (location, sha256): the file
+        #: itself, or a URL or S3 file's cached copy (the node sets that)
+        self.local_copy: Callable[[str, str], Path] = lambda location, _sha: Path(location)
         # a job's review once nothing in it awaits a decision: no file's state can move
         # again, so its watchers' many status reads need not read it from the store each
         self._settled: OrderedDict[str, tuple[JobReview, dict[int, FileState]]] = OrderedDict()
@@ -215,7 +218,9 @@ class OutputReview:
                 )
                 for e in results
             ]
-            inputs = [Path(f.location) for d in ddos for f in self.assets.files(d.id)]
+            inputs = [
+                self.local_copy(f.location, f.sha256) for d in ddos for f in self.assets.files(d.id)
+            ]
             report = check_files(candidates, inputs, policy.checks)
         by_index = {f.index: f for f in report.files}
         files = [
@@ -473,7 +478,7 @@ class OutputReview:
             except NotFound:
                 continue
             for f in files:
-                cols = columns_of(_published_head(f.location))
+                cols = columns_of(_published_head(str(self.local_copy(f.location, f.sha256))))
                 if cols is not None:
                     inputs[f"{did}/{f.index}"] = cols
         known = {c.lower() for cols in inputs.values() for c in cols}

@@ -323,7 +323,7 @@ class NetworkGuard:
             raise SourceLimit("its source did not answer in time") from None
         except (urllib3.exceptions.HTTPError, OSError):
             raise SourceUnavailable("its source cannot be reached") from None
-        return GuardedResponse(raw, self.limits, started)
+        return GuardedResponse(raw, self.limits, started, pool)
 
     def fetch(self, url: str, headers: Mapping[str, str], method: str = "GET") -> GuardedResponse:
         """GET (or HEAD) ``url`` for its bytes: redirects followed within the allowed hosts,
@@ -396,8 +396,15 @@ class GuardedResponse:
     does not wait to fill a buffer, so a trickle is seen), and fails past the size, the
     total time, or a window with too little."""
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse, limits: Limits, started: float) -> None:
+    def __init__(
+        self,
+        raw: urllib3.BaseHTTPResponse,
+        limits: Limits,
+        started: float,
+        pool: HTTPConnectionPool | None = None,
+    ) -> None:
         self.raw = raw
+        self.pool = pool
         self.limits = limits
         self.status = raw.status
         self.headers: Mapping[str, str] = raw.headers
@@ -407,8 +414,7 @@ class GuardedResponse:
         self._window_bytes = 0
         length = raw.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limits.max_bytes:
-            raw.release_conn()
-            raw.close()
+            self.close()
             raise SourceLimit("is larger than the operator allows")
 
     def read(self, amt: int | None = None) -> bytes:
@@ -443,3 +449,5 @@ class GuardedResponse:
 
     def close(self) -> None:
         self.raw.close()
+        if self.pool is not None:
+            self.pool.close()

@@ -226,6 +226,13 @@ class RemoteInputs:
             self.cache.remember(sha256, loc.text(), version)
         return sha256, got
 
+    def local_copy(self, location: str, sha256: str) -> Path:
+        """Where the bytes of a dataset file are on this host: a local file's own path, a
+        remote one's cached copy (which may have gone since: then reading it fails)."""
+        if not is_remote(location):
+            return Path(location)
+        return self.cache.path(sha256)
+
     # -- the InputSource protocol -----------------------------------------------------
 
     def prepare(
