@@ -126,12 +126,34 @@ class Settings:
     ui_session_seconds: float = 8 * 3600.0
     #: the server log's level: critical, error, warning, info (one line per request), debug
     log_level: str = "info"
+    #: where results and logs are kept: "local" (under ``home``) or "s3" (``results_s3``)
+    results_store: str = "local"
+    #: the publisher's bucket and prefix for results: ``s3://bucket/prefix`` with
+    #: ``?region=…`` and ``&endpoint=https://host:port`` for an S3-compatible store
+    results_s3: str = field(default="", repr=False)
+    #: keys for that bucket; empty: the standard AWS credential chain of the server
+    results_s3_access_key_id: str = field(default="", repr=False)
+    results_s3_secret_access_key: str = field(default="", repr=False)
+    #: seconds results are kept after a job ends, for environments that set no
+    #: ``storage_expiry`` of their own; 0: kept until the consumer deletes them
+    results_storage_expiry: float = 7 * 24 * 3600.0
+    #: how often the sweeper looks for results past their storage time, in seconds
+    results_sweep_seconds: float = 300.0
+    #: the node's space for results, logs and inputs, in MiB: past it, new jobs are refused
+    #: (503) until results expire or are deleted; 0: no cap
+    results_node_disk_mb: int = 0
 
     def compute_environments(self) -> list[Environment]:
         from atoll.models.environment import Environment
 
         if self.environments:
-            return list(self.environments)
+            # an environment that names no storage time of its own keeps the node's
+            return [
+                e
+                if "storage_expiry" in e.model_fields_set
+                else e.model_copy(update={"storage_expiry": self.results_storage_expiry})
+                for e in self.environments
+            ]
         return [
             Environment(
                 id="default",
@@ -144,6 +166,7 @@ class Settings:
                 max_jobs=self.max_concurrent_jobs,
                 runtime_interpreter=self.runtime_interpreter,
                 runtime_paths=list(self.runtime_paths),
+                storage_expiry=self.results_storage_expiry,
             )
         ]
 
@@ -266,8 +289,33 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = replace(base, **values)
     _check_output_caps(settings)
+    _check_results(settings)
     _check_sources(settings)
     return settings
+
+
+def _check_results(settings: Settings) -> None:
+    if settings.results_store not in ("local", "s3"):
+        raise ConfigError("setting 'results_store' must be 'local' or 's3'")
+    if settings.results_store == "s3":
+        from atoll.storage.s3_client import S3Location
+
+        try:
+            S3Location.parse(settings.results_s3)
+        except ValueError as exc:
+            # the message never repeats the setting: it may hold a bucket or endpoint only
+            # the operator should see
+            raise ConfigError(f"setting 'results_s3': {exc}") from None
+    if bool(settings.results_s3_access_key_id) != bool(settings.results_s3_secret_access_key):
+        raise ConfigError(
+            "settings 'results_s3_access_key_id' and 'results_s3_secret_access_key' go together"
+        )
+    if settings.results_storage_expiry < 0:
+        raise ConfigError("setting 'results_storage_expiry' must be 0 (kept) or more seconds")
+    if settings.results_sweep_seconds <= 0:
+        raise ConfigError("setting 'results_sweep_seconds' must be more than 0")
+    if settings.results_node_disk_mb < 0:
+        raise ConfigError("setting 'results_node_disk_mb' must be 0 (no cap) or more")
 
 
 def _check_sources(settings: Settings) -> None:

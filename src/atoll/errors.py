@@ -10,6 +10,8 @@
     ├── AuthError               missing/bad signature, stale nonce, not the owner (HTTP 401/403)
     │   └── Forbidden           authenticated, but not allowed (HTTP 403)
     ├── Conflict                the request clashes with the job's state (HTTP 409)
+    ├── Gone                    it existed, and was deleted on purpose (expired results, HTTP 410)
+    ├── Unavailable             the node cannot take it now (its disk is full, HTTP 503)
     └── RemoteError             a peer (provider, operator) answered with an error
 
 Messages never carry secrets: no key, database URL or dataset location.
@@ -68,6 +70,18 @@ class Conflict(AtollError):
     """The request clashes with the current state (a DID taken, a job ended)."""
 
     status_code = 409
+
+
+class Gone(AtollError):
+    """What was asked for existed and is no longer kept (results past their storage time)."""
+
+    status_code = 410
+
+
+class Unavailable(AtollError):
+    """The node cannot take the request now (its storage is over its cap); later it may."""
+
+    status_code = 503
 
 
 class RemoteError(AtollError):

@@ -32,6 +32,7 @@ from atoll.engine.executor import Executor
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
+from atoll.engine.sweeper import ResultSweeper
 from atoll.errors import ConfigError
 from atoll.integrity import (
     RESTORE,
@@ -61,6 +62,7 @@ from atoll.provider.routes.common import ProviderContext
 from atoll.provider.starts import reconcile_starts
 from atoll.provider.watcher import JobWatcher
 from atoll.signing import Key
+from atoll.storage import LocalResults, ResultStore
 from atoll.storage.cache import SourceCache
 from atoll.storage.guard import Limits, SourcePolicy
 from atoll.storage.remote import RemoteInputs
@@ -103,6 +105,8 @@ class OperatorNode:
     jobs: JobStore
     engine: Engine
     registry: LocalRegistry
+    #: deletes results past their storage time (started and stopped with the server)
+    sweeper: ResultSweeper
 
 
 MIB = 1024**2
@@ -145,16 +149,40 @@ def build_operator(
         max_output_files=settings.max_output_files,
         max_output_name_bytes=settings.max_output_name_bytes,
         job_user=job_user(settings),
+        node_disk_bytes=settings.results_node_disk_mb * 1024**2,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    remote = remote_inputs(settings)
     engine = Engine(
         jobs,
         executor or default_executor(settings),
         config,
         notifier,
-        inputs=Inputs(remote_inputs(settings)),
+        inputs=Inputs(remote),
+        results=result_store(settings),
+        # the cache of fetched inputs is on this node's disk too
+        inputs_usage=remote.cache.size if remote is not None else None,
     )
-    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
+    sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
+    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper)
+
+
+def result_store(settings: Settings) -> ResultStore:
+    """Where results and logs are kept: under ``home`` (the default) or in the publisher's
+    S3 bucket, with the keys of the settings or the server's standard AWS credential chain
+    (never handed to a job: its environment is its own)."""
+    if settings.results_store != "s3":
+        return LocalResults(settings.jobs_dir)
+    from atoll.storage.s3_client import S3Credentials, S3Location, make_client
+    from atoll.storage.s3_results import S3Results
+
+    location = S3Location.parse(settings.results_s3)
+    keys = None
+    if settings.results_s3_access_key_id:
+        keys = S3Credentials(
+            settings.results_s3_access_key_id, settings.results_s3_secret_access_key
+        )
+    return S3Results(location, make_client(location, keys))
 
 
 @dataclass
@@ -196,6 +224,7 @@ class ProviderNode:
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
                 node.operator.engine.recover()
+                node.operator.sweeper.start()
             await reconcile_starts(node.authorizer.ledger, node.context.compute.registry)
             node.keeper.start()
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
@@ -204,6 +233,7 @@ class ProviderNode:
             await node.watcher.close()
             node.keeper.stop()
             if node.operator is not None:
+                node.operator.sweeper.stop()
                 node.operator.engine.shutdown()
             node.chain.close()
             close_store(node.db)
@@ -364,7 +394,9 @@ def operator_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         operator.engine.recover()
+        operator.sweeper.start()
         yield
+        operator.sweeper.stop()
         operator.engine.shutdown()
 
     app.router.lifespan_context = lifespan

@@ -108,6 +108,11 @@ jobs = Table(
     Column("workflow", JSON, nullable=False),
     #: no longer written: results are in job_manifests and job_results
     Column("results", JSON, nullable=False),
+    #: when the job's results and logs go (its environment's storage time after its end);
+    #: null: kept until deleted
+    Column("expires_at", Float, index=True),
+    #: 0 kept; 1 expired, no longer served, deletion perhaps unfinished; 2 deleted
+    Column("expired", Integer, nullable=False, default=0, server_default="0"),
     #: a page of an owner's jobs, newest first (the dashboard's jobs page)
     Index("ix_jobs_owner_created", "owner", "created"),
 )

@@ -7,7 +7,7 @@ list. A status therefore costs the same whatever the number of results."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,10 @@ from atoll.models.job import (
 from atoll.models.status import TERMINAL, JobStatus
 
 _TERMINAL_CODES = [int(s) for s in TERMINAL]
+
+#: ``jobs.expired``: results kept; past their storage time and no longer served (deletion
+#: perhaps unfinished); deleted
+KEPT, EXPIRING, EXPIRED = 0, 1, 2
 
 
 def _iso(ts: float | None) -> str:
@@ -316,6 +320,78 @@ class JobStore:
             )
             _drop_results(conn, job_id)
 
+    # -- storage time ------------------------------------------------------------------------
+
+    def give_expiry(self, storage_times: dict[str, float]) -> int:
+        """Ended jobs with results and no expiry yet (they ended before expiry existed, or
+        the engine's process ended before it wrote one) get their environment's storage time
+        after their end; an environment whose time is 0 keeps them. Returns the jobs given
+        one."""
+        given = 0
+        with self._engine.begin() as conn:
+            for env, seconds in storage_times.items():
+                if seconds <= 0:
+                    continue
+                done = conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.environment == env,
+                        jobs.c.status.in_(_TERMINAL_CODES),
+                        jobs.c.finished.is_not(None),
+                        jobs.c.expires_at.is_(None),
+                        jobs.c.expired == KEPT,
+                        jobs.c.removed == 0,
+                    )
+                    .values(expires_at=jobs.c.finished + seconds)
+                )
+                given += done.rowcount
+        return given
+
+    def due_to_expire(self, now: float, limit: int = 100, skip: Collection[str] = ()) -> list[str]:
+        """Jobs whose storage time has passed and whose results are not yet deleted (those a
+        sweep marked and did not finish among them), the longest due first; none of
+        ``skip``."""
+        with self._reader.connect() as conn:
+            found = conn.execute(
+                select(jobs.c.job_id)
+                .where(
+                    jobs.c.expires_at <= now,
+                    jobs.c.expired != EXPIRED,
+                    jobs.c.removed == 0,
+                    jobs.c.status.in_(_TERMINAL_CODES),
+                    jobs.c.job_id.not_in(list(skip)),
+                )
+                .order_by(jobs.c.expires_at)
+                .limit(limit)
+            ).scalars()
+            return list(found)
+
+    def mark_expiring(self, job_id: str) -> None:
+        """From now on the job's results are not served: written before they are deleted,
+        so that a deletion cut short is finished by the next sweep and nothing half deleted
+        is ever served."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.expired == KEPT)
+                .values(expired=EXPIRING)
+            )
+
+    def mark_expired(self, job_id: str) -> None:
+        """The job's results and logs are deleted; its list of results and receipt stay."""
+        with self._engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(expired=EXPIRED))
+
+    def stored_bytes(self) -> int:
+        """What the results of every job not deleted or expired take, as their lists say."""
+        with self._reader.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(job_manifests.c.size), 0))
+                .select_from(job_manifests.join(jobs, jobs.c.job_id == job_manifests.c.job_id))
+                .where(jobs.c.removed == 0, jobs.c.expired == KEPT)
+            ).scalar_one()
+        return int(total)
+
 
 def _status_row(conn: Connection, job_id: str) -> Any:
     row = conn.execute(_STATUS.where(jobs.c.job_id == job_id)).first()
@@ -372,6 +448,10 @@ def _store_results(conn: Connection, job_id: str, results: list[ResultFile]) -> 
 
 def _info(row: Any) -> JobInfo:
     wf = row.workflow
+    expired = row.expired != KEPT
+    text = row.status_text
+    if expired:
+        text = _cut(f"{text}; its results and logs expired and were deleted")
     return JobInfo(
         jobId=row.job_id,
         owner=wf["owner"],
@@ -381,7 +461,7 @@ def _info(row: Any) -> JobInfo:
         algoDID=wf["algorithm"].get("did", ""),
         environment=row.environment,
         status=row.status,
-        statusText=row.status_text,
+        statusText=text,
         dateCreated=_iso(row.created),
         dateStarted=_iso(row.started),
         dateFinished=_iso(row.finished),
@@ -395,4 +475,6 @@ def _info(row: Any) -> JobInfo:
         algorithmChecksum=wf["algorithm"].get("checksum", ""),
         trust=wf.get("trust", ""),
         publishOutput=wf.get("publishOutput"),
+        dateExpires=_iso(row.expires_at),
+        resultsExpired=expired,
     )

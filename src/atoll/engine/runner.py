@@ -12,6 +12,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +43,7 @@ from atoll.engine.outputs import (
 )
 from atoll.engine.queue import EnvironmentQueues
 from atoll.engine.workspace import FetchProgress, ProvisioningError, Workspace, changed_inputs
-from atoll.errors import Conflict
+from atoll.errors import Conflict, Unavailable
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import ResultFile, Workflow
 from atoll.models.status import JobStatus
@@ -79,6 +80,9 @@ class EngineConfig:
     max_output_name_bytes: int = DEFAULT_MAX_NAME_BYTES
     #: uid and gid a job's input files must be reachable by, every directory on the way
     job_user: tuple[int, int] | None = None
+    #: the node's space for results, logs and inputs, in bytes; past it new jobs are
+    #: refused. 0: no cap
+    node_disk_bytes: int = 0
 
 
 def limits_for(env: Environment, granted: Resources) -> Limits:
@@ -117,6 +121,7 @@ class Engine:
         *,
         inputs: InputSource | None = None,
         results: ResultStore | None = None,
+        inputs_usage: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -130,6 +135,10 @@ class Engine:
         self._active: set[str] = set()
         self._running: dict[str, Execution] = {}
         self._lock = threading.Lock()
+        #: bytes the node's cached inputs take (a remote input source's cache); none: 0
+        self._inputs_usage = inputs_usage
+        #: what each job not yet ended may write (outputs and logs), until it ends
+        self._reserved: dict[str, int] = {}
 
     def workspace(self, job_id: str) -> Workspace:
         return Workspace(self.config.jobs_dir / job_id)
@@ -138,6 +147,11 @@ class Engine:
         """A published result file of the job as a stream the caller closes; raises
         ObjectNotFound."""
         return self.results.open(result_key(job_id, index))
+
+    @property
+    def results_local(self) -> bool:
+        """Whether results lie on this host's disk (then a caller here may link them)."""
+        return isinstance(self.results, LocalResults)
 
     def local_result(self, job_id: str, index: int) -> Path | None:
         """Where a published result lies on this host; None when the result store is not a
@@ -241,11 +255,48 @@ class Engine:
                 f"Environment {rec.workflow.environment!r} is no longer offered",
             )
             return
+        with self._lock:
+            self._reserved[job_id] = _reservation(env, rec.workflow.resources)
         self._queues.submit(env.id, job_id, rec.created + env.queue_max_wait)
 
     def _expire(self, job_id: str) -> None:
         if self.store.advance_from(job_id, JobStatus.QUEUED, JobStatus.QUEUE_EXPIRED):
+            with self._lock:
+                self._reserved.pop(job_id, None)
             self.notifier.notify(job_id)
+
+    # -- the node's space ------------------------------------------------------------------
+
+    def disk_in_use(self) -> int:
+        """Bytes of the node's disk that results (in a local store), cached inputs and the
+        jobs not yet ended (what each may still write) take or may take."""
+        stored = self.store.stored_bytes() if self.results_local else 0
+        with self._lock:
+            reserved = sum(self._reserved.values())
+        cached = self._inputs_usage() if self._inputs_usage is not None else 0
+        return stored + reserved + cached
+
+    def admit(self, workflow: Workflow) -> None:
+        """Refuse a new job (Unavailable, 503) when what it may write would take the node
+        past its space: it waits for results to expire or be deleted, not for a disk that
+        fills up under running jobs."""
+        cap = self.config.node_disk_bytes
+        env = self.environments.get(workflow.environment)
+        if cap <= 0 or env is None:
+            return
+        used = self.disk_in_use()
+        if used + _reservation(env, workflow.resources) > cap:
+            raise Unavailable(
+                f"this node's storage is full ({used // MIB} MiB of its {cap // MIB} MiB taken "
+                "by results, inputs and running jobs); try again once results expire or "
+                "are deleted"
+            )
+
+    def free(self, job_id: str) -> None:
+        """Delete the job's results and logs from the result store, and its directory here
+        (idempotent: a deletion cut short is finished by the next call)."""
+        self.results.delete(job_id)
+        shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
 
     def stop(self, job_id: str) -> None:
         self.store.request_stop(job_id)
@@ -266,8 +317,7 @@ class Engine:
             active = job_id in self._active
         if not rec.status.terminal or active:
             raise Conflict("the job is still running; stop it before deleting it")
-        self.results.delete(job_id)
-        shutil.rmtree(self.workspace(job_id).root, ignore_errors=True)
+        self.free(job_id)
         self.store.mark_removed(job_id)
         self.notifier.notify(job_id)
 
@@ -285,7 +335,17 @@ class Engine:
         text: str = "",
         results: list[ResultFile] | None = None,
     ) -> None:
-        self.store.advance(job_id, status, text, results=results)
+        values: dict[str, float] = {}
+        env = self.environments.get(self.store.record(job_id).workflow.environment)
+        if status.terminal and env is not None and env.storage_expiry > 0:
+            values["expires_at"] = time.time() + env.storage_expiry
+        self.store.advance(job_id, status, text, results=results, **values)
+        if status.terminal:
+            with self._lock:
+                self._reserved.pop(job_id, None)
+            # what the job wrote is in the result store now: its working copy would take
+            # the space twice until the results expire
+            shutil.rmtree(self.workspace(job_id).work, ignore_errors=True)
         self.notifier.notify(job_id)
 
     def _fetch_progress(self, job_id: str) -> FetchProgress:
@@ -457,6 +517,11 @@ class Engine:
             status = _REASON_STATUS[result.reason]
             text = result.detail or status.text
         return _Ending(status, text + note, payload)
+
+
+def _reservation(env: Environment, granted: Resources) -> int:
+    """What a job may write: its outputs (as granted) and its logs."""
+    return ((granted.diskMb or env.disk_mb) + env.log_mb) * MIB
 
 
 @dataclass(frozen=True)

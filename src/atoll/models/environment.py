@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from atoll.canonical import canonical_sha256
 from atoll.errors import BadRequest
 
+#: a week, as Ocean's environments default to
+DEFAULT_STORAGE_EXPIRY = 7 * 24 * 3600.0
+
 
 class Resources(BaseModel):
     """What a consumer asks for; each is capped by the environment. None: the maximum."""
@@ -55,6 +58,9 @@ class Environment(BaseModel):
     #: ``registry/repository`` (any digest of that repository) or ``*`` (any image from a
     #: registry the operator lists). Empty: host-interpreter jobs only.
     images: list[str] = Field(default_factory=list)
+    #: seconds a job's results and logs are kept after it ends (Ocean's ``storageExpiry``);
+    #: then the sweeper deletes them and the job's status says so. 0: kept until deleted
+    storage_expiry: float = Field(default=DEFAULT_STORAGE_EXPIRY, ge=0)
 
     def runtime_checksum(self) -> str:
         """Pins the runtime as a trust list's ``containerSectionChecksum`` does a container."""
@@ -102,6 +108,7 @@ class Environment(BaseModel):
             "pricePerMinute": self.price_per_minute,
             "free": self.price_per_minute == 0,
             "network": self.network,
+            "storageExpiry": self.storage_expiry,
             "runtime": {
                 "packages": self.runtime_packages,
                 "checksum": self.runtime_checksum(),

@@ -176,6 +176,11 @@ class JobInfo(BaseModel):
     derivedDID: str = ""
     #: what the disclosure checks released and held, once the job has ended
     review: JobReview | None = None
+    #: when the job's results and logs are deleted (its environment's storage time after
+    #: its end); empty: kept until the consumer deletes them
+    dateExpires: str = ""
+    #: the storage time has passed: results and logs were deleted (the receipt is kept)
+    resultsExpired: bool = False
 
     @property
     def terminal(self) -> bool:

@@ -8,12 +8,26 @@ from typing import Any
 
 import httpx
 
-from atoll.errors import AtollError, BadRequest, Conflict, NotFound, RemoteError
+from atoll.errors import (
+    AtollError,
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    RemoteError,
+    Unavailable,
+)
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request_message
 from atoll.signing import Key
 
-_ERRORS: dict[int, type[AtollError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
+_ERRORS: dict[int, type[AtollError]] = {
+    400: BadRequest,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    503: Unavailable,
+}
 
 
 class OperatorClient:
@@ -70,6 +84,11 @@ class OperatorClient:
             "POST", "/compute", body={"workflow": workflow.model_dump(mode="json")}
         )
         return JobInfo.model_validate(data)
+
+    async def admit(self, workflow: Workflow) -> None:
+        await self._json(
+            "POST", "/compute/admit", body={"workflow": workflow.model_dump(mode="json")}
+        )
 
     async def status(self, job_id: str) -> JobInfo:
         return JobInfo.model_validate(await self._json("GET", "/compute", {"jobId": job_id}))

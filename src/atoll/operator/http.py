@@ -72,6 +72,11 @@ def create_operator_app(registry: LocalRegistry, nonces: NonceStore, allowed: se
     async def register(body: Register) -> JobInfo:
         return await registry.register(body.workflow)
 
+    @router.post("/compute/admit")
+    async def admit(body: Register) -> dict[str, bool]:
+        await registry.admit(body.workflow)
+        return {"room": True}
+
     @router.get("/compute")
     async def status(jobId: str = "", owner: str = "") -> Any:
         if jobId:

@@ -21,7 +21,7 @@ import anyio
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier, SharedLook
 from atoll.engine.runner import Engine
-from atoll.errors import BadRequest, Conflict, NotFound
+from atoll.errors import BadRequest, Conflict, Gone, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.storage import ObjectNotFound
 
@@ -31,6 +31,11 @@ MAX_WAIT = 60.0
 
 class WorkflowRegistry(Protocol):
     async def register(self, workflow: Workflow) -> JobInfo: ...
+
+    async def admit(self, workflow: Workflow) -> None:
+        """Whether the node has room for the job now (a quote asks before the consumer
+        pays); Unavailable when it has not. :meth:`register` checks again."""
+        ...
 
     async def status(self, job_id: str) -> JobInfo: ...
 
@@ -57,9 +62,19 @@ class WorkflowRegistry(Protocol):
         ...
 
 
+def gone_if_expired(info: JobInfo) -> None:
+    """Results past their storage time are answered as gone (410), never as missing."""
+    if info.resultsExpired:
+        raise Gone(
+            f"the results and logs of job {info.jobId} expired at {info.dateExpires} "
+            "and were deleted; its receipt is kept"
+        )
+
+
 def check_index(info: JobInfo, index: int, entry: ResultFile | None) -> ResultFile:
     if info.removed:
         raise NotFound("the job's results were removed")
+    gone_if_expired(info)
     if entry is not None:
         return entry
     if not info.terminal:
@@ -83,7 +98,7 @@ async def all_results(registry: WorkflowRegistry, info: JobInfo) -> list[ResultF
 
 def is_local(registry: WorkflowRegistry) -> bool:
     """Whether the registry runs in this process, its result files on this host."""
-    return isinstance(registry, LocalRegistry)
+    return isinstance(registry, LocalRegistry) and registry.engine.results_local
 
 
 def local_result(registry: WorkflowRegistry, job_id: str, index: int) -> Path | None:
@@ -121,9 +136,15 @@ class LocalRegistry:
 
     async def register(self, workflow: Workflow) -> JobInfo:
         job_id = workflow.jobId or uuid.uuid4().hex
+        # no await between the check and the record: two starts cannot both take the
+        # last of the node's space
+        self.engine.admit(workflow)
         info = self.store.create(job_id, workflow)
         self.engine.submit(job_id)
         return info
+
+    async def admit(self, workflow: Workflow) -> None:
+        await anyio.to_thread.run_sync(self.engine.admit, workflow)
 
     async def status(self, job_id: str) -> JobInfo:
         return await anyio.to_thread.run_sync(self.store.info, job_id)
@@ -177,6 +198,7 @@ class LocalRegistry:
         info = await self.status(job_id)
         if info.removed:
             raise NotFound("the job's logs were removed")
+        gone_if_expired(info)
         path = self._log_path(job_id)
         offset = 0
         while True:

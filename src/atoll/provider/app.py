@@ -21,11 +21,18 @@ from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
 EXTRA_CODES: dict[tuple[str, str], set[int]] = {
     ("GET", "/api/services/chain"): {404},
     ("POST", "/api/services/faucet"): {404},
-    ("POST", "/api/services/initializeCompute"): {403, 404},
+    ("POST", "/api/services/initializeCompute"): {403, 404, 503},
     # free compute: a rate limit per address and a cap on dry runs at once
-    ("POST", "/api/services/dryrun"): {429},
+    ("POST", "/api/services/dryrun"): {429, 503},
     # JSON-RPC reads its body itself, so the schema shows none; the limits still apply
     ("POST", "/chain"): {400, 413},
+    # results past their storage time, and a node whose storage is full
+    ("GET", "/api/services/computeResult"): {410},
+    ("GET", "/api/services/computeLogs"): {410},
+    ("GET", "/api/services/review/file"): {410},
+    ("GET", "/api/services/review/item"): {410},
+    ("GET", "/api/services/dryrunResult"): {410},
+    ("POST", "/api/services/compute"): {503},
 }
 
 

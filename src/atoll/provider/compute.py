@@ -248,6 +248,8 @@ class ComputeService:
     async def quote(self, consumer: str, req: JobRequest) -> dict[str, Any]:
         """Everything a start would check but the agreement, and what it would cost."""
         wf = await self.build_workflow(consumer, req, authorize=False)
+        # a node whose storage is full says so now, before the consumer pays
+        await self.registry.admit(wf)
         env = self.environment(req.environment)
         prices = []
         for d in req.datasets:

@@ -31,7 +31,7 @@ from atoll.models.job import HeldFile, JobInfo, JobReview, ResultFile
 from atoll.models.output_policy import OutputPolicy
 from atoll.models.receipt import ReceiptChecks, Release, ReviewDecision, SignedRelease
 from atoll.models.status import JobStatus
-from atoll.operator.registry import WorkflowRegistry, is_local, local_result
+from atoll.operator.registry import WorkflowRegistry, gone_if_expired, is_local, local_result
 from atoll.provider.review_policy import policy_of, strictest
 from atoll.provider.review_store import (
     CHANGED,
@@ -496,6 +496,7 @@ class OutputReview:
     ) -> tuple[FileState, AsyncIterator[bytes]]:
         """A held file's bytes, for its reviewers."""
         await self.reviewing(reviewer, job_id)
+        gone_if_expired(await self.registry.status(job_id))
         state = await anyio.to_thread.run_sync(self.store.file, job_id, index)
         if state is None:
             raise NotFound(f"job {job_id} has no result {index}")

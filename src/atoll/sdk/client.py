@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 
 from atoll import signing
-from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden, NotFound
+from atoll.errors import (
+    AtollError,
+    AuthError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    Unavailable,
+)
 from atoll.errors import RemoteError as RemoteError
 from atoll.home import default_home
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
@@ -45,6 +54,8 @@ _ERRORS: dict[int, type[AtollError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
+    503: Unavailable,
 }
 
 

@@ -20,6 +20,7 @@ from atoll import signing
 from atoll.errors import Conflict, NotFound
 from atoll.models.job import RESULTS_PAGE, JobInfo, PublishOutput, ResultsPage
 from atoll.models.receipt import SignedReceipt
+from atoll.operator.registry import gone_if_expired
 from atoll.provider.compute import JobRequest, undelivered_refused
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import (
@@ -165,6 +166,7 @@ async def result(
 ) -> StreamingResponse:
     consumer = await c.auth.acheck("result", consumerAddress, nonce, signature, jobId, index)
     info = await ended_owned(c, consumer, jobId)
+    gone_if_expired(info)
     released = await c.reviews().released(info, index)
     entry, stream = await c.reviews().stream(jobId, released)
     return await result_response(entry, stream)
@@ -223,6 +225,7 @@ async def log_stream(
         while not info.terminal:
             info = await c.compute.registry.wait(job_id, 60)
     info = await ended_owned(c, consumer, job_id)
+    gone_if_expired(info)
     index = await anyio.to_thread.run_sync(c.reviews().log_index, info)
     released = await c.reviews().released(info, index)
     _entry, stream = await c.reviews().stream(job_id, released)
