@@ -24,6 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+#: third-party loggers that write locations or credentials when they debug
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore")
+
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
@@ -41,6 +44,10 @@ def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> u
         "level": log_level.upper(),
         "propagate": False,
     }
+    # the HTTP and S3 clients log request URLs and signed headers at debug: never louder than
+    # warning, whatever the operator's level, so a dataset's location or a key stays out
+    for chatty in QUIET_LOGGERS:
+        log_config["loggers"][chatty] = {"level": "WARNING"}
     # uvicorn's access log off: it writes query strings, which carry signatures and job ids;
     # atoll.access writes the line without them
     return uvicorn.Config(
