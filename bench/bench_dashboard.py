@@ -76,7 +76,8 @@ def session(http: httpx.Client, key: Key) -> None:
         "/ui/cli/code",
         json={"address": key.address, "challenge": challenge, "signature": key.sign(text)},
     ).json()["url"]
-    assert http.get(url, follow_redirects=False).status_code == 303
+    code = url.split("code=", 1)[1]
+    assert http.post("/ui/login/code", data={"code": code}).status_code == 303
 
 
 def main() -> None:

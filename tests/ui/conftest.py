@@ -184,6 +184,7 @@ def cli_login(browser: Any, provider: Running, key_file: Path, pages: list[Watch
     w = open_page(browser, provider.url)
     pages.append(w)
     w.page.goto(url.group(0))
+    w.page.click("#continue")
     w.page.wait_for_url(provider.url + "/ui/")
     return w
 

@@ -79,9 +79,50 @@ def test_a_cli_code_works_once(provider: Running) -> None:
         url = http.post("/ui/cli/code", json=body).json()["url"]
         # the challenge too is single-use
         assert http.post("/ui/cli/code", json=body).status_code == 401
-        first = http.get(url, follow_redirects=False)
+        code = url.split("code=", 1)[1]
+        # opening the link spends nothing and signs nobody in
+        opened = http.get(url, follow_redirects=False)
+        assert opened.status_code == 200 and "atoll_session" not in opened.cookies
+        first = http.post("/ui/login/code", data={"code": code}, follow_redirects=False)
         assert first.status_code == 303 and "atoll_session" in first.cookies
-        assert http.get(url, follow_redirects=False).status_code == 401
+        again = http.post("/ui/login/code", data={"code": code}, follow_redirects=False)
+        assert again.status_code == 401
+
+
+def test_another_site_cannot_sign_a_browser_in_with_its_code(provider: Running) -> None:
+    """Login CSRF: a page elsewhere that posts a code of the attacker's would put the
+    victim's browser in the attacker's session; the browser's headers give it away."""
+    key = Key.generate()
+    with httpx.Client(base_url=provider.url) as http:
+        code = _code(http, provider, key)
+        for headers in (
+            {"origin": "https://elsewhere.example"},
+            {"sec-fetch-site": "cross-site"},
+            {"sec-fetch-site": "same-site", "origin": "http://other.localhost"},
+        ):
+            refused = http.post(
+                "/ui/login/code", data={"code": code}, headers=headers, follow_redirects=False
+            )
+            assert refused.status_code == 403, headers
+            assert "atoll_session" not in refused.cookies
+        # the code was not spent by the refused tries: the dashboard's own page still works
+        own = {"origin": provider.url, "sec-fetch-site": "same-origin"}
+        first = http.post(
+            "/ui/login/code", data={"code": code}, headers=own, follow_redirects=False
+        )
+        assert first.status_code == 303 and "atoll_session" in first.cookies
+
+
+def _code(http: httpx.Client, provider: Running, key: Key) -> str:
+    from atoll import signing
+
+    challenge = http.post("/ui/cli/challenge", json={"address": key.address}).json()["challenge"]
+    text = signing.message("ui-login", provider.url, key.address, challenge)
+    url = http.post(
+        "/ui/cli/code",
+        json={"address": key.address, "challenge": challenge, "signature": key.sign(text)},
+    ).json()["url"]
+    return str(url.split("code=", 1)[1])
 
 
 @contextlib.contextmanager
@@ -92,11 +133,16 @@ def _session(provider: Running, key: Key) -> Iterator[httpx.Client]:
     http = httpx.Client(base_url=provider.url)
     challenge = http.post("/ui/cli/challenge", json={"address": key.address}).json()["challenge"]
     text = signing.message("ui-login", provider.url, key.address, challenge)
-    url = http.post(
-        "/ui/cli/code",
-        json={"address": key.address, "challenge": challenge, "signature": key.sign(text)},
-    ).json()["url"]
-    assert http.get(url, follow_redirects=False).status_code == 303
+    code = (
+        http.post(
+            "/ui/cli/code",
+            json={"address": key.address, "challenge": challenge, "signature": key.sign(text)},
+        )
+        .json()["url"]
+        .split("code=", 1)[1]
+    )
+    signed_in = http.post("/ui/login/code", data={"code": code}, follow_redirects=False)
+    assert signed_in.status_code == 303
     try:
         yield http
     finally:

@@ -2,8 +2,10 @@
 one-time code for users whose key is in the CLI.
 
 ``atoll ui login`` asks for a challenge, signs it with the CLI's key and gets a one-time code
-for a URL; the browser that opens the URL gets the session cookie, the code is spent, and the
-page it lands on carries no code. ``atoll ui logout`` revokes every session of its address
+for a URL; the page at that URL asks the user to continue, and only that page's own form
+(a same-origin POST) spends the code and sets the session cookie, so a link or a form on
+another site cannot sign a visitor's browser into someone else's session; the page it lands
+on carries no code. ``atoll ui logout`` revokes every session of its address
 with a request signed like the API's.
 """
 
@@ -18,10 +20,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from atoll import signing
-from atoll.errors import AuthError, NotFound
+from atoll.errors import AuthError, Forbidden, NotFound
 from atoll.ui import siwe
 from atoll.ui.sessions import CHALLENGE_SECONDS, CODE_SECONDS, SessionStore
-from atoll.ui.web import COOKIE, acting, provider, render, secure, session_of, sessions
+from atoll.ui.web import COOKIE, acting, form, provider, render, secure, session_of, sessions
 
 router = APIRouter()
 
@@ -146,18 +148,46 @@ def cli_code(request: Request, body: CliFinish) -> dict[str, Any]:
     return {"url": f"{origin_of(request)}/ui/login/code?code={code}", "expires": CODE_SECONDS}
 
 
-@router.get("/login/code")
-def cli_exchange(request: Request, code: str = "") -> Response:
-    address = sessions(request).take(CLI_CODE, code)
+def _same_origin(request: Request) -> bool:
+    """Whether a browser says the request comes from this dashboard's own page. Browsers send
+    Sec-Fetch-Site and Origin on a POST; a client that sends neither is not a browser another
+    site can drive."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        # the dashboard sends no referrer, so its own form's Origin is "null": the fetch
+        # metadata, which the page cannot change, decides
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    return origin is None or origin == origin_of(request)
+
+
+@router.get("/login/code", response_class=HTMLResponse)
+def cli_confirm(request: Request, code: str = "") -> HTMLResponse:
+    """The page ``atoll ui login`` opens: it spends nothing until its form is sent."""
+    if not code or len(code) > 128:
+        return _code_refused(request)
+    return render(request, "login_code.html", title="Sign in", code=code)
+
+
+@router.post("/login/code")
+async def cli_exchange(request: Request) -> Response:
+    if not _same_origin(request):
+        raise Forbidden("a sign-in link is used from the dashboard's own page only")
+    fields = await form(request)
+    address = sessions(request).take(CLI_CODE, fields.get("code", ""))
     if not address:
-        return render(
-            request,
-            "login.html",
-            status_code=401,
-            title="Sign in",
-            error="This sign-in link is unknown, used or expired: run atoll ui login again.",
-        )
+        return _code_refused(request)
     return _signed_in(request, address, "cli", "/ui/")
+
+
+def _code_refused(request: Request) -> HTMLResponse:
+    return render(
+        request,
+        "login.html",
+        status_code=401,
+        title="Sign in",
+        error="This sign-in link is unknown, used or expired: run atoll ui login again.",
+    )
 
 
 class CliLogout(BaseModel):
