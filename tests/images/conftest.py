@@ -40,6 +40,11 @@ RECIPE = (
     "--aptopt=Acquire::Languages none",
     SUITE,
 )
+#: the same with Python's whole standard library (json, socket, ctypes …): what the engine's
+#: tests run their jobs in, to run the host runtime's job code unchanged
+PYTHON_RECIPE = tuple(
+    "--include=python3" if part == "--include=python3-minimal" else part for part in RECIPE
+)
 REGISTRY_USER = "atoll-puller"
 
 
@@ -238,3 +243,11 @@ def debian_image_v2s2(registry: Registry) -> PushedImage:
     layout = build_debian_layout()
     digest = skopeo_push(registry, layout, "debian/python3-docker", "--format", "v2s2")
     return PushedImage("debian/python3-docker", digest)
+
+
+@pytest.fixture(scope="session")
+def debian_python_image(registry: Registry) -> PushedImage:
+    """The Debian image with Python's whole standard library, pushed as an OCI image."""
+    need("umoci", "skopeo")
+    layout = build_debian_layout(PYTHON_RECIPE, "debian-python3-full")
+    return PushedImage("debian/python3-full", skopeo_push(registry, layout, "debian/python3-full"))
