@@ -28,6 +28,7 @@ from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.images.access import RegistryAccess
+from atoll.images.reference import ImageReference
 from atoll.models.environment import Environment
 from atoll.models.job import ContainerRun, Workflow, WorkflowAlgorithm, WorkflowInput
 from atoll.models.status import JobStatus
@@ -441,3 +442,48 @@ def test_registry_credentials_reach_no_status_log_error_or_job(
         if path.is_file() and not path.is_symlink() and "images" not in path.parts:
             assert secret.encode() not in path.read_bytes(), path
     assert os.environ.get("ATOLL_IMAGE_REGISTRIES") is None
+
+
+def test_a_cache_held_full_by_images_in_use_fails_the_job_until_they_are_let_go(
+    make_node: Callable[..., Node], registry: Registry
+) -> None:
+    held, wanted = (
+        registry.pusher.image(f"tests/full{i}", image_of([entry("f", data=os.urandom(3 * MB))]))
+        for i in range(2)
+    )
+    node = make_node((registry.access(),), ["*"], cache_mb=4)
+    store = node.node.engine.images
+    assert store is not None
+    in_use = ImageReference.parse(f"{registry.host}/tests/full0@{held}")
+    with store.acquire(in_use):  # as a running job holds its image
+        job = node.run(workflow("print('ran')", f"{registry.host}/tests/full1@{wanted}"))
+    assert job.status is JobStatus.IMAGE_CACHE_FULL, job.text
+    assert "image-cache-full" in job.text
+    # once let go, the image in use is evicted for the next one; that one has no Python, so
+    # the job ends at its entrypoint, past the cache
+    again = node.run(workflow("print('ran')", f"{registry.host}/tests/full1@{wanted}"))
+    assert again.status is JobStatus.ALGORITHM_PROVISIONING_FAILED, again.text
+    assert store.cache.contains(wanted) and not store.cache.contains(held)
+
+
+def test_a_stop_during_the_pull_ends_the_job_and_keeps_nothing(
+    make_node: Callable[..., Node], registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = registry.pusher.image("tests/stopped", image_of([entry("f", data=os.urandom(2 * MB))]))
+    node = make_node((registry.access(),), ["*"])
+    store = node.node.engine.images
+    assert store is not None
+    real_pull = store.puller.pull
+
+    def stop_then_pull(*args: Any, **kwargs: Any) -> Any:
+        # the consumer stops the job as its pull begins
+        [job_id] = {jid for jid, status, _ in node.moves if status is JobStatus.PULLING_IMAGE}
+        node.node.engine.stop(job_id)
+        return real_pull(*args, **kwargs)
+
+    monkeypatch.setattr(store.puller, "pull", stop_then_pull)
+    job = node.run(workflow("print('ran')", f"{registry.host}/tests/stopped@{digest}"))
+    assert job.status is JobStatus.STOPPED, job.text
+    assert JobStatus.RUNNING not in job.statuses
+    assert not store.cache.contains(digest)
+    assert list((node.settings.images_dir / "work").iterdir()) == []
