@@ -36,7 +36,7 @@ from atoll.models.environment import Environment
 from atoll.models.job import ContainerRun
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test images' recipe
-from tests.images.conftest import PYTHON_RECIPE, build_debian_layout  # noqa: E402
+from tests.images.conftest import PYTHON_RECIPE, build_debian_layout
 
 PYTHON = Path("/usr/bin/python3")
 ALGORITHM = "import sys\nprint(sys.version_info[0])\n"
