@@ -5,8 +5,8 @@ hands an :class:`ExecutionSpec` to an executor. The executor owns isolation and 
 never sees the store, keys or settings. Backends: ``sandbox`` (bubblewrap + cgroups, the
 default, :mod:`atoll.engine.sandbox`); cluster backends implement the same protocol. A job
 runs with the host's interpreter or in an unpacked image (:attr:`Runtime.root`); a backend
-gives both the same isolation. How a backend isolates a job, which host user it runs as and which devices
-give it a GPU are the backend's own business: the spec says what, never how.
+gives both the same isolation. How a backend isolates a job, which host user it runs as and
+which devices give it a GPU are the backend's own business: the spec says what, never how.
 
 Every execution has an id (:attr:`Execution.execution_id`) that the engine records with the
 job: after a restart it asks the executor to :meth:`~Executor.attach` to it, and a backend
