@@ -34,6 +34,7 @@ from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.engine.sweeper import ResultSweeper
 from atoll.errors import ConfigError
+from atoll.images.store import ImageStore
 from atoll.integrity import (
     RESTORE,
     StoreMarker,
@@ -94,6 +95,18 @@ def default_executor(settings: Settings) -> Executor:
     return SandboxExecutor(
         cgroup_name=f"atoll-{node_id}",
         uid_range=(first, first + count - 1) if count > 0 else None,
+    )
+
+
+def image_store(settings: Settings) -> ImageStore | None:
+    """The node's images, pulled from the registries the operator lists and unpacked under
+    ``home``; None when none is listed (a job naming an image is then refused)."""
+    if not settings.image_registries:
+        return None
+    return ImageStore(
+        settings.image_registries,
+        settings.images_dir,
+        cache_bytes=settings.image_cache_mb * 1024**2,
     )
 
 
@@ -162,6 +175,7 @@ def build_operator(
         results=result_store(settings),
         # the cache of fetched inputs is on this node's disk too
         inputs_usage=remote.cache.size if remote is not None else None,
+        images=image_store(settings),
     )
     sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper)

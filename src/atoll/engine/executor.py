@@ -3,9 +3,10 @@
 The engine prepares a job directory (inputs resolved, DDOs and the algorithm written) and
 hands an :class:`ExecutionSpec` to an executor. The executor owns isolation and limits; it
 never sees the store, keys or settings. Backends: ``sandbox`` (bubblewrap + cgroups, the
-default, :mod:`atoll.engine.sandbox`); an image runtime and cluster backends implement the
-same protocol. How a backend isolates a job, which host user it runs as and which devices
-give it a GPU are the backend's own business: the spec says what, never how.
+default, :mod:`atoll.engine.sandbox`); cluster backends implement the same protocol. A job
+runs with the host's interpreter or in an unpacked image (:attr:`Runtime.root`); a backend
+gives both the same isolation. How a backend isolates a job, which host user it runs as and
+which devices give it a GPU are the backend's own business: the spec says what, never how.
 
 Every execution has an id (:attr:`Execution.execution_id`) that the engine records with the
 job: after a restart it asks the executor to :meth:`~Executor.attach` to it, and a backend
@@ -72,10 +73,16 @@ class Mount:
 class Runtime:
     """The publisher-provided interpreter: ``interpreter`` is an absolute host path, run as the
     job's entry point; ``paths`` are host directories it needs (its prefix, shared libraries),
-    mounted read-only at the same place inside."""
+    mounted read-only at the same place inside.
+
+    With ``root`` (an image runtime), the job's file system is that host directory, an
+    unpacked image, read-only, and nothing of the host's: ``interpreter`` is then an absolute
+    path inside it and ``paths`` stays empty. The ``/data`` layout, limits and isolation are
+    the same as with the host's interpreter."""
 
     interpreter: Path
     paths: tuple[Path, ...] = ()
+    root: Path | None = None
 
 
 @dataclass(frozen=True)
