@@ -14,6 +14,7 @@ from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.provider.containers import ImageRules
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import ceiling_of, owner_lookup, widening
 from atoll.provider.registrar import DidRegistrar
@@ -34,6 +35,7 @@ class PublishingService:
         hosts: HostRules | None = None,
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
+        images: ImageRules | None = None,
     ) -> None:
         self.assets = assets
         self.endpoint = endpoint
@@ -47,6 +49,8 @@ class PublishingService:
         #: where publishers may publish from; none given, nothing can be published
         self.roots = roots or DataRoots([], Path("/nonexistent"))
         self.job_user = job_user
+        #: the registries an algorithm's image may come from; none listed, none may
+        self.images = images or ImageRules()
 
     def publish(
         self,
@@ -67,6 +71,7 @@ class PublishingService:
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
+        metadata = self._pinned(metadata)
         self.hosts.check(policy.networkAllowlist)
         files, prints = inspect_published(
             locations,
@@ -93,6 +98,19 @@ class PublishingService:
             self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
         self.assets.add(ddo, files, prints)
         return ddo
+
+    def _pinned(self, metadata: Metadata) -> Metadata:
+        """An algorithm's container pinned to a digest, resolved now (once) if it names a
+        tag: the digest is what datasets trust and jobs run, whatever the tag names later."""
+        info = metadata.algorithm
+        if info is None or info.container is None:
+            return metadata
+        if metadata.type != "algorithm":
+            raise BadRequest("only an algorithm runs in a container")
+        container = self.images.pin(info.container)
+        return metadata.model_copy(
+            update={"algorithm": info.model_copy(update={"container": container})}
+        )
 
     def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
         """Change the compute policy of ``owner``'s asset; a derived asset's may only narrow

@@ -19,7 +19,7 @@ from atoll import signing
 from atoll.errors import AtollError, AuthError, BadRequest, Conflict, Forbidden, NotFound
 from atoll.errors import RemoteError as RemoteError
 from atoll.home import default_home
-from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.ddo import DDO, AlgorithmContainer, ComputePolicy, Metadata
 from atoll.models.environment import Resources
 from atoll.models.job import (
     RESULTS_PAGE,
@@ -32,6 +32,7 @@ from atoll.models.job import (
 from atoll.models.mock import DryRunStatus, MockOffer, MockView
 from atoll.models.receipt import SignedReceipt
 from atoll.sdk.endpoint import provider_url
+from atoll.sdk.images import check_image, find_environment
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
 
@@ -249,6 +250,21 @@ class ProviderClient:
         data: list[dict[str, Any]] = self._send("GET", "/computeEnvironments").json()
         return data
 
+    def check_image(
+        self,
+        environment: str,
+        algorithm_did: str = "",
+        container: AlgorithmContainer | None = None,
+    ) -> None:
+        """Refuse (PolicyRefused) an algorithm whose image ``environment`` would not accept,
+        judged by what the provider publishes of it; nothing is asked of any registry."""
+        if algorithm_did and container is None:
+            info = self.asset(algorithm_did).metadata.algorithm
+            container = info.container if info is not None else None
+        if container is None:
+            return
+        check_image(find_environment(self.environments(), environment), container)
+
     @staticmethod
     def _compute_body(
         dataset: str,
@@ -259,14 +275,18 @@ class ProviderClient:
         environment: str,
         agreement_id: str,
         resources: Resources | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> dict[str, Any]:
+        algorithm: dict[str, Any] = {"did": algorithm_did, "rawcode": rawcode}
+        if container is not None:
+            algorithm["container"] = container.model_dump(mode="json")
         return {
             "resources": resources.model_dump(mode="json") if resources else None,
             "dataset": {"did": dataset, "agreementId": agreement_id},
             "additionalDatasets": [
                 {"did": d, "agreementId": a} for d, a in (additional or {}).items()
             ],
-            "algorithm": {"did": algorithm_did, "rawcode": rawcode},
+            "algorithm": algorithm,
             "parameters": parameters or {},
             "environment": environment,
         }
@@ -281,7 +301,12 @@ class ProviderClient:
         environment: str = "default",
         agreement_id: str = "",
         resources: Resources | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> dict[str, Any]:
+        """Ask the provider whether it would run the job, and what it would cost. An image
+        the environment would refuse (by its published allowlist and registries) is refused
+        here first, without asking."""
+        self.check_image(environment, algorithm_did, container)
         body = self._compute_body(
             dataset,
             algorithm_did,
@@ -291,6 +316,7 @@ class ProviderClient:
             environment,
             agreement_id,
             resources,
+            container,
         )
         body["consumerAddress"] = self._key().address
         data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
@@ -307,11 +333,13 @@ class ProviderClient:
         agreement_id: str | None = None,
         resources: Resources | None = None,
         publish_output: PublishOutput | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> JobInfo:
         """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
         so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
         ids. Before paying for anything, the provider is asked whether it would accept the job
-        (``initialize``), so that a refusal costs nothing."""
+        (``initialize``), so that a refusal costs nothing. ``container``: the image raw code
+        runs in (a published algorithm's is the one its DDO names)."""
         to_order = [d for d, a in (additional or {}).items() if a is None]
         if agreement_id is None or to_order:
             self.initialize(
@@ -323,6 +351,7 @@ class ProviderClient:
                 environment,
                 "",
                 resources,
+                container,
             )
         if agreement_id is None:
             agreement_id = self.order(dataset)
@@ -336,6 +365,7 @@ class ProviderClient:
             environment,
             agreement_id,
             resources,
+            container,
         )
         if publish_output is not None:
             body["publishOutput"] = publish_output.model_dump(mode="json")
