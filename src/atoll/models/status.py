@@ -9,6 +9,14 @@ without parsing ``statusText``; 38 is a dataset file that no longer holds its pu
 results. 51 is ours too: a job that finished and whose outputs or logs were held by the
 disclosure checks until a reviewer decides; the engine never sets it, the provider shows it
 instead of 70 while anything is held. The job has ended (it is charged and settled as 70).
+
+Codes 11-16 are a job whose algorithm runs in an image, before it is configured (20), as
+ocean-node reports an image pull: 11 while the image is pulled (bytes done and total in the
+status text) and unpacked, then one code for each way that ends the job: the registry failed
+(12), a layer is hostile or the unpacker refused it (13), the image is too large for its caps
+or the cache (14), the image is not one the job may run (15), or the cache is held full by
+images in use (16). The status text names the cause; never a registry's credentials or
+a host path.
 """
 
 from __future__ import annotations
@@ -22,6 +30,12 @@ class JobStatus(IntEnum):
     QUEUED = 1
     QUEUE_EXPIRED = 2
     STARTED = 10
+    PULLING_IMAGE = 11
+    IMAGE_PULL_FAILED = 12
+    IMAGE_REFUSED = 13
+    IMAGE_TOO_LARGE = 14
+    IMAGE_NOT_ALLOWED = 15
+    IMAGE_CACHE_FULL = 16
     CONFIGURING = 20
     PROVISIONED = 30
     DATA_PROVISIONING_FAILED = 31
@@ -55,6 +69,11 @@ class JobStatus(IntEnum):
 TERMINAL = frozenset(
     {
         JobStatus.QUEUE_EXPIRED,
+        JobStatus.IMAGE_PULL_FAILED,
+        JobStatus.IMAGE_REFUSED,
+        JobStatus.IMAGE_TOO_LARGE,
+        JobStatus.IMAGE_NOT_ALLOWED,
+        JobStatus.IMAGE_CACHE_FULL,
         JobStatus.DATA_PROVISIONING_FAILED,
         JobStatus.ALGORITHM_PROVISIONING_FAILED,
         JobStatus.DATASET_CHANGED,
@@ -77,6 +96,12 @@ STATUS_TEXT: dict[JobStatus, str] = {
     JobStatus.QUEUED: "Queued",
     JobStatus.QUEUE_EXPIRED: "Queue wait expired",
     JobStatus.STARTED: "Job started",
+    JobStatus.PULLING_IMAGE: "Pulling image",
+    JobStatus.IMAGE_PULL_FAILED: "Image pull failed",
+    JobStatus.IMAGE_REFUSED: "Image refused: a layer is hostile or cannot be unpacked",
+    JobStatus.IMAGE_TOO_LARGE: "Image too large",
+    JobStatus.IMAGE_NOT_ALLOWED: "Image not allowed for this job",
+    JobStatus.IMAGE_CACHE_FULL: "Image cache full of images in use; the job did not run",
     JobStatus.CONFIGURING: "Configuring volumes",
     JobStatus.PROVISIONED: "Provisioning success",
     JobStatus.DATA_PROVISIONING_FAILED: "Data provisioning failed",
