@@ -291,7 +291,9 @@ class ComputeService:
             "algorithm": {
                 "did": req.algorithm.did,
                 "raw": bool(req.algorithm.rawcode),
-                "container": wf.algorithm.container.model_dump() if wf.algorithm.container else None,
+                "container": wf.algorithm.container.model_dump()
+                if wf.algorithm.container
+                else None,
             },
             "environment": env.public(self.images.hosts),
             "resources": wf.resources.model_dump(),
