@@ -148,6 +148,11 @@ class Settings:
         return self.home / "jobs"
 
     @property
+    def images_dir(self) -> Path:
+        """The cache of unpacked algorithm images (``image_cache_mb`` at most)."""
+        return self.home / "images"
+
+    @property
     def chain_file(self) -> Path:
         return self.home / "chain" / "chain.sqlite"
 

@@ -33,6 +33,7 @@ from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.errors import ConfigError
+from atoll.images.store import ImageStore
 from atoll.integrity import (
     RESTORE,
     StoreMarker,
@@ -90,6 +91,18 @@ def default_executor(settings: Settings) -> Executor:
     )
 
 
+def image_store(settings: Settings) -> ImageStore | None:
+    """The node's images, pulled from the registries the operator lists and unpacked under
+    ``home``; None when none is listed (a job naming an image is then refused)."""
+    if not settings.image_registries:
+        return None
+    return ImageStore(
+        settings.image_registries,
+        settings.images_dir,
+        cache_bytes=settings.image_cache_mb * 1024**2,
+    )
+
+
 @dataclass
 class OperatorNode:
     """The operator-service + engine half: a registry over a store and a sandbox."""
@@ -118,7 +131,13 @@ def build_operator(
         job_user=job_user(settings),
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(jobs, executor or default_executor(settings), config, notifier)
+    engine = Engine(
+        jobs,
+        executor or default_executor(settings),
+        config,
+        notifier,
+        images=image_store(settings),
+    )
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier))
 
 

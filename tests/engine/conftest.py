@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import textwrap
 import threading
 import uuid
@@ -168,13 +169,19 @@ class LogBuffer:
 
 
 class Jobs:
-    """Runs snippets of Python as sandboxed jobs under ``root``."""
+    """Runs snippets of Python as sandboxed jobs under ``root``; with ``image``, in that
+    unpacked image (its Python) instead of the host's."""
 
     _ids = itertools.count()
 
-    def __init__(self, executor: SandboxExecutor, root: Path) -> None:
+    def __init__(self, executor: SandboxExecutor, root: Path, image: Path | None = None) -> None:
         self.executor = executor
         self.root = root
+        self.image = image
+
+    def runtime(self, interpreter: Path = PYTHON) -> Runtime:
+        """A runtime of this kind (host or image) with another interpreter."""
+        return Runtime(interpreter, root=self.image)
 
     def spec(
         self,
@@ -195,7 +202,7 @@ class Jobs:
         marker = marker or f"atoll-marker-{uuid.uuid4().hex}"
         return ExecutionSpec(
             job_id=f"test-{os.getpid()}-{n}",
-            runtime=runtime or Runtime(PYTHON),
+            runtime=runtime or self.runtime(),
             args=[ALGORITHM, marker],
             mounts=[Mount(algorithm, ALGORITHM), *mounts],
             env=dict(env or {}),
@@ -246,4 +253,32 @@ class Jobs:
 
 @pytest.fixture
 def jobs(sandbox: SandboxExecutor, tmp_path: Path) -> Jobs:
+    return Jobs(sandbox, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Debian test image with Python's standard library, unpacked and hardened as the
+    image cache does it: the root of an image runtime."""
+    from atoll.images.unpack import harden
+    from tests.images.conftest import PYTHON_RECIPE, build_debian_layout, need
+
+    need("umoci", "mmdebstrap", "busybox")
+    layout = build_debian_layout(PYTHON_RECIPE, "debian-python3-full")
+    root = tmp_path_factory.mktemp("image") / "rootfs"
+    image = f"{layout}:latest"
+    subprocess.run(
+        ["umoci", "raw", "unpack", "--rootless", "--image", image, str(root)],
+        check=True,
+        capture_output=True,
+    )
+    harden(root, 1 << 34)
+    return root
+
+
+@pytest.fixture(params=["host", "image"])
+def any_jobs(request: pytest.FixtureRequest, sandbox: SandboxExecutor, tmp_path: Path) -> Jobs:
+    """Jobs with the host's runtime, then with an image runtime."""
+    if request.param == "image":
+        return Jobs(sandbox, tmp_path, request.getfixturevalue("image_root"))
     return Jobs(sandbox, tmp_path)

@@ -300,8 +300,10 @@ class ExecutorConformance:
             executor.start(spec, Log())
         assert str(job_dir) not in str(info.value)
 
-    def test_a_missing_runtime_fails_closed(self, executor: Executor, job_dir: Path) -> None:
-        runtime = Runtime(job_dir / "no-such-interpreter")
+    def test_a_missing_runtime_fails_closed(
+        self, executor: Executor, runtime: Runtime, job_dir: Path
+    ) -> None:
+        runtime = dataclasses.replace(runtime, interpreter=job_dir / "no-such-interpreter")
         with pytest.raises(SandboxUnavailable) as info:
             executor.start(self.spec(job_dir, runtime, "pass"), Log())
         assert str(job_dir) not in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,18 @@ class TestSandboxConformance(ExecutorConformance):
     @pytest.fixture
     def runtime(self) -> Runtime:
         return Runtime(PYTHON)
+
+
+class TestSandboxImageConformance(ExecutorConformance):
+    """The same contract with an image runtime: the job's root is an unpacked image."""
+
+    @pytest.fixture
+    def executor(self, sandbox: SandboxExecutor) -> SandboxExecutor:
+        return sandbox
+
+    @pytest.fixture
+    def runtime(self, image_root: Path) -> Runtime:
+        return Runtime(PYTHON, root=image_root)
 
 
 def test_an_earlier_process_execution_is_lost_and_cancel_removes_its_cgroup(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from atoll.engine.executor import ExitReason, Limits, Mount, Runtime, SandboxUnavailable
+from atoll.engine.executor import ExitReason, Limits, Mount, SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor, cgroups, mounts
 from atoll.engine.sandbox.cgroups import job_cgroup_name
 
@@ -23,6 +23,13 @@ from .conftest import SMALL, Jobs, host_processes_with, marked_mount_points
 
 #: job uids of the executors that tests crash on purpose, apart from those of the others
 CRASHED_UIDS = (201_000, 201_009)
+
+
+@pytest.fixture
+def jobs(any_jobs: Jobs) -> Jobs:
+    """Every escape test here runs with the host's runtime, then again with an image's."""
+    return any_jobs
+
 
 # -- reading what is not the job's ------------------------------------------------------
 
@@ -75,14 +82,26 @@ def test_host_files_are_not_visible(jobs: Jobs, tmp_path: Path) -> None:
     finally:
         host_tmp_marker.unlink()
     r = run.report
-    assert r["passwd"] == "ENOENT"
-    assert r["etc"] == ["ld.so.cache"]
-    for key in ("root", "home", "var", "sys", "test_dir", "marker"):
+    for key in ("sys", "test_dir", "marker"):
         assert r[key] == "ENOENT", key
     assert r["cwd"] in {"ENOENT", "ok"}  # ok only if the cwd is one of the sandbox's own dirs
     assert r["tmp"] == []
-    assert set(r["top"]) <= {"bin", "data", "dev", "etc", "lib", "lib32", "lib64", "libx32",
-                             "proc", "sbin", "tmp", "usr"}  # fmt: skip
+    if jobs.image is None:
+        assert r["passwd"] == "ENOENT"
+        assert r["etc"] == ["ld.so.cache"]
+        for key in ("root", "home", "var"):
+            assert r[key] == "ENOENT", key
+        assert set(r["top"]) <= {"bin", "data", "dev", "etc", "lib", "lib32", "lib64", "libx32",
+                                 "proc", "sbin", "tmp", "usr"}  # fmt: skip
+    else:
+        # the image's tree and the sandbox's own directories, nothing of the host's
+        image = jobs.image
+        assert r["passwd"] == ("ok" if (image / "etc/passwd").is_file() else "ENOENT")
+        assert r["etc"] == sorted(os.listdir(image / "etc"))
+        for key in ("root", "home", "var"):
+            assert r[key] == ("ok" if (image / key).is_dir() else "ENOENT"), key
+        own = {"data", "dev", "proc", "run", "tmp"}
+        assert set(r["top"]) == (set(os.listdir(image)) - {"sys"}) | own
     jobs.assert_healthy()
 
 
@@ -507,7 +526,7 @@ def test_missing_bwrap_fails_closed(tmp_path: Path) -> None:
 
 
 def test_missing_interpreter_fails_closed(jobs: Jobs, tmp_path: Path) -> None:
-    spec = jobs.spec("pass", runtime=Runtime(Path("/opt/none/bin/python3")))
+    spec = jobs.spec("pass", runtime=jobs.runtime(Path("/opt/none/bin/python3")))
     with pytest.raises(SandboxUnavailable) as info:
         jobs.executor.start(spec, lambda _: None)
     assert "interpreter" in str(info.value)

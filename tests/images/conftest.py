@@ -40,6 +40,11 @@ RECIPE = (
     "--aptopt=Acquire::Languages none",
     SUITE,
 )
+#: the same with Python's whole standard library (json, socket, ctypes …): what the engine's
+#: tests run their jobs in, to run the host runtime's job code unchanged
+PYTHON_RECIPE = tuple(
+    "--include=python3" if part == "--include=python3-minimal" else part for part in RECIPE
+)
 REGISTRY_USER = "atoll-puller"
 
 
@@ -151,22 +156,23 @@ def _image_cache() -> Path:
     return Path(base)
 
 
-def build_debian_layout() -> Path:
-    """The OCI layout of the Debian test image, built on first use and then reused."""
+def build_debian_layout(recipe: tuple[str, ...] = RECIPE, name: str = "debian-python3") -> Path:
+    """The OCI layout of a Debian test image (by default the minimal one), built on first use
+    and then reused."""
     need("mmdebstrap")
-    recipe = hashlib.sha256("\0".join(RECIPE).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:16]
     cache = _image_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    layout = cache / f"debian-python3-{recipe}"
-    with (cache / f".{recipe}.lock").open("a+b") as lock:
+    layout = cache / f"{name}-{key}"
+    with (cache / f".{key}.lock").open("a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (layout / "index.json").exists():
             return layout
-        work = cache / f".{recipe}.{os.getpid()}"
+        work = cache / f".{key}.{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         try:
-            subprocess.run([*RECIPE, str(work / "root.tar")], check=True, capture_output=True)
+            subprocess.run([*recipe, str(work / "root.tar")], check=True, capture_output=True)
             tar = (work / "root.tar").read_bytes()
             write_layout(work / "layout", Image([Layer(tar, gzip.compress(tar, 6, mtime=0))]))
             (work / "layout").rename(layout)
@@ -237,3 +243,11 @@ def debian_image_v2s2(registry: Registry) -> PushedImage:
     layout = build_debian_layout()
     digest = skopeo_push(registry, layout, "debian/python3-docker", "--format", "v2s2")
     return PushedImage("debian/python3-docker", digest)
+
+
+@pytest.fixture(scope="session")
+def debian_python_image(registry: Registry) -> PushedImage:
+    """The Debian image with Python's whole standard library, pushed as an OCI image."""
+    need("umoci", "skopeo")
+    layout = build_debian_layout(PYTHON_RECIPE, "debian-python3-full")
+    return PushedImage("debian/python3-full", skopeo_push(registry, layout, "debian/python3-full"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from atoll.images.allow import allowlist_entry_valid, image_allowed
+from atoll.images.allow import ImageNotAllowed, allowlist_entry_valid, check_image, image_allowed
+from atoll.images.errors import ImageReferenceInvalid
 from atoll.images.reference import ImageReference
 
 DIGEST = "sha256:" + "ab" * 32
@@ -63,3 +64,13 @@ def test_a_malformed_reference_is_never_admitted() -> None:
 @pytest.mark.parametrize("entry", [DIGEST, "*", "registry.example:5000/team/algo"])
 def test_valid_entries(entry: str) -> None:
     assert allowlist_entry_valid(entry)
+
+
+def test_check_image_wants_a_pin_and_the_allowlist() -> None:
+    assert check_image(PINNED, [DIGEST]) == ImageReference.parse(PINNED)
+    with pytest.raises(ImageNotAllowed, match="not pinned"):
+        check_image("registry.example:5000/team/algo:1.0", ["*"])
+    with pytest.raises(ImageNotAllowed, match="not one this environment accepts"):
+        check_image(PINNED, [OTHER])
+    with pytest.raises(ImageReferenceInvalid):
+        check_image("no-registry@" + DIGEST, ["*"])

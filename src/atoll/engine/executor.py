@@ -72,10 +72,16 @@ class Mount:
 class Runtime:
     """The publisher-provided interpreter: ``interpreter`` is an absolute host path, run as the
     job's entry point; ``paths`` are host directories it needs (its prefix, shared libraries),
-    mounted read-only at the same place inside."""
+    mounted read-only at the same place inside.
+
+    With ``root`` (an image runtime), the job's file system is that host directory, an
+    unpacked image, read-only, and nothing of the host's: ``interpreter`` is then an absolute
+    path inside it and ``paths`` stays empty. The ``/data`` layout, limits and isolation are
+    the same as with the host's interpreter."""
 
     interpreter: Path
     paths: tuple[Path, ...] = ()
+    root: Path | None = None
 
 
 @dataclass(frozen=True)

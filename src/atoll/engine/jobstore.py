@@ -218,14 +218,16 @@ class JobStore:
             )
         return done.rowcount == 1
 
-    def start_attempt(self, job_id: str) -> bool:
+    def start_attempt(self, job_id: str, status: JobStatus = JobStatus.CONFIGURING) -> bool:
+        """Count an attempt at a job that has not ended and move it to its first stage
+        (``status``: configuring, or pulling its image); False if it has ended."""
         with self._engine.begin() as conn:
             done = conn.execute(
                 update(jobs)
                 .where(jobs.c.job_id == job_id, jobs.c.status.not_in(_TERMINAL_CODES))
                 .values(
-                    status=int(JobStatus.CONFIGURING),
-                    status_text=JobStatus.CONFIGURING.text,
+                    status=int(status),
+                    status_text=status.text,
                     started=time.time(),
                     attempts=jobs.c.attempts + 1,
                 )

@@ -30,6 +30,15 @@ from atoll.engine.executor import (
     Runtime,
     SandboxUnavailable,
 )
+from atoll.engine.image_runtime import (
+    ALGORITHM_PATH,
+    PullProgress,
+    PullStopped,
+    checked_reference,
+    image_run,
+    image_status,
+    image_status_text,
+)
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.outputs import (
@@ -42,8 +51,10 @@ from atoll.engine.outputs import (
 from atoll.engine.queue import EnvironmentQueues
 from atoll.engine.workspace import ProvisioningError, Workspace, changed_inputs
 from atoll.errors import Conflict
+from atoll.images.errors import ImageError
+from atoll.images.store import ImageStore
 from atoll.models.environment import Environment, Resources
-from atoll.models.job import ResultFile, Workflow
+from atoll.models.job import ContainerRun, ResultFile, Workflow
 from atoll.models.status import JobStatus
 from atoll.storage import InputSource, LocalInputs, LocalResults, ResultStore, StorageError
 
@@ -109,8 +120,11 @@ class Engine:
         *,
         inputs: InputSource | None = None,
         results: ResultStore | None = None,
+        images: ImageStore | None = None,
     ) -> None:
         self.store = store
+        #: the node's images, for jobs whose algorithm names one; None: no registry is listed
+        self.images = images
         self.executor = executor
         self.inputs: InputSource = inputs or LocalInputs()
         self.results: ResultStore = results or LocalResults(config.jobs_dir)
@@ -299,9 +313,60 @@ class Engine:
             self._finish(job_id, ending.status, ending.text, ending.results)
 
     def _run_stages(self, job_id: str) -> _Ending | None:
-        if not self.store.start_attempt(job_id):
-            return None  # stopped while queued
+        rec = self.store.record(job_id)
+        container = rec.workflow.algorithm.container
+        if container is None:
+            if not self.store.start_attempt(job_id):
+                return None  # stopped while queued
+            self.notifier.notify(job_id)
+            env = self.environments[rec.workflow.environment]
+            return self._configure_and_run(job_id, runtime_for(env), [ALGORITHM_PATH], {})
+        return self._run_in_image(job_id, rec.workflow, container)
+
+    def _run_in_image(
+        self, job_id: str, workflow: Workflow, container: ContainerRun
+    ) -> _Ending | None:
+        """Check the job's image, have it from the cache (pulling it, the job's status
+        showing how far), and run the job in it; the image stays in the cache until the job's
+        outputs are published."""
+        env = self.environments[workflow.environment]
+        try:
+            reference = checked_reference(container, env, self.images)
+        except ImageError as exc:
+            if not self.store.start_attempt(job_id):
+                return None
+            return _Ending(image_status(exc), image_status_text(exc))
+        assert self.images is not None  # checked_reference refuses a node without a store
+        cached = self.images.cache.contains(reference.digest or "")
+        first = JobStatus.CONFIGURING if cached else JobStatus.PULLING_IMAGE
+        if not self.store.start_attempt(job_id, first):
+            return None
         self.notifier.notify(job_id)
+        progress = PullProgress(
+            lambda text: self._advance(job_id, JobStatus.PULLING_IMAGE, text),
+            lambda: bool(self.store.record(job_id).stopreq),
+        )
+        try:
+            with self.images.acquire(reference, progress) as image:
+                pulled = not cached or progress.reported
+                if pulled and not self._advance(job_id, JobStatus.CONFIGURING):
+                    return None
+                run = image_run(image, container)
+                return self._configure_and_run(job_id, run.runtime, run.args, run.env)
+        except PullStopped:
+            return _Ending(JobStatus.STOPPED)
+        except ImageError as exc:
+            log.info("job %s: image %s refused: %s", job_id, reference.digest, exc.code)
+            return _Ending(image_status(exc), image_status_text(exc))
+        except OSError as exc:
+            # the cache's disk, not the image: said without its host path
+            log.error("job %s: the image cache failed: %s", job_id, exc.strerror)
+            status = JobStatus.IMAGE_PULL_FAILED
+            return _Ending(status, f"{status.text}: the image could not be stored")
+
+    def _configure_and_run(
+        self, job_id: str, runtime: Runtime, args: list[str], image_env: dict[str, str]
+    ) -> _Ending | None:
         rec = self.store.record(job_id)
         ws = self.workspace(job_id)
         ws.reset()
@@ -320,10 +385,10 @@ class Engine:
         env = self.environments[rec.workflow.environment]
         spec = ExecutionSpec(
             job_id=job_id,
-            runtime=runtime_for(env),
-            args=["/data/transformations/algorithm"],
+            runtime=runtime,
+            args=args,
             mounts=mounts,
-            env=_job_env(rec.workflow),
+            env={**image_env, **_job_env(rec.workflow)},
             outputs_dir=ws.outputs,
             logs_dir=ws.logs,
             limits=limits_for(env, rec.workflow.resources),

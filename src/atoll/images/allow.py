@@ -15,10 +15,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from atoll.images.errors import ImageReferenceInvalid
+from atoll.images.errors import ImageError, ImageReferenceInvalid
 from atoll.images.reference import ImageReference, is_digest, normalise_host
 
 ANY_IMAGE = "*"
+
+
+class ImageNotAllowed(ImageError):
+    """The image is not pinned by digest, or not one its environment accepts."""
+
+    code = "image-not-allowed"
+    status_code = 403
+
+
+def check_image(reference: ImageReference | str, allowlist: Iterable[str]) -> ImageReference:
+    """The reference, parsed, if it is pinned by digest and ``allowlist`` admits it; else
+    ImageNotAllowed (or ImageReferenceInvalid). Whether its registry is listed is the
+    operator's settings' to say (:func:`atoll.images.access.registry_for`)."""
+    if isinstance(reference, str):
+        reference = ImageReference.parse(reference)
+    if reference.digest is None:
+        raise ImageNotAllowed("the image is not pinned by digest (registry/repository@sha256:…)")
+    if not image_allowed(reference, allowlist):
+        raise ImageNotAllowed("the image is not one this environment accepts")
+    return reference
 
 
 def allowlist_entry_valid(entry: str) -> bool:

@@ -78,6 +78,41 @@ def egress_inner_script(job_id: str, socket_name: str) -> str:
     return f'"$1" -I -S {forwarder} || {{ echo {failed} >&2; exit 125; }}; {INNER_SCRIPT}'
 
 
+#: the shell that starts an image's job: the host's static shell, the one host file an image
+#: runtime sees (an image may have no shell, or one that runs differently)
+INSIDE_SHELL = "/run/atoll/sh"
+#: top-level names of an image that the sandbox provides itself
+RESERVED_TOP = frozenset({"data", "dev", "proc", "run", "sys", "tmp"})
+
+
+@dataclass(frozen=True)
+class ImageRoot:
+    """An image runtime's file system as bubblewrap builds it: each top-level entry of the
+    image (``name``, ``kind``: "dir", "file" or "link", and a link's target) bound read-only
+    from the image's tree, and ``shell``, a statically linked host shell."""
+
+    entries: tuple[tuple[str, str, str], ...]
+    shell: Path
+
+
+def image_root_entries(root: Path) -> tuple[tuple[str, str, str], ...]:
+    """The top-level entries of an unpacked image that a job sees (the sandbox's own
+    ``/proc``, ``/dev``, ``/tmp``, ``/run``, ``/data`` replace the image's). Reads ``root``
+    without following a link."""
+    found: list[tuple[str, str, str]] = []
+    with os.scandir(root) as listing:
+        for entry in listing:
+            if entry.name in RESERVED_TOP:
+                continue
+            if entry.is_symlink():
+                found.append((entry.name, "link", os.readlink(entry.path)))
+            elif entry.is_dir(follow_symlinks=False):
+                found.append((entry.name, "dir", ""))
+            elif entry.is_file(follow_symlinks=False):
+                found.append((entry.name, "file", ""))
+    return tuple(sorted(found))
+
+
 @dataclass(frozen=True)
 class HostSystem:
     """The parts of the host's base system a job gets, read-only: ``/usr``, the top-level
@@ -175,12 +210,15 @@ def bwrap_argv(
     egress: Egress | None = None,
     source: Callable[[Path], str] = str,
     seccomp_fd: int | None = None,
+    image: ImageRoot | None = None,
 ) -> list[str]:
     """bubblewrap's argv. ``uid`` and ``gid`` are the ids the job sees inside. ``source``
     maps each host path that is the job's own (runtime paths, mounts, outputs, logs, egress,
-    devices) to where bubblewrap should take it from: the job's staging directory, since
-    bubblewrap runs as the job's uid. ``seccomp_fd`` is an inherited descriptor holding the
-    job's system call filter (see :mod:`atoll.engine.sandbox.seccomp`)."""
+    devices, an image's root and shell) to where bubblewrap should take it from: the job's
+    staging directory, since bubblewrap runs as the job's uid. ``seccomp_fd`` is an inherited
+    descriptor holding the job's system call filter (see :mod:`atoll.engine.sandbox.seccomp`).
+    With ``image`` (for a runtime with a ``root``), the job's file system is the image's
+    instead of the host's ``/usr``."""
     argv = [
         bwrap,
         # Each namespace named on its own: --unshare-all only *tries* the user and cgroup
@@ -218,15 +256,30 @@ def bwrap_argv(
     # The fresh /proc, /dev and /tmp come first so that a runtime path or an input that lives
     # under the host's /tmp is mounted over the job's /tmp rather than hidden by it.
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    argv += ["--ro-bind", host.usr, host.usr]
-    for target, link in host.links:
-        argv += ["--symlink", target, link]
-    for d in host.dirs:
-        argv += ["--ro-bind", d, d]
-    if host.ld_cache:
-        argv += ["--ro-bind", host.ld_cache, host.ld_cache]
-    for p in spec.runtime.paths:
-        argv += ["--ro-bind", source(p), str(p)]
+    root = spec.runtime.root
+    if root is not None:
+        if image is None:
+            raise SandboxUnavailable("the image's root was not prepared")
+        # bubblewrap's tmpfs stays the root, so that /data and the rest can be made in it;
+        # the image's own entries are bound into it one by one
+        staged_root = source(root)
+        for name, kind, target in image.entries:
+            if kind == "link":
+                argv += ["--symlink", target, "/" + name]
+            else:
+                argv += ["--ro-bind", f"{staged_root}/{name}", "/" + name]
+        argv += ["--ro-bind", source(image.shell), INSIDE_SHELL]
+        shell = INSIDE_SHELL
+    else:
+        argv += ["--ro-bind", host.usr, host.usr]
+        for target, link in host.links:
+            argv += ["--symlink", target, link]
+        for d in host.dirs:
+            argv += ["--ro-bind", d, d]
+        if host.ld_cache:
+            argv += ["--ro-bind", host.ld_cache, host.ld_cache]
+        for p in spec.runtime.paths:
+            argv += ["--ro-bind", source(p), str(p)]
     for m in spec.mounts:
         argv += ["--bind" if m.writable else "--ro-bind", source(m.source), m.target]
     argv += ["--bind", source(spec.outputs_dir), INSIDE_OUTPUTS]

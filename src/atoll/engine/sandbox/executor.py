@@ -58,7 +58,9 @@ from atoll.engine.sandbox import mounts
 from atoll.engine.sandbox.bwrap import (
     EGRESS_FAILED,
     Egress,
+    ImageRoot,
     bwrap_argv,
+    image_root_entries,
     launcher_script,
     setpriv_argv,
 )
@@ -333,6 +335,7 @@ class SandboxExecutor:
         if tools is None:
             raise SandboxUnavailable("the sandbox was not checked")
         validate(spec, tools.host)
+        image = self._image_root(spec, tools)
         allowlist = allowlist_of(spec)
         execution_id = self.execution_id(spec.job_id)
         limits = spec.limits
@@ -375,7 +378,7 @@ class SandboxExecutor:
                     raise SandboxUnavailable("cannot start the job's network proxy") from e
                 egress = Egress(socket_dir, SOCKET_NAME, FORWARDER)
             try:
-                stage = stage_job(spec, self._stage_dir, self.mount_marker, owner, egress)
+                stage = stage_job(spec, self._stage_dir, self.mount_marker, owner, egress, image)
             except FileNotFoundError as e:
                 raise SandboxUnavailable("an input of the job is missing") from e
             except OSError as e:
@@ -406,6 +409,7 @@ class SandboxExecutor:
                     egress=egress,
                     source=stage.__getitem__,
                     seccomp_fd=seccomp_fd,
+                    image=image,
                 ),
             ]
             log_r, log_w = os.pipe()
@@ -466,6 +470,22 @@ class SandboxExecutor:
                 )
             raise SandboxUnavailable("the sandbox could not be set up")
         return execution
+
+    @staticmethod
+    def _image_root(spec: ExecutionSpec, tools: HostTools) -> ImageRoot | None:
+        """What bubblewrap binds of an image runtime's root; None for the host's runtime."""
+        root = spec.runtime.root
+        if root is None:
+            return None
+        if tools.image_shell is None:
+            raise SandboxUnavailable(
+                "jobs in images need a statically linked shell on the host (busybox-static)"
+            )
+        try:
+            entries = image_root_entries(root)
+        except OSError as e:
+            raise SandboxUnavailable("the image of the job cannot be read") from e
+        return ImageRoot(entries, Path(tools.image_shell))
 
     def _forget(self, execution_id: str) -> None:
         with self._live_lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _SHELLS = ("/usr/bin/sh", "/bin/sh")
+#: statically linked shells an image's job can be started with (Debian's busybox-static)
+_STATIC_SHELLS = ("/usr/bin/busybox", "/bin/busybox")
+_PT_INTERP = 3
 #: the environment of every process the sandbox starts on the host
 LAUNCH_ENV = {"PATH": "/usr/bin:/bin"}
 
@@ -40,6 +44,46 @@ class HostTools:
     host: HostSystem
     #: the compiled system call filter of every job
     seccomp: bytes
+    #: a statically linked shell for jobs in images; None: image runtimes cannot run here
+    image_shell: str | None = None
+
+
+def is_static_executable(path: str) -> bool:
+    """Whether ``path`` is an ELF executable that needs no dynamic loader (no PT_INTERP), so
+    that it runs inside an image whatever libraries the image has."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] not in (1, 2):
+                return False
+            wide = header[4] == 2
+            order = "<" if header[5] == 1 else ">"
+            if wide:
+                (phoff,) = struct.unpack_from(order + "Q", header, 32)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 54)
+            else:
+                (phoff,) = struct.unpack_from(order + "I", header, 28)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 42)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    if phnum == 0 or len(table) < phentsize * phnum:
+        return False
+    for index in range(phnum):
+        (kind,) = struct.unpack_from(order + "I", table, index * phentsize)
+        if kind == _PT_INTERP:
+            return False
+    return True
+
+
+def probe_image_shell() -> str | None:
+    """The host's statically linked shell, for jobs that run in images; None if it has none."""
+    for candidate in _STATIC_SHELLS:
+        real = os.path.realpath(candidate)
+        if os.access(real, os.X_OK) and is_static_executable(real):
+            return real
+    return None
 
 
 def resolve_program(program: str, missing: str) -> str:
@@ -85,6 +129,7 @@ def probe_tools(bwrap: str, setpriv: str, seccomp_python: str) -> HostTools:
         disable_userns="--disable-userns" in usage,
         host=host,
         seccomp=build_filter(seccomp_python),
+        image_shell=probe_image_shell(),
     )
 
 
