@@ -15,4 +15,9 @@ def provider(tmp_path: Path) -> Iterator[Running]:
 
 
 # the real registry and the Debian test image, for the provider's image checks
-from tests.images.conftest import debian_image, registry  # noqa: E402, F401
+from tests.images.conftest import (  # noqa: E402, F401
+    debian_image,
+    debian_python_image,
+    pandas_image,
+    registry,
+)
