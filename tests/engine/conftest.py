@@ -34,6 +34,9 @@ from atoll.engine.executor import (
 from atoll.engine.sandbox import SandboxExecution, SandboxExecutor
 from atoll.engine.sandbox.cgroups import job_cgroup_name
 
+# the real registry and the Debian test images, for the jobs that run in images
+from tests.images.conftest import debian_python_image, registry  # noqa: F401
+
 REQUIRE_SANDBOX = os.environ.get("ATOLL_REQUIRE_SANDBOX") == "1"
 PYTHON = Path("/usr/bin/python3")
 ALGORITHM = "/data/transformations/algorithm"

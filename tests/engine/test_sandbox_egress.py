@@ -93,6 +93,13 @@ class EchoServer(socketserver.ThreadingTCPServer):
 
 
 @pytest.fixture
+def jobs(any_jobs: Jobs) -> Jobs:
+    """The jobs here run with the host's runtime, then with an image's: the forwarder runs
+    with the image's Python, the proxy is the engine's all the same."""
+    return any_jobs
+
+
+@pytest.fixture
 def servers() -> Iterator[dict[str, Server]]:
     """``allowed`` and ``other_port`` on 127.0.0.2, ``forbidden`` on 127.0.0.3, ``host`` on
     127.0.0.1 (where the engine's own services would be)."""
@@ -507,7 +514,7 @@ def test_no_network_by_default(jobs: Jobs, servers: dict[str, Server]) -> None:
                proxy_port=attempt(tcp, "127.0.0.1", 3128),
                fetch=attempt(fetch),
                env=sorted(k for k in os.environ if "proxy" in k.lower()),
-               run_dir=os.path.exists("/run"),
+               run_dir=[os.path.join(d, n) for d, ds, fs in os.walk("/run") for n in ds + fs],
                devices=devices)
         """
     )
@@ -516,7 +523,8 @@ def test_no_network_by_default(jobs: Jobs, servers: dict[str, Server]) -> None:
         "proxy_port": "ECONNREFUSED",
         "fetch": "URLError",
         "env": [],
-        "run_dir": False,
+        # nothing of the egress set up: an image's job has only the shell that started it
+        "run_dir": [] if jobs.image is None else ["/run/atoll", "/run/atoll/sh"],
         "devices": ["lo"],
     }
     assert allowed.seen == []
@@ -727,6 +735,10 @@ def assert_gone(proxy: EgressProxy) -> None:
     assert proxy_threads(proxy.name) == []
 
 
+def not_python(jobs: Jobs) -> str:
+    return "/usr/bin/sh" if jobs.image is None else "/bin/tar"
+
+
 def test_fails_closed_when_the_forwarder_cannot_run(
     jobs: Jobs,
     sandbox: SandboxExecutor,
@@ -734,7 +746,8 @@ def test_fails_closed_when_the_forwarder_cannot_run(
     started_proxies: list[EgressProxy],
 ) -> None:
     spec = with_egress(
-        jobs.spec("print('must not run')", runtime=Runtime(Path("/usr/bin/sh"))),
+        # a runtime that is not Python: the host's shell, or a program of the image
+        jobs.spec("print('must not run')", runtime=jobs.runtime(Path(not_python(jobs)))),
         f"127.0.0.2:{servers['allowed'].port}",
     )
     with pytest.raises(SandboxUnavailable) as failed:

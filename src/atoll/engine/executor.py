@@ -3,8 +3,9 @@
 The engine prepares a job directory (inputs resolved, DDOs and the algorithm written) and
 hands an :class:`ExecutionSpec` to an executor. The executor owns isolation and limits; it
 never sees the store, keys or settings. Backends: ``sandbox`` (bubblewrap + cgroups, the
-default, :mod:`atoll.engine.sandbox`); an image runtime and cluster backends implement the
-same protocol. How a backend isolates a job, which host user it runs as and which devices
+default, :mod:`atoll.engine.sandbox`); cluster backends implement the same protocol. A job
+runs with the host's interpreter or in an unpacked image (:attr:`Runtime.root`); a backend
+gives both the same isolation. How a backend isolates a job, which host user it runs as and which devices
 give it a GPU are the backend's own business: the spec says what, never how.
 
 Every execution has an id (:attr:`Execution.execution_id`) that the engine records with the

@@ -92,9 +92,9 @@ def checked_reference(
     any connection is made."""
     if store is None:
         raise NoImageStore("this provider runs no images: it lists no registry to pull from")
-    reference = check_image(container.image, env.images)
-    store.puller.check(reference)
-    return reference
+    reference = ImageReference.parse(container.image)
+    store.puller.check(reference)  # the operator's list first: a host of nobody's choosing
+    return check_image(reference, env.images)
 
 
 def _mb(n: int) -> str:

@@ -31,6 +31,7 @@ from atoll.models.job import (
 )
 from atoll.models.mock import DryRunStatus, MockOffer, MockView
 from atoll.models.receipt import SignedReceipt
+from atoll.models.status import JobStatus
 from atoll.sdk.endpoint import provider_url
 from atoll.sdk.images import check_image, find_environment
 from atoll.sdk.wallet import Wallet
@@ -63,6 +64,11 @@ def load_key(path: Path) -> Key:
     except OSError as exc:
         # a directory, an unreadable file: the path is the user's own, so naming it helps
         raise AuthError(f"cannot read the key file {path} ({exc.strerror})") from None
+
+
+#: how often a waiting client looks at a job that pulls its image, whose progress is in the
+#: status text (a long poll answers a change of status only)
+PROGRESS_POLL_SECONDS = 1.0
 
 
 class ProviderClient:
@@ -402,6 +408,9 @@ class ProviderClient:
             remaining = 30.0 if deadline is None else min(30.0, deadline - time.monotonic())
             if remaining <= 0:
                 break
+            if on_change is not None and info.status == JobStatus.PULLING_IMAGE:
+                # a pull's progress changes the text, not the status: look again soon
+                remaining = min(remaining, PROGRESS_POLL_SECONDS)
             info = self.status(
                 job_id, wait=remaining, since=info.status if on_change is not None else None
             )

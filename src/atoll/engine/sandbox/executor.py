@@ -22,6 +22,14 @@ job's processes like its cgroup does.
 A job with egress also has an :class:`~atoll.engine.sandbox.egress_proxy.EgressProxy` in the
 engine's process, from start() until wait() returns.
 
+A job in an image (a runtime with a ``root``) gets the same process tree, limits and mounts,
+but its file system is the image's unpacked tree, read-only, instead of the host's ``/usr``:
+each top-level entry of the image is bound into bubblewrap's root (through the job's overlay
+of it, so no host path of the cache shows in its mount table), and the inner shell is the
+host's statically linked busybox at ``/run/atoll/sh``, the one host file the job sees (an
+image need not have a shell, and the job's command is an absolute path, so that none of
+busybox's own programs stands in for one of the image's).
+
 This module starts jobs and answers for them by execution id; the pieces live beside it:
 :mod:`~atoll.engine.sandbox.host_probe` (what the host has), :mod:`~atoll.engine.sandbox.launch`
 (checking and staging a job), :mod:`~atoll.engine.sandbox.execution` (a running job) and
