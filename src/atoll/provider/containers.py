@@ -56,20 +56,25 @@ class ImageRules:
         """The container's image as a reference, on a listed registry (else refused, with no
         connection made)."""
         reference = ImageReference.parse(container.reference)
-        if container.checksum and reference.digest != container.checksum:
-            raise PolicyRefused("the container's image and checksum disagree")
         registry_for(reference, self.registries)
         return reference
 
     def pin(self, container: AlgorithmContainer) -> AlgorithmContainer:
-        """The container with its digest: its own, or the one its tag names now."""
+        """The container with its digest: its own, or the one its tag names now; its image
+        written as ``registry/repository`` (a tag or digest written in it moves to its own
+        field)."""
         reference = self.reference(container)
-        if reference.digest:
-            return container
-        if not reference.tag:
-            raise PolicyRefused("a container names its image by tag or by checksum (a digest)")
-        pinned = self._resolve(reference)
-        return container.model_copy(update={"checksum": pinned.digest or ""})
+        if not reference.digest:
+            if not reference.tag:
+                raise PolicyRefused("a container names its image by tag or by checksum (a digest)")
+            reference = self._resolve(reference)
+        return container.model_copy(
+            update={
+                "image": reference.name,
+                "tag": reference.tag or "",
+                "checksum": reference.digest or "",
+            }
+        )
 
     def run(self, container: AlgorithmContainer, env: Environment) -> ContainerRun:
         """What the engine runs: the image pinned by digest, if ``env`` accepts it."""
