@@ -45,18 +45,6 @@ RECIPE = (
 PYTHON_RECIPE = tuple(
     "--include=python3" if part == "--include=python3-minimal" else part for part in RECIPE
 )
-#: an image for data science: pandas and numpy from Debian's packages. The extract variant
-#: runs no maintainer scripts, so the links update-alternatives would make to the reference
-#: BLAS and LAPACK (numpy loads libblas.so.3) are made by a hook
-PANDAS_RECIPE = (
-    *(
-        "--include=python3,python3-pandas,python3-numpy" if p == "--include=python3-minimal" else p
-        for p in RECIPE[:-1]
-    ),
-    '--extract-hook=for d in "$1"/usr/lib/*-linux-gnu; do for l in blas lapack; do'
-    ' ln -sf $l/lib$l.so.3 "$d/lib$l.so.3"; done; done',
-    SUITE,
-)
 REGISTRY_USER = "atoll-puller"
 
 
@@ -267,7 +255,10 @@ def debian_python_image(registry: Registry) -> PushedImage:
 
 @pytest.fixture(scope="session")
 def pandas_image(registry: Registry) -> PushedImage:
-    """The Debian image with pandas and numpy, pushed as an OCI image."""
-    need("umoci", "skopeo")
-    layout = build_debian_layout(PANDAS_RECIPE, "debian-pandas")
+    """The Debian image with pandas and numpy (the demo's sample image, which scripts/setup
+    builds and caches), pushed as an OCI image."""
+    from atoll.cli.demo_image import sample_layout
+
+    need("umoci", "skopeo", "mmdebstrap")
+    layout = sample_layout()
     return PushedImage("debian/pandas", skopeo_push(registry, layout, "debian/pandas"))

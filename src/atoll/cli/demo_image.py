@@ -40,7 +40,8 @@ RECIPE = (
     SUITE,
 )
 REPOSITORY = "atoll/pandas"
-TAG = "demo"
+TAG = "latest"
+ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8")
 TOOLS = ("mmdebstrap", "skopeo", "docker-registry")
 
 
@@ -60,7 +61,7 @@ def need_tools() -> None:
 def sample_layout(say: Callable[[str], None] = print) -> Path:
     """The OCI layout of the sample image, built on first use (under a lock: two demos at
     once build it once) and reused while its recipe stays the same."""
-    key = hashlib.sha256("\0".join(RECIPE).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join((*RECIPE, TAG, *ENV)).encode()).hexdigest()[:16]
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     layout = cache / f"pandas-{key}"
@@ -79,8 +80,7 @@ def sample_layout(say: Callable[[str], None] = print) -> Path:
             if built.returncode != 0:
                 last = (built.stderr.strip().splitlines() or ["no message"])[-1]
                 raise AtollError(f"mmdebstrap could not build the sample image: {last}")
-            env = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]
-            write_layout(work / "root.tar", work / "layout", TAG, {"Env": env})
+            write_layout(work / "root.tar", work / "layout", TAG, {"Env": list(ENV)})
             (work / "layout").rename(layout)
         finally:
             shutil.rmtree(work, ignore_errors=True)
