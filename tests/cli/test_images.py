@@ -71,6 +71,18 @@ def test_publish_trust_and_run_in_an_image(
         "python3 -I $ALGO", debian_python_image.digest
     )
     did = json.loads(dataset.output)["id"]
+    # trusted again through the policy command: pinned to the image, never to a host runtime
+    pinned = runner.invoke(
+        app, ["policy", "set", did, "--trust-algorithm", ddo["id"], "--pin-runtime", "default",
+              *common],
+    )  # fmt: skip
+    assert "runs in its own image" in str(pinned.exception)
+    again = runner.invoke(app, ["policy", "set", did, "--trust-algorithm", ddo["id"], *common])
+    assert again.exit_code == 0, again.output
+    policy = provider.publisher.asset(did).service("compute")
+    assert policy is not None and policy.compute is not None
+    (entry,) = policy.compute.publisherTrustedAlgorithms
+    assert entry.containerSectionChecksum == trusted["containerSectionChecksum"]
     run = runner.invoke(
         app, ["compute", "run", did, "--algorithm", ddo["id"], "--wait", "--json", *common]
     )
