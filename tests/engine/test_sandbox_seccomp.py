@@ -20,6 +20,13 @@ from atoll.errors import Forbidden
 
 from .conftest import Jobs, sandbox_unavailable_reason, skip_or_fail
 
+
+@pytest.fixture
+def jobs(any_jobs: Jobs) -> Jobs:
+    """The jobs here run with the host's runtime, then with an image's."""
+    return any_jobs
+
+
 #: system call numbers of the calls tried, per architecture
 NUMBERS = {
     "x86_64": {
@@ -122,13 +129,17 @@ def test_denied_calls_fail_inside_a_job(jobs: Jobs) -> None:
 
 
 def test_threads_processes_and_files_still_work(jobs: Jobs) -> None:
+    # the test image has no shell: its child is its Python
+    child = ["/bin/sh", "-c", "echo child"] if jobs.image is None else [
+        "/usr/bin/python3", "-c", "print('child')"
+    ]  # fmt: skip
     run = jobs.run(
-        """
+        f"""
         import subprocess, threading
         box = []
         t = threading.Thread(target=lambda: box.append("thread"))
         t.start(); t.join()
-        out = subprocess.run(["/bin/sh", "-c", "echo child"], capture_output=True, text=True)
+        out = subprocess.run({child!r}, capture_output=True, text=True)
         pid = os.fork()
         if pid == 0:
             os._exit(7)

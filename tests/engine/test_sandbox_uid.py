@@ -27,6 +27,13 @@ from atoll.engine.sandbox.ids import UidPool, check_range, kill_processes_of, ra
 from .conftest import SMALL, Jobs, LogBuffer, host_processes_with, host_status
 from .test_sandbox import _spec
 
+
+@pytest.fixture
+def jobs(any_jobs: Jobs) -> Jobs:
+    """The jobs here run with the host's runtime, then with an image's."""
+    return any_jobs
+
+
 # -- what the host sees ---------------------------------------------------------------------
 
 
