@@ -35,6 +35,8 @@ def test_default_environment_from_the_job_settings(tmp_path: Path) -> None:
         ("colour = 1", "unknown setting 'colour'"),
         ("[[environments]]\nid = 'a b'", "setting 'environments'"),
         ("[[environments]]\nid = 'a'\n[[environments]]\nid = 'a'", "share an id"),
+        ("[[environments]]\nid = 'a'\nimages = ['docker.io/x:latest']", "images entry 0"),
+        ("[[environments]]\nid = 'a'\nimages = ['python']", "images entry 0"),
         ("port = ", "not valid TOML"),
         ("data_roots = ['relative/dir']", "setting 'data_roots'"),
         ("data_roots = ['/srv/a=alice']", "'alice' is not an address"),

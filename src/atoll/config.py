@@ -267,6 +267,16 @@ def _environments(raw: Any) -> tuple[Environment, ...]:
     ids = [e.id for e in envs]
     if len(set(ids)) != len(ids):
         raise ConfigError("setting 'environments': two environments share an id")
+    from atoll.images.allow import allowlist_entry_valid
+
+    for env in envs:
+        for n, entry in enumerate(env.images):
+            # a typo would match nothing (closed), but say so rather than refuse in silence
+            if not allowlist_entry_valid(entry):
+                raise ConfigError(
+                    f"setting 'environments': {env.id}: images entry {n} is not sha256:<hex>, "
+                    "registry/repository or *"
+                )
     return envs
 
 

@@ -48,6 +48,7 @@ from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
 from atoll.provider.compute import ComputeService
+from atoll.provider.containers import ImageRules
 from atoll.provider.dryrun import DryRuns
 from atoll.provider.hosts import HostRules
 from atoll.provider.job_end import OncePerJob
@@ -352,6 +353,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     nonces = NonceStore(db)
     roots = DataRoots.from_settings(settings.data_roots, settings.home)
     hosts = HostRules(settings.network_hosts, settings.network_private_hosts)
+    images = ImageRules(settings.image_registries)
     publishing = PublishingService(
         assets=assets,
         endpoint=settings.endpoint,
@@ -363,6 +365,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         roots=roots,
         job_user=job_user(settings),
         remote=remote,
+        images=images,
     )
     compute = ComputeService(
         assets=assets,
@@ -373,6 +376,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         roots=roots,
         job_user=job_user(settings),
         held_dir=derived_dir,
+        images=images,
     )
     context = ProviderContext(
         publishing=publishing,

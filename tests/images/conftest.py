@@ -251,3 +251,14 @@ def debian_python_image(registry: Registry) -> PushedImage:
     need("umoci", "skopeo")
     layout = build_debian_layout(PYTHON_RECIPE, "debian-python3-full")
     return PushedImage("debian/python3-full", skopeo_push(registry, layout, "debian/python3-full"))
+
+
+@pytest.fixture(scope="session")
+def pandas_image(registry: Registry) -> PushedImage:
+    """The Debian image with pandas and numpy (the demo's sample image, which scripts/setup
+    builds and caches), pushed as an OCI image."""
+    from atoll.cli.demo_image import sample_layout
+
+    need("umoci", "skopeo", "mmdebstrap")
+    layout = sample_layout()
+    return PushedImage("debian/pandas", skopeo_push(registry, layout, "debian/pandas"))

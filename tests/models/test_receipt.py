@@ -7,6 +7,7 @@ from atoll.models.receipt import (
     Receipt,
     ReceiptAlgorithm,
     ReceiptChecks,
+    ReceiptContainer,
     ReceiptEnvironment,
     ReceiptPolicy,
     Release,
@@ -40,7 +41,23 @@ def test_a_receipt_without_checks_hashes_as_before() -> None:
     old = receipt()
     body = old.model_dump(mode="json")
     del body["checks"]
+    del body["algorithm"]["container"]  # nor an image, which came later still
     assert old.sha256() == canonical_sha256(body)
+
+
+def test_the_image_and_entrypoint_are_part_of_what_is_signed() -> None:
+    def ran(image: str, entrypoint: str) -> Receipt:
+        r = receipt()
+        r.algorithm.container = ReceiptContainer(
+            image=image, entrypoint=entrypoint, containerSectionChecksum="x"
+        )
+        return r
+
+    a = ran("r.example/a@sha256:" + "1" * 64, "python3 $ALGO")
+    b = ran("r.example/a@sha256:" + "2" * 64, "python3 $ALGO")
+    c = ran("r.example/a@sha256:" + "1" * 64, "python3 -I $ALGO")
+    assert len({a.sha256(), b.sha256(), c.sha256(), receipt().sha256()}) == 4
+    assert "sha256:" + "1" * 64 in a.canonical()
 
 
 def test_the_checks_are_part_of_what_is_signed() -> None:

@@ -123,15 +123,30 @@ def run(
         typer.Option(help="Publish the outputs as a new asset you own, with this name"),
     ] = None,
     description: Annotated[str, typer.Option(help="With --publish-output: its description")] = "",
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="With a Python file: run it in this image (registry/repository:tag or "
+            "@sha256:<digest>), if the environment accepts it"
+        ),
+    ] = None,
+    entrypoint: Annotated[
+        str, typer.Option(help="With --image: the command that runs the code ($ALGO)")
+    ] = "python3 $ALGO",
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Start a job: the algorithm runs in a sandbox next to the data."""
+    from atoll.cli.publish import image_container
+
     if algorithm.startswith("did:"):
         algo_did, rawcode = algorithm, ""
+        if image:
+            raise BadRequest("--image is for a Python file: a published algorithm names its own")
     else:
         algo_did, rawcode = "", _code(Path(algorithm))
+    container = image_container(image, entrypoint) if image else None
     from atoll.cli.parameters import given
     from atoll.models.job import PublishOutput
 
@@ -156,6 +171,7 @@ def run(
                 parameters,
                 {d: a or "" for d, a in extra.items()},
                 environment,
+                container=container,
             )
             if not json:
                 console.print("ordering a Service Agreement (payment locked in escrow)…")
@@ -170,6 +186,7 @@ def run(
             environment,
             agreement,
             publish_output=derived,
+            container=container,
         )
         with following(info.jobId):
             if not json:

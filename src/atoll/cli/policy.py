@@ -33,7 +33,7 @@ def _show(policy: ComputePolicy) -> None:
     console.print(f"trusted algorithms  {len(trusted) or 'none (no published algorithm may run)'}")
     for t in trusted:
         runtime = t.containerSectionChecksum
-        pin = f" runtime {markup(runtime[:12])}…" if runtime else ""
+        pin = f" runtime/image {markup(runtime[:12])}…" if runtime else ""
         console.print(f"  {markup(t.did)}  files {markup(t.filesChecksum[:12])}…{pin}")
     pubs = policy.publisherTrustedAlgorithmPublishers
     console.print(f"trusted publishers  {markup(', '.join(pubs)) or 'none'}")
@@ -133,6 +133,7 @@ def set_(
     key: KeyOpt = None,
 ) -> None:
     """Change a dataset's compute policy; options not given keep their value."""
+    from atoll.cli.publish import trusted_entry
     from atoll.models.ddo import ComputePolicy, TrustedAlgorithm
 
     with client(provider, key) as c:
@@ -151,14 +152,12 @@ def set_(
         drop = set(untrust_algorithm or []) | set(trust_algorithm or [])
         kept = [t for t in policy.publisherTrustedAlgorithms if t.did not in drop]
         for algo_did in trust_algorithm or []:
-            algo = c.asset(algo_did)
-            if algo.metadata.type != "algorithm":
-                raise BadRequest(f"{algo_did} is not an algorithm")
-            kept.append(
-                TrustedAlgorithm(
-                    did=algo_did, filesChecksum=algo.filesChecksum, containerSectionChecksum=pin
-                )
-            )
+            # an algorithm in an image is pinned to that image's digest and entrypoint
+            entry = trusted_entry(algo_did, c.asset(algo_did))
+            if "containerSectionChecksum" in entry and pin:
+                raise BadRequest(f"{algo_did} runs in its own image: --pin-runtime is not for it")
+            entry.setdefault("containerSectionChecksum", pin)
+            kept.append(TrustedAlgorithm.model_validate(entry))
         policy.publisherTrustedAlgorithms = kept
         pubs = [
             p

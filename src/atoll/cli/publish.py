@@ -15,6 +15,7 @@ from atoll.cli.untrusted import plain
 from atoll.errors import BadRequest
 
 if TYPE_CHECKING:
+    from atoll.models.ddo import DDO, AlgorithmContainer
     from atoll.models.source import SourceAccess
 
 app = typer.Typer(help="Publish a dataset or an algorithm (prints its DID).", no_args_is_help=True)
@@ -90,6 +91,40 @@ def _access(headers: list[str], s3_keys_from_env: bool) -> SourceAccess | None:
         ) from None
 
 
+def image_container(image: str, entrypoint: str) -> AlgorithmContainer:
+    """``--image`` and ``--entrypoint`` as a DDO's container section."""
+    from atoll.images.errors import ImageReferenceInvalid
+    from atoll.images.reference import ImageReference
+    from atoll.models.ddo import AlgorithmContainer
+
+    try:
+        ref = ImageReference.parse(image)
+    except ImageReferenceInvalid as exc:
+        raise BadRequest(f"--image: {exc.message}") from None
+    if "$ALGO" not in entrypoint:
+        raise BadRequest("--entrypoint must name the code as $ALGO (e.g. 'python3 $ALGO')")
+    return AlgorithmContainer(
+        entrypoint=entrypoint, image=ref.name, tag=ref.tag or "", checksum=ref.digest or ""
+    )
+
+
+def trusted_entry(did: str, algo: DDO) -> dict[str, str]:
+    """A trust list's entry for ``algo``: its files and, if it runs in an image, Ocean's
+    containerSectionChecksum of that image's digest and entrypoint."""
+    from atoll.images.trust import container_section_checksum
+
+    if algo.metadata.type != "algorithm":
+        raise BadRequest(f"{did} is not an algorithm")
+    entry = {"did": did, "filesChecksum": algo.filesChecksum}
+    info = algo.metadata.algorithm
+    container = info.container if info is not None else None
+    if container is not None and container.checksum:
+        entry["containerSectionChecksum"] = container_section_checksum(
+            container.entrypoint, container.checksum
+        )
+    return entry
+
+
 @app.command("dataset")
 def dataset(
     paths: Annotated[
@@ -151,10 +186,7 @@ def dataset(
     files = _files(paths)
     access = _access(source_header or [], s3_keys_from_env)
     with client(provider, key) as c:
-        trusted = []
-        for did in trust_algorithm or []:
-            algo = c.asset(did)
-            trusted.append({"did": did, "filesChecksum": algo.filesChecksum})
+        trusted = [trusted_entry(did, c.asset(did)) for did in trust_algorithm or []]
         policy = ComputePolicy.model_validate(
             {
                 "allowRawAlgorithm": allow_raw_algorithm,
@@ -196,16 +228,30 @@ def algorithm(
         list[str] | None,
         typer.Option(help="Options of a select parameter: NAME=A,B,C (repeatable)"),
     ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="Run in this image instead of the provider's host interpreter: "
+            "registry/repository:tag (resolved to its digest once, now) or "
+            "registry/repository@sha256:<digest>"
+        ),
+    ] = None,
+    entrypoint: Annotated[
+        str,
+        typer.Option(help="With --image: the command that runs the code ($ALGO is its path)"),
+    ] = "python3 $ALGO",
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Publish an algorithm so datasets can trust it by DID and checksum."""
+    """Publish an algorithm so datasets can trust it by DID and checksum (and, with
+    --image, by its image's digest and entrypoint)."""
     from atoll.cli.parameters import declared
     from atoll.models.ddo import AlgorithmInfo, Metadata
 
     params = declared(param or [], choice or [])
     files = _files([str(file)])
+    container = image_container(image, entrypoint) if image else None
     meta = Metadata(
         name=name,
         description=description,
@@ -213,7 +259,7 @@ def algorithm(
         license=license,
         type="algorithm",
         tags=tag or [],
-        algorithm=AlgorithmInfo(consumerParameters=params),
+        algorithm=AlgorithmInfo(consumerParameters=params, container=container),
     )
     with client(provider, key) as c:
         ddo = c.publish(meta, files)

@@ -55,13 +55,13 @@ def verify(
     from atoll.chain.light import LightChain
     from atoll.chain.records import ConditionState
     from atoll.models.receipt import SignedReceipt
-    from atoll.sdk.verify import check_chain, check_files, check_signature
+    from atoll.sdk.verify import check_chain, check_container, check_files, check_signature
 
     try:
         signed = SignedReceipt.model_validate_json(file.read_text())
     except (OSError, ValueError):
         raise BadRequest(f"{file} is not a receipt") from None
-    problems = check_signature(signed)
+    problems = check_signature(signed) + check_container(signed)
     if chain_url and addresses:
         book = AddressBook.load(addresses)
         rpc, dev = chain_url, None
@@ -96,5 +96,7 @@ def verify(
             err.print(f"[red]✗[/red] {markup(p)}")
         raise typer.Exit(1)
     checked = "signature, chain record" + (", files" if results is not None else "")
+    if signed.receipt.algorithm.container is not None:
+        checked += ", image " + markup(signed.receipt.algorithm.container.image)
     job = markup(signed.receipt.jobId)
     console.print(f"[green]✓[/green] receipt of job {job} verifies ({checked})")

@@ -1,25 +1,27 @@
-"""Sample algorithm, written the Ocean way: it finds its inputs through DIDS and the
-/data layout, and writes only aggregates to /data/outputs."""
+"""Sample algorithm, written the Ocean way: it finds its inputs through DIDS and the /data
+layout, reads them with pandas (from the image it runs in, not from the provider's host) and
+writes only aggregates to /data/outputs."""
 
-import csv
 import json
 import os
-from collections import defaultdict
+
+import pandas as pd
 
 dids = json.loads(os.environ["DIDS"])
 summary = {}
 for did in dids:
     with open(f"/data/ddos/{did}") as fh:
         ddo = json.load(fh)
-    by_station = defaultdict(list)
-    with open(f"/data/inputs/{did}/0", newline="") as fh:
-        for row in csv.DictReader(fh):
-            by_station[row["station"]].append(float(row["temperature_c"]))
+    df = pd.read_csv(f"/data/inputs/{did}/0")
+    by_station = df.groupby("station")["temperature_c"].agg(["count", "mean"])
     summary[ddo["metadata"]["name"]] = {
-        station: {"months": len(temps), "mean_temperature_c": round(sum(temps) / len(temps), 2)}
-        for station, temps in sorted(by_station.items())
+        str(station): {
+            "months": int(row["count"]),
+            "mean_temperature_c": round(float(row["mean"]), 2),
+        }
+        for station, row in by_station.sort_index().iterrows()
     }
-    print(f"summarised {sum(len(t) for t in by_station.values())} rows of {did[:20]}…")
+    print(f"summarised {len(df)} rows of {did[:20]}… with pandas {pd.__version__}")
 
 with open(os.path.join(os.environ["OUTPUTS"], "summary.json"), "w") as fh:
     json.dump(summary, fh, indent=2, sort_keys=True)

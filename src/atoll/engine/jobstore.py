@@ -475,6 +475,7 @@ def _info(row: Any) -> JobInfo:
         resources=wf.get("resources") or {},
         network=wf.get("egress", []),
         algorithmChecksum=wf["algorithm"].get("checksum", ""),
+        container=wf["algorithm"].get("container"),
         trust=wf.get("trust", ""),
         publishOutput=wf.get("publishOutput"),
         dateExpires=_iso(row.expires_at),

@@ -32,12 +32,34 @@ class ConsumerParameter(BaseModel):
     options: list[str] = Field(default_factory=list)
 
 
+class AlgorithmContainer(BaseModel):
+    """The image an algorithm runs in, with Ocean's field names: ``image`` is
+    ``registry/repository`` (the registry host always named), ``tag`` a name resolved once,
+    ``checksum`` the image's digest (``sha256:<64 hex>``), which is what is trusted and run.
+    ``$ALGO`` in the entrypoint stands for the algorithm's path in the job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entrypoint: str = Field(min_length=1, max_length=1024)
+    image: str = Field(min_length=1, max_length=255)
+    tag: str = Field(default="", max_length=128)
+    checksum: str = Field(default="", pattern=r"^(sha256:[0-9a-f]{64})?$")
+
+    @property
+    def reference(self) -> str:
+        """``image[:tag][@checksum]``, as an image reference names it."""
+        text = self.image + (f":{self.tag}" if self.tag else "")
+        return text + (f"@{self.checksum}" if self.checksum else "")
+
+
 class AlgorithmInfo(BaseModel):
-    """An algorithm asset's language and the parameters it takes."""
+    """An algorithm asset's language, the parameters it takes and, when it does not run on
+    the environment's host interpreter, its container."""
 
     language: str = "python"
     version: str = ""
     consumerParameters: list[ConsumerParameter] = Field(default_factory=list)
+    container: AlgorithmContainer | None = None
 
 
 class Provenance(BaseModel):

@@ -7,6 +7,7 @@ environment allows is refused before it is registered.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,8 +94,10 @@ class Environment(BaseModel):
             maxDuration=asked.maxDuration or self.max_duration,
         )
 
-    def public(self) -> dict[str, Any]:
-        """Ocean's field names, plus ours."""
+    def public(self, registries: Sequence[str] = ()) -> dict[str, Any]:
+        """Ocean's field names, plus ours. ``registries``: the hosts images are pulled from
+        (never their credentials), so that a consumer can tell before ordering whether an
+        image would be accepted."""
         return {
             "id": self.id,
             "description": self.description,
@@ -112,5 +115,9 @@ class Environment(BaseModel):
             "runtime": {
                 "packages": self.runtime_packages,
                 "checksum": self.runtime_checksum(),
+            },
+            "images": {
+                "allowed": list(self.images),
+                "registries": sorted(registries) if self.images else [],
             },
         }

@@ -170,6 +170,9 @@ class JobInfo(BaseModel):
     #: hosts the job could reach through the engine's proxy
     network: list[str] = Field(default_factory=list)
     algorithmChecksum: str = ""
+    #: the image the algorithm runs in (pinned by digest) and its entrypoint; None: the
+    #: environment's host interpreter
+    container: ContainerRun | None = None
     trust: str = ""
     publishOutput: PublishOutput | None = None
     #: the asset the job's outputs became, when publishOutput was asked for

@@ -8,7 +8,7 @@ records on chain when it fulfils compute.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,10 +25,22 @@ class ReceiptInput(BaseModel):
     agreementId: str = ""
 
 
+class ReceiptContainer(BaseModel):
+    """The image a job ran in: pinned by digest, with the entrypoint it ran, and Ocean's
+    ``containerSectionChecksum`` of the two (what a trust list pins)."""
+
+    #: ``registry/repository@sha256:<64 hex>``
+    image: str
+    entrypoint: str
+    containerSectionChecksum: str
+
+
 class ReceiptAlgorithm(BaseModel):
     did: str = ""
     #: sha256 of the code that ran
     checksum: str
+    #: absent for a job on the environment's host interpreter
+    container: ReceiptContainer | None = None
 
 
 class ReceiptEnvironment(BaseModel):
@@ -85,8 +97,14 @@ class Receipt(BaseModel):
     checks: ReceiptChecks | None = None
 
     def _body(self) -> dict[str, object]:
-        # a receipt without checks hashes as it did before they existed
-        return self.model_dump(mode="json", exclude={"checks"} if self.checks is None else None)
+        # a receipt without checks, or of a job without an image, hashes as it did before
+        # they existed
+        exclude: dict[str, Any] = {}
+        if self.checks is None:
+            exclude["checks"] = True
+        if self.algorithm.container is None:
+            exclude["algorithm"] = {"container"}
+        return self.model_dump(mode="json", exclude=exclude or None)
 
     def canonical(self) -> str:
         return canonical_json(self._body())

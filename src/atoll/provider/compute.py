@@ -24,7 +24,7 @@ from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Forbidden, NotFound, PolicyRefused
 from atoll.models.charges import served
-from atoll.models.ddo import DDO, PrivateFile
+from atoll.models.ddo import DDO, AlgorithmContainer, PrivateFile
 from atoll.models.environment import Environment, Resources
 from atoll.models.job import (
     JobInfo,
@@ -38,6 +38,7 @@ from atoll.models.job import (
 from atoll.models.parameters import validate_parameters
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry
+from atoll.provider.containers import ImageRules, algorithm_container, section_checksum
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import (
     check_algorithm,
@@ -76,10 +77,13 @@ class DatasetRef(BaseModel):
 
 
 class AlgorithmRef(BaseModel):
-    """The algorithm: a published one by DID, or raw code (one of the two)."""
+    """The algorithm: a published one by DID, or raw code (one of the two). Raw code may name
+    the container it runs in (as Ocean's raw algorithm meta does); a published algorithm's
+    container is the one its DDO declares."""
 
     did: str = Field(default="", max_length=80)
     rawcode: str = ""
+    container: AlgorithmContainer | None = None
 
 
 class JobRequest(BaseModel):
@@ -112,6 +116,7 @@ class ComputeService:
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
         held_dir: Path | None = None,
+        images: ImageRules | None = None,
     ) -> None:
         self.assets = assets
         self.registry = registry
@@ -124,6 +129,8 @@ class ComputeService:
         self.job_user = job_user
         #: where the provider keeps the files of derived assets
         self.held_dir = os.path.realpath(held_dir) if held_dir is not None else ""
+        #: the registries images may come from; none listed, no container job is accepted
+        self.images = images or ImageRules()
 
     def environment(self, env_id: str) -> Environment:
         try:
@@ -141,7 +148,17 @@ class ComputeService:
             if len(algo.rawcode.encode()) > MAX_RAWCODE:
                 raise BadRequest(f"raw algorithm code is limited to {MAX_RAWCODE} bytes")
             return None
+        if algo.container is not None:
+            raise BadRequest("a published algorithm runs in the container its DDO declares")
         return self.assets.get(algo.did)
+
+    def _container(self, algo: AlgorithmRef, algorithm: DDO | None) -> AlgorithmContainer | None:
+        if algorithm is None:
+            return algo.container
+        container = algorithm_container(algorithm)
+        if container is not None and not container.checksum:
+            raise PolicyRefused(f"{algorithm.id} names its image without a digest")
+        return container
 
     async def build_workflow(
         self,
@@ -161,12 +178,23 @@ class ComputeService:
         env = self.environment(req.environment)
         granted = env.grant(req.resources)
         algorithm = self._algorithm(algo)
+        container = self._container(algo, algorithm)
+        # what a trust list's containerSectionChecksum pins: the image and entrypoint, or
+        # the environment's host runtime
+        runtime = section_checksum(container) if container and container.checksum else ""
         ddos = [self.assets.get(d.did) for d in datasets]
         rules = set()
         for ddo in ddos:
             if ddo.metadata.type != "dataset":
                 raise BadRequest(f"{ddo.id} is not a dataset")
-            rules.add(check_algorithm(ddo, algorithm, env.runtime_checksum()))
+            rules.add(check_algorithm(ddo, algorithm, runtime or env.runtime_checksum()))
+        # the registry and the environment's allowlist are checked before anything is
+        # contacted; only a raw algorithm's tag is resolved here, at its listed registry
+        run = (
+            await anyio.to_thread.run_sync(self.images.run, container, env)
+            if container is not None
+            else None
+        )
         declared = (
             algorithm.metadata.algorithm.consumerParameters
             if algorithm is not None and algorithm.metadata.algorithm is not None
@@ -200,6 +228,7 @@ class ComputeService:
                 rawcode=algo.rawcode,
                 checksum=hashlib.sha256(algo.rawcode.encode()).hexdigest(),
                 customData=custom,
+                container=run,
             )
         else:
             code = self._verified_code(algorithm)
@@ -209,6 +238,7 @@ class ComputeService:
                 location=code.location,
                 checksum=code.sha256,
                 customData=custom,
+                container=run,
             )
         return Workflow(
             owner=consumer,
@@ -260,8 +290,14 @@ class ComputeService:
         minutes = (wf.resources.maxDuration or env.max_duration) / 60
         return {
             "datasets": prices,
-            "algorithm": {"did": req.algorithm.did, "raw": bool(req.algorithm.rawcode)},
-            "environment": env.public(),
+            "algorithm": {
+                "did": req.algorithm.did,
+                "raw": bool(req.algorithm.rawcode),
+                "container": wf.algorithm.container.model_dump()
+                if wf.algorithm.container
+                else None,
+            },
+            "environment": env.public(self.images.hosts),
             "resources": wf.resources.model_dump(),
             "network": bool(wf.egress),
             "maxEnvironmentCost": env.price_per_minute * minutes,

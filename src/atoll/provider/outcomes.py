@@ -26,6 +26,7 @@ from atoll.catalog.store import AssetStore
 from atoll.chain.deployment import ChainNode
 from atoll.db.schema import job_outcomes
 from atoll.errors import AtollError, Conflict, NotFound
+from atoll.images.trust import container_section_checksum
 from atoll.models.ddo import Metadata, Provenance
 from atoll.models.environment import Environment
 from atoll.models.job import JobInfo, ResultFile
@@ -33,6 +34,7 @@ from atoll.models.receipt import (
     Receipt,
     ReceiptAlgorithm,
     ReceiptChecks,
+    ReceiptContainer,
     ReceiptEnvironment,
     ReceiptInput,
     ReceiptPolicy,
@@ -111,7 +113,11 @@ class JobOutcomes:
             jobId=info.jobId,
             consumer=info.owner,
             inputs=inputs,
-            algorithm=ReceiptAlgorithm(did=info.algoDID, checksum=info.algorithmChecksum),
+            algorithm=ReceiptAlgorithm(
+                did=info.algoDID,
+                checksum=info.algorithmChecksum,
+                container=_receipt_container(info),
+            ),
             environment=ReceiptEnvironment(
                 id=info.environment,
                 runtimeChecksum=runtime,
@@ -296,3 +302,16 @@ def _receipt_result(entry: ResultFile, checks: ReceiptChecks | None) -> ReceiptR
 
 def _held_outputs(results: list[ResultFile], checks: ReceiptChecks) -> bool:
     return any(r.type == "output" and r.index not in checks.released for r in results)
+
+
+def _receipt_container(info: JobInfo) -> ReceiptContainer | None:
+    """The image the job ran in, by digest, and its entrypoint, bound by the receipt."""
+    run = info.container
+    if run is None:
+        return None
+    digest = run.image.rpartition("@")[2]
+    return ReceiptContainer(
+        image=run.image,
+        entrypoint=run.entrypoint,
+        containerSectionChecksum=container_section_checksum(run.entrypoint, digest),
+    )

@@ -21,7 +21,8 @@ def compute_policy(ddo: DDO) -> ComputePolicy:
 
 def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str = "") -> str:
     """Raise :class:`PolicyRefused` unless the dataset's policy lets this algorithm run in a
-    runtime with ``runtime_checksum``. ``algorithm`` None means raw code. An empty trust list
+    runtime with ``runtime_checksum`` (an image's containerSectionChecksum, or the host
+    runtime's checksum). ``algorithm`` None means raw code. An empty trust list
     trusts nobody. Returns the rule that let it run (for the receipt)."""
     policy = compute_policy(dataset)
     if algorithm is None:
@@ -41,7 +42,8 @@ def check_algorithm(dataset: DDO, algorithm: DDO | None, runtime_checksum: str =
             if pinned and pinned != runtime_checksum:
                 raise PolicyRefused(
                     f"{dataset.id} trusts {algorithm.id} only in another runtime "
-                    "(containerSectionChecksum differs from this environment's)"
+                    "(its containerSectionChecksum differs from this image and entrypoint's, "
+                    "or this environment's)"
                 )
             return "trusted-algorithm"
     owners = {p.lower() for p in policy.publisherTrustedAlgorithmPublishers}

@@ -15,6 +15,7 @@ from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, PolicyRefused
 from atoll.models.ddo import DDO, ComputePolicy, Metadata
 from atoll.models.source import SourceAccess
+from atoll.provider.containers import ImageRules
 from atoll.provider.hosts import HostRules
 from atoll.provider.policy import ceiling_of, owner_lookup, widening
 from atoll.provider.registrar import DidRegistrar
@@ -37,6 +38,7 @@ class PublishingService:
         roots: DataRoots | None = None,
         job_user: tuple[int, int] = (65534, 65534),
         remote: RemoteInputs | None = None,
+        images: ImageRules | None = None,
     ) -> None:
         self.assets = assets
         self.endpoint = endpoint
@@ -52,6 +54,8 @@ class PublishingService:
         self.job_user = job_user
         #: fetches URL and S3 files through the operator's guard; None: only local files
         self.remote = remote
+        #: the registries an algorithm's image may come from; none listed, none may
+        self.images = images or ImageRules()
 
     def publish(
         self,
@@ -74,6 +78,7 @@ class PublishingService:
         if metadata.type == "algorithm" and metadata.algorithm is None:
             metadata = metadata.model_copy(update={"algorithm": {"language": "python"}})
             metadata = Metadata.model_validate(metadata.model_dump())
+        metadata = self._pinned(metadata)
         self.hosts.check(policy.networkAllowlist)
         files, prints = inspect_published(
             locations,
@@ -102,6 +107,19 @@ class PublishingService:
             self.registrar.claim(ddo)  # on chain, the publisher's, before it is public
         self.assets.add(ddo, files, prints)
         return ddo
+
+    def _pinned(self, metadata: Metadata) -> Metadata:
+        """An algorithm's container pinned to a digest, resolved now (once) if it names a
+        tag: the digest is what datasets trust and jobs run, whatever the tag names later."""
+        info = metadata.algorithm
+        if info is None or info.container is None:
+            return metadata
+        if metadata.type != "algorithm":
+            raise BadRequest("only an algorithm runs in a container")
+        container = self.images.pin(info.container)
+        return metadata.model_copy(
+            update={"algorithm": info.model_copy(update={"container": container})}
+        )
 
     def set_policy(self, owner: str, did: str, policy: ComputePolicy) -> DDO:
         """Change the compute policy of ``owner``'s asset; a derived asset's may only narrow

@@ -28,7 +28,7 @@ from atoll.errors import (
 )
 from atoll.errors import RemoteError as RemoteError
 from atoll.home import default_home
-from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.ddo import DDO, AlgorithmContainer, ComputePolicy, Metadata
 from atoll.models.environment import Resources
 from atoll.models.job import (
     RESULTS_PAGE,
@@ -43,6 +43,7 @@ from atoll.models.receipt import SignedReceipt
 from atoll.models.source import SourceAccess
 from atoll.models.status import JobStatus
 from atoll.sdk.endpoint import provider_url
+from atoll.sdk.images import check_image, find_environment
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
 
@@ -276,6 +277,21 @@ class ProviderClient:
         data: list[dict[str, Any]] = self._send("GET", "/computeEnvironments").json()
         return data
 
+    def check_image(
+        self,
+        environment: str,
+        algorithm_did: str = "",
+        container: AlgorithmContainer | None = None,
+    ) -> None:
+        """Refuse (PolicyRefused) an algorithm whose image ``environment`` would not accept,
+        judged by what the provider publishes of it; nothing is asked of any registry."""
+        if algorithm_did and container is None:
+            info = self.asset(algorithm_did).metadata.algorithm
+            container = info.container if info is not None else None
+        if container is None:
+            return
+        check_image(find_environment(self.environments(), environment), container)
+
     @staticmethod
     def _compute_body(
         dataset: str,
@@ -286,14 +302,18 @@ class ProviderClient:
         environment: str,
         agreement_id: str,
         resources: Resources | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> dict[str, Any]:
+        algorithm: dict[str, Any] = {"did": algorithm_did, "rawcode": rawcode}
+        if container is not None:
+            algorithm["container"] = container.model_dump(mode="json")
         return {
             "resources": resources.model_dump(mode="json") if resources else None,
             "dataset": {"did": dataset, "agreementId": agreement_id},
             "additionalDatasets": [
                 {"did": d, "agreementId": a} for d, a in (additional or {}).items()
             ],
-            "algorithm": {"did": algorithm_did, "rawcode": rawcode},
+            "algorithm": algorithm,
             "parameters": parameters or {},
             "environment": environment,
         }
@@ -308,7 +328,12 @@ class ProviderClient:
         environment: str = "default",
         agreement_id: str = "",
         resources: Resources | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> dict[str, Any]:
+        """Ask the provider whether it would run the job, and what it would cost. An image
+        the environment would refuse (by its published allowlist and registries) is refused
+        here first, without asking."""
+        self.check_image(environment, algorithm_did, container)
         body = self._compute_body(
             dataset,
             algorithm_did,
@@ -318,6 +343,7 @@ class ProviderClient:
             environment,
             agreement_id,
             resources,
+            container,
         )
         body["consumerAddress"] = self._key().address
         data: dict[str, Any] = self._send("POST", "/initializeCompute", json=body).json()
@@ -334,11 +360,13 @@ class ProviderClient:
         agreement_id: str | None = None,
         resources: Resources | None = None,
         publish_output: PublishOutput | None = None,
+        container: AlgorithmContainer | None = None,
     ) -> JobInfo:
         """Start a job. ``agreement_id`` None orders an agreement first (and pays for it);
         so does an additional dataset mapped to None. ``additional`` maps DIDs to agreement
         ids. Before paying for anything, the provider is asked whether it would accept the job
-        (``initialize``), so that a refusal costs nothing."""
+        (``initialize``), so that a refusal costs nothing. ``container``: the image raw code
+        runs in (a published algorithm's is the one its DDO names)."""
         to_order = [d for d, a in (additional or {}).items() if a is None]
         if agreement_id is None or to_order:
             self.initialize(
@@ -350,6 +378,7 @@ class ProviderClient:
                 environment,
                 "",
                 resources,
+                container,
             )
         if agreement_id is None:
             agreement_id = self.order(dataset)
@@ -363,6 +392,7 @@ class ProviderClient:
             environment,
             agreement_id,
             resources,
+            container,
         )
         if publish_output is not None:
             body["publishOutput"] = publish_output.model_dump(mode="json")

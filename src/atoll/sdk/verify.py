@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 from atoll import signing
 from atoll.errors import AuthError, BadRequest
+from atoll.images.reference import is_digest
+from atoll.images.trust import container_section_checksum
+from atoll.models.ddo import DDO
 from atoll.models.job import result_path
 from atoll.models.receipt import SignedReceipt
 
@@ -28,6 +31,39 @@ def check_signature(signed: SignedReceipt) -> list[str]:
             f"signed by {signer}"
         ]
     return check_releases(signed)
+
+
+def check_container(signed: SignedReceipt, algorithm: DDO | None = None) -> list[str]:
+    """The image the receipt says the job ran in: pinned by digest, its
+    containerSectionChecksum that of this digest and entrypoint and, given the algorithm's
+    DDO, the image and entrypoint the DDO declares (a job on the host interpreter names
+    none, and matches only an algorithm without a container)."""
+    ran = signed.receipt.algorithm.container
+    info = algorithm.metadata.algorithm if algorithm is not None else None
+    declared = info.container if info is not None else None
+    problems = []
+    if ran is not None:
+        name, _, digest = ran.image.rpartition("@")
+        if not name or not is_digest(digest):
+            problems.append(f"container: image {ran.image} is not pinned by a digest")
+        elif container_section_checksum(ran.entrypoint, digest) != ran.containerSectionChecksum:
+            problems.append("container: containerSectionChecksum is not that of its image")
+    if algorithm is None:
+        return problems
+    if declared is None:
+        if ran is not None:
+            problems.append(f"container: {algorithm.id} declares none, the job ran in one")
+    elif ran is None:
+        problems.append(f"container: the job did not run in the image {algorithm.id} declares")
+    elif (
+        ran.image != f"{declared.image}@{declared.checksum}"
+        or ran.entrypoint != declared.entrypoint
+    ):
+        problems.append(
+            f"container: the job ran {ran.image} ({ran.entrypoint!r}), {algorithm.id} "
+            f"declares {declared.image}@{declared.checksum} ({declared.entrypoint!r})"
+        )
+    return problems
 
 
 def check_releases(signed: SignedReceipt) -> list[str]:

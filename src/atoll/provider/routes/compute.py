@@ -50,7 +50,7 @@ class JobRef(Signed):
 
 @router.get("/computeEnvironments", summary="The compute environments this provider offers")
 def environments(c: ProviderContext = Depends(ctx)) -> list[dict[str, Any]]:
-    return [e.public() for e in c.compute.environments.values()]
+    return [e.public(c.compute.images.hosts) for e in c.compute.environments.values()]
 
 
 @router.post("/initializeCompute", summary="Check a job without starting it, and quote it")
