@@ -75,14 +75,28 @@ def dataset(
         str | None, typer.Option(help="Price of one agreement, in tokens (default: node's)")
     ] = None,
     timeout: Annotated[int | None, typer.Option(help="Compute service timeout, seconds")] = None,
+    access_price: Annotated[
+        str | None,
+        typer.Option(help="Offer the files for download too, at this price in tokens"),
+    ] = None,
+    access_timeout: Annotated[
+        int | None, typer.Option(help="How long one access agreement serves, seconds")
+    ] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Publish data files as a dataset offering compute (its file locations stay private)."""
-    from atoll.models.ddo import ComputePolicy, Metadata
+    from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
 
     wei = _price(price)
+    if access_timeout is not None and access_price is None:
+        raise BadRequest("--access-timeout goes with --access-price (the download offer)")
+    offer = (
+        AccessOffer(price=_price(access_price) or 0, timeout=access_timeout)
+        if access_price is not None
+        else None
+    )
     files = _files(paths)
     with client(provider, key) as c:
         trusted = []
@@ -107,7 +121,7 @@ def dataset(
             type="dataset",
             tags=tag or [],
         )
-        ddo = c.publish(meta, files, policy, timeout, wei)
+        ddo = c.publish(meta, files, policy, timeout, wei, access=offer)
     print_json(ddo.public_json()) if json else console.print(plain(ddo.id))
 
 

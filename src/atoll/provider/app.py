@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from atoll.provider.metrics import Metrics
 from atoll.provider.openapi import document_errors
 from atoll.provider.ratelimit import UNSIGNED_ROUTES, RateLimitMiddleware, RateLimits
-from atoll.provider.routes import assets, chain, compute, dryrun, mock, review
+from atoll.provider.routes import access, assets, chain, compute, dryrun, mock, review
 from atoll.provider.routes.common import ProviderContext
 from atoll.web.errors import install_error_handlers
 from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
@@ -73,6 +73,7 @@ def create_provider_app(
     app.include_router(mock.router)
     app.include_router(dryrun.router)
     app.include_router(review.router)
+    app.include_router(access.router)
     serve_docs(app)
     document_errors(app, set(UNSIGNED_ROUTES) if rate_limits else set(), EXTRA_CODES)
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from atoll import signing
 from atoll.errors import Forbidden, NotFound
-from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
 from atoll.provider.routes.mock import with_mock
@@ -26,6 +26,8 @@ class PublishBody(Signed):
     timeout: int | None = Field(default=None, ge=0)
     #: price of one agreement in the token's smallest unit; the provider's default if absent
     price: int | None = Field(default=None, ge=0, lt=2**256)
+    #: offer the files for download too, under access agreements at this price
+    access: AccessOffer | None = None
 
 
 class PolicyBody(Signed):
@@ -55,7 +57,7 @@ def publish(
         digest,
     )
     ddo = c.publishing.publish(
-        publisher, body.metadata, body.files, body.compute, body.timeout, body.price
+        publisher, body.metadata, body.files, body.compute, body.timeout, body.price, body.access
     )
     return ddo.public_json()
 
