@@ -5,6 +5,7 @@ publisher (balances exact); every refusal a clear 4xx; refund after the time out
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,15 @@ import httpx
 import pytest
 
 from atoll import signing
-from atoll.chain.records import ConditionState
+from atoll.chain.book import AddressBook
+from atoll.chain.records import ConditionState, TemplateState
+from atoll.cli.serve import init_home
+from atoll.config import load_settings
+from atoll.errors import ConfigError
 from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
+from atoll.node import build_provider
 from atoll.sdk import ProviderClient
+from atoll.signing import Key
 from tests.helpers import Running, running_provider
 
 TOKEN = 10**18
@@ -195,3 +202,40 @@ def test_signing_message_binds_the_file(chained: Running) -> None:
     r = httpx.get(f"{p.url}/api/services/access", params=params)
     assert r.status_code == 401
     assert signing.normalise_address(p.consumer.key.address)  # type: ignore[union-attr]
+
+
+def strip_access(book_file: Path, governance: str | None = None) -> None:
+    """Make the address book look like one written before the access service."""
+    data = json.loads(book_file.read_text())
+    for field in ("access_condition", "access_escrow", "access_template"):
+        data.pop(field, None)
+    if governance is not None:
+        data["governance"] = governance
+    book_file.write_text(json.dumps(data))
+
+
+def test_an_older_deployment_gets_the_access_contracts_at_start(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init_home(home)
+    settings = load_settings(home, port=0)
+    build_provider(settings).chain.close()  # the node's first start records its identity
+    strip_access(settings.address_book_file)
+    node = build_provider(settings)
+    try:
+        book = node.chain.contracts.book
+        assert book.has_access
+        assert AddressBook.load(settings.address_book_file) == book
+        assert node.chain.contracts.template_state(book.access_template) is (TemplateState.APPROVED)
+    finally:
+        node.chain.close()
+        node.db.dispose()
+
+
+def test_an_older_deployment_of_another_governance_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init_home(home)
+    settings = load_settings(home, port=0)
+    build_provider(settings).chain.close()
+    strip_access(settings.address_book_file, governance=Key.generate().address)
+    with pytest.raises(ConfigError, match=r"no access template.*not its governance"):
+        build_provider(settings)
