@@ -37,7 +37,9 @@ def order(
 @app.command("download")
 def download(
     did: DidArg,
-    to: Annotated[Path, typer.Option(help="Folder to save the files in (file-0, file-1, …)")],
+    to: Annotated[
+        Path, typer.Option(help="Folder to save the files in, as file-0, file-1 and so on")
+    ],
     agreement: Annotated[
         str | None,
         typer.Option(help="Access agreement id (default: your newest for this asset)"),
