@@ -105,6 +105,12 @@ class AccessLedger:
     def completed(self, agreement_id: str, index: int) -> bool:
         """Count a download of file ``index`` served to its end; False when the agreement
         was closed for a refund meanwhile (it is not counted: the refund stands)."""
+        try:
+            return self._complete(agreement_id, index)
+        except IntegrityError:  # the file's first two downloads ended at once: count again
+            return self._complete(agreement_id, index)
+
+    def _complete(self, agreement_id: str, index: int) -> bool:
         with self._engine.begin() as conn:
             open_ = conn.execute(
                 select(access_agreements.c.agreement_id).where(

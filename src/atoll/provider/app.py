@@ -24,6 +24,9 @@ EXTRA_CODES: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/services/initializeCompute"): {403, 404},
     # free compute: a rate limit per address and a cap on dry runs at once
     ("POST", "/api/services/dryrun"): {429},
+    # the data access service: no paid agreement, a range past the end, a changed file
+    ("GET", "/api/services/access"): {402, 416},
+    ("GET", "/api/services/accessFiles"): {402},
     # JSON-RPC reads its body itself, so the schema shows none; the limits still apply
     ("POST", "/chain"): {400, 413},
 }

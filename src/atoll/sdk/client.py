@@ -338,6 +338,10 @@ class ProviderClient:
             ) as response:
                 if have and response.status_code != 206:
                     have, running = 0, hashlib.sha256()  # the whole file came back
+                elif have and not response.headers.get("content-range", "").startswith(
+                    f"bytes {have}-"
+                ):
+                    raise RemoteError(f"file {index} came back from another offset than asked")
                 if response.headers.get("x-atoll-sha256", digest) != digest:
                     raise RemoteError(f"file {index} is served with another sha256 than listed")
                 with part.open("r+b" if have else "wb") as out:

@@ -45,7 +45,10 @@ async def access_files(
 @router.get(
     "/access",
     summary="Download one file under an access agreement; Range resumes (signed)",
+    description="The whole file (200), or with `Range: bytes=a-b`, `a-` or `-n` the bytes "
+    "asked for (206, with `Content-Range`); a range past the end is answered 416.",
     response_class=StreamingResponse,
+    responses={200: {"description": "The whole file", "content": {"application/octet-stream": {}}}},
 )
 async def access_download(
     request: Request,
