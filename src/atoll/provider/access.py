@@ -17,6 +17,7 @@ and it fulfils the access condition and pays the publisher.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -244,15 +245,25 @@ class AccessService:
         """The span's bytes, read from the source in a worker thread; the download is
         counted once the last byte of the file has been handed on."""
         location = download.file.location
+        loop = asyncio.get_running_loop()
         with self.inputs.open(location) as source:
             await anyio.to_thread.run_sync(_skip_to, source, span.start)
             left = span.length
-            while left > 0:
-                chunk = await anyio.to_thread.run_sync(source.read, min(CHUNK, left))
-                if not chunk:
-                    return  # the file is shorter than published: never counted
-                left -= len(chunk)
-                yield chunk
+            ahead = loop.run_in_executor(None, source.read, min(CHUNK, left)) if left else None
+            try:
+                while ahead is not None:
+                    chunk = await ahead
+                    ahead = None
+                    if not chunk:
+                        return  # the file is shorter than published: never counted
+                    left -= len(chunk)
+                    if left > 0:
+                        # the next chunk is read while this one is sent
+                        ahead = loop.run_in_executor(None, source.read, min(CHUNK, left))
+                    yield chunk
+            finally:
+                if ahead is not None:  # a download broken off: no read outlives the file
+                    await asyncio.wait([ahead])
         if span.reaches_end:
             counted = await anyio.to_thread.run_sync(
                 self.ledger.completed, download.agreement_id, download.file.index
