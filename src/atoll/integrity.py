@@ -147,10 +147,13 @@ class NodeIdentity:
 def observed(node: ChainNode, provider: str, store_id: str) -> NodeIdentity:
     """The identity as the node's key, address book and chain show it now."""
     book = node.contracts.book
+    # the contracts every deployment has: the access service's are added to an older
+    # deployment at a later start, which must not make the node look like another's
+    core = book.core_contracts()
     try:
         deployed_at = node.chain.block_timestamp(book.deployed_block)
         code = hashlib.sha256()
-        for name, address in sorted(book.contracts().items()):
+        for name, address in sorted(core.items()):
             body = node.chain.code(address)
             if not body:
                 raise ConfigError(
@@ -160,9 +163,7 @@ def observed(node: ChainNode, provider: str, store_id: str) -> NodeIdentity:
             code.update(keccak(body))
     except ChainError as exc:
         raise ConfigError(f"the chain cannot be read ({exc}): {RESTORE}") from None
-    contracts = json.dumps(
-        {"deployed_block": book.deployed_block, **book.contracts()}, sort_keys=True
-    )
+    contracts = json.dumps({"deployed_block": book.deployed_block, **core}, sort_keys=True)
     return NodeIdentity(
         store_id=store_id,
         chain_id=node.chain.chain_id,

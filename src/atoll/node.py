@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from atoll import faults
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
+from atoll.chain.access_ledger import AccessLedger
 from atoll.chain.deployment import ChainNode
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
@@ -44,6 +45,7 @@ from atoll.integrity import (
 )
 from atoll.models.job import JobInfo
 from atoll.operator.registry import LocalRegistry, WorkflowRegistry
+from atoll.provider.access import AccessService
 from atoll.provider.agreements import AgreementAuthorizer
 from atoll.provider.app import create_provider_app
 from atoll.provider.auth import RequestAuth
@@ -277,6 +279,7 @@ def open_checked_chain(settings: Settings, db: DbEngine, key: Key) -> ChainNode:
         raise ConfigError(f"the chain file cannot be opened ({exc}): {RESTORE}") from None
     try:
         check_identity(settings.home, db, chain, key.address)
+        chain.ensure_access(settings.address_book_file)
     except BaseException:
         chain.close()
         db.dispose()
@@ -312,7 +315,15 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         registry = operator.registry
     assets = AssetStore(db)
     ledger = AgreementLedger(db)
-    keeper = Keeper(chain, ledger, assets.exists, settle_margin=settings.settle_margin_seconds)
+    access_ledger = AccessLedger(db)
+    keeper = Keeper(
+        chain,
+        ledger,
+        assets.exists,
+        settle_margin=settings.settle_margin_seconds,
+        access=access_ledger,
+        files_of=lambda did: len(assets.files(did)),
+    )
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
     review = OutputReview(ReviewStore(db), assets, registry, key)
@@ -390,6 +401,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         on_job_end=job_end,
         review=review,
     )
+    context.access = AccessService(chain, access_ledger, assets, Inputs(remote), keeper.poke)
     context.mocks = MockData(db, assets, settings.home / "mock")
     context.dryruns = DryRuns(
         db, compute, context.mocks, settings.dry_run_rate_limit, settings.dry_run_concurrency

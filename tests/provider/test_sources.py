@@ -56,7 +56,7 @@ def provider(tmp_path: Path, origin: Origin, s3_endpoint: str) -> Iterator[Runni
 
 def publish(p: Running, name: str, location: str, access: SourceAccess | None = None) -> str:
     meta = Metadata(name=name, type="dataset", tags=["test"])
-    return p.publisher.publish(meta, [location], OPEN_DATA, price=10, access=access).id
+    return p.publisher.publish(meta, [location], OPEN_DATA, price=10, source_access=access).id
 
 
 def run(p: Running, did: str) -> JobInfo:

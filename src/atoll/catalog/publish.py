@@ -171,6 +171,8 @@ def build_ddo(
     timeout: int,
     access: bool = False,
     price: int = 0,
+    access_price: int = 0,
+    access_timeout: int | None = None,
 ) -> DDO:
     if metadata.type == "algorithm" and len(files) != 1:
         raise BadRequest("an algorithm asset has exactly one file: its code")
@@ -187,7 +189,13 @@ def build_ddo(
     ]
     if access:
         services.append(
-            Service(id="access", type="access", serviceEndpoint=endpoint, timeout=timeout)
+            Service(
+                id="access",
+                type="access",
+                serviceEndpoint=endpoint,
+                timeout=access_timeout or timeout,
+                price=access_price,
+            )
         )
     return DDO(
         id=make_did(owner, metadata, checksum),

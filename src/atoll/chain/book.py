@@ -22,7 +22,23 @@ _BOOK_FIELDS: dict[str, str] = {
     "ComputeExecutionCondition": "compute_execution",
     "EscrowPaymentCondition": "escrow_payment",
     "ComputeTemplate": "compute_template",
+    "AccessCondition": "access_condition",
+    "AccessEscrowPayment": "access_escrow",
+    "AccessTemplate": "access_template",
 }
+
+#: the access service's contracts: a deployment made before it lacks them until they are
+#: added (:meth:`atoll.chain.contracts.Contracts.deploy_access`)
+ACCESS_FIELDS = ("access_condition", "access_escrow", "access_template")
+
+#: a book entry deployed from another contract's code: the access escrow is an
+#: EscrowPaymentCondition whose condition is the access condition
+_CODE_OF = {"AccessEscrowPayment": "EscrowPaymentCondition"}
+
+
+def code_of(contract: str) -> str:
+    """The contract (source and ABI) an address book entry was deployed from."""
+    return _CODE_OF.get(contract, contract)
 
 
 @dataclass(frozen=True)
@@ -41,14 +57,40 @@ class AddressBook:
     compute_execution: str
     escrow_payment: str
     compute_template: str
+    access_condition: str = ""
+    access_escrow: str = ""
+    access_template: str = ""
+
+    @property
+    def has_access(self) -> bool:
+        """Whether the access service's contracts are deployed."""
+        return all(getattr(self, f) for f in ACCESS_FIELDS)
 
     def address_of(self, contract: str) -> str:
         """Address of a contract by its name (e.g. ``"DIDRegistry"``)."""
-        return str(getattr(self, _BOOK_FIELDS[contract]))
+        address = str(getattr(self, _BOOK_FIELDS[contract]))
+        if not address:
+            raise ValueError(
+                f"this deployment has no {contract}: the provider adds it when it starts"
+            )
+        return address
 
     def contracts(self) -> dict[str, str]:
-        """``{contract name: address}``."""
-        return {name: self.address_of(name) for name in _BOOK_FIELDS}
+        """``{contract name: address}`` of the contracts deployed (an older deployment
+        may lack the access service's)."""
+        return {
+            name: str(getattr(self, field))
+            for name, field in _BOOK_FIELDS.items()
+            if getattr(self, field)
+        }
+
+    def core_contracts(self) -> dict[str, str]:
+        """The contracts every deployment has (the access service's aside)."""
+        return {
+            name: address
+            for name, address in self.contracts().items()
+            if _BOOK_FIELDS[name] not in ACCESS_FIELDS
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +99,8 @@ class AddressBook:
     def from_dict(cls, data: Mapping[str, Any]) -> AddressBook:
         values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
+            if name in ACCESS_FIELDS and not data.get(name):
+                continue  # a deployment from before the access service
             if name not in data:
                 raise ValueError(f"address book lacks {name!r}")
             raw = data[name]

@@ -31,6 +31,8 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "ComputeExecutionCondition",
     "EscrowPaymentCondition",
     "ComputeTemplate",
+    "AccessCondition",
+    "AccessTemplate",
 )
 
 #: The EVM version the bytecode targets; py-evm's CancunVM and anvil both run it.

@@ -12,6 +12,10 @@ The flow of one compute job, in calls::
     # or, job failed / timed out:
     c.abort_compute(provider_or_anyone_after_timeout, aid); c.refund(anyone, aid)
 
+Data access runs the same way through the access template: ``create_access_agreement``,
+``lock_payment``, then ``fulfil_access`` (files served) or ``abort_access``, and ``release``
+or ``refund`` (which pick the agreement's own escrow).
+
 Agreement ids and DIDs are 32 bytes (``bytes``); addresses are checksummed strings.
 """
 
@@ -24,7 +28,7 @@ from typing import Any
 
 from .abi import AbiEvent, ContractAbi
 from .base import Chain, Receipt, Signer, checksum, signer_address
-from .book import AddressBook
+from .book import AddressBook, code_of
 from .compile import CONTRACT_NAMES, Artifact, load_artifacts
 from .errors import ChainError
 from .interfaces import shipped_abis
@@ -79,7 +83,7 @@ class Contracts:
         self._by_address: dict[str, str] = {a.lower(): n for n, a in book.contracts().items()}
         self._events: dict[tuple[str, bytes], tuple[str, AbiEvent]] = {}
         for name, address in book.contracts().items():
-            for ev in self.abis[name].events.values():
+            for ev in self.abis[code_of(name)].events.values():
                 self._events[(address.lower(), ev.topic)] = (name, ev)
         self._template_tokens: dict[str, str] = {}
 
@@ -105,7 +109,8 @@ class Contracts:
         token_symbol: str = "ATL",
         cache_dir: Path | str | None = None,
     ) -> AddressBook:
-        """Deploy all contracts from ``governance`` and approve the compute template.
+        """Deploy all contracts from ``governance`` and approve the compute and access
+        templates.
 
         The token's faucet is enabled on development chains unless ``faucet`` says
         otherwise; the initial supply goes to ``governance``.
@@ -152,7 +157,44 @@ class Contracts:
         contracts = cls(chain, book, artifacts=arts)
         contracts.propose_template(gov, template)
         contracts.approve_template(gov, template)
-        return book
+        return contracts.deploy_access(gov)
+
+    def deploy_access(self, governance: Signer) -> AddressBook:
+        """Add the access service's contracts to this deployment (the access condition, an
+        escrow paying on it, and the access template, approved); returns the address book
+        that names them. Only the deployment's governance may approve the template."""
+        arts = self.artifacts
+        b = self.book
+
+        def deploy_one(name: str, *args: Any) -> str:
+            art = arts[name]
+            init = art.bytecode + ContractAbi(art.abi).encode_constructor(args)
+            receipt = self.chain.transact(governance, None, init)
+            if receipt.contract_address is None:
+                raise ChainError(f"deploying {name} created no contract")
+            return receipt.contract_address
+
+        access = deploy_one("AccessCondition", b.agreement_store, b.did_registry, b.lock_payment)
+        escrow = deploy_one("EscrowPaymentCondition", b.agreement_store, b.lock_payment, access)
+        template = deploy_one(
+            "AccessTemplate",
+            b.agreement_store,
+            b.did_registry,
+            b.token,
+            b.lock_payment,
+            access,
+            escrow,
+        )
+        self.propose_template(governance, template)
+        self.approve_template(governance, template)
+        return AddressBook.from_dict(
+            {
+                **b.to_dict(),
+                "access_condition": access,
+                "access_escrow": escrow,
+                "access_template": template,
+            }
+        )
 
     def deploy_template(self, deployer: Signer) -> str:
         """Deploy another ComputeTemplate wired to this deployment (not yet approved)."""
@@ -177,7 +219,7 @@ class Contracts:
 
     def call(self, contract: str, fn: str, *args: Any, address: str | None = None) -> Any:
         """Call view ``fn`` of ``contract`` (by name; ``address`` overrides the book's)."""
-        f = self.abis[contract].function(fn)
+        f = self.abis[code_of(contract)].function(fn)
         out = self.chain.call(address or self.book.address_of(contract), f.encode(args))
         return f.decode(out)
 
@@ -191,7 +233,7 @@ class Contracts:
         gas: int | None = None,
     ) -> Receipt:
         """Send a transaction calling ``fn`` of ``contract`` and wait for it."""
-        f = self.abis[contract].function(fn)
+        f = self.abis[code_of(contract)].function(fn)
         target = address or self.book.address_of(contract)
         return self.chain.transact(signer, target, f.encode(args), gas=gas)
 
@@ -297,6 +339,38 @@ class Contracts:
         )
         return aid
 
+    def create_access_agreement(
+        self,
+        consumer: Signer,
+        did: str | bytes,
+        price: int,
+        *,
+        timeout: int = 3600,
+        agreement_id: bytes | None = None,
+    ) -> bytes:
+        """Create a data access agreement for ``consumer``; returns its id. After
+        ``timeout`` seconds, anyone may abort it and the consumer gets the payment back."""
+        aid = _b32(agreement_id) if agreement_id is not None else new_agreement_id()
+        self.transact(
+            consumer,
+            "AccessTemplate",
+            "createAgreement",
+            aid,
+            did_bytes(did),
+            int(price),
+            int(timeout),
+        )
+        return aid
+
+    def is_access(self, template: str) -> bool:
+        """Whether agreements of ``template`` are data access agreements."""
+        return bool(self.book.access_template) and (
+            template.lower() == self.book.access_template.lower()
+        )
+
+    def _escrow_of(self, template: str) -> str:
+        return "AccessEscrowPayment" if self.is_access(template) else "EscrowPaymentCondition"
+
     def _agreement_core(self, agreement_id: bytes) -> tuple[Any, ...]:
         raw = self.call("AgreementStore", "getAgreement", _b32(agreement_id))
         if raw[1] == ZERO_ADDRESS:
@@ -335,7 +409,12 @@ class Contracts:
         conditions = tuple(self.condition(bytes(c)) for c in condition_ids)
         # read after the states: a hash is recorded in the same transaction that fulfils
         # compute, so a fulfilled state read first always finds its hash
-        result = bytes(self.call("ComputeExecutionCondition", "resultHash", agreement_id))
+        access = self.is_access(template)
+        result = (
+            b""
+            if access
+            else bytes(self.call("ComputeExecutionCondition", "resultHash", agreement_id))
+        )
         fulfilled = len(conditions) > 1 and conditions[1].state is ConditionState.FULFILLED
         return Agreement(
             agreement_id=bytes(agreement_id),
@@ -349,7 +428,8 @@ class Contracts:
             receiver=receiver,
             token=token,
             conditions=conditions,
-            result_hash=result if fulfilled else None,
+            result_hash=result if fulfilled and not access else None,
+            kind="access" if access else "compute",
         )
 
     def is_compute_authorised(self, agreement_id: bytes, consumer: str) -> bool:
@@ -361,6 +441,22 @@ class Contracts:
             self.call(
                 "ComputeTemplate",
                 "isComputeAuthorised",
+                agreement_id,
+                checksum(consumer),
+                address=a[1],
+            )
+        )
+
+    def is_access_authorised(self, agreement_id: bytes, consumer: str) -> bool:
+        """On-chain check: consumer's access agreement, payment locked, not aborted, in
+        time."""
+        a = self.call("AgreementStore", "getAgreement", _b32(agreement_id))
+        if a[1] == ZERO_ADDRESS or not self.is_access(str(a[1])):
+            return False
+        return bool(
+            self.call(
+                "AccessTemplate",
+                "isAccessAuthorised",
                 agreement_id,
                 checksum(consumer),
                 address=a[1],
@@ -384,7 +480,7 @@ class Contracts:
             "LockPaymentCondition",
             "fulfil",
             agreement_id,
-            self.book.escrow_payment,
+            self.book.address_of(self._escrow_of(template)),
             token,
             price,
         )
@@ -416,12 +512,26 @@ class Contracts:
             condition_ids[0],
         )
 
+    def fulfil_access(self, provider: Signer, agreement_id: bytes) -> Receipt:
+        """Mark the agreement's files served (DID owner or provider)."""
+        did, _template, consumer, _mj, _ca, _cb, condition_ids = self._agreement_core(agreement_id)
+        return self.transact(
+            provider, "AccessCondition", "fulfil", agreement_id, did, consumer, condition_ids[0]
+        )
+
+    def abort_access(self, caller: Signer, agreement_id: bytes) -> Receipt:
+        """Abort access: DID owner/provider any time, anyone after the time out."""
+        did, _template, consumer, _mj, _ca, _cb, condition_ids = self._agreement_core(agreement_id)
+        return self.transact(
+            caller, "AccessCondition", "abort", agreement_id, did, consumer, condition_ids[0]
+        )
+
     def _escrow(self, caller: Signer, agreement_id: bytes, fn: str) -> Receipt:
         did, template, consumer, *_ = self._agreement_core(agreement_id)
         price, receiver, token = self._terms(template, agreement_id)
         return self.transact(
             caller,
-            "EscrowPaymentCondition",
+            self._escrow_of(template),
             fn,
             agreement_id,
             did,
@@ -432,11 +542,13 @@ class Contracts:
         )
 
     def release(self, caller: Signer, agreement_id: bytes) -> Receipt:
-        """Pay the escrowed price to the publisher (compute fulfilled). Once only."""
+        """Pay the escrowed price to the publisher (compute or access fulfilled). Once
+        only."""
         return self._escrow(caller, agreement_id, "release")
 
     def refund(self, caller: Signer, agreement_id: bytes) -> Receipt:
-        """Return the escrowed price to the consumer (compute aborted). Once only."""
+        """Return the escrowed price to the consumer (compute or access aborted). Once
+        only."""
         return self._escrow(caller, agreement_id, "refund")
 
     # -- token ------------------------------------------------------------------

@@ -78,6 +78,23 @@ class ChainNode:
         book.save(book_file)
         return book
 
+    def ensure_access(self, book_file: Path) -> None:
+        """Give a deployment made before the data access service its contracts, once: the
+        provider deploys them as the deployment's governance and keeps the new address book.
+        A deployment governed by another key is refused with what to do."""
+        book = self.contracts.book
+        if book.has_access:
+            return
+        if book.governance.lower() != address_of(self.key).lower():
+            raise ConfigError(
+                "the contracts' deployment has no access template, and this provider's key "
+                f"is not its governance ({book.governance}): have the governance add it, or "
+                "run `atoll chain deploy --force`"
+            )
+        new = self.contracts.deploy_access(self.key)
+        new.save(book_file)
+        self.contracts = Contracts(self.chain, new)
+
     def now(self) -> int:
         """The chain's time. A quiet development node mines no blocks, so its latest block
         can lag the wall clock; a new block would carry at least the wall clock's time."""

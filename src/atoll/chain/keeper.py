@@ -11,6 +11,11 @@ was delivered; and it settles each agreement once:
   nothing was delivered under it: compute is aborted at once and the consumer refunded;
 - the time out passed with nothing delivered: compute is aborted and the consumer refunded.
 
+Data access agreements (:mod:`atoll.chain.access_ledger`) are settled the same way: once each
+of the asset's files was downloaded to its end (or the time out is near and some file was),
+access is fulfilled and the escrow pays the publisher; the time out passed with nothing
+served: access is aborted and the consumer refunded.
+
 Everything it decides is in the store before it acts on chain, and every chain action is
 checked against the chain's own state first, so a restart after ``kill -9`` neither misses
 an event nor acts twice (the contracts refuse a second claim as well).
@@ -24,6 +29,8 @@ import threading
 from collections.abc import Callable
 
 from atoll import faults
+from atoll.chain.access_ledger import REFUNDING as ACCESS_REFUNDING
+from atoll.chain.access_ledger import AccessLedger, AccessRow, NewAccess
 from atoll.chain.deployment import ChainNode
 from atoll.chain.errors import ChainError, ChainRevert
 from atoll.chain.ledger import REFUNDING, AgreementLedger, AgreementRow, NewAgreement
@@ -33,7 +40,12 @@ from atoll.models.job import JobInfo
 
 log = logging.getLogger("atoll.keeper")
 
-EVENTS = ("ComputeAgreementCreated", "PaymentReleased", "PaymentRefunded")
+EVENTS = (
+    "ComputeAgreementCreated",
+    "AccessAgreementCreated",
+    "PaymentReleased",
+    "PaymentRefunded",
+)
 #: most blocks read in one pass, so that settling is never held up by a long catch-up
 SCAN_BLOCKS = 5_000
 
@@ -46,9 +58,14 @@ class Keeper:
         is_ours: Callable[[str], bool],
         settle_margin: int = 60,
         scan_interval: float = 1.0,
+        access: AccessLedger | None = None,
+        files_of: Callable[[str], int] | None = None,
     ) -> None:
         self.node = node
         self.ledger = ledger
+        #: the access agreements' ledger, and how many files each of our assets has
+        self.access = access
+        self.files_of = files_of or (lambda _did: 1)
         self.is_ours = is_ours
         self.settle_margin = settle_margin
         self.scan_interval = scan_interval
@@ -116,6 +133,7 @@ class Keeper:
         while start <= head:
             end = min(head, start + SCAN_BLOCKS - 1)
             found: list[NewAgreement] = []
+            access: list[NewAccess] = []
             settled: list[tuple[str, str]] = []
             for ev in contracts.events(start, end, names=EVENTS):
                 aid = "0x" + bytes(ev.args["agreementId"]).hex()
@@ -134,12 +152,25 @@ class Keeper:
                                 agreement.deadline,
                             )
                         )
+                elif ev.name == "AccessAgreementCreated":
+                    did = "did:atoll:" + bytes(ev.args["did"]).hex()
+                    if self.access is None or not self.is_ours(did):
+                        continue
+                    agreement = contracts.agreement(bytes(ev.args["agreementId"]))
+                    if agreement is not None:
+                        access.append(
+                            NewAccess(
+                                aid, did, agreement.consumer, self.files_of(did), agreement.deadline
+                            )
+                        )
                 else:
                     how = "released" if ev.name == "PaymentReleased" else "refunded"
                     settled.append((aid, how))
-            self.ledger.learn(found, cursor=end)
+            self.ledger.learn(found, cursor=end, access=access)
             for aid, how in settled:
                 self.ledger.settle(aid, how)
+                if self.access is not None:
+                    self.access.settle(aid, how)
             start = end + 1
 
     def settle_due(self) -> float:
@@ -166,7 +197,79 @@ class Keeper:
                 next_due = min(next_due, row.deadline - self.settle_margin - now)
             else:
                 next_due = min(next_due, row.deadline + 1 - now)
+        if self.access is not None:
+            next_due = min(next_due, self._settle_access(self.access, now))
         return next_due
+
+    def _settle_access(self, ledger: AccessLedger, now: int) -> float:
+        next_due = float("inf")
+        for row in ledger.open():
+            if row.settled == ACCESS_REFUNDING:
+                self._refund_access(ledger, row)  # closed for a refund before a restart
+            elif now > row.deadline:
+                # too late to fulfil access: the consumer gets it back; closed first, so
+                # that a download ending now is not counted as well
+                if row.served or ledger.close_for_refund(row.agreement_id):
+                    self._refund_access(ledger, row)
+            elif row.served and (
+                row.served >= row.files or now >= row.deadline - self.settle_margin
+            ):
+                self._release_access(ledger, row)
+            elif row.served:
+                next_due = min(next_due, row.deadline - self.settle_margin - now)
+            else:
+                next_due = min(next_due, row.deadline + 1 - now)
+        return next_due
+
+    def _release_access(self, ledger: AccessLedger, row: AccessRow) -> None:
+        c = self.node.contracts
+        aid = bytes.fromhex(row.agreement_id[2:])
+        agreement = c.agreement(aid)
+        if agreement is None:
+            return
+        if agreement.access.state is ConditionState.UNFULFILLED:
+            c.fulfil_access(self.node.key, aid)
+            faults.point("keeper.fulfilled")
+            agreement = c.agreement(aid)
+        how = "released"
+        if agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED:
+            if agreement.access.state is ConditionState.FULFILLED:
+                c.release(self.node.key, aid)
+            else:
+                c.refund(self.node.key, aid)
+                how = "refunded"
+        elif agreement is not None and agreement.escrow.state is ConditionState.ABORTED:
+            how = "refunded"
+        faults.point("keeper.paid")
+        ledger.settle(row.agreement_id, how)
+        log.info("access agreement %s settled: %s", row.agreement_id, how)
+        self._notify_settled()
+
+    def _refund_access(self, ledger: AccessLedger, row: AccessRow) -> None:
+        c = self.node.contracts
+        aid = bytes.fromhex(row.agreement_id[2:])
+        agreement = c.agreement(aid)
+        if agreement is None:
+            return
+        if agreement.access.state is ConditionState.UNFULFILLED:
+            c.abort_access(self.node.key, aid)
+            agreement = c.agreement(aid)
+        how = "refunded"
+        if agreement is not None and agreement.escrow.state is ConditionState.UNFULFILLED:
+            if agreement.access.state is ConditionState.FULFILLED:
+                # fulfilled before a crash, in time: what was served is paid for
+                c.release(self.node.key, aid)
+                how = "released"
+            elif agreement.lock.state is ConditionState.FULFILLED:
+                c.refund(self.node.key, aid)
+            else:
+                how = "expired"  # never paid: nothing to give back
+        elif agreement is not None and agreement.escrow.state is ConditionState.FULFILLED:
+            how = "released"
+        faults.point("keeper.paid")
+        ledger.settle(row.agreement_id, how)
+        log.info("access agreement %s settled: %s", row.agreement_id, how)
+        self._notify_settled()
 
     def _notify_settled(self) -> None:
         with self.settled:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from atoll.chain.access_ledger import NewAccess, insert_new
 from atoll.db.schema import agreement_jobs, agreements, keeper_cursor
 from atoll.errors import Forbidden
 
@@ -49,10 +50,17 @@ class AgreementLedger:
 
     # -- agreements ------------------------------------------------------------------------
 
-    def learn(self, found: list[NewAgreement], cursor: int | None = None) -> None:
-        """Record agreements (from chain events or a first start) and, in the same
-        transaction, move the event cursor: an event is handled exactly once."""
+    def learn(
+        self,
+        found: list[NewAgreement],
+        cursor: int | None = None,
+        access: list[NewAccess] | None = None,
+    ) -> None:
+        """Record agreements (from chain events or a first start), compute and ``access``,
+        and, in the same transaction, move the event cursor: an event is handled exactly
+        once."""
         with self._engine.begin() as conn:
+            insert_new(conn, access or [])
             for a in found:
                 exists = conn.execute(
                     select(agreements.c.agreement_id).where(

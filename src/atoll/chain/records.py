@@ -66,7 +66,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class Agreement:
-    """A compute agreement as stored on chain (conditions: lock, compute, escrow)."""
+    """An agreement as stored on chain (conditions: lock, compute or access, escrow)."""
 
     agreement_id: bytes
     did: bytes
@@ -81,6 +81,8 @@ class Agreement:
     conditions: tuple[Condition, ...]
     #: Hash of the result manifest recorded when compute was fulfilled, else None.
     result_hash: bytes | None = None
+    #: "compute", or "access" for an agreement of the access template
+    kind: str = "compute"
 
     @property
     def lock(self) -> Condition:
@@ -95,8 +97,13 @@ class Agreement:
         return self.conditions[2]
 
     @property
+    def access(self) -> Condition:
+        """The access condition of an access agreement (the compute condition's place)."""
+        return self.conditions[1]
+
+    @property
     def deadline(self) -> int:
-        """When the compute condition times out (block timestamp)."""
+        """When the compute (or access) condition times out (block timestamp)."""
         return self.compute.time_out
 
     def compute_allowed(self, consumer: str, now: int) -> bool:

@@ -14,6 +14,7 @@ from typer._click import exceptions as click
 
 import atoll
 from atoll.cli import (
+    access,
     assets,
     backup,
     chain,
@@ -52,6 +53,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(publish.app, name="publish")
 app.add_typer(assets.app, name="assets")
 app.add_typer(compute.app, name="compute")
+app.add_typer(access.app, name="access")
 app.add_typer(chain.app, name="chain")
 app.add_typer(policy.app, name="policy")
 app.add_typer(receipt.app, name="receipt")

@@ -175,14 +175,28 @@ def dataset(
             "(without: the provider's own credentials, on buckets its operator allows)"
         ),
     ] = False,
+    access_price: Annotated[
+        str | None,
+        typer.Option(help="Offer the files for download too, at this price in tokens"),
+    ] = None,
+    access_timeout: Annotated[
+        int | None, typer.Option(help="How long one access agreement serves, seconds")
+    ] = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Publish data files as a dataset offering compute (its file locations stay private)."""
-    from atoll.models.ddo import ComputePolicy, Metadata
+    from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
 
     wei = _price(price)
+    if access_timeout is not None and access_price is None:
+        raise BadRequest("--access-timeout goes with --access-price (the download offer)")
+    offer = (
+        AccessOffer(price=_price(access_price) or 0, timeout=access_timeout)
+        if access_price is not None
+        else None
+    )
     files = _files(paths)
     access = _access(source_header or [], s3_keys_from_env)
     with client(provider, key) as c:
@@ -205,7 +219,7 @@ def dataset(
             type="dataset",
             tags=tag or [],
         )
-        ddo = c.publish(meta, files, policy, timeout, wei, access=access)
+        ddo = c.publish(meta, files, policy, timeout, wei, access=offer, source_access=access)
     print_json(ddo.public_json()) if json else console.print(plain(ddo.id))
 
 

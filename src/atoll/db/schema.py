@@ -168,6 +168,31 @@ agreement_jobs = Table(
     Index("ix_agreement_jobs_agreement", "agreement_id"),
 )
 
+#: data access agreements for this provider's assets (the keeper settles them like compute)
+access_agreements = Table(
+    "access_agreements",
+    metadata,
+    Column("agreement_id", String(66), primary_key=True),
+    Column("did", String(80), nullable=False),
+    Column("consumer", String(42), nullable=False),
+    #: how many files the asset has: the agreement is served in full when each was once
+    Column("files", Integer, nullable=False),
+    #: block timestamp after which access can no longer be fulfilled
+    Column("deadline", BigInteger, nullable=False),
+    #: "" while open, then "released", "refunded" or "expired" (never paid)
+    Column("settled", String(16), nullable=False, default=""),
+)
+
+#: complete downloads of each file under an access agreement
+access_downloads = Table(
+    "access_downloads",
+    metadata,
+    Column("agreement_id", String(66), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    #: downloads served to the file's last byte
+    Column("completed", Integer, nullable=False, default=0),
+)
+
 keeper_cursor = Table(
     "keeper_cursor",
     metadata,

@@ -123,6 +123,14 @@ class Service(BaseModel):
     compute: ComputePolicy | None = None
 
 
+class AccessOffer(BaseModel):
+    """What a publisher asks for downloading an asset's files: the price of one access
+    agreement and how long it serves (the provider's default time out if absent)."""
+
+    price: int = Field(default=0, ge=0, lt=2**256)
+    timeout: int | None = Field(default=None, gt=0)
+
+
 class FileInfo(BaseModel):
     """What a consumer may know of a file: never its location."""
 

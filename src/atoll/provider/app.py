@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from atoll.provider.metrics import Metrics
 from atoll.provider.openapi import document_errors
 from atoll.provider.ratelimit import UNSIGNED_ROUTES, RateLimitMiddleware, RateLimits
-from atoll.provider.routes import assets, chain, compute, dryrun, mock, review
+from atoll.provider.routes import access, assets, chain, compute, dryrun, mock, review
 from atoll.provider.routes.common import ProviderContext
 from atoll.web.errors import install_error_handlers
 from atoll.web.limits import BodyLimitMiddleware, RequestLimits, cap_recursion
@@ -24,6 +24,9 @@ EXTRA_CODES: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/services/initializeCompute"): {403, 404, 503},
     # free compute: a rate limit per address and a cap on dry runs at once
     ("POST", "/api/services/dryrun"): {429, 503},
+    # the data access service: no paid agreement, a range past the end, a changed file
+    ("GET", "/api/services/access"): {402, 416},
+    ("GET", "/api/services/accessFiles"): {402},
     # JSON-RPC reads its body itself, so the schema shows none; the limits still apply
     ("POST", "/chain"): {400, 413},
     # results past their storage time, and a node whose storage is full
@@ -80,6 +83,7 @@ def create_provider_app(
     app.include_router(mock.router)
     app.include_router(dryrun.router)
     app.include_router(review.router)
+    app.include_router(access.router)
     serve_docs(app)
     document_errors(app, set(UNSIGNED_ROUTES) if rate_limits else set(), EXTRA_CODES)
 

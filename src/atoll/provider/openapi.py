@@ -27,11 +27,13 @@ class ErrorBody(BaseModel):
 MEANING = {
     400: "The request is malformed or inconsistent",
     401: "The signature is missing or wrong, or the nonce was used",
+    402: "No agreement, or its payment is not locked in escrow",
     403: "Authenticated, but not allowed (or refused by the asset's policy)",
     404: "Unknown, or not the caller's",
     409: "Clashes with the job's state",
     410: "The job's results and logs expired and were deleted (its receipt is kept)",
     413: "The request body is over this route's limit",
+    416: "The range starts past the end of the file",
     429: "Too many requests; the Retry-After header says when to retry",
     503: "The node's storage is full; try again later",
 }

@@ -13,7 +13,7 @@ from atoll.catalog.publish import build_ddo, inspect_published
 from atoll.catalog.roots import DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.errors import BadRequest, Conflict, Forbidden, PolicyRefused
-from atoll.models.ddo import DDO, ComputePolicy, Metadata
+from atoll.models.ddo import DDO, AccessOffer, ComputePolicy, Metadata
 from atoll.models.source import SourceAccess
 from atoll.provider.containers import ImageRules
 from atoll.provider.hosts import HostRules
@@ -65,11 +65,13 @@ class PublishingService:
         policy: ComputePolicy,
         timeout: int | None,
         price: int | None = None,
-        access: SourceAccess | None = None,
+        access: AccessOffer | None = None,
+        source_access: SourceAccess | None = None,
     ) -> DDO:
         """Publish the files at ``locations`` (paths, or URL and S3 locations opened with
-        ``access``) as one asset of ``publisher``, who must be allowed to publish here;
-        nothing is stored unless every file passes."""
+        ``source_access``) as one asset of ``publisher``, who must be allowed to publish here;
+        nothing is stored unless every file passes. With ``access``, the asset's files may
+        also be downloaded under access agreements."""
         if publisher.lower() not in self.publishers:
             raise Forbidden("this address may not publish on this provider")
         check_compute_policy(policy)
@@ -90,7 +92,7 @@ class PublishingService:
             # by the job itself
             for_jobs=metadata.type == "dataset",
             remote=self.remote,
-            access=access,
+            access=source_access,
         )
         ddo = build_ddo(
             publisher,
@@ -100,6 +102,9 @@ class PublishingService:
             policy,
             timeout or self.default_timeout,
             price=self.default_price if price is None else price,
+            access=access is not None,
+            access_price=access.price if access is not None else 0,
+            access_timeout=access.timeout if access is not None else None,
         )
         if self.registrar is not None:
             if self.assets.exists(ddo.id):

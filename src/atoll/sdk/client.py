@@ -28,7 +28,14 @@ from atoll.errors import (
 )
 from atoll.errors import RemoteError as RemoteError
 from atoll.home import default_home
-from atoll.models.ddo import DDO, AlgorithmContainer, ComputePolicy, Metadata
+from atoll.models.ddo import (
+    DDO,
+    AccessOffer,
+    AlgorithmContainer,
+    ComputePolicy,
+    Metadata,
+    files_checksum,
+)
 from atoll.models.environment import Resources
 from atoll.models.job import (
     RESULTS_PAGE,
@@ -70,6 +77,14 @@ def _error(response: httpx.Response) -> AtollError:
     if cls is not None:
         return cls(message)
     return RemoteError(f"provider error {response.status_code}: {message}", response.status_code)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_key(path: Path) -> Key:
@@ -217,9 +232,11 @@ class ProviderClient:
         compute: ComputePolicy | None = None,
         timeout: int | None = None,
         price: int | None = None,
-        access: SourceAccess | None = None,
+        access: AccessOffer | None = None,
+        source_access: SourceAccess | None = None,
     ) -> DDO:
-        """Publish on the provider. The provider registers the DID on chain in your name
+        """Publish on the provider; with ``access``, the files may also be downloaded under
+        access agreements at its price. The provider registers the DID on chain in your name
         (naming itself as the one who serves it) before the asset becomes public, so that
         no one else can claim it; a DID already registered by someone else is refused.
         ``files`` are paths on the provider's host, or URL and S3 locations
@@ -233,7 +250,9 @@ class ProviderClient:
             "price": price,
         }
         if access is not None:
-            body["sourceAccess"] = access.model_dump(mode="json")
+            body["access"] = access.model_dump(mode="json")
+        if source_access is not None:
+            body["sourceAccess"] = source_access.model_dump(mode="json")
         parts = (signing.body_digest(body),)
         return DDO.model_validate(
             self._send_signed("POST", "/assets", "publish", parts, body=body).json()
@@ -270,6 +289,153 @@ class ProviderClient:
         """Create a Service Agreement for ``did`` and lock its price in escrow; returns the
         agreement id."""
         return self.wallet.order(self.asset(did))
+
+    # -- data access -----------------------------------------------------------------------
+
+    def access_order(self, did: str) -> str:
+        """Create an access agreement for ``did`` (downloading its files) and lock its price
+        in escrow; returns the agreement id."""
+        return self.wallet.order_access(self.asset(did))
+
+    def access_agreement(self, did: str) -> str:
+        """Your newest access agreement for ``did``, found in the chain's events."""
+        from atoll.chain.records import did_bytes
+
+        c = self.wallet.contracts
+        me = self._key().address.lower()
+        target = did_bytes(did)
+        found = [
+            ev
+            for ev in c.events(c.book.deployed_block, names=["AccessAgreementCreated"])
+            if bytes(ev.args["did"]) == target and str(ev.args["consumer"]).lower() == me
+        ]
+        if not found:
+            raise NotFound(f"you have no access agreement for {did}: `atoll access order {did}`")
+        return "0x" + bytes(found[-1].args["agreementId"]).hex()
+
+    def access_files(self, did: str, agreement_id: str) -> list[dict[str, Any]]:
+        """The files the agreement lets you download, each with its size and sha256, checked
+        against the DDO's ``filesChecksum`` (which the DID's on-chain record binds)."""
+        params = {"did": did, "agreementId": agreement_id}
+        data = self._send_signed(
+            "GET", "/accessFiles", "accessFiles", (did, agreement_id), params=params
+        ).json()
+        files = sorted(data["files"], key=lambda f: int(f["index"]))
+        ddo = self.asset(did)
+        if files_checksum([str(f["sha256"]) for f in files]) != ddo.filesChecksum:
+            raise RemoteError(f"the provider's file digests do not match the DDO of {did}")
+        return files
+
+    def access_download(
+        self,
+        did: str,
+        directory: Path,
+        agreement_id: str,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> list[Path]:
+        """Download every file of ``did`` into ``directory`` as ``file-<index>``. Each file
+        arrives as ``file-<index>.part``; a part left by a broken download is resumed with
+        an HTTP Range request, and the file takes its name only once its sha256 is the
+        published one. ``on_progress(index, bytes so far, size)`` follows each file."""
+        files = self.access_files(did, agreement_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for f in files:
+            index, size, digest = int(f["index"]), int(f["contentLength"]), str(f["sha256"])
+            target = directory / f"file-{index}"
+            if not (target.is_file() and _sha256_of(target) == digest):
+                self._download_file(did, agreement_id, index, size, digest, target, on_progress)
+            saved.append(target)
+        return saved
+
+    def _download_file(
+        self,
+        did: str,
+        agreement_id: str,
+        index: int,
+        size: int,
+        digest: str,
+        target: Path,
+        on_progress: Callable[[int, int, int], None] | None,
+    ) -> None:
+        part = target.with_name(target.name + ".part")
+        have = part.stat().st_size if part.is_file() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        # hashed as it arrives when it starts afresh; a resumed part is hashed at the end
+        running = hashlib.sha256() if have == 0 else None
+        if have < size or size == 0:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            params = {"did": did, "agreementId": agreement_id, "index": index}
+            with self._stream_signed(
+                "/access", "access", (did, agreement_id, index), params, headers
+            ) as response:
+                if have and response.status_code != 206:
+                    have, running = 0, hashlib.sha256()  # the whole file came back
+                elif have and not response.headers.get("content-range", "").startswith(
+                    f"bytes {have}-"
+                ):
+                    raise RemoteError(f"file {index} came back from another offset than asked")
+                if response.headers.get("x-atoll-sha256", digest) != digest:
+                    raise RemoteError(f"file {index} is served with another sha256 than listed")
+                with part.open("r+b" if have else "wb") as out:
+                    out.seek(have)
+                    out.truncate()
+                    done = have
+                    try:
+                        for chunk in response.iter_bytes(1 << 20):
+                            out.write(chunk)
+                            if running is not None:
+                                running.update(chunk)
+                            done += len(chunk)
+                            if on_progress is not None:
+                                on_progress(index, done, size)
+                    except httpx.TransportError as exc:
+                        raise RemoteError(
+                            f"the download of file {index} broke off ({type(exc).__name__}); "
+                            "run it again to resume"
+                        ) from None
+        got = running.hexdigest() if running is not None else _sha256_of(part)
+        if got != digest:
+            part.unlink(missing_ok=True)
+            raise RemoteError(
+                f"file {index} does not match its published sha256: the partial file was "
+                "removed; run the download again"
+            )
+        os.replace(part, target)
+
+    @contextlib.contextmanager
+    def _stream_signed(
+        self,
+        path: str,
+        route: str,
+        parts: tuple[object, ...],
+        params: dict[str, Any],
+        headers: dict[str, str],
+    ) -> Iterator[httpx.Response]:
+        """A signed GET whose body is read as it arrives; once more on a stale nonce."""
+        url = "/api/services" + path
+        for attempt in range(2):
+            with contextlib.ExitStack() as stack:
+                signed = {**params, **self._signed(route, *parts)}
+                try:
+                    response = stack.enter_context(
+                        self._http.stream("GET", url, params=signed, headers=headers)
+                    )
+                except httpx.TransportError as exc:
+                    raise RemoteError(
+                        f"cannot reach the provider at {self.url} ({type(exc).__name__})"
+                    ) from None
+                if not response.is_success:
+                    response.read()
+                    error = _error(response)
+                    if attempt or not signing.is_stale_nonce(error.message):
+                        raise error
+                    self._resync(error.message)
+                    continue
+                yield response
+                return
 
     # -- compute ---------------------------------------------------------------------------
 

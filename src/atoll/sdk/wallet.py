@@ -81,6 +81,27 @@ class Wallet:
         c.lock_payment(self.key.private_key, aid)
         return "0x" + aid.hex()
 
+    def order_access(self, ddo: DDO) -> str:
+        """Create an agreement for ``ddo``'s access service (downloading its files) and lock
+        its price in escrow."""
+        service = ddo.service("access")
+        if service is None:
+            raise BadRequest(f"{ddo.id} offers no access service: its files cannot be downloaded")
+        c = self.contracts
+        if not c.book.has_access:
+            raise BadRequest("the provider's deployment has no access template")
+        owner = c.did_owner(ddo.id)
+        if owner is None or owner.lower() != ddo.owner.lower():
+            raise BadRequest(
+                f"{ddo.id} is not registered on chain to its owner {ddo.owner}: "
+                "an agreement would not pay them"
+            )
+        aid = c.create_access_agreement(
+            self.key.private_key, ddo.id, service.price, timeout=service.timeout
+        )
+        c.lock_payment(self.key.private_key, aid)
+        return "0x" + aid.hex()
+
     def agreement(self, agreement_id: str) -> Agreement | None:
         return self.contracts.agreement(bytes.fromhex(agreement_id.removeprefix("0x")))
 

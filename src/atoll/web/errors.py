@@ -43,7 +43,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AtollError)
     async def atoll_error(_: Request, exc: AtollError) -> JSONResponse:
         headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+            {"Retry-After": str(exc.retry_after)}
+            if isinstance(exc, TooManyRequests)
+            else getattr(exc, "headers", None)
         )
         return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
 

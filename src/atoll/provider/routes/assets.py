@@ -10,7 +10,7 @@ from pydantic import Field
 
 from atoll import signing
 from atoll.errors import Forbidden, NotFound
-from atoll.models.ddo import ComputePolicy, Metadata
+from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
 from atoll.models.source import SourceAccess
 from atoll.provider.ratelimit import check_address
 from atoll.provider.routes.common import ProviderContext, Signed, ctx, signed_digest
@@ -30,6 +30,8 @@ class PublishBody(Signed):
     timeout: int | None = Field(default=None, ge=0)
     #: price of one agreement in the token's smallest unit; the provider's default if absent
     price: int | None = Field(default=None, ge=0, lt=2**256)
+    #: offer the files for download too, under access agreements at this price
+    access: AccessOffer | None = None
 
 
 class PolicyBody(Signed):
@@ -65,7 +67,8 @@ def publish(
         body.compute,
         body.timeout,
         body.price,
-        access=body.sourceAccess,
+        body.access,
+        source_access=body.sourceAccess,
     )
     return ddo.public_json()
 

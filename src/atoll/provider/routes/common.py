@@ -24,6 +24,7 @@ from atoll.web.nonces import NonceStore
 from atoll.web.streams import primed
 
 if TYPE_CHECKING:
+    from atoll.provider.access import AccessService
     from atoll.provider.dryrun import DryRuns
     from atoll.provider.mock import MockData
 
@@ -46,6 +47,8 @@ class ProviderContext:
     dryruns: DryRuns | None = None
     #: the disclosure checks' verdicts and the release queue
     review: OutputReview | None = None
+    #: the data access service (downloads under access agreements)
+    access: AccessService | None = None
 
     async def ended(self, info: JobInfo) -> Outcome:
         """The ended job's outcome, its end handled now if the watcher has not got to it yet:
