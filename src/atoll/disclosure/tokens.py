@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Callable
 
 #: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
 _SPLIT = re.compile(r"[^\w@.+\-:]+")
 _NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
 _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c not in "@.+-:_"})
-_NUMERIC_START = frozenset("0123456789-+.")
+#: what a number may start with
+NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -24,7 +26,7 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 def normal(token: str) -> str:
     """One spelling of a token: numbers by their value, the rest lower case."""
     token = token.strip(".:").lower()
-    if token[:1] not in _NUMERIC_START or not _NUMBER.fullmatch(token):
+    if token[:1] not in NUMERIC_START or not _NUMBER.fullmatch(token):
         return token
     number = float(token)
     if number.is_integer() and abs(number) < 2**53:
@@ -51,7 +53,7 @@ def single_token(text: str) -> bool:
 def spellings(token: str) -> list[str]:
     """The ways an input may spell a normal token: a number also with trailing zeros (an
     input's ``12.50`` is an output's ``12.5``)."""
-    if token[:1] not in _NUMERIC_START or not token.lstrip("-").replace(".", "", 1).isdigit():
+    if token[:1] not in NUMERIC_START or not token.lstrip("-").replace(".", "", 1).isdigit():
         return [token]
     if "." in token:
         return [token, token + "0", token + "00"]
@@ -66,9 +68,9 @@ def name_tokens(name: str) -> list[str]:
     return list(dict.fromkeys(tokens(stem) + split))
 
 
-def key(token: str) -> int:
-    """A token's hash: compared only within one check, so the process's own hash will do."""
-    return hash(token)
+#: a token's key, its hash: compared only within one check, so the process's own hash will
+#: do (the builtin itself, so that mapping it over many tokens runs in C)
+key: Callable[[str], int] = hash
 
 
 def distinctive(token: str) -> bool:
