@@ -20,6 +20,7 @@ on every record of a sample.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import compress, count
 
@@ -40,6 +41,12 @@ _IDENTIFYING = re.compile(
     r"mail|ssn|nhs|nino|passport|dob|birth|birthdate|birthday|zip|zipcode|postcode|postal|"
     r"phone|mobile|telephone|tel|address|street|ip|mrn|patient)($|_)"
 )
+
+
+def _normal(raw: Iterable[str]) -> list[str]:
+    """The normal forms of raw tokens, less those that have none (mapped in C: ``normal`` is
+    a cached function)."""
+    return list(filter(None, map(normal, raw)))
 
 
 def identifying_name(name: str) -> bool:
@@ -138,7 +145,7 @@ class OutputIndex:
             return
         shared = self.universe.intersection(parts(text))
         if shared:
-            self.add(file, place, [w for t in shared if (w := normal(t))])
+            self.add(file, place, _normal(shared))
 
     def add_lines(self, file: int, text: str, label: str = "line") -> None:
         """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
@@ -153,7 +160,7 @@ class OutputIndex:
             hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
                 for number, found in hits.items():
-                    self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
+                    self.add(file, f"{label} {number}", _normal(found))
                 return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
@@ -168,7 +175,7 @@ class OutputIndex:
             last = at
             by_line.setdefault(number, set()).add(words[at])
         for number, found in by_line.items():
-            self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
+            self.add(file, f"{label} {number}", _normal(found))
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""
@@ -202,7 +209,8 @@ class OutputIndex:
         """The spellings of the tokens that share an output row with another token."""
         keys: set[int] = set()
         keys.update(*(s for s in self.sets if len(s) >= 2))
-        return {w for w, k in self.spelled.items() if k in keys}
+        spelled = self.spelled
+        return set(compress(spelled, map(keys.__contains__, spelled.values())))
 
     def rare(self, k: int) -> bool:
         """Whether the token is in few enough rows to be looked up by."""

@@ -22,9 +22,20 @@ _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-@functools.lru_cache(maxsize=1 << 16)
+#: tokens whose normal form is kept (the most recently used), and the longest kept: a job
+#: writes what it likes, so the cache is bounded by bytes, not only by entries (about
+#: ``CACHED_TOKENS * (2 * CACHED_LENGTH + 250)`` bytes at most, with a token and its
+#: normal form each a string of up to ``CACHED_LENGTH`` characters)
+CACHED_TOKENS = 1 << 14
+CACHED_LENGTH = 64
+
+
 def normal(token: str) -> str:
     """One spelling of a token: numbers by their value, the rest lower case."""
+    return _cached_normal(token) if len(token) <= CACHED_LENGTH else _normal(token)
+
+
+def _normal(token: str) -> str:
     token = token.strip(".:").lower()
     if token[:1] not in NUMERIC_START or not _NUMBER.fullmatch(token):
         return token
@@ -32,6 +43,9 @@ def normal(token: str) -> str:
     if number.is_integer() and abs(number) < 2**53:
         return str(int(number))
     return repr(number)
+
+
+_cached_normal = functools.lru_cache(maxsize=CACHED_TOKENS)(_normal)
 
 
 def tokens(text: str) -> list[str]:
