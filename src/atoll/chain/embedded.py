@@ -50,7 +50,7 @@ from eth.vm.message import Message
 from eth_typing import Address, BlockNumber
 from eth_utils.address import to_canonical_address
 from eth_utils.exceptions import ValidationError
-from trie import HexaryTrie
+from trie.hexary import HexaryTrie
 
 from . import prune
 from .abi import decode_revert_reason
