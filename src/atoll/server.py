@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
 from atoll.errors import ConfigError
-from atoll.memory import limit_malloc_arenas
+from atoll.memory import limit_malloc_arenas, start_trimming
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -62,6 +62,7 @@ def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> u
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     limit_malloc_arenas()  # before the request threads start: see atoll.memory
+    start_trimming()
     uvicorn.Server(_config(app, host, port, log_level)).run()
 
 

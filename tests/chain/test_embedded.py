@@ -295,3 +295,21 @@ def test_the_state_cache_is_bounded_by_bytes(contract_cache: Path) -> None:
     _agreements(c, 3)
     assert 0 < chain._kv.cache_bytes <= bound
     chain.close()
+
+
+def test_the_trie_s_node_cache_is_let_go_after_each_block(contract_cache: Path) -> None:
+    """py-trie's process-wide cache of encoded nodes (bounded by 4,096 entries, not bytes, and
+    holding the tries that filled it) is emptied as each block is committed or refused and
+    each call answered: it holds no more than the last step's nodes, however many blocks."""
+    from trie import HexaryTrie
+
+    cache = HexaryTrie._cached_create_node_to_db_mapping
+    chain = EmbeddedChain()
+    c = _deploy(chain, contract_cache)
+    for i in range(20):
+        c.faucet(STRANGER, 10**15 + i)
+        assert cache.cache_info().currsize <= 40
+    with pytest.raises(ChainRevert):
+        c.faucet(STRANGER, 10**30)
+    assert cache.cache_info().currsize <= 40
+    chain.close()

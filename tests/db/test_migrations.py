@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from atoll.db import connect, migrate
+from atoll.db import connect, head_revision, migrate
 from atoll.db.schema import agreements, jobs, metadata, node_identity
 from atoll.errors import ConfigError
 
@@ -65,3 +65,28 @@ def test_a_store_from_a_newer_atoll_is_refused(db_url: str) -> None:
     engine.dispose()
     with pytest.raises(ConfigError, match=r"revision 9999.*newer Atoll"):
         connect(db_url)
+
+
+def test_the_head_read_from_the_migration_files_is_alembic_s() -> None:
+    """A store already at the newest revision is opened without loading Alembic: the head
+    it is compared with, read from the migration files, is the one Alembic finds."""
+    assert head_revision() == migrate.head()
+
+
+def test_a_store_at_the_head_is_opened_without_migrating_and_others_are_migrated(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    upgrade = migrate.upgrade
+    monkeypatch.setattr(migrate, "upgrade", lambda conn: calls.append("up") or upgrade(conn))
+    connect(db_url).dispose()
+    assert calls == ["up"]  # a new store is built by the migrations
+    connect(db_url).dispose()
+    assert calls == ["up"]  # at the head: nothing to run
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
+    engine.dispose()
+    engine = connect(db_url)  # behind: migrated again, to the head
+    assert calls == ["up", "up"] and revision(engine) == migrate.head()
+    engine.dispose()

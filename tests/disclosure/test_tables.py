@@ -134,3 +134,59 @@ def test_a_column_s_values_are_its_cells_read_one_by_one() -> None:
             plain = [float(r[0]) if is_number(r[0]) else None for r in rows]
             assert table.values(0) == plain, rows
             assert table.values(1) == [None] * (len(rows) - 1) + [None], rows
+
+
+def test_the_values_classify_reads_are_those_each_column_holds() -> None:
+    """Classifying a table reads its whole-number columns' values once, for the checks that
+    follow: they are what the column's cells read one by one."""
+    cells = ["1", " 2 ", "-2.5", "3e2", "", "x", "7."]
+    for a in cells:
+        for b in cells:
+            rows = [[a, "4", "north"], [b, "5"], ["6", " 7", "south"]]
+            classified = classify(Table(["n", "mean_x", "region"], rows, ["r1", "r2", "r3"]), set())
+            fresh = Table(["n", "mean_x", "region"], rows, ["r1", "r2", "r3"])
+            for j in range(3):
+                assert classified.values(j) == fresh.values(j), (rows, j)
+
+
+def test_lines_read_where_asked_are_the_text_s_lines() -> None:
+    """The lines a printed table is looked for in, cut out of the text where asked (from any
+    line known before, forwards or back), are those ``splitlines`` makes."""
+    from atoll.disclosure.tables import _Lines
+
+    for text in ["", "\n", "a", "a\n", "a\nb", "\n\nx\n\n", "one\ntwo three\n\nfour\n"]:
+        expected = text.splitlines()
+        for known in range(len(expected)):
+            starts = {known: sum(len(line) + 1 for line in expected[:known])}
+            for order in (range(len(expected)), range(len(expected) - 1, -1, -1)):
+                lines = _Lines(text, starts)
+                assert len(lines) == len(expected)
+                assert [lines[k] for k in order] == [expected[k] for k in order], text
+        assert list(_Lines(text, {})) == expected
+
+
+def test_every_line_naming_a_count_is_a_table_start() -> None:
+    """The lines a printed table may start at are found at once by a search that skips ahead:
+    each line that names a count as a word (or holds a series footer) is found, whatever its
+    neighbours, and no other."""
+    import random
+    import re
+
+    from atoll.disclosure.tables import _COUNT_WORDS, _table_starts
+
+    def plain(text: str) -> list[int]:
+        return [
+            i
+            for i, line in enumerate(text.splitlines())
+            if "Name: " in line
+            or any(w in _COUNT_WORDS for w in re.findall("[a-z]+", line.lower()))
+        ]
+
+    pieces = ["n", "count", "counts", "N", "xn", "nx", "obs", "nobs", "records", "Name: ", "a"]
+    rng = random.Random(5)
+    for _ in range(2000):
+        text = "".join(
+            rng.choice(pieces) + rng.choice([" ", "\n", "", "_", "1", ",", "\n\n"])
+            for _ in range(rng.randint(0, 8))
+        )
+        assert _table_starts(text) == plain(text), text

@@ -37,3 +37,18 @@ def test_spellings_of_a_number_include_trailing_zeros() -> None:
 def test_distinctive_values_are_long_text_or_long_numbers() -> None:
     assert distinctive("p10001") and distinctive("123456")
     assert not distinctive("34") and not distinctive("f") and not distinctive("12.5")
+
+
+def test_the_normal_forms_kept_are_bounded_in_bytes() -> None:
+    """A job chooses its tokens: only short ones have their normal form kept, and no more
+    than so many of them, so what the cache holds is bounded in bytes whatever the jobs
+    write."""
+    from atoll.disclosure import tokens as module
+
+    module._cached_normal.cache_clear()
+    long = "A" * (module.CACHED_LENGTH + 1)
+    assert normal(long) == long.lower()
+    assert module._cached_normal.cache_info().currsize == 0
+    for i in range(module.CACHED_TOKENS + 10):
+        normal(f"{i:0{module.CACHED_LENGTH}d}")
+    assert module._cached_normal.cache_info().currsize == module.CACHED_TOKENS

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from atoll.db import migrate
 from atoll.db.schema import metadata
 from atoll.errors import ConfigError
 
@@ -81,6 +82,39 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+_VERSIONS = Path(__file__).parent / "migrations" / "versions"
+_REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*[\"']([^\"']+)[\"']\s*$", re.M)
+_DOWN = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(None|[\"']([^\"']+)[\"'])\s*$", re.M)
+
+
+def head_revision() -> str | None:
+    """The newest schema revision, read from the migration files' ``revision`` and
+    ``down_revision`` lines; None where they do not read as one plain chain (Alembic then
+    decides)."""
+    revisions, downs = set(), set()
+    for path in _VERSIONS.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        source = path.read_text()
+        revision, down = _REVISION.findall(source), _DOWN.findall(source)
+        if len(revision) != 1 or len(down) != 1:
+            return None
+        revisions.add(revision[0])
+        if down[0][1]:
+            downs.add(down[0][1])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(conn: Any) -> bool:
+    """Whether the store already holds the newest schema (by the revision it records)."""
+    head = head_revision()
+    if head is None or "alembic_version" not in inspect(conn).get_table_names():
+        return False
+    found = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    return found == [head]
+
+
 def connect(url: str, create: bool = True) -> Engine:
     """Open the store at ``url`` and, with ``create``, bring its schema to the newest
     revision (:mod:`atoll.db.migrate`). Errors never echo the URL, which may hold a
@@ -102,7 +136,12 @@ def connect(url: str, create: bool = True) -> Engine:
             event.listen(engine, "checkout", _check_if_idle(engine))
         if create:
             with engine.begin() as conn:
-                migrate.upgrade(conn)
+                if not _at_head(conn):
+                    # Alembic (and what it brings: Mako, its script machinery) is loaded
+                    # only for a store that needs it, not kept in every server's memory
+                    from atoll.db import migrate
+
+                    migrate.upgrade(conn)
     except ConfigError:
         raise
     except OperationalError as exc:

@@ -20,10 +20,12 @@ on every record of a sample.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import compress, count
 
 from atoll.disclosure.matcher import line_hits
+from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
 from atoll.disclosure.tokens import key, normal, parts, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
@@ -39,6 +41,12 @@ _IDENTIFYING = re.compile(
     r"mail|ssn|nhs|nino|passport|dob|birth|birthdate|birthday|zip|zipcode|postcode|postal|"
     r"phone|mobile|telephone|tel|address|street|ip|mrn|patient)($|_)"
 )
+
+
+def _normal(raw: Iterable[str]) -> list[str]:
+    """The normal forms of raw tokens, less those that have none (mapped in C: ``normal`` is
+    a cached function)."""
+    return list(filter(None, map(normal, raw)))
 
 
 def identifying_name(name: str) -> bool:
@@ -57,7 +65,12 @@ def _other_breaks(text: str) -> bool:
 
 @dataclass
 class OutputIndex:
-    """Every output row as a set of token keys, and the rows each rare token is in."""
+    """Every output row as a set of token keys, and the rows each rare token is in.
+
+    A row's tokens are normal (:func:`~atoll.disclosure.tokens.normal`): each is its own
+    key's only normal spelling, so a row's keys need no lookup, and the other spellings an
+    input may give a token (:attr:`spelled`) are made once, for every token at once, when
+    the inputs are first compared, not as each row is added."""
 
     budget: int = 1_000_000
     #: per row: the position of its file among the candidates, where it is, whether a name
@@ -68,15 +81,61 @@ class OutputIndex:
     #: files some of whose rows did not fit in the budget
     overflow: set[int] = field(default_factory=set)
     size: int = 0
-    #: every spelling an input may give an output token, and the token's key
-    spelled: dict[str, int] = field(default_factory=dict)
-    #: the same spellings, as a set to intersect with
-    spellings: set[str] = field(default_factory=set)
-    #: the spellings of tokens in file names
-    named: set[str] = field(default_factory=set)
     #: every token the inputs hold (in all the spellings :func:`add_text` may meet), when
     #: known: an output token outside it can match no record, and is not indexed
     universe: frozenset[str] | None = None
+    #: tokens added, and tokens of file names added, whose spellings are not made yet
+    _unspelled: set[str] = field(default_factory=set, repr=False)
+    _unspelled_names: set[str] = field(default_factory=set, repr=False)
+    _spelled: dict[str, int] = field(default_factory=dict, repr=False)
+    _spellings: set[str] = field(default_factory=set, repr=False)
+    _named: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def spelled(self) -> dict[str, int]:
+        """Every spelling an input may give an output token, and the token's key."""
+        self._spell()
+        return self._spelled
+
+    @property
+    def spellings(self) -> set[str]:
+        """The same spellings, as a set to intersect with."""
+        self._spell()
+        return self._spellings
+
+    @property
+    def named(self) -> set[str]:
+        """The spellings of tokens in file names."""
+        self._spell()
+        return self._named
+
+    def _spell(self) -> None:
+        """Make the spellings of the tokens added since last asked, for all of them at once
+        (a row's tokens are many, and most are numbers): each token is a spelling of itself,
+        and a number also one with trailing zeros, as
+        :func:`~atoll.disclosure.tokens.spellings` spells it."""
+        words = self._unspelled
+        if not words:
+            return
+        self._unspelled = set()
+        spelled, every = self._spelled, self._spellings
+        spelled.update(zip(words, map(key, words), strict=True))
+        every.update(words)
+        numbers = [
+            w
+            for w in words
+            if w[:1] in _NUMERIC_START and w.lstrip("-").replace(".", "", 1).isdigit()
+        ]
+        for ends, which in ((("0", "00"), True), ((".0", ".00"), False)):
+            group = [w for w in numbers if ("." in w) is which]
+            keys = list(map(key, group))
+            for end in ends:
+                more = [w + end for w in group]
+                spelled.update(zip(more, keys, strict=True))
+                every.update(more)
+        for w in self._unspelled_names:
+            self._named.update(spellings(w))
+        self._unspelled_names = set()
 
     def add_text(self, file: int, place: str, text: str) -> None:
         """Index one output row given as text: with the inputs' tokens known, only those it
@@ -86,7 +145,7 @@ class OutputIndex:
             return
         shared = self.universe.intersection(parts(text))
         if shared:
-            self.add(file, place, [w for t in shared if (w := normal(t))])
+            self.add(file, place, _normal(shared))
 
     def add_lines(self, file: int, text: str, label: str = "line") -> None:
         """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
@@ -101,7 +160,7 @@ class OutputIndex:
             hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
                 for number, found in hits.items():
-                    self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
+                    self.add(file, f"{label} {number}", _normal(found))
                 return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
@@ -116,7 +175,7 @@ class OutputIndex:
             last = at
             by_line.setdefault(number, set()).add(words[at])
         for number, found in by_line.items():
-            self.add(file, f"{label} {number}", [w for t in found if (w := normal(t))])
+            self.add(file, f"{label} {number}", _normal(found))
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""
@@ -128,19 +187,13 @@ class OutputIndex:
         self.size += len(words)
         row = len(self.rows)
         self.rows.append((file, place, name))
-        spelled, postings, common = self.spelled, self.postings, self.common
-        keys = set()
-        for w in set(words):
-            k = spelled.get(w)
-            if k is None or name:
-                k = key(w)
-                written = spellings(w)
-                spelled.update(dict.fromkeys(written, k))
-                self.spellings.update(written)
-                if name:
-                    self.named.update(written)
-            keys.add(k)
-        self.sets.append(frozenset(keys))
+        unique = set(words)
+        self._unspelled.update(unique)
+        if name:
+            self._unspelled_names.update(unique)
+        keys = frozenset(map(key, unique))
+        self.sets.append(keys)
+        postings, common = self.postings, self.common
         for k in keys:
             posting = postings.get(k)
             if posting is None:
@@ -156,7 +209,8 @@ class OutputIndex:
         """The spellings of the tokens that share an output row with another token."""
         keys: set[int] = set()
         keys.update(*(s for s in self.sets if len(s) >= 2))
-        return {w for w, k in self.spelled.items() if k in keys}
+        spelled = self.spelled
+        return set(compress(spelled, map(keys.__contains__, spelled.values())))
 
     def rare(self, k: int) -> bool:
         """Whether the token is in few enough rows to be looked up by."""

@@ -19,8 +19,9 @@ import io
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import ahocorasick_rs
 
@@ -47,10 +48,14 @@ _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 _LETTERS_ONLY = bytes(
     ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 32 for c in range(256)
 )
-#: each count word between two spaces, found in a whole text by one scan in C (overlapping,
-#: so that two neighbours share the space between them)
+#: each count word with the space that ends it, found in a whole text by one scan in C: the
+#: leftmost-longest match at a word's start is the whole word where any pattern is, and
+#: patterns that do not start with a space let the automaton skip ahead (a prefilter), three
+#: times quicker than a search for each word between two spaces; a match not at a word's
+#: start is then dropped
 _COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
-    [f" {w} ".encode() for w in sorted(_COUNT_WORDS)], matchkind=ahocorasick_rs.MatchKind.Standard
+    [f"{w} ".encode() for w in sorted(_COUNT_WORDS)],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
 )
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
@@ -162,22 +167,83 @@ def printed_tables(text: str) -> list[Table]:
     Only the lines that could start a table (a header naming a count, a series footer) are
     looked at, found by substring searches over the whole text, so that a long log with no
     table costs a few scans in C rather than a Python step per line."""
-    starts = _table_starts(text)
+    offsets: dict[int, int] = {}
+    starts = _table_starts(text, offsets)
     if starts == []:
         return []
-    return printed_tables_in(text.splitlines(), starts)
+    if starts is None or not offsets:
+        return printed_tables_in(text.splitlines(), starts)
+    # only newlines end lines: the few lines a table is looked for in are cut out of the
+    # text where asked, not the whole text split into a string per line
+    return printed_tables_in(_Lines(text, offsets), starts)
 
 
-def _table_starts(text: str) -> list[int] | None:
+class _Lines(Sequence[str]):
+    """``text.splitlines()`` of an ASCII text whose lines end only in ``\n``, each line read
+    from the text when asked: near a line asked before, by one search in C."""
+
+    def __init__(self, text: str, starts: dict[int, int]) -> None:
+        self._text = text
+        #: where each line known so far starts: the first, those given, those asked
+        self._starts = {0: 0, **starts}
+        # the lines from the last one known on: its newlines, counted in C
+        last = max(self._starts)
+        after = self._starts[last]
+        more = 0 if text.endswith("\n") or after >= len(text) else 1
+        self._count = last + text.count("\n", after) + more
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self._count))]
+        if k < 0:
+            k += self._count
+        if not 0 <= k < self._count:
+            raise IndexError(k)
+        start = self._start(k)
+        end = self._text.find("\n", start)
+        return self._text[start : len(self._text) if end < 0 else end]
+
+    def _start(self, k: int) -> int:
+        starts, text = self._starts, self._text
+        at = starts.get(k)
+        if at is not None:
+            return at
+        if k + 1 in starts:
+            # the line before one known: back to the newline before it
+            at = text.rfind("\n", 0, starts[k + 1] - 1) + 1
+        else:
+            # past the newlines after the nearest line known before it (the next one, where
+            # a table's rows are read down from its header)
+            below = max(n for n in starts if n < k)
+            at = starts[below]
+            for _ in range(k - below):
+                at = text.index("\n", at) + 1
+        starts[k] = at
+        return at
+
+
+def _table_starts(text: str, offsets: dict[int, int] | None = None) -> list[int] | None:
     """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
     hold a series footer: the only lines a printed table can start or end at. None where
-    the text is not ASCII, whose lines are then all looked at."""
+    the text is not ASCII, whose lines are then all looked at. Where only newlines end
+    lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts."""
     if not text.isascii():
         return None
     # a count's name is a run of letters: with every other character a space, one scan
-    # finds them all; a match at ``at`` of the padded text is a word at ``at`` of the text
+    # finds them all; a match at ``at`` of the padded text is a word at ``at - 1`` of the text
     padded = b" " + text.encode("ascii").translate(_LETTERS_ONLY) + b" "
-    hits = [at for _, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded, overlapping=True)]
+    hits = [
+        at - 1 for _, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded) if padded[at - 1] == 32
+    ]
     at = text.find("Name: ")
     while at >= 0:
         hits.append(at)
@@ -196,10 +262,12 @@ def _table_starts(text: str) -> list[int] | None:
         last = at
         if not starts or starts[-1] != line:
             starts.append(line)
+            if offsets is not None:
+                offsets[line] = text.rfind("\n", 0, at) + 1
     return starts
 
 
-def printed_tables_in(lines: list[str], starts: list[int] | None) -> list[Table]:
+def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
     """:func:`printed_tables` of ``lines``, trying only the lines ``starts`` names (all of
     them where None)."""
     tables: list[Table] = []
@@ -286,9 +354,13 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
     numeric = [bool(column) and all_numbers(column) for column in columns]
-    integer = [
-        numeric[j] and all(map(float.is_integer, map(float, columns[j]))) for j in range(width)
-    ]
+    read = {j: list(map(float, columns[j])) for j in range(width) if numeric[j]}
+    for j, values in read.items():
+        if len(values) == len(table.rows):
+            # a number in every row: the column's values, as :meth:`Table.values` reads
+            # them (``float`` reads a cell as it reads it stripped), read once for all
+            table._values.setdefault(j, list[float | None](values))
+    integer = [numeric[j] and all(map(float.is_integer, read[j])) for j in range(width)]
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
             table.counts = j

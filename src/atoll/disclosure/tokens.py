@@ -10,26 +10,42 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Callable
 
 #: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
 _SPLIT = re.compile(r"[^\w@.+\-:]+")
 _NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
 _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c not in "@.+-:_"})
-_NUMERIC_START = frozenset("0123456789-+.")
+#: what a number may start with
+NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-@functools.lru_cache(maxsize=1 << 16)
+#: tokens whose normal form is kept (the most recently used), and the longest kept: a job
+#: writes what it likes, so the cache is bounded by bytes, not only by entries (about
+#: ``CACHED_TOKENS * (2 * CACHED_LENGTH + 250)`` bytes at most, with a token and its
+#: normal form each a string of up to ``CACHED_LENGTH`` characters)
+CACHED_TOKENS = 1 << 14
+CACHED_LENGTH = 64
+
+
 def normal(token: str) -> str:
     """One spelling of a token: numbers by their value, the rest lower case."""
+    return _cached_normal(token) if len(token) <= CACHED_LENGTH else _normal(token)
+
+
+def _normal(token: str) -> str:
     token = token.strip(".:").lower()
-    if token[:1] not in _NUMERIC_START or not _NUMBER.fullmatch(token):
+    if token[:1] not in NUMERIC_START or not _NUMBER.fullmatch(token):
         return token
     number = float(token)
     if number.is_integer() and abs(number) < 2**53:
         return str(int(number))
     return repr(number)
+
+
+_cached_normal = functools.lru_cache(maxsize=CACHED_TOKENS)(_normal)
 
 
 def tokens(text: str) -> list[str]:
@@ -51,7 +67,7 @@ def single_token(text: str) -> bool:
 def spellings(token: str) -> list[str]:
     """The ways an input may spell a normal token: a number also with trailing zeros (an
     input's ``12.50`` is an output's ``12.5``)."""
-    if token[:1] not in _NUMERIC_START or not token.lstrip("-").replace(".", "", 1).isdigit():
+    if token[:1] not in NUMERIC_START or not token.lstrip("-").replace(".", "", 1).isdigit():
         return [token]
     if "." in token:
         return [token, token + "0", token + "00"]
@@ -66,9 +82,9 @@ def name_tokens(name: str) -> list[str]:
     return list(dict.fromkeys(tokens(stem) + split))
 
 
-def key(token: str) -> int:
-    """A token's hash: compared only within one check, so the process's own hash will do."""
-    return hash(token)
+#: a token's key, its hash: compared only within one check, so the process's own hash will
+#: do (the builtin itself, so that mapping it over many tokens runs in C)
+key: Callable[[str], int] = hash
 
 
 def distinctive(token: str) -> bool:
