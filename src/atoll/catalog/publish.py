@@ -22,14 +22,11 @@ from atoll.models.ddo import (
     make_did,
     now_iso,
 )
-from atoll.models.source import SourceAccess
+from atoll.models.source import REMOTE_SCHEMES, SourceAccess
 from atoll.storage.errors import SourceError
 from atoll.storage.local_files import FIX_HINT, FileRefused, Fingerprint, opened
 from atoll.storage.remote import RemoteInputs, from_request
 from atoll.storage.s3_client import S3Credentials
-
-#: how a publisher writes a location the provider fetches, rather than a path on its host
-REMOTE_SCHEMES = ("https://", "http://", "s3://")
 
 
 def sha256_file(path: Path) -> str:

@@ -41,14 +41,12 @@ def _price(tokens: str | None) -> int | None:
     return int(amount)
 
 
-#: how a location the provider fetches begins (anything else is a file here)
-REMOTE = ("https://", "http://", "s3://")
-
-
 def _files(paths: list[str]) -> list[str]:
+    from atoll.models.source import REMOTE_SCHEMES
+
     out = []
     for text in paths:
-        if text.startswith(REMOTE):
+        if text.startswith(REMOTE_SCHEMES):
             out.append(text)  # fetched by the provider, as its operator allows
             continue
         p = Path(text)

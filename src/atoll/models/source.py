@@ -24,6 +24,9 @@ _RESERVED = frozenset(
     }
 )
 
+#: how a published file names a URL or S3 location instead of a path on the provider
+REMOTE_SCHEMES = ("https://", "http://", "s3://")
+
 
 class SourceAccess(BaseModel):
     """Headers sent with a publisher's URL sources, and keys for its S3 sources (none: the

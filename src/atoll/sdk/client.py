@@ -47,15 +47,12 @@ from atoll.models.job import (
 )
 from atoll.models.mock import DryRunStatus, MockOffer, MockView
 from atoll.models.receipt import SignedReceipt
-from atoll.models.source import SourceAccess
+from atoll.models.source import REMOTE_SCHEMES, SourceAccess
 from atoll.models.status import JobStatus
 from atoll.sdk.endpoint import provider_url
 from atoll.sdk.images import check_image, find_environment
 from atoll.sdk.wallet import Wallet
 from atoll.signing import Key
-
-#: how a location the provider fetches begins (anything else is a path on its host)
-REMOTE = ("https://", "http://", "s3://")
 
 _ERRORS: dict[int, type[AtollError]] = {
     400: BadRequest,
@@ -244,7 +241,7 @@ class ProviderClient:
         with ``access`` (headers, S3 keys); the provider keeps both private."""
         body: dict[str, Any] = {
             "metadata": metadata.model_dump(mode="json"),
-            "files": [f if f.startswith(REMOTE) else str(Path(f).resolve()) for f in files],
+            "files": [f if f.startswith(REMOTE_SCHEMES) else str(Path(f).resolve()) for f in files],
             "compute": (compute or ComputePolicy()).model_dump(mode="json"),
             "timeout": timeout,
             "price": price,
