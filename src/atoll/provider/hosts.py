@@ -16,31 +16,11 @@ to loopback or link-local addresses when the job connects.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 
-import psutil
-
-from atoll.engine.sandbox.allowlist import IPAddress, Rule, system_resolver
+from atoll.engine.sandbox.allowlist import Rule
 from atoll.errors import AtollError, BadRequest, ConfigError
-
-
-def local_addresses() -> set[IPAddress]:
-    """The addresses of this host's interfaces."""
-    found: set[IPAddress] = set()
-    for addrs in psutil.net_if_addrs().values():
-        for a in addrs:
-            try:
-                found.add(ipaddress.ip_address(a.address.split("%", 1)[0]))
-            except ValueError:
-                continue  # a hardware address
-    return found
-
-
-def _plain(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+from atoll.storage.guard import IPAddress, local_addresses, plain_address, system_resolver
 
 
 def _kind(address: IPAddress) -> str:
@@ -114,9 +94,9 @@ class HostRules:
                 continue  # a domain the operator allows as a whole
             addresses = [entry.address] if entry.address is not None else self._resolve(text)
             if own is None:
-                own = {_plain(a) for a in self.own()}
+                own = {plain_address(a) for a in self.own()}
             for address in addresses:
-                plain = _plain(address)
+                plain = plain_address(address)
                 why = _kind(plain) or ("the provider's own address" if plain in own else "")
                 if why:
                     lead = "is" if entry.address is not None else f"resolves to {plain}:"

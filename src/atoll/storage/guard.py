@@ -80,7 +80,8 @@ def local_addresses() -> set[IPAddress]:
     return found
 
 
-def _plain(address: IPAddress) -> IPAddress:
+def plain_address(address: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address as the IPv4 address it is, so one rule covers both."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
@@ -88,7 +89,7 @@ def _plain(address: IPAddress) -> IPAddress:
 
 def _literal(host: str) -> IPAddress | None:
     try:
-        return _plain(ipaddress.ip_address(host.strip("[]")))
+        return plain_address(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return None
 
@@ -96,7 +97,7 @@ def _literal(host: str) -> IPAddress | None:
 def why_refused(address: IPAddress) -> str:
     """Why a source may not be fetched from ``address`` (unless the operator lists it), or
     "" if it may."""
-    address = _plain(address)
+    address = plain_address(address)
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
@@ -256,13 +257,13 @@ class NetworkGuard:
 
     def check_address(self, address: IPAddress) -> None:
         """SourceRefused unless a source may be fetched from ``address``."""
-        address = _plain(address)
+        address = plain_address(address)
         if self._listed(address):
             return
         why = why_refused(address)
         if not why:
             if self._own is None:
-                self._own = {_plain(a) for a in self.policy.own()}
+                self._own = {plain_address(a) for a in self.policy.own()}
             if address in self._own:
                 why = "one of the provider's own addresses"
         if why:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from atoll.storage.guard import IPAddress
+
 #: (name, port) -> the addresses the name has, in the order to try them
 Resolver = Callable[[str, int], Sequence[IPAddress]]
 
@@ -155,12 +155,3 @@ class Allowlist:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return not _special(address) or address in self._listed
-
-
-def system_resolver(host: str, port: int) -> list[IPAddress]:
-    found: list[IPAddress] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ipaddress.ip_address(sockaddr[0])
-        if address not in found:
-            found.append(address)
-    return found

@@ -26,13 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from atoll.engine.sandbox.allowlist import Allowlist, IPAddress, Resolver, system_resolver
+from atoll.engine.sandbox.allowlist import Allowlist, Resolver
 from atoll.engine.sandbox.proxy_request import (
     ProxyRequest,
     Refused,
     error_response,
     parse_request,
 )
+from atoll.storage.guard import IPAddress, system_resolver
 
 log = logging.getLogger(__name__)
 

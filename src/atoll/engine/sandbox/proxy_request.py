@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from atoll.engine.sandbox.allowlist import IPAddress, parse_host, split_host_port
+from atoll.engine.sandbox.allowlist import parse_host, split_host_port
+from atoll.storage.guard import IPAddress
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION_RE = re.compile(r"HTTP/1\.[01]")
