@@ -71,9 +71,16 @@ def test_catalogue_to_dry_run_to_live_logs_to_results(
     expect(page.locator("#log")).to_contain_text("line 1", timeout=30_000)
     assert page.locator("#results").count() == 0
     page.wait_for_selector("#results a.result", timeout=60_000)
-    assert "line 5" in page.inner_text("#log")
+    expect(page.locator("#log")).to_contain_text("line 5", timeout=30_000)
     with page.expect_download() as download:
         page.click("#results a.result:text-is('result.txt')")
     assert Path(download.value.path()).read_text() == "forty rows"
     assert page.inner_text("#receipt-check").startswith("Verified")
     w.clean()
+    # an ended job's page, opened in another browser that did not watch it run, shows its
+    # log too
+    assert provider.consumer.key is not None
+    other = cli_login(browser, provider, key_file(provider.consumer.key, tmp_path / "2"), pages)
+    other.goto(f"/ui/jobs/{info.jobId}")
+    expect(other.page.locator("#log")).to_contain_text("line 5", timeout=30_000)
+    other.clean()

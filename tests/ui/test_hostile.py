@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.output_policy import OutputPolicy
@@ -88,6 +89,7 @@ def test_hostile_text_is_shown_as_text_and_never_runs(
     con2 = cli_login(browser, provider, key_file(provider.consumer.key, tmp_path / "2"), pages)
     con2.goto(f"/ui/jobs/{live.jobId}")
     con2.page.wait_for_selector("#results a.result", timeout=60_000)
+    expect(con2.page.locator("#log")).to_contain_text(LINE, timeout=30_000)
     assert LINE in con2.page.inner_text("#log")
     con2.clean()
 

@@ -102,19 +102,10 @@ function follow(live) {
   source.addEventListener("end", () => {
     source.close();
     live.dataset.ended = "1";
-    // the results, receipt and review come with the page of an ended job; the log streamed
-    // so far stays for the reader (kept across the reload)
-    if (log) { sessionStorage.setItem("atoll-log:" + url, log.textContent); }
-    window.location.reload();
+    // a job that ended while watched: its results, receipt and review come with the page of
+    // an ended job, which streams its log again (as released) when it loads
+    if (!live.dataset.terminal) { window.location.reload(); }
   });
-}
-
-function restoreLog(live) {
-  const log = document.getElementById("log");
-  if (!log || live.dataset.events) { return; }
-  const key = "atoll-log:" + window.location.pathname + "/events";
-  const kept = sessionStorage.getItem(key);
-  if (kept !== null) { log.textContent = kept; }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -129,5 +120,5 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   const live = document.getElementById("live");
-  if (live) { restoreLog(live); follow(live); }
+  if (live) { follow(live); }
 });
