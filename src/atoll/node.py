@@ -85,6 +85,8 @@ def job_user(settings: Settings) -> tuple[int, int]:
 
 
 def default_executor(settings: Settings) -> Executor:
+    if settings.cluster_scheduler:
+        return cluster_executor(settings)
     from atoll.engine.sandbox import SandboxExecutor
 
     # one cgroup parent per node directory: recovery after a crash then clears this node's
@@ -94,6 +96,23 @@ def default_executor(settings: Settings) -> Executor:
     return SandboxExecutor(
         cgroup_name=f"atoll-{node_id}",
         uid_range=(first, first + count - 1) if count > 0 else None,
+    )
+
+
+def cluster_executor(settings: Settings) -> Executor:
+    """Jobs sent to the Dask cluster at ``cluster_scheduler``, over its mutual TLS."""
+    from atoll.cluster.certs import security
+    from atoll.cluster.executor import DaskExecutor
+
+    try:
+        sec = security(settings.cluster_certs, "client")
+    except FileNotFoundError as e:
+        raise ConfigError(f"{e}; create them with: atoll cluster certs") from None
+    return DaskExecutor(
+        settings.cluster_scheduler,
+        sec,
+        job_uid=job_user(settings)[0],
+        start_timeout=settings.cluster_start_timeout,
     )
 
 
