@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from atoll.cluster.certs import security
+from atoll.cluster.executor import DaskExecutor
 from tests.engine.conftest import sandbox_unavailable_reason, skip_or_fail
 
 WORKERS = 3
@@ -98,8 +100,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.workers[name] = cluster.start_worker(name)
         from distributed import Client
 
-        from atoll.cluster.certs import security
-
         with Client(address, security=security(certs, "client"), timeout=60) as client:
             deadline = time.monotonic() + 120
             while len(client.scheduler_info(n_workers=-1)["workers"]) < WORKERS:
@@ -117,3 +117,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def dask_executor(cluster: Cluster) -> Iterator[DaskExecutor]:
+    """The operator's side: a Dask executor with the cluster's client certificate."""
+    executor = DaskExecutor(cluster.address, security(cluster.certs, "client"), job_uid=200_000)
+    executor.check()
+    yield executor
+    executor.close()

@@ -134,10 +134,12 @@ class DaskExecution:
             if self._released:
                 return
             self._released = True
+        # known before the cancel: once cancelled here, the future says so whatever the worker
+        lost = self._lost()
         self.future.cancel()
         deadline = time.monotonic() + RELEASE_TIMEOUT
         with self._changed:
-            while not self._freed and self.worker is not None and not self._lost():
+            while not self._freed and self.worker is not None and not lost:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     log.warning("the worker did not confirm the release of %s", self._id)
