@@ -124,7 +124,7 @@ def worker(
     first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
     try:
         executor = worker_executor(name, (first, first + count - 1) if count > 0 else None)
-    except SandboxUnavailable as e:
+    except (SandboxUnavailable, ValueError) as e:
         raise Unavailable(f"this node cannot run jobs: {e}") from None
     console.print(f"worker {name} joining {scheduler}")
     try:

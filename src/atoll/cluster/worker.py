@@ -29,6 +29,7 @@ from typing import Any
 
 from dask._task_spec import Task
 from distributed import WorkerPlugin, get_worker
+from distributed.core import error_message
 from distributed.worker import Worker
 
 from atoll.cluster.wire import TOPIC, dump_result, load_spec, task_key
@@ -221,8 +222,8 @@ def allowed(run_spec: object) -> bool:
 def guard(worker: Worker) -> None:
     """Make ``worker`` refuse everything but Atoll's tasks (see the module's text)."""
 
-    async def refuse_handler(*args: Any, **kwargs: Any) -> dict[str, str]:
-        return {"status": "error", "message": "this worker runs only Atoll's jobs"}
+    async def refuse_handler(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return error_message(NotAnAtollTask("this worker runs only Atoll's jobs"))
 
     for name in REFUSED_HANDLERS:
         worker.handlers[name] = refuse_handler
