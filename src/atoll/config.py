@@ -220,7 +220,9 @@ class Settings:
     @property
     def cluster_certs(self) -> Path:
         """Where the cluster's certificates are kept."""
-        return Path(self.cluster_certs_dir) if self.cluster_certs_dir else self.home / "cluster-certs"
+        return (
+            Path(self.cluster_certs_dir) if self.cluster_certs_dir else self.home / "cluster-certs"
+        )
 
 
 _TYPES = {f.name: f for f in fields(Settings)}

@@ -87,8 +87,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     port = free_port()
     address = f"tls://127.0.0.1:{port}"
     scheduler = subprocess.Popen(
-        [sys.executable, "-m", "atoll", "cluster", "scheduler", "--certs", str(certs),
-         "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "atoll",
+            "cluster",
+            "scheduler",
+            "--certs",
+            str(certs),
+            "--port",
+            str(port),
+        ],
         env={**os.environ, "ATOLL_HOME": str(home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -82,7 +82,7 @@ def test_the_certificate_keys_are_private(tmp_path: Path) -> None:
 
 
 def test_a_node_that_cannot_build_the_sandbox_refuses_to_serve(cluster: Cluster) -> None:
-    # job uids that overlap nobody's (65534): the sandbox refuses the range, so the node refuses jobs
+    # job uids that overlap nobody's (65534): the sandbox refuses them, so the node refuses jobs
     env_home = cluster.home / "bad"
     env_home.mkdir(exist_ok=True)
     (env_home / "settings.toml").write_text("sandbox_uid_first = 65000\n")

@@ -52,8 +52,9 @@ def certs(
     host: Annotated[
         list[str] | None,
         typer.Option(
-            "--host", help="A name or address the certificates are for (repeat; default: "
-            "localhost and 127.0.0.1)"
+            "--host",
+            help="A name or address the certificates are for (repeat; default: "
+            "localhost and 127.0.0.1)",
         ),
     ] = None,
     days: Annotated[int, typer.Option(help="Days the certificates are valid")] = 365,

@@ -50,7 +50,9 @@ RELEASE_TIMEOUT = 60.0
 class DaskExecution:
     """A job running on a Dask worker."""
 
-    def __init__(self, executor: DaskExecutor, eid: str, future: Future, on_log: LogSink) -> None:
+    def __init__(
+        self, executor: DaskExecutor, eid: str, future: Future[str], on_log: LogSink
+    ) -> None:
         self._executor = executor
         self._id = eid
         self.future = future
@@ -285,8 +287,11 @@ class DaskExecutor:
         # a job another process submitted: Dask's cancel of its task, for every client; the
         # worker then kills its sandbox and frees it
         client = self.client
+        assert client.loop is not None
         message = {"op": "cancel-keys", "keys": [task_key(execution_id)], "force": True}
-        client.loop.add_callback(client._send_to_scheduler, {**message, "reason": None, "msg": None})
+        client.loop.add_callback(
+            client._send_to_scheduler, {**message, "reason": None, "msg": None}
+        )
 
     def _forget(self, eid: str) -> None:
         with self._live_lock:

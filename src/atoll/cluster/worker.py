@@ -71,7 +71,7 @@ class _Job:
                 self.execution.cancel()
 
 
-class AtollWorkerPlugin(WorkerPlugin):  # type: ignore[misc]
+class AtollWorkerPlugin(WorkerPlugin):
     """The node's engine on a Dask worker; see the module's text."""
 
     name = PLUGIN_NAME
@@ -222,7 +222,7 @@ def allowed(run_spec: object) -> bool:
 def guard(worker: Worker) -> None:
     """Make ``worker`` refuse everything but Atoll's tasks (see the module's text)."""
 
-    async def refuse_handler(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def refuse_handler(*args: Any, **kwargs: Any) -> Any:
         return error_message(NotAnAtollTask("this worker runs only Atoll's jobs"))
 
     for name in REFUSED_HANDLERS:
@@ -236,4 +236,4 @@ def guard(worker: Worker) -> None:
             ts.run_spec = Task(key, refused)
         return await execute(key, stimulus_id=stimulus_id)
 
-    worker.execute = guarded_execute
+    worker.execute = guarded_execute  # type: ignore[method-assign]
