@@ -76,6 +76,9 @@ def scheduler(
     certs: CertsOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8786,
+    attempts: Annotated[
+        int, typer.Option(help="Times a job runs at most when the workers running it die")
+    ] = 2,
 ) -> None:
     """Run the cluster's Dask scheduler, reachable over mutual TLS only."""
     need_cluster()
@@ -86,7 +89,9 @@ def scheduler(
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
     console.print(f"scheduler on tls://{host}:{port}")
-    asyncio.run(serve_scheduler(directory, host, port))
+    if attempts < 1:
+        raise ConfigError("--attempts must be at least 1")
+    asyncio.run(serve_scheduler(directory, host, port, attempts))
 
 
 def worker(

@@ -43,6 +43,10 @@ from atoll.engine.sandbox.ids import readable_by
 log = logging.getLogger(__name__)
 
 MIB = 1024**2
+#: the job's status text when the workers running it died more often than it may be retried
+LOST_DETAIL = "Stopped: the cluster's workers running the job were lost"
+#: written into the job's log where an attempt was lost and the job starts again
+LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts again]\n"
 #: how long a release waits for the worker to say the job's sandbox is gone
 RELEASE_TIMEOUT = 60.0
 
@@ -58,6 +62,8 @@ class DaskExecution:
         self.future = future
         self._on_log = on_log
         self.worker: str | None = None
+        #: how many times the job was started (more than once when a worker died)
+        self.attempts = 1
         self.refusal: SandboxUnavailable | None = None
         self.result: ExecutionResult | None = None
         self.started_at = time.monotonic()
@@ -79,6 +85,11 @@ class DaskExecution:
             return
         with self._changed:
             if "started" in msg:
+                if self.worker is not None and self.result is None:
+                    # its worker died; Dask placed the task again (bounded: the scheduler's
+                    # allowed failures), and the job starts over there
+                    self.attempts += 1
+                    self._on_log(LOST_NOTE)
                 self.worker = str(msg["started"])
             elif "refused" in msg:
                 message = str(msg.get("message", "the job could not start"))
@@ -120,7 +131,7 @@ class DaskExecution:
                         ExitReason.STOPPED,
                         None,
                         time.monotonic() - self.started_at,
-                        "the worker running the job was lost",
+                        LOST_DETAIL,
                     )
                     break
                 self._changed.wait(0.5)

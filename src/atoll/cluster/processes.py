@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 
+import dask
 import psutil
 from distributed import Scheduler, Worker
 
@@ -33,8 +34,12 @@ def default_worker_name() -> str:
     return socket.gethostname()
 
 
-async def serve_scheduler(certs: Path, host: str, port: int) -> None:
-    """Run the scheduler until it is closed."""
+async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) -> None:
+    """Run the scheduler until it is closed. A job whose worker dies runs again on another,
+    ``attempts`` times in all."""
+    if attempts < 1:
+        raise ValueError("a job needs at least one attempt")
+    dask.config.set({"distributed.scheduler.allowed-failures": attempts - 1})
     async with Scheduler(
         host=host,
         port=port,

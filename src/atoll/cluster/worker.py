@@ -23,8 +23,11 @@ scheduler's ``atoll-jobs`` topic, which the operator's client is subscribed to.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dask._task_spec import Task
@@ -34,7 +37,7 @@ from distributed.worker import Worker
 
 from atoll.cluster.wire import TOPIC, dump_result, load_spec, task_key
 from atoll.engine.executor import InputUnreadable, SandboxUnavailable
-from atoll.engine.sandbox import SandboxExecution, SandboxExecutor
+from atoll.engine.sandbox import SandboxExecution, SandboxExecutor, mounts
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,7 @@ class AtollWorkerPlugin(WorkerPlugin):
             self._post(execution_id, log=chunk)
 
         try:
+            clear_lost_attempt(spec.outputs_dir, spec.logs_dir)
             execution = self.executor.start(spec, on_log)
         except InputUnreadable as e:
             self._post(execution_id, refused="unreadable", message=str(e), target=e.target)
@@ -178,6 +182,25 @@ class AtollWorkerPlugin(WorkerPlugin):
         if job is not None:
             job.stop()
         return "stopped" if job is not None else "unknown"
+
+
+#: the mark (tmpfs source) of a worker's capped output mounts: ``atoll-dask-<name>-job``
+_WORKER_MARK = re.compile(r"atoll-dask-[A-Za-z0-9_.-]+-job")
+
+
+def clear_lost_attempt(*dirs: Path) -> None:
+    """Unmount what an earlier attempt of the job, on a worker that died (its mounts outlive
+    it), left on the job's output and log directories, so that this attempt starts empty and
+    its results are the only ones."""
+    wanted = {os.path.realpath(d) for d in dirs}
+    for entry in mounts.read_mounts():
+        if (
+            entry.mount_point in wanted
+            and entry.fstype == "tmpfs"
+            and _WORKER_MARK.fullmatch(entry.source)
+        ):
+            log.warning("clearing the outputs of a lost attempt of a job")
+            mounts.unmount(entry.mount_point)
 
 
 # -- the only tasks a worker runs ---------------------------------------------------------
