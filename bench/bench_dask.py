@@ -127,8 +127,11 @@ def main() -> None:
             def add_worker(n: int) -> None:
                 procs.append(
                     subprocess.Popen(
-                        [*atoll, "worker", "--scheduler", address, "--certs", str(certs)]
-                        + ["--name", f"bench-{os.getpid()}-{n}", "--slots", "2"],
+                        [
+                            *atoll,
+                            *("worker", "--scheduler", address, "--certs", str(certs)),
+                            *("--name", f"bench-{os.getpid()}-{n}", "--slots", "2"),
+                        ],
                         env=env,
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
