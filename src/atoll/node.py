@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -101,6 +102,8 @@ def default_executor(settings: Settings) -> Executor:
 
 def cluster_executor(settings: Settings) -> Executor:
     """Jobs sent to the Dask cluster at ``cluster_scheduler``, over its mutual TLS."""
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("cluster_scheduler is set, but: pip install 'atoll[cluster]'")
     from atoll.cluster.certs import security
     from atoll.cluster.executor import DaskExecutor
 
