@@ -17,6 +17,7 @@ import pytest
 
 from atoll.cluster.certs import security
 from atoll.cluster.executor import DaskExecutor
+from atoll.engine.sandbox.stage import DEFAULT_STAGE_ROOT
 from tests.engine.conftest import sandbox_unavailable_reason, skip_or_fail
 
 WORKERS = 3
@@ -126,6 +127,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    # a stopped worker clears its sandbox: no job cgroup or staging directory is left
+    stages = DEFAULT_STAGE_ROOT
+    left = [p.name for p in stages.glob(f"atoll-dask-test-{os.getpid()}-*")]
+    assert left == []
 
 
 @pytest.fixture(scope="session")

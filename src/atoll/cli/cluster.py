@@ -4,8 +4,10 @@ runs the engine's jobs. Each checks that the cluster's part is installed, then i
 from __future__ import annotations
 
 import importlib.util
+import signal
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -28,6 +30,10 @@ CertsOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 def need_cluster() -> None:
@@ -89,6 +95,7 @@ def scheduler(
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
     console.print(f"scheduler on tls://{host}:{port}")
+    signal.signal(signal.SIGTERM, _stop)
     if attempts < 1:
         raise ConfigError("--attempts must be at least 1")
     asyncio.run(serve_scheduler(directory, host, port, attempts))
@@ -133,6 +140,8 @@ def worker(
     except (SandboxUnavailable, ValueError) as e:
         raise Unavailable(f"this node cannot run jobs: {e}") from None
     console.print(f"worker {name} joining {scheduler}")
+    # a stop (SIGTERM) ends as an exit, so that the jobs' sandboxes are cleared on the way out
+    signal.signal(signal.SIGTERM, _stop)
     try:
         asyncio.run(
             serve_worker(
