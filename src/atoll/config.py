@@ -98,6 +98,17 @@ class Settings:
     #: a count of 0 runs every job as uid 65534 (then RLIMIT_NPROC cannot be used)
     sandbox_uid_first: int = 200_000
     sandbox_uid_count: int = 1_000
+    #: the Dask scheduler jobs are sent to (``tls://host:port``); empty: jobs run on this
+    #: host's own sandbox
+    cluster_scheduler: str = ""
+    #: the cluster's certificates (``atoll cluster certs``); empty: ``home``/cluster-certs
+    cluster_certs_dir: str = ""
+    #: seconds a job may wait for a worker of the cluster to start it
+    cluster_start_timeout: float = 600.0
+    #: what an ``atoll worker`` advertises: jobs at once, and MiB of memory for their limits
+    #: (0: the host's memory)
+    cluster_worker_slots: int = 2
+    cluster_worker_memory_mb: int = 0
     #: crash tests only: a step boundary (atoll.faults.POINTS) where the process kills itself
     crash_at: str = ""
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*
@@ -210,6 +221,13 @@ class Settings:
     @property
     def settings_file(self) -> Path:
         return self.home / "settings.toml"
+
+    @property
+    def cluster_certs(self) -> Path:
+        """Where the cluster's certificates are kept."""
+        return (
+            Path(self.cluster_certs_dir) if self.cluster_certs_dir else self.home / "cluster-certs"
+        )
 
 
 _TYPES = {f.name: f for f in fields(Settings)}

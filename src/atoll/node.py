@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ def job_user(settings: Settings) -> tuple[int, int]:
 
 
 def default_executor(settings: Settings) -> Executor:
+    if settings.cluster_scheduler:
+        return cluster_executor(settings)
     from atoll.engine.sandbox import SandboxExecutor
 
     # one cgroup parent per node directory: recovery after a crash then clears this node's
@@ -110,6 +113,25 @@ def image_store(settings: Settings) -> ImageStore | None:
         settings.image_registries,
         settings.images_dir,
         cache_bytes=settings.image_cache_mb * 1024**2,
+    )
+
+
+def cluster_executor(settings: Settings) -> Executor:
+    """Jobs sent to the Dask cluster at ``cluster_scheduler``, over its mutual TLS."""
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("cluster_scheduler is set, but: pip install 'atoll[cluster]'")
+    from atoll.cluster.certs import security
+    from atoll.cluster.executor import DaskExecutor
+
+    try:
+        sec = security(settings.cluster_certs, "client")
+    except FileNotFoundError as e:
+        raise ConfigError(f"{e}; create them with: atoll cluster certs") from None
+    return DaskExecutor(
+        settings.cluster_scheduler,
+        sec,
+        job_uid=job_user(settings)[0],
+        start_timeout=settings.cluster_start_timeout,
     )
 
 

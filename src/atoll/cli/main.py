@@ -18,6 +18,7 @@ from atoll.cli import (
     assets,
     backup,
     chain,
+    cluster,
     compute,
     demo,
     keys,
@@ -60,6 +61,8 @@ app.add_typer(receipt.app, name="receipt")
 app.add_typer(mock.app, name="mock")
 app.add_typer(review_app, name="review")
 app.add_typer(ui_app, name="ui")
+app.add_typer(cluster.app, name="cluster")
+app.command("worker")(cluster.worker)
 app.add_typer(serve.operator_app, name="operator")
 
 

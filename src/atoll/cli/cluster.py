@@ -1,0 +1,160 @@
+"""atoll cluster certs / scheduler, and atoll worker: the processes of a Dask cluster that
+runs the engine's jobs. Each checks that the cluster's part is installed, then imports it."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+
+from atoll.cli.common import HomeOpt, console
+from atoll.config import Settings, load_settings
+from atoll.errors import ConfigError, Unavailable
+from atoll.home import default_home
+
+app = typer.Typer(
+    help="A closed Dask cluster that runs the engine's jobs: certificates and the scheduler.",
+    no_args_is_help=True,
+)
+
+CertsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--certs",
+        help="Directory of the cluster's certificates (default: the cluster_certs_dir "
+        "setting, or cluster-certs in the node directory)",
+        show_default=False,
+    ),
+]
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
+def need_cluster() -> None:
+    """Refuse, in one line, a cluster command where Dask is not installed."""
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError("this command needs the cluster's part: pip install 'atoll[cluster]'")
+
+
+def _certs(settings: Settings, certs: Path | None) -> Path:
+    directory = certs or settings.cluster_certs
+    if not (directory / "ca.pem").is_file():
+        raise ConfigError(
+            f"no cluster certificates in {directory}; create them with: atoll cluster certs"
+        )
+    return directory
+
+
+@app.command("certs")
+def certs(
+    home: HomeOpt = None,
+    certs: CertsOpt = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host",
+            help="A name or address the certificates are for (repeat; default: "
+            "localhost and 127.0.0.1)",
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days the certificates are valid")] = 365,
+) -> None:
+    """Create the cluster's authority (once) and issue the scheduler's, workers' and client's
+    certificates; run again to rotate them (the authority stays)."""
+    need_cluster()
+    from atoll.cluster.certs import issue
+
+    settings = load_settings(home or default_home())
+    directory = certs or settings.cluster_certs
+    issue(directory, tuple(host) if host else ("localhost", "127.0.0.1"), days=days)
+    console.print(f"cluster certificates in {directory}")
+
+
+@app.command("scheduler")
+def scheduler(
+    home: HomeOpt = None,
+    certs: CertsOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8786,
+    attempts: Annotated[
+        int, typer.Option(help="Times a job runs at most when the workers running it die")
+    ] = 2,
+) -> None:
+    """Run the cluster's Dask scheduler, reachable over mutual TLS only."""
+    need_cluster()
+    import asyncio
+
+    from atoll.cluster.processes import serve_scheduler
+
+    settings = load_settings(home or default_home())
+    directory = _certs(settings, certs)
+    console.print(f"scheduler on tls://{host}:{port}")
+    signal.signal(signal.SIGTERM, _stop)
+    if attempts < 1:
+        raise ConfigError("--attempts must be at least 1")
+    asyncio.run(serve_scheduler(directory, host, port, attempts))
+
+
+def worker(
+    scheduler: Annotated[
+        str, typer.Option("--scheduler", help="The scheduler's address, tls://host:port")
+    ],
+    home: HomeOpt = None,
+    certs: CertsOpt = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="This worker's name, unique in the cluster (default: the host name)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    slots: Annotated[
+        int | None, typer.Option(help="Jobs at once (default: cluster_worker_slots)")
+    ] = None,
+    memory_mb: Annotated[
+        int | None,
+        typer.Option(help="MiB of memory for jobs (default: cluster_worker_memory_mb, or all)"),
+    ] = None,
+    gpus: Annotated[int, typer.Option(help="GPUs this node gives jobs")] = 0,
+) -> None:
+    """Run a compute node: a Dask worker that runs the engine's jobs in this host's sandbox,
+    and nothing else. It refuses to start where the sandbox cannot be built."""
+    need_cluster()
+    import asyncio
+
+    from atoll.cluster.processes import default_worker_name, serve_worker, worker_executor
+    from atoll.engine.executor import SandboxUnavailable
+
+    if not scheduler.startswith("tls://"):
+        raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
+    settings = load_settings(home or default_home())
+    directory = _certs(settings, certs)
+    name = name or default_worker_name()
+    first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
+    try:
+        executor = worker_executor(name, (first, first + count - 1) if count > 0 else None)
+    except (SandboxUnavailable, ValueError) as e:
+        raise Unavailable(f"this node cannot run jobs: {e}") from None
+    console.print(f"worker {name} joining {scheduler}")
+    # a stop (SIGTERM) ends as an exit, so that the jobs' sandboxes are cleared on the way out
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        asyncio.run(
+            serve_worker(
+                scheduler,
+                directory,
+                executor,
+                name=name,
+                slots=slots if slots is not None else settings.cluster_worker_slots,
+                memory_mb=memory_mb if memory_mb is not None else settings.cluster_worker_memory_mb,
+                host=host,
+                gpus=gpus,
+            )
+        )
+    finally:
+        executor.recover()
+        executor.close()

@@ -1,0 +1,319 @@
+"""The Dask backend of the Executor interface: the operator submits each job to a Dask
+scheduler, which places it on an ``atoll worker`` with a free slot and enough memory (Dask
+resources), where the node's own sandbox runs it (:mod:`atoll.cluster.worker`).
+
+A job is one Dask task, :func:`~atoll.cluster.worker.run_job`, that lives from the job's start
+until the operator releases it, so its slot and its capped output space are held as long as a
+local job's are. Its events come back through the scheduler's ``atoll-jobs`` topic: started
+(or refused, with the sandbox's reason), the log as it comes, the end, the release.
+
+Stopping a job sends :func:`~atoll.cluster.worker.stop_job` to the worker that runs it (a
+short task, outside the job's slot); releasing it cancels its Dask task, and the worker, on
+that cancel, kills whatever still runs and frees the sandbox. A cancel by id that this
+process did not start forces Dask's cancel of the task, whoever submitted it.
+
+The spec's paths (inputs, outputs, logs) are the operator's and must be valid on the workers:
+workers on the operator's host, or a job directory on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Collection
+from typing import Any
+
+from distributed import Client, Future, Security
+
+from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
+from atoll.cluster.worker import run_job, stop_job
+from atoll.engine.executor import (
+    ExecutionLost,
+    ExecutionResult,
+    ExecutionSpec,
+    ExitReason,
+    InputUnreadable,
+    LogSink,
+    SandboxUnavailable,
+)
+from atoll.engine.sandbox.ids import readable_by
+
+log = logging.getLogger(__name__)
+
+MIB = 1024**2
+#: the job's status text when the workers running it died more often than it may be retried
+LOST_DETAIL = "Stopped: the cluster's workers running the job were lost"
+#: written into the job's log where an attempt was lost and the job starts again
+LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts again]\n"
+#: how long a release waits for the worker to say the job's sandbox is gone
+RELEASE_TIMEOUT = 60.0
+
+
+class DaskExecution:
+    """A job running on a Dask worker."""
+
+    def __init__(
+        self, executor: DaskExecutor, eid: str, future: Future[str], on_log: LogSink
+    ) -> None:
+        self._executor = executor
+        self._id = eid
+        self.future = future
+        self._on_log = on_log
+        self.worker: str | None = None
+        #: how many times the job was started (more than once when a worker died)
+        self.attempts = 1
+        self.refusal: SandboxUnavailable | None = None
+        self.result: ExecutionResult | None = None
+        self.started_at = time.monotonic()
+        self._changed = threading.Condition()
+        self._released = False
+        self._freed = False
+
+    @property
+    def execution_id(self) -> str:
+        return self._id
+
+    # -- events from the worker (on the client's event loop) -------------------------------
+
+    def event(self, msg: dict[str, Any]) -> None:
+        if "log" in msg:
+            chunk = msg["log"]
+            if isinstance(chunk, bytes):
+                self._on_log(chunk)
+            return
+        with self._changed:
+            if "started" in msg:
+                if self.worker is not None and self.result is None:
+                    # its worker died; Dask placed the task again (bounded: the scheduler's
+                    # allowed failures), and the job starts over there
+                    self.attempts += 1
+                    self._on_log(LOST_NOTE)
+                self.worker = str(msg["started"])
+            elif "refused" in msg:
+                message = str(msg.get("message", "the job could not start"))
+                if msg["refused"] == "unreadable":
+                    self.refusal = InputUnreadable(str(msg.get("target", "")))
+                else:
+                    self.refusal = SandboxUnavailable(message)
+            elif "end" in msg:
+                self.result = load_result(msg["end"])
+            elif "released" in msg:
+                self._freed = True
+            self._changed.notify_all()
+
+    def _lost(self) -> bool:
+        """The task ended without the events of a normal end: its worker died too often, or
+        the scheduler went away."""
+        return self.future.done() and self.future.status in ("error", "cancelled", "lost")
+
+    def wait_started(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.worker is None and self.refusal is None:
+                if self._lost():
+                    raise SandboxUnavailable("no worker of the cluster could start the job")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SandboxUnavailable("no worker of the cluster started the job in time")
+                self._changed.wait(min(left, 0.5))
+            if self.refusal is not None:
+                raise self.refusal
+
+    # -- the Execution protocol -------------------------------------------------------------
+
+    def wait(self) -> ExecutionResult:
+        with self._changed:
+            while self.result is None:
+                if self._lost():
+                    self.result = ExecutionResult(
+                        ExitReason.STOPPED,
+                        None,
+                        time.monotonic() - self.started_at,
+                        LOST_DETAIL,
+                    )
+                    break
+                self._changed.wait(0.5)
+            return self.result
+
+    def cancel(self) -> None:
+        worker = self.worker
+        if worker is not None and not self._released:
+            self._executor.stop_on(worker, self._id)
+
+    def release(self) -> None:
+        with self._changed:
+            if self._released:
+                return
+            self._released = True
+        # known before the cancel: once cancelled here, the future says so whatever the worker
+        lost = self._lost()
+        self.future.cancel()
+        deadline = time.monotonic() + RELEASE_TIMEOUT
+        with self._changed:
+            while not self._freed and self.worker is not None and not lost:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("the worker did not confirm the release of %s", self._id)
+                    break
+                self._changed.wait(min(left, 0.5))
+        self._executor._forget(self._id)
+
+
+class DaskExecutor:
+    """Runs jobs on the ``atoll worker`` nodes of a Dask cluster (see the module's text).
+
+    ``job_uid`` is a uid jobs run as on the workers (the first of their job uid range): a
+    publisher's input it could not read is refused before the job is sent."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        scheduler: str,
+        security: Security | None = None,
+        *,
+        job_uid: int = 65534,
+        start_timeout: float = 600.0,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.scheduler = scheduler
+        self.security = security
+        self.job_uid = job_uid
+        self.start_timeout = start_timeout
+        self.connect_timeout = connect_timeout
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+        self._live: dict[str, DaskExecution] = {}
+        self._live_lock = threading.Lock()
+
+    # -- the cluster ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                try:
+                    client = Client(
+                        self.scheduler,
+                        security=self.security,
+                        timeout=self.connect_timeout,
+                        set_as_default=False,
+                    )
+                except (OSError, TimeoutError) as e:
+                    raise SandboxUnavailable("the cluster's scheduler cannot be reached") from e
+                client.subscribe_topic(TOPIC, self._on_event)
+                self._client = client
+            return self._client
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        _, msg = event
+        if not isinstance(msg, dict):
+            return
+        with self._live_lock:
+            execution = self._live.get(str(msg.get("id")))
+        if execution is not None:
+            execution.event(msg)
+
+    def check(self) -> None:
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        if not any(w.get("resources", {}).get("slots", 0) > 0 for w in workers.values()):
+            raise SandboxUnavailable("no Atoll worker is connected to the cluster")
+
+    def check_inputs(self, spec: ExecutionSpec) -> None:
+        for m in spec.mounts:
+            if m.publisher and not readable_by(m.source, self.job_uid, self.job_uid):
+                raise InputUnreadable(m.target)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def resources(spec: ExecutionSpec) -> dict[str, float]:
+        """What a job takes of a worker's advertised resources."""
+        wanted: dict[str, float] = {
+            "slots": 1,
+            "memory_mb": math.ceil(spec.limits.memory_bytes / MIB),
+        }
+        if spec.gpus:
+            wanted["gpus"] = spec.gpus
+        return wanted
+
+    def start(self, spec: ExecutionSpec, on_log: LogSink) -> DaskExecution:
+        self.check_inputs(spec)
+        client = self.client
+        eid = execution_id(spec.job_id)
+        with self._live_lock:
+            if eid in self._live:
+                raise SandboxUnavailable("the job is already running")
+        future = client.submit(
+            run_job,
+            dump_spec(spec),
+            key=task_key(eid),
+            resources=self.resources(spec),
+            pure=False,
+        )
+        execution = DaskExecution(self, eid, future, on_log)
+        with self._live_lock:
+            self._live[eid] = execution
+        try:
+            execution.wait_started(self.start_timeout)
+        except BaseException:
+            execution.release()
+            raise
+        return execution
+
+    def stop_on(self, worker: str, eid: str) -> None:
+        """Ask ``worker`` to kill the sandbox of ``eid``; waits for the answer."""
+        future = self.client.submit(
+            stop_job,
+            eid,
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+            priority=100,
+        )
+        try:
+            future.result(timeout=30)
+        except Exception:
+            log.warning("the worker did not confirm the stop of %s", eid, exc_info=True)
+        finally:
+            future.release()
+
+    def attach(self, execution_id: str) -> DaskExecution:
+        with self._live_lock:
+            execution = self._live.get(execution_id)
+        if execution is None:
+            raise ExecutionLost("the execution is not running on this cluster")
+        return execution
+
+    def cancel(self, execution_id: str) -> None:
+        with self._live_lock:
+            execution = self._live.get(execution_id)
+        if execution is not None:
+            execution.cancel()
+            return
+        if not execution_id.startswith("dask/") or self._client is None:
+            return
+        # a job another process submitted: Dask's cancel of its task, for every client; the
+        # worker then kills its sandbox and frees it
+        client = self.client
+        assert client.loop is not None
+        message = {"op": "cancel-keys", "keys": [task_key(execution_id)], "force": True}
+        client.loop.add_callback(
+            client._send_to_scheduler, {**message, "reason": None, "msg": None}
+        )
+
+    def _forget(self, eid: str) -> None:
+        with self._live_lock:
+            self._live.pop(eid, None)
+
+    def recover(self, keep: Collection[str] = ()) -> None:
+        """Workers clean up after themselves (``atoll worker`` recovers its sandbox when it
+        starts, and a task whose client went away is cancelled by Dask): nothing to do here."""
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()

@@ -1,0 +1,93 @@
+"""The processes of a cluster: the Dask scheduler and an ``atoll worker``, each speaking
+only mutual TLS with the cluster's certificates."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from pathlib import Path
+
+import dask
+import psutil
+from distributed import Scheduler, Worker
+
+from atoll.cluster.certs import security
+from atoll.cluster.worker import AtollWorkerPlugin
+from atoll.engine.executor import SandboxUnavailable
+from atoll.engine.sandbox import SandboxExecutor
+
+log = logging.getLogger(__name__)
+
+MIB = 1024**2
+#: threads a worker keeps beyond its slots, for the short tasks that stop jobs
+CONTROL_THREADS = 2
+
+
+def worker_cgroup_name(name: str) -> str:
+    """The sandbox's cgroup parent of a worker: its own, so that recovering one worker's
+    leftovers never touches another's jobs on the same host."""
+    return "atoll-dask-" + re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64]
+
+
+def default_worker_name() -> str:
+    return socket.gethostname()
+
+
+async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) -> None:
+    """Run the scheduler until it is closed. A job whose worker dies runs again on another,
+    ``attempts`` times in all."""
+    if attempts < 1:
+        raise ValueError("a job needs at least one attempt")
+    dask.config.set({"distributed.scheduler.allowed-failures": attempts - 1})
+    async with Scheduler(
+        host=host,
+        port=port,
+        protocol="tls",
+        security=security(certs, "scheduler"),
+        dashboard=False,
+    ) as scheduler:
+        log.info("scheduler listening at %s", scheduler.address)
+        await scheduler.finished()
+
+
+def worker_executor(name: str, uid_range: tuple[int, int] | None) -> SandboxExecutor:
+    """The node's sandbox, checked; SandboxUnavailable if it cannot be built here."""
+    executor = SandboxExecutor(cgroup_name=worker_cgroup_name(name), uid_range=uid_range)
+    executor.check()
+    # what an earlier run of this worker left (its jobs died with it)
+    executor.recover()
+    return executor
+
+
+async def serve_worker(
+    scheduler: str,
+    certs: Path,
+    executor: SandboxExecutor,
+    *,
+    name: str,
+    slots: int,
+    memory_mb: int,
+    host: str,
+    gpus: int = 0,
+) -> None:
+    """Run an Atoll worker until it is closed."""
+    if slots < 1:
+        raise SandboxUnavailable("a worker needs at least one slot")
+    memory = memory_mb or psutil.virtual_memory().total // MIB
+    resources: dict[str, float] = {"slots": slots, "memory_mb": memory}
+    if gpus:
+        resources["gpus"] = gpus
+    async with Worker(
+        scheduler,
+        name=name,
+        host=host,
+        nthreads=slots + CONTROL_THREADS,
+        resources=resources,
+        security=security(certs, "worker"),
+        plugins=(AtollWorkerPlugin(executor),),
+        memory_limit=0,
+        dashboard=False,
+    ) as worker:
+        log.info("worker %s joined %s", worker.address, scheduler)
+        await worker.finished()

@@ -1,0 +1,262 @@
+"""The worker side: a Dask worker that runs Atoll's jobs, and only those, in its node's own
+sandbox.
+
+:class:`AtollWorkerPlugin` holds the node's :class:`~atoll.engine.sandbox.SandboxExecutor`
+and is given to the worker when ``atoll worker`` builds it (never sent by a client: the
+worker's ``plugin-add`` handler is refused). When it is set up it
+
+- checks the sandbox: a node that cannot build it refuses every job (fail closed);
+- refuses every task that is not :func:`run_job` or :func:`stop_job` called with a single
+  string: before the worker runs a task, the task's function is compared with these two, and
+  anything else runs :func:`refused` instead, which raises;
+- refuses the worker's handlers that run a client's code outside tasks (``run``,
+  ``run_coroutine``, ``plugin-add``, ``upload_file``, actors).
+
+A task's function arrives pickled, and unpickling alone can run code: the check above keeps
+a worker from running other tasks by mistake, while what keeps strangers from sending any is
+the closed cluster (mutual TLS, :mod:`atoll.cluster.certs`).
+
+A job's events (started or refused, its log as it comes, its end, its release) go to the
+scheduler's ``atoll-jobs`` topic, which the operator's client is subscribed to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dask._task_spec import Task
+from distributed import WorkerPlugin, get_worker
+from distributed.core import error_message
+from distributed.worker import Worker
+
+from atoll.cluster.wire import TOPIC, dump_result, load_spec, task_key
+from atoll.engine.executor import InputUnreadable, SandboxUnavailable
+from atoll.engine.sandbox import SandboxExecution, SandboxExecutor, mounts
+
+log = logging.getLogger(__name__)
+
+PLUGIN_NAME = "atoll"
+#: handlers of a Dask worker that would run a client's code outside Atoll's job function
+REFUSED_HANDLERS = (
+    "run",
+    "run_coroutine",
+    "plugin-add",
+    "plugin-remove",
+    "upload_file",
+    "actor_execute",
+    "actor_attribute",
+)
+
+
+class NotAnAtollTask(PermissionError):
+    """The worker was sent a task that is not Atoll's job function."""
+
+
+@dataclass
+class _Job:
+    """A job this worker runs, from its start until the operator releases it."""
+
+    execution_id: str
+    execution: SandboxExecution | None = None
+    #: set when the operator released the job (or Dask cancelled its task)
+    released: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.execution is not None:
+                self.execution.cancel()
+
+
+class AtollWorkerPlugin(WorkerPlugin):
+    """The node's engine on a Dask worker; see the module's text."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, executor: SandboxExecutor) -> None:
+        self.executor = executor
+        self.refusal: str | None = None
+        self.worker: Worker | None = None
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+
+    # -- set up ---------------------------------------------------------------------------
+
+    def setup(self, worker: Worker) -> None:
+        self.worker = worker
+        guard(worker)
+        try:
+            self.executor.check()
+        except SandboxUnavailable as e:
+            # the worker stays up to say so, but takes no job
+            self.refusal = str(e)
+            log.error("this node refuses jobs: %s", e)
+
+    def teardown(self, worker: Worker) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop()
+            job.released.set()
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        # Dask cancelled or released a job's task (the operator released the job, forced a
+        # cancel, or went away): its sandbox goes with it
+        if finish in ("cancelled", "released", "forgotten") and isinstance(key, str):
+            with self._lock:
+                job = self._jobs.get(key)
+            if job is not None:
+                job.stop()
+                job.released.set()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def _post(self, execution_id: str, **values: Any) -> None:
+        assert self.worker is not None
+        self.worker.log_event(TOPIC, {"id": execution_id, **values})
+
+    def run(self, payload: str) -> str:
+        spec = load_spec(payload)
+        from atoll.cluster.wire import execution_id as id_of
+
+        execution_id = id_of(spec.job_id)
+        key = task_key(execution_id)
+        assert self.worker is not None
+        job = _Job(execution_id)
+        with self._lock:
+            self._jobs[key] = job
+        try:
+            return self._run(job, spec, payload)
+        finally:
+            with self._lock:
+                if self._jobs.get(key) is job:
+                    del self._jobs[key]
+
+    def _run(self, job: _Job, spec: Any, payload: str) -> str:
+        execution_id = job.execution_id
+        if self.refusal is not None:
+            self._post(execution_id, refused="unavailable", message=self.refusal)
+            return "refused"
+
+        def on_log(chunk: bytes) -> None:
+            self._post(execution_id, log=chunk)
+
+        try:
+            clear_lost_attempt(spec.outputs_dir, spec.logs_dir)
+            execution = self.executor.start(spec, on_log)
+        except InputUnreadable as e:
+            self._post(execution_id, refused="unreadable", message=str(e), target=e.target)
+            return "refused"
+        except SandboxUnavailable as e:
+            self._post(execution_id, refused="unavailable", message=str(e))
+            return "refused"
+        except Exception:
+            log.exception("job %s could not be started", spec.job_id)
+            self._post(execution_id, refused="unavailable", message="the job could not start")
+            return "refused"
+        with job.lock:
+            job.execution = execution
+        assert self.worker is not None
+        self._post(execution_id, started=self.worker.address)
+        if job.released.is_set():  # released (cancelled) while it was starting
+            execution.cancel()
+        try:
+            result = execution.wait()
+            self._post(execution_id, end=dump_result(result))
+            # the operator reads the outputs between the end and its release of the job
+            job.released.wait()
+        finally:
+            execution.release()
+            self._post(execution_id, released=True)
+        return "done"
+
+    def stop(self, execution_id: str) -> str:
+        with self._lock:
+            job = self._jobs.get(task_key(execution_id))
+        if job is not None:
+            job.stop()
+        return "stopped" if job is not None else "unknown"
+
+
+#: the mark (tmpfs source) of a worker's capped output mounts: ``atoll-dask-<name>-job``
+_WORKER_MARK = re.compile(r"atoll-dask-[A-Za-z0-9_.-]+-job")
+
+
+def clear_lost_attempt(*dirs: Path) -> None:
+    """Unmount what an earlier attempt of the job, on a worker that died (its mounts outlive
+    it), left on the job's output and log directories, so that this attempt starts empty and
+    its results are the only ones."""
+    wanted = {os.path.realpath(d) for d in dirs}
+    for entry in mounts.read_mounts():
+        if (
+            entry.mount_point in wanted
+            and entry.fstype == "tmpfs"
+            and _WORKER_MARK.fullmatch(entry.source)
+        ):
+            log.warning("clearing the outputs of a lost attempt of a job")
+            mounts.unmount(entry.mount_point)
+
+
+# -- the only tasks a worker runs ---------------------------------------------------------
+
+
+def _plugin() -> AtollWorkerPlugin:
+    plugin = get_worker().plugins.get(PLUGIN_NAME)
+    if not isinstance(plugin, AtollWorkerPlugin):
+        raise SandboxUnavailable("this Dask worker is not an Atoll worker")
+    return plugin
+
+
+def run_job(payload: str) -> str:
+    """Run one job (an ExecutionSpec as :func:`atoll.cluster.wire.dump_spec` writes it) in
+    this node's sandbox, until the operator releases it."""
+    return _plugin().run(payload)
+
+
+def stop_job(execution_id: str) -> str:
+    """Kill the sandbox of a job this worker runs (its task stays until the release)."""
+    return _plugin().stop(execution_id)
+
+
+ALLOWED = (run_job, stop_job)
+
+
+def refused() -> None:
+    raise NotAnAtollTask("this worker runs only Atoll's jobs")
+
+
+def allowed(run_spec: object) -> bool:
+    """Whether a task is one of Atoll's: one of its functions, called with one string."""
+    return (
+        isinstance(run_spec, Task)
+        and any(run_spec.func is f for f in ALLOWED)
+        and len(run_spec.args) == 1
+        and isinstance(run_spec.args[0], str)
+        and not run_spec.kwargs
+    )
+
+
+def guard(worker: Worker) -> None:
+    """Make ``worker`` refuse everything but Atoll's tasks (see the module's text)."""
+
+    async def refuse_handler(*args: Any, **kwargs: Any) -> Any:
+        return error_message(NotAnAtollTask("this worker runs only Atoll's jobs"))
+
+    for name in REFUSED_HANDLERS:
+        worker.handlers[name] = refuse_handler
+    execute = worker.execute
+
+    async def guarded_execute(key: Any, *, stimulus_id: str) -> Any:
+        ts = worker.state.tasks.get(key)
+        if ts is not None and ts.run_spec is not None and not allowed(ts.run_spec):
+            log.warning("refused a task that is not Atoll's job function")
+            ts.run_spec = Task(key, refused)
+        return await execute(key, stimulus_id=stimulus_id)
+
+    worker.execute = guarded_execute  # type: ignore[method-assign]

@@ -1,0 +1,142 @@
+"""A real closed Dask cluster on loopback for the whole session: the cluster's certificates,
+a scheduler and three ``atoll worker`` processes, each with its own sandbox, started through
+the ``atoll`` command as an operator would start them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from atoll.cluster.certs import security
+from atoll.cluster.executor import DaskExecutor
+from atoll.engine.sandbox.stage import DEFAULT_STAGE_ROOT
+from tests.engine.conftest import sandbox_unavailable_reason, skip_or_fail
+
+WORKERS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    address: str
+    certs: Path
+    home: Path
+    workers: dict[str, subprocess.Popen[bytes]]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "ATOLL_HOME": str(self.home)}
+
+    def start_worker(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "atoll",
+                "worker",
+                "--scheduler",
+                self.address,
+                "--certs",
+                str(self.certs),
+                "--name",
+                name,
+                "--slots",
+                "2",
+                "--memory-mb",
+                "4096",
+                *extra,
+            ],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+
+def atoll(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "atoll", *args],
+        env={**os.environ, "ATOLL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    reason = sandbox_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    root = tmp_path_factory.mktemp("cluster")
+    home, certs = root / "home", root / "certs"
+    home.mkdir()
+    done = atoll(home, "cluster", "certs", "--certs", str(certs))
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    address = f"tls://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "atoll",
+            "cluster",
+            "scheduler",
+            "--certs",
+            str(certs),
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "ATOLL_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cluster = Cluster(address, certs, home, {})
+    try:
+        for n in range(WORKERS):
+            name = f"test-{os.getpid()}-w{n}"
+            cluster.workers[name] = cluster.start_worker(name)
+        from distributed import Client
+
+        with Client(address, security=security(certs, "client"), timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while len(client.scheduler_info(n_workers=-1)["workers"]) < WORKERS:
+                dead = [w for w in cluster.workers.values() if w.poll() is not None]
+                if dead:
+                    pytest.fail(f"a worker did not start: {dead[0].stderr.read()!r}")  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the workers did not join"
+                time.sleep(0.2)
+        yield cluster
+    finally:
+        for proc in [*cluster.workers.values(), scheduler]:
+            proc.terminate()
+        for proc in [*cluster.workers.values(), scheduler]:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    # a stopped worker clears its sandbox: no job cgroup or staging directory is left
+    stages = DEFAULT_STAGE_ROOT
+    left = [p.name for p in stages.glob(f"atoll-dask-test-{os.getpid()}-*")]
+    assert left == []
+
+
+@pytest.fixture(scope="session")
+def dask_executor(cluster: Cluster) -> Iterator[DaskExecutor]:
+    """The operator's side: a Dask executor with the cluster's client certificate."""
+    executor = DaskExecutor(cluster.address, security(cluster.certs, "client"), job_uid=200_000)
+    executor.check()
+    yield executor
+    executor.close()
