@@ -115,7 +115,11 @@ class Wallet:
             if agreement is None:
                 raise BadRequest(f"unknown agreement {agreement_id}")
             if agreement.escrow.state is not ConditionState.UNFULFILLED:
-                return agreement
+                # the conditions are read one call each, so the first read may have caught
+                # compute before the keeper's abort and escrow after its refund: the escrow
+                # settles last, so one more read sees every condition as it ended
+                again = self.agreement(agreement_id)
+                return again if again is not None else agreement
             if time.monotonic() > deadline:
                 raise ChainTimeout(f"agreement {agreement_id} was not settled in {timeout}s")
             time.sleep(0.05)
