@@ -93,3 +93,72 @@ def test_paired_spellings_are_those_of_rows_with_two_tokens() -> None:
     index.add(0, "line 1", ["north", "42"])
     index.add(0, "line 2", ["south"])
     assert index.paired() == {"north", "42", "42.0", "42.00"}
+
+
+def _rows(count: int, seed: int) -> list[str]:
+    """Table rows as the index is given them: cells of varied text joined by the unit
+    separator, some with a final sigma, dotted numbers or nothing the inputs hold."""
+    import random
+
+    rng = random.Random(seed)
+    cells = [
+        "north", "North.", "F", "m", "120", "120.0", "3", "12.50", "p10001", "ΣΟΦΙΑΣ", "ὈΔΥΣΣΕΎΣ",
+        "ada.abbott@example.org", "1957-03-02", "50", "café", "", " ", "x-y", "count", "\u0663",
+    ]  # fmt: skip
+    return ["\x1f".join(rng.choices(cells, k=rng.randint(0, 6))) for _ in range(count)]
+
+
+UNIVERSE = frozenset(
+    {"north", "north.", "count", "120", "120.0", "3", "p10001", "ada.abbott@example.org"}
+    | {"1957-03-02", "50", "12.5", "12.50", "f", "m", "café", "σοφιας", "ὀδυσσεύς", "x-y"}
+)
+
+
+def test_rows_indexed_at_once_are_the_rows_each_text_makes_alone() -> None:
+    """A table's rows, lowered, split and spelled normal at once, are indexed as each row
+    added on its own would be, with the inputs' normal forms given or not."""
+    from atoll.disclosure.tokens import normal
+
+    normals = {t: normal(t) for t in UNIVERSE}
+    for seed in range(40):
+        rows = _rows(30, seed) + texts(5, seed)
+        places = [f"row {i}" for i in range(len(rows))]
+        one_by_one = OutputIndex(universe=UNIVERSE)
+        for place, row in zip(places, rows, strict=True):
+            one_by_one.add_text(0, place, row)
+        for given in (None, normals):
+            at_once = OutputIndex(universe=UNIVERSE, normals=given)
+            at_once.add_texts(0, places, rows)
+            assert (at_once.rows, at_once.sets, at_once.size) == (
+                one_by_one.rows,
+                one_by_one.sets,
+                one_by_one.size,
+            ), rows
+            assert at_once.spelled == one_by_one.spelled
+
+
+def test_rows_holding_the_mark_are_indexed_one_by_one() -> None:
+    rows = ["north\x00120", "3\x1fnorth", "north \x00 120"]
+    index = OutputIndex(universe=UNIVERSE)
+    index.add_texts(0, ["row 2", "row 3", "row 4"], rows)
+    assert [place for _, place, _ in index.rows] == ["row 3", "row 4"]
+    expected = [frozenset(map(key, ["3", "north"])), frozenset(map(key, ["north", "120"]))]
+    assert index.sets == expected
+
+
+def test_the_spellings_made_at_once_are_each_token_s_own() -> None:
+    """Every token's spellings, made for all the tokens added at once, are those
+    :func:`~atoll.disclosure.tokens.spellings` gives it, each under the token's key."""
+    import random
+
+    from atoll.disclosure.tokens import spellings
+
+    rng = random.Random(11)
+    pieces = ["1", "0", "-", ".", "5", "a", "+", "e", "_", "9"]
+    for _ in range(200):
+        words = ["".join(rng.choices(pieces, k=rng.randint(1, 5))) for _ in range(8)]
+        index = OutputIndex()
+        index.add(0, "line 1", words)
+        expected = {s: key(w) for w in set(words) for s in spellings(w)}
+        assert index.spelled == expected, words
+        assert index.spellings == set(expected)

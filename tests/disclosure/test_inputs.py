@@ -162,3 +162,18 @@ def test_a_whole_record_less_its_nulls_in_one_row_is_found_among_partial_pairs(
     index.add(0, "row 4", ["v9y", "north"])
     result = scan([path], [prof], index, [[]], checks)
     assert [(e.row, e.how) for e in result.echoes] == [(1, "in full")]
+
+
+def test_every_token_of_a_kept_input_has_its_normal_form_kept(dataset: Path) -> None:
+    """The normal forms kept with a parsed input, which the outputs' tokens are spelled by,
+    are each token's own, for every token the input holds in any spelling."""
+    from atoll.disclosure.inputs import load
+    from atoll.disclosure.tokens import normal, spellings
+
+    loaded = load(dataset, profile(dataset, OutputChecks()))
+    assert loaded is not None
+    normals = loaded.normals()
+    assert normals.keys() == loaded.universe()
+    assert all(normals[t] == normal(t) for t in loaded.universe())
+    # a spelling of a normal form is normal in that form: what lets them be kept unasked
+    assert all(normal(s) == normal(t) for t in loaded.universe() for s in spellings(normal(t)))

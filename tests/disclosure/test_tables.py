@@ -190,3 +190,58 @@ def test_every_line_naming_a_count_is_a_table_start() -> None:
             for _ in range(rng.randint(0, 8))
         )
         assert _table_starts(text) == plain(text), text
+
+
+def test_columns_read_at_once_are_those_read_row_by_row() -> None:
+    """A table's columns, turned at once where its rows are as wide as its header, are what
+    reading each row's cell gives: stripped and less empty ones for :meth:`Table.column`,
+    each label spelled normal for :meth:`Table.row_keys`."""
+    import random
+
+    from atoll.disclosure.tokens import normal
+
+    rng = random.Random(8)
+    cells = ["north", " North ", "", "3", "3.0", "-2.5", "x", "ΣΑΣ", " ", "7."]
+    for _ in range(300):
+        width = rng.randint(1, 4)
+        rows = [
+            rng.choices(cells, k=width + rng.choice([0, 0, 0, 1, -1]))
+            for _ in range(rng.randint(0, 6))
+        ]
+        table = Table([f"c{j}" for j in range(width)], rows, [f"row {i}" for i in range(len(rows))])
+        table.labels = [j for j in range(width + 1) if rng.random() < 0.5]
+        for j in range(width + 1):
+            assert table.column(j) == [
+                c for c in [r[j].strip() for r in rows if j < len(r)] if c
+            ], (rows, j)
+            assert list(table.cells(j)) == [r[j] if j < len(r) else "" for r in rows]
+        keys = [tuple(normal(r[j]) if j < len(r) else "" for j in table.labels) for r in rows]
+        assert table.row_keys() == keys, rows
+
+
+def test_the_words_of_a_regression_summary_are_found_with_the_table_starts() -> None:
+    """The scan for table starts also says which words a regression summary's labels end in
+    the text holds, and a text without them has no summary to read."""
+    import random
+    import re
+
+    from atoll.disclosure import _REGRESSION_LABELS, _regressions
+    from atoll.disclosure.tables import REGRESSION_WORDS, _table_starts
+
+    pieces = [
+        "No. Observations:", "Df Residuals:", "observations", "Residualsx", "xresiduals",
+        "OBSERVATIONS", "n", "count", "FirstName: ", "Name: ", "name", "  12", "3", "\n", " ",
+    ]  # fmt: skip
+    rng = random.Random(9)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(6))
+        words: set[str] = set()
+        _table_starts(text, {}, words)
+        expected = {w for w in re.findall("[a-z]+", text.lower()) if w in REGRESSION_WORDS}
+        assert words == expected, text
+        for threshold in (5, 20):
+            assert _regressions(text, threshold, words) == _regressions(text, threshold), text
+        if not words:
+            assert not any(label in text for label in _REGRESSION_LABELS) or not re.search(
+                r"(No\. Observations|Df Residuals):", text
+            )

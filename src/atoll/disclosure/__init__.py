@@ -107,9 +107,13 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
         index.add_text(pos, "object 1", str(data))
 
 
-def _regressions(text: str, threshold: int) -> list[Finding]:
+def _regressions(text: str, threshold: int, words: set[str] | None = None) -> list[Finding]:
     """Regression summaries over fewer observations (or residual degrees of freedom) than
-    the threshold."""
+    the threshold. ``words``: where known, the words of
+    :data:`~atoll.disclosure.tables.REGRESSION_WORDS` the text holds (every label ends in
+    one): none, and the text is not searched again."""
+    if words is not None and not words:
+        return []
     if not any(label in text for label in _REGRESSION_LABELS):
         return []
     small = [
@@ -194,9 +198,11 @@ def _read_output(
             # compared with the inputs, so that a reviewer reads what it is, but no more time
             # is spent on it
             limit = checks.maxCsvRows
-            for place, row in zip(table.places[:limit], table.rows[:limit], strict=True):
-                index.add_text(pos, place, "\x1f".join(row))
-            index.add_text(pos, "row 1", "\x1f".join(table.header))
+            index.add_texts(
+                pos,
+                [*table.places[:limit], "row 1"],
+                [*map("\x1f".join, table.rows[:limit]), "\x1f".join(table.header)],
+            )
             if not over:
                 file.tables.append(table)
         else:
@@ -208,25 +214,34 @@ def _read_output(
         file.findings += _json_regressions(data_, checks.threshold)
     else:
         _lines(index, pos, text)
-        file.tables += markdown_tables(text) + printed_tables(text)
-        file.findings += _regressions(text, checks.threshold)
+        labels: set[str] = set()
+        file.tables += markdown_tables(text) + printed_tables(text, labels)
+        file.findings += _regressions(text, checks.threshold, labels if text.isascii() else None)
     return file
 
 
-def _universe(inputs: list[Path], profiles: list[Profile]) -> frozenset[str] | None:
-    """Every token the inputs hold, when they are all small enough to keep parsed."""
+def _universe(
+    inputs: list[Path], profiles: list[Profile]
+) -> tuple[frozenset[str] | None, dict[str, str] | None]:
+    """Every token the inputs hold, and each one's normal form, when they are all small
+    enough to keep parsed."""
     if len(profiles) != len(inputs):
-        return None
+        return None, None
     each = []
     for path, prof in zip(inputs, profiles, strict=True):
         try:
             loaded = load(path, prof)
         except (OSError, ValueError, csv.Error):
-            return None
+            return None, None
         if loaded is None:
-            return None
-        each.append(loaded.universe())
-    return each[0] if len(each) == 1 else frozenset().union(*each)
+            return None, None
+        each.append(loaded)
+    if len(each) == 1:
+        return each[0].universe(), each[0].normals()
+    normals: dict[str, str] = {}
+    for loaded in each:
+        normals.update(loaded.normals())
+    return frozenset().union(*(loaded.universe() for loaded in each)), normals
 
 
 def _unreadable(candidate: Candidate, why: str) -> _File:
@@ -271,7 +286,7 @@ def check_files(
     except (OSError, ValueError, csv.Error):
         profiles = []
     allowed = allowed_digits(max((p.digits for p in profiles), default=0))
-    index.universe = _universe(inputs, profiles)
+    index.universe, index.normals = _universe(inputs, profiles)
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:

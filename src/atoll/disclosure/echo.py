@@ -19,14 +19,16 @@ on every record of a sample.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import compress, count
+from itertools import compress, count, repeat
 
 from atoll.disclosure.matcher import line_hits
 from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
-from atoll.disclosure.tokens import key, normal, parts, spellings, tokens
+from atoll.disclosure.tokens import key, normal, parts, parts_by, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
 COMMON = 64
@@ -36,11 +38,20 @@ _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00]")
 _LINE_MARK_TOKEN = "\x00"
 _ASCII_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x00"
 _LINE_MARK = f" {_LINE_MARK_TOKEN} "
+#: what joins a table's rows to be split at once (as the line mark, in no checked text)
+_ROW_MARK = "\x00"
 _IDENTIFYING = re.compile(
     r"(^|_)(id|ids|uuid|guid|name|names|firstname|lastname|surname|forename|fullname|email|"
     r"mail|ssn|nhs|nino|passport|dob|birth|birthdate|birthday|zip|zipcode|postcode|postal|"
     r"phone|mobile|telephone|tel|address|street|ip|mrn|patient)($|_)"
 )
+
+
+#: a token's first character (or none), and what :func:`~atoll.disclosure.tokens.spellings`
+#: strips before it asks whether a token is a number
+_FIRST = operator.itemgetter(slice(0, 1))
+_STRIP_MINUS = operator.methodcaller("lstrip", "-")
+_DROP_POINT = operator.methodcaller("replace", ".", "", 1)
 
 
 def _normal(raw: Iterable[str]) -> list[str]:
@@ -84,6 +95,8 @@ class OutputIndex:
     #: every token the inputs hold (in all the spellings :func:`add_text` may meet), when
     #: known: an output token outside it can match no record, and is not indexed
     universe: frozenset[str] | None = None
+    #: each token of :attr:`universe` and its normal form, where known: looked up in C
+    normals: Mapping[str, str] | None = None
     #: tokens added, and tokens of file names added, whose spellings are not made yet
     _unspelled: set[str] = field(default_factory=set, repr=False)
     _unspelled_names: set[str] = field(default_factory=set, repr=False)
@@ -121,16 +134,19 @@ class OutputIndex:
         spelled, every = self._spelled, self._spellings
         spelled.update(zip(words, map(key, words), strict=True))
         every.update(words)
-        numbers = [
-            w
-            for w in words
-            if w[:1] in _NUMERIC_START and w.lstrip("-").replace(".", "", 1).isdigit()
-        ]
-        for ends, which in ((("0", "00"), True), ((".0", ".00"), False)):
-            group = [w for w in numbers if ("." in w) is which]
+        # the numbers among them, and those with a decimal point, picked out in C: a job's
+        # table can hold thousands of distinct figures
+        starts = list(compress(words, map(_NUMERIC_START.__contains__, map(_FIRST, words))))
+        plain = map(str.isdigit, map(_DROP_POINT, map(_STRIP_MINUS, starts)))
+        numbers = list(compress(starts, plain))
+        dotted = list(map(operator.contains, numbers, repeat(".")))
+        for ends, group in (
+            (("0", "00"), list(compress(numbers, dotted))),
+            ((".0", ".00"), list(compress(numbers, map(operator.not_, dotted)))),
+        ):
             keys = list(map(key, group))
             for end in ends:
-                more = [w + end for w in group]
+                more = list(map(operator.add, group, repeat(end)))
                 spelled.update(zip(more, keys, strict=True))
                 every.update(more)
         for w in self._unspelled_names:
@@ -147,6 +163,33 @@ class OutputIndex:
         if shared:
             self.add(file, place, _normal(shared))
 
+    def add_texts(self, file: int, places: Sequence[str], texts: Sequence[str]) -> None:
+        """:meth:`add_text` of each text in turn (a table's rows), with the inputs' tokens
+        known split at once: the texts are joined by a character no checked text holds,
+        lowered and translated by one call each in C, and each token spelled normal once, not
+        once per row it is in."""
+        joined = _ROW_MARK.join(texts)
+        if self.universe is None or joined.count(_ROW_MARK) != len(texts) - 1:
+            for place, text in zip(places, texts, strict=True):
+                self.add_text(file, place, text)
+            return
+        # lower case and the separators are character by character, and the mark (neither
+        # cased nor case-ignorable) ends the context a final sigma is lowered in: the rows
+        # split back out are each text's own
+        rows = parts_by(joined, _ROW_MARK)
+        shared = list(map(self.universe.intersection, rows))
+        spelled = self._normals(set().union(*shared))
+        for place, found in zip(places, shared, strict=True):
+            if found:
+                self.add(file, place, list(filter(None, map(spelled.__getitem__, found))))
+
+    def _normals(self, words: AbstractSet[str]) -> Mapping[str, str]:
+        """A mapping that holds the normal form of each of ``words`` (members of
+        :attr:`universe`)."""
+        if self.normals is not None and words <= self.normals.keys():
+            return self.normals
+        return {t: normal(t) for t in words}
+
     def add_lines(self, file: int, text: str, label: str = "line") -> None:
         """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
         inputs' tokens known and only ``\\n`` ending lines, the whole text is searched at
@@ -159,8 +202,10 @@ class OutputIndex:
         if text.isascii():
             hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
+                spelled = self._normals(set().union(*hits.values()))
                 for number, found in hits.items():
-                    self.add(file, f"{label} {number}", _normal(found))
+                    normals = list(filter(None, map(spelled.__getitem__, found)))
+                    self.add(file, f"{label} {number}", normals)
                 return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
@@ -174,8 +219,9 @@ class OutputIndex:
             number += words[last:at].count(_LINE_MARK_TOKEN)
             last = at
             by_line.setdefault(number, set()).add(words[at])
+        spelled = self._normals(shared)
         for number, found in by_line.items():
-            self.add(file, f"{label} {number}", _normal(found))
+            self.add(file, f"{label} {number}", list(filter(None, map(spelled.__getitem__, found))))
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""

@@ -121,6 +121,7 @@ class Loaded:
     parts: list[frozenset[str]]
     _normal: dict[int, list[str]] = field(default_factory=dict)
     _universe: frozenset[str] | None = None
+    _normals: dict[str, str] = field(default_factory=dict)
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
     _groupings: dict[tuple[int, ...], tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]] = (
@@ -146,16 +147,30 @@ class Loaded:
             words: set[str] = set().union(*self.parts)
             every = set(words)
             respelled = set()
+            normals: dict[str, str] = {}
             for w in words:
                 if w:
                     n = normal(w)
-                    every.update(spellings(n))
+                    spelled = spellings(n)
+                    every.update(spelled)
+                    # each spelling of a normal form is normal in that form
+                    normals.update(dict.fromkeys(spelled, n))
+                    normals[w] = n
                     if n != w:
                         respelled.add(w)
             every.discard("")
+            normals.pop("", None)
             self._respelled = frozenset(respelled)
+            self._normals = normals
             self._universe = frozenset(every)
         return self._universe
+
+    def normals(self) -> dict[str, str]:
+        """Each token of :meth:`universe`, and its normal form (computed with it): the
+        outputs' tokens are all among them, and are looked up here in C rather than each
+        spelled normal in Python, job after job."""
+        self.universe()
+        return self._normals
 
     def postings(self) -> dict[str, list[int]]:
         """Per token (as written), the records that hold it, in order (built once)."""

@@ -53,10 +53,21 @@ _LETTERS_ONLY = bytes(
 #: patterns that do not start with a space let the automaton skip ahead (a prefilter), three
 #: times quicker than a search for each word between two spaces; a match not at a word's
 #: start is then dropped
+#:
+#: The same scan finds a series footer's ``Name`` (anywhere: no count word's match ends in
+#: it, and a match ends at the first character that is not a letter, so none hides another),
+#: and the words a regression summary's labels end in (:data:`REGRESSION_WORDS`), so that
+#: a text is not searched again for each.
+REGRESSION_WORDS = frozenset({"observations", "residuals"})
+_FOOTER_WORD = "name"
+_SEARCHED = sorted(_COUNT_WORDS | REGRESSION_WORDS | {_FOOTER_WORD})
 _COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
-    [f"{w} ".encode() for w in sorted(_COUNT_WORDS)],
+    [f"{w} ".encode() for w in _SEARCHED],
     matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
 )
+_IS_COUNT = [w in _COUNT_WORDS for w in _SEARCHED]
+_IS_REGRESSION = [w in REGRESSION_WORDS for w in _SEARCHED]
+_FOOTER = _SEARCHED.index(_FOOTER_WORD)
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -79,7 +90,7 @@ def is_number(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell.strip()))
 
 
-def all_numbers(cells: list[str]) -> bool:
+def all_numbers(cells: Sequence[str]) -> bool:
     """Whether every cell is a number (as :func:`is_number` reads it): one regular
     expression match over the cells, stripped and joined by newlines, which no number holds."""
     joined = "\n".join(map(str.strip, cells))
@@ -107,17 +118,39 @@ class Table:
 
     _values: dict[int, list[float | None]] = field(default_factory=dict, repr=False, compare=False)
     _keys: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+    _columns: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+
+    def cells(self, j: int) -> Sequence[str]:
+        """Column ``j``'s cells, ``""`` where a row is too short to have one: a table whose
+        rows are all as wide as its header (as a CSV's are) is turned into columns once, in
+        C, and each column read from there."""
+        if self._columns is None:
+            width = len(self.header)
+            even = all(len(r) >= width for r in self.rows)
+            # rows wider than the header are cut to the narrowest: only the header's
+            # columns are turned, the rest read row by row
+            turned = list(zip(*self.rows, strict=False)) if even and self.rows else []
+            self._columns = turned[:width]
+        if j < len(self._columns):
+            return self._columns[j]
+        return [r[j] if j < len(r) else "" for r in self.rows]
 
     def column(self, j: int) -> list[str]:
-        return [c for c in [r[j].strip() for r in self.rows if j < len(r)] if c]
+        """Column ``j``'s cells, stripped, less the empty ones."""
+        return list(filter(None, map(str.strip, self.cells(j))))
 
     def label_key(self, row: list[str]) -> tuple[str, ...]:
         return tuple(normal(row[j]) if j < len(row) else "" for j in self.labels)
 
     def row_keys(self) -> list[tuple[str, ...]]:
-        """Every row's :meth:`label_key`, in order (computed once the labels are known)."""
+        """Every row's :meth:`label_key`, in order (computed once the labels are known; a
+        label column's few values each spelled normal once)."""
         if self._keys is None:
-            columns = [[normal(r[j]) if j < len(r) else "" for r in self.rows] for j in self.labels]
+            columns = []
+            for j in self.labels:
+                cells = self.cells(j)
+                spelled = {c: normal(c) for c in set(cells)}
+                columns.append(list(map(spelled.__getitem__, cells)))
             self._keys = list(zip(*columns, strict=True)) if columns else [()] * len(self.rows)
         return self._keys
 
@@ -125,7 +158,7 @@ class Table:
         """Column ``j``'s cells as numbers, None where a cell holds none (parsed once: a
         column of numbers only by one match and one ``map``)."""
         if j not in self._values:
-            cells = [r[j] if j < len(r) else "" for r in self.rows]
+            cells = self.cells(j)
             if cells and all_numbers(cells):
                 self._values[j] = list(map(float, cells))
             else:
@@ -158,7 +191,7 @@ def markdown_tables(text: str) -> list[Table]:
     return tables
 
 
-def printed_tables(text: str) -> list[Table]:
+def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
     """Tables printed as aligned text, as a data frame or a grouped count prints: a header
     line naming a count column then lines of as many fields (or one more, the frame's
     index); or a series of ``label count`` lines closed by ``Name: count``. Aligned text with
@@ -166,9 +199,11 @@ def printed_tables(text: str) -> list[Table]:
 
     Only the lines that could start a table (a header naming a count, a series footer) are
     looked at, found by substring searches over the whole text, so that a long log with no
-    table costs a few scans in C rather than a Python step per line."""
+    table costs a few scans in C rather than a Python step per line. ``words``, if given,
+    gets those of :data:`REGRESSION_WORDS` that ``text`` holds as words (lower case), where
+    ``text`` is ASCII."""
     offsets: dict[int, int] = {}
-    starts = _table_starts(text, offsets)
+    starts = _table_starts(text, offsets, words)
     if starts == []:
         return []
     if starts is None or not offsets:
@@ -231,23 +266,30 @@ class _Lines(Sequence[str]):
         return at
 
 
-def _table_starts(text: str, offsets: dict[int, int] | None = None) -> list[int] | None:
+def _table_starts(
+    text: str, offsets: dict[int, int] | None = None, words: set[str] | None = None
+) -> list[int] | None:
     """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
     hold a series footer: the only lines a printed table can start or end at. None where
     the text is not ASCII, whose lines are then all looked at. Where only newlines end
-    lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts."""
+    lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts;
+    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds."""
     if not text.isascii():
         return None
     # a count's name is a run of letters: with every other character a space, one scan
     # finds them all; a match at ``at`` of the padded text is a word at ``at - 1`` of the text
-    padded = b" " + text.encode("ascii").translate(_LETTERS_ONLY) + b" "
-    hits = [
-        at - 1 for _, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded) if padded[at - 1] == 32
-    ]
-    at = text.find("Name: ")
-    while at >= 0:
-        hits.append(at)
-        at = text.find("Name: ", at + 1)
+    padded = b"".join((b" ", text.encode("ascii"), b" ")).translate(_LETTERS_ONLY)
+    hits = []
+    for found, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded):
+        if found == _FOOTER:
+            # ``Name: `` as written, wherever it is
+            if text.startswith("Name: ", at - 1):
+                hits.append(at - 1)
+        elif padded[at - 1] == 32:
+            if _IS_COUNT[found]:
+                hits.append(at - 1)
+            if words is not None and _IS_REGRESSION[found]:
+                words.add(_SEARCHED[found])
     if not hits:
         return []
     hits.sort()

@@ -59,6 +59,13 @@ def parts(text: str) -> list[str]:
     return text.lower().translate(_SEPARATORS).split()
 
 
+def parts_by(text: str, mark: str) -> list[list[str]]:
+    """:func:`parts` of each piece of ``text`` between marks (``mark``: a character that
+    :func:`parts` neither splits at nor changes, and whose neighbours' case it does not
+    affect), by one lowering and one translation of the whole."""
+    return list(map(str.split, text.lower().translate(_SEPARATORS).split(mark)))
+
+
 def single_token(text: str) -> bool:
     """Whether ``text`` is one token as it stands."""
     return _SPLIT.search(text) is None
