@@ -172,8 +172,13 @@ def remote_inputs(settings: Settings) -> RemoteInputs | None:
 
 
 def build_operator(
-    settings: Settings, db: DbEngine, executor: Executor | None = None
+    settings: Settings,
+    db: DbEngine,
+    executor: Executor | None = None,
+    remote: RemoteInputs | None = None,
 ) -> OperatorNode:
+    """The operator and its engine; ``remote``: the URL and S3 sources the provider in the
+    same process already opened, so that one cache (and its fetch locks) serves both."""
     environments = settings.compute_environments()
     for env in environments:
         if not Path(env.runtime_interpreter).is_absolute():
@@ -190,7 +195,8 @@ def build_operator(
         node_disk_bytes=settings.results_node_disk_mb * 1024**2,
     )
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    remote = remote_inputs(settings)
+    if remote is None:
+        remote = remote_inputs(settings)
     engine = Engine(
         jobs,
         executor or default_executor(settings),
@@ -326,6 +332,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     key = Key.load(settings.provider_key_file)
     db = open_store(settings)
     chain = open_checked_chain(settings, db, key)
+    remote = remote_inputs(settings)
     operator: OperatorNode | None = None
     registry: WorkflowRegistry
     if settings.operator_url:
@@ -333,7 +340,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
 
         registry = OperatorClient(settings.operator_url, key)
     else:
-        operator = build_operator(settings, db, executor)
+        operator = build_operator(settings, db, executor, remote)
         registry = operator.registry
     assets = AssetStore(db)
     ledger = AgreementLedger(db)
@@ -349,7 +356,6 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     environments = settings.compute_environments()
     derived_dir = settings.home / "derived"
     review = OutputReview(ReviewStore(db), assets, registry, key)
-    remote = remote_inputs(settings)
     if remote is not None:
         review.local_copy = remote.local_copy
     outcomes = JobOutcomes(
