@@ -140,3 +140,42 @@ def dask_executor(cluster: Cluster) -> Iterator[DaskExecutor]:
     executor.check()
     yield executor
     executor.close()
+
+
+@dataclass
+class BigWorker:
+    """An extra worker with more memory than the session's three advertise, so that a job
+    asking for more than theirs runs only there, and with its /metrics served."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    metrics_url: str
+
+
+#: memory a job asks for so that only the big worker can take it (the others have 4096)
+BIG_JOB_MB = 8192
+
+
+@pytest.fixture
+def big_worker(cluster: Cluster, dask_executor: DaskExecutor) -> Iterator[BigWorker]:
+    name = f"test-{os.getpid()}-big-{free_port()}"
+    port = free_port()
+    proc = cluster.start_worker(name, "--memory-mb", "65536", "--metrics-port", str(port))
+    try:
+        deadline = time.monotonic() + 120
+        while not any(
+            w.get("name") == name
+            for w in dask_executor.client.scheduler_info(n_workers=-1)["workers"].values()
+        ):
+            if proc.poll() is not None:
+                pytest.fail(f"the worker did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the worker did not join"
+            time.sleep(0.2)
+        yield BigWorker(name, proc, f"http://127.0.0.1:{port}/metrics")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

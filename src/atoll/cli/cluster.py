@@ -120,20 +120,31 @@ def worker(
         typer.Option(help="MiB of memory for jobs (default: cluster_worker_memory_mb, or all)"),
     ] = None,
     gpus: Annotated[int, typer.Option(help="GPUs this node gives jobs")] = 0,
+    metrics_port: Annotated[
+        int,
+        typer.Option(help="Serve this worker's /metrics (Prometheus) on this port; 0: none"),
+    ] = 0,
 ) -> None:
     """Run a compute node: a Dask worker that runs the engine's jobs in this host's sandbox,
-    and nothing else. It refuses to start where the sandbox cannot be built."""
+    and nothing else. It refuses to start where the sandbox cannot be built. SIGUSR1 drains
+    it (see atoll cluster drain)."""
     need_cluster()
     import asyncio
 
     from atoll.cluster.processes import default_worker_name, serve_worker, worker_executor
     from atoll.engine.executor import SandboxUnavailable
+    from atoll.images.cache import ImageCache
+    from atoll.storage.cache import SourceCache
 
     if not scheduler.startswith("tls://"):
         raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
+    if not 0 <= metrics_port <= 65535:
+        raise ConfigError("--metrics-port must be a port number, or 0 for none")
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
     name = name or default_worker_name()
+    sources = SourceCache(settings.source_cache_dir, settings.source_cache_mb * 1024**2)
+    images = ImageCache(settings.images_dir, settings.image_cache_mb * 1024**2)
     first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
     try:
         executor = worker_executor(name, (first, first + count - 1) if count > 0 else None)
@@ -153,8 +164,50 @@ def worker(
                 memory_mb=memory_mb if memory_mb is not None else settings.cluster_worker_memory_mb,
                 host=host,
                 gpus=gpus,
+                metrics_port=metrics_port,
+                caches=(("sources", sources.size), ("images", images.total_bytes)),
             )
         )
     finally:
         executor.recover()
         executor.close()
+
+
+@app.command("drain")
+def drain(
+    worker: Annotated[str, typer.Argument(help="The worker's name (or its tls:// address)")],
+    home: HomeOpt = None,
+    certs: CertsOpt = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="The scheduler's address, tls://host:port (default: cluster_scheduler)"),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="Wait until the worker's jobs are released and it has left")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most")] = 3600.0,
+) -> None:
+    """Drain a worker: it takes no new job, its running jobs finish, then it leaves the
+    cluster (its process ends). Uses the client certificate."""
+    need_cluster()
+    from atoll.cluster.drain import connect, request_drain, wait_gone
+
+    settings = load_settings(home or default_home())
+    directory = _certs(settings, certs)
+    address = scheduler or settings.cluster_scheduler
+    if not address.startswith("tls://"):
+        raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
+    try:
+        client = connect(address, directory)
+    except (OSError, TimeoutError):
+        raise Unavailable("the cluster's scheduler cannot be reached") from None
+    with client:
+        try:
+            answer = request_drain(client, worker)
+        except LookupError as e:
+            raise Unavailable(str(e)) from None
+        console.print(f"worker {worker} draining; {answer['running']} job(s) running")
+        if wait:
+            if not wait_gone(client, worker, timeout):
+                raise Unavailable(f"worker {worker} still runs jobs after {timeout:g} s")
+            console.print(f"worker {worker} drained and gone")

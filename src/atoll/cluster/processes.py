@@ -3,8 +3,10 @@ only mutual TLS with the cluster's certificates."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import psutil
 from distributed import Scheduler, Worker
 
 from atoll.cluster.certs import security
+from atoll.cluster.drain import Drain
+from atoll.cluster.metrics import CacheSize, NodeState, WorkerCollector, serve_metrics
 from atoll.cluster.worker import AtollWorkerPlugin
 from atoll.engine.executor import SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor
@@ -70,14 +74,19 @@ async def serve_worker(
     memory_mb: int,
     host: str,
     gpus: int = 0,
+    metrics_port: int = 0,
+    caches: tuple[CacheSize, ...] = (),
 ) -> None:
-    """Run an Atoll worker until it is closed."""
+    """Run an Atoll worker until it is closed (or drained: SIGUSR1, or ``atoll cluster
+    drain``); with a ``metrics_port``, its ``/metrics`` are served there on ``host``."""
     if slots < 1:
         raise SandboxUnavailable("a worker needs at least one slot")
     memory = memory_mb or psutil.virtual_memory().total // MIB
     resources: dict[str, float] = {"slots": slots, "memory_mb": memory}
     if gpus:
         resources["gpus"] = gpus
+    plugin = AtollWorkerPlugin(executor)
+    state = NodeState(slots)
     async with Worker(
         scheduler,
         name=name,
@@ -85,9 +94,20 @@ async def serve_worker(
         nthreads=slots + CONTROL_THREADS,
         resources=resources,
         security=security(certs, "worker"),
-        plugins=(AtollWorkerPlugin(executor),),
+        plugins=(plugin,),
         memory_limit=0,
         dashboard=False,
     ) as worker:
         log.info("worker %s joined %s", worker.address, scheduler)
-        await worker.finished()
+        drain = Drain(worker, plugin, state)
+        drain.install()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start)
+        stop_metrics = None
+        if metrics_port:
+            collector = WorkerCollector(name, plugin, state, caches)
+            stop_metrics = serve_metrics(collector, host, metrics_port)
+        try:
+            await worker.finished()
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,8 @@ class AtollWorkerPlugin(WorkerPlugin):
         self.worker: Worker | None = None
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        #: called with each event a job posts (the worker's metrics count them)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # -- set up ---------------------------------------------------------------------------
 
@@ -120,6 +123,14 @@ class AtollWorkerPlugin(WorkerPlugin):
     def _post(self, execution_id: str, **values: Any) -> None:
         assert self.worker is not None
         self.worker.log_event(TOPIC, {"id": execution_id, **values})
+        for listener in self.listeners:
+            listener(values)
+
+    @property
+    def running(self) -> int:
+        """Jobs on this worker, from their start until the operator releases them."""
+        with self._lock:
+            return len(self._jobs)
 
     def run(self, payload: str) -> str:
         spec = load_spec(payload)
