@@ -41,8 +41,9 @@ from tests.helpers import public_dir, require_sandbox, wait_healthy
 
 PRICE = 10**15
 JOBS_PER_AGREEMENT = 10
-#: each job sleeps a moment, so that its watcher on the other replica is waiting before it ends
-CODE = "import time\ntime.sleep(0.5)\nprint('done')\n"
+CODE = "print('done')\n"
+#: holds its engine's slot until stopped
+BLOCK = "import time\ntime.sleep(600)\n"
 #: a long-poll that lasts this long was not told of a change (nothing else wakes it)
 WATCH_S = 60
 UID_FIRST = 230_000 + (os.getpid() % 500) * 64
@@ -55,6 +56,7 @@ class Replica:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    uid_first: int
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -67,9 +69,26 @@ class Pair:
     b: Replica
     db_url: str
     data: Path
+    started: list[Replica]
 
     def client(self, replica: Replica, key: Key) -> ProviderClient:
         return ProviderClient(replica.url, key)
+
+    def restart(self, replica: Replica) -> Replica:
+        """The replica stopped (if it runs) and started again, under its name and home."""
+        stop(replica)
+        again = start_replica(replica.name, replica.home, self.db_url, replica.uid_first)
+        self.started.append(again)
+        return again
+
+
+def stop(replica: Replica) -> None:
+    if replica.proc.poll() is None:
+        replica.proc.send_signal(signal.SIGTERM)
+        try:
+            replica.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            replica.kill()
 
 
 @contextlib.contextmanager
@@ -97,21 +116,21 @@ def start_replica(name: str, home: Path, db_url: str, uid_first: int) -> Replica
         "ATOLL_DATABASE_URL": db_url,
         "ATOLL_REPLICA_NAME": name,
         "ATOLL_MAX_CONCURRENT_JOBS": "4",
-        "ATOLL_JOB_WALL_SECONDS": "30",
+        "ATOLL_JOB_WALL_SECONDS": "300",
         "ATOLL_RATE_LIMIT_PER_IP": "100000/minute",
         "ATOLL_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         # job uids of their own: each engine claims the free uids of its range at its start
         "ATOLL_SANDBOX_UID_FIRST": str(uid_first),
         "ATOLL_SANDBOX_UID_COUNT": "16",
     }
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "atoll", "serve", "--port", str(port), "--log-level", "info"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
-    replica = Replica(name, home, f"http://127.0.0.1:{port}", proc, log)
+    replica = Replica(name, home, f"http://127.0.0.1:{port}", proc, log, uid_first)
     wait_healthy(replica.url, proc, log=log)
     return replica
 
@@ -133,15 +152,10 @@ def pair(tmp_path: Path, anvil_url: str, monkeypatch: pytest.MonkeyPatch) -> Ite
         try:
             started.append(start_replica("a", home_a, db_url, UID_FIRST))
             started.append(start_replica("b", home_b, db_url, UID_FIRST + 32))
-            yield Pair(started[0], started[1], db_url, data)
+            yield Pair(started[0], started[1], db_url, data, started)
         finally:
             for r in started:
-                if r.proc.poll() is None:
-                    r.proc.send_signal(signal.SIGTERM)
-                    try:
-                        r.proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        r.kill()
+                stop(r)
             shutil.rmtree(data, ignore_errors=True)
 
 
@@ -177,15 +191,23 @@ def publish(pair: Pair, max_jobs: int) -> tuple[ProviderClient, str]:
     return publisher, did
 
 
-def watch(url: str, key: Key, job_id: str) -> list[JobInfo]:
+def watch(url: str, key: Key, job_id: str, looked: threading.Semaphore) -> list[JobInfo]:
     """Follow a job to its end by long-polls; every answer must be a change."""
     with ProviderClient(url, key) as client:
         seen = [client.status(job_id)]
+        looked.release()
         while not seen[-1].terminal:
             info = client.status(job_id, wait=WATCH_S, since=seen[-1].status)
             assert info.status != seen[-1].status, f"job {job_id}: a watcher was never told"
             seen.append(info)
     return seen
+
+
+def until_running(client: ProviderClient, job_id: str) -> None:
+    info = client.status(job_id)
+    while info.status != JobStatus.RUNNING:
+        assert not info.terminal, info.statusText
+        info = client.status(job_id, wait=WATCH_S, since=info.status)
 
 
 def settled_events(client: ProviderClient) -> list[tuple[str, str]]:
@@ -198,14 +220,21 @@ def settled_events(client: ProviderClient) -> list[tuple[str, str]]:
 def test_hundred_jobs_across_two_replicas(pair: Pair) -> None:
     consumer = Key.generate()
     on_a, on_b = pair.client(pair.a, consumer), pair.client(pair.b, consumer)
+    clients = (on_a, on_b)
     on_a.faucet()
     publisher, did = publish(pair, JOBS_PER_AGREEMENT)
     assert keepers(pair.db_url) in (["atoll-keeper a"], ["atoll-keeper b"])
 
+    # every slot of both engines held by a job that waits, so that each of the hundred is
+    # queued, and its watcher waiting, before it can end
+    held = on_a.order(did)
+    blockers = [clients[i % 2].start(did, rawcode=BLOCK, agreement_id=held) for i in range(8)]
+    for blocker in blockers:
+        until_running(on_a, blocker.jobId)
     agreements = [on_a.order(did) for _ in range(100 // JOBS_PER_AGREEMENT)]
-    clients = (on_a, on_b)
     watchers: dict[str, Future[list[JobInfo]]] = {}
     started_on: dict[str, str] = {}
+    looked = threading.Semaphore(0)
     with ThreadPoolExecutor(max_workers=100) as pool:
         for i in range(100):
             job = clients[i % 2].start(
@@ -213,32 +242,41 @@ def test_hundred_jobs_across_two_replicas(pair: Pair) -> None:
             )
             started_on[job.jobId] = "ab"[i % 2]
             # watched from the other replica
-            watchers[job.jobId] = pool.submit(watch, clients[(i + 1) % 2].url, consumer, job.jobId)
+            other = clients[(i + 1) % 2].url
+            watchers[job.jobId] = pool.submit(watch, other, consumer, job.jobId, looked)
         # every slot of every agreement is taken: one more start is refused on either replica
         for client in clients:
             with pytest.raises(Forbidden, match="all are used"):
                 client.start(did, rawcode=CODE, agreement_id=agreements[-1])
+        for _ in range(100):
+            assert looked.acquire(timeout=120)
+        # each blocker stopped through the replica that does not run it
+        for i, blocker in enumerate(blockers):
+            clients[(i + 1) % 2].stop(blocker.jobId)
         ended = {job_id: future.result(timeout=300) for job_id, future in watchers.items()}
 
     assert len(ended) == 100
     for job_id, seen in ended.items():
+        assert seen[0].status == JobStatus.QUEUED, (job_id, seen[0].statusText)
         assert seen[-1].status == JobStatus.FINISHED, (job_id, seen[-1].statusText)
-        # the watcher was waiting before the end and heard of it
-        assert len(seen) > 1, f"job {job_id} ended before its watcher looked"
+    for blocker in blockers:
+        assert on_b.wait(blocker.jobId, timeout=60).status == JobStatus.STOPPED
     # each job ran on the replica that started it, and either replica reads every job
     engine = sa.create_engine(pair.db_url)
     with engine.connect() as conn:
         ran_on = dict(conn.execute(sa.text("SELECT job_id, node FROM jobs")).all())
     engine.dispose()
-    assert ran_on == started_on
+    assert ran_on == {**started_on, **{b.jobId: "ab"[i % 2] for i, b in enumerate(blockers)}}
     for client in clients:
-        assert {job.jobId for job in client.jobs()} == set(ended)
+        assert {job.jobId for job in client.jobs()} == set(ran_on)
 
     # one keeper, and every agreement paid to the publisher once
     assert len(keepers(pair.db_url)) == 1
     for aid in agreements:
         assert on_a.wallet.wait_settled(aid).compute.state is ConditionState.FULFILLED
-    assert settled_events(on_a) == sorted((a, "PaymentReleased") for a in agreements)
+    paid = settled_events(on_a)
+    assert [e for e in paid if e[0] != held] == sorted((a, "PaymentReleased") for a in agreements)
+    assert len([e for e in paid if e[0] == held]) <= 1
     publisher.close()
     on_a.close()
     on_b.close()
@@ -286,6 +324,16 @@ def test_nonce_and_agreement_slots_across_replicas(pair: Pair) -> None:
     on_b.close()
 
 
+def job_row(db_url: str, job_id: str) -> sa.Row[tuple[object, ...]]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT node, status, attempts FROM jobs WHERE job_id = :j")
+            return conn.execute(query, {"j": job_id}).one()
+    finally:
+        engine.dispose()
+
+
 def test_the_other_replica_keeps_once_the_keeper_dies(pair: Pair) -> None:
     consumer = Key.generate()
     on_a, on_b = pair.client(pair.a, consumer), pair.client(pair.b, consumer)
@@ -293,7 +341,17 @@ def test_the_other_replica_keeps_once_the_keeper_dies(pair: Pair) -> None:
     publisher, did = publish(pair, 1)
     [holder] = keepers(pair.db_url)
     keeping, other = (pair.a, pair.b) if holder == "atoll-keeper a" else (pair.b, pair.a)
-    survivor = on_b if other is pair.b else on_a
+    on_keeping = on_a if keeping is pair.a else on_b
+
+    # a job runs on the keeper's replica while the other restarts: the other recovers its
+    # own jobs only, and leaves this one running where it is
+    blocked = on_keeping.order(did)
+    blocker = on_keeping.start(did, rawcode=BLOCK, agreement_id=blocked).jobId
+    until_running(on_keeping, blocker)
+    other = pair.restart(other)
+    survivor = pair.client(other, consumer)
+    assert tuple(job_row(pair.db_url, blocker)) == (keeping.name, JobStatus.RUNNING, 1)
+    assert keepers(pair.db_url) == [f"atoll-keeper {keeping.name}"]
 
     # ordered while the keeper lives, run once it is dead: the survivor settles it
     pending = survivor.order(did)
@@ -304,7 +362,16 @@ def test_the_other_replica_keeps_once_the_keeper_dies(pair: Pair) -> None:
     assert survivor.wallet.wait_settled(pending).compute.state is ConditionState.FULFILLED
     assert settled_events(survivor) == [(pending, "PaymentReleased")]
     assert "this replica keeps the agreements" in other.log.read_text()
+
+    # the dead replica comes back (no keeper of its own now): its job is its own again, and
+    # a stop asked on the other replica reaches it
+    back = pair.restart(keeping)
+    assert keepers(pair.db_url) == [f"atoll-keeper {other.name}"]
+    survivor.stop(blocker)
+    assert survivor.wait(blocker, timeout=120).status == JobStatus.STOPPED
+    assert job_row(pair.db_url, blocker).node == back.name
     publisher.close()
+    survivor.close()
     on_a.close()
     on_b.close()
 
