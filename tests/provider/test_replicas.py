@@ -4,12 +4,15 @@ Two real ``atoll serve`` processes share a database of their own (created and dr
 the contracts deployed once and the provider key. Jobs are started alternately on both and
 each is watched from the other replica by long-polls that must each be answered by a change
 (a watcher that times out was not told); nonces and agreement slots are taken once across
-both; exactly one replica keeps the agreements, and when it is killed the other takes over.
+both; exactly one replica keeps the agreements, and when it is killed the other takes over;
+a restarted replica recovers its own jobs only; with the results in a shared bucket (the S3
+stand-in, moto: S3 itself cannot run here) either replica serves any job's results.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -36,7 +39,7 @@ from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
-from tests.conftest import POSTGRES_URL, _postgres_or_skip
+from tests.conftest import POSTGRES_URL, S3_TEST_KEYS, _postgres_or_skip
 from tests.helpers import public_dir, require_sandbox, wait_healthy
 
 PRICE = 10**15
@@ -57,6 +60,7 @@ class Replica:
     proc: subprocess.Popen[bytes]
     log: Path
     uid_first: int
+    extra: dict[str, str]
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -77,7 +81,9 @@ class Pair:
     def restart(self, replica: Replica) -> Replica:
         """The replica stopped (if it runs) and started again, under its name and home."""
         stop(replica)
-        again = start_replica(replica.name, replica.home, self.db_url, replica.uid_first)
+        again = start_replica(
+            replica.name, replica.home, self.db_url, replica.uid_first, replica.extra
+        )
         self.started.append(again)
         return again
 
@@ -107,11 +113,14 @@ def scratch_database() -> Iterator[str]:
         admin.dispose()
 
 
-def start_replica(name: str, home: Path, db_url: str, uid_first: int) -> Replica:
+def start_replica(
+    name: str, home: Path, db_url: str, uid_first: int, extra: dict[str, str] | None = None
+) -> Replica:
     port = free_port()
     log = home / "serve.log"
     env = {
         **os.environ,
+        **(extra or {}),
         "ATOLL_HOME": str(home),
         "ATOLL_DATABASE_URL": db_url,
         "ATOLL_REPLICA_NAME": name,
@@ -130,15 +139,31 @@ def start_replica(name: str, home: Path, db_url: str, uid_first: int) -> Replica
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
-    replica = Replica(name, home, f"http://127.0.0.1:{port}", proc, log, uid_first)
+    replica = Replica(name, home, f"http://127.0.0.1:{port}", proc, log, uid_first, extra or {})
     wait_healthy(replica.url, proc, log=log)
     return replica
 
 
 @pytest.fixture
-def pair(tmp_path: Path, anvil_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
-    """Replicas a and b of one provider: one store, one chain, one provider key."""
+def pair(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    anvil_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Pair]:
+    """Replicas a and b of one provider: one store, one chain, one provider key; results
+    under each replica's home, or (parametrized "s3") in one bucket of the S3 stand-in."""
     require_sandbox()
+    extra: dict[str, str] = {}
+    if getattr(request, "param", "local") == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = request.getfixturevalue("s3_bucket")
+        extra = {
+            "ATOLL_RESULTS_STORE": "s3",
+            "ATOLL_RESULTS_S3": f"s3://{bucket}/results?endpoint={endpoint}",
+            "ATOLL_RESULTS_S3_ACCESS_KEY_ID": S3_TEST_KEYS.access_key_id,
+            "ATOLL_RESULTS_S3_SECRET_ACCESS_KEY": S3_TEST_KEYS.secret_access_key,
+        }
     with scratch_database() as db_url:
         monkeypatch.setenv("ATOLL_DATABASE_URL", db_url)
         data = public_dir()
@@ -150,8 +175,8 @@ def pair(tmp_path: Path, anvil_url: str, monkeypatch: pytest.MonkeyPatch) -> Ite
         assert load_settings(home_b).address_book_file.exists()
         started: list[Replica] = []
         try:
-            started.append(start_replica("a", home_a, db_url, UID_FIRST))
-            started.append(start_replica("b", home_b, db_url, UID_FIRST + 32))
+            started.append(start_replica("a", home_a, db_url, UID_FIRST, extra))
+            started.append(start_replica("b", home_b, db_url, UID_FIRST + 32, extra))
             yield Pair(started[0], started[1], db_url, data, started)
         finally:
             for r in started:
@@ -282,7 +307,8 @@ def test_hundred_jobs_across_two_replicas(pair: Pair) -> None:
     on_b.close()
 
 
-def test_nonce_and_agreement_slots_across_replicas(pair: Pair) -> None:
+@pytest.mark.parametrize("pair", ["s3"], indirect=True)
+def test_nonce_slots_and_results_across_replicas(pair: Pair) -> None:
     consumer = Key.generate()
     on_a, on_b = pair.client(pair.a, consumer), pair.client(pair.b, consumer)
     on_a.faucet()
@@ -317,6 +343,15 @@ def test_nonce_and_agreement_slots_across_replicas(pair: Pair) -> None:
         assert on_b.wait(job_id, timeout=120).status == JobStatus.FINISHED
     assert on_b.wallet.wait_settled(aid).compute.state is ConditionState.FULFILLED
     assert settled_events(on_a) == [(aid, "PaymentReleased")]
+
+    # with the results in the shared store, either replica serves any job's results
+    info = on_b.status(job.jobId)
+    listed = on_a.results(info)
+    assert listed and listed == on_b.results(info)
+    for entry in listed:
+        body = on_b.result(job.jobId, entry.index)
+        assert on_a.result(job.jobId, entry.index) == body
+        assert hashlib.sha256(body).hexdigest() == entry.sha256
     with pytest.raises(AuthError):
         on_b._send("GET", "/compute", params=params)
     publisher.close()
