@@ -39,6 +39,10 @@ class Settings:
     max_concurrent_jobs: int = 2
     #: a job interrupted by a restart is re-run this many times, then failed
     max_attempts: int = 2
+    #: this provider's name among the replicas sharing one PostgreSQL store (distinct and
+    #: stable for each: a restarted replica recovers the jobs started under its name);
+    #: empty: the store's only provider
+    replica_name: str = ""
     #: "in-process" or the URL of a standalone operator service
     operator_url: str = ""
     #: addresses allowed to call a standalone operator service (the provider's address)

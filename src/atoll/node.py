@@ -26,10 +26,13 @@ from atoll.chain.access_ledger import AccessLedger
 from atoll.chain.deployment import ChainNode
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.keeper import Keeper
+from atoll.chain.keeper_turn import KeeperTurn
 from atoll.chain.ledger import AgreementLedger
 from atoll.chain.rpc_server import rpc_router
 from atoll.config import Settings
 from atoll.db import connect
+from atoll.db.channel import StoreChannel
+from atoll.db.lease import AdvisoryLease
 from atoll.engine.executor import Executor
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
@@ -145,6 +148,8 @@ class OperatorNode:
     registry: LocalRegistry
     #: deletes results past their storage time (started and stopped with the server)
     sweeper: ResultSweeper
+    #: on PostgreSQL: job changes passed to and from the other replicas sharing the store
+    channel: StoreChannel | None = None
 
 
 MIB = 1024**2
@@ -184,7 +189,16 @@ def build_operator(
         if not Path(env.runtime_interpreter).is_absolute():
             raise ConfigError(f"environment {env.id!r}: the runtime interpreter must be absolute")
     notifier = Notifier()
-    jobs = JobStore(db)
+    channel = None
+    if db.dialect.name == "postgresql":
+
+        def heard(job_id: str) -> None:
+            notifier.heard(job_id)
+            engine.heard(job_id)
+
+        channel = StoreChannel(db, heard=heard, lost=notifier.heard_all)
+        notifier.relay = channel.send
+    jobs = JobStore(db, node=settings.replica_name)
     config = EngineConfig(
         jobs_dir=settings.jobs_dir,
         environments=environments,
@@ -209,7 +223,7 @@ def build_operator(
         images=image_store(settings),
     )
     sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
-    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper)
+    return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper, channel)
 
 
 def result_store(settings: Settings) -> ResultStore:
@@ -241,6 +255,20 @@ class ProviderNode:
     keeper: Keeper
     authorizer: AgreementAuthorizer
     watcher: JobWatcher
+    #: on PostgreSQL: runs the keeper while this replica holds the keeper's lease
+    keeper_turn: KeeperTurn | None = None
+
+    def start_keeper(self) -> None:
+        if self.keeper_turn is not None:
+            self.keeper_turn.start()
+        else:
+            self.keeper.start()
+
+    def stop_keeper(self) -> None:
+        if self.keeper_turn is not None:
+            self.keeper_turn.stop()
+        else:
+            self.keeper.stop()
 
     def app(self) -> FastAPI:
         settings = self.settings
@@ -268,18 +296,22 @@ class ProviderNode:
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             if node.operator is not None:
+                if node.operator.channel is not None:
+                    await anyio.to_thread.run_sync(node.operator.channel.start)
                 node.operator.engine.recover()
                 node.operator.sweeper.start()
             await reconcile_starts(node.authorizer.ledger, node.context.compute.registry)
-            node.keeper.start()
+            await anyio.to_thread.run_sync(node.start_keeper)
             running = await anyio.to_thread.run_sync(node.authorizer.ledger.running_jobs)
             await node.watcher.resume(running)
             yield
             await node.watcher.close()
-            node.keeper.stop()
+            node.stop_keeper()
             if node.operator is not None:
                 node.operator.sweeper.stop()
                 node.operator.engine.shutdown()
+                if node.operator.channel is not None:
+                    node.operator.channel.stop()
             node.chain.close()
             close_store(node.db)
 
@@ -343,7 +375,7 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
         operator = build_operator(settings, db, executor, remote)
         registry = operator.registry
     assets = AssetStore(db)
-    ledger = AgreementLedger(db)
+    ledger = AgreementLedger(db, node=settings.replica_name)
     access_ledger = AccessLedger(db)
     keeper = Keeper(
         chain,
@@ -434,7 +466,13 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     context.dryruns = DryRuns(
         db, compute, context.mocks, settings.dry_run_rate_limit, settings.dry_run_concurrency
     )
-    return ProviderNode(settings, db, key, context, operator, chain, keeper, authorizer, watcher)
+    turn = None
+    if db.dialect.name == "postgresql":
+        holder = f"atoll-keeper {settings.replica_name}".strip()
+        turn = KeeperTurn(keeper, AdvisoryLease(db, "keeper", holder))
+    return ProviderNode(
+        settings, db, key, context, operator, chain, keeper, authorizer, watcher, turn
+    )
 
 
 def operator_app(
@@ -451,11 +489,15 @@ def operator_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if operator.channel is not None:
+            await anyio.to_thread.run_sync(operator.channel.start)
         operator.engine.recover()
         operator.sweeper.start()
         yield
         operator.sweeper.stop()
         operator.engine.shutdown()
+        if operator.channel is not None:
+            operator.channel.stop()
 
     app.router.lifespan_context = lifespan
     return app

@@ -137,3 +137,26 @@ def test_announced_counts_every_notification(changes: int) -> None:
     for _ in range(changes):
         notifier.notify("job")
     assert notifier.announced() == changes
+
+
+def test_changes_made_here_are_relayed_and_those_heard_are_not() -> None:
+    async def scenario() -> tuple[list[str], bool, bool]:
+        relayed: list[str] = []
+        notifier = Notifier(relay=relayed.append)
+        here, there = notifier.listen("mine"), notifier.listen("theirs")
+        notifier.notify("mine")
+        # a change another replica announced wakes the waiters here, and goes no further
+        notifier.heard("theirs")
+        return relayed, await here.wait(1.0), await there.wait(1.0)
+
+    assert asyncio.run(scenario()) == (["mine"], True, True)
+
+
+def test_heard_all_wakes_every_listener_and_counts_as_a_change() -> None:
+    async def scenario() -> tuple[bool, bool, int]:
+        notifier = Notifier()
+        one, two = notifier.listen("a"), notifier.listen("b")
+        notifier.heard_all()
+        return await one.wait(1.0), await two.wait(1.0), notifier.announced()
+
+    assert asyncio.run(scenario()) == (True, True, 1)

@@ -81,6 +81,8 @@ class Keeper:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        with self._wake:
+            self._stop = False  # started again after a stop: another replica's turn ended
         self._thread = threading.Thread(target=self._loop, name="atoll-keeper", daemon=True)
         self._thread.start()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from atoll.chain.access_ledger import NewAccess, insert_new
@@ -45,8 +45,14 @@ class NewAgreement:
 
 
 class AgreementLedger:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, node: str = "") -> None:
         self._engine = engine
+        #: this provider replica's name among those sharing the store: the jobs it starts
+        #: carry it, and it repairs and follows only those ("": the store's only provider)
+        self.node = node
+
+    def _own(self) -> ColumnElement[bool]:
+        return agreement_jobs.c.node == self.node if self.node else true()
 
     # -- agreements ------------------------------------------------------------------------
 
@@ -127,7 +133,11 @@ class AgreementLedger:
                     raise Forbidden(f"agreement {aid} allows {n} job(s), and all are used")
                 conn.execute(
                     insert(agreement_jobs).values(
-                        job_id=job_id, agreement_id=aid, state=STARTING, manifest=""
+                        job_id=job_id,
+                        agreement_id=aid,
+                        state=STARTING,
+                        manifest="",
+                        node=self.node,
                     )
                 )
 
@@ -169,7 +179,9 @@ class AgreementLedger:
         """Jobs counted but not known to be registered: what a crash during a start left."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(agreement_jobs.c.job_id).where(agreement_jobs.c.state == STARTING).distinct()
+                select(agreement_jobs.c.job_id)
+                .where(agreement_jobs.c.state == STARTING, self._own())
+                .distinct()
             ).scalars()
             return list(rows)
 
@@ -209,7 +221,7 @@ class AgreementLedger:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(agreement_jobs.c.job_id)
-                .where(agreement_jobs.c.state == "running")
+                .where(agreement_jobs.c.state == "running", self._own())
                 .distinct()
             ).scalars()
             return list(rows)

@@ -113,6 +113,8 @@ jobs = Table(
     Column("expires_at", Float, index=True),
     #: 0 kept; 1 expired, no longer served, deletion perhaps unfinished; 2 deleted
     Column("expired", Integer, nullable=False, default=0, server_default="0"),
+    #: the provider replica whose engine runs the job ("": the store has one provider)
+    Column("node", String(128), nullable=False, default="", server_default=""),
     #: a page of an owner's jobs, newest first (the dashboard's jobs page)
     Index("ix_jobs_owner_created", "owner", "created"),
 )
@@ -165,6 +167,8 @@ agreement_jobs = Table(
     Column("state", String(16), nullable=False),
     #: sha256 of the job's result manifest, once delivered
     Column("manifest", String(64), nullable=False, default=""),
+    #: the provider replica that started the job ("": the store has one provider)
+    Column("node", String(128), nullable=False, default="", server_default=""),
     Index("ix_agreement_jobs_agreement", "agreement_id"),
 )
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, true, update
 
 from atoll.canonical import canonical_sha256
 from atoll.db import reader
@@ -49,6 +49,8 @@ class JobRecord:
     removed: int
     attempts: int
     workflow: Workflow
+    #: the replica whose engine runs the job ("": the store has one provider)
+    node: str = ""
 
 
 #: every column of a job but the old results list, with its manifest's count and hash
@@ -76,9 +78,21 @@ def _result(row: Any) -> ResultFile:
 
 
 class JobStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, node: str = "") -> None:
         self._engine = engine
         self._reader = reader(engine)
+        #: this provider replica's name among those sharing the store: the jobs it
+        #: registers carry it, and it recovers and sweeps only those ("": the store's only
+        #: provider, every job is its own)
+        self.node = node
+
+    def _own(self) -> Any:
+        """The jobs this replica's engine runs, as a condition."""
+        return jobs.c.node == self.node if self.node else true()
+
+    def runs_elsewhere(self, record: JobRecord) -> bool:
+        """Whether another replica's engine runs the job."""
+        return bool(record.node) and record.node != self.node
 
     def create(self, job_id: str, workflow: Workflow) -> JobInfo:
         with self._engine.begin() as conn:
@@ -97,6 +111,7 @@ class JobStore:
                     attempts=0,
                     workflow=workflow.model_dump(mode="json"),
                     results=[],
+                    node=self.node,
                 )
             )
         return self.info(job_id)
@@ -117,6 +132,7 @@ class JobStore:
             removed=row.removed,
             attempts=row.attempts,
             workflow=Workflow.model_validate(row.workflow),
+            node=row.node,
         )
 
     def info(self, job_id: str) -> JobInfo:
@@ -205,7 +221,7 @@ class JobStore:
         with self._reader.connect() as conn:
             ids = conn.execute(
                 select(jobs.c.job_id)
-                .where(jobs.c.status.not_in(_TERMINAL_CODES))
+                .where(jobs.c.status.not_in(_TERMINAL_CODES), self._own())
                 .order_by(jobs.c.created)
             ).scalars()
             job_ids = list(ids)
@@ -362,6 +378,7 @@ class JobStore:
                     jobs.c.removed == 0,
                     jobs.c.status.in_(_TERMINAL_CODES),
                     jobs.c.job_id.not_in(list(skip)),
+                    self._own(),
                 )
                 .order_by(jobs.c.expires_at)
                 .limit(limit)

@@ -4,6 +4,11 @@ Worker threads call :meth:`Notifier.notify`; asyncio handlers wait on a :class:`
 A handler registers its listener *before* it reads the job's state, so a change made between
 the read and the wait is not missed.
 
+Provider replicas sharing one PostgreSQL store pass changes on to each other: each
+:meth:`Notifier.notify` is handed to the notifier's ``relay`` (the store's channel,
+:mod:`atoll.db.channel`), and a change announced by another replica arrives through
+:meth:`Notifier.heard`, waking the waiters here as a change made here would.
+
 When a job changes, every handler waiting on it wakes at once and reads its state again.
 :class:`SharedLook` lets them share that read: one store read per change, not one per
 waiter.
@@ -54,10 +59,12 @@ class Listener:
 class Notifier:
     """Listeners by key; :meth:`notify` wakes (and forgets) every listener of a key."""
 
-    def __init__(self) -> None:
+    def __init__(self, relay: Callable[[str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._listeners: dict[str, set[Listener]] = {}
         self._announced = 0
+        #: passes each change made here on to the other replicas sharing the store
+        self.relay = relay
 
     def listen(self, key: str) -> Listener:
         listener = Listener(self, key)
@@ -67,11 +74,28 @@ class Notifier:
         return listener
 
     def notify(self, key: str) -> None:
+        self.heard(key)
+        if self.relay is not None:
+            self.relay(key)
+
+    def heard(self, key: str) -> None:
+        """Wake the listeners of ``key`` here, for a change another replica announced."""
         with self._lock:
             self._announced += 1
             listeners = self._listeners.pop(key, set())
         for listener in listeners:
             listener._fire()
+
+    def heard_all(self) -> None:
+        """Wake every listener: changes may have been announced that this process did not
+        hear (its channel to the other replicas was lost a while); each reads again."""
+        with self._lock:
+            self._announced += 1
+            groups = list(self._listeners.values())
+            self._listeners.clear()
+        for group in groups:
+            for listener in group:
+                listener._fire()
 
     def announced(self) -> int:
         """How many notifications have been made so far, of any key."""

@@ -314,6 +314,10 @@ class Engine:
 
     def stop(self, job_id: str) -> None:
         self.store.request_stop(job_id)
+        if self.store.runs_elsewhere(self.store.record(job_id)):
+            # its replica hears of the request (:meth:`heard`) and stops it there
+            self.notifier.notify(job_id)
+            return
         with self._lock:
             execution = self._running.get(job_id)
             active = job_id in self._active
@@ -324,6 +328,17 @@ class Engine:
             self._finish(job_id, JobStatus.STOPPED)
         # else a worker holds it between stages: it checks the stop request before it starts
         # the sandbox and again once the sandbox is registered, so the stop is never lost
+
+    def heard(self, job_id: str) -> None:
+        """Another replica sharing the store changed the job: a stop asked there reaches a
+        job that runs or waits here."""
+        with self._lock:
+            here = job_id in self._reserved or job_id in self._active
+        if not here:
+            return
+        rec = self.store.record(job_id)
+        if rec.stopreq and not rec.status.terminal:
+            self.stop(job_id)
 
     def delete(self, job_id: str) -> None:
         rec = self.store.record(job_id)
