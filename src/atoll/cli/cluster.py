@@ -120,6 +120,22 @@ def worker(
         typer.Option(help="MiB of memory for jobs (default: cluster_worker_memory_mb, or all)"),
     ] = None,
     gpus: Annotated[int, typer.Option(help="GPUs this node gives jobs")] = 0,
+    data_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data-root",
+            help="A data root of the provider whose files this node holds (repeat): jobs "
+            "on datasets under it run here (with the provider's cluster_data_on_workers)",
+        ),
+    ] = None,
+    jobs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs-dir",
+            help="A job directory of this node's own, for a node that does not share the "
+            "provider's filesystem: a job's files come with it and its outputs go back",
+        ),
+    ] = None,
 ) -> None:
     """Run a compute node: a Dask worker that runs the engine's jobs in this host's sandbox,
     and nothing else. It refuses to start where the sandbox cannot be built."""
@@ -128,6 +144,7 @@ def worker(
 
     from atoll.cluster.processes import default_worker_name, serve_worker, worker_executor
     from atoll.engine.executor import SandboxUnavailable
+    from atoll.storage.cache import SourceCache
 
     if not scheduler.startswith("tls://"):
         raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
@@ -153,6 +170,9 @@ def worker(
                 memory_mb=memory_mb if memory_mb is not None else settings.cluster_worker_memory_mb,
                 host=host,
                 gpus=gpus,
+                data_roots=[str(r.resolve()) for r in data_root or ()],
+                jobs_dir=jobs_dir.resolve() if jobs_dir is not None else None,
+                cache=SourceCache(settings.source_cache_dir, settings.source_cache_mb * 1024**2),
             )
         )
     finally:

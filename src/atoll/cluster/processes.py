@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import dask
@@ -13,9 +14,11 @@ import psutil
 from distributed import Scheduler, Worker
 
 from atoll.cluster.certs import security
+from atoll.cluster.placement import held
 from atoll.cluster.worker import AtollWorkerPlugin
 from atoll.engine.executor import SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor
+from atoll.storage.cache import SourceCache
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +73,22 @@ async def serve_worker(
     memory_mb: int,
     host: str,
     gpus: int = 0,
+    data_roots: Sequence[str] = (),
+    jobs_dir: Path | None = None,
+    cache: SourceCache | None = None,
 ) -> None:
-    """Run an Atoll worker until it is closed."""
+    """Run an Atoll worker until it is closed. It advertises the ``data_roots`` it holds
+    (:mod:`atoll.cluster.placement`); with ``jobs_dir``, jobs run in a directory of its own
+    (:mod:`atoll.cluster.shipping`); URL and S3 sources are fetched into ``cache``."""
     if slots < 1:
         raise SandboxUnavailable("a worker needs at least one slot")
     memory = memory_mb or psutil.virtual_memory().total // MIB
     resources: dict[str, float] = {"slots": slots, "memory_mb": memory}
     if gpus:
         resources["gpus"] = gpus
+    resources.update(held(data_roots))
+    if jobs_dir is not None:
+        jobs_dir.mkdir(parents=True, exist_ok=True)
     async with Worker(
         scheduler,
         name=name,
@@ -85,7 +96,7 @@ async def serve_worker(
         nthreads=slots + CONTROL_THREADS,
         resources=resources,
         security=security(certs, "worker"),
-        plugins=(AtollWorkerPlugin(executor),),
+        plugins=(AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache),),
         memory_limit=0,
         dashboard=False,
     ) as worker:

@@ -38,9 +38,12 @@ def task_key(execution_id: str) -> str:
     return KEY_PREFIX + execution_id
 
 
-def dump_spec(spec: ExecutionSpec) -> str:
+def dump_spec(spec: ExecutionSpec, extra: dict[str, Any] | None = None) -> str:
+    """The spec as JSON; ``extra``: what a worker needs beyond it (the job's files, the
+    sources it fetches), read back with :func:`load_extra`."""
     return json.dumps(
         {
+            **({"cluster": extra} if extra else {}),
             "job_id": spec.job_id,
             "runtime": {
                 "interpreter": str(spec.runtime.interpreter),
@@ -99,6 +102,11 @@ def load_spec(text: str) -> ExecutionSpec:
         gpus=int(d["gpus"]),
         devices=tuple(str(e) for e in d["devices"]),
     )
+
+
+def load_extra(text: str) -> dict[str, Any]:
+    extra = json.loads(text).get("cluster", {})
+    return extra if isinstance(extra, dict) else {}
 
 
 def dump_result(result: ExecutionResult) -> dict[str, Any]:

@@ -1,0 +1,135 @@
+"""Placement by data on the real cluster: a dataset kept under a data root that one worker
+holds (``atoll worker --data-root``) runs only on that worker, every time; a URL source runs
+on any worker and is fetched there, into that worker's cache, not the operator's."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atoll.cluster.certs import security
+from atoll.cluster.executor import DaskExecutor
+from atoll.cluster.sources import SourceRules, WorkerSources
+from atoll.config import load_settings
+from atoll.engine.executor import ExitReason, Mount, Runtime, SandboxUnavailable
+from atoll.storage.cache import SourceCache
+from atoll.storage.guard import SourcePolicy
+from atoll.storage.interface import PublishedInput
+from atoll.storage.remote import RemoteInputs, RemoteLocation
+from tests.engine.conftest import PYTHON
+from tests.engine.executor_conformance import ExecutorConformance, Log
+from tests.helpers import public_dir
+from tests.storage.origin import Origin, running_origin
+
+from .conftest import Cluster, Holder
+
+TARGET = "/data/inputs/did/0"
+COPY = f"open('/data/outputs/copy', 'wb').write(open('{TARGET}', 'rb').read())"
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    with running_origin() as o:
+        yield o
+
+
+def executor(cluster: Cluster, **kw: object) -> DaskExecutor:
+    ex = DaskExecutor(
+        cluster.address, security(cluster.certs, "client"), job_uid=200_000, **kw  # type: ignore[arg-type]
+    )
+    ex.check()
+    return ex
+
+
+def dataset(where: Path, data: bytes) -> Mount:
+    f = where / "data.csv"
+    f.write_bytes(data)
+    f.chmod(0o644)
+    return Mount(f, TARGET, content=hashlib.sha256(data).hexdigest(), publisher=True)
+
+
+def test_a_dataset_on_one_workers_disk_runs_only_there(
+    cluster: Cluster, holder: Holder, tmp_path: Path
+) -> None:
+    ex = executor(cluster, data_roots=[holder.data_root])
+    try:
+        conf = ExecutorConformance()
+        for n in range(4):
+            data = f"row {n}\n".encode()
+            spec = conf.spec(
+                tmp_path,
+                Runtime(PYTHON),
+                COPY,
+                mounts=[dataset(public_dir(holder.data_root), data)],
+            )
+            execution = ex.start(spec, Log())
+            try:
+                result = execution.wait()
+                assert execution.worker == holder.address
+                assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0)
+                assert (spec.outputs_dir / "copy").read_bytes() == data
+            finally:
+                execution.release()
+        # a job on the other workers' data (none under a held root) still runs anywhere
+        spec = conf.spec(tmp_path, Runtime(PYTHON), "print('free')")
+        assert conf.run(ex, spec)[0].exit_code == 0
+    finally:
+        ex.close()
+
+
+def test_a_dataset_no_worker_holds_is_refused_before_it_is_sent(
+    cluster: Cluster, holder: Holder, tmp_path: Path
+) -> None:
+    elsewhere = public_dir()
+    ex = executor(cluster, data_roots=[holder.data_root, elsewhere])
+    try:
+        spec = ExecutorConformance().spec(
+            tmp_path, Runtime(PYTHON), COPY, mounts=[dataset(elsewhere, b"x\n")]
+        )
+        with pytest.raises(SandboxUnavailable, match="no worker of the cluster holds"):
+            ex.start(spec, Log())
+    finally:
+        ex.close()
+
+
+def test_a_url_source_runs_on_any_worker_and_is_fetched_there(
+    cluster: Cluster, holder: Holder, origin: Origin, tmp_path: Path
+) -> None:
+    data = b"fetched,on,the,worker\n"
+    origin.files["d.csv"] = data
+    sha = hashlib.sha256(data).hexdigest()
+    rules = SourceRules(hosts=(f"http://127.0.0.1:{origin.port}",))
+    operator_cache = SourceCache(tmp_path / "operator-cache", 10**8)
+    sources = WorkerSources(RemoteInputs(SourcePolicy(rules.hosts), operator_cache), rules)
+    location = RemoteLocation("0x" + "ab" * 20, url=origin.url("/files/d.csv")).text()
+    ex = executor(cluster, data_roots=[holder.data_root], sources=sources)
+    conf = ExecutorConformance()
+    running = []
+    try:
+        # seven jobs that keep their slots until released need four of the 2-slot workers:
+        # all of them, the holder with its own job directory too
+        for _ in range(7):
+            prepared = sources.prepare(PublishedInput(location, sha, ()), None)
+            mount = Mount(prepared.path, TARGET, content=sha, publisher=True)
+            spec = conf.spec(tmp_path, Runtime(PYTHON), COPY, mounts=[mount])
+            running.append((spec, ex.start(spec, Log())))
+        workers = set()
+        for spec, execution in running:
+            result = execution.wait()
+            assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0), result.detail
+            assert (spec.outputs_dir / "copy").read_bytes() == data
+            workers.add(execution.worker)
+        assert holder.address in workers and len(workers) == 4
+    finally:
+        for _, execution in running:
+            execution.release()
+        ex.close()
+    # fetched by the workers into their cache (their node directory's), never the operator's
+    assert operator_cache.lookup(sha) is None
+    worker_cache = load_settings(cluster.home).source_cache_dir
+    assert (worker_cache / sha).read_bytes() == data
+    # a GET from the workers (fetched once into the cache they share on this host)
+    assert [r[0] for r in origin.requests].count("/files/d.csv") >= 1
