@@ -162,9 +162,7 @@ def holder(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     data_root = public_dir()
     jobs_dir = tmp_path_factory.mktemp("holder-jobs")
     name = f"test-{os.getpid()}-holder"
-    proc = cluster.start_worker(
-        name, "--data-root", str(data_root), "--jobs-dir", str(jobs_dir)
-    )
+    proc = cluster.start_worker(name, "--data-root", str(data_root), "--jobs-dir", str(jobs_dir))
     try:
         with Client(cluster.address, security=security(cluster.certs, "client")) as client:
             deadline = time.monotonic() + 120

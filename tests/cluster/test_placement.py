@@ -12,6 +12,7 @@ import pytest
 
 from atoll.cluster.certs import security
 from atoll.cluster.executor import DaskExecutor
+from atoll.cluster.placement import data_needs, data_resource, held, placeable
 from atoll.cluster.sources import SourceRules, WorkerSources
 from atoll.config import load_settings
 from atoll.engine.executor import ExitReason, Mount, Runtime, SandboxUnavailable
@@ -38,7 +39,10 @@ def origin() -> Iterator[Origin]:
 
 def executor(cluster: Cluster, **kw: object) -> DaskExecutor:
     ex = DaskExecutor(
-        cluster.address, security(cluster.certs, "client"), job_uid=200_000, **kw  # type: ignore[arg-type]
+        cluster.address,
+        security(cluster.certs, "client"),
+        job_uid=200_000,
+        **kw,  # type: ignore[arg-type]
     )
     ex.check()
     return ex
@@ -133,3 +137,24 @@ def test_a_url_source_runs_on_any_worker_and_is_fetched_there(
     assert (worker_cache / sha).read_bytes() == data
     # a GET from the workers (fetched once into the cache they share on this host)
     assert [r[0] for r in origin.requests].count("/files/d.csv") >= 1
+
+
+def test_a_job_asks_for_the_innermost_root_of_each_dataset(tmp_path: Path) -> None:
+    outer, inner, other = tmp_path / "d", tmp_path / "d" / "in", tmp_path / "o"
+    spec = ExecutorConformance().spec(
+        tmp_path,
+        Runtime(PYTHON),
+        "",
+        mounts=[
+            Mount(inner / "a", "/data/inputs/x/0", content="c"),
+            Mount(outer / "b", "/data/inputs/x/1", content="c"),
+            Mount(tmp_path / "c", "/data/inputs/x/2", content="c"),  # under no root
+        ],
+    )
+    needs = data_needs(spec, [outer, inner, other])
+    assert needs == {data_resource(inner): 1, data_resource(outer): 1}
+    holds_both = {"resources": held([outer, inner])}
+    holds_one = {"resources": held([inner])}
+    assert placeable({"w1": holds_one, "w2": holds_both}, needs)
+    assert not placeable({"w1": holds_one}, needs)
+    assert placeable({}, {})
