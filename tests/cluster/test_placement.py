@@ -5,13 +5,14 @@ on any worker and is fetched there, into that worker's cache, not the operator's
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from atoll.cluster.certs import security
-from atoll.cluster.executor import DaskExecutor
+from atoll.cluster.executor import DaskExecution, DaskExecutor
 from atoll.cluster.placement import data_needs, data_resource, held, placeable
 from atoll.cluster.sources import SourceRules, WorkerSources
 from atoll.config import load_settings
@@ -59,28 +60,37 @@ def test_a_dataset_on_one_workers_disk_runs_only_there(
     cluster: Cluster, holder: Holder, tmp_path: Path
 ) -> None:
     ex = executor(cluster, data_roots=[holder.data_root])
+    conf = ExecutorConformance()
+    specs = []
+    for n in range(3):
+        mount = dataset(public_dir(holder.data_root), f"row {n}\n".encode())
+        specs.append(conf.spec(tmp_path, Runtime(PYTHON), COPY, mounts=[mount]))
+    running: list[DaskExecution] = []
     try:
-        conf = ExecutorConformance()
-        for n in range(4):
-            data = f"row {n}\n".encode()
-            spec = conf.spec(
-                tmp_path,
-                Runtime(PYTHON),
-                COPY,
-                mounts=[dataset(public_dir(holder.data_root), data)],
+        # two jobs take the holder's two slots (a job keeps its slot until released) ...
+        running += [ex.start(specs[0], Log()), ex.start(specs[1], Log())]
+        # ... so a third waits for one of them, while three other workers have room
+        third: list[DaskExecution] = []
+        waiting = threading.Thread(target=lambda: third.append(ex.start(specs[2], Log())))
+        waiting.start()
+        running[0].wait()
+        running[0].release()
+        waiting.join(120)
+        running += third
+        assert len(running) == 3
+        for spec, execution in zip(specs, running, strict=True):
+            result = execution.wait()
+            assert execution.worker == holder.address
+            assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0)
+            assert (spec.outputs_dir / "copy").read_bytes() == (
+                Path(spec.mounts[1].source).read_bytes()
             )
-            execution = ex.start(spec, Log())
-            try:
-                result = execution.wait()
-                assert execution.worker == holder.address
-                assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0)
-                assert (spec.outputs_dir / "copy").read_bytes() == data
-            finally:
-                execution.release()
-        # a job on the other workers' data (none under a held root) still runs anywhere
+        # a job on no dataset under a held root still runs anywhere
         spec = conf.spec(tmp_path, Runtime(PYTHON), "print('free')")
         assert conf.run(ex, spec)[0].exit_code == 0
     finally:
+        for execution in running:
+            execution.release()
         ex.close()
 
 
