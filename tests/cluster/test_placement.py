@@ -1,10 +1,12 @@
 """Placement by data on the real cluster: a dataset kept under a data root that one worker
-holds (``atoll worker --data-root``) runs only on that worker, every time; a URL source runs
-on any worker and is fetched there, into that worker's cache, not the operator's."""
+holds (``atoll worker --data-root``) runs only on that worker, every time; a URL or S3
+source runs on any worker and is fetched there, into that worker's cache, not the
+operator's."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,8 @@ from atoll.storage.cache import SourceCache
 from atoll.storage.guard import SourcePolicy
 from atoll.storage.interface import PublishedInput
 from atoll.storage.remote import RemoteInputs, RemoteLocation
+from atoll.storage.s3_client import S3Location, make_client
+from tests.conftest import S3_TEST_KEYS
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import ExecutorConformance, Log
 from tests.helpers import public_dir
@@ -168,3 +172,36 @@ def test_a_job_asks_for_the_innermost_root_of_each_dataset(tmp_path: Path) -> No
     assert placeable({"w1": holds_one, "w2": holds_both}, needs)
     assert not placeable({"w1": holds_one}, needs)
     assert placeable({}, {})
+
+
+def test_an_s3_source_runs_on_a_worker_and_is_fetched_there(
+    cluster: Cluster, holder: Holder, s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """On the S3 stand-in (moto's server on loopback, ``tests/conftest.py``): S3 itself
+    cannot run here. The publisher's keys travel to the worker, never into the job."""
+    data = b"s3,object\n" + os.urandom(16).hex().encode()
+    sha = hashlib.sha256(data).hexdigest()
+    loc = S3Location(s3_bucket, "sets/in.csv", endpoint=s3_endpoint)
+    make_client(loc, S3_TEST_KEYS).put_object(Bucket=s3_bucket, Key="sets/in.csv", Body=data)
+    rules = SourceRules(hosts=(f"http://127.0.0.1:{s3_endpoint.rsplit(':', 1)[1]}",))
+    operator_cache = SourceCache(tmp_path / "operator-cache", 10**8)
+    sources = WorkerSources(RemoteInputs(rules.policy(), operator_cache), rules)
+    location = RemoteLocation("0x" + "ab" * 20, s3=loc, keys=S3_TEST_KEYS).text()
+    prepared = sources.prepare(PublishedInput(location, sha, ()), None)
+    code = COPY + "\nimport os; print(sorted(os.environ))"
+    spec = ExecutorConformance().spec(
+        tmp_path,
+        Runtime(PYTHON),
+        code,
+        mounts=[Mount(prepared.path, TARGET, content=sha, publisher=True)],
+    )
+    ex = executor(cluster, sources=sources)
+    try:
+        result, log, outputs = ExecutorConformance().run(ex, spec)
+    finally:
+        ex.close()
+    assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0), result.detail
+    assert outputs["copy"] == data
+    assert S3_TEST_KEYS.secret_access_key.encode() not in log
+    assert operator_cache.lookup(sha) is None
+    assert (load_settings(cluster.home).source_cache_dir / sha).read_bytes() == data

@@ -164,10 +164,11 @@ class DaskExecution:
             return result
         worker = self.worker
         try:
-            assert worker is not None
+            if worker is None:
+                raise SandboxUnavailable("the job's worker is not known")
             data = self._executor.collect_from(worker, self._id)
             unpack_outputs(data, *self.outputs_dirs)
-        except (ShippingError, OSError, AssertionError, SandboxUnavailable):
+        except (ShippingError, OSError, SandboxUnavailable):
             log.warning("the outputs of %s could not be brought back", self._id, exc_info=True)
             result = ExecutionResult(ExitReason.STOPPED, None, result.duration, UNSHIPPED_DETAIL)
             with self._changed:
