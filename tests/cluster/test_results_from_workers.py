@@ -13,10 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from distributed import Client
 
 from atoll.chain.records import ConditionState
+from atoll.cluster.certs import security
+from atoll.cluster.wire import TOPIC, execution_id
 from atoll.config import load_settings
 from atoll.models.ddo import Metadata
 from atoll.models.status import JobStatus
@@ -78,7 +82,7 @@ def _objects(bucket: str, endpoint: str, prefix: str) -> list[str]:
 
 
 def test_a_job_in_a_workers_own_directory_sends_its_results_to_the_store(
-    provider: Running, holder: Holder, s3_endpoint: str, s3_bucket: str
+    provider: Running, cluster: Cluster, holder: Holder, s3_endpoint: str, s3_bucket: str
 ) -> None:
     pub, con = provider.publisher, provider.consumer
     where = public_dir(holder.data_root)
@@ -89,8 +93,17 @@ def test_a_job_in_a_workers_own_directory_sends_its_results_to_the_store(
     ).id
     before = (pub.wallet.balances()["tokens"], con.wallet.balances()["tokens"])
     agreement = con.order(did)
-    info = con.wait(con.start(did, rawcode=CODE, agreement_id=agreement).jobId, timeout=180)
+    # what the workers tell the operator, heard beside it
+    events: list[dict[str, Any]] = []
+    with Client(cluster.address, security=security(cluster.certs, "client")) as watcher:
+        watcher.subscribe_topic(TOPIC, lambda event: events.append(event[1]))
+        job = con.start(did, rawcode=CODE, agreement_id=agreement).jobId
+        info = con.wait(job, timeout=180)
     assert info.status == JobStatus.FINISHED, info.statusText
+    mine = [e for e in events if e.get("id") == execution_id(job)]
+    # it ran on the holder of the dataset's data root, in the holder's own job directory
+    assert [e["started"] for e in mine if "started" in e] == [holder.address]
+    assert [e["staged"] for e in mine if "end" in e] == [True]
     # the link out of the outputs is not published (nothing of the worker's host comes back)
     assert sorted(r.filename for r in info.results) == ["algorithm.log", "logs/note.txt", "out.csv"]
     names = {r.filename: r.index for r in info.results}
@@ -98,11 +111,10 @@ def test_a_job_in_a_workers_own_directory_sends_its_results_to_the_store(
     assert con.result(info.jobId, names["logs/note.txt"]) == b"noted"
     assert b"rows 2" in b"".join(con.logs(info.jobId))
     # every result is an object of the store, nothing of it on the provider's disk
-    job = info.jobId
     keys = _objects(s3_bucket, s3_endpoint, f"results/{job}/results/")
     assert len(keys) == 3
     assert not (provider.home / "jobs" / job / "results").exists()
-    # it ran on the holder, in its own job directory, which it cleared at the release
+    # which the holder cleared at the release
     assert list(holder.jobs_dir.iterdir()) == []
     settled = con.wallet.wait_settled(agreement, timeout=60)
     assert settled.escrow.state is ConditionState.FULFILLED
