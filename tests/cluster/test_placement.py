@@ -18,7 +18,14 @@ from atoll.cluster.executor import DaskExecution, DaskExecutor
 from atoll.cluster.placement import data_needs, data_resource, held, placeable
 from atoll.cluster.sources import SourceRules, WorkerSources
 from atoll.config import load_settings
-from atoll.engine.executor import ExitReason, Mount, Runtime, SandboxUnavailable
+from atoll.engine.executor import (
+    ExecutionSpec,
+    ExitReason,
+    InputChanged,
+    Mount,
+    Runtime,
+    SandboxUnavailable,
+)
 from atoll.storage.cache import SourceCache
 from atoll.storage.guard import SourcePolicy
 from atoll.storage.interface import PublishedInput
@@ -205,3 +212,31 @@ def test_an_s3_source_runs_on_a_worker_and_is_fetched_there(
     assert S3_TEST_KEYS.secret_access_key.encode() not in log
     assert operator_cache.lookup(sha) is None
     assert (load_settings(cluster.home).source_cache_dir / sha).read_bytes() == data
+
+
+def test_a_source_that_changed_or_went_is_refused_on_the_worker(
+    cluster: Cluster, origin: Origin, tmp_path: Path
+) -> None:
+    rules = SourceRules(hosts=(f"http://127.0.0.1:{origin.port}",))
+    sources = WorkerSources(
+        RemoteInputs(rules.policy(), SourceCache(tmp_path / "operator-cache", 10**8)), rules
+    )
+    ex = executor(cluster, sources=sources)
+    conf = ExecutorConformance()
+
+    def spec_for(name: str, published: bytes) -> ExecutionSpec:
+        sha = hashlib.sha256(published).hexdigest()
+        location = RemoteLocation("0x" + "ab" * 20, url=origin.url(f"/files/{name}")).text()
+        prepared = sources.prepare(PublishedInput(location, sha, ()), None)
+        mount = Mount(prepared.path, TARGET, content=sha, publisher=True)
+        return conf.spec(tmp_path, Runtime(PYTHON), COPY, mounts=[mount])
+
+    try:
+        origin.files["moved"] = b"other bytes than published\n"
+        with pytest.raises(InputChanged):
+            ex.start(spec_for("moved", os.urandom(8)), Log())
+        with pytest.raises(SandboxUnavailable, match="no longer at its source") as gone:
+            ex.start(spec_for("gone", b"anything\n"), Log())
+        assert str(origin.port) not in str(gone.value)
+    finally:
+        ex.close()

@@ -46,7 +46,7 @@ from atoll.engine.executor import (
 )
 from atoll.engine.sandbox import SandboxExecution, SandboxExecutor, mounts
 from atoll.storage.cache import SourceCache
-from atoll.storage.errors import InputModified, InputUnavailable, SourceError
+from atoll.storage.errors import InputModified, InputUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,7 @@ class AtollWorkerPlugin(WorkerPlugin):
         except (InputChanged, InputModified) as e:
             self._post(execution_id, refused="changed", message=str(e))
             return "refused"
-        except SourceError as e:
-            self._post(execution_id, refused="unavailable", message=f"a dataset {e}")
-            return "refused"
-        except InputUnavailable as e:
+        except InputUnavailable as e:  # a URL or S3 source failed, or a held file is gone
             self._post(execution_id, refused="unavailable", message=f"a dataset {e}")
             return "refused"
         except InputUnreadable as e:
