@@ -72,7 +72,7 @@ def test_a_file_named_outside_the_job_is_refused(tmp_path: Path, name: str) -> N
     assert not (tmp_path / "escape").exists()
 
 
-def test_outputs_come_back_whole_and_without_links_out(tmp_path: Path) -> None:
+def test_outputs_come_back_whole_with_links_as_links(tmp_path: Path) -> None:
     out, logs = tmp_path / "w" / "outputs", tmp_path / "w" / "logs"
     (out / "sub").mkdir(parents=True)
     logs.mkdir()
@@ -88,9 +88,12 @@ def test_outputs_come_back_whole_and_without_links_out(tmp_path: Path) -> None:
     (mine_out / "stale").write_text("from before")
     mine_logs.mkdir()
     unpack_outputs(data, mine_out, mine_logs)
-    assert sorted(os.listdir(mine_out)) == ["a.txt", "inside", "sub"]
+    assert sorted(os.listdir(mine_out)) == ["a.txt", "inside", "outside", "sub", "up"]
     assert (mine_out / "sub" / "b.bin").read_bytes() == b"\0" * 1000
+    # links stay links, as a local job's (the output checks skip them)
     assert os.readlink(mine_out / "inside") == "a.txt"
+    assert os.readlink(mine_out / "outside") == "/etc/passwd"
+    assert os.readlink(mine_out / "up") == "../../../etc"
     assert (mine_logs / "note").read_text() == "n"
 
 
@@ -104,3 +107,27 @@ def test_a_stream_with_files_outside_the_outputs_is_refused(tmp_path: Path) -> N
     with pytest.raises(ShippingError):
         unpack_outputs(buf.getvalue(), out, logs)
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_nothing_is_written_through_a_link(tmp_path: Path) -> None:
+    """A stream (not one a worker makes: it never follows links) with a file under a link
+    that points out: the file is left out, nothing is written outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("outputs/d")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        tar.addfile(link)
+        info = tarfile.TarInfo("outputs/d/planted")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+        bad = tarfile.TarInfo("outputs/../../planted2")
+        bad.type, bad.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(bad)
+    out, logs = tmp_path / "op" / "outputs", tmp_path / "op" / "logs"
+    out.parent.mkdir()
+    unpack_outputs(buf.getvalue(), out, logs)
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "planted2").exists()
+    assert os.readlink(out / "d") == str(outside)

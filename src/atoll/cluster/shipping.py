@@ -101,8 +101,8 @@ def unstage(jobs_dir: Path, job_id: str) -> None:
 
 def pack_outputs(outputs_dir: Path, logs_dir: Path) -> bytes:
     """The job's outputs and logs as one tar stream (``outputs/…``, ``logs/…``), links as
-    links: the operator's checks treat them as they treat a local job's. Their size is the
-    job's capped output and log space at most."""
+    links (never followed): the operator's checks treat them as they treat a local job's.
+    Their size is the job's capped output and log space at most."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, d in (("outputs", outputs_dir), ("logs", logs_dir)):
@@ -111,11 +111,18 @@ def pack_outputs(outputs_dir: Path, logs_dir: Path) -> bytes:
 
 
 def _checked(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """Python's ``data`` filter, except that what it refuses (a link out of the directory,
-    a device) is left out rather than ending the unpacking: the job made it."""
+    """Python's ``data`` filter (nothing is written outside ``dest`` or through a link),
+    except that what it refuses is left out rather than ending the unpacking, the job made
+    it; and that a symbolic link pointing out stays a link, inside, as a local job's does
+    (the output checks skip links)."""
     try:
         return tarfile.data_filter(member, dest)
     except tarfile.FilterError:
+        if member.issym():
+            root = os.path.realpath(dest)
+            parent = os.path.realpath(os.path.join(root, os.path.dirname(member.name)))
+            if parent == root or parent.startswith(root + os.sep):
+                return member
         return None
 
 
