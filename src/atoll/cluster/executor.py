@@ -33,7 +33,7 @@ from typing import Any
 from distributed import Client, Future, Security
 
 from atoll.cluster.placement import data_needs, placeable
-from atoll.cluster.shipping import ShippingError, job_files, unpack_outputs
+from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
 from atoll.cluster.sources import WorkerSources, is_placeholder
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
 from atoll.cluster.worker import collect_job, run_job, stop_job
@@ -197,6 +197,9 @@ class DaskExecution:
                     log.warning("the worker did not confirm the release of %s", self._id)
                     break
                 self._changed.wait(min(left, 0.5))
+        if self._collected and self.outputs_dirs is not None:
+            # what came back lives, like a local job's capped mounts, until the release
+            empty_outputs(*self.outputs_dirs)
         self._executor._forget(self._id)
 
 

@@ -14,6 +14,7 @@ the provider serves them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -154,3 +155,15 @@ def unpack_outputs(data: bytes, outputs_dir: Path, logs_dir: Path) -> None:
         raise ShippingError("the job's outputs came back unreadable") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def empty_outputs(outputs_dir: Path, logs_dir: Path) -> None:
+    """Remove what :func:`unpack_outputs` brought back, keeping the directories."""
+    for d in (outputs_dir, logs_dir):
+        if d.is_dir() and not d.is_symlink():
+            for entry in os.scandir(d):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)

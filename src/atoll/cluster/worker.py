@@ -157,8 +157,7 @@ class AtollWorkerPlugin(WorkerPlugin):
         try:
             return self._run(job, spec, payload)
         finally:
-            if job.staged is not None and self.jobs_dir is not None:
-                unstage(self.jobs_dir, spec.job_id)
+            self._unstage(job)
             with self._lock:
                 if self._jobs.get(key) is job:
                     del self._jobs[key]
@@ -206,8 +205,15 @@ class AtollWorkerPlugin(WorkerPlugin):
             job.released.wait()
         finally:
             execution.release()
+            # gone before the operator hears of the release
+            self._unstage(job)
             self._post(execution_id, released=True)
         return "done"
+
+    def _unstage(self, job: _Job) -> None:
+        """Remove the job's directory of this worker's own, if it ran in one."""
+        if job.staged is not None and self.jobs_dir is not None:
+            unstage(self.jobs_dir, job.staged.job_id)
 
     def _prepare(self, job: _Job, spec: ExecutionSpec, payload: str) -> ExecutionSpec:
         """The spec as it runs here: URL and S3 inputs fetched into this worker's cache, and
