@@ -43,7 +43,6 @@ def dump_spec(spec: ExecutionSpec, extra: dict[str, Any] | None = None) -> str:
     sources it fetches), read back with :func:`load_extra`."""
     return json.dumps(
         {
-            **({"cluster": extra} if extra else {}),
             "job_id": spec.job_id,
             "runtime": {
                 "interpreter": str(spec.runtime.interpreter),
@@ -69,6 +68,8 @@ def dump_spec(spec: ExecutionSpec, extra: dict[str, Any] | None = None) -> str:
             "egress": list(spec.egress),
             "gpus": spec.gpus,
             "devices": list(spec.devices),
+            # last: the start of a task's text is what logs and dashboards show of it
+            **({"cluster": extra} if extra else {}),
         }
     )
 

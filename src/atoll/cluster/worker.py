@@ -114,6 +114,7 @@ class AtollWorkerPlugin(WorkerPlugin):
     def setup(self, worker: Worker) -> None:
         self.worker = worker
         guard(worker)
+        quiet_task_arguments()
         try:
             self.executor.check()
         except SandboxUnavailable as e:
@@ -311,6 +312,25 @@ def allowed(run_spec: object) -> bool:
         and isinstance(run_spec.args[0], str)
         and not run_spec.kwargs
     )
+
+
+class TaskArgumentsHidden(logging.Filter):
+    """Keeps a failed task's arguments out of Dask's worker log: a job's payload may hold a
+    URL or S3 source's location and keys (:mod:`atoll.cluster.sources`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Compute Failed"):
+            args = record.args
+            if isinstance(args, tuple) and len(args) >= 3:
+                record.args = (args[0], args[1], "an Atoll task (its arguments are not logged)")
+                record.args += args[3:]
+        return True
+
+
+def quiet_task_arguments() -> None:
+    logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, TaskArgumentsHidden) for f in logger.filters):
+        logger.addFilter(TaskArgumentsHidden())
 
 
 def guard(worker: Worker) -> None:
