@@ -113,6 +113,10 @@ class Settings:
     #: (0: the host's memory)
     cluster_worker_slots: int = 2
     cluster_worker_memory_mb: int = 0
+    #: the files under ``data_roots`` are on the workers that hold them (``atoll worker
+    #: --data-root``), not on a filesystem every worker shares: a job runs only where its
+    #: datasets are
+    cluster_data_on_workers: bool = False
     #: crash tests only: a step boundary (atoll.faults.POINTS) where the process kills itself
     crash_at: str = ""
     #: ``[[environments]]`` tables; none means one "default" environment from the job_*

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.engine import make_url
 
 from atoll import faults
-from atoll.catalog.roots import DataRoots
+from atoll.catalog.roots import DataRoot, DataRoots
 from atoll.catalog.store import AssetStore
 from atoll.chain.access_ledger import AccessLedger
 from atoll.chain.deployment import ChainNode
@@ -80,6 +81,9 @@ from atoll.ui.sessions import SessionStore
 from atoll.web.limits import RequestLimits
 from atoll.web.nonces import NonceStore
 
+if TYPE_CHECKING:
+    from atoll.cluster.sources import SourceRules
+
 #: the uid and gid jobs run as without a uid range
 NOBODY = 65534
 
@@ -92,9 +96,9 @@ def job_user(settings: Settings) -> tuple[int, int]:
     return NOBODY, NOBODY
 
 
-def default_executor(settings: Settings) -> Executor:
+def default_executor(settings: Settings, remote: RemoteInputs | None = None) -> Executor:
     if settings.cluster_scheduler:
-        return cluster_executor(settings)
+        return cluster_executor(settings, remote)
     from atoll.engine.sandbox import SandboxExecutor
 
     # one cgroup parent per node directory: recovery after a crash then clears this node's
@@ -119,12 +123,14 @@ def image_store(settings: Settings) -> ImageStore | None:
     )
 
 
-def cluster_executor(settings: Settings) -> Executor:
-    """Jobs sent to the Dask cluster at ``cluster_scheduler``, over its mutual TLS."""
+def cluster_executor(settings: Settings, remote: RemoteInputs | None = None) -> Executor:
+    """Jobs sent to the Dask cluster at ``cluster_scheduler``, over its mutual TLS; their
+    URL and S3 sources (``remote``) are fetched on the workers, under its rules."""
     if importlib.util.find_spec("distributed") is None:
         raise ConfigError("cluster_scheduler is set, but: pip install 'atoll[cluster]'")
     from atoll.cluster.certs import security
     from atoll.cluster.executor import DaskExecutor
+    from atoll.cluster.sources import WorkerSources
 
     try:
         sec = security(settings.cluster_certs, "client")
@@ -135,6 +141,33 @@ def cluster_executor(settings: Settings) -> Executor:
         sec,
         job_uid=job_user(settings)[0],
         start_timeout=settings.cluster_start_timeout,
+        data_roots=(
+            [DataRoot.parse(r).path for r in settings.data_roots]
+            if settings.cluster_data_on_workers
+            else ()
+        ),
+        sources=None if remote is None else WorkerSources(remote, source_rules(settings)),
+    )
+
+
+def source_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_bytes=settings.source_max_mb * MIB,
+        total_seconds=settings.source_timeout_seconds,
+        stall_seconds=settings.source_stall_seconds,
+        min_bytes_per_second=settings.source_min_bytes_per_second,
+    )
+
+
+def source_rules(settings: Settings) -> SourceRules:
+    """The operator's rules for URL and S3 sources, as they travel to a cluster's workers."""
+    from atoll.cluster.sources import SourceRules
+
+    return SourceRules(
+        settings.source_hosts,
+        settings.source_private_networks,
+        settings.source_buckets,
+        source_limits(settings),
     )
 
 
@@ -160,16 +193,10 @@ def remote_inputs(settings: Settings) -> RemoteInputs | None:
     ``home``; None when it allows none (no host, no bucket)."""
     if not settings.source_hosts and not settings.source_buckets:
         return None
-    limits = Limits(
-        max_bytes=settings.source_max_mb * MIB,
-        total_seconds=settings.source_timeout_seconds,
-        stall_seconds=settings.source_stall_seconds,
-        min_bytes_per_second=settings.source_min_bytes_per_second,
-    )
     policy = SourcePolicy(
         settings.source_hosts,
         settings.source_private_networks,
-        limits,
+        source_limits(settings),
         buckets=settings.source_buckets,
     )
     cache = SourceCache(settings.source_cache_dir, settings.source_cache_mb * MIB)
@@ -211,12 +238,13 @@ def build_operator(
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
     if remote is None:
         remote = remote_inputs(settings)
+    executor = executor or default_executor(settings, remote)
     engine = Engine(
         jobs,
-        executor or default_executor(settings),
+        executor,
         config,
         notifier,
-        inputs=Inputs(remote),
+        inputs=Inputs(engine_remote(executor, remote)),
         results=result_store(settings),
         # the cache of fetched inputs is on this node's disk too
         inputs_usage=remote.cache.size if remote is not None else None,
@@ -224,6 +252,12 @@ def build_operator(
     )
     sweeper = ResultSweeper(jobs, engine, settings.results_sweep_seconds)
     return OperatorNode(db, jobs, engine, LocalRegistry(jobs, engine, notifier), sweeper, channel)
+
+
+def engine_remote(executor: Executor, remote: RemoteInputs | None) -> RemoteInputs | None:
+    """The engine's URL and S3 sources: a cluster's executor has its workers fetch them."""
+    on_workers = getattr(executor, "sources", None)
+    return on_workers if isinstance(on_workers, RemoteInputs) else remote
 
 
 def result_store(settings: Settings) -> ResultStore:

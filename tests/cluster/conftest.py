@@ -179,3 +179,48 @@ def big_worker(cluster: Cluster, dask_executor: DaskExecutor) -> Iterator[BigWor
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class Holder:
+    """A fourth worker, for one test module: it holds a data root (``--data-root``) and runs
+    jobs in a job directory of its own (``--jobs-dir``), not the operator's paths."""
+
+    name: str
+    address: str
+    data_root: Path
+    jobs_dir: Path
+
+
+@pytest.fixture(scope="module")
+def holder(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Holder]:
+    from distributed import Client
+
+    from tests.helpers import public_dir
+
+    data_root = public_dir()
+    jobs_dir = tmp_path_factory.mktemp("holder-jobs")
+    name = f"test-{os.getpid()}-holder"
+    proc = cluster.start_worker(name, "--data-root", str(data_root), "--jobs-dir", str(jobs_dir))
+    try:
+        with Client(cluster.address, security=security(cluster.certs, "client")) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                found = [
+                    a
+                    for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+                    if w["name"] == name
+                ]
+                if found:
+                    break
+                assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the holder did not join"
+                time.sleep(0.2)
+        yield Holder(name, found[0], data_root, jobs_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

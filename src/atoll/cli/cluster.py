@@ -124,6 +124,22 @@ def worker(
         int,
         typer.Option(help="Serve this worker's /metrics (Prometheus) on this port; 0: none"),
     ] = 0,
+    data_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data-root",
+            help="A data root of the provider whose files this node holds (repeat): jobs "
+            "on datasets under it run here (with the provider's cluster_data_on_workers)",
+        ),
+    ] = None,
+    jobs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs-dir",
+            help="A job directory of this node's own, for a node that does not share the "
+            "provider's filesystem: a job's files come with it and its outputs go back",
+        ),
+    ] = None,
 ) -> None:
     """Run a compute node: a Dask worker that runs the engine's jobs in this host's sandbox,
     and nothing else. It refuses to start where the sandbox cannot be built. SIGUSR1 drains
@@ -166,6 +182,9 @@ def worker(
                 gpus=gpus,
                 metrics_port=metrics_port,
                 caches=(("sources", sources.size), ("images", images.total_bytes)),
+                data_roots=[str(r.resolve()) for r in data_root or ()],
+                jobs_dir=jobs_dir.resolve() if jobs_dir is not None else None,
+                cache=sources,
             )
         )
     finally:

@@ -12,8 +12,12 @@ short task, outside the job's slot); releasing it cancels its Dask task, and the
 that cancel, kills whatever still runs and frees the sandbox. A cancel by id that this
 process did not start forces Dask's cancel of the task, whoever submitted it.
 
-The spec's paths (inputs, outputs, logs) are the operator's and must be valid on the workers:
-workers on the operator's host, or a job directory on a shared filesystem.
+Where the job's files are: dataset files kept on local disk run only on the workers that
+hold their data root (:mod:`atoll.cluster.placement`); URL and S3 sources are fetched on the
+worker that runs the job (:mod:`atoll.cluster.sources`); the files the engine wrote for the
+job travel with it, and a worker with a job directory of its own hands the outputs and logs
+back when the job ends (:mod:`atoll.cluster.shipping`). A worker without one runs the job in
+the operator's paths (the same host, or a shared filesystem).
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ import math
 import threading
 import time
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, Security
 
+from atoll.cluster.placement import data_needs, placeable
+from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
+from atoll.cluster.sources import WorkerSources, is_placeholder
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
-from atoll.cluster.worker import run_job, stop_job
+from atoll.cluster.worker import collect_job, run_job, stop_job
 from atoll.engine.executor import (
     ExecutionLost,
     ExecutionResult,
     ExecutionSpec,
     ExitReason,
+    InputChanged,
     InputUnreadable,
     LogSink,
     SandboxUnavailable,
@@ -49,6 +58,8 @@ LOST_DETAIL = "Stopped: the cluster's workers running the job were lost"
 LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts again]\n"
 #: how long a release waits for the worker to say the job's sandbox is gone
 RELEASE_TIMEOUT = 60.0
+#: the job's status text when its outputs could not be brought back from its worker
+UNSHIPPED_DETAIL = "Stopped: the job's outputs could not be brought back from its worker"
 
 
 class DaskExecution:
@@ -70,6 +81,12 @@ class DaskExecution:
         self._changed = threading.Condition()
         self._released = False
         self._freed = False
+        #: the operator's outputs and logs directories of the job (where a worker with its
+        #: own job directory sends them back)
+        self.outputs_dirs: tuple[Path, Path] | None = None
+        #: the worker ran the job in its own job directory: its outputs are fetched at the end
+        self.staged = False
+        self._collected = False
 
     @property
     def execution_id(self) -> str:
@@ -95,9 +112,12 @@ class DaskExecution:
                 message = str(msg.get("message", "the job could not start"))
                 if msg["refused"] == "unreadable":
                     self.refusal = InputUnreadable(str(msg.get("target", "")))
+                elif msg["refused"] == "changed":
+                    self.refusal = InputChanged(message)
                 else:
                     self.refusal = SandboxUnavailable(message)
             elif "end" in msg:
+                self.staged = bool(msg.get("staged"))
                 self.result = load_result(msg["end"])
             elif "released" in msg:
                 self._freed = True
@@ -135,7 +155,26 @@ class DaskExecution:
                     )
                     break
                 self._changed.wait(0.5)
-            return self.result
+            result = self.result
+        return self._collect(result)
+
+    def _collect(self, result: ExecutionResult) -> ExecutionResult:
+        """Bring back the outputs and logs of a job its worker ran in its own directory."""
+        if not self.staged or self._collected or self.outputs_dirs is None:
+            return result
+        worker = self.worker
+        try:
+            if worker is None:
+                raise SandboxUnavailable("the job's worker is not known")
+            data = self._executor.collect_from(worker, self._id)
+            unpack_outputs(data, *self.outputs_dirs)
+        except (ShippingError, OSError, SandboxUnavailable):
+            log.warning("the outputs of %s could not be brought back", self._id, exc_info=True)
+            result = ExecutionResult(ExitReason.STOPPED, None, result.duration, UNSHIPPED_DETAIL)
+            with self._changed:
+                self.result = result
+        self._collected = True
+        return result
 
     def cancel(self) -> None:
         worker = self.worker
@@ -158,6 +197,9 @@ class DaskExecution:
                     log.warning("the worker did not confirm the release of %s", self._id)
                     break
                 self._changed.wait(min(left, 0.5))
+        if self._collected and self.outputs_dirs is not None:
+            # what came back lives, like a local job's capped mounts, until the release
+            empty_outputs(*self.outputs_dirs)
         self._executor._forget(self._id)
 
 
@@ -177,8 +219,14 @@ class DaskExecutor:
         job_uid: int = 65534,
         start_timeout: float = 600.0,
         connect_timeout: float = 30.0,
+        data_roots: Collection[str | Path] = (),
+        sources: WorkerSources | None = None,
     ) -> None:
         self.scheduler = scheduler
+        #: the provider's data roots: a dataset under one runs where a worker holds it
+        self.data_roots = tuple(data_roots)
+        #: URL and S3 sources the engine left to the workers to fetch; None: none
+        self.sources = sources
         self.security = security
         self.job_uid = job_uid
         self.start_timeout = start_timeout
@@ -223,6 +271,8 @@ class DaskExecutor:
 
     def check_inputs(self, spec: ExecutionSpec) -> None:
         for m in spec.mounts:
+            if is_placeholder(m.source):  # fetched on the worker, readable there
+                continue
             if m.publisher and not readable_by(m.source, self.job_uid, self.job_uid):
                 raise InputUnreadable(m.target)
 
@@ -246,14 +296,19 @@ class DaskExecutor:
         with self._live_lock:
             if eid in self._live:
                 raise SandboxUnavailable("the job is already running")
+        needs = data_needs(spec, self.data_roots)
+        if needs and not placeable(client.scheduler_info(n_workers=-1).get("workers", {}), needs):
+            raise SandboxUnavailable("no worker of the cluster holds the job's dataset")
+        resources = {**self.resources(spec), **needs}
         future = client.submit(
             run_job,
-            dump_spec(spec),
+            dump_spec(spec, self.extra(spec)),
             key=task_key(eid),
-            resources=self.resources(spec),
+            resources=resources,
             pure=False,
         )
         execution = DaskExecution(self, eid, future, on_log)
+        execution.outputs_dirs = (spec.outputs_dir, spec.logs_dir)
         with self._live_lock:
             self._live[eid] = execution
         try:
@@ -262,6 +317,32 @@ class DaskExecutor:
             execution.release()
             raise
         return execution
+
+    def extra(self, spec: ExecutionSpec) -> dict[str, Any]:
+        """What a worker needs beyond the spec: the job's files (for a worker with its own
+        job directory) and the URL and S3 sources it fetches, with the operator's rules."""
+        extra: dict[str, Any] = {"files": job_files(spec)}
+        fetches = self.sources.fetches(spec) if self.sources is not None else []
+        if fetches:
+            assert self.sources is not None
+            extra["fetch"] = fetches
+            extra["sources"] = self.sources.rules.dump()
+        return extra
+
+    def collect_from(self, worker: str, eid: str) -> bytes:
+        """The outputs and logs of the ended job ``eid`` from the worker that staged it."""
+        future = self.client.submit(
+            collect_job, eid, workers=[worker], allow_other_workers=False, pure=False, priority=100
+        )
+        try:
+            data = future.result(timeout=RELEASE_TIMEOUT)
+        except Exception as e:
+            raise SandboxUnavailable("the worker did not hand back the job's outputs") from e
+        finally:
+            future.release()
+        if not isinstance(data, bytes):
+            raise SandboxUnavailable("the worker did not hand back the job's outputs")
+        return data
 
     def stop_on(self, worker: str, eid: str) -> None:
         """Ask ``worker`` to kill the sandbox of ``eid``; waits for the answer."""

@@ -8,6 +8,7 @@ import logging
 import re
 import signal
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import dask
@@ -17,9 +18,11 @@ from distributed import Scheduler, Worker
 from atoll.cluster.certs import security
 from atoll.cluster.drain import Drain
 from atoll.cluster.metrics import CacheSize, NodeState, WorkerCollector, serve_metrics
+from atoll.cluster.placement import held
 from atoll.cluster.worker import AtollWorkerPlugin
 from atoll.engine.executor import SandboxUnavailable
 from atoll.engine.sandbox import SandboxExecutor
+from atoll.storage.cache import SourceCache
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,25 @@ async def serve_worker(
     gpus: int = 0,
     metrics_port: int = 0,
     caches: tuple[CacheSize, ...] = (),
+    data_roots: Sequence[str] = (),
+    jobs_dir: Path | None = None,
+    cache: SourceCache | None = None,
 ) -> None:
     """Run an Atoll worker until it is closed (or drained: SIGUSR1, or ``atoll cluster
-    drain``); with a ``metrics_port``, its ``/metrics`` are served there on ``host``."""
+    drain``); with a ``metrics_port``, its ``/metrics`` are served there on ``host``. It
+    advertises the ``data_roots`` it holds (:mod:`atoll.cluster.placement`); with
+    ``jobs_dir``, jobs run in a directory of its own (:mod:`atoll.cluster.shipping`); URL
+    and S3 sources are fetched into ``cache``."""
     if slots < 1:
         raise SandboxUnavailable("a worker needs at least one slot")
     memory = memory_mb or psutil.virtual_memory().total // MIB
     resources: dict[str, float] = {"slots": slots, "memory_mb": memory}
     if gpus:
         resources["gpus"] = gpus
-    plugin = AtollWorkerPlugin(executor)
+    resources.update(held(data_roots))
+    if jobs_dir is not None:
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+    plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
     state = NodeState(slots)
     async with Worker(
         scheduler,

@@ -38,7 +38,9 @@ def task_key(execution_id: str) -> str:
     return KEY_PREFIX + execution_id
 
 
-def dump_spec(spec: ExecutionSpec) -> str:
+def dump_spec(spec: ExecutionSpec, extra: dict[str, Any] | None = None) -> str:
+    """The spec as JSON; ``extra``: what a worker needs beyond it (the job's files, the
+    sources it fetches), read back with :func:`load_extra`."""
     return json.dumps(
         {
             "job_id": spec.job_id,
@@ -66,6 +68,8 @@ def dump_spec(spec: ExecutionSpec) -> str:
             "egress": list(spec.egress),
             "gpus": spec.gpus,
             "devices": list(spec.devices),
+            # last: the start of a task's text is what logs and dashboards show of it
+            **({"cluster": extra} if extra else {}),
         }
     )
 
@@ -99,6 +103,11 @@ def load_spec(text: str) -> ExecutionSpec:
         gpus=int(d["gpus"]),
         devices=tuple(str(e) for e in d["devices"]),
     )
+
+
+def load_extra(text: str) -> dict[str, Any]:
+    extra = json.loads(text).get("cluster", {})
+    return extra if isinstance(extra, dict) else {}
 
 
 def dump_result(result: ExecutionResult) -> dict[str, Any]:

@@ -36,9 +36,18 @@ from distributed import WorkerPlugin, get_worker
 from distributed.core import error_message
 from distributed.worker import Worker
 
-from atoll.cluster.wire import TOPIC, dump_result, load_spec, task_key
-from atoll.engine.executor import InputUnreadable, SandboxUnavailable
+from atoll.cluster.shipping import ShippingError, pack_outputs, stage, unstage
+from atoll.cluster.sources import SourceRules, fetch_on_worker
+from atoll.cluster.wire import TOPIC, dump_result, load_extra, load_spec, task_key
+from atoll.engine.executor import (
+    ExecutionSpec,
+    InputChanged,
+    InputUnreadable,
+    SandboxUnavailable,
+)
 from atoll.engine.sandbox import SandboxExecution, SandboxExecutor, mounts
+from atoll.storage.cache import SourceCache
+from atoll.storage.errors import InputModified, InputUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +74,9 @@ class _Job:
 
     execution_id: str
     execution: SandboxExecution | None = None
+    #: the spec as run in this worker's own job directory; None: in the operator's paths
+    staged: ExecutionSpec | None = None
+    ended: bool = False
     #: set when the operator released the job (or Dask cancelled its task)
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,8 +92,19 @@ class AtollWorkerPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, executor: SandboxExecutor) -> None:
+    def __init__(
+        self,
+        executor: SandboxExecutor,
+        *,
+        jobs_dir: Path | None = None,
+        cache: SourceCache | None = None,
+    ) -> None:
         self.executor = executor
+        #: this worker's own job directory (:mod:`atoll.cluster.shipping`); None: the
+        #: operator's paths are valid here (same host or a shared filesystem)
+        self.jobs_dir = jobs_dir
+        #: where URL and S3 sources are fetched to on this worker
+        self.cache = cache
         self.refusal: str | None = None
         self.worker: Worker | None = None
         self._jobs: dict[str, _Job] = {}
@@ -94,6 +117,7 @@ class AtollWorkerPlugin(WorkerPlugin):
     def setup(self, worker: Worker) -> None:
         self.worker = worker
         guard(worker)
+        quiet_task_arguments()
         try:
             self.executor.check()
         except SandboxUnavailable as e:
@@ -145,6 +169,7 @@ class AtollWorkerPlugin(WorkerPlugin):
         try:
             return self._run(job, spec, payload)
         finally:
+            self._unstage(job)
             with self._lock:
                 if self._jobs.get(key) is job:
                     del self._jobs[key]
@@ -159,8 +184,15 @@ class AtollWorkerPlugin(WorkerPlugin):
             self._post(execution_id, log=chunk)
 
         try:
+            spec = self._prepare(job, spec, payload)
             clear_lost_attempt(spec.outputs_dir, spec.logs_dir)
             execution = self.executor.start(spec, on_log)
+        except (InputChanged, InputModified) as e:
+            self._post(execution_id, refused="changed", message=str(e))
+            return "refused"
+        except InputUnavailable as e:  # a URL or S3 source failed, or a held file is gone
+            self._post(execution_id, refused="unavailable", message=f"a dataset {e}")
+            return "refused"
         except InputUnreadable as e:
             self._post(execution_id, refused="unreadable", message=str(e), target=e.target)
             return "refused"
@@ -179,13 +211,47 @@ class AtollWorkerPlugin(WorkerPlugin):
             execution.cancel()
         try:
             result = execution.wait()
-            self._post(execution_id, end=dump_result(result))
+            job.ended = True
+            self._post(execution_id, end=dump_result(result), staged=job.staged is not None)
             # the operator reads the outputs between the end and its release of the job
             job.released.wait()
         finally:
             execution.release()
+            # gone before the operator hears of the release
+            self._unstage(job)
             self._post(execution_id, released=True)
         return "done"
+
+    def _unstage(self, job: _Job) -> None:
+        """Remove the job's directory of this worker's own, if it ran in one."""
+        if job.staged is not None and self.jobs_dir is not None:
+            unstage(self.jobs_dir, job.staged.job_id)
+
+    def _prepare(self, job: _Job, spec: ExecutionSpec, payload: str) -> ExecutionSpec:
+        """The spec as it runs here: URL and S3 inputs fetched into this worker's cache, and
+        the job's files in this worker's own job directory if it has one."""
+        extra = load_extra(payload)
+        fetches = extra.get("fetch", [])
+        if fetches:
+            if self.cache is None:
+                raise SandboxUnavailable("this worker fetches no URL or S3 sources")
+            spec = fetch_on_worker(spec, fetches, SourceRules.load(extra["sources"]), self.cache)
+        if self.jobs_dir is not None:
+            try:
+                spec = stage(spec, extra.get("files", {}), self.jobs_dir)
+            except (ShippingError, OSError) as e:
+                log.error("job %s could not be staged: %s", spec.job_id, e)
+                raise SandboxUnavailable("the job's files could not be staged") from None
+            job.staged = spec
+        return spec
+
+    def collect(self, execution_id: str) -> bytes:
+        """The outputs and logs of an ended job this worker ran in its own job directory."""
+        with self._lock:
+            job = self._jobs.get(task_key(execution_id))
+        if job is None or job.staged is None or not job.ended:
+            raise SandboxUnavailable("no ended job of this worker has these outputs")
+        return pack_outputs(job.staged.outputs_dir, job.staged.logs_dir)
 
     def stop(self, execution_id: str) -> str:
         with self._lock:
@@ -235,7 +301,13 @@ def stop_job(execution_id: str) -> str:
     return _plugin().stop(execution_id)
 
 
-ALLOWED = (run_job, stop_job)
+def collect_job(execution_id: str) -> bytes:
+    """The outputs and logs of an ended job this worker staged in its own job directory
+    (:mod:`atoll.cluster.shipping`), as one tar stream."""
+    return _plugin().collect(execution_id)
+
+
+ALLOWED = (run_job, stop_job, collect_job)
 
 
 def refused() -> None:
@@ -251,6 +323,25 @@ def allowed(run_spec: object) -> bool:
         and isinstance(run_spec.args[0], str)
         and not run_spec.kwargs
     )
+
+
+class TaskArgumentsHidden(logging.Filter):
+    """Keeps a failed task's arguments out of Dask's worker log: a job's payload may hold a
+    URL or S3 source's location and keys (:mod:`atoll.cluster.sources`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Compute Failed"):
+            args = record.args
+            if isinstance(args, tuple) and len(args) >= 3:
+                record.args = (args[0], args[1], "an Atoll task (its arguments are not logged)")
+                record.args += args[3:]
+        return True
+
+
+def quiet_task_arguments() -> None:
+    logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, TaskArgumentsHidden) for f in logger.filters):
+        logger.addFilter(TaskArgumentsHidden())
 
 
 def guard(worker: Worker) -> None:
