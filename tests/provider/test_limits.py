@@ -13,7 +13,7 @@ import pytest
 
 from atoll.cli.serve import init_home
 from atoll.config import load_settings
-from atoll.errors import ConfigError
+from atoll.errors import ConfigError, RateLimited
 from atoll.node import operator_app
 from atoll.provider.ratelimit import RateLimits
 from atoll.server import BackgroundServer
@@ -110,6 +110,10 @@ def test_rate_limit_per_address_and_per_ip(limited: Running) -> None:
     assert codes == [200] * 20 + [429] * 5
     over = httpx.get(limited.url + "/api/services/assets")
     assert "from this address (IP): at most 20 per minute" in over.json()["error"]
+    # the SDK turns the refusal into its own type, with the seconds to wait
+    with pytest.raises(RateLimited, match="at most 20 per minute") as caught:
+        limited.consumer.search("anything")
+    assert 0 < caught.value.retry_after <= 60
     # signed routes and liveness are not limited here
     assert limited.consumer.jobs() == []
     assert httpx.get(limited.url + "/healthz").status_code == 200

@@ -11,20 +11,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atoll.errors import AtollError
+from atoll.errors import AtollError, RateLimited
 from atoll.web.limits import send_error
 
 log = logging.getLogger("atoll.web")
 
 
-class TooManyRequests(AtollError):
+class TooManyRequests(RateLimited):
     """A caller over its rate: 429, with the seconds to wait in ``Retry-After``."""
-
-    status_code = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def describe_validation(exc: RequestValidationError) -> str:
@@ -44,7 +38,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def atoll_error(_: Request, exc: AtollError) -> JSONResponse:
         headers = (
             {"Retry-After": str(exc.retry_after)}
-            if isinstance(exc, TooManyRequests)
+            if isinstance(exc, RateLimited)
             else getattr(exc, "headers", None)
         )
         return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
