@@ -58,6 +58,9 @@ def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> u
         log_level=log_level,
         log_config=log_config,
         access_log=False,
+        # X-Forwarded-For is read only from the proxies the node's settings trust (see
+        # atoll.node); uvicorn's own default would trust any process on this host
+        proxy_headers=False,
     )
 
 

@@ -139,3 +139,32 @@ def test_the_standalone_operator_limits_bodies_before_checking_callers(tmp_path:
             )
         assert answer.status == 413
         assert httpx.get(url + "/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: tuple[str, ...]
+) -> None:
+    with running_provider(
+        tmp_path / "home",
+        rate_limit_per_ip="3/minute",
+        rate_limit_per_address="",
+        trusted_proxies=trusted,
+    ) as running:
+        url = running.url + "/api/services/assets"
+        codes = [
+            httpx.get(url, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(6)
+        ]
+    if trusted:
+        # behind the operator's proxy: each client the proxy names has its own count
+        assert codes == [200] * 6
+    else:
+        # nobody is trusted by default: a caller cannot pick the IP it is counted against
+        assert codes == [200] * 3 + [429] * 3
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'trusted_proxies': '\\*' is not an IP address"):
+        load_settings(tmp_path, trusted_proxies=("*",))
+    assert load_settings(tmp_path, trusted_proxies=("10.0.0.0/8", "::1")).trusted_proxies
