@@ -17,6 +17,7 @@ PUBLIC = [
     "Conflict",
     "ConsumerParameter",
     "Forbidden",
+    "Gone",
     "JobInfo",
     "JobStatus",
     "Key",
@@ -25,11 +26,14 @@ PUBLIC = [
     "PolicyRefused",
     "ProviderClient",
     "PublishOutput",
+    "RateLimited",
     "RemoteError",
     "Resources",
     "ResultFile",
     "SignedReceipt",
+    "TooLarge",
     "TrustedAlgorithm",
+    "Unavailable",
     "Wallet",
 ]
 

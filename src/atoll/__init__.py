@@ -24,9 +24,13 @@ if TYPE_CHECKING:
         ConfigError,
         Conflict,
         Forbidden,
+        Gone,
         NotFound,
         PolicyRefused,
+        RateLimited,
         RemoteError,
+        TooLarge,
+        Unavailable,
     )
     from atoll.models.ddo import (
         DDO,
@@ -70,9 +74,13 @@ _MODULE_OF = {
     "ConfigError": "atoll.errors",
     "Conflict": "atoll.errors",
     "Forbidden": "atoll.errors",
+    "Gone": "atoll.errors",
     "NotFound": "atoll.errors",
     "PolicyRefused": "atoll.errors",
+    "RateLimited": "atoll.errors",
     "RemoteError": "atoll.errors",
+    "TooLarge": "atoll.errors",
+    "Unavailable": "atoll.errors",
 }
 
 
@@ -114,6 +122,7 @@ __all__ = [
     "Conflict",
     "ConsumerParameter",
     "Forbidden",
+    "Gone",
     "JobInfo",
     "JobStatus",
     "Key",
@@ -122,10 +131,13 @@ __all__ = [
     "PolicyRefused",
     "ProviderClient",
     "PublishOutput",
+    "RateLimited",
     "RemoteError",
     "Resources",
     "ResultFile",
     "SignedReceipt",
+    "TooLarge",
     "TrustedAlgorithm",
+    "Unavailable",
     "Wallet",
 ]

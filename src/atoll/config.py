@@ -7,6 +7,7 @@ handed to the parts that need them; nothing else reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -138,6 +139,9 @@ class Settings:
     #: client IP and per address, as "N/minute" (several: "N/minute;M/hour"); empty: no limit
     rate_limit_per_ip: str = "300/minute"
     rate_limit_per_address: str = "60/minute"
+    #: reverse proxies (addresses or networks) whose X-Forwarded-For names the client; by
+    #: default none, so that no caller picks the IP its rate limit is counted against
+    trusted_proxies: tuple[str, ...] = ()
     #: dry runs (free jobs on mock data) per address, and how many may run at once in all
     dry_run_rate_limit: str = "3/minute;30/hour"
     dry_run_concurrency: int = 2
@@ -332,7 +336,18 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     _check_output_caps(settings)
     _check_results(settings)
     _check_sources(settings)
+    _check_proxies(settings)
     return settings
+
+
+def _check_proxies(settings: Settings) -> None:
+    for entry in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"setting 'trusted_proxies': {entry!r} is not an IP address or network"
+            ) from None
 
 
 def _check_results(settings: Settings) -> None:

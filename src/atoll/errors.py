@@ -6,11 +6,13 @@
     ├── ConfigError             bad settings
     ├── NotFound                unknown DID, job or result (HTTP 404)
     ├── BadRequest              malformed or inconsistent input (HTTP 400)
-    │   └── PolicyRefused       the asset's compute policy refuses the request (HTTP 403)
+    │   ├── PolicyRefused       the asset's compute policy refuses the request (HTTP 403)
+    │   └── TooLarge            a body or upload over the node's limit (HTTP 413)
     ├── AuthError               missing/bad signature, stale nonce, not the owner (HTTP 401/403)
     │   └── Forbidden           authenticated, but not allowed (HTTP 403)
     ├── Conflict                the request clashes with the job's state (HTTP 409)
     ├── Gone                    it existed, and was deleted on purpose (expired results, HTTP 410)
+    ├── RateLimited             over the caller's rate; ``retry_after`` seconds (HTTP 429)
     ├── Unavailable             the node cannot take it now (its disk is full, HTTP 503)
     └── RemoteError             a peer (provider, operator) answered with an error
 
@@ -54,6 +56,12 @@ class PolicyRefused(BadRequest):
     status_code = 403
 
 
+class TooLarge(BadRequest):
+    """The request's body is over the node's limit for its route."""
+
+    status_code = 413
+
+
 class AuthError(AtollError):
     """The request is unsigned, badly signed, or its nonce is stale."""
 
@@ -76,6 +84,16 @@ class Gone(AtollError):
     """What was asked for existed and is no longer kept (results past their storage time)."""
 
     status_code = 410
+
+
+class RateLimited(AtollError):
+    """The caller is over its rate: ``retry_after`` is how many seconds to wait."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(AtollError):

@@ -19,6 +19,7 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.engine import make_url
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from atoll import faults
 from atoll.catalog.roots import DataRoot, DataRoots
@@ -325,6 +326,9 @@ class ProviderNode:
         if isinstance(self.chain.chain, EmbeddedChain):
             app.include_router(rpc_router(self.chain.chain, on_transaction=self.keeper.poke))
         mount_ui(app, self.context, SessionStore(self.db, settings.ui_session_seconds))
+        if settings.trusted_proxies:
+            # outermost: the rate limits and the access log see the client the proxy names
+            app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
         node = self
 
         @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ thread (the demo, tests and benchmarks talk to it over real HTTP)."""
 from __future__ import annotations
 
 import copy
+import errno
 import socket
 import threading
 import time
@@ -57,13 +58,48 @@ def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> u
         log_level=log_level,
         log_config=log_config,
         access_log=False,
+        # X-Forwarded-For is read only from the proxies the node's settings trust (see
+        # atoll.node); uvicorn's own default would trust any process on this host
+        proxy_headers=False,
     )
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the node is built, so that a port of 0 becomes the
+    port the node records and advertises, and a port in use is said before anything starts."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise ConfigError(f"cannot listen on {host!r}: not an address of this machine") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def bound_port(sock: socket.socket) -> int:
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def serve(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+) -> None:
     limit_malloc_arenas()  # before the request threads start: see atoll.memory
     start_trimming()
-    uvicorn.Server(_config(app, host, port, log_level)).run()
+    server = uvicorn.Server(_config(app, host, port, log_level))
+    server.run(sockets=[sock] if sock is not None else None)
 
 
 class BackgroundServer:

@@ -3,6 +3,7 @@ result and the receipt go through the signed provider → operator calls."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import anyio
@@ -45,3 +46,37 @@ def test_provider_with_a_standalone_operator(tmp_path: Path) -> None:
         with pytest.raises(RemoteError, match="not allowed to use the operator") as err:
             anyio.run(client.status, info.jobId)
         assert err.value.status_code == 502
+
+
+def test_the_operator_client_signs_again_after_a_stale_nonce(tmp_path: Path) -> None:
+    """A provider whose clock is an hour off, or whose nonce another of its clients took,
+    is told so once and signs again; a replayed request is still refused."""
+    provider_key, _ = init_home(tmp_path / "provider")
+    init_home(tmp_path / "operator")
+    settings = load_settings(tmp_path / "operator")
+    ahead = Key(provider_key.private_key, clock=lambda: time.time() + 3600)
+    with BackgroundServer(operator_app(settings, {ahead.address})) as url:
+        client = OperatorClient(url, ahead)
+
+        async def calls() -> None:
+            assert await client.list(ahead.address) == []
+            # the clock was taken from the operator's refusal: later calls are not refused
+            offset = ahead.clock_offset_us
+            assert -3601 * 10**6 < offset < -3599 * 10**6
+            assert await client.list(ahead.address) == []
+            assert ahead.clock_offset_us == offset
+            await client.aclose()
+
+        anyio.run(calls)
+
+        # a nonce used already: the same signed request replayed is still refused
+        replayer = OperatorClient(url, provider_key)
+        request = replayer._request("GET", "/compute", {"owner": provider_key.address})
+
+        async def replay() -> tuple[int, int]:
+            first = await replayer._client.send(request)
+            again = await replayer._client.send(request)
+            await replayer.aclose()
+            return first.status_code, again.status_code
+
+        assert anyio.run(replay) == (200, 401)

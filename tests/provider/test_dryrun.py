@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from atoll import signing
-from atoll.errors import Forbidden, NotFound, RemoteError
+from atoll.errors import Forbidden, NotFound, RateLimited
 from atoll.models.ddo import ComputePolicy
 from atoll.models.status import JobStatus
 from tests.helpers import Running, require_sandbox, running_provider
@@ -143,9 +143,9 @@ def test_dry_runs_are_rate_limited_per_address(limited: Running) -> None:
     for _ in range(2):
         info = limited.consumer.dryrun_start(did, rawcode="print('hi')")
         limited.consumer.dryrun_wait(info.jobId, timeout=60)
-    with pytest.raises(RemoteError, match="at most 2 per minute") as refused:
+    with pytest.raises(RateLimited, match="at most 2 per minute") as refused:
         limited.consumer.dryrun_start(did, rawcode="print('hi')")
-    assert refused.value.status_code == 429
+    assert refused.value.status_code == 429 and 0 < refused.value.retry_after <= 60
     # another address has its own allowance
     info = limited.other.dryrun_start(did, rawcode="print('hi')")
     limited.other.dryrun_wait(info.jobId, timeout=60)

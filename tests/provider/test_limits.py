@@ -13,7 +13,7 @@ import pytest
 
 from atoll.cli.serve import init_home
 from atoll.config import load_settings
-from atoll.errors import ConfigError
+from atoll.errors import ConfigError, RateLimited
 from atoll.node import operator_app
 from atoll.provider.ratelimit import RateLimits
 from atoll.server import BackgroundServer
@@ -110,6 +110,10 @@ def test_rate_limit_per_address_and_per_ip(limited: Running) -> None:
     assert codes == [200] * 20 + [429] * 5
     over = httpx.get(limited.url + "/api/services/assets")
     assert "from this address (IP): at most 20 per minute" in over.json()["error"]
+    # the SDK turns the refusal into its own type, with the seconds to wait
+    with pytest.raises(RateLimited, match="at most 20 per minute") as caught:
+        limited.consumer.search("anything")
+    assert 0 < caught.value.retry_after <= 60
     # signed routes and liveness are not limited here
     assert limited.consumer.jobs() == []
     assert httpx.get(limited.url + "/healthz").status_code == 200
@@ -135,3 +139,32 @@ def test_the_standalone_operator_limits_bodies_before_checking_callers(tmp_path:
             )
         assert answer.status == 413
         assert httpx.get(url + "/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: tuple[str, ...]
+) -> None:
+    with running_provider(
+        tmp_path / "home",
+        rate_limit_per_ip="3/minute",
+        rate_limit_per_address="",
+        trusted_proxies=trusted,
+    ) as running:
+        url = running.url + "/api/services/assets"
+        codes = [
+            httpx.get(url, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(6)
+        ]
+    if trusted:
+        # behind the operator's proxy: each client the proxy names has its own count
+        assert codes == [200] * 6
+    else:
+        # nobody is trusted by default: a caller cannot pick the IP it is counted against
+        assert codes == [200] * 3 + [429] * 3
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'trusted_proxies': '\\*' is not an IP address"):
+        load_settings(tmp_path, trusted_proxies=("*",))
+    assert load_settings(tmp_path, trusted_proxies=("10.0.0.0/8", "::1")).trusted_proxies

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -141,11 +142,15 @@ def serve(
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     need_provider()
     from atoll.node import build_provider
-    from atoll.server import check_log_level
+    from atoll.server import bind, bound_port, check_log_level
     from atoll.server import serve as run
 
     settings = load_settings(home or default_home(), host=host, port=port, log_level=log_level)
     check_log_level(settings.log_level)  # before the node starts, not after
+    sock = bind(settings.host, settings.port)
+    if settings.port == 0:
+        # the port the system chose is the one recorded, advertised and signed into receipts
+        settings = replace(settings, port=bound_port(sock))
     node = build_provider(settings)
     console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
     # uvicorn stops gracefully on SIGTERM, then raises it again: let it end as an exit
@@ -154,7 +159,7 @@ def serve(
     # recorded so that the CLI, with this ATOLL_HOME, finds the provider on whatever port
     with recorded(settings.home, local_url(settings.host, settings.port)):
         try:
-            run(node.app(), settings.host, settings.port, settings.log_level)
+            run(node.app(), settings.host, settings.port, settings.log_level, sock)
         except SystemExit as exc:
             # the server has said why in one line (a port in use); the status is ours
             if exc.code:

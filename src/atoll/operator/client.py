@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,10 @@ from atoll.errors import (
 )
 from atoll.models.job import RESULTS_PAGE, JobInfo, ResultFile, ResultsPage, Workflow
 from atoll.operator.http import H_ADDRESS, H_NONCE, H_SIGNATURE, PREFIX, request_message
-from atoll.signing import Key
+from atoll.signing import Key, is_stale_nonce
+
+#: the service's clock, as a stale-nonce refusal states it
+_SERVICE_NOW = re.compile(r"\((\d{1,20}) µs since the epoch\)")
 
 _ERRORS: dict[int, type[AtollError]] = {
     400: BadRequest,
@@ -56,27 +60,61 @@ class OperatorClient:
         return request
 
     @staticmethod
-    async def _raise(response: httpx.Response) -> None:
+    async def _message(response: httpx.Response) -> str:
+        try:
+            await response.aread()
+        except httpx.HTTPError:
+            return "operator error"
+        try:
+            return str(response.json().get("error", "operator error"))
+        except (ValueError, AttributeError):
+            return "operator error"
+
+    async def _send(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> httpx.Response:
+        """Sign and send (the body streamed); once more after a stale nonce, the provider's
+        other clients on this key having used it, or the operator's clock being elsewhere."""
+        for attempt in range(2):
+            try:
+                response = await self._client.send(
+                    self._request(method, path, params, body), stream=True
+                )
+            except httpx.HTTPError as exc:
+                raise RemoteError(f"operator service unreachable: {type(exc).__name__}") from None
+            if response.status_code != 401 or attempt:
+                break
+            message = await self._message(response)
+            await response.aclose()
+            if not is_stale_nonce(message):
+                break
+            found = _SERVICE_NOW.search(message)
+            if found is not None:
+                self._key.adopt_clock(int(found.group(1)))
+        await self._raise(response)
+        return response
+
+    @classmethod
+    async def _raise(cls, response: httpx.Response) -> None:
         if response.is_success:
             return
-        await response.aread()
-        try:
-            message = str(response.json().get("error", "operator error"))
-        except ValueError:
-            message = "operator error"
-        cls = _ERRORS.get(response.status_code)
-        if cls is not None:
-            raise cls(message)
+        message = await cls._message(response)
+        await response.aclose()
+        cls_ = _ERRORS.get(response.status_code)
+        if cls_ is not None:
+            raise cls_(message)
         raise RemoteError(f"operator service: {message}", status_code=502)
 
     async def _json(
         self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
     ) -> Any:
+        response = await self._send(method, path, params, body)
         try:
-            response = await self._client.send(self._request(method, path, params, body))
+            await response.aread()
         except httpx.HTTPError as exc:
             raise RemoteError(f"operator service unreachable: {type(exc).__name__}") from None
-        await self._raise(response)
+        finally:
+            await response.aclose()
         return response.json()
 
     async def register(self, workflow: Workflow) -> JobInfo:
@@ -110,12 +148,7 @@ class OperatorClient:
         return JobInfo.model_validate(await self._json("GET", "/compute/wait", params))
 
     async def _stream(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._client.send(self._request("GET", path, params), stream=True)
-        except httpx.HTTPError as exc:
-            raise RemoteError(f"operator service unreachable: {type(exc).__name__}") from None
-        await self._raise(response)
-        return response
+        return await self._send("GET", path, params)
 
     async def logs(self, job_id: str, follow: bool = False) -> AsyncIterator[bytes]:
         response = await self._stream("/logs", {"jobId": job_id, "follow": follow})

@@ -24,6 +24,8 @@ from atoll.errors import (
     Forbidden,
     Gone,
     NotFound,
+    RateLimited,
+    TooLarge,
     Unavailable,
 )
 from atoll.errors import RemoteError as RemoteError
@@ -61,6 +63,7 @@ _ERRORS: dict[int, type[AtollError]] = {
     404: NotFound,
     409: Conflict,
     410: Gone,
+    413: TooLarge,
     503: Unavailable,
 }
 
@@ -70,10 +73,20 @@ def _error(response: httpx.Response) -> AtollError:
         message = str(response.json().get("error") or response.text)
     except ValueError:
         message = response.text or response.reason_phrase
+    if response.status_code == 429:
+        return RateLimited(message, _retry_after(response))
     cls = _ERRORS.get(response.status_code)
     if cls is not None:
         return cls(message)
     return RemoteError(f"provider error {response.status_code}: {message}", response.status_code)
+
+
+def _retry_after(response: httpx.Response) -> int:
+    """The provider's ``Retry-After`` in seconds (a stranger's header: bounded, 1 if unclear)."""
+    raw = response.headers.get("retry-after", "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        return 1
+    return min(max(int(raw), 1), 3600)
 
 
 def _sha256_of(path: Path) -> str:

@@ -8,23 +8,18 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atoll.errors import AtollError
+from atoll.errors import AtollError, RateLimited
 from atoll.web.limits import send_error
 
 log = logging.getLogger("atoll.web")
 
 
-class TooManyRequests(AtollError):
+class TooManyRequests(RateLimited):
     """A caller over its rate: 429, with the seconds to wait in ``Retry-After``."""
-
-    status_code = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def describe_validation(exc: RequestValidationError) -> str:
@@ -44,7 +39,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def atoll_error(_: Request, exc: AtollError) -> JSONResponse:
         headers = (
             {"Retry-After": str(exc.retry_after)}
-            if isinstance(exc, TooManyRequests)
+            if isinstance(exc, RateLimited)
             else getattr(exc, "headers", None)
         )
         return JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
@@ -52,6 +47,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": describe_validation(exc)}, status_code=400)
+
+    @app.exception_handler(OperationalError)
+    async def store_unreachable(_: Request, exc: OperationalError) -> JSONResponse:
+        # a store connection lost mid-query (a database restart, a failover) or a lock held
+        # too long: the request may be sent again as it was. Its SQL and parameters stay out
+        # of the log and the answer: they may name a dataset or carry the database's address
+        log.warning("the store failed a request: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            {"error": "the node's store is unreachable for a moment; try again"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
