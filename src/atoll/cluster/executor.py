@@ -12,6 +12,13 @@ short task, outside the job's slot); releasing it cancels its Dask task, and the
 that cancel, kills whatever still runs and frees the sandbox. A cancel by id that this
 process did not start forces Dask's cancel of the task, whoever submitted it.
 
+When the scheduler goes away (killed, restarted), Dask cancels every future of the client:
+the jobs the operator has not seen end are sent again, under the same execution id, once a
+scheduler answers at the same address (within ``reconnect_timeout``, at most
+``MAX_RESUBMITS`` times a job); the workers, which lose their jobs with the scheduler, join
+it again (:func:`atoll.cluster.processes.serve_worker`). What the operator's store holds as
+running is thus never left waiting on a scheduler that forgot it.
+
 The spec's paths (inputs, outputs, logs) are the operator's and must be valid on the workers:
 workers on the operator's host, or a job directory on a shared filesystem.
 """
@@ -26,6 +33,7 @@ from collections.abc import Collection
 from typing import Any
 
 from distributed import Client, Future, Security
+from distributed.client import FutureCancelledError
 
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
 from atoll.cluster.worker import run_job, stop_job
@@ -44,22 +52,52 @@ log = logging.getLogger(__name__)
 
 MIB = 1024**2
 #: the job's status text when the workers running it died more often than it may be retried
-LOST_DETAIL = "Stopped: the cluster's workers running the job were lost"
+LOST_DETAIL = "Interrupted: the cluster's workers running the job were lost"
 #: written into the job's log where an attempt was lost and the job starts again
 LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts again]\n"
 #: how long a release waits for the worker to say the job's sandbox is gone
 RELEASE_TIMEOUT = 60.0
+#: the job's status text when the scheduler went away and no scheduler came back in time
+SCHEDULER_LOST_DETAIL = "Interrupted: the cluster's scheduler was lost and did not come back"
+#: written into the job's log where the scheduler was lost and the job is sent again
+SCHEDULER_LOST_NOTE = b"\n[atoll: the cluster's scheduler was lost; the job starts again]\n"
+#: times a job is sent again after losing the scheduler, before it fails
+MAX_RESUBMITS = 3
+#: Dask's reason for the futures it cancels when the client loses its scheduler
+CONNECTION_LOST = "scheduler-connection-lost"
+
+
+def scheduler_lost(future: Future[Any]) -> bool:
+    """Whether Dask cancelled ``future`` because its client lost the scheduler (rather than
+    a worker's death or a cancel)."""
+    if future.status != "cancelled":
+        return False
+    error = getattr(future._state, "exception", None)
+    return isinstance(error, FutureCancelledError) and error.reason == CONNECTION_LOST
 
 
 class DaskExecution:
     """A job running on a Dask worker."""
 
     def __init__(
-        self, executor: DaskExecutor, eid: str, future: Future[str], on_log: LogSink
+        self,
+        executor: DaskExecutor,
+        eid: str,
+        future: Future[str],
+        on_log: LogSink,
+        payload: str = "",
+        resources: dict[str, float] | None = None,
     ) -> None:
         self._executor = executor
         self._id = eid
         self.future = future
+        #: what it was sent with, to send it again when the scheduler is lost
+        self._payload = payload
+        self._resources = resources or {}
+        #: times it was sent again after losing the scheduler
+        self.resubmits = 0
+        #: set when the scheduler was lost and did not come back in time
+        self._abandoned = False
         self._on_log = on_log
         self.worker: str | None = None
         #: how many times the job was started (more than once when a worker died)
@@ -70,6 +108,8 @@ class DaskExecution:
         self._changed = threading.Condition()
         self._released = False
         self._freed = False
+        #: a stop was asked for: a job that loses its scheduler is then not sent again
+        self._stopping = False
 
     @property
     def execution_id(self) -> str:
@@ -108,36 +148,96 @@ class DaskExecution:
         the scheduler went away."""
         return self.future.done() and self.future.status in ("error", "cancelled", "lost")
 
+    def _to_resend(self) -> bool:
+        """Whether the job lost its scheduler before its end and may be sent again (called
+        with ``_changed`` held)."""
+        return (
+            self.result is None
+            and not self._released
+            and not self._abandoned
+            and not self._stopping
+            and scheduler_lost(self.future)
+        )
+
+    def _resend(self) -> None:
+        """Send the job again, same key and spec, once a scheduler answers; called without
+        ``_changed`` held, as connecting needs the client's event loop, which delivers the
+        events under that lock. Past its bounds, the job is abandoned (and ends stopped)."""
+        with self._changed:
+            if self.resubmits >= MAX_RESUBMITS:
+                self._abandoned = True
+                return
+        try:
+            future = self._executor.resubmit(self._payload, self._id, self._resources)
+        except SandboxUnavailable:
+            log.warning("the scheduler did not come back for %s", self._id)
+            with self._changed:
+                self._abandoned = True
+            return
+        with self._changed:
+            if self._released:
+                future.cancel()
+                return
+            self.resubmits += 1
+            if self.worker is not None:
+                # the attempt died with its worker's link to the scheduler: it starts over
+                self.attempts += 1
+                self.worker = None
+                self._on_log(SCHEDULER_LOST_NOTE)
+            self.future = future
+            self._changed.notify_all()
+
     def wait_started(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while self.worker is None and self.refusal is None:
-                if self._lost():
-                    raise SandboxUnavailable("no worker of the cluster could start the job")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise SandboxUnavailable("no worker of the cluster started the job in time")
-                self._changed.wait(min(left, 0.5))
-            if self.refusal is not None:
-                raise self.refusal
+        while True:
+            with self._changed:
+                while self.worker is None and self.refusal is None:
+                    if self._to_resend():
+                        break
+                    if self._lost():
+                        if self._abandoned:
+                            raise SandboxUnavailable(
+                                "the cluster's scheduler was lost and did not come back"
+                            )
+                        raise SandboxUnavailable("no worker of the cluster could start the job")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise SandboxUnavailable("no worker of the cluster started the job in time")
+                    self._changed.wait(min(left, 0.5))
+                else:
+                    if self.refusal is not None:
+                        raise self.refusal
+                    return
+            self._resend()
 
     # -- the Execution protocol -------------------------------------------------------------
 
     def wait(self) -> ExecutionResult:
-        with self._changed:
-            while self.result is None:
-                if self._lost():
-                    self.result = ExecutionResult(
-                        ExitReason.STOPPED,
-                        None,
-                        time.monotonic() - self.started_at,
-                        LOST_DETAIL,
-                    )
-                    break
-                self._changed.wait(0.5)
-            return self.result
+        while True:
+            with self._changed:
+                while self.result is None:
+                    if self._to_resend():
+                        break
+                    if self._lost():
+                        self.result = self._lost_result()
+                        break
+                    self._changed.wait(0.5)
+                if self.result is not None:
+                    return self.result
+            self._resend()
+
+    def _lost_result(self) -> ExecutionResult:
+        """How a job ended whose task ended without its end: stopped where a stop was asked
+        for (here, or by Dask's cancel from another process), lost (the provider's failure)
+        where its workers kept dying or its scheduler did not come back."""
+        took = time.monotonic() - self.started_at
+        if self._stopping or (self.future.status == "cancelled" and not self._abandoned):
+            return ExecutionResult(ExitReason.STOPPED, None, took)
+        detail = SCHEDULER_LOST_DETAIL if self._abandoned else LOST_DETAIL
+        return ExecutionResult(ExitReason.LOST, None, took, detail)
 
     def cancel(self) -> None:
+        self._stopping = True
         worker = self.worker
         if worker is not None and not self._released:
             self._executor.stop_on(worker, self._id)
@@ -177,12 +277,15 @@ class DaskExecutor:
         job_uid: int = 65534,
         start_timeout: float = 600.0,
         connect_timeout: float = 30.0,
+        reconnect_timeout: float = 120.0,
     ) -> None:
         self.scheduler = scheduler
         self.security = security
         self.job_uid = job_uid
         self.start_timeout = start_timeout
         self.connect_timeout = connect_timeout
+        #: how long a job that lost the scheduler waits for one to answer again
+        self.reconnect_timeout = reconnect_timeout
         self._client: Client | None = None
         self._lock = threading.Lock()
         self._live: dict[str, DaskExecution] = {}
@@ -193,6 +296,9 @@ class DaskExecutor:
     @property
     def client(self) -> Client:
         with self._lock:
+            if self._client is not None and self._client.status in ("closing", "closed"):
+                # it gave up reconnecting to a scheduler that was gone: a new one connects
+                self._client = None
             if self._client is None:
                 try:
                     client = Client(
@@ -246,14 +352,9 @@ class DaskExecutor:
         with self._live_lock:
             if eid in self._live:
                 raise SandboxUnavailable("the job is already running")
-        future = client.submit(
-            run_job,
-            dump_spec(spec),
-            key=task_key(eid),
-            resources=self.resources(spec),
-            pure=False,
-        )
-        execution = DaskExecution(self, eid, future, on_log)
+        payload, resources = dump_spec(spec), self.resources(spec)
+        future = self._submit(client, payload, eid, resources)
+        execution = DaskExecution(self, eid, future, on_log, payload, resources)
         with self._live_lock:
             self._live[eid] = execution
         try:
@@ -262,6 +363,33 @@ class DaskExecutor:
             execution.release()
             raise
         return execution
+
+    def _submit(
+        self, client: Client, payload: str, eid: str, resources: dict[str, float]
+    ) -> Future[str]:
+        # the topic is asked for again with every job: a scheduler that restarted while this
+        # client reconnected to it by itself knows nothing of the client's subscription
+        client._send_to_scheduler({"op": "subscribe-topic", "topic": TOPIC, "client": client.id})
+        future: Future[str] = client.submit(
+            run_job, payload, key=task_key(eid), resources=resources, pure=False
+        )
+        return future
+
+    def resubmit(self, payload: str, eid: str, resources: dict[str, float]) -> Future[str]:
+        """Send a job again once a scheduler answers at the cluster's address;
+        SandboxUnavailable when none does within ``reconnect_timeout``."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        while True:
+            try:
+                client = self.client
+                if client.status == "running":
+                    log.warning("the scheduler was lost: %s is sent again", eid)
+                    return self._submit(client, payload, eid, resources)
+            except SandboxUnavailable:
+                pass
+            if time.monotonic() >= deadline:
+                raise SandboxUnavailable("the cluster's scheduler was lost and did not come back")
+            time.sleep(0.2)
 
     def stop_on(self, worker: str, eid: str) -> None:
         """Ask ``worker`` to kill the sandbox of ``eid``; waits for the answer."""

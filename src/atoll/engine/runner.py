@@ -68,6 +68,7 @@ _REASON_STATUS = {
     ExitReason.OUT_OF_MEMORY: JobStatus.MEMORY_LIMIT_EXCEEDED,
     ExitReason.OUTPUT_LIMIT: JobStatus.DISK_QUOTA_EXCEEDED,
     ExitReason.STOPPED: JobStatus.STOPPED,
+    ExitReason.LOST: JobStatus.INTERRUPTED,
 }
 
 
