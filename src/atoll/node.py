@@ -132,6 +132,7 @@ def cluster_executor(settings: Settings) -> Executor:
         sec,
         job_uid=job_user(settings)[0],
         start_timeout=settings.cluster_start_timeout,
+        reconnect_timeout=settings.cluster_reconnect_timeout,
     )
 
 
