@@ -118,7 +118,7 @@ def test_a_paid_job_whose_worker_is_killed_finishes_on_another_and_is_paid_once(
     cluster: Cluster, provider: Running, tmp_path: Path
 ) -> None:
     pub, con = provider.publisher, provider.consumer
-    did = provider.dataset(price=PRICE, policy=OPEN_DATA)
+    did = provider.dataset(name="once", price=PRICE, policy=OPEN_DATA)
     agreement = con.order(did)
     before = (tokens(pub.wallet), tokens(con.wallet))
     job_id = con.start(did, rawcode=CODE, agreement_id=agreement).jobId
@@ -160,7 +160,7 @@ def test_a_paid_job_whose_workers_keep_dying_is_interrupted_and_refunded(
     cluster: Cluster, provider: Running
 ) -> None:
     pub, con = provider.publisher, provider.consumer
-    did = provider.dataset(price=PRICE, policy=OPEN_DATA)
+    did = provider.dataset(name="lost", price=PRICE, policy=OPEN_DATA)
     before_order = tokens(con.wallet)
     agreement = con.order(did)
     before = (tokens(pub.wallet), tokens(con.wallet))
@@ -170,6 +170,7 @@ def test_a_paid_job_whose_workers_keep_dying_is_interrupted_and_refunded(
     addresses: list[str | None] = [None]
     try:
         # the scheduler allows two attempts: the workers of both die
+        read_log_until(con, job_id, b"started")
         execution = executor_of(provider).attach(execution_id(job_id))
         for _ in (1, 2):
             deadline = time.monotonic() + 120
@@ -224,7 +225,7 @@ def test_the_log_streams_live_from_the_worker_and_a_stop_kills_the_remote_sandbo
     provider: Running,
 ) -> None:
     con = provider.consumer
-    did = provider.dataset(policy=OPEN_DATA)
+    did = provider.dataset(name="live", policy=OPEN_DATA)
     job_id = con.start(did, rawcode=SLEEPER).jobId
     # the first line comes through the provider's log route while the job still runs
     seen = read_log_until(con, job_id, b"first line")

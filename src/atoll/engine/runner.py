@@ -549,6 +549,10 @@ class Engine:
     def _publish(
         self, job_id: str, ws: Workspace, result: ExecutionResult, limits: Limits
     ) -> _Ending:
+        if result.reason is ExitReason.LOST:
+            # what an attempt on machines that were lost left behind is no result of the job
+            status = _REASON_STATUS[result.reason]
+            return _Ending(status, result.detail or status.text)
         self._advance(job_id, JobStatus.PUBLISHING)
         rules = OutputRules(
             output_bytes=limits.output_bytes,
