@@ -115,11 +115,16 @@ def test_a_killed_scheduler_started_again_loses_no_job(
     own, schedulers = own_cluster
     pub, con = provider.publisher, provider.consumer
     before = (tokens(pub.wallet), tokens(con.wallet))
-    jobs: list[tuple[str, str]] = []
+    ordered = []
     for n in range(WORKERS + 1):
         did = provider.dataset(name=f"job-{n}", price=PRICE, policy=OPEN_DATA)
-        agreement = con.order(did)
-        jobs.append((con.start(did, rawcode=CODE, agreement_id=agreement).jobId, agreement))
+        ordered.append((did, con.order(did)))
+    # long enough that the first jobs still run when the last is sent
+    code = CODE.replace("time.sleep(4)", "time.sleep(15)")
+    jobs = [
+        (con.start(did, rawcode=code, agreement_id=agreement).jobId, agreement)
+        for did, agreement in ordered
+    ]
     executor = executor_of(provider)
     # two run (one a worker), the third waits in the scheduler's queue for a slot
     deadline = time.monotonic() + 120
@@ -130,7 +135,7 @@ def test_a_killed_scheduler_started_again_loses_no_job(
             executions = []
         if len([e for e in executions if e.worker is not None]) == WORKERS:
             break
-        assert time.monotonic() < deadline, "the jobs did not start"
+        assert time.monotonic() < deadline, [con.status(j).statusText for j, _ in jobs]
         time.sleep(0.05)
     running = [job_id for (job_id, _), e in zip(jobs, executions, strict=True) if e.worker]
     for job_id in running:
