@@ -21,9 +21,12 @@ from distributed import Client
 
 from atoll.chain.records import ConditionState
 from atoll.cluster.certs import security
-from atoll.cluster.executor import SCHEDULER_LOST_NOTE
+from atoll.cluster.executor import SCHEDULER_LOST_DETAIL, SCHEDULER_LOST_NOTE, DaskExecutor
 from atoll.cluster.wire import execution_id
+from atoll.engine.executor import ExitReason, Runtime
 from atoll.models.status import JobStatus
+from tests.engine.conftest import PYTHON
+from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
 from tests.helpers import Running, require_sandbox, running_provider
 
 from .conftest import Cluster, free_port
@@ -176,3 +179,31 @@ def test_a_killed_scheduler_started_again_loses_no_job(
     assert (tokens(pub.wallet), tokens(con.wallet)) == (before[0] + paid, before[1] - paid)
     # the workers joined the new scheduler: the cluster keeps its nodes
     wait_for_workers(own, WORKERS)
+
+
+def test_a_job_whose_scheduler_does_not_come_back_ends_lost(
+    own_cluster: tuple[Cluster, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    own, schedulers = own_cluster
+    executor = DaskExecutor(
+        own.address,
+        security(own.certs, "client"),
+        job_uid=200_000,
+        connect_timeout=2,
+        reconnect_timeout=3,
+    )
+    code = "import time\nprint('started', flush=True)\ntime.sleep(120)"
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), code, limits=LIMITS)
+    log = Log()
+    try:
+        execution = executor.start(spec, log)
+        assert log.wait_for(b"started")
+        os.kill(schedulers[0].pid, signal.SIGKILL)
+        schedulers[0].wait()
+        result = execution.wait()
+        # the provider's failure (the runner makes it an interrupted, refunded job)
+        assert result.reason is ExitReason.LOST
+        assert result.detail == SCHEDULER_LOST_DETAIL
+        execution.release()
+    finally:
+        executor.close()

@@ -25,6 +25,7 @@ workers on the operator's host, or a job directory on a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -33,7 +34,7 @@ from collections.abc import Collection
 from typing import Any
 
 from distributed import Client, Future, Security
-from distributed.client import FutureCancelledError
+from distributed.client import ClosedClientError, FutureCancelledError
 
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
 from atoll.cluster.worker import run_job, stop_job
@@ -74,6 +75,13 @@ def scheduler_lost(future: Future[Any]) -> bool:
         return False
     error = getattr(future._state, "exception", None)
     return isinstance(error, FutureCancelledError) and error.reason == CONNECTION_LOST
+
+
+def forget(future: Future[Any]) -> None:
+    """Cancel a job's task; a client that gave up on a lost scheduler has nothing to cancel
+    (the scheduler that knew the task is gone)."""
+    with contextlib.suppress(ClosedClientError):
+        future.cancel()
 
 
 class DaskExecution:
@@ -175,8 +183,9 @@ class DaskExecution:
                 self._abandoned = True
             return
         with self._changed:
-            if self._released:
-                future.cancel()
+            if self._released or self._stopping:
+                # stopped while the scheduler was away: the job ends stopped, not sent again
+                forget(future)
                 return
             self.resubmits += 1
             if self.worker is not None:
@@ -249,7 +258,7 @@ class DaskExecution:
             self._released = True
         # known before the cancel: once cancelled here, the future says so whatever the worker
         lost = self._lost()
-        self.future.cancel()
+        forget(self.future)
         deadline = time.monotonic() + RELEASE_TIMEOUT
         with self._changed:
             while not self._freed and self.worker is not None and not lost:
