@@ -170,7 +170,7 @@ class DaskExecution:
     def _resend(self) -> None:
         """Send the job again, same key and spec, once a scheduler answers; called without
         ``_changed`` held, as connecting needs the client's event loop, which delivers the
-        events under that lock. Past its bounds, the job is abandoned (and ends stopped)."""
+        events under that lock. Past its bounds, the job is abandoned (and ends lost)."""
         with self._changed:
             if self.resubmits >= MAX_RESUBMITS:
                 self._abandoned = True
