@@ -110,6 +110,9 @@ class Settings:
     cluster_certs_dir: str = ""
     #: seconds a job may wait for a worker of the cluster to start it
     cluster_start_timeout: float = 600.0
+    #: seconds the jobs that lost the cluster's scheduler wait for it to answer again (then
+    #: they are sent again) before they end interrupted
+    cluster_reconnect_timeout: float = 120.0
     #: what an ``atoll worker`` advertises: jobs at once, and MiB of memory for their limits
     #: (0: the host's memory)
     cluster_worker_slots: int = 2

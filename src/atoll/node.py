@@ -142,6 +142,7 @@ def cluster_executor(settings: Settings, remote: RemoteInputs | None = None) -> 
         sec,
         job_uid=job_user(settings)[0],
         start_timeout=settings.cluster_start_timeout,
+        reconnect_timeout=settings.cluster_reconnect_timeout,
         data_roots=(
             [DataRoot.parse(r).path for r in settings.data_roots]
             if settings.cluster_data_on_workers

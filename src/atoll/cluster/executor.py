@@ -12,6 +12,13 @@ short task, outside the job's slot); releasing it cancels its Dask task, and the
 that cancel, kills whatever still runs and frees the sandbox. A cancel by id that this
 process did not start forces Dask's cancel of the task, whoever submitted it.
 
+When the scheduler goes away (killed, restarted), Dask cancels every future of the client:
+the jobs the operator has not seen end are sent again, under the same execution id, once a
+scheduler answers at the same address (within ``reconnect_timeout``, at most
+``MAX_RESUBMITS`` times a job); the workers, which lose their jobs with the scheduler, join
+it again (:func:`atoll.cluster.processes.serve_worker`). What the operator's store holds as
+running is thus never left waiting on a scheduler that forgot it.
+
 Where the job's files are: dataset files kept on local disk run only on the workers that
 hold their data root (:mod:`atoll.cluster.placement`); URL and S3 sources are fetched on the
 worker that runs the job (:mod:`atoll.cluster.sources`); the files the engine wrote for the
@@ -22,6 +29,7 @@ the operator's paths (the same host, or a shared filesystem).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, Security
+from distributed.client import ClosedClientError, FutureCancelledError
 
 from atoll.cluster.placement import data_needs, placeable
 from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
@@ -53,24 +62,61 @@ log = logging.getLogger(__name__)
 
 MIB = 1024**2
 #: the job's status text when the workers running it died more often than it may be retried
-LOST_DETAIL = "Stopped: the cluster's workers running the job were lost"
+LOST_DETAIL = "Interrupted: the cluster's workers running the job were lost"
 #: written into the job's log where an attempt was lost and the job starts again
 LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts again]\n"
-#: how long a release waits for the worker to say the job's sandbox is gone
-RELEASE_TIMEOUT = 60.0
 #: the job's status text when its outputs could not be brought back from its worker
 UNSHIPPED_DETAIL = "Stopped: the job's outputs could not be brought back from its worker"
+#: how long a release waits for the worker to say the job's sandbox is gone
+RELEASE_TIMEOUT = 60.0
+#: the job's status text when the scheduler went away and no scheduler came back in time
+SCHEDULER_LOST_DETAIL = "Interrupted: the cluster's scheduler was lost and did not come back"
+#: written into the job's log where the scheduler was lost and the job is sent again
+SCHEDULER_LOST_NOTE = b"\n[atoll: the cluster's scheduler was lost; the job starts again]\n"
+#: times a job is sent again after losing the scheduler, before it fails
+MAX_RESUBMITS = 3
+#: Dask's reason for the futures it cancels when the client loses its scheduler
+CONNECTION_LOST = "scheduler-connection-lost"
+
+
+def scheduler_lost(future: Future[Any]) -> bool:
+    """Whether Dask cancelled ``future`` because its client lost the scheduler (rather than
+    a worker's death or a cancel)."""
+    if future.status != "cancelled":
+        return False
+    error = getattr(future._state, "exception", None)
+    return isinstance(error, FutureCancelledError) and error.reason == CONNECTION_LOST
+
+
+def forget(future: Future[Any]) -> None:
+    """Cancel a job's task; a client that gave up on a lost scheduler has nothing to cancel
+    (the scheduler that knew the task is gone)."""
+    with contextlib.suppress(ClosedClientError):
+        future.cancel()
 
 
 class DaskExecution:
     """A job running on a Dask worker."""
 
     def __init__(
-        self, executor: DaskExecutor, eid: str, future: Future[str], on_log: LogSink
+        self,
+        executor: DaskExecutor,
+        eid: str,
+        future: Future[str],
+        on_log: LogSink,
+        payload: str = "",
+        resources: dict[str, float] | None = None,
     ) -> None:
         self._executor = executor
         self._id = eid
         self.future = future
+        #: what it was sent with, to send it again when the scheduler is lost
+        self._payload = payload
+        self._resources = resources or {}
+        #: times it was sent again after losing the scheduler
+        self.resubmits = 0
+        #: set when the scheduler was lost and did not come back in time
+        self._abandoned = False
         self._on_log = on_log
         self.worker: str | None = None
         #: how many times the job was started (more than once when a worker died)
@@ -81,6 +127,8 @@ class DaskExecution:
         self._changed = threading.Condition()
         self._released = False
         self._freed = False
+        #: a stop was asked for: a job that loses its scheduler is then not sent again
+        self._stopping = False
         #: the operator's outputs and logs directories of the job (where a worker with its
         #: own job directory sends them back)
         self.outputs_dirs: tuple[Path, Path] | None = None
@@ -128,40 +176,92 @@ class DaskExecution:
         the scheduler went away."""
         return self.future.done() and self.future.status in ("error", "cancelled", "lost")
 
+    def _to_resend(self) -> bool:
+        """Whether the job lost its scheduler before its end and may be sent again (called
+        with ``_changed`` held)."""
+        return (
+            self.result is None
+            and not self._released
+            and not self._abandoned
+            and not self._stopping
+            and scheduler_lost(self.future)
+        )
+
+    def _resend(self) -> None:
+        """Send the job again, same key and spec, once a scheduler answers; called without
+        ``_changed`` held, as connecting needs the client's event loop, which delivers the
+        events under that lock. Past its bounds, the job is abandoned (and ends lost)."""
+        with self._changed:
+            if self.resubmits >= MAX_RESUBMITS:
+                self._abandoned = True
+                return
+        try:
+            future = self._executor.resubmit(self._payload, self._id, self._resources)
+        except SandboxUnavailable:
+            log.warning("the scheduler did not come back for %s", self._id)
+            with self._changed:
+                self._abandoned = True
+            return
+        with self._changed:
+            if self._released or self._stopping:
+                # stopped while the scheduler was away: the job ends stopped, not sent again
+                forget(future)
+                return
+            self.resubmits += 1
+            if self.worker is not None:
+                # the attempt died with its worker's link to the scheduler: it starts over
+                self.attempts += 1
+                self.worker = None
+                self._on_log(SCHEDULER_LOST_NOTE)
+            self.future = future
+            self._changed.notify_all()
+
     def wait_started(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while self.worker is None and self.refusal is None:
-                if self._lost():
-                    raise SandboxUnavailable("no worker of the cluster could start the job")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise SandboxUnavailable("no worker of the cluster started the job in time")
-                self._changed.wait(min(left, 0.5))
-            if self.refusal is not None:
-                raise self.refusal
+        while True:
+            with self._changed:
+                while self.worker is None and self.refusal is None:
+                    if self._to_resend():
+                        break
+                    if self._lost():
+                        if self._abandoned:
+                            raise SandboxUnavailable(
+                                "the cluster's scheduler was lost and did not come back"
+                            )
+                        raise SandboxUnavailable("no worker of the cluster could start the job")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise SandboxUnavailable("no worker of the cluster started the job in time")
+                    self._changed.wait(min(left, 0.5))
+                else:
+                    if self.refusal is not None:
+                        raise self.refusal
+                    return
+            self._resend()
 
     # -- the Execution protocol -------------------------------------------------------------
 
     def wait(self) -> ExecutionResult:
-        with self._changed:
-            while self.result is None:
-                if self._lost():
-                    self.result = ExecutionResult(
-                        ExitReason.STOPPED,
-                        None,
-                        time.monotonic() - self.started_at,
-                        LOST_DETAIL,
-                    )
-                    break
-                self._changed.wait(0.5)
-            result = self.result
-        return self._collect(result)
+        while True:
+            with self._changed:
+                while self.result is None:
+                    if self._to_resend():
+                        break
+                    if self._lost():
+                        self.result = self._lost_result()
+                        break
+                    self._changed.wait(0.5)
+                result = self.result
+            if result is not None:
+                return self._collect(result)
+            self._resend()
 
     def _collect(self, result: ExecutionResult) -> ExecutionResult:
         """Bring back the outputs and logs of a job its worker ran in its own directory."""
         if not self.staged or self._collected or self.outputs_dirs is None:
             return result
+        if result.reason is ExitReason.LOST:
+            return result  # a lost attempt publishes nothing
         worker = self.worker
         try:
             if worker is None:
@@ -176,7 +276,18 @@ class DaskExecution:
         self._collected = True
         return result
 
+    def _lost_result(self) -> ExecutionResult:
+        """How a job ended whose task ended without its end: stopped where a stop was asked
+        for (here, or by Dask's cancel from another process), lost (the provider's failure)
+        where its workers kept dying or its scheduler did not come back."""
+        took = time.monotonic() - self.started_at
+        if self._stopping or (self.future.status == "cancelled" and not self._abandoned):
+            return ExecutionResult(ExitReason.STOPPED, None, took)
+        detail = SCHEDULER_LOST_DETAIL if self._abandoned else LOST_DETAIL
+        return ExecutionResult(ExitReason.LOST, None, took, detail)
+
     def cancel(self) -> None:
+        self._stopping = True
         worker = self.worker
         if worker is not None and not self._released:
             self._executor.stop_on(worker, self._id)
@@ -188,7 +299,7 @@ class DaskExecution:
             self._released = True
         # known before the cancel: once cancelled here, the future says so whatever the worker
         lost = self._lost()
-        self.future.cancel()
+        forget(self.future)
         deadline = time.monotonic() + RELEASE_TIMEOUT
         with self._changed:
             while not self._freed and self.worker is not None and not lost:
@@ -219,6 +330,7 @@ class DaskExecutor:
         job_uid: int = 65534,
         start_timeout: float = 600.0,
         connect_timeout: float = 30.0,
+        reconnect_timeout: float = 120.0,
         data_roots: Collection[str | Path] = (),
         sources: WorkerSources | None = None,
     ) -> None:
@@ -231,6 +343,8 @@ class DaskExecutor:
         self.job_uid = job_uid
         self.start_timeout = start_timeout
         self.connect_timeout = connect_timeout
+        #: how long a job that lost the scheduler waits for one to answer again
+        self.reconnect_timeout = reconnect_timeout
         self._client: Client | None = None
         self._lock = threading.Lock()
         self._live: dict[str, DaskExecution] = {}
@@ -241,6 +355,9 @@ class DaskExecutor:
     @property
     def client(self) -> Client:
         with self._lock:
+            if self._client is not None and self._client.status in ("closing", "closed"):
+                # it gave up reconnecting to a scheduler that was gone: a new one connects
+                self._client = None
             if self._client is None:
                 try:
                     client = Client(
@@ -299,15 +416,10 @@ class DaskExecutor:
         needs = data_needs(spec, self.data_roots)
         if needs and not placeable(client.scheduler_info(n_workers=-1).get("workers", {}), needs):
             raise SandboxUnavailable("no worker of the cluster holds the job's dataset")
+        payload = dump_spec(spec, self.extra(spec))
         resources = {**self.resources(spec), **needs}
-        future = client.submit(
-            run_job,
-            dump_spec(spec, self.extra(spec)),
-            key=task_key(eid),
-            resources=resources,
-            pure=False,
-        )
-        execution = DaskExecution(self, eid, future, on_log)
+        future = self._submit(client, payload, eid, resources)
+        execution = DaskExecution(self, eid, future, on_log, payload, resources)
         execution.outputs_dirs = (spec.outputs_dir, spec.logs_dir)
         with self._live_lock:
             self._live[eid] = execution
@@ -317,6 +429,33 @@ class DaskExecutor:
             execution.release()
             raise
         return execution
+
+    def _submit(
+        self, client: Client, payload: str, eid: str, resources: dict[str, float]
+    ) -> Future[str]:
+        # the topic is asked for again with every job: a scheduler that restarted while this
+        # client reconnected to it by itself knows nothing of the client's subscription
+        client._send_to_scheduler({"op": "subscribe-topic", "topic": TOPIC, "client": client.id})
+        future: Future[str] = client.submit(
+            run_job, payload, key=task_key(eid), resources=resources, pure=False
+        )
+        return future
+
+    def resubmit(self, payload: str, eid: str, resources: dict[str, float]) -> Future[str]:
+        """Send a job again once a scheduler answers at the cluster's address;
+        SandboxUnavailable when none does within ``reconnect_timeout``."""
+        deadline = time.monotonic() + self.reconnect_timeout
+        while True:
+            try:
+                client = self.client
+                if client.status == "running":
+                    log.warning("the scheduler was lost: %s is sent again", eid)
+                    return self._submit(client, payload, eid, resources)
+            except SandboxUnavailable:
+                pass
+            if time.monotonic() >= deadline:
+                raise SandboxUnavailable("the cluster's scheduler was lost and did not come back")
+            time.sleep(0.2)
 
     def extra(self, spec: ExecutionSpec) -> dict[str, Any]:
         """What a worker needs beyond the spec: the job's files (for a worker with its own

@@ -10,6 +10,7 @@ import signal
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dask
 import psutil
@@ -87,7 +88,12 @@ async def serve_worker(
     drain``); with a ``metrics_port``, its ``/metrics`` are served there on ``host``. It
     advertises the ``data_roots`` it holds (:mod:`atoll.cluster.placement`); with
     ``jobs_dir``, jobs run in a directory of its own (:mod:`atoll.cluster.shipping`); URL
-    and S3 sources are fetched into ``cache``."""
+    and S3 sources are fetched into ``cache``.
+
+    A worker that loses its scheduler (killed, restarted) loses its jobs with it (Dask's
+    workers do not reconnect): it clears their sandboxes and joins the scheduler again at the
+    same address, waiting for it as long as it takes, so that the operator finds it there to
+    run the jobs it sends again."""
     if slots < 1:
         raise SandboxUnavailable("a worker needs at least one slot")
     memory = memory_mb or psutil.virtual_memory().total // MIB
@@ -97,29 +103,57 @@ async def serve_worker(
     resources.update(held(data_roots))
     if jobs_dir is not None:
         jobs_dir.mkdir(parents=True, exist_ok=True)
-    plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
-    state = NodeState(slots)
-    async with Worker(
-        scheduler,
-        name=name,
-        host=host,
-        nthreads=slots + CONTROL_THREADS,
-        resources=resources,
-        security=security(certs, "worker"),
-        plugins=(plugin,),
-        memory_limit=0,
-        dashboard=False,
-    ) as worker:
-        log.info("worker %s joined %s", worker.address, scheduler)
-        drain = Drain(worker, plugin, state)
-        drain.install()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start)
-        stop_metrics = None
-        if metrics_port:
-            collector = WorkerCollector(name, plugin, state, caches)
-            stop_metrics = serve_metrics(collector, host, metrics_port)
-        try:
-            await worker.finished()
-        finally:
-            if stop_metrics is not None:
-                stop_metrics()
+    while True:
+        plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
+        state = NodeState(slots)
+        async with Worker(
+            scheduler,
+            name=name,
+            host=host,
+            nthreads=slots + CONTROL_THREADS,
+            resources=resources,
+            security=security(certs, "worker"),
+            plugins=(plugin,),
+            memory_limit=0,
+            dashboard=False,
+        ) as worker:
+            reasons = close_reasons(worker)
+            log.info("worker %s joined %s", worker.address, scheduler)
+            drain = Drain(worker, plugin, state)
+            drain.install()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start)
+            stop_metrics = None
+            if metrics_port:
+                collector = WorkerCollector(name, plugin, state, caches)
+                stop_metrics = serve_metrics(collector, host, metrics_port)
+            try:
+                await worker.finished()
+            finally:
+                if stop_metrics is not None:
+                    stop_metrics()
+        if not reasons or reasons[0] not in REJOIN_REASONS:
+            return
+        log.warning("worker %s lost the scheduler; joining it again", name)
+        # what the closed worker's jobs left (a job whose release was cut short)
+        executor.recover()
+        await asyncio.sleep(REJOIN_DELAY)
+
+
+#: why a Dask worker closes when its scheduler is gone (rather than told to close, or drained)
+REJOIN_REASONS = ("worker-handle-scheduler-connection-broken",)
+#: seconds between a worker's loss of its scheduler and its next try to join
+REJOIN_DELAY = 0.5
+
+
+def close_reasons(worker: Worker) -> list[str]:
+    """The reasons ``worker`` is asked to close for, the first first (Dask does not keep
+    them)."""
+    reasons: list[str] = []
+    close = worker.close
+
+    async def noting_close(*args: Any, **kwargs: Any) -> Any:
+        reasons.append(str(kwargs.get("reason", "worker-close")))
+        return await close(*args, **kwargs)
+
+    worker.close = noting_close  # type: ignore[method-assign]
+    return reasons

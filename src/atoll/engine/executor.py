@@ -144,6 +144,9 @@ class ExitReason(StrEnum):
     CPU_TIME = "cpu_time"
     OUTPUT_LIMIT = "output_limit"
     STOPPED = "stopped"
+    #: the machines running it were lost (a cluster's workers or scheduler), past retrying:
+    #: the provider's failure, not the job's
+    LOST = "lost"
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ _REASON_STATUS = {
     ExitReason.OUT_OF_MEMORY: JobStatus.MEMORY_LIMIT_EXCEEDED,
     ExitReason.OUTPUT_LIMIT: JobStatus.DISK_QUOTA_EXCEEDED,
     ExitReason.STOPPED: JobStatus.STOPPED,
+    ExitReason.LOST: JobStatus.INTERRUPTED,
 }
 
 
@@ -563,6 +564,10 @@ class Engine:
     def _publish(
         self, job_id: str, ws: Workspace, result: ExecutionResult, limits: Limits
     ) -> _Ending:
+        if result.reason is ExitReason.LOST:
+            # what an attempt on machines that were lost left behind is no result of the job
+            status = _REASON_STATUS[result.reason]
+            return _Ending(status, result.detail or status.text)
         self._advance(job_id, JobStatus.PUBLISHING)
         rules = OutputRules(
             output_bytes=limits.output_bytes,
