@@ -16,6 +16,7 @@ it replaces). The automaton is built once per set of tokens (a dataset version's
 
 from __future__ import annotations
 
+import operator
 import string
 import threading
 from collections import OrderedDict
@@ -50,6 +51,9 @@ class _Automaton:
             matchkind=ahocorasick_rs.MatchKind.Standard,
         )
 
+
+#: where a match starts
+_START = operator.itemgetter(1)
 
 _automatons: OrderedDict[frozenset[str], _Automaton] = OrderedDict()
 _lock = threading.Lock()
@@ -88,7 +92,7 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
     found: dict[int, set[str]] = {}
     words = automaton.tokens
     line, last = 1, 0
-    for pattern, start, _ in sorted(matches, key=lambda m: m[1]):
+    for pattern, start, _ in sorted(matches, key=_START):
         line += text.count(b"\n", last, start)
         last = start
         found.setdefault(line, set()).add(words[pattern])

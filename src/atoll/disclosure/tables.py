@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import json
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,12 +92,33 @@ def is_number(cell: str) -> bool:
 
 
 def all_numbers(cells: Sequence[str]) -> bool:
-    """Whether every cell is a number (as :func:`is_number` reads it): one regular
-    expression match over the cells, stripped and joined by newlines, which no number holds."""
-    joined = "\n".join(map(str.strip, cells))
+    """Whether every cell is a number (as :func:`is_number` reads it)."""
+    return numbers(cells) is not None
+
+
+#: what an ASCII number (as :data:`_NUMBER` reads it) is written with, and the newline that
+#: joins cells
+_NUMBER_BYTES = b"0123456789.eE+-\n"
+
+
+def numbers(cells: Sequence[str]) -> list[float] | None:
+    """Every cell's value, where every cell is a number (as :func:`is_number` reads it);
+    else None. Cells written only with digits, a point, signs and an exponent's ``e`` are
+    numbers exactly where ``float`` reads them (its grammar is the pattern's on these
+    characters), so they are read by one ``map`` in C; others are matched by one regular
+    expression over the cells, stripped and joined by newlines, which no number holds."""
+    stripped = list(map(str.strip, cells))
+    joined = "\n".join(stripped)
     if joined.count("\n") != len(cells) - 1:
-        return all(map(is_number, cells))
-    return _NUMBER_LINES.fullmatch(joined) is not None
+        return list(map(float, cells)) if all(map(is_number, cells)) else None
+    if joined.isascii() and not joined.encode("ascii").translate(None, _NUMBER_BYTES):
+        try:
+            return list(map(float, stripped))
+        except ValueError:
+            return None
+    if _NUMBER_LINES.fullmatch(joined) is None:
+        return None
+    return list(map(float, stripped))
 
 
 def _is_int(cell: str) -> bool:
@@ -159,8 +181,9 @@ class Table:
         column of numbers only by one match and one ``map``)."""
         if j not in self._values:
             cells = self.cells(j)
-            if cells and all_numbers(cells):
-                self._values[j] = list(map(float, cells))
+            read = numbers(cells) if cells else None
+            if read is not None:
+                self._values[j] = list[float | None](read)
             else:
                 self._values[j] = [float(c) if is_number(c) else None for c in cells]
         return self._values[j]
@@ -210,7 +233,24 @@ def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
         return printed_tables_in(text.splitlines(), starts)
     # only newlines end lines: the few lines a table is looked for in are cut out of the
     # text where asked, not the whole text split into a string per line
-    return printed_tables_in(_Lines(text, offsets), starts)
+    return printed_tables_in(_Lines(text, offsets), _may_start(text, starts, offsets))
+
+
+def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[int]:
+    """Those of ``starts`` (lines of ``text``, each starting at ``offsets[line]``) that a
+    table can start or end at: a plain line (a header is one) or a series footer. A line
+    that names a count beside a comma or a colon, as a log's messages do, is neither, and
+    :func:`printed_tables_in` would find nothing there: such lines are dropped at once, by
+    a few calls in C, not each tried by a step in Python."""
+    begins = list(map(offsets.__getitem__, starts))
+    ends = list(map(text.find, itertools.repeat("\n"), begins))
+    if ends and ends[-1] < 0:
+        # only the last line can have no newline after it
+        ends[-1] = len(text)
+    lines = list(map(text.__getitem__, map(slice, begins, ends)))
+    plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
+    footer = map(str.startswith, lines, itertools.repeat("Name: "))
+    return list(itertools.compress(starts, map(operator.or_, plain, footer)))
 
 
 class _Lines(Sequence[str]):
@@ -296,17 +336,15 @@ def _table_starts(
     if any(c in text for c in _OTHER_BREAKS):
         ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
         return sorted({bisect.bisect_right(ends, at) for at in hits})
-    # only newlines end lines: a line's index is the newlines before it
-    starts: list[int] = []
-    line, last = 0, 0
-    for at in hits:
-        line += text.count("\n", last, at)
-        last = at
-        if not starts or starts[-1] != line:
-            starts.append(line)
-            if offsets is not None:
-                offsets[line] = text.rfind("\n", 0, at) + 1
-    return starts
+    # only newlines end lines: a line's index is the newlines before it, counted between
+    # one hit and the next (in C, for every hit at once)
+    between = map(text.count, itertools.repeat("\n"), [0, *hits[:-1]], hits)
+    lines = list(itertools.accumulate(between))
+    if offsets is not None:
+        before = map(text.rfind, itertools.repeat("\n"), itertools.repeat(0), hits)
+        # hits on one line find its start alike
+        offsets.update(zip(lines, map((1).__add__, before), strict=True))
+    return list(dict.fromkeys(lines))
 
 
 def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
@@ -395,8 +433,9 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     width = len(table.header)
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
-    numeric = [bool(column) and all_numbers(column) for column in columns]
-    read = {j: list(map(float, columns[j])) for j in range(width) if numeric[j]}
+    parsed = [numbers(column) if column else None for column in columns]
+    numeric = [values is not None for values in parsed]
+    read = {j: values for j, values in enumerate(parsed) if values is not None}
     for j, values in read.items():
         if len(values) == len(table.rows):
             # a number in every row: the column's values, as :meth:`Table.values` reads
