@@ -87,7 +87,7 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
         return None
     # the pad makes a token at either end of the text lie between two spaces; a match at
     # [start, end) of the padded text is the token at [start, end - 2) of ``text``
-    padded = b" " + text.translate(_TABLE) + b" "
+    padded = b"".join((b" ", text, b" ")).translate(_TABLE)
     matches = automaton.search.find_matches_as_indexes(padded, overlapping=True)
     found: dict[int, set[str]] = {}
     words = automaton.tokens
