@@ -28,7 +28,7 @@ from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
-from atoll.disclosure.runs import text_marks
+from atoll.disclosure.runs import text_marks, word_marks
 from atoll.disclosure.tables import (
     Table,
     classify,
@@ -194,7 +194,10 @@ def _read_output(
     if kind == "svg":
         _lines(index, pos, _TAG.sub(" ", text))
         return file
-    file.digits = digits_by_line(text, allowed)
+    # an ASCII text whose lines are read for tables: its words and figures marked once, for
+    # the tables' names and the figures' precision
+    lettered = word_marks(data) if kind in ("txt", "md") and text.isascii() else None
+    file.digits = digits_by_line(text, allowed, lettered)
     if kind in ("csv", "tsv"):
         table = parse_delimited(text, "," if kind == "csv" else "\t")
         if table is not None:
@@ -227,7 +230,7 @@ def _read_output(
     else:
         _lines(index, pos, text)
         labels: set[str] = set()
-        file.tables += markdown_tables(text) + printed_tables(text, labels)
+        file.tables += markdown_tables(text) + printed_tables(text, labels, lettered)
         file.findings += _regressions(text, checks.threshold, labels if text.isascii() else None)
     return file
 

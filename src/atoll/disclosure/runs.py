@@ -37,3 +37,32 @@ def marked_runs(marks: bytes, needle: bytes) -> list[tuple[int, int]]:
         runs.append((at, end))
         at = marks.find(needle, end)
     return runs
+
+
+#: ASCII letters lower case, digits and points ``0``, the rest a space
+_WORD_MARKS = bytes(
+    ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 48 if chr(c) in "0123456789." else 32
+    for c in range(256)
+)
+_NOT_DIGIT_MARK = re.compile(b"[^0]")
+
+
+def word_marks(data: bytes) -> bytes:
+    """An ASCII text's words and figures, by one translation in C, padded with a space at
+    either end (so that a mark at ``i`` is the text's character at ``i - 1``): its letters
+    lower case, its digits and points ``0``, the rest spaces. The words a table is named
+    with and the long figures precision is checked for are both read from it."""
+    return b"".join((b" ", data, b" ")).translate(_WORD_MARKS)
+
+
+def digit_runs_marked(marks: bytes, shortest: int) -> list[tuple[int, int]]:
+    """The (start, end) in the text of each run of digits and points at least ``shortest``
+    long, read from its :func:`word_marks`."""
+    runs = []
+    at = marks.find(b"0" * shortest)
+    while at >= 0:
+        after = _NOT_DIGIT_MARK.search(marks, at + shortest)
+        end = len(marks) if after is None else after.start()
+        runs.append((at - 1, end - 1))
+        at = marks.find(b"0" * shortest, end)
+    return runs

@@ -27,6 +27,7 @@ from typing import Any, overload
 import ahocorasick_rs
 
 from atoll.disclosure.report import Finding
+from atoll.disclosure.runs import word_marks
 from atoll.disclosure.tokens import normal
 
 _COUNT_WORDS = {
@@ -45,10 +46,6 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
-#: ASCII text with every character but letters made a space
-_LETTERS_ONLY = bytes(
-    ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 32 for c in range(256)
-)
 #: each count word with the space that ends it, found in a whole text by one scan in C: the
 #: leftmost-longest match at a word's start is the whole word where any pattern is, and
 #: patterns that do not start with a space let the automaton skip ahead (a prefilter), three
@@ -62,13 +59,17 @@ _LETTERS_ONLY = bytes(
 REGRESSION_WORDS = frozenset({"observations", "residuals"})
 _FOOTER_WORD = "name"
 _SEARCHED = sorted(_COUNT_WORDS | REGRESSION_WORDS | {_FOOTER_WORD})
+#: in :func:`~atoll.disclosure.runs.word_marks`, where figures are ``0``: each word ended
+#: by a space or a figure, patterns ``2 * i`` and ``2 * i + 1`` for word ``i``
 _COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
-    [f"{w} ".encode() for w in _SEARCHED],
+    [f"{w}{end}".encode() for w in _SEARCHED for end in " 0"],
     matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
 )
-_IS_COUNT = [w in _COUNT_WORDS for w in _SEARCHED]
-_IS_REGRESSION = [w in REGRESSION_WORDS for w in _SEARCHED]
-_FOOTER = _SEARCHED.index(_FOOTER_WORD)
+_FOUND_WORD = [w for w in _SEARCHED for _ in " 0"]
+_IS_COUNT = [w in _COUNT_WORDS for w in _FOUND_WORD]
+_IS_REGRESSION = [w in REGRESSION_WORDS for w in _FOUND_WORD]
+#: what a word's start follows in its marks: a space or a figure
+_WORD_BEFORE = b" 0"
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -214,7 +215,9 @@ def markdown_tables(text: str) -> list[Table]:
     return tables
 
 
-def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
+def printed_tables(
+    text: str, words: set[str] | None = None, marks: bytes | None = None
+) -> list[Table]:
     """Tables printed as aligned text, as a data frame or a grouped count prints: a header
     line naming a count column then lines of as many fields (or one more, the frame's
     index); or a series of ``label count`` lines closed by ``Name: count``. Aligned text with
@@ -224,9 +227,10 @@ def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
     looked at, found by substring searches over the whole text, so that a long log with no
     table costs a few scans in C rather than a Python step per line. ``words``, if given,
     gets those of :data:`REGRESSION_WORDS` that ``text`` holds as words (lower case), where
-    ``text`` is ASCII."""
+    ``text`` is ASCII; ``marks``, if given, are its
+    :func:`~atoll.disclosure.runs.word_marks`."""
     offsets: dict[int, int] = {}
-    starts = _table_starts(text, offsets, words)
+    starts = _table_starts(text, offsets, words, marks)
     if starts == []:
         return []
     if starts is None or not offsets:
@@ -307,29 +311,35 @@ class _Lines(Sequence[str]):
 
 
 def _table_starts(
-    text: str, offsets: dict[int, int] | None = None, words: set[str] | None = None
+    text: str,
+    offsets: dict[int, int] | None = None,
+    words: set[str] | None = None,
+    marks: bytes | None = None,
 ) -> list[int] | None:
     """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
     hold a series footer: the only lines a printed table can start or end at. None where
     the text is not ASCII, whose lines are then all looked at. Where only newlines end
     lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts;
-    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds."""
+    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds. ``marks``, if
+    given, is the text's :func:`~atoll.disclosure.runs.word_marks` (made once for the
+    other checks that read them)."""
     if not text.isascii():
         return None
-    # a count's name is a run of letters: with every other character a space, one scan
-    # finds them all; a match at ``at`` of the padded text is a word at ``at - 1`` of the text
-    padded = b"".join((b" ", text.encode("ascii"), b" ")).translate(_LETTERS_ONLY)
+    # a count's name is a run of letters: with every other character a space or a ``0``,
+    # one scan finds them all; a match at ``at`` of the padded text is a word at ``at - 1``
+    # of the text
+    padded = word_marks(text.encode("ascii")) if marks is None else marks
     hits = []
     for found, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded):
-        if found == _FOOTER:
+        if _FOUND_WORD[found] == _FOOTER_WORD:
             # ``Name: `` as written, wherever it is
             if text.startswith("Name: ", at - 1):
                 hits.append(at - 1)
-        elif padded[at - 1] == 32:
+        elif padded[at - 1] in _WORD_BEFORE:
             if _IS_COUNT[found]:
                 hits.append(at - 1)
             if words is not None and _IS_REGRESSION[found]:
-                words.add(_SEARCHED[found])
+                words.add(_FOUND_WORD[found])
     if not hits:
         return []
     hits.sort()
