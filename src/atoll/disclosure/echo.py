@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import operator
 import re
-from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import chain, compress, count, repeat
+from itertools import compress, count, repeat
 
 from atoll.disclosure.matcher import line_hits
 from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
@@ -228,49 +227,11 @@ class OutputIndex:
             self.add(file, f"{label} {number}", list(filter(None, map(spelled.__getitem__, found))))
 
     def add_rows(self, file: int, places: Sequence[str], rows: Sequence[list[str]]) -> None:
-        """:meth:`add` of each row in turn (not a name's), in a few calls in C: each row's
-        keys made by one ``map``, and the rows each key is in gathered for all of them at
-        once, where a step per token in Python would cost as much as the rest of the
-        checks of a table."""
-        if self.size + sum(map(len, rows)) > self.budget:
-            # some rows may not fit: which is decided row by row
-            for place, words in zip(places, rows, strict=True):
-                self.add(file, place, words)
-            return
-        kept = list(map(bool, rows))
-        rows = list(compress(rows, kept))
-        if not rows:
-            return
-        self.size += sum(map(len, rows))
-        first = len(self.rows)
-        self.rows.extend(zip(repeat(file), compress(places, kept), repeat(False)))
-        unique = list(map(set, rows))
-        self._unspelled.update(*unique)
-        sets = list(map(frozenset, map(map, repeat(key), unique)))
-        self.sets.extend(sets)
-        # per key, the new rows that hold it, in order: appended in C, a list made for a
-        # key when first asked for it
-        gathered: defaultdict[int, list[int]] = defaultdict(list)
-        in_rows = map(repeat, count(first), map(len, sets))
-        deque(
-            map(
-                list.append,
-                map(gathered.__getitem__, chain.from_iterable(sets)),
-                chain.from_iterable(in_rows),
-            ),
-            maxlen=0,
-        )
-        postings, common = self.postings, self.common
-        fresh = gathered.keys() - common
-        for k in fresh & postings.keys():
-            postings[k] += gathered[k]
-        postings.update((k, gathered[k]) for k in fresh - postings.keys())
-        # a key in more rows than :data:`COMMON` is looked up by the rows' sets, as
-        # :meth:`add` leaves it
-        crowded = [k for k in fresh if len(postings[k]) > COMMON]
-        for k in crowded:
-            del postings[k]
-        common.update(crowded)
+        """:meth:`add` of each row in turn (not a name's): a table's tokens are mostly
+        distinct, so gathering each key's rows at once in C (a list made per key through a
+        ``defaultdict``) costs more than this loop."""
+        for place, words in zip(places, rows, strict=True):
+            self.add(file, place, words)
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""
