@@ -162,3 +162,49 @@ def test_the_spellings_made_at_once_are_each_token_s_own() -> None:
         expected = {s: key(w) for w in set(words) for s in spellings(w)}
         assert index.spelled == expected, words
         assert index.spellings == set(expected)
+
+
+def _index_state(index: OutputIndex) -> tuple[object, ...]:
+    return (
+        index.rows,
+        index.sets,
+        index.postings,
+        index.common,
+        index.overflow,
+        index.size,
+        index.spelled,
+    )
+
+
+@pytest.mark.parametrize("budget", [1_000_000, 150])
+def test_rows_added_at_once_are_the_rows_added_one_by_one(budget: int) -> None:
+    """Rows added by one call, after others or not, leave the index (its rows, each key's
+    rows, the keys too common to look up by, the budget) as adding each in turn does."""
+    import random
+
+    from atoll.disclosure import echo
+
+    rng = random.Random(7)
+    words = ["north", "south", "3", "120", "12.5", "p10001", "f", "m", "x"] + [
+        str(i) for i in range(40)
+    ]
+    shared = crowded = overflown = False
+    for _ in range(200):
+        at_once, one_by_one = OutputIndex(budget=budget), OutputIndex(budget=budget)
+        for file in range(rng.randint(1, 3)):
+            rows = [
+                rng.choices(words[: rng.randint(1, len(words))], k=rng.randint(0, 6))
+                for _ in range(rng.randint(0, 160))
+            ]
+            places = [f"row {i}" for i in range(len(rows))]
+            at_once.add_rows(file, places, rows)
+            for place, row in zip(places, rows, strict=True):
+                one_by_one.add(file, place, row)
+            assert _index_state(at_once) == _index_state(one_by_one), rows
+        shared |= any(len(p) > 1 for p in at_once.postings.values())
+        crowded |= bool(at_once.common)
+        overflown |= bool(at_once.overflow)
+    # the cases that matter were met: keys in several rows, keys in more rows than are
+    # looked up by, and (with the small budget) rows that did not fit
+    assert shared and (crowded or budget < 1000) and overflown == (budget < 1000)
+    assert echo.COMMON < 160

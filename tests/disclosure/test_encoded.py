@@ -58,3 +58,14 @@ def test_signatures_and_entropy() -> None:
 def test_searching_the_long_runs_finds_what_a_search_of_the_whole_text_finds() -> None:
     for text in texts(300):
         assert find_encoded(text) == find_in_runs(text, [(0, len(text))]), text
+
+
+def test_payloads_found_in_the_marked_runs_are_those_found_in_the_text() -> None:
+    """The runs read from the marks made as the file was told text are those the text's own
+    search finds, and so are the payloads in them."""
+    from atoll.disclosure.runs import text_marks
+    from tests.disclosure.texts import texts
+
+    for text in texts(300, seed=8):
+        marks = text_marks(text.encode())
+        assert find_encoded(text, marks) == find_encoded(text), text

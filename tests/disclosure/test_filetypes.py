@@ -43,3 +43,20 @@ def test_text_is_any_utf8_with_no_control_character_but_whitespace() -> None:
     for c in [*map(chr, range(0x100)), "\u2028", "\u00e9", "\U0001f600"]:
         assert is_text(f"a{c}b".encode()) == (control.search(c) is None), repr(c)
     assert not is_text(b"caf\xe9")
+
+
+def test_text_told_by_its_marks_is_text_told_alone() -> None:
+    """The marks one pass makes of a file (for its runs too) tell text from binary as
+    looking for control characters does."""
+    import random
+
+    from atoll.disclosure.runs import text_marks
+
+    rng = random.Random(3)
+    pieces = [b"a", b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c", b"\x00", b"\x1f", b"\x7f"]
+    pieces += [b"\xc3\xa9", b"\xe9", b",", b"\x1c", b"9"]
+    for _ in range(3000):
+        data = b"".join(rng.choices(pieces, k=rng.randint(0, 6)))
+        assert is_text(data, text_marks(data)) == is_text(data), data
+        for name in ("t.txt", "p.png", ""):
+            assert sniff(name, data, text_marks(data)) == sniff(name, data), data

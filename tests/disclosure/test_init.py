@@ -286,3 +286,18 @@ def test_a_plot_of_aggregates_passes(check: Check) -> None:
 def test_a_count_printed_to_the_log_with_a_small_cell_is_held(check: Check) -> None:
     (file,) = check({}, log="region\nnorth    140\neast       4\nName: count, dtype: int64\n").files
     assert [f.detail for f in file.findings] == ["1 counts under 10: line 3 column 2"]
+
+
+def test_a_file_is_read_whole_within_the_cap_and_only_hashed_over_it(tmp_path: Path) -> None:
+    import hashlib
+
+    from atoll.disclosure import _read_capped
+
+    for size in (0, 1, 5, 6, 7, 3 << 20):
+        path = tmp_path / f"f{size}"
+        data = bytes(i % 251 for i in range(size))
+        path.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        for cap in (0, 5, 6, 7, 1 << 20, 4 << 20):
+            kept = data if size <= cap else None
+            assert _read_capped(path, cap) == (size, digest, kept), (size, cap)

@@ -46,3 +46,24 @@ def test_runs_of_digits_are_found_as_a_regular_expression_finds_them() -> None:
             ascii_only = text.encode("ascii", "ignore").decode()
             expected = [m.span() for m in pattern.finditer(ascii_only)]
             assert digit_runs(ascii_only, shortest) == expected, ascii_only
+
+
+def test_long_figures_read_from_a_text_s_marks_are_those_found_in_it() -> None:
+    """The runs of digits read from the marks a text's table names are found in are the
+    runs its own search finds, and so are the numbers over the precision allowed."""
+    from atoll.disclosure.precision import digit_runs, digits_by_line
+    from atoll.disclosure.runs import digit_runs_marked, word_marks
+    from tests.disclosure.texts import texts
+
+    found = 0
+    for text in [*texts(300, seed=4), "1234567", "a1234567.", "", "9" * 12]:
+        if not text.isascii():
+            continue
+        marks = word_marks(text.encode("ascii"))
+        for shortest in (1, 4, 7, 11):
+            assert digit_runs_marked(marks, shortest) == digit_runs(text, shortest), text
+        for allowed in (3, 6, 10):
+            by_marks = digits_by_line(text, allowed, marks)
+            assert by_marks == digits_by_line(text, allowed), text
+            found += len(by_marks)
+    assert found

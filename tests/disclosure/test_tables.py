@@ -245,3 +245,58 @@ def test_the_words_of_a_regression_summary_are_found_with_the_table_starts() -> 
             assert not any(label in text for label in _REGRESSION_LABELS) or not re.search(
                 r"(No\. Observations|Df Residuals):", text
             )
+
+
+def test_a_column_s_numbers_are_its_cells_read_one_by_one() -> None:
+    """A column read at once, where its cells' characters leave ``float`` to decide, has the
+    values reading each cell on its own gives, and is None where one cell is no number."""
+    import random
+
+    from atoll.disclosure.tables import numbers
+
+    pieces = ["1", "0", "9", ".", "e", "E", "+", "-", " ", "_", "nan", "inf", "\u0663", "x", "\n"]
+    rng = random.Random(21)
+    for _ in range(5000):
+        cells = [
+            "".join(rng.choices(pieces, k=rng.randint(0, 5))) for _ in range(rng.randint(0, 4))
+        ]
+        expected = [float(c) for c in cells] if all(map(is_number, cells)) else None
+        assert numbers(cells) == expected, cells
+        assert all_numbers(cells) == (expected is not None), cells
+
+
+def test_the_lines_a_printed_table_is_looked_for_at_are_enough() -> None:
+    """Lines that name a count but can neither head a table nor close a series (a log's
+    messages) are dropped before any is tried: the tables found are those trying every
+    line finds."""
+    import random
+
+    pieces = [
+        "region n", "count", "records", "n, mean", "Name: count, dtype: int64", "x Name: n",
+        "total: 3 records", "north 140", "east 4", "12 40", "0 north 3", "| n |", "n=4",
+    ]  # fmt: skip
+    rng = random.Random(13)
+    for _ in range(3000):
+        text = "\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))
+        text += rng.choice(["", "\n"])
+        assert printed_tables(text) == printed_tables_in(text.splitlines(), None), text
+
+
+def test_each_table_start_is_given_where_its_line_starts() -> None:
+    import random
+
+    from atoll.disclosure.tables import _table_starts
+
+    pieces = ["n", "count", "Name: ", "a", "records", "xn"]
+    rng = random.Random(17)
+    for _ in range(2000):
+        text = "".join(
+            rng.choice(pieces) + rng.choice([" ", "\n", "", ",", "\n\n"])
+            for _ in range(rng.randint(0, 8))
+        )
+        offsets: dict[int, int] = {}
+        starts = _table_starts(text, offsets)
+        lines = text.split("\n")
+        assert sorted(offsets) == (starts or []), text
+        for line, at in offsets.items():
+            assert at == sum(len(x) + 1 for x in lines[:line]), text

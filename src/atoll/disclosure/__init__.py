@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from typing import Any
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex
 from atoll.disclosure.encoded import find_encoded
-from atoll.disclosure.filetypes import png_findings, sniff
+from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
+from atoll.disclosure.runs import text_marks, word_marks
 from atoll.disclosure.tables import (
     Table,
     classify,
@@ -67,10 +69,17 @@ class _File:
 
 def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
     """Size, sha256 and, when the file is no larger than ``cap``, its bytes."""
-    digest = hashlib.sha256()
-    kept = bytearray()
-    size = 0
     with path.open("rb") as f:
+        # a file within the cap is read by one call, into the bytes the checks read, not
+        # gathered chunk by chunk and copied; a read short of what was asked is the end
+        want = min(cap, os.fstat(f.fileno()).st_size) + 1
+        head = f.read(want)
+        if len(head) < want:
+            return len(head), hashlib.sha256(head).hexdigest(), head
+        # larger than the cap, or grown since: read on
+        digest = hashlib.sha256(head)
+        kept = bytearray(head)
+        size = len(head)
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
@@ -167,7 +176,10 @@ def _read_output(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
         )
         return file
-    kind, found = sniff(candidate.name if candidate.kind == "output" else "", data)
+    name = candidate.name if candidate.kind == "output" else ""
+    # a text is told from binary, and its runs found, in one pass over it
+    marks = text_marks(data) if declared_type(name) not in (None, "png") else None
+    kind, found = sniff(name, data, marks)
     file.findings += found
     if kind is None:
         return file
@@ -178,11 +190,14 @@ def _read_output(
         file.findings += png_findings(data)
         return file
     text = data.decode("utf-8")
-    file.findings += find_encoded(text)
+    file.findings += find_encoded(text, marks)
     if kind == "svg":
         _lines(index, pos, _TAG.sub(" ", text))
         return file
-    file.digits = digits_by_line(text, allowed)
+    # an ASCII text whose lines are read for tables: its words and figures marked once, for
+    # the tables' names and the figures' precision
+    lettered = word_marks(data) if kind in ("txt", "md") and text.isascii() else None
+    file.digits = digits_by_line(text, allowed, lettered)
     if kind in ("csv", "tsv"):
         table = parse_delimited(text, "," if kind == "csv" else "\t")
         if table is not None:
@@ -215,7 +230,7 @@ def _read_output(
     else:
         _lines(index, pos, text)
         labels: set[str] = set()
-        file.tables += markdown_tables(text) + printed_tables(text, labels)
+        file.tables += markdown_tables(text) + printed_tables(text, labels, lettered)
         file.findings += _regressions(text, checks.threshold, labels if text.isascii() else None)
     return file
 

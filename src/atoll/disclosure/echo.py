@@ -60,6 +60,12 @@ def _normal(raw: Iterable[str]) -> list[str]:
     return list(filter(None, map(normal, raw)))
 
 
+def _spelled_rows(spelled: Mapping[str, str], found: Iterable[AbstractSet[str]]) -> list[list[str]]:
+    """Each row's tokens (members of ``spelled``) as their normal forms, less those that have
+    none: mapped in C, row after row."""
+    return list(map(list, map(filter, repeat(None), map(map, repeat(spelled.__getitem__), found))))
+
+
 def identifying_name(name: str) -> bool:
     """A column name that says its values identify a person."""
     key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
@@ -179,9 +185,7 @@ class OutputIndex:
         rows = parts_by(joined, _ROW_MARK)
         shared = list(map(self.universe.intersection, rows))
         spelled = self._normals(set().union(*shared))
-        for place, found in zip(places, shared, strict=True):
-            if found:
-                self.add(file, place, list(filter(None, map(spelled.__getitem__, found))))
+        self.add_rows(file, places, _spelled_rows(spelled, shared))
 
     def _normals(self, words: AbstractSet[str]) -> Mapping[str, str]:
         """A mapping that holds the normal form of each of ``words`` (members of
@@ -203,9 +207,8 @@ class OutputIndex:
             hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
                 spelled = self._normals(set().union(*hits.values()))
-                for number, found in hits.items():
-                    normals = list(filter(None, map(spelled.__getitem__, found)))
-                    self.add(file, f"{label} {number}", normals)
+                places = [f"{label} {number}" for number in hits]
+                self.add_rows(file, places, _spelled_rows(spelled, hits.values()))
                 return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
@@ -222,6 +225,13 @@ class OutputIndex:
         spelled = self._normals(shared)
         for number, found in by_line.items():
             self.add(file, f"{label} {number}", list(filter(None, map(spelled.__getitem__, found))))
+
+    def add_rows(self, file: int, places: Sequence[str], rows: Sequence[list[str]]) -> None:
+        """:meth:`add` of each row in turn (not a name's): a table's tokens are mostly
+        distinct, so gathering each key's rows at once in C (a list made per key through a
+        ``defaultdict``) costs more than this loop."""
+        for place, words in zip(places, rows, strict=True):
+            self.add(file, place, words)
 
     def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens."""

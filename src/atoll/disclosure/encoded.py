@@ -10,7 +10,7 @@ import re
 from collections import Counter
 
 from atoll.disclosure.report import Finding
-from atoll.disclosure.runs import marked_runs
+from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
 #: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
 # each starts only where a run starts: otherwise every position inside a long word would be
@@ -71,7 +71,7 @@ def _looks_base64(run: str) -> bool:
 
 #: the characters no payload above holds; a payload lies inside a run of the others at least
 #: this long
-_SEPARATORS = " \t\n\r\x0b\x0c,;|\"'()[]{}<>"
+_SEPARATORS = RUN_SEPARATORS
 _SHORTEST = 32
 _RUNS = bytes.maketrans(
     bytes(range(256)), bytes(32 if chr(b) in _SEPARATORS else 120 for b in range(256))
@@ -88,8 +88,12 @@ def long_runs(text: str) -> list[tuple[int, int]]:
     return marked_runs(marks, b"x" * _SHORTEST)
 
 
-def find_encoded(text: str) -> list[Finding]:
-    """Each kind of payload found, with the first line it is on and how many there are."""
+def find_encoded(text: str, marks: bytes | None = None) -> list[Finding]:
+    """Each kind of payload found, with the first line it is on and how many there are.
+    ``marks``, if given, is :func:`~atoll.disclosure.runs.text_marks` of the text's bytes
+    (the text holding no control character), read for its runs."""
+    if marks is not None and text.isascii():
+        return find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST))
     return find_in_runs(text, long_runs(text))
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import PurePosixPath
 
 from atoll.disclosure.report import Finding
+from atoll.disclosure.runs import CONTROL_MARK
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -30,28 +31,33 @@ def declared_type(name: str) -> str | None:
     return _BY_EXTENSION.get(PurePosixPath(name).suffix.lower())
 
 
-def is_text(data: bytes) -> bool:
-    """UTF-8 with no control characters other than whitespace."""
+def is_text(data: bytes, marks: bytes | None = None) -> bool:
+    """UTF-8 with no control characters other than whitespace. ``marks``, if given, is
+    :func:`~atoll.disclosure.runs.text_marks` of ``data``, which marks them."""
     try:
-        data.decode("utf-8")
+        # ASCII is UTF-8: a scan in C, with no string made
+        data.isascii() or data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     # in UTF-8 a control character is its own byte, and no other character has such a byte:
     # deleting every other byte, in C, leaves the control characters
+    if marks is not None:
+        return CONTROL_MARK not in marks
     return not data.translate(None, _NOT_CONTROL)
 
 
-def sniff(name: str, data: bytes) -> tuple[str | None, list[Finding]]:
-    """The file's type when its content is what its name says, else None with the reason."""
+def sniff(name: str, data: bytes, marks: bytes | None = None) -> tuple[str | None, list[Finding]]:
+    """The file's type when its content is what its name says, else None with the reason.
+    ``marks``: as :func:`is_text` takes them."""
     declared = declared_type(name)
     if declared is None:
         return None, [Finding(check="type", detail="the file's extension is not a known type")]
     if declared == "png":
         if data.startswith(PNG_MAGIC):
             return "png", []
-        what = "text" if is_text(data) else binary_kind(data)
+        what = "text" if is_text(data, marks) else binary_kind(data)
         return None, [Finding(check="type", detail=f"named as png but its content is {what}")]
-    if not is_text(data):
+    if not is_text(data, marks):
         what = binary_kind(data)
         return None, [
             Finding(check="type", detail=f"named as {declared} but its content is {what}")

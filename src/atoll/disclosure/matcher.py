@@ -16,6 +16,7 @@ it replaces). The automaton is built once per set of tokens (a dataset version's
 
 from __future__ import annotations
 
+import operator
 import string
 import threading
 from collections import OrderedDict
@@ -51,6 +52,9 @@ class _Automaton:
         )
 
 
+#: where a match starts
+_START = operator.itemgetter(1)
+
 _automatons: OrderedDict[frozenset[str], _Automaton] = OrderedDict()
 _lock = threading.Lock()
 
@@ -83,12 +87,12 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
         return None
     # the pad makes a token at either end of the text lie between two spaces; a match at
     # [start, end) of the padded text is the token at [start, end - 2) of ``text``
-    padded = b" " + text.translate(_TABLE) + b" "
+    padded = b"".join((b" ", text, b" ")).translate(_TABLE)
     matches = automaton.search.find_matches_as_indexes(padded, overlapping=True)
     found: dict[int, set[str]] = {}
     words = automaton.tokens
     line, last = 1, 0
-    for pattern, start, _ in sorted(matches, key=lambda m: m[1]):
+    for pattern, start, _ in sorted(matches, key=_START):
         line += text.count(b"\n", last, start)
         last = start
         found.setdefault(line, set()).add(words[pattern])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from atoll.disclosure.report import Finding
-from atoll.disclosure.runs import marked_runs
+from atoll.disclosure.runs import digit_runs_marked, marked_runs
 
 _DECIMAL = re.compile(r"\d+(\.\d+)?")
 _EXPONENT = re.compile(r"[eE]")
@@ -32,14 +32,19 @@ def allowed_digits(input_digits: int) -> int:
     return max(input_digits + SPARE_DIGITS, FLOOR_DIGITS)
 
 
-def digits_by_line(text: str, allowed: int) -> dict[int, tuple[int, int]]:
+def digits_by_line(
+    text: str, allowed: int, marks: bytes | None = None
+) -> dict[int, tuple[int, int]]:
     """For each count of significant digits over ``allowed`` found in ``text``: the first
     line a number with that many is on, and how many such numbers there are (what a finding
     needs, in a size that does not grow with the text). Only runs of more than ``allowed``
-    digits are looked at (found by :func:`digit_runs`): ordinary figures cost a scan in C."""
+    digits are looked at (found by :func:`digit_runs`): ordinary figures cost a scan in C.
+    ``marks``, if given, is :func:`~atoll.disclosure.runs.word_marks` of an ASCII ``text``,
+    which the runs are read from."""
     seen: dict[int, tuple[int, int]] = {}
     line, at = 1, 0
-    for start, end in digit_runs(text, allowed + 1):
+    runs = digit_runs(text, allowed + 1) if marks is None else digit_runs_marked(marks, allowed + 1)
+    for start, end in runs:
         before = text[start - 1 : start]
         after = text[end : end + 1]
         number = text[start:end].rstrip(".")

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import json
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, overload
 import ahocorasick_rs
 
 from atoll.disclosure.report import Finding
+from atoll.disclosure.runs import word_marks
 from atoll.disclosure.tokens import normal
 
 _COUNT_WORDS = {
@@ -44,10 +46,6 @@ _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
-#: ASCII text with every character but letters made a space
-_LETTERS_ONLY = bytes(
-    ord(chr(c).lower()) if c < 128 and chr(c).isalpha() else 32 for c in range(256)
-)
 #: each count word with the space that ends it, found in a whole text by one scan in C: the
 #: leftmost-longest match at a word's start is the whole word where any pattern is, and
 #: patterns that do not start with a space let the automaton skip ahead (a prefilter), three
@@ -61,13 +59,17 @@ _LETTERS_ONLY = bytes(
 REGRESSION_WORDS = frozenset({"observations", "residuals"})
 _FOOTER_WORD = "name"
 _SEARCHED = sorted(_COUNT_WORDS | REGRESSION_WORDS | {_FOOTER_WORD})
+#: in :func:`~atoll.disclosure.runs.word_marks`, where figures are ``0``: each word ended
+#: by a space or a figure, patterns ``2 * i`` and ``2 * i + 1`` for word ``i``
 _COUNT_SEARCH = ahocorasick_rs.BytesAhoCorasick(
-    [f"{w} ".encode() for w in _SEARCHED],
+    [f"{w}{end}".encode() for w in _SEARCHED for end in " 0"],
     matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
 )
-_IS_COUNT = [w in _COUNT_WORDS for w in _SEARCHED]
-_IS_REGRESSION = [w in REGRESSION_WORDS for w in _SEARCHED]
-_FOOTER = _SEARCHED.index(_FOOTER_WORD)
+_FOUND_WORD = [w for w in _SEARCHED for _ in " 0"]
+_IS_COUNT = [w in _COUNT_WORDS for w in _FOUND_WORD]
+_IS_REGRESSION = [w in REGRESSION_WORDS for w in _FOUND_WORD]
+#: what a word's start follows in its marks: a space or a figure
+_WORD_BEFORE = b" 0"
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -91,12 +93,33 @@ def is_number(cell: str) -> bool:
 
 
 def all_numbers(cells: Sequence[str]) -> bool:
-    """Whether every cell is a number (as :func:`is_number` reads it): one regular
-    expression match over the cells, stripped and joined by newlines, which no number holds."""
-    joined = "\n".join(map(str.strip, cells))
+    """Whether every cell is a number (as :func:`is_number` reads it)."""
+    return numbers(cells) is not None
+
+
+#: what an ASCII number (as :data:`_NUMBER` reads it) is written with, and the newline that
+#: joins cells
+_NUMBER_BYTES = b"0123456789.eE+-\n"
+
+
+def numbers(cells: Sequence[str]) -> list[float] | None:
+    """Every cell's value, where every cell is a number (as :func:`is_number` reads it);
+    else None. Cells written only with digits, a point, signs and an exponent's ``e`` are
+    numbers exactly where ``float`` reads them (its grammar is the pattern's on these
+    characters), so they are read by one ``map`` in C; others are matched by one regular
+    expression over the cells, stripped and joined by newlines, which no number holds."""
+    stripped = list(map(str.strip, cells))
+    joined = "\n".join(stripped)
     if joined.count("\n") != len(cells) - 1:
-        return all(map(is_number, cells))
-    return _NUMBER_LINES.fullmatch(joined) is not None
+        return list(map(float, cells)) if all(map(is_number, cells)) else None
+    if joined.isascii() and not joined.encode("ascii").translate(None, _NUMBER_BYTES):
+        try:
+            return list(map(float, stripped))
+        except ValueError:
+            return None
+    if _NUMBER_LINES.fullmatch(joined) is None:
+        return None
+    return list(map(float, stripped))
 
 
 def _is_int(cell: str) -> bool:
@@ -159,8 +182,9 @@ class Table:
         column of numbers only by one match and one ``map``)."""
         if j not in self._values:
             cells = self.cells(j)
-            if cells and all_numbers(cells):
-                self._values[j] = list(map(float, cells))
+            read = numbers(cells) if cells else None
+            if read is not None:
+                self._values[j] = list[float | None](read)
             else:
                 self._values[j] = [float(c) if is_number(c) else None for c in cells]
         return self._values[j]
@@ -191,7 +215,9 @@ def markdown_tables(text: str) -> list[Table]:
     return tables
 
 
-def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
+def printed_tables(
+    text: str, words: set[str] | None = None, marks: bytes | None = None
+) -> list[Table]:
     """Tables printed as aligned text, as a data frame or a grouped count prints: a header
     line naming a count column then lines of as many fields (or one more, the frame's
     index); or a series of ``label count`` lines closed by ``Name: count``. Aligned text with
@@ -201,16 +227,34 @@ def printed_tables(text: str, words: set[str] | None = None) -> list[Table]:
     looked at, found by substring searches over the whole text, so that a long log with no
     table costs a few scans in C rather than a Python step per line. ``words``, if given,
     gets those of :data:`REGRESSION_WORDS` that ``text`` holds as words (lower case), where
-    ``text`` is ASCII."""
+    ``text`` is ASCII; ``marks``, if given, are its
+    :func:`~atoll.disclosure.runs.word_marks`."""
     offsets: dict[int, int] = {}
-    starts = _table_starts(text, offsets, words)
+    starts = _table_starts(text, offsets, words, marks)
     if starts == []:
         return []
     if starts is None or not offsets:
         return printed_tables_in(text.splitlines(), starts)
     # only newlines end lines: the few lines a table is looked for in are cut out of the
     # text where asked, not the whole text split into a string per line
-    return printed_tables_in(_Lines(text, offsets), starts)
+    return printed_tables_in(_Lines(text, offsets), _may_start(text, starts, offsets))
+
+
+def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[int]:
+    """Those of ``starts`` (lines of ``text``, each starting at ``offsets[line]``) that a
+    table can start or end at: a plain line (a header is one) or a series footer. A line
+    that names a count beside a comma or a colon, as a log's messages do, is neither, and
+    :func:`printed_tables_in` would find nothing there: such lines are dropped at once, by
+    a few calls in C, not each tried by a step in Python."""
+    begins = list(map(offsets.__getitem__, starts))
+    ends = list(map(text.find, itertools.repeat("\n"), begins))
+    if ends and ends[-1] < 0:
+        # only the last line can have no newline after it
+        ends[-1] = len(text)
+    lines = list(map(text.__getitem__, map(slice, begins, ends)))
+    plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
+    footer = map(str.startswith, lines, itertools.repeat("Name: "))
+    return list(itertools.compress(starts, map(operator.or_, plain, footer)))
 
 
 class _Lines(Sequence[str]):
@@ -267,46 +311,50 @@ class _Lines(Sequence[str]):
 
 
 def _table_starts(
-    text: str, offsets: dict[int, int] | None = None, words: set[str] | None = None
+    text: str,
+    offsets: dict[int, int] | None = None,
+    words: set[str] | None = None,
+    marks: bytes | None = None,
 ) -> list[int] | None:
     """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
     hold a series footer: the only lines a printed table can start or end at. None where
     the text is not ASCII, whose lines are then all looked at. Where only newlines end
     lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts;
-    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds."""
+    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds. ``marks``, if
+    given, is the text's :func:`~atoll.disclosure.runs.word_marks` (made once for the
+    other checks that read them)."""
     if not text.isascii():
         return None
-    # a count's name is a run of letters: with every other character a space, one scan
-    # finds them all; a match at ``at`` of the padded text is a word at ``at - 1`` of the text
-    padded = b"".join((b" ", text.encode("ascii"), b" ")).translate(_LETTERS_ONLY)
+    # a count's name is a run of letters: with every other character a space or a ``0``,
+    # one scan finds them all; a match at ``at`` of the padded text is a word at ``at - 1``
+    # of the text
+    padded = word_marks(text.encode("ascii")) if marks is None else marks
     hits = []
     for found, at, _ in _COUNT_SEARCH.find_matches_as_indexes(padded):
-        if found == _FOOTER:
+        if _FOUND_WORD[found] == _FOOTER_WORD:
             # ``Name: `` as written, wherever it is
             if text.startswith("Name: ", at - 1):
                 hits.append(at - 1)
-        elif padded[at - 1] == 32:
+        elif padded[at - 1] in _WORD_BEFORE:
             if _IS_COUNT[found]:
                 hits.append(at - 1)
             if words is not None and _IS_REGRESSION[found]:
-                words.add(_SEARCHED[found])
+                words.add(_FOUND_WORD[found])
     if not hits:
         return []
     hits.sort()
     if any(c in text for c in _OTHER_BREAKS):
         ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
         return sorted({bisect.bisect_right(ends, at) for at in hits})
-    # only newlines end lines: a line's index is the newlines before it
-    starts: list[int] = []
-    line, last = 0, 0
-    for at in hits:
-        line += text.count("\n", last, at)
-        last = at
-        if not starts or starts[-1] != line:
-            starts.append(line)
-            if offsets is not None:
-                offsets[line] = text.rfind("\n", 0, at) + 1
-    return starts
+    # only newlines end lines: a line's index is the newlines before it, counted between
+    # one hit and the next (in C, for every hit at once)
+    between = map(text.count, itertools.repeat("\n"), [0, *hits[:-1]], hits)
+    lines = list(itertools.accumulate(between))
+    if offsets is not None:
+        before = map(text.rfind, itertools.repeat("\n"), itertools.repeat(0), hits)
+        # hits on one line find its start alike
+        offsets.update(zip(lines, map((1).__add__, before), strict=True))
+    return list(dict.fromkeys(lines))
 
 
 def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
@@ -395,8 +443,9 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     width = len(table.header)
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
-    numeric = [bool(column) and all_numbers(column) for column in columns]
-    read = {j: list(map(float, columns[j])) for j in range(width) if numeric[j]}
+    parsed = [numbers(column) if column else None for column in columns]
+    numeric = [values is not None for values in parsed]
+    read = {j: values for j, values in enumerate(parsed) if values is not None}
     for j, values in read.items():
         if len(values) == len(table.rows):
             # a number in every row: the column's values, as :meth:`Table.values` reads
