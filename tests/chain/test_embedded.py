@@ -287,6 +287,23 @@ def test_compacting_as_it_goes_misses_nothing_a_full_look_would_find(
         reopened.close()
 
 
+def test_the_state_kept_between_compactions_costs_a_hash_a_node(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    chain = EmbeddedChain(tmp_path / "chain.sqlite", compact_every=4)
+    try:
+        c = _deploy(chain, contract_cache)
+        c.faucet(CONSUMER, 50 * 10**18)
+        _agreements(c, 6)
+        chain.compact()
+        kept = chain._live_state
+        # it grows with every agreement: 32 bytes a node, not a set's ~100
+        assert isinstance(kept, bytes) and len(kept) % 32 == 0 and len(kept) > 0
+        assert sys.getsizeof(kept) <= len(kept) + 64
+    finally:
+        chain.close()
+
+
 def test_the_state_cache_is_bounded_by_bytes(contract_cache: Path) -> None:
     bound = 64 * 1024
     chain = EmbeddedChain(cache_bytes=bound)
