@@ -12,9 +12,10 @@ store and the embedded chain separately.
 Goals: idle RSS ≤ 150 MB and flat after the warm-up; chain growth per job reported.
 "Flat" is explicit: RSS grows by at most ``FLAT_MB`` per 1,000 jobs between the warm-up and
 the end, both as measured idle at those two points and as the least-squares slope of the
-checkpoints; the last line is the verdict. The server keeps the outcomes and reviews of its
-last 256 jobs in memory, so a warm-up past them (``--warmup 300``) measures what grows
-without bound rather than caches filling.
+checkpoints; the last line is the verdict. The server's caches fill during the first few
+hundred jobs (the chain's state cache, 4 MiB; the outcomes and reviews of recent jobs, 1 MiB
+each), so a warm-up past them (``--warmup 300``) measures what grows without bound rather
+than caches filling.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -285,6 +286,29 @@ def test_compacting_as_it_goes_misses_nothing_a_full_look_would_find(
         _agreements(again, 2, start=50)
     finally:
         reopened.close()
+
+
+def test_the_state_kept_between_compactions_is_listed_in_the_file_not_held(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path, compact_every=4)
+    try:
+        c = _deploy(chain, contract_cache)
+        c.faucet(CONSUMER, 50 * 10**18)
+        _agreements(c, 2)
+        chain.compact()
+        with sqlite3.connect(path) as conn:
+            before = conn.execute("SELECT count(*) FROM kept_state").fetchone()[0]
+        _agreements(c, 4, start=10)
+        chain.compact()
+        with sqlite3.connect(path) as conn:
+            after = conn.execute("SELECT count(*) FROM kept_state").fetchone()[0]
+        # it grows with every agreement: in the file, not in the server's memory
+        assert 0 < before < after
+        assert not any(isinstance(v, set | bytes) for v in vars(chain).values())
+    finally:
+        chain.close()
 
 
 def test_the_state_cache_is_bounded_by_bytes(contract_cache: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
@@ -63,14 +63,24 @@ def test_a_failure_is_not_remembered_and_a_gone_caller_cancels_nothing() -> None
     asyncio.run(scenario())
 
 
-def test_memory_is_bounded() -> None:
-    async def scenario() -> dict[str, Any]:
-        handler = Handler()
-        handler.release.set()
-        once = OncePerJob(handler, remember=3)
-        for i in range(10):
-            await once(job(str(i)))
-        await once(job("0"))  # forgotten: handled again (the handler is idempotent)
-        return {"calls": len(handler.calls), "kept": len(once._done)}
+def test_memory_is_bounded_in_bytes() -> None:
+    cap = 64 * 1024
 
-    assert asyncio.run(scenario()) == {"calls": 11, "kept": 3}
+    async def big(info: JobInfo) -> Outcome:
+        calls.append(info.jobId)
+        # a receipt of a job with many result files: ~10 KB where most are a few hundred bytes
+        return cast(Outcome, ("outcome", info.jobId, "x" * 10_000))
+
+    calls: list[str] = []
+
+    async def scenario() -> int:
+        once = OncePerJob(big, remember=cap)
+        for i in range(100):
+            await once(job(str(i)))
+        assert 0 < once.remembered_bytes() <= cap
+        await once(job("99"))  # the most recent: remembered
+        assert len(calls) == 100
+        await once(job("0"))  # forgotten: handled again (the handler is idempotent)
+        return len(calls)
+
+    assert asyncio.run(scenario()) == 101

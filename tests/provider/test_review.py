@@ -317,3 +317,27 @@ def test_a_review_awaiting_a_decision_is_read_each_time(db: sa.Engine) -> None:
     assert now.review is not None and now.review.state == "released"
     assert [r.filename for r in now.results] == ["f0", "f1"]
     assert now.status == JobStatus.FINISHED
+
+
+def test_settled_reviews_kept_in_memory_stay_under_their_byte_cap() -> None:
+    from atoll.models.job import JobReview
+    from atoll.provider import review as review_module
+
+    out = OutputReview(
+        cast(ReviewStore, None),
+        cast(AssetStore, None),
+        cast(WorkflowRegistry, None),
+        Key.generate(),
+    )
+    for j in range(300):
+        job_id = f"job-{j}"
+        files = {
+            i: FileState(job_id, i, "output", f"out-{i}.csv", 100, "ab" * 32, RELEASED, None)
+            for i in range(50)
+        }
+        summary = JobReview(state="released", mode="auto", reportDigest="cd" * 32)
+        out._settle_view(job_id, summary, files)
+        assert out.settled_bytes() <= review_module.SETTLED_BYTES
+    # fifty files a job: far fewer jobs than a count bound of 256 would keep (job 100 on)
+    assert out._settled_view("job-299") is not None
+    assert out._settled_view("job-100") is None

@@ -85,6 +85,7 @@ _SCHEMA_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kept_state (k BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS txs (
     hash BLOB PRIMARY KEY,
     block_number INTEGER NOT NULL,
@@ -278,8 +279,10 @@ class EmbeddedChain:
                 self._time_offset = int(self._meta("time_offset") or 0)
                 self._chain = _chain_class(self._chain_id)(self._db)
             self._compacted_at = int(self._meta("compacted_at") or 0)
-            #: the state nodes the last compaction kept (None: none since opening)
-            self._live_state: set[bytes] | None = None
+            #: whether ``kept_state`` holds the state nodes the last compaction since opening
+            #: kept. They are listed in the file, not held in memory: the live state grows
+            #: with every agreement (some thirty nodes each), the server's memory must not.
+            self._kept_known = False
         except BaseException:
             self.close()
             raise
@@ -519,7 +522,7 @@ class EmbeddedChain:
             ]
             block_roots: list[bytes] = []
             candidates: list[bytes] = []
-            if self._live_state is None or not self._kv.track:
+            if not self._kept_known or not self._kv.track:
                 for key, value in self._conn.execute("SELECT k, v FROM kv WHERE length(k) = 32"):
                     decoded = prune.decode(bytes(value))
                     if prune.is_trie_node(decoded):
@@ -533,7 +536,8 @@ class EmbeddedChain:
                     withdrawals = getattr(header, "withdrawals_root", None)
                     if withdrawals is not None:
                         block_roots.append(bytes(withdrawals))
-                for key in self._live_state | self._kv.written:
+                kept = (bytes(k) for (k,) in self._conn.execute("SELECT k FROM kept_state"))
+                for key in self._kv.written.union(kept):
                     value = self._stored(key)
                     if value is not None and prune.is_trie_node(prune.decode(value)):
                         candidates.append(key)
@@ -543,11 +547,15 @@ class EmbeddedChain:
             garbage = [k for k in candidates if k not in keep]
             with self._commit():
                 self._conn.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k in garbage])
+                self._conn.execute("DELETE FROM kept_state")
+                self._conn.executemany(
+                    "INSERT INTO kept_state (k) VALUES (?)", [(k,) for k in live_state]
+                )
                 self._set_meta("compacted_at", str(head))
             for key in garbage:
                 self._kv.forget(key)
             self._compacted_at = head
-            self._live_state = live_state
+            self._kept_known = True
             return len(garbage)
 
     def _stored(self, key: bytes) -> bytes | None:

@@ -10,24 +10,23 @@ await the same run, and later callers get the remembered outcome without any sto
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+from atoll.lru import SizedLRU
 from atoll.models.job import JobInfo
 from atoll.provider.outcomes import Outcome
 
-#: ended jobs whose outcome is kept in memory (the store has them all)
-REMEMBER = 256
+#: bytes of ended jobs' outcomes kept in memory, the most recent (the store has them all)
+REMEMBER_BYTES = 1 << 20
 
 
 class OncePerJob:
     def __init__(
-        self, handler: Callable[[JobInfo], Awaitable[Outcome]], remember: int = REMEMBER
+        self, handler: Callable[[JobInfo], Awaitable[Outcome]], remember: int = REMEMBER_BYTES
     ) -> None:
         self._handler = handler
-        self._remember = remember
         self._running: dict[str, asyncio.Future[Outcome]] = {}
-        self._done: OrderedDict[str, Outcome] = OrderedDict()
+        self._done: SizedLRU[str, Outcome] = SizedLRU(remember)
 
     async def __call__(self, info: JobInfo) -> Outcome:
         done = self._done.get(info.jobId)
@@ -47,7 +46,9 @@ class OncePerJob:
         finally:
             self._running.pop(info.jobId, None)
         # only a success is remembered: a failure is tried again by the next caller
-        self._done[info.jobId] = outcome
-        while len(self._done) > self._remember:
-            self._done.popitem(last=False)
+        self._done.put(info.jobId, outcome)
         return outcome
+
+    def remembered_bytes(self) -> int:
+        """Bytes of outcomes kept in memory (as :func:`atoll.lru.deep_size` weighs them)."""
+        return self._done.size

@@ -14,7 +14,6 @@ import hashlib
 import io
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from atoll.catalog.publish import sha256_file
 from atoll.catalog.store import AssetStore
 from atoll.disclosure import Candidate, CheckReport, FileReport, check_files
 from atoll.errors import AtollError, Conflict, Forbidden, NotFound
+from atoll.lru import SizedLRU
 from atoll.models.charges import served
 from atoll.models.ddo import DDO
 from atoll.models.job import HeldFile, JobInfo, JobReview, ResultFile
@@ -51,8 +51,9 @@ REVIEW_ONLY = "held for review: the dataset's output policy holds every file"
 CHANGED_REASON = "its bytes changed after the check: it is never released"
 #: how much of a file is read for its columns
 HEADER_BYTES = 64 * 1024
-#: settled reviews (nothing held for a decision) kept in memory, the most recently read
-SETTLED_VIEWS = 256
+#: bytes of settled reviews (nothing held for a decision) kept in memory, the most
+#: recently read
+SETTLED_BYTES = 1 << 20
 _CHUNK = 1 << 16
 
 
@@ -131,8 +132,15 @@ class OutputReview:
         self.local_copy: Callable[[str, str], Path] = lambda location, _sha: Path(location)
         # a job's review once nothing in it awaits a decision: no file's state can move
         # again, so its watchers' many status reads need not read it from the store each
-        self._settled: OrderedDict[str, tuple[JobReview, dict[int, FileState]]] = OrderedDict()
+        self._settled: SizedLRU[str, tuple[JobReview, dict[int, FileState]]] = SizedLRU(
+            SETTLED_BYTES
+        )
         self._settled_lock = threading.Lock()
+
+    def settled_bytes(self) -> int:
+        """Bytes of settled reviews kept in memory (as :func:`atoll.lru.deep_size` weighs them)."""
+        with self._settled_lock:
+            return self._settled.size
 
     # -- the check stage ---------------------------------------------------------------------
 
@@ -285,17 +293,11 @@ class OutputReview:
 
     def _settled_view(self, job_id: str) -> tuple[JobReview, dict[int, FileState]] | None:
         with self._settled_lock:
-            found = self._settled.get(job_id)
-            if found is not None:
-                self._settled.move_to_end(job_id)
-            return found
+            return self._settled.get(job_id)
 
     def _settle_view(self, job_id: str, review: JobReview, files: dict[int, FileState]) -> None:
         with self._settled_lock:
-            self._settled[job_id] = (review, files)
-            self._settled.move_to_end(job_id)
-            while len(self._settled) > SETTLED_VIEWS:
-                self._settled.popitem(last=False)
+            self._settled.put(job_id, (review, files))
 
     def _summary(self, checked: Checked, files: dict[int, FileState]) -> JobReview:
         reports = {f.index: f for f in checked.report.files}
