@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from atoll.db.inserts import insert_if_new
 from atoll.db.schema import access_agreements, access_downloads
 from atoll.errors import Forbidden
 
@@ -50,22 +51,18 @@ class AccessRow:
 def insert_new(conn: Connection, found: list[NewAccess]) -> None:
     """Record agreements not yet known, in the caller's transaction."""
     for a in found:
-        exists = conn.execute(
-            select(access_agreements.c.agreement_id).where(
-                access_agreements.c.agreement_id == a.agreement_id
-            )
-        ).first()
-        if exists is None:
-            conn.execute(
-                insert(access_agreements).values(
-                    agreement_id=a.agreement_id,
-                    did=a.did,
-                    consumer=a.consumer.lower(),
-                    files=a.files,
-                    deadline=a.deadline,
-                    settled="",
-                )
-            )
+        insert_if_new(
+            conn,
+            access_agreements,
+            {
+                "agreement_id": a.agreement_id,
+                "did": a.did,
+                "consumer": a.consumer.lower(),
+                "files": a.files,
+                "deadline": a.deadline,
+                "settled": "",
+            },
+        )
 
 
 class AccessLedger:

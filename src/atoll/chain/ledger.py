@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, true, 
 from sqlalchemy.exc import IntegrityError
 
 from atoll.chain.access_ledger import NewAccess, insert_new
+from atoll.db.inserts import insert_if_new
 from atoll.db.schema import agreement_jobs, agreements, keeper_cursor
 from atoll.errors import Forbidden
 
@@ -68,23 +69,20 @@ class AgreementLedger:
         with self._engine.begin() as conn:
             insert_new(conn, access or [])
             for a in found:
-                exists = conn.execute(
-                    select(agreements.c.agreement_id).where(
-                        agreements.c.agreement_id == a.agreement_id
-                    )
-                ).first()
-                if exists is None:
-                    conn.execute(
-                        insert(agreements).values(
-                            agreement_id=a.agreement_id,
-                            did=a.did,
-                            consumer=a.consumer.lower(),
-                            max_jobs=a.max_jobs,
-                            used=0,
-                            deadline=a.deadline,
-                            settled="",
-                        )
-                    )
+                # a first start (on this replica or another) may record it at the same moment
+                insert_if_new(
+                    conn,
+                    agreements,
+                    {
+                        "agreement_id": a.agreement_id,
+                        "did": a.did,
+                        "consumer": a.consumer.lower(),
+                        "max_jobs": a.max_jobs,
+                        "used": 0,
+                        "deadline": a.deadline,
+                        "settled": "",
+                    },
+                )
             if cursor is not None:
                 done = conn.execute(
                     update(keeper_cursor)
