@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata
@@ -29,6 +28,7 @@ from atoll.sdk import ProviderClient
 from atoll.server import BackgroundServer
 from atoll.signing import Key
 from atoll.storage.local_files import Fingerprint
+from tests.homes import init_home
 
 #: a dataset whose outputs go unchecked (open data): for tests about anything but the checks
 OPEN_DATA = ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off"))
