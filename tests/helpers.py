@@ -103,18 +103,21 @@ def wait_healthy(
     """Wait for an ``atoll serve`` subprocess to answer ``/healthz``; fail with what it said
     (``log``, else its stderr) if it exits or takes longer than ``seconds``."""
     deadline = time.monotonic() + seconds
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                if log is not None:
-                    said = log.read_text()
-                else:
-                    said = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"the server did not start: {said}") from None
-            time.sleep(0.05)
+    # one client for every try: making one reads the CA bundle, which would take the CPU
+    # from the server that is starting
+    with httpx.Client(timeout=1, trust_env=False) as http:
+        while True:
+            try:
+                http.get(f"{url}/healthz")
+                return
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    if log is not None:
+                        said = log.read_text()
+                    else:
+                        said = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(f"the server did not start: {said}") from None
+                time.sleep(0.05)
 
 
 def public_dir(parent: Path | None = None) -> Path:
