@@ -98,7 +98,7 @@ def input_file(path: Path) -> InputFile:
 
 
 def wait_healthy(
-    url: str, proc: subprocess.Popen[bytes], seconds: float = 60, log: Path | None = None
+    url: str, proc: subprocess.Popen[bytes], seconds: float = 120, log: Path | None = None
 ) -> None:
     """Wait for an ``atoll serve`` subprocess to answer ``/healthz``; fail with what it said
     (``log``, else its stderr) if it exits or takes longer than ``seconds``."""
@@ -112,6 +112,9 @@ def wait_healthy(
                 return
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
+                    # stopped first: its stderr ends only when it does
+                    proc.kill()
+                    proc.wait()
                     if log is not None:
                         said = log.read_text()
                     else:

@@ -44,7 +44,7 @@ def server(home: Path, port: int, attempts: int) -> Iterator[subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=30)
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
     try:
         yield proc
     finally:
