@@ -132,31 +132,3 @@ def _s3_test_keys() -> object:
 
 #: the keys the S3 stand-in is used with (it accepts any)
 S3_TEST_KEYS: Any = _s3_test_keys()
-
-
-#: session fixtures too costly to start once in every test process (``pytest -n``): the tests
-#: that use one run in one process, by their ``xdist_group``
-SHARED_SESSION_FIXTURES = {"cluster": "cluster"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for ``pytest -n N --dist loadgroup`` (scripts/test): those of a module with
-    a module-scoped fixture stay together (it is set up once, not once per process), and so
-    do those that share one of :data:`SHARED_SESSION_FIXTURES`. Other tests go wherever a
-    process is free. A test marked ``xdist_group`` already keeps its group."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        group = None
-        for name in info.names_closure:
-            if name in SHARED_SESSION_FIXTURES:
-                group = SHARED_SESSION_FIXTURES[name]
-                break
-            defs = info.name2fixturedefs.get(name)
-            if defs and defs[-1].scope in ("module", "class") and group is None:
-                group = item.nodeid.split("::", 1)[0]
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
