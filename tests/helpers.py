@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.engine.executor import Executor
 from atoll.models.ddo import ComputePolicy, Metadata
@@ -29,6 +28,7 @@ from atoll.sdk import ProviderClient
 from atoll.server import BackgroundServer
 from atoll.signing import Key
 from atoll.storage.local_files import Fingerprint
+from tests.homes import init_home
 
 #: a dataset whose outputs go unchecked (open data): for tests about anything but the checks
 OPEN_DATA = ComputePolicy(allowRawAlgorithm=True, outputPolicy=OutputPolicy(mode="off"))
@@ -98,23 +98,29 @@ def input_file(path: Path) -> InputFile:
 
 
 def wait_healthy(
-    url: str, proc: subprocess.Popen[bytes], seconds: float = 60, log: Path | None = None
+    url: str, proc: subprocess.Popen[bytes], seconds: float = 120, log: Path | None = None
 ) -> None:
     """Wait for an ``atoll serve`` subprocess to answer ``/healthz``; fail with what it said
     (``log``, else its stderr) if it exits or takes longer than ``seconds``."""
     deadline = time.monotonic() + seconds
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                if log is not None:
-                    said = log.read_text()
-                else:
-                    said = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"the server did not start: {said}") from None
-            time.sleep(0.05)
+    # one client for every try: making one reads the CA bundle, which would take the CPU
+    # from the server that is starting
+    with httpx.Client(timeout=1, trust_env=False) as http:
+        while True:
+            try:
+                http.get(f"{url}/healthz")
+                return
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    # stopped first: its stderr ends only when it does
+                    proc.kill()
+                    proc.wait()
+                    if log is not None:
+                        said = log.read_text()
+                    else:
+                        said = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(f"the server did not start: {said}") from None
+                time.sleep(0.05)
 
 
 def public_dir(parent: Path | None = None) -> Path:

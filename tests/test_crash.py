@@ -9,21 +9,24 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
 from tests.helpers import public_dir, require_sandbox, wait_healthy
+from tests.homes import init_home
 
-MARKER = "crash-test-marker"
+#: names the running job's process; of this test process alone, so that a crash test running
+#: beside it (``pytest -n``) is not taken for a survivor
+MARKER = f"crash-test-marker-{uuid.uuid4().hex}"
 
 
 @contextmanager
@@ -41,7 +44,7 @@ def server(home: Path, port: int, attempts: int) -> Iterator[subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=30)
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
     try:
         yield proc
     finally:

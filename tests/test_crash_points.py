@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from atoll.chain.embedded import EmbeddedChain
 from atoll.chain.records import ConditionState
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.db.schema import agreement_jobs, agreements, assets, job_outcomes, jobs
@@ -34,9 +33,11 @@ from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
 from tests.helpers import public_dir, require_sandbox, wait_healthy
+from tests.homes import init_home
 
 PRICE = 2 * 10**18
-UID_FIRST = 201_000 + (os.getpid() % 1000) * 16
+#: past the range the sandbox's crash-recovery test kills leftovers in (201_000-201_009)
+UID_FIRST = 202_000 + (os.getpid() % 1000) * 16
 TIMEOUT = 3600
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.server import free_port
 from tests.helpers import wait_healthy
+from tests.homes import init_home
 from tests.rawhttp import chunked, connect, request_head, send_streaming
 
 ROUTES = [

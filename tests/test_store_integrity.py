@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import ConfigError
 from atoll.models.ddo import ComputePolicy, Metadata
@@ -27,6 +26,7 @@ from atoll.sdk import ProviderClient
 from atoll.server import free_port
 from atoll.signing import Key
 from tests.helpers import public_dir, require_sandbox, running_provider, wait_healthy
+from tests.homes import init_home
 
 
 def serve(home: Path, port: int) -> subprocess.Popen[bytes]:

@@ -2,12 +2,13 @@
 
 Anvil (npm ``@foundry-rs/anvil``) is started once per session on a free loopback
 port. Without it the anvil cases skip, unless ``ATOLL_REQUIRE_ANVIL=1`` (CI),
-where they fail instead. Contracts are compiled once per session into a
-temporary cache.
+where they fail instead. Contracts are compiled once per run into a
+temporary cache (shared by the processes of ``pytest -n``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,8 +33,16 @@ BACKENDS = ["embedded", "anvil"]
 
 @pytest.fixture(scope="session")
 def contract_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("contracts")
-    load_artifacts(cache_dir=path)
+    # one cache for all the processes of a run (pytest -n): the first compiles, under a lock,
+    # and the others read what it wrote
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / "contracts"
+    with (root / "contracts.lock").open("a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path.mkdir(exist_ok=True)
+        load_artifacts(cache_dir=path)
     return path
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.images.access import RegistryAccess
@@ -34,6 +33,7 @@ from atoll.models.job import ContainerRun, Workflow, WorkflowAlgorithm, Workflow
 from atoll.models.status import JobStatus
 from atoll.node import OperatorNode, build_operator
 from tests.helpers import input_file, public_dir, require_sandbox
+from tests.homes import init_home
 from tests.images.conftest import (
     PYTHON_RECIPE,
     PushedImage,

@@ -133,17 +133,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     )
     try:
         deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/", trust_env=False).status_code == 401:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    "the test registry did not start: " + (home / "registry.log").read_text()
-                )
-            time.sleep(0.05)
+        with httpx.Client(trust_env=False) as http:
+            while True:
+                try:
+                    if http.get(f"http://127.0.0.1:{port}/v2/").status_code == 401:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        "the test registry did not start: " + (home / "registry.log").read_text()
+                    )
+                time.sleep(0.05)
         yield Registry(f"127.0.0.1:{port}", home / "storage", REGISTRY_USER, password)
     finally:
         process.terminate()

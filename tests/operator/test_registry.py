@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.db import connect
 from atoll.errors import BadRequest, Conflict, NotFound
@@ -28,6 +27,7 @@ from atoll.operator.registry import WorkflowRegistry
 from atoll.server import BackgroundServer
 from atoll.signing import Key
 from tests.helpers import input_file, public_dir, require_sandbox
+from tests.homes import init_home
 
 OWNER = "0x" + "0a" * 20
 

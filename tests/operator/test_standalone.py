@@ -9,7 +9,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import RemoteError
 from atoll.models.status import JobStatus
@@ -18,6 +17,7 @@ from atoll.operator.client import OperatorClient
 from atoll.server import BackgroundServer
 from atoll.signing import Key
 from tests.helpers import require_sandbox, running_provider
+from tests.homes import init_home
 
 
 def test_provider_with_a_standalone_operator(tmp_path: Path) -> None:

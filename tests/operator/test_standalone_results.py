@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import Gone, Unavailable
 from atoll.models.environment import Environment
@@ -17,6 +16,7 @@ from atoll.models.status import JobStatus
 from atoll.node import operator_app
 from atoll.server import BackgroundServer
 from tests.helpers import OPEN_DATA, require_sandbox, running_provider
+from tests.homes import init_home
 
 
 def test_a_standalone_operator_expires_results_and_refuses_jobs_when_full(

@@ -15,7 +15,6 @@ import pytest
 
 from atoll.chain.book import AddressBook
 from atoll.chain.records import ConditionState, TemplateState
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import ConfigError
 from atoll.models.ddo import AccessOffer, ComputePolicy, Metadata
@@ -23,6 +22,7 @@ from atoll.node import build_provider
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
 from tests.helpers import Running, running_provider
+from tests.homes import init_home
 
 TOKEN = 10**18
 #: larger than what loopback socket buffers hold, so that a download broken off is not

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import ConfigError, RateLimited
 from atoll.node import operator_app
@@ -19,6 +18,7 @@ from atoll.provider.ratelimit import RateLimits
 from atoll.server import BackgroundServer
 from atoll.web.limits import EVM_RECURSION_LIMIT
 from tests.helpers import Running, running_provider
+from tests.homes import init_home
 from tests.rawhttp import chunked, connect, request_head, send_streaming
 
 UNSIGNED_POSTS = ["/api/services/faucet", "/api/services/initializeCompute"]

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from atoll import signing
-from atoll.cli.serve import init_home
 from atoll.config import load_settings
 from atoll.errors import RemoteError
 from atoll.models.status import JobStatus
@@ -20,6 +19,7 @@ from atoll.node import operator_app
 from atoll.provider.disposition import attachment
 from atoll.server import BackgroundServer
 from tests.helpers import OPEN_DATA, Running, require_sandbox, running_provider
+from tests.homes import init_home
 
 NAMES = [
     "résumé 📈.csv",

@@ -4,10 +4,12 @@ caller's key; the connection is kept alive between calls."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
 import shutil
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,6 +113,13 @@ def load_key(path: Path) -> Key:
 PROGRESS_POLL_SECONDS = 1.0
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings of every client of this process, made once: each would otherwise
+    read the whole CA bundle again, which costs more than a request to a local provider."""
+    return httpx.create_ssl_context()
+
+
 class ProviderClient:
     """A provider's API, as its consumers and publishers use it: search and publish assets,
     order agreements (through :attr:`wallet`), start jobs, wait for them, fetch their logs,
@@ -147,7 +156,9 @@ class ProviderClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.key = key
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, transport=transport, verify=_tls_context()
+        )
         self._chain_info: dict[str, Any] | None = None
         self._wallet: Wallet | None = None
 
