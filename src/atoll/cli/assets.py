@@ -68,11 +68,24 @@ def lineage(
     with client(provider, key, need_key=False) as c:
         tree = Tree(_label(c.asset(did)))
         _grow(c, did, tree, seen={did})
-    console.print(tree)
+    # wider than a narrow terminal rather than folded: a DID or a job id folded under the
+    # tree's guides could not be copied whole
+    terminal = console.width
+    console.width = max(terminal, _width(tree))
+    try:
+        console.print(tree)
+    finally:
+        console.width = terminal
 
 
 def _label(ddo: DDO) -> Text:
     return Text(visible(ddo.metadata.name), style="bold") + "  " + plain(ddo.id)
+
+
+def _width(node: Tree, depth: int = 0) -> int:
+    """The columns ``node`` needs with every line whole (each level indents by 4)."""
+    label = node.label.plain if isinstance(node.label, Text) else str(node.label)
+    return max([4 * depth + len(label)] + [_width(c, depth + 1) for c in node.children])
 
 
 def _grow(c: ProviderClient, did: str, node: Tree, seen: set[str]) -> None:
