@@ -53,8 +53,11 @@ def browser_or_skip() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser per module, closed after it: while Playwright's sync API is open it marks
+    its event loop as running in the main thread, where it would refuse the asyncio.run of
+    the tests that run after these in the same process."""
     browser_or_skip()
     from playwright.sync_api import sync_playwright
 
