@@ -29,6 +29,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a worker as an operator would (SIGTERM: it clears its sandbox), killing it if it
+    takes longer than half a minute."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Cluster:
     address: str
@@ -173,12 +184,7 @@ def big_worker(cluster: Cluster, dask_executor: DaskExecutor) -> Iterator[BigWor
             time.sleep(0.2)
         yield BigWorker(name, proc, f"http://127.0.0.1:{port}/metrics")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @dataclass
@@ -218,9 +224,4 @@ def holder(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 time.sleep(0.2)
         yield Holder(name, found[0], data_root, jobs_dir)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -44,11 +44,7 @@ class DaskJobs(Jobs):
             result = execution.wait()
             run = JobRun(result, buf.data, marker=str(spec.args[1]))
             assert os.path.ismount(spec.outputs_dir)
-            for entry in os.scandir(spec.outputs_dir):
-                if entry.is_symlink():
-                    run.links[entry.name] = os.readlink(entry.path)
-                elif entry.is_file():
-                    run.outputs[entry.name] = Path(entry.path).read_bytes()
+            run.read_outputs(spec.outputs_dir)
         finally:
             execution.release()
         assert not os.path.ismount(spec.outputs_dir)

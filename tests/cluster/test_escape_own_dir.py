@@ -59,11 +59,7 @@ class OwnDirJobs(Jobs):
             assert execution.worker == self.holder.address
             run = JobRun(result, buf.data, marker=str(spec.args[1]))
             assert not os.path.ismount(spec.outputs_dir)
-            for entry in os.scandir(spec.outputs_dir):
-                if entry.is_symlink():
-                    run.links[entry.name] = os.readlink(entry.path)
-                elif entry.is_file():
-                    run.outputs[entry.name] = Path(entry.path).read_bytes()
+            run.read_outputs(spec.outputs_dir)
         finally:
             execution.release()
         assert list(self.holder.jobs_dir.iterdir()) == []

@@ -143,6 +143,14 @@ class JobRun:
     links: dict[str, str] = field(default_factory=dict)
     marker: str = ""
 
+    def read_outputs(self, outputs_dir: Path) -> None:
+        """Take the job's regular files and symlinks from ``outputs_dir``, as they are now."""
+        for entry in os.scandir(outputs_dir):
+            if entry.is_symlink():
+                self.links[entry.name] = os.readlink(entry.path)
+            elif entry.is_file():
+                self.outputs[entry.name] = Path(entry.path).read_bytes()
+
     @property
     def report(self) -> dict[str, Any]:
         for line in reversed(self.log.decode(errors="replace").splitlines()):
@@ -226,11 +234,7 @@ class Jobs:
             # The engine copies outputs after wait() and before release(): they must still be
             # there, on the capped mount.
             assert os.path.ismount(spec.outputs_dir)
-            for entry in os.scandir(spec.outputs_dir):
-                if entry.is_symlink():
-                    run.links[entry.name] = os.readlink(entry.path)
-                elif entry.is_file():
-                    run.outputs[entry.name] = Path(entry.path).read_bytes()
+            run.read_outputs(spec.outputs_dir)
         finally:
             execution.release()
         assert not os.path.ismount(spec.outputs_dir)
