@@ -10,7 +10,9 @@ import io
 import json
 from pathlib import Path
 
-from atoll.disclosure import Candidate, check_files
+import pytest
+
+from atoll.disclosure import Candidate, check_files, matcher
 from atoll.disclosure.report import FileReport, Finding
 from atoll.models.output_policy import OutputChecks
 from tests.disclosure.conftest import HEADER, REGIONS, REGRESSION_SUMMARY, Check, png
@@ -301,3 +303,16 @@ def test_a_file_is_read_whole_within_the_cap_and_only_hashed_over_it(tmp_path: P
         for cap in (0, 5, 6, 7, 1 << 20, 4 << 20):
             kept = data if size <= cap else None
             assert _read_capped(path, cap) == (size, digest, kept), (size, cap)
+
+
+def test_a_log_whose_search_for_the_inputs_fails_on_its_thread_is_held(
+    check: Check, records: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(tokens: frozenset[str], size: int) -> None:
+        raise RuntimeError("the automaton could not be built")
+
+    monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    monkeypatch.setattr(matcher, "_automaton", broken)
+    (file,) = check({}, log="loading data\n" + _printed(records[:5])).files
+    assert file.verdict == "hold"
+    assert [f.detail for f in file.findings] == ["the checks could not read the file"]

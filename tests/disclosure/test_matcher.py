@@ -50,3 +50,28 @@ def test_too_many_tokens_are_left_to_the_split(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(matcher, "MIN_TEXT", 0)
     monkeypatch.setattr(matcher, "MAX_TOKENS", 1)
     assert line_hits(frozenset({"many", "tokens"}), b"many tokens") is None
+
+
+def test_a_search_on_its_own_thread_finds_what_the_search_in_place_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    for text in [t for t in texts(50) if t.isascii() and "\r" not in t]:
+        assert matcher.LineSearch(UNIVERSE, text.encode()).result() == line_hits(
+            UNIVERSE, text.encode()
+        )
+
+
+def test_what_stops_a_search_on_its_own_thread_is_raised_where_its_hits_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a check that fails must hold the file (the caller's fail-closed path), not pass it
+    # with no hits
+    def broken(tokens: frozenset[str], size: int) -> None:
+        raise MemoryError("no room for the automaton")
+
+    monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    monkeypatch.setattr(matcher, "_automaton", broken)
+    search = matcher.LineSearch(UNIVERSE, b"north 120\n")
+    with pytest.raises(MemoryError, match="no room"):
+        search.result()

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from atoll.disclosure.echo import Echo, OutputIndex
 from atoll.disclosure.encoded import find_encoded
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
+from atoll.disclosure.matcher import LineSearch
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.runs import text_marks, word_marks
@@ -53,6 +54,8 @@ _REGRESSION = re.compile(r"(No\. Observations|Df Residuals):\s+(\d+)")
 #: scan of a text that has no regression summary
 _REGRESSION_LABELS = ("No. Observations", "Df Residuals")
 _REGRESSION_KEYS = {"nobs", "n_obs", "df_resid", "df_residuals", "dof"}
+#: the types whose rows are the text's lines as written (not parsed, nor with tags taken out)
+_INDEXED_BY_LINE = frozenset({"txt", "md"})
 
 
 @dataclass
@@ -67,14 +70,20 @@ class _File:
     digits: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
-def _read_capped(path: Path, cap: int) -> tuple[int, str, bytes | None]:
-    """Size, sha256 and, when the file is no larger than ``cap``, its bytes."""
+def _read_capped(
+    path: Path, cap: int, on_whole: Callable[[bytes], object] | None = None
+) -> tuple[int, str, bytes | None]:
+    """Size, sha256 and, when the file is no larger than ``cap``, its bytes. ``on_whole``,
+    if given, is called with the bytes of a file within the cap before they are hashed (what
+    it starts on another thread runs while they are)."""
     with path.open("rb") as f:
         # a file within the cap is read by one call, into the bytes the checks read, not
         # gathered chunk by chunk and copied; a read short of what was asked is the end
         want = min(cap, os.fstat(f.fileno()).st_size) + 1
         head = f.read(want)
         if len(head) < want:
+            if on_whole is not None:
+                on_whole(head)
             return len(head), hashlib.sha256(head).hexdigest(), head
         # larger than the cap, or grown since: read on
         digest = hashlib.sha256(head)
@@ -164,7 +173,20 @@ def _read_output(
     pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex, allowed: int
 ) -> _File:
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
-    size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
+    name = candidate.name if candidate.kind == "output" else ""
+    searches: list[LineSearch | None] = []
+    if declared_type(name) in _INDEXED_BY_LINE:
+        # a plain text's lines are indexed as written: their search for the inputs' tokens
+        # starts as soon as the bytes are read, on a thread of its own, and is joined once the
+        # other checks have read the text (it is left to end where the text turns out not to
+        # be one)
+        def start(whole: bytes) -> None:
+            searches.append(index.search_lines(whole))
+
+        size, sha256, data = _read_capped(candidate.path, checks.maxBytes, start)
+    else:
+        size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
+    search = searches[0] if searches else None
     file = _File(candidate, size, sha256)
     if candidate.kind == "output":
         words = name_tokens(candidate.name)
@@ -176,7 +198,6 @@ def _read_output(
             Finding(check="size", detail=f"{size} bytes, over the limit of {checks.maxBytes}")
         )
         return file
-    name = candidate.name if candidate.kind == "output" else ""
     # a text is told from binary, and its runs found, in one pass over it
     marks = text_marks(data) if declared_type(name) not in (None, "png") else None
     kind, found = sniff(name, data, marks)
@@ -228,10 +249,10 @@ def _read_output(
         file.tables += json_tables(data_)
         file.findings += _json_regressions(data_, checks.threshold)
     else:
-        _lines(index, pos, text)
         labels: set[str] = set()
         file.tables += markdown_tables(text) + printed_tables(text, labels, lettered)
         file.findings += _regressions(text, checks.threshold, labels if text.isascii() else None)
+        index.add_lines(pos, text, search=search)
     return file
 
 

@@ -26,7 +26,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import compress, count, repeat
 
-from atoll.disclosure.matcher import line_hits
+from atoll.disclosure import matcher
+from atoll.disclosure.matcher import LineSearch, line_hits
 from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
 from atoll.disclosure.tokens import key, normal, parts, parts_by, spellings, tokens
 
@@ -194,17 +195,31 @@ class OutputIndex:
             return self.normals
         return {t: normal(t) for t in words}
 
-    def add_lines(self, file: int, text: str, label: str = "line") -> None:
+    def search_lines(self, data: bytes) -> LineSearch | None:
+        """Start the search :meth:`add_lines` makes of ``data`` (the bytes of the text it
+        will be given) on a thread of its own, where the text is long enough to be searched
+        by the automaton; None where it is not."""
+        if self.universe is None or len(data) < matcher.MIN_TEXT or not data.isascii():
+            return None
+        return LineSearch(self.universe, data)
+
+    def add_lines(
+        self, file: int, text: str, label: str = "line", search: LineSearch | None = None
+    ) -> None:
         """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
         inputs' tokens known and only ``\\n`` ending lines, the whole text is searched at
         once, by an automaton (:mod:`.matcher`) or one split and a lookup in C: only the
-        lines that hold an input's token cost a step in Python."""
+        lines that hold an input's token cost a step in Python. ``search``, if given, is
+        :meth:`search_lines` of the text's bytes, already under way."""
         if self.universe is None or _other_breaks(text):
             for number, line in enumerate(text.splitlines(), start=1):
                 self.add_text(file, f"{label} {number}", line)
             return
         if text.isascii():
-            hits = line_hits(self.universe, text.encode("ascii"))
+            if search is not None:
+                hits = search.result()
+            else:
+                hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
                 spelled = self._normals(set().union(*hits.values()))
                 places = [f"{label} {number}" for number in hits]
