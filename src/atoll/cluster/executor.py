@@ -349,6 +349,8 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._live: dict[str, DaskExecution] = {}
         self._live_lock = threading.Lock()
+        #: the client's connection to the scheduler that the topic was last asked for on
+        self._subscribed: object = None
 
     # -- the cluster ----------------------------------------------------------------------
 
@@ -433,13 +435,28 @@ class DaskExecutor:
     def _submit(
         self, client: Client, payload: str, eid: str, resources: dict[str, float]
     ) -> Future[str]:
-        # the topic is asked for again with every job: a scheduler that restarted while this
-        # client reconnected to it by itself knows nothing of the client's subscription
-        client._send_to_scheduler({"op": "subscribe-topic", "topic": TOPIC, "client": client.id})
+        # checked on the event loop, in order before the job's graph goes out there
+        assert client.loop is not None
+        client.loop.add_callback(self._subscribe, client)
         future: Future[str] = client.submit(
             run_job, payload, key=task_key(eid), resources=resources, pure=False
         )
         return future
+
+    def _subscribe(self, client: Client) -> None:
+        """Ask for the topic again where the client's connection to the scheduler is new (on
+        the client's event loop): a scheduler that restarted while the client reconnected to it
+        by itself knows nothing of the client's subscription. Not with every job: a message
+        sent ahead of the job's graph can leave the graph to Dask's next batch of the client,
+        held back 10 ms."""
+        comm = client.scheduler_comm
+        if client.status == "running" and comm is not None and comm is self._subscribed:
+            return
+        client._send_to_scheduler_safe(
+            {"op": "subscribe-topic", "topic": TOPIC, "client": client.id}
+        )
+        if client.status == "running":
+            self._subscribed = comm
 
     def resubmit(self, payload: str, eid: str, resources: dict[str, float]) -> Future[str]:
         """Send a job again once a scheduler answers at the cluster's address;
