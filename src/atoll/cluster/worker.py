@@ -116,6 +116,9 @@ class AtollWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker: Worker) -> None:
         self.worker = worker
+        # a job's events go to the scheduler as they come: Dask holds a worker's messages
+        # 2 ms apart, and a short job's end waited there behind its last log
+        worker.batched_stream.interval = 0
         guard(worker)
         quiet_task_arguments()
         try:
