@@ -518,8 +518,12 @@ class DaskExecutor:
 
     def release_on(self, worker: str, eid: str, timeout: float) -> bool:
         """Release the ended job ``eid`` straight on ``worker``; True once the worker freed
-        its sandbox, False where it did not say so (unreachable, refused, not its job)."""
-        client = self.client
+        its sandbox, False where it did not say so (unreachable, refused, not its job).
+        Only over a client connected to the scheduler: one that lost it has lost the worker's
+        jobs with it, and a release does not connect a new one."""
+        client = self._client  # not under the lock, which a client connecting holds
+        if client is None or client.status != "running":
+            return False
 
         async def call() -> Any:
             handler = getattr(client.rpc(worker), RELEASE_HANDLER)
