@@ -104,6 +104,21 @@ def forget(future: Future[Any]) -> None:
         future.cancel()
 
 
+def forget_later(future: Future[Any]) -> None:
+    """Cancel a job's task without waiting for the client's event loop to send the cancel
+    (a job its worker already freed: nothing waits for the cancel)."""
+    client = future.client
+    loop = client.loop
+    if loop is None:
+        return
+
+    async def cancel() -> None:
+        with contextlib.suppress(ClosedClientError):
+            await client._cancel([future])
+
+    loop.add_callback(cancel)
+
+
 class DaskExecution:
     """A job running on a Dask worker."""
 
@@ -312,11 +327,16 @@ class DaskExecution:
         # known before the cancel: once cancelled here, the future says so whatever the worker
         lost = self._lost()
         deadline = time.monotonic() + RELEASE_TIMEOUT
-        if worker is not None and not lost:
-            freed = self._executor.release_on(worker, self._id, DIRECT_RELEASE_TIMEOUT)
+        if (
+            worker is not None
+            and not lost
+            and self._executor.release_on(worker, self._id, DIRECT_RELEASE_TIMEOUT)
+        ):
             with self._changed:
-                self._freed = self._freed or freed
-        forget(self.future)
+                self._freed = True
+            forget_later(self.future)
+        else:
+            forget(self.future)
         with self._changed:
             while not self._freed and self.worker is not None and not lost:
                 left = deadline - time.monotonic()
