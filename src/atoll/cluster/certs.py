@@ -27,6 +27,11 @@ ROLES: tuple[Role, ...] = ("scheduler", "worker", "client")
 CA_DAYS = 3650
 
 
+def common_name(role: Role) -> str:
+    """The common name of ``role``'s certificate: what a peer is known by."""
+    return f"atoll-{role}"
+
+
 def _name(common: str) -> x509.Name:
     return x509.Name(
         [
@@ -116,7 +121,7 @@ def issue(
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(f"atoll-{role}"))
+            .subject_name(_name(common_name(role)))
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -9,8 +9,12 @@ local job's are. Its events come back through the scheduler's ``atoll-jobs`` top
 
 Stopping a job sends :func:`~atoll.cluster.worker.stop_job` to the worker that runs it (a
 short task, outside the job's slot); releasing it cancels its Dask task, and the worker, on
-that cancel, kills whatever still runs and frees the sandbox. A cancel by id that this
-process did not start forces Dask's cancel of the task, whoever submitted it.
+that cancel, kills whatever still runs and frees the sandbox. An ended job is first released
+straight on its worker (its ``atoll_release`` handler, over the client's TLS connections),
+which answers once the sandbox is freed; the cancel then follows unwaited for. Where that call
+fails, or the worker is not known, the release waits for the worker's release event as for a
+job that did not end. A cancel by id that this process did not start forces Dask's cancel of
+the task, whoever submitted it.
 
 When the scheduler goes away (killed, restarted), Dask cancels every future of the client:
 the jobs the operator has not seen end are sent again, under the same execution id, once a
@@ -29,6 +33,7 @@ the operator's paths (the same host, or a shared filesystem).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -45,7 +50,7 @@ from atoll.cluster.placement import data_needs, placeable
 from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
 from atoll.cluster.sources import WorkerSources, is_placeholder
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
-from atoll.cluster.worker import collect_job, run_job, stop_job
+from atoll.cluster.worker import RELEASE_HANDLER, collect_job, run_job, stop_job
 from atoll.engine.executor import (
     ExecutionLost,
     ExecutionResult,
@@ -69,6 +74,10 @@ LOST_NOTE = b"\n[atoll: the worker running the job was lost; the job starts agai
 UNSHIPPED_DETAIL = "Stopped: the job's outputs could not be brought back from its worker"
 #: how long a release waits for the worker to say the job's sandbox is gone
 RELEASE_TIMEOUT = 60.0
+#: how long the direct release of an ended job waits for its worker's answer before the
+#: release waits for the worker's release event instead (a dead worker's address is tried
+#: again until then)
+DIRECT_RELEASE_TIMEOUT = 5.0
 #: the job's status text when the scheduler went away and no scheduler came back in time
 SCHEDULER_LOST_DETAIL = "Interrupted: the cluster's scheduler was lost and did not come back"
 #: written into the job's log where the scheduler was lost and the job is sent again
@@ -93,6 +102,21 @@ def forget(future: Future[Any]) -> None:
     (the scheduler that knew the task is gone)."""
     with contextlib.suppress(ClosedClientError):
         future.cancel()
+
+
+def forget_later(future: Future[Any]) -> None:
+    """Cancel a job's task without waiting for the client's event loop to send the cancel
+    (a job its worker already freed: nothing waits for the cancel)."""
+    client = future.client
+    loop = client.loop
+    if loop is None:
+        return
+
+    async def cancel() -> None:
+        with contextlib.suppress(ClosedClientError):
+            await client._cancel([future])
+
+    loop.add_callback(cancel)
 
 
 class DaskExecution:
@@ -297,10 +321,22 @@ class DaskExecution:
             if self._released:
                 return
             self._released = True
+            # the worker that ended the job (not one whose attempt was lost)
+            ended = self.result is not None and self.result.reason is not ExitReason.LOST
+            worker = self.worker if ended else None
         # known before the cancel: once cancelled here, the future says so whatever the worker
         lost = self._lost()
-        forget(self.future)
         deadline = time.monotonic() + RELEASE_TIMEOUT
+        if (
+            worker is not None
+            and not lost
+            and self._executor.release_on(worker, self._id, DIRECT_RELEASE_TIMEOUT)
+        ):
+            with self._changed:
+                self._freed = True
+            forget_later(self.future)
+        else:
+            forget(self.future)
         with self._changed:
             while not self._freed and self.worker is not None and not lost:
                 left = deadline - time.monotonic()
@@ -349,6 +385,8 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._live: dict[str, DaskExecution] = {}
         self._live_lock = threading.Lock()
+        #: the client's connection to the scheduler that the topic was last asked for on
+        self._subscribed: object = None
 
     # -- the cluster ----------------------------------------------------------------------
 
@@ -433,13 +471,28 @@ class DaskExecutor:
     def _submit(
         self, client: Client, payload: str, eid: str, resources: dict[str, float]
     ) -> Future[str]:
-        # the topic is asked for again with every job: a scheduler that restarted while this
-        # client reconnected to it by itself knows nothing of the client's subscription
-        client._send_to_scheduler({"op": "subscribe-topic", "topic": TOPIC, "client": client.id})
+        # checked on the event loop, in order before the job's graph goes out there
+        assert client.loop is not None
+        client.loop.add_callback(self._subscribe, client)
         future: Future[str] = client.submit(
             run_job, payload, key=task_key(eid), resources=resources, pure=False
         )
         return future
+
+    def _subscribe(self, client: Client) -> None:
+        """Ask for the topic again where the client's connection to the scheduler is new (on
+        the client's event loop): a scheduler that restarted while the client reconnected to it
+        by itself knows nothing of the client's subscription. Not with every job: a message
+        sent ahead of the job's graph can leave the graph to Dask's next batch of the client,
+        held back 10 ms."""
+        comm = client.scheduler_comm
+        if client.status == "running" and comm is not None and comm is self._subscribed:
+            return
+        client._send_to_scheduler_safe(
+            {"op": "subscribe-topic", "topic": TOPIC, "client": client.id}
+        )
+        if client.status == "running":
+            self._subscribed = comm
 
     def resubmit(self, payload: str, eid: str, resources: dict[str, float]) -> Future[str]:
         """Send a job again once a scheduler answers at the cluster's address;
@@ -482,6 +535,27 @@ class DaskExecutor:
         if not isinstance(data, bytes):
             raise SandboxUnavailable("the worker did not hand back the job's outputs")
         return data
+
+    def release_on(self, worker: str, eid: str, timeout: float) -> bool:
+        """Release the ended job ``eid`` straight on ``worker``; True once the worker freed
+        its sandbox, False where it did not say so (unreachable, refused, not its job).
+        Only over a client connected to the scheduler: one that lost it has lost the worker's
+        jobs with it, and a release does not connect a new one."""
+        client = self._client  # not under the lock, which a client connecting holds
+        if client is None or client.status != "running":
+            return False
+
+        async def call() -> Any:
+            handler = getattr(client.rpc(worker), RELEASE_HANDLER)
+            return await asyncio.wait_for(handler(execution_id=eid), timeout)
+
+        try:
+            answer = client.sync(call)
+        except Exception:
+            log.warning("the direct release of %s failed; it is cancelled instead", eid)
+            log.debug("the direct release of %s failed", eid, exc_info=True)
+            return False
+        return isinstance(answer, dict) and answer.get("released") is True
 
     def stop_on(self, worker: str, eid: str) -> None:
         """Ask ``worker`` to kill the sandbox of ``eid``; waits for the answer."""

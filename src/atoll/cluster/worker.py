@@ -10,7 +10,8 @@ worker's ``plugin-add`` handler is refused). When it is set up it
   string: before the worker runs a task, the task's function is compared with these two, and
   anything else runs :func:`refused` instead, which raises;
 - refuses the worker's handlers that run a client's code outside tasks (``run``,
-  ``run_coroutine``, ``plugin-add``, ``upload_file``, actors).
+  ``run_coroutine``, ``plugin-add``, ``upload_file``, actors);
+- answers the operator's direct release of an ended job (``atoll_release``, see below).
 
 A task's function arrives pickled, and unpickling alone can run code: the check above keeps
 a worker from running other tasks by mistake, while what keeps strangers from sending any is
@@ -18,10 +19,19 @@ the closed cluster (mutual TLS, :mod:`atoll.cluster.certs`).
 
 A job's events (started or refused, its log as it comes, its end, its release) go to the
 scheduler's ``atoll-jobs`` topic, which the operator's client is subscribed to.
+
+The operator releases an ended job straight on its worker (:data:`RELEASE_HANDLER`, called
+with the execution id only), and the worker answers once the job's sandbox is freed: one round
+trip rather than the task's cancel through the scheduler and the release event back through
+it. The task's cancel still follows; whichever of the two comes first releases the job, and
+its sandbox is freed once, by the thread that ran it. Only the operator's certificate may call
+the handler (a worker's, also the cluster's, may not), and only for an ended job of this
+worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -33,9 +43,11 @@ from typing import Any
 
 from dask._task_spec import Task
 from distributed import WorkerPlugin, get_worker
-from distributed.core import error_message
+from distributed.comm.core import Comm
+from distributed.core import ErrorMessage, error_message
 from distributed.worker import Worker
 
+from atoll.cluster.certs import common_name
 from atoll.cluster.shipping import ShippingError, pack_outputs, stage, unstage
 from atoll.cluster.sources import SourceRules, fetch_on_worker
 from atoll.cluster.wire import TOPIC, dump_result, load_extra, load_spec, task_key
@@ -52,6 +64,10 @@ from atoll.storage.errors import InputModified, InputUnavailable
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "atoll"
+#: the worker's handler of the operator's direct release of an ended job
+RELEASE_HANDLER = "atoll_release"
+#: how long that handler waits for the job's sandbox to be freed before saying it was not
+RELEASE_WAIT = 30.0
 #: handlers of a Dask worker that would run a client's code outside Atoll's job function
 REFUSED_HANDLERS = (
     "run",
@@ -79,6 +95,8 @@ class _Job:
     ended: bool = False
     #: set when the operator released the job (or Dask cancelled its task)
     released: threading.Event = field(default_factory=threading.Event)
+    #: set once the job's sandbox (and directory of this worker's own) is gone
+    freed: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stop(self) -> None:
@@ -116,7 +134,11 @@ class AtollWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker: Worker) -> None:
         self.worker = worker
+        # a job's events go to the scheduler as they come: Dask holds a worker's messages
+        # 2 ms apart, and a short job's end waited there behind its last log
+        worker.batched_stream.interval = 0
         guard(worker)
+        worker.handlers[RELEASE_HANDLER] = self.release_direct
         quiet_task_arguments()
         try:
             self.executor.check()
@@ -219,6 +241,7 @@ class AtollWorkerPlugin(WorkerPlugin):
             execution.release()
             # gone before the operator hears of the release
             self._unstage(job)
+            job.freed.set()
             self._post(execution_id, released=True)
         return "done"
 
@@ -253,6 +276,24 @@ class AtollWorkerPlugin(WorkerPlugin):
             raise SandboxUnavailable("no ended job of this worker has these outputs")
         return pack_outputs(job.staged.outputs_dir, job.staged.logs_dir)
 
+    async def release_direct(
+        self, comm: Comm, execution_id: str = ""
+    ) -> dict[str, Any] | ErrorMessage:
+        """The operator's release of an ended job of this worker, on the worker's event loop:
+        answers ``released`` once its sandbox is freed; ``False`` (the operator then cancels
+        the task and waits for the release event) for a job this worker does not run, one not
+        ended, or a sandbox not freed in time."""
+        if not from_operator(comm):
+            log.warning("refused a release from a peer that is not the operator")
+            return error_message(PermissionError("only the operator releases a job"))
+        with self._lock:
+            job = self._jobs.get(task_key(str(execution_id)))
+        if job is None or not job.ended:
+            return {"released": False}
+        job.released.set()
+        freed = await asyncio.to_thread(job.freed.wait, RELEASE_WAIT)
+        return {"released": freed}
+
     def stop(self, execution_id: str) -> str:
         with self._lock:
             job = self._jobs.get(task_key(execution_id))
@@ -278,6 +319,14 @@ def clear_lost_attempt(*dirs: Path) -> None:
         ):
             log.warning("clearing the outputs of a lost attempt of a job")
             mounts.unmount(entry.mount_point)
+
+
+def from_operator(comm: Comm) -> bool:
+    """Whether the peer of ``comm`` showed the operator's certificate of the cluster (TLS
+    has checked that the cluster's authority signed it)."""
+    cert = comm.extra_info.get("peercert") or {}
+    subject = {key: value for rdn in cert.get("subject", ()) for key, value in rdn}
+    return subject.get("commonName") == common_name("client")
 
 
 # -- the only tasks a worker runs ---------------------------------------------------------

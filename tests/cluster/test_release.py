@@ -1,0 +1,168 @@
+"""The release of an ended job straight on its worker (its ``atoll_release`` handler): the
+job's sandbox is gone when the release returns, and freed once although the task's cancel
+follows; where the direct call fails, the release waits for the worker's release event as
+before; the handler frees nothing of a job its worker does not run or that has not ended,
+and answers only the operator's certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distributed import Security
+from distributed.core import rpc
+
+from atoll.cluster.executor import DaskExecution, DaskExecutor
+from atoll.cluster.wire import TOPIC
+from atoll.cluster.worker import RELEASE_HANDLER
+from atoll.engine.executor import ExitReason, Runtime
+from tests.engine.conftest import PYTHON
+from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
+
+from .conftest import Cluster, free_port
+
+QUICK = "print('ok', flush=True)"
+LONG = """
+    import time
+    print('started', flush=True)
+    time.sleep(120)
+"""
+
+
+class Releases:
+    """The release events the operator's client receives, by execution id, seen beside the
+    executor's own handler of the topic."""
+
+    def __init__(self, executor: DaskExecutor) -> None:
+        self.ids: list[str] = []
+        self._executor = executor
+
+    def __call__(self, event: tuple[float, Any]) -> None:
+        _, msg = event
+        if isinstance(msg, dict) and "released" in msg:
+            self.ids.append(str(msg.get("id")))
+        self._executor._on_event(event)
+
+
+@pytest.fixture
+def releases(dask_executor: DaskExecutor) -> Iterator[Releases]:
+    seen = Releases(dask_executor)
+    dask_executor.client.subscribe_topic(TOPIC, seen)
+    try:
+        yield seen
+    finally:
+        dask_executor.client.subscribe_topic(TOPIC, dask_executor._on_event)
+
+
+@pytest.fixture
+def answers(dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each direct release of the executor answered."""
+    seen: list[bool] = []
+    direct: Callable[[str, str, float], bool] = dask_executor.release_on
+
+    def spy(worker: str, eid: str, timeout: float) -> bool:
+        seen.append(direct(worker, eid, timeout))
+        return seen[-1]
+
+    monkeypatch.setattr(dask_executor, "release_on", spy)
+    return seen
+
+
+def _ended(executor: DaskExecutor, tmp_path: Path) -> tuple[DaskExecution, Path]:
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), QUICK, limits=LIMITS)
+    execution = executor.start(spec, Log())
+    result = execution.wait()
+    assert (result.reason, result.exit_code) == (ExitReason.EXITED, 0)
+    # the job's capped outputs stay mounted until its release
+    assert os.path.ismount(spec.outputs_dir)
+    return execution, spec.outputs_dir
+
+
+def test_an_ended_job_is_freed_by_the_direct_release_once(
+    dask_executor: DaskExecutor, tmp_path: Path, releases: Releases, answers: list[bool]
+) -> None:
+    execution, outputs = _ended(dask_executor, tmp_path)
+    worker, eid = execution.worker, execution.execution_id
+    assert worker is not None
+    execution.release()
+    assert answers == [True]
+    assert not os.path.ismount(outputs)
+    # the task's cancel followed: the job is no longer the worker's, and a stop sent after
+    # it (which the worker runs after the cancel, and answers after the events it posted
+    # before) finds nothing; the sandbox was freed once, so released once
+    assert dask_executor.release_on(worker, eid, 30) is False
+    dask_executor.stop_on(worker, eid)
+    assert releases.ids.count(eid) == 1
+
+
+def test_a_failing_direct_release_falls_back_to_the_cancel(
+    dask_executor: DaskExecutor, tmp_path: Path, releases: Releases, answers: list[bool]
+) -> None:
+    execution, outputs = _ended(dask_executor, tmp_path)
+    worker, eid = execution.worker, execution.execution_id
+    assert worker is not None
+    # an address nobody answers at: the direct call fails
+    execution.worker = f"tls://127.0.0.1:{free_port()}"
+    execution.release()
+    assert answers == [False]
+    # the release waited for the worker to free the sandbox on the task's cancel
+    assert eid in releases.ids
+    assert not os.path.ismount(outputs)
+    dask_executor.stop_on(worker, eid)
+    assert releases.ids.count(eid) == 1
+
+
+def test_a_worker_frees_nothing_of_a_job_it_does_not_run_or_that_has_not_ended(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), LONG, limits=LIMITS)
+    log = Log()
+    execution = dask_executor.start(spec, log)
+    try:
+        assert log.wait_for(b"started")
+        worker, eid = execution.worker, execution.execution_id
+        assert worker is not None
+        workers = dask_executor.client.scheduler_info(n_workers=-1)["workers"]
+        other = next(a for a in workers if a != worker)
+        assert dask_executor.release_on(worker, "dask/job-unknown", 30) is False
+        assert dask_executor.release_on(other, eid, 30) is False
+        assert dask_executor.release_on(worker, eid, 30) is False
+        # still running: a stop, not a release, ends it
+        assert execution.result is None
+        assert os.path.ismount(spec.outputs_dir)
+        execution.cancel()
+        assert execution.wait().reason is ExitReason.STOPPED
+    finally:
+        execution.release()
+    assert not os.path.ismount(spec.outputs_dir)
+
+
+def test_only_the_operators_certificate_may_release_a_job(
+    cluster: Cluster, dask_executor: DaskExecutor, tmp_path: Path, answers: list[bool]
+) -> None:
+    execution, outputs = _ended(dask_executor, tmp_path)
+    worker, eid = execution.worker, execution.execution_id
+    assert worker is not None
+    # a worker's certificate is the cluster's too, but not the operator's
+    member = Security(
+        require_encryption=True,
+        tls_ca_file=str(cluster.certs / "ca.pem"),
+        tls_client_cert=str(cluster.certs / "worker.pem"),
+        tls_client_key=str(cluster.certs / "worker-key.pem"),
+    )
+
+    async def call() -> Any:
+        async with rpc(worker, connection_args=member.get_connection_args("client")) as peer:
+            return await getattr(peer, RELEASE_HANDLER)(execution_id=eid)
+
+    answer = asyncio.run(call())
+    assert answer["status"] == "error"
+    assert "PermissionError" in answer["exception_text"]
+    assert os.path.ismount(outputs)
+    execution.release()
+    assert answers == [True]
+    assert not os.path.ismount(outputs)
