@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ctypes.util
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +51,50 @@ def test_memory_freed_in_the_heap_is_handed_back_past_the_threshold() -> None:
 def test_without_malloc_trim_no_thread_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ctypes.util, "find_library", lambda _: None)
     assert memory.start_trimming() is None
+
+
+#: runs in a fresh interpreter: threads that allocate at the same time, the arena cap applied
+#: before them (``first``) or only once they have run; prints the arenas glibc then has
+_ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from atoll import memory
+
+def busy(n):
+    barrier = threading.Barrier(n)
+    def run():
+        held = [bytearray(2000) for _ in range(100)]
+        barrier.wait()
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+if sys.argv[1] == "first":
+    memory.limit_malloc_arenas()
+busy(6)
+memory.limit_malloc_arenas()
+busy(6)
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas_after(order: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENAS_SCRIPT, order],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # malloc_stats writes one "Arena N:" block per arena to stderr
+    return done.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_the_cap_holds_only_for_threads_started_after_it() -> None:
+    """Why the server caps its arenas before it builds anything: glibc keeps the arenas of
+    threads started before the cap and hands them to later threads."""
+    assert _arenas_after("first") <= memory.ARENAS
+    assert _arenas_after("late") > memory.ARENAS
