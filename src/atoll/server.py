@@ -36,6 +36,12 @@ def check_log_level(log_level: str) -> None:
         raise ConfigError(f"log level {log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
 
 
+#: seconds an idle client connection is kept open: longer than Atoll's own clients keep one
+#: idle (:data:`atoll.sdk.client.IDLE_CONNECTION_S`), so that a client never sends a request on
+#: a connection the server is closing at that moment (which it would see fail unsent)
+KEEP_ALIVE_S = 20
+
+
 def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
     check_log_level(log_level)
     # atoll's own loggers (one access line per request among them) go where uvicorn's go
@@ -61,6 +67,7 @@ def _config(app: FastAPI, host: str, port: int, log_level: str = "warning") -> u
         # X-Forwarded-For is read only from the proxies the node's settings trust (see
         # atoll.node); uvicorn's own default would trust any process on this host
         proxy_headers=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

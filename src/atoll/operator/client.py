@@ -34,11 +34,20 @@ _ERRORS: dict[int, type[AtollError]] = {
 }
 
 
+#: seconds an idle connection to the Operator-Service is kept for the next request: shorter
+#: than the server keeps one open (:data:`atoll.server.KEEP_ALIVE_S`, and 5 s for a server's
+#: default), so that a request is never sent on a connection being closed at that moment
+IDLE_CONNECTION_S = 3.0
+
+
 class OperatorClient:
     def __init__(self, base_url: str, key: Key, transport: httpx.AsyncBaseTransport | None = None):
         self._key = key
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(90.0), transport=transport
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(90.0),
+            transport=transport,
+            limits=httpx.Limits(keepalive_expiry=IDLE_CONNECTION_S),
         )
 
     def _request(

@@ -120,6 +120,13 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+#: seconds an idle connection to the provider is kept for the next request: shorter than the
+#: server keeps one open (5 s for a server's default, 20 for ``atoll serve``), so that a request
+#: is never sent on a connection the server closes at that moment, which fails it unsent
+#: (httpx's own default is the same 5 s as the server's: a race)
+IDLE_CONNECTION_S = 3.0
+
+
 class ProviderClient:
     """A provider's API, as its consumers and publishers use it: search and publish assets,
     order agreements (through :attr:`wallet`), start jobs, wait for them, fetch their logs,
@@ -157,7 +164,11 @@ class ProviderClient:
         self.url = url.rstrip("/")
         self.key = key
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, transport=transport, verify=_tls_context()
+            base_url=self.url,
+            timeout=timeout,
+            transport=transport,
+            verify=_tls_context(),
+            limits=httpx.Limits(keepalive_expiry=IDLE_CONNECTION_S),
         )
         self._chain_info: dict[str, Any] | None = None
         self._wallet: Wallet | None = None
