@@ -174,18 +174,17 @@ def _read_output(
 ) -> _File:
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
     name = candidate.name if candidate.kind == "output" else ""
+    declared = declared_type(name)
     searches: list[LineSearch | None] = []
-    if declared_type(name) in _INDEXED_BY_LINE:
-        # a plain text's lines are indexed as written: their search for the inputs' tokens
-        # starts as soon as the bytes are read, on a thread of its own, and is joined once the
-        # other checks have read the text (it is left to end where the text turns out not to
-        # be one)
-        def start(whole: bytes) -> None:
-            searches.append(index.search_lines(whole))
 
-        size, sha256, data = _read_capped(candidate.path, checks.maxBytes, start)
-    else:
-        size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
+    def start(whole: bytes) -> None:
+        searches.append(index.search_lines(whole))
+
+    # a plain text's lines are indexed as written: their search for the inputs' tokens starts
+    # as soon as the bytes are read, on a thread of its own, and is joined once the other
+    # checks have read the text (it is left to end where the text turns out not to be one)
+    by_line = start if declared in _INDEXED_BY_LINE else None
+    size, sha256, data = _read_capped(candidate.path, checks.maxBytes, by_line)
     search = searches[0] if searches else None
     file = _File(candidate, size, sha256)
     if candidate.kind == "output":
@@ -199,7 +198,7 @@ def _read_output(
         )
         return file
     # a text is told from binary, and its runs found, in one pass over it
-    marks = text_marks(data) if declared_type(name) not in (None, "png") else None
+    marks = text_marks(data) if declared not in (None, "png") else None
     kind, found = sniff(name, data, marks)
     file.findings += found
     if kind is None:

@@ -25,7 +25,6 @@ import operator
 import string
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 
 import ahocorasick_rs
 
@@ -113,18 +112,13 @@ class LineSearch:
         self._hits: dict[int, set[str]] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(line_hits, tokens, text), name="atoll-line-hits", daemon=True
+            target=self._run, args=(tokens, text), name="atoll-line-hits", daemon=True
         )
         self._thread.start()
 
-    def _run(
-        self,
-        search: Callable[[frozenset[str], bytes], dict[int, set[str]] | None],
-        tokens: frozenset[str],
-        text: bytes,
-    ) -> None:
+    def _run(self, tokens: frozenset[str], text: bytes) -> None:
         try:
-            self._hits = search(tokens, text)
+            self._hits = line_hits(tokens, text)
         except BaseException as error:  # raised again in the thread that asks for the hits
             self._error = error
 
