@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
+from subprocess_node import pct
 
 from atoll.chain import (
     Chain,
@@ -33,11 +34,6 @@ from atoll.chain import (
     load_artifacts,
 )
 from atoll.chain.anvil import Anvil, find_anvil
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from subprocess_node import pct
 
 from atoll import signing
 from atoll.db import schema
@@ -39,11 +40,6 @@ JOB_TABLES = (
     schema.job_releases,
 )
 HELD = "open('/data/outputs/t.csv', 'w').write('city,count\\nnorth,3\\nsouth,40\\n')\n"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def copy_job(db: sa.Engine, job_id: str, copies: int) -> None:

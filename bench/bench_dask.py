@@ -27,17 +27,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from subprocess_node import pct
+
 from atoll.cluster.certs import issue, security
 from atoll.cluster.executor import DaskExecutor
 from atoll.engine.executor import Execution, ExecutionSpec, Executor, Limits, Runtime
 from atoll.engine.sandbox import SandboxExecutor
 
 LIMITS = Limits(memory_bytes=64 * 1024**2, pids=16, wall_seconds=60, output_bytes=1024**2)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(label: str, ms: list[float]) -> str:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from subprocess_node import pct
 
 from atoll.cluster.certs import issue, security
 from atoll.cluster.executor import DaskExecutor
@@ -47,11 +48,6 @@ from atoll.engine.executor import ExecutionResult, ExecutionSpec, ExitReason, Li
 
 LIMITS = Limits(memory_bytes=64 * 1024**2, pids=16, wall_seconds=60, output_bytes=1024**2)
 SLOTS = 4
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(label: str, ms: list[float]) -> str:

@@ -29,6 +29,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import urllib3
+from subprocess_node import pct
 
 from atoll.storage.cache import SourceCache
 from atoll.storage.guard import Limits, SourcePolicy
@@ -43,11 +44,6 @@ KEYS = S3Credentials("bench", "bench-secret")
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(label: str, seconds: list[float], size: int, base: float) -> str:

@@ -18,15 +18,11 @@ import time
 from pathlib import Path
 
 import httpx
+from subprocess_node import pct
 
 from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from tests.helpers import running_provider
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
