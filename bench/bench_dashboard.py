@@ -7,7 +7,7 @@ until the reviewer has ``--held`` held files and the consumer ``--jobs`` jobs. R
 interleaved, so whatever else loads the machine loads each page alike; prints median and p95
 per page and the ratio of medians to the baseline. Goal: each page under 200 ms.
 
-    python bench/bench_dashboard.py --rounds 30 --held 1000 --jobs 10000
+    PYTHONPATH=. python bench/bench_dashboard.py --rounds 30 --held 1000 --jobs 10000
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ output (the baseline), as many outputs as the cap allows, and a flood of small f
 cap. Polls are interleaved, so whatever else loads the machine loads each job alike; prints
 median and p95 per job and the ratio of medians to the baseline, and the size of each answer.
 
-    python bench/bench_status.py --polls 50 --files 1000
+    PYTHONPATH=. python bench/bench_status.py --polls 50 --files 1000
 """
 
 from __future__ import annotations
