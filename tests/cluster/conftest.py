@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from distributed import Client
 
 from atoll.cluster.certs import security
 from atoll.cluster.executor import DaskExecutor
@@ -49,6 +50,32 @@ class Cluster:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "ATOLL_HOME": str(self.home)}
+
+    def start_scheduler(self) -> subprocess.Popen[bytes]:
+        """``atoll cluster scheduler`` at the cluster's address."""
+        port = self.address.rsplit(":", 1)[1]
+        return subprocess.Popen(
+            [
+                sys.executable,
+                *("-m", "atoll", "cluster", "scheduler"),
+                *("--certs", str(self.certs), "--port", port),
+            ],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_for_workers(self, count: int) -> None:
+        """Until ``count`` workers have joined the scheduler (failing with the stderr of a
+        worker that exited instead)."""
+        with Client(self.address, security=security(self.certs, "client"), timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while len(client.scheduler_info(n_workers=-1)["workers"]) < count:
+                dead = [w for w in self.workers.values() if w.poll() is not None]
+                if dead:
+                    pytest.fail(f"a worker did not start: {dead[0].stderr.read()!r}")  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the workers did not join"
+                time.sleep(0.2)
 
     def start_worker(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -96,39 +123,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home.mkdir()
     done = atoll(home, "cluster", "certs", "--certs", str(certs))
     assert done.returncode == 0, done.stderr
-    port = free_port()
-    address = f"tls://127.0.0.1:{port}"
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "atoll",
-            "cluster",
-            "scheduler",
-            "--certs",
-            str(certs),
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "ATOLL_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    cluster = Cluster(address, certs, home, {})
+    cluster = Cluster(f"tls://127.0.0.1:{free_port()}", certs, home, {})
+    scheduler = cluster.start_scheduler()
     try:
         for n in range(WORKERS):
             name = f"test-{os.getpid()}-w{n}"
             cluster.workers[name] = cluster.start_worker(name)
-        from distributed import Client
-
-        with Client(address, security=security(certs, "client"), timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while len(client.scheduler_info(n_workers=-1)["workers"]) < WORKERS:
-                dead = [w for w in cluster.workers.values() if w.poll() is not None]
-                if dead:
-                    pytest.fail(f"a worker did not start: {dead[0].stderr.read()!r}")  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "the workers did not join"
-                time.sleep(0.2)
+        cluster.wait_for_workers(WORKERS)
         yield cluster
     finally:
         for proc in [*cluster.workers.values(), scheduler]:

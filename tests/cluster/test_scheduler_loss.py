@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from distributed import Client
 
 from atoll.chain.records import ConditionState
 from atoll.cluster.certs import security
@@ -43,47 +41,17 @@ from .test_provider_failures import (
 WORKERS = 2
 
 
-def start_scheduler(cluster: Cluster, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "atoll",
-            "cluster",
-            "scheduler",
-            "--certs",
-            str(cluster.certs),
-            "--port",
-            str(port),
-        ],
-        env=cluster.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_for_workers(cluster: Cluster, count: int) -> None:
-    with Client(cluster.address, security=security(cluster.certs, "client"), timeout=60) as c:
-        deadline = time.monotonic() + 120
-        while len(c.scheduler_info(n_workers=-1)["workers"]) < count:
-            dead = [w for w in cluster.workers.values() if w.poll() is not None]
-            assert not dead, "a worker exited"
-            assert time.monotonic() < deadline, "the workers did not join"
-            time.sleep(0.2)
-
-
 @pytest.fixture
 def own_cluster(cluster: Cluster) -> Iterator[tuple[Cluster, list[subprocess.Popen[bytes]]]]:
     """A scheduler (in a list: the test replaces it) and two one-slot workers, with the
     session cluster's certificates."""
-    port = free_port()
-    own = Cluster(f"tls://127.0.0.1:{port}", cluster.certs, cluster.home, {})
-    schedulers = [start_scheduler(own, port)]
+    own = Cluster(f"tls://127.0.0.1:{free_port()}", cluster.certs, cluster.home, {})
+    schedulers = [own.start_scheduler()]
     try:
         for n in range(WORKERS):
             name = f"test-{os.getpid()}-s{n}"
             own.workers[name] = own.start_worker(name, "--slots", "1")
-        wait_for_workers(own, WORKERS)
+        own.wait_for_workers(WORKERS)
         yield own, schedulers
     finally:
         procs = [*own.workers.values(), *schedulers]
@@ -151,8 +119,7 @@ def test_a_killed_scheduler_started_again_loses_no_job(
     # the store still holds every job as not ended
     for job_id, _ in jobs:
         assert not con.status(job_id).terminal
-    port = int(own.address.rsplit(":", 1)[1])
-    schedulers.append(start_scheduler(own, port))
+    schedulers.append(own.start_scheduler())
 
     for job_id, agreement in jobs:
         info = con.wait(job_id, timeout=240)
@@ -178,7 +145,7 @@ def test_a_killed_scheduler_started_again_loses_no_job(
     paid = PRICE * len(jobs)
     assert (tokens(pub.wallet), tokens(con.wallet)) == (before[0] + paid, before[1] - paid)
     # the workers joined the new scheduler: the cluster keeps its nodes
-    wait_for_workers(own, WORKERS)
+    own.wait_for_workers(WORKERS)
 
 
 def test_a_job_whose_scheduler_does_not_come_back_ends_lost(
