@@ -29,11 +29,13 @@ def test_a_holder_whose_connection_dies_loses_the_lease_to_the_next(pg_db: sa.En
     try:
         assert first.take()
         assert not second.take()
-        # what the server sees when the holder's process is killed: its session ends
+        # what the server sees when the holder's process is killed: its session ends.
+        # The timeout makes the server wait until that backend has exited (and so let go of
+        # its locks): without one the call returns as soon as the signal is sent.
         with pg_db.connect() as conn:
             conn.execute(
                 sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                     "WHERE application_name = 'one' AND datname = current_database()"
                 )
             )
