@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from atoll.disclosure import matcher
 from atoll.disclosure.echo import Columns, OutputIndex, identifying_name, match
-from atoll.disclosure.tokens import key, tokens
+from atoll.disclosure.tokens import tokens
 from tests.disclosure.texts import texts
 
 RECORD = ["P10001", "Ada Abbott", "F", "north", "34", "51234.12"]
 COLUMNS = Columns(identifiers=frozenset({0, 1}), quasi=frozenset())
 
 
-def _fields(record: list[str]) -> list[tuple[int, tuple[int, ...], bool]]:
-    return [(c, tuple(key(t) for t in tokens(v)), len(v) >= 4) for c, v in enumerate(record)]
+def _fields(record: list[str]) -> list[tuple[int, tuple[str, ...], bool]]:
+    return [(c, tuple(tokens(v)), len(v) >= 4) for c, v in enumerate(record)]
 
 
 def _how(*rows: str, record: list[str] = RECORD, columns: Columns = COLUMNS) -> list[str]:
@@ -59,7 +61,7 @@ def test_a_token_common_to_many_rows_is_not_indexed_but_still_compared() -> None
     for i in range(100):
         index.add(0, f"line {i}", tokens(f"north {i}"))
     index.add(0, "line 101", tokens("north P10001 Ada Abbott"))
-    assert key("north") in index.common
+    assert "north" in index.common and "north" not in index.postings
     found = match(index, _fields(RECORD), len(RECORD), COLUMNS)
     assert [index.rows[row][1] for row, _, _ in found] == ["line 101"]
 
@@ -142,13 +144,13 @@ def test_rows_holding_the_mark_are_indexed_one_by_one() -> None:
     index = OutputIndex(universe=UNIVERSE)
     index.add_texts(0, ["row 2", "row 3", "row 4"], rows)
     assert [place for _, place, _ in index.rows] == ["row 3", "row 4"]
-    expected = [frozenset(map(key, ["3", "north"])), frozenset(map(key, ["north", "120"]))]
+    expected = [frozenset(["3", "north"]), frozenset(["north", "120"])]
     assert index.sets == expected
 
 
 def test_the_spellings_made_at_once_are_each_token_s_own() -> None:
     """Every token's spellings, made for all the tokens added at once, are those
-    :func:`~atoll.disclosure.tokens.spellings` gives it, each under the token's key."""
+    :func:`~atoll.disclosure.tokens.spellings` gives it, each under the token."""
     import random
 
     from atoll.disclosure.tokens import spellings
@@ -159,7 +161,7 @@ def test_the_spellings_made_at_once_are_each_token_s_own() -> None:
         words = ["".join(rng.choices(pieces, k=rng.randint(1, 5))) for _ in range(8)]
         index = OutputIndex()
         index.add(0, "line 1", words)
-        expected = {s: key(w) for w in set(words) for s in spellings(w)}
+        expected = {s: w for w in set(words) for s in spellings(w)}
         assert index.spelled == expected, words
         assert index.spellings == set(expected)
 
@@ -208,3 +210,32 @@ def test_rows_added_at_once_are_the_rows_added_one_by_one(budget: int) -> None:
     # looked up by, and (with the small budget) rows that did not fit
     assert shared and (crowded or budget < 1000) and overflown == (budget < 1000)
     assert echo.COMMON < 160
+
+
+def test_with_the_inputs_known_a_token_s_spellings_are_the_inputs_own(tmp_path: Path) -> None:
+    """Given the inputs' own spellings of each normal form (``007`` and ``7.0`` for ``7``,
+    ``North.`` for ``north``), the index spells its tokens as the inputs do, which the
+    spellings it would make itself miss; its rows are the same either way."""
+    from atoll.disclosure import _universe
+    from atoll.disclosure.inputs import profile
+    from atoll.models.output_policy import OutputChecks
+
+    data = tmp_path / "in.csv"
+    data.write_text("id,region,income\n007,North.,12.50\n8,south,7.0\n9,x,3\n")
+    known = _universe([data], [profile(data, OutputChecks())])
+    assert known is not None
+    told = OutputIndex(
+        universe=known.universe,
+        normals=known.normals,
+        respelled=known.respelled,
+        abnormal=known.abnormal,
+    )
+    alone = OutputIndex(universe=known.universe)
+    for index in (told, alone):
+        index.add_texts(0, ["row 2", "row 3", "row 4"], ["7\x1fnorth\x1f12.5", "x", "8\x1f7"])
+    assert (told.rows, told.sets, told.size) == (alone.rows, alone.sets, alone.size)
+    assert told.sets[0] == {"7", "north", "12.5"}
+    assert {"007", "7.0", "north.", "12.50"} <= told.spellings
+    assert not {"007", "north."} & alone.spellings
+    assert told.spelled["007"] == told.spelled["7.0"] == "7"
+    assert told.paired() == {"7", "007", "7.0", "north", "north.", "12.5", "12.50", "8"}

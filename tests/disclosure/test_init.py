@@ -146,6 +146,23 @@ def test_a_sum_dominated_by_two_people_is_held(tmp_path: Path) -> None:
     assert finding.detail.endswith("row 2 column 2")
 
 
+def test_records_the_job_spelled_otherwise_are_held(tmp_path: Path) -> None:
+    """A job that reads a dataset as numbers writes its records back spelled otherwise: an
+    identifier's leading zeros and a figure's trailing zero dropped (as a data frame does).
+    The rows are still the records."""
+    rows = [["member_no", "region", "age", "income"]]
+    rows += [[f"{7300 + i:06d}", REGIONS[i % 4], str(20 + i), f"{51234 + i}.10"] for i in range(50)]
+    data = tmp_path / "in.csv"
+    data.write_text(_csv(rows))
+    out = tmp_path / "out.csv"
+    out.write_text(
+        _csv([["m", "r", "a", "i"]] + [[str(int(r[0])), r[1], r[2], r[3][:-1]] for r in rows[1:]])
+    )
+    (file,) = check_files([Candidate(0, "output", "out.csv", out)], [data], OutputChecks()).files
+    echoes = [f.detail for f in file.findings if f.check == "echo"]
+    assert echoes == ["row 2 (and 49 more) reproduces a record of input 1 in full"]
+
+
 def test_a_model_on_few_observations_is_held(check: Check) -> None:
     summary = REGRESSION_SUMMARY.replace("400", "  8").replace("397", "  5")
     (file,) = check({}, log=summary).files

@@ -29,7 +29,7 @@ from itertools import compress, count, repeat
 from atoll.disclosure import matcher
 from atoll.disclosure.matcher import LineSearch, line_hits
 from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
-from atoll.disclosure.tokens import key, normal, parts, parts_by, spellings, tokens
+from atoll.disclosure.tokens import normal, parts, parts_by, spellings, tokens
 
 #: an output token shared by more rows than this is looked up by the rows' sets, not indexed
 COMMON = 64
@@ -61,10 +61,14 @@ def _normal(raw: Iterable[str]) -> list[str]:
     return list(filter(None, map(normal, raw)))
 
 
-def _spelled_rows(spelled: Mapping[str, str], found: Iterable[AbstractSet[str]]) -> list[list[str]]:
+def _spelled_rows(
+    spelled: Mapping[str, str], found: Iterable[AbstractSet[str]]
+) -> list[frozenset[str]]:
     """Each row's tokens (members of ``spelled``) as their normal forms, less those that have
     none: mapped in C, row after row."""
-    return list(map(list, map(filter, repeat(None), map(map, repeat(spelled.__getitem__), found))))
+    return list(
+        map(frozenset, map(filter, repeat(None), map(map, repeat(spelled.__getitem__), found)))
+    )
 
 
 def identifying_name(name: str) -> bool:
@@ -83,19 +87,19 @@ def _other_breaks(text: str) -> bool:
 
 @dataclass
 class OutputIndex:
-    """Every output row as a set of token keys, and the rows each rare token is in.
+    """Every output row as the set of its tokens, and the rows each rare token is in.
 
     A row's tokens are normal (:func:`~atoll.disclosure.tokens.normal`): each is its own
-    key's only normal spelling, so a row's keys need no lookup, and the other spellings an
-    input may give a token (:attr:`spelled`) are made once, for every token at once, when
-    the inputs are first compared, not as each row is added."""
+    only normal spelling, so a row's tokens are its keys, with no lookup. An input may spell
+    a token otherwise (``12.50`` for ``12.5``, ``007`` for ``7``): those spellings
+    (:attr:`spellings`) are made once, for every token at once, when the inputs are first
+    compared, not as each row is added; and each token's rows (:attr:`postings`) are filed
+    only when a record is looked up by them, which most checks never need."""
 
     budget: int = 1_000_000
     #: per row: the position of its file among the candidates, where it is, whether a name
     rows: list[tuple[int, str, bool]] = field(default_factory=list)
-    sets: list[frozenset[int]] = field(default_factory=list)
-    postings: dict[int, list[int]] = field(default_factory=dict)
-    common: set[int] = field(default_factory=set)
+    sets: list[frozenset[str]] = field(default_factory=list)
     #: files some of whose rows did not fit in the budget
     overflow: set[int] = field(default_factory=set)
     size: int = 0
@@ -104,22 +108,35 @@ class OutputIndex:
     universe: frozenset[str] | None = None
     #: each token of :attr:`universe` and its normal form, where known: looked up in C
     normals: Mapping[str, str] | None = None
+    #: per normal form, the inputs' other spellings of it (those not normal as written),
+    #: where known with :attr:`normals`: an output token's spellings are then the inputs'
+    #: own, found by a lookup rather than made
+    respelled: Mapping[str, Sequence[str]] | None = None
+    #: the tokens of :attr:`universe` not normal as written (``42.0``, ``North``), where
+    #: known: a row that holds none of them is its own normal forms
+    abnormal: frozenset[str] | None = None
     #: tokens added, and tokens of file names added, whose spellings are not made yet
     _unspelled: set[str] = field(default_factory=set, repr=False)
     _unspelled_names: set[str] = field(default_factory=set, repr=False)
-    _spelled: dict[str, int] = field(default_factory=dict, repr=False)
+    _spelled: dict[str, str] = field(default_factory=dict, repr=False)
     _spellings: set[str] = field(default_factory=set, repr=False)
     _named: set[str] = field(default_factory=set, repr=False)
+    _postings: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _common: set[str] = field(default_factory=set, repr=False)
+    #: rows whose tokens are filed in :attr:`postings` (the first so many)
+    _posted: int = field(default=0, repr=False)
 
     @property
-    def spelled(self) -> dict[str, int]:
-        """Every spelling an input may give an output token, and the token's key."""
+    def spelled(self) -> Mapping[str, str]:
+        """Every spelling an input may give an output token (at least), and the token."""
         self._spell()
+        if self.normals is not None and self._from_inputs:
+            return self.normals
         return self._spelled
 
     @property
     def spellings(self) -> set[str]:
-        """The same spellings, as a set to intersect with."""
+        """The spellings of the outputs' tokens, as a set to intersect with."""
         self._spell()
         return self._spellings
 
@@ -129,17 +146,73 @@ class OutputIndex:
         self._spell()
         return self._named
 
+    @property
+    def postings(self) -> dict[str, list[int]]:
+        """Per token, the rows it is in, for the tokens in no more than :data:`COMMON` rows."""
+        self._post()
+        return self._postings
+
+    @property
+    def common(self) -> set[str]:
+        """The tokens in more rows than :data:`COMMON`: too common to look a record up by."""
+        self._post()
+        return self._common
+
+    @property
+    def _from_inputs(self) -> bool:
+        return self.normals is not None and self.respelled is not None
+
+    def _post(self) -> None:
+        """File the rows added since last asked under their tokens."""
+        postings, common, sets = self._postings, self._common, self.sets
+        for row in range(self._posted, len(sets)):
+            for k in sets[row]:
+                posting = postings.get(k)
+                if posting is None:
+                    if k not in common:
+                        postings[k] = [row]
+                else:
+                    posting.append(row)
+                    if len(posting) > COMMON:
+                        del postings[k]
+                        common.add(k)
+        self._posted = len(sets)
+
+    def spellings_of(self, words: AbstractSet[str]) -> set[str]:
+        """Every spelling an input may give these tokens (added ones): from the inputs' own
+        spellings where known, else those :func:`~atoll.disclosure.tokens.spellings` makes."""
+        if self._from_inputs:
+            assert self.respelled is not None
+            found = set(words)
+            found.update(*map(self.respelled.__getitem__, self.respelled.keys() & words))
+            return found
+        self._spell()
+        spelled = self._spelled
+        return set(compress(spelled, map(words.__contains__, spelled.values())))
+
     def _spell(self) -> None:
         """Make the spellings of the tokens added since last asked, for all of them at once
-        (a row's tokens are many, and most are numbers): each token is a spelling of itself,
-        and a number also one with trailing zeros, as
-        :func:`~atoll.disclosure.tokens.spellings` spells it."""
+        (a row's tokens are many, and most are numbers)."""
         words = self._unspelled
-        if not words:
-            return
-        self._unspelled = set()
+        if words:
+            self._unspelled = set()
+            if self._from_inputs:
+                self._spellings |= self.spellings_of(words)
+            else:
+                self._make_spellings(words)
+        if self._unspelled_names:
+            names, self._unspelled_names = self._unspelled_names, set()
+            if self._from_inputs:
+                self._named |= self.spellings_of(names)
+            else:
+                for w in names:
+                    self._named.update(spellings(w))
+
+    def _make_spellings(self, words: set[str]) -> None:
+        """Each token is a spelling of itself, and a number also one with trailing zeros, as
+        :func:`~atoll.disclosure.tokens.spellings` spells it."""
         spelled, every = self._spelled, self._spellings
-        spelled.update(zip(words, map(key, words), strict=True))
+        spelled.update(zip(words, words, strict=True))
         every.update(words)
         # the numbers among them, and those with a decimal point, picked out in C: a job's
         # table can hold thousands of distinct figures
@@ -151,14 +224,10 @@ class OutputIndex:
             (("0", "00"), list(compress(numbers, dotted))),
             ((".0", ".00"), list(compress(numbers, map(operator.not_, dotted)))),
         ):
-            keys = list(map(key, group))
             for end in ends:
                 more = list(map(operator.add, group, repeat(end)))
-                spelled.update(zip(more, keys, strict=True))
+                spelled.update(zip(more, group, strict=True))
                 every.update(more)
-        for w in self._unspelled_names:
-            self._named.update(spellings(w))
-        self._unspelled_names = set()
 
     def add_text(self, file: int, place: str, text: str) -> None:
         """Index one output row given as text: with the inputs' tokens known, only those it
@@ -184,9 +253,21 @@ class OutputIndex:
         # cased nor case-ignorable) ends the context a final sigma is lowered in: the rows
         # split back out are each text's own
         rows = parts_by(joined, _ROW_MARK)
-        shared = list(map(self.universe.intersection, rows))
-        spelled = self._normals(set().union(*shared))
-        self.add_rows(file, places, _spelled_rows(spelled, shared))
+        self.add_rows(file, places, self._normal_rows(list(map(self.universe.intersection, rows))))
+
+    def _normal_rows(self, found: Sequence[AbstractSet[str]]) -> list[frozenset[str]]:
+        """Each row's tokens (members of :attr:`universe`) as their normal forms: where the
+        inputs' tokens not normal as written are known, only the rows that hold one of them
+        are spelled anew, the rest kept as they are (most rows of most tables)."""
+        if self.abnormal is None or self.normals is None:
+            return _spelled_rows(self._normals(set().union(*found)), found)
+        rows = list(map(frozenset, found))
+        odd = list(compress(count(), map(operator.not_, map(self.abnormal.isdisjoint, rows))))
+        for i, row in zip(
+            odd, _spelled_rows(self.normals, map(rows.__getitem__, odd)), strict=True
+        ):
+            rows[i] = row
+        return rows
 
     def _normals(self, words: AbstractSet[str]) -> Mapping[str, str]:
         """A mapping that holds the normal form of each of ``words`` (members of
@@ -221,9 +302,8 @@ class OutputIndex:
             else:
                 hits = line_hits(self.universe, text.encode("ascii"))
             if hits is not None:
-                spelled = self._normals(set().union(*hits.values()))
                 places = [f"{label} {number}" for number in hits]
-                self.add_rows(file, places, _spelled_rows(spelled, hits.values()))
+                self.add_rows(file, places, self._normal_rows(list(hits.values())))
                 return
         words = parts(text.replace("\n", _LINE_MARK))
         shared = self.universe.intersection(words) - {_LINE_MARK_TOKEN}
@@ -241,49 +321,44 @@ class OutputIndex:
         for number, found in by_line.items():
             self.add(file, f"{label} {number}", list(filter(None, map(spelled.__getitem__, found))))
 
-    def add_rows(self, file: int, places: Sequence[str], rows: Sequence[list[str]]) -> None:
-        """:meth:`add` of each row in turn (not a name's): a table's tokens are mostly
-        distinct, so gathering each key's rows at once in C (a list made per key through a
-        ``defaultdict``) costs more than this loop."""
-        for place, words in zip(places, rows, strict=True):
-            self.add(file, place, words)
-
-    def add(self, file: int, place: str, words: list[str], name: bool = False) -> None:
-        """Index one output row, given its normal tokens."""
-        if not words:
+    def add_rows(self, file: int, places: Sequence[str], rows: Sequence[Iterable[str]]) -> None:
+        """:meth:`add` of each row in turn (not a name's), at once in C where they all fit
+        in the budget."""
+        sets = list(map(frozenset, rows))
+        total = sum(map(len, sets))
+        if self.size + total > self.budget:
+            for place, words in zip(places, sets, strict=True):
+                self.add(file, place, words)
             return
-        if self.size + len(words) > self.budget:
+        self.size += total
+        kept = list(map(bool, sets))
+        self.rows.extend(zip(repeat(file), compress(places, kept), repeat(False)))
+        self.sets.extend(compress(sets, kept))
+        self._unspelled.update(*sets)
+
+    def add(self, file: int, place: str, words: Iterable[str], name: bool = False) -> None:
+        """Index one output row, given its normal tokens: it counts against the budget by
+        how many distinct tokens it has."""
+        unique = frozenset(words)
+        if not unique:
+            return
+        if self.size + len(unique) > self.budget:
             self.overflow.add(file)
             return
-        self.size += len(words)
-        row = len(self.rows)
+        self.size += len(unique)
         self.rows.append((file, place, name))
-        unique = set(words)
         self._unspelled.update(unique)
         if name:
             self._unspelled_names.update(unique)
-        keys = frozenset(map(key, unique))
-        self.sets.append(keys)
-        postings, common = self.postings, self.common
-        for k in keys:
-            posting = postings.get(k)
-            if posting is None:
-                if k not in common:
-                    postings[k] = [row]
-            else:
-                posting.append(row)
-                if len(posting) > COMMON:
-                    del postings[k]
-                    common.add(k)
+        self.sets.append(unique)
 
     def paired(self) -> set[str]:
         """The spellings of the tokens that share an output row with another token."""
-        keys: set[int] = set()
-        keys.update(*(s for s in self.sets if len(s) >= 2))
-        spelled = self.spelled
-        return set(compress(spelled, map(keys.__contains__, spelled.values())))
+        sets = self.sets
+        paired: set[str] = set().union(*compress(sets, map((1).__lt__, map(len, sets))))
+        return self.spellings_of(paired)
 
-    def rare(self, k: int) -> bool:
+    def rare(self, k: str) -> bool:
         """Whether the token is in few enough rows to be looked up by."""
         return k in self.postings
 
@@ -307,13 +382,13 @@ class Columns:
 
 def match(
     index: OutputIndex,
-    fields: list[tuple[int, tuple[int, ...], bool]],
+    fields: list[tuple[int, tuple[str, ...], bool]],
     total: int,
     columns: Columns,
 ) -> list[tuple[int, str, list[int]]]:
     """The output rows that echo one input record, with how and the identifier columns whose
     values they hold (whose rarity the caller still has to confirm). ``fields``: the record's
-    fields whose tokens all occur in the outputs, as (column, token keys, distinctive);
+    fields whose tokens all occur in the outputs, as (column, tokens, distinctive);
     ``total``: how many non-empty fields the record has."""
     candidates: set[int] = set()
     for _, keys, _ in fields:

@@ -19,7 +19,7 @@ import itertools
 import operator
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, count
 from pathlib import Path
@@ -139,6 +139,10 @@ class Loaded:
     _doubled: list[int] = field(default_factory=list)
     #: the tokens whose normal form is spelled otherwise (``42.0``, ``north.``)
     _respelled: frozenset[str] = frozenset()
+    #: the same, under their normal forms
+    _respellings: dict[str, list[str]] = field(default_factory=dict)
+    #: the tokens of the universe whose normal form is spelled otherwise
+    _abnormal: frozenset[str] = frozenset()
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -158,9 +162,12 @@ class Loaded:
                     normals[w] = n
                     if n != w:
                         respelled.add(w)
+                        self._respellings.setdefault(n, []).append(w)
             every.discard("")
             normals.pop("", None)
+            self._respellings.pop("", None)
             self._respelled = frozenset(respelled)
+            self._abnormal = frozenset(t for t, n in normals.items() if t != n)
             self._normals = normals
             self._universe = frozenset(every)
         return self._universe
@@ -171,6 +178,17 @@ class Loaded:
         spelled normal in Python, job after job."""
         self.universe()
         return self._normals
+
+    def abnormal(self) -> frozenset[str]:
+        """The tokens of :meth:`universe` not normal as written (computed with it)."""
+        self.universe()
+        return self._abnormal
+
+    def respellings(self) -> dict[str, list[str]]:
+        """Per normal form, the file's tokens that are spellings of it but not it as written
+        (``42.0`` and ``042`` for ``42``; computed with :meth:`universe`)."""
+        self.universe()
+        return self._respellings
 
     def postings(self) -> dict[str, list[int]]:
         """Per token (as written), the records that hold it, in order (built once)."""
@@ -206,13 +224,14 @@ class Loaded:
         rarest = self.rarest()
         needed, sets = self.needed(), self.parts
         filed = map(rarest.__getitem__, rarest.keys() & words)
-        candidates = set(itertools.chain.from_iterable(filed))
-        found = set()
-        for i in candidates:
-            n = len(sets[i].intersection(words))
-            if n >= least and n >= needed[i]:
-                found.add(i)
-        return found
+        candidates = list(set(itertools.chain.from_iterable(filed)))
+        # per candidate, in C: how many of ``words`` it holds, against what it must hold
+        held = map(
+            len,
+            map(frozenset.intersection, map(sets.__getitem__, candidates), itertools.repeat(words)),
+        )
+        must = map(max, map(needed.__getitem__, candidates), itertools.repeat(least))
+        return set(compress(candidates, map(operator.ge, held, must)))
 
     def rarest(self) -> dict[str, list[int]]:
         """Per token, the records it is one of the rarest tokens of: as many of a record's
@@ -334,14 +353,14 @@ def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
         return
     labels = tuple(spec.labels)
     _, counts = loaded.grouped(labels)
-    for k in sizes:
-        sizes[k] = counts.get(k, 0)
+    # each step a map in C over the table's groups: a table can have hundreds
+    keys = list(sizes)
+    sizes.update(zip(keys, map(counts.get, keys, itertools.repeat(0)), strict=True))
     for j, c in spec.sums.items():
         totals, tops = loaded.summed(labels, c, dominance_n)
-        for k in sizes:
-            if k in totals:
-                spec.groups.totals[j][k] = totals[k]
-                spec.groups.top[j][k] = tops[k]
+        known = list(compress(keys, map(totals.__contains__, keys)))
+        spec.groups.totals[j].update(zip(known, map(totals.__getitem__, known), strict=True))
+        spec.groups.top[j].update(zip(known, map(tops.__getitem__, known), strict=True))
 
 
 #: inputs up to this size are kept parsed in memory, up to this total
@@ -535,8 +554,8 @@ def scan(
     result = Scan(digits=max((p.digits for p in profiles), default=0))
     spelled, spellings, named = index.spelled, index.spellings, index.named
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
-        pending: list[tuple[int, str, list[tuple[int, int]]]] = []
-        seen: Counter[tuple[int, int]] = Counter()
+        pending: list[tuple[int, str, list[tuple[int, tuple[str, ...]]]]] = []
+        seen: Counter[tuple[int, tuple[str, ...]]] = Counter()
         ids = prof.columns.identifiers
         records, sha256, loaded = _source(path, prof, spellings, index)
         # whether any identifier's token is in the outputs at all (unknown when streamed)
@@ -560,9 +579,9 @@ def scan(
             fields, total = _fields(record, prof, hits, spelled)
             for c, keys, _ in fields:
                 if c in ids:
-                    seen[(c, hash(keys))] += 1
+                    seen[(c, keys)] += 1
             for row, how, id_cols in match(index, fields, total, prof.columns):
-                values = [(c, hash(k)) for c, k, _ in fields if c in id_cols]
+                values = [(c, k) for c, k, _ in fields if c in id_cols]
                 pending.append((row, how, values))
         result.sha256.append(sha256())
         for row, how, values in pending:
@@ -634,8 +653,8 @@ def _covered(cell: str, hits: set[str]) -> bool:
 
 
 def _fields(
-    record: list[str], prof: Profile, hits: set[str], spelled: dict[str, int]
-) -> tuple[list[tuple[int, tuple[int, ...], bool]], int]:
+    record: list[str], prof: Profile, hits: set[str], spelled: Mapping[str, str]
+) -> tuple[list[tuple[int, tuple[str, ...], bool]], int]:
     """A record's fields whose tokens all occur in the outputs, as (column, token keys,
     distinctive), and how many non-empty fields it has. A line of a file that is not a table
     has a field per token."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable
 
 #: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
 _SPLIT = re.compile(r"[^\w@.+\-:]+")
@@ -87,11 +86,6 @@ def name_tokens(name: str) -> list[str]:
     stem = _EXTENSION.sub("", name).replace("_", " ").replace("/", " ")
     split = [t for raw in _NAME_SPLIT.split(stem) if (t := normal(raw))]
     return list(dict.fromkeys(tokens(stem) + split))
-
-
-#: a token's key, its hash: compared only within one check, so the process's own hash will
-#: do (the builtin itself, so that mapping it over many tokens runs in C)
-key: Callable[[str], int] = hash
 
 
 def distinctive(token: str) -> bool:
