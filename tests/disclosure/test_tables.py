@@ -86,6 +86,89 @@ def test_dominance_holds_a_total_two_people_make() -> None:
     assert finding.detail == "1 cells where 2 records make 90% or more of the total: row 2 column 2"
 
 
+def _small_groups_one_by_one(table: Table, threshold: int, groups: Groups | None) -> list[str]:
+    """The small group rule as stated, row after row."""
+    stats = [table.values(j) for j in table.stats]
+    found = []
+    for i, place in enumerate(table.places):
+        if all(column[i] is None for column in stats):
+            continue
+        if table.counts is not None:
+            size = table.values(table.counts)[i] or 0.0
+        else:
+            assert groups is not None
+            size = groups.sizes.get(table.row_keys()[i], 0)
+        if size < threshold:
+            found.append(f"{place} (a group of {int(size)})")
+    return found
+
+
+def _dominated_one_by_one(table: Table, n: int, k: float, groups: Groups) -> list[str]:
+    """The dominance rule as stated, cell after cell."""
+    found = []
+    for j, tops in groups.top.items():
+        for i, key in enumerate(table.row_keys()):
+            value, total = table.values(j)[i], groups.totals[j].get(key, 0.0)
+            if value is not None and total > 0 and sum(tops.get(key, [])[:n]) >= k * total:
+                found.append(f"{table.places[i]} column {j + 1}")
+    return found
+
+
+def test_small_groups_and_dominance_find_the_cells_their_rules_name_row_by_row() -> None:
+    """Both rules, each applied to a whole table at once, hold the rows and cells that
+    applying them to each row in turn holds: groups missing from the inputs, empty and
+    non-numeric statistics, counts given as decimals, totals of zero."""
+    import random
+
+    rng = random.Random(5)
+    seen_small = seen_dominated = 0
+    for _ in range(300):
+        labels = rng.sample(["north", "south", "east", "west", "x"], k=rng.randint(1, 5))
+        counted = rng.random() < 0.5
+        header = (
+            ["region", "n", "mean_income", "sum_income"]
+            if counted
+            else ["region", "mean_income", "sum_income"]
+        )
+        lines = [",".join(header)]
+        for label in labels:
+            cells = [label]
+            if counted:
+                cells.append(rng.choice(["3", "12", "0", "9.0", "150", ""]))
+            cells += [rng.choice(["", "40.5", "NA", "7", "1e3"]) for _ in range(2)]
+            lines.append(",".join(cells))
+        table = _table("\n".join(lines) + "\n", {"income"})
+        n = rng.choice([1, 2, 3])
+        sizes = {(label,): rng.choice([0, 2, 9, 10, 40]) for label in labels if rng.random() < 0.8}
+        stat = len(header) - 1
+        tops = {
+            (label,): sorted(
+                (rng.choice([0.0, 5.0, 90.0]) for _ in range(rng.randint(0, 3))), reverse=True
+            )
+            for label in labels
+            if rng.random() < 0.8
+        }
+        totals = {key: rng.choice([0.0, sum(top), sum(top) + 50.0]) for key, top in tops.items()}
+        groups = Groups(sizes=sizes, top={stat: tops}, totals={stat: totals})
+        threshold = rng.choice([3, 10])
+        expected = _small_groups_one_by_one(table, threshold, groups)
+        found = small_groups(table, threshold, groups)
+        if not table.stats:
+            continue
+        assert [f.detail.split(": ", 1)[1] for f in found] == (
+            [", ".join(expected)] if expected else []
+        ), lines
+        k = rng.choice([0.9, 1])
+        dominated = _dominated_one_by_one(table, n, k, groups)
+        found = dominance(table, n, k, groups)
+        assert [f.detail.split(": ", 1)[1] for f in found] == (
+            [", ".join(dominated)] if dominated else []
+        ), lines
+        seen_small += bool(expected)
+        seen_dominated += bool(dominated)
+    assert seen_small > 20 and seen_dominated > 5
+
+
 def test_markdown_and_json_tables_are_read() -> None:
     (md,) = markdown_tables("# Counts\n\n| sex | n |\n|---|--:|\n| F | 3 |\n| M | 40 |\n")
     assert md.places == ["line 5", "line 6"]
@@ -263,6 +346,64 @@ def test_a_column_s_numbers_are_its_cells_read_one_by_one() -> None:
         expected = [float(c) for c in cells] if all(map(is_number, cells)) else None
         assert numbers(cells) == expected, cells
         assert all_numbers(cells) == (expected is not None), cells
+
+
+def test_a_column_s_kind_is_what_its_cells_read_one_by_one_make_it() -> None:
+    """A column's kind, read by patterns over its cells joined, is what reading each cell as
+    a number gives: whole where every value is whole (``12.0``, ``1e3``, ``.0``), a number
+    where some are not, None where one cell is no number."""
+    import random
+
+    from atoll.disclosure.tables import number_kind
+
+    pieces = ["1", "0", "0", "5", ".", "e", "E", "+", "-", " ", "_", "nan", "\u0663", "x", "\n"]
+    rng = random.Random(22)
+    kinds = set()
+    for _ in range(8000):
+        cells = [
+            "".join(rng.choices(pieces, k=rng.randint(1, 5))) for _ in range(rng.randint(1, 4))
+        ]
+        if not all(map(is_number, cells)):
+            expected = None
+        elif all(float(c).is_integer() for c in cells):
+            expected = "whole"
+        else:
+            expected = "number"
+        assert number_kind(cells) == expected, cells
+        kinds.add(expected)
+    assert kinds == {None, "whole", "number"}
+
+
+def test_a_delimited_text_s_rows_are_those_the_csv_module_reads() -> None:
+    """Rows split from a plain text's lines are the rows ``csv`` reads, for texts with empty
+    lines, empty cells, trailing delimiters and none or some final newlines; a text the
+    lines cannot be split from (quotes, carriage returns) is read by ``csv`` itself."""
+    import csv
+    import io
+    import random
+
+    pieces = ["a", "1", "2.5", " ", ",", "\t", "\n", "\n\n", "é", '"', "\r\n", "x y", ""]
+    rng = random.Random(23)
+    split = 0
+    for _ in range(4000):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 14)))
+        for delimiter in (",", "\t"):
+            try:
+                expected = list(
+                    csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+                )
+            except csv.Error:
+                continue
+            table = parse_delimited(text, delimiter)
+            if len(expected) < 2:
+                assert table is None, text
+                continue
+            assert table is not None
+            assert [table.header, *table.rows] == expected, text
+            if table.lines is not None:
+                split += 1
+                assert [line.split(delimiter) if line else [] for line in table.lines] == expected
+    assert split > 1000
 
 
 def test_the_lines_a_printed_table_is_looked_for_at_are_enough() -> None:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex
@@ -233,11 +233,13 @@ def _read_output(
             # compared with the inputs, so that a reviewer reads what it is, but no more time
             # is spent on it
             limit = checks.maxCsvRows
-            index.add_texts(
-                pos,
-                [*table.places[:limit], "row 1"],
-                [*map("\x1f".join, table.rows[:limit]), "\x1f".join(table.header)],
-            )
+            if table.lines is not None:
+                # each row as the line it was read from: the delimiter splits as a
+                # separator does, so its tokens are its cells'
+                texts = [*table.lines[1 : limit + 1], table.lines[0]]
+            else:
+                texts = [*map("\x1f".join, table.rows[:limit]), "\x1f".join(table.header)]
+            index.add_texts(pos, [*table.places[:limit], "row 1"], texts)
             if not over:
                 file.tables.append(table)
         else:
@@ -255,28 +257,42 @@ def _read_output(
     return file
 
 
-def _universe(
-    inputs: list[Path], profiles: list[Profile]
-) -> tuple[frozenset[str] | None, dict[str, str] | None]:
-    """Every token the inputs hold, and each one's normal form, when they are all small
-    enough to keep parsed."""
+class _Inputs(NamedTuple):
+    """What the output index is told of the inputs, when they are all small enough to keep
+    parsed: every token they hold, each one's normal form, per normal form the inputs' other
+    spellings of it, and the tokens not normal as written."""
+
+    universe: frozenset[str]
+    normals: dict[str, str]
+    respelled: dict[str, list[str]]
+    abnormal: frozenset[str]
+
+
+def _universe(inputs: list[Path], profiles: list[Profile]) -> _Inputs | None:
+    """The inputs' tokens, as :class:`_Inputs`; None when one is too large to keep parsed."""
     if len(profiles) != len(inputs):
-        return None, None
+        return None
     each = []
     for path, prof in zip(inputs, profiles, strict=True):
         try:
             loaded = load(path, prof)
         except (OSError, ValueError, csv.Error):
-            return None, None
+            return None
         if loaded is None:
-            return None, None
+            return None
         each.append(loaded)
     if len(each) == 1:
-        return each[0].universe(), each[0].normals()
+        one = each[0]
+        return _Inputs(one.universe(), one.normals(), one.respellings(), one.abnormal())
     normals: dict[str, str] = {}
+    respelled: dict[str, list[str]] = {}
     for loaded in each:
         normals.update(loaded.normals())
-    return frozenset().union(*(loaded.universe() for loaded in each)), normals
+        for n, words in loaded.respellings().items():
+            respelled.setdefault(n, []).extend(words)
+    universe = frozenset().union(*(loaded.universe() for loaded in each))
+    abnormal = frozenset().union(*(loaded.abnormal() for loaded in each))
+    return _Inputs(universe, normals, respelled, abnormal)
 
 
 def _unreadable(candidate: Candidate, why: str) -> _File:
@@ -321,7 +337,9 @@ def check_files(
     except (OSError, ValueError, csv.Error):
         profiles = []
     allowed = allowed_digits(max((p.digits for p in profiles), default=0))
-    index.universe, index.normals = _universe(inputs, profiles)
+    known = _universe(inputs, profiles)
+    if known is not None:
+        index.universe, index.normals, index.respelled, index.abnormal = known
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:

@@ -20,7 +20,7 @@ import itertools
 import json
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -44,6 +44,9 @@ _NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
+#: a number with no exponent whose value is whole: no digit but zeros after its point
+_WHOLE = r"[-+]?(?:\d+(?:\.0*)?|\.0+)"
+_WHOLE_LINES = re.compile(rf"{_WHOLE}(?:\n{_WHOLE})*")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: each count word with the space that ends it, found in a whole text by one scan in C: the
@@ -126,6 +129,27 @@ def _is_int(cell: str) -> bool:
     return is_number(cell) and float(cell).is_integer()
 
 
+def number_kind(cells: Sequence[str]) -> str | None:
+    """``"whole"`` where every cell is a whole number, ``"number"`` where every cell is a
+    number (as :func:`is_number` reads it) and some are not whole, else None: read by
+    regular expressions over the cells joined, not by ``float`` of each cell (a table's
+    columns are classified on every job, and most are never read as values)."""
+    stripped = list(map(str.strip, cells))
+    joined = "\n".join(stripped)
+    if joined.count("\n") != len(cells) - 1 or not joined.isascii():
+        values = numbers(cells)
+        if values is None:
+            return None
+        return "whole" if all(map(float.is_integer, values)) else "number"
+    if _NUMBER_LINES.fullmatch(joined) is None:
+        return None
+    if "e" in joined or "E" in joined:
+        whole = all(map(float.is_integer, map(float, stripped)))
+    else:
+        whole = _WHOLE_LINES.fullmatch(joined) is not None
+    return "whole" if whole else "number"
+
+
 @dataclass
 class Table:
     """Rows of cells under a header; ``places[i]`` names row ``i`` for a finding."""
@@ -140,6 +164,11 @@ class Table:
     crosstab: bool = False
 
     _values: dict[int, list[float | None]] = field(default_factory=dict, repr=False, compare=False)
+    #: the text's lines, row after row, where the rows are those lines split at the
+    #: delimiter (:func:`plain_lines`)
+    lines: list[str] | None = field(default=None, repr=False, compare=False)
+    #: the columns with a number in every row (set by :func:`classify`)
+    _full: set[int] = field(default_factory=set, repr=False, compare=False)
     _keys: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
     _columns: list[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
 
@@ -192,10 +221,31 @@ class Table:
 
 def parse_delimited(text: str, delimiter: str) -> Table | None:
     """A CSV or TSV file as a table (its first row the header); None when it has no rows."""
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    lines = plain_lines(text)
+    if lines is not None:
+        rows = [line.split(delimiter) if line else [] for line in lines]
+    else:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     if len(rows) < 2:
         return None
-    return Table(rows[0], rows[1:], [f"row {i}" for i in range(2, len(rows) + 1)])
+    table = Table(rows[0], rows[1:], [f"row {i}" for i in range(2, len(rows) + 1)])
+    table.lines = lines
+    return table
+
+
+def plain_lines(text: str) -> list[str] | None:
+    """The lines of a delimited text whose rows are its lines split at the delimiter, as the
+    ``csv`` module reads them (no quote, no carriage return, no NUL, no field over its size
+    limit): split by two calls in C rather than read character by character; None for any
+    other text."""
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if len(text) > csv.field_size_limit() and max(map(len, lines)) > csv.field_size_limit():
+        return None
+    return lines
 
 
 def markdown_tables(text: str) -> list[Table]:
@@ -443,15 +493,10 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     width = len(table.header)
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
-    parsed = [numbers(column) if column else None for column in columns]
-    numeric = [values is not None for values in parsed]
-    read = {j: values for j, values in enumerate(parsed) if values is not None}
-    for j, values in read.items():
-        if len(values) == len(table.rows):
-            # a number in every row: the column's values, as :meth:`Table.values` reads
-            # them (``float`` reads a cell as it reads it stripped), read once for all
-            table._values.setdefault(j, list[float | None](values))
-    integer = [numeric[j] and all(map(float.is_integer, read[j])) for j in range(width)]
+    kinds = [number_kind(column) if column else None for column in columns]
+    numeric = [kind is not None for kind in kinds]
+    integer = [kind == "whole" for kind in kinds]
+    table._full.update(j for j in range(width) if numeric[j] and len(columns[j]) == len(table.rows))
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
             table.counts = j
@@ -520,19 +565,21 @@ def small_cells(table: Table, threshold: int) -> list[Finding]:
         if table.counts is not None
         else []
     )
-    found = [
+    found = sorted(
         (i, j)
         for j in columns
         for i, v in enumerate(table.values(j))
         if v is not None and 0 < v < threshold
-    ]
-    small = [f"{table.places[i]} column {j + 1}" for i, j in sorted(found)]
-    if not small:
+    )
+    if not found:
         return []
+    # only the cells a finding names are spelled out; the rest are counted
+    small = [f"{table.places[i]} column {j + 1}" for i, j in found[:_NAMED]]
     return [
         Finding(
             check="small_cells",
-            detail=f"{len(small)} counts under {threshold}: {_cells(small)}",
+            detail=f"{len(found)} counts under {threshold}: "
+            f"{_cells(small, len(found) - len(small))}",
         )
     ]
 
@@ -550,25 +597,29 @@ def small_groups(table: Table, threshold: int, groups: Groups | None) -> list[Fi
                 "groups the inputs do not show: their sizes are unknown",
             )
         ]
-    stats = [table.values(j) for j in table.stats]
-    valued = [any(v is not None for v in cells) for cells in zip(*stats, strict=True)]
+    if all(map(table._full.__contains__, table.stats)):
+        valued = [True] * len(table.rows)
+    else:
+        stats = [table.values(j) for j in table.stats]
+        valued = [any(v is not None for v in cells) for cells in zip(*stats, strict=True)]
     if table.counts is not None:
         sizes = [v or 0.0 for v in table.values(table.counts)]
     else:
         assert groups is not None
-        sizes = [groups.sizes.get(k, 0) for k in table.row_keys()]
-    small = [
-        f"{place} (a group of {int(size)})"
-        for place, size, has in zip(table.places, sizes, valued, strict=True)
-        if has and size < threshold
-    ]
-    if not small:
+        keys = table.row_keys()
+        sizes = list(map(groups.sizes.get, keys, itertools.repeat(0)))
+    # the rows with a statistic over a small group, picked out in C: a table can be long
+    under = map(operator.gt, itertools.repeat(threshold), sizes)
+    picked = itertools.compress(range(len(sizes)), map(operator.and_, valued, under))
+    rows = list(picked)
+    if not rows:
         return []
+    small = [f"{table.places[i]} (a group of {int(sizes[i])})" for i in rows[:_NAMED]]
     return [
         Finding(
             check="small_group",
             detail=f"statistics in columns {stat_columns} over groups under {threshold}: "
-            + _cells(small),
+            + _cells(small, len(rows) - len(small)),
         )
     ]
 
@@ -579,20 +630,29 @@ def dominance(table: Table, n: int, k: float, groups: Groups | None) -> list[Fin
         return []
     dominated: list[str] = []
     found = []
+    keys = table.row_keys()
     for j, tops in groups.top.items():
-        totals = groups.totals[j]
-        for i, (key, v) in enumerate(zip(table.row_keys(), table.values(j), strict=True)):
-            total = totals.get(key, 0.0)
-            if v is not None and total > 0 and sum(tops.get(key, [])[:n]) >= k * total:
-                found.append((i, j))
-    dominated = [f"{table.places[i]} column {j + 1}" for i, j in found]
-    if not dominated:
+        # per row, in C: its group's total and the sum of its n largest contributions
+        totals = list(map(groups.totals[j].get, keys, itertools.repeat(0.0)))
+        largest = map(tops.get, keys, itertools.repeat(()))
+        top_sums = map(sum, map(operator.getitem, largest, itertools.repeat(slice(0, n))))
+        shares = map(operator.ge, top_sums, map(operator.mul, itertools.repeat(k), totals))
+        valued: Iterable[bool] = (
+            itertools.repeat(True)
+            if j in table._full
+            else map(operator.is_not, table.values(j), itertools.repeat(None))
+        )
+        positive = map(operator.lt, itertools.repeat(0.0), totals)
+        kept = map(operator.and_, map(operator.and_, valued, positive), shares)
+        found += [(i, j) for i in itertools.compress(range(len(keys)), kept)]
+    if not found:
         return []
+    dominated = [f"{table.places[i]} column {j + 1}" for i, j in found[:_NAMED]]
     return [
         Finding(
             check="dominance",
-            detail=f"{len(dominated)} cells where {n} records make {k:.0%} or more of the "
-            f"total: {_cells(dominated)}",
+            detail=f"{len(found)} cells where {n} records make {k:.0%} or more of the "
+            f"total: {_cells(dominated, len(found) - len(dominated))}",
         )
     ]
 
