@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from atoll.disclosure.tokens import distinctive, name_tokens, normal, spellings, tokens
 
 
@@ -52,3 +54,60 @@ def test_the_normal_forms_kept_are_bounded_in_bytes() -> None:
     for i in range(module.CACHED_TOKENS + 10):
         normal(f"{i:0{module.CACHED_LENGTH}d}")
     assert module._cached_normal.cache_info().currsize == module.CACHED_TOKENS
+
+
+def test_a_number_is_what_float_reads_as_one() -> None:
+    """The pattern a number is told by reads what ``float`` reads, on the characters numbers
+    are written with (``inf`` and ``nan`` are words, not numbers)."""
+    import random
+
+    from atoll.disclosure.tokens import NUMBER
+
+    rng = random.Random(31)
+    pieces = ["1", "0", "9", ".", "e", "E", "+", "-", "_"]
+    numbers = 0
+    for _ in range(20000):
+        text = "".join(rng.choices(pieces, k=rng.randint(1, 7)))
+        try:
+            float(text)
+            expected = "_" not in text
+        except ValueError:
+            expected = False
+        assert (NUMBER.fullmatch(text) is not None) == expected, text
+        numbers += expected
+    assert numbers > 2000
+
+
+def test_a_long_run_of_digits_that_is_no_number_is_told_at_once(tmp_path: Path) -> None:
+    """A job that writes a cell or a token of a million digits and then a letter: its
+    checks end (the number pattern reads it once, not once per split of its digits, which
+    would take days). Run in a process of its own: a regular expression holds the
+    interpreter's lock until it ends, so only a process can be stopped."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from pathlib import Path
+from atoll.disclosure import Candidate, check_files
+from atoll.disclosure.tables import is_number, numbers
+from atoll.disclosure.tokens import normal
+from atoll.models.output_policy import OutputChecks
+hostile = "9" * 1_000_000 + "x"
+assert (is_number(hostile), numbers([hostile, "1"]), normal(hostile)) == (False, None, hostile)
+folder = Path(sys.argv[1])
+out, data = folder / "out.csv", folder / "in.csv"
+out.write_text(f"n,mean_x\\n{hostile},{hostile}\\n5,1.5\\n")
+data.write_text("x,y\\n1,2\\n")
+report = check_files([Candidate(0, "output", "out.csv", out)], [data], OutputChecks())
+print(report.files[0].verdict)
+"""
+    # generous: it takes a second; reading the digits once per split of them took hours
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "hold"

@@ -18,7 +18,10 @@ _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c no
 #: what a number may start with
 NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+#: a number, as ``float`` reads one (less ``inf`` and ``nan``): each part possessive, so that
+#: a token of many digits followed by something else fails at once rather than after trying
+#: every split of its digits (time that grows with the square of its length)
+NUMBER = re.compile(r"[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+")
 
 
 #: tokens whose normal form is kept (the most recently used), and the longest kept: a job
@@ -36,7 +39,7 @@ def normal(token: str) -> str:
 
 def _normal(token: str) -> str:
     token = token.strip(".:").lower()
-    if token[:1] not in NUMERIC_START or not _NUMBER.fullmatch(token):
+    if token[:1] not in NUMERIC_START or not NUMBER.fullmatch(token):
         return token
     number = float(token)
     if number.is_integer() and abs(number) < 2**53:
