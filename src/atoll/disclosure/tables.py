@@ -28,7 +28,7 @@ import ahocorasick_rs
 
 from atoll.disclosure.report import Finding
 from atoll.disclosure.runs import word_marks
-from atoll.disclosure.tokens import normal
+from atoll.disclosure.tokens import NUMBER, normal
 
 _COUNT_WORDS = {
     "n", "count", "counts", "freq", "frequency", "size", "num", "nobs", "obs", "observations",
@@ -42,11 +42,8 @@ _SUMLIKE = {"sum", "total", "mean", "avg", "average"}
 _PARTS = re.compile(r"[^a-z0-9]+")
 _NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-_NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*")
-#: a number with no exponent whose value is whole: no digit but zeros after its point
-_WHOLE = r"[-+]?(?:\d+(?:\.0*)?|\.0+)"
-_WHOLE_LINES = re.compile(rf"{_WHOLE}(?:\n{_WHOLE})*")
+_NUMBER = NUMBER
+_NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*+")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: each count word with the space that ends it, found in a whole text by one scan in C: the
@@ -125,29 +122,37 @@ def numbers(cells: Sequence[str]) -> list[float] | None:
     return list(map(float, stripped))
 
 
+#: cells at least this long are read by ``float`` to be told whole (a long enough string of
+#: digits reads as infinity, which is not)
+_LONGEST_PLAIN = 300
+
+
+def column_kind(cells: Sequence[str]) -> tuple[bool, bool]:
+    """Whether every cell (stripped, none empty) is a number, as :func:`is_number` reads it,
+    and whether every value is whole. Cells of digits with one point at most and a minus
+    sign at most are told by string methods mapped in C (a table's columns are classified
+    on every job, and most of them are never read as values: ``float`` of each cell costs
+    more); any other cells are read by :func:`numbers`."""
+    if "".join(cells).isascii() and max(map(len, cells), default=0) < _LONGEST_PLAIN:
+        unsigned = list(map(str.removeprefix, cells, itertools.repeat("-")))
+        if all(map(str.isdigit, unsigned)):
+            return True, True
+        undotted = map(
+            str.replace, unsigned, itertools.repeat("."), itertools.repeat(""), itertools.repeat(1)
+        )
+        if all(map(str.isdigit, undotted)):
+            fractions = map(
+                operator.itemgetter(2), map(str.partition, unsigned, itertools.repeat("."))
+            )
+            return True, not any(map(str.strip, fractions, itertools.repeat("0")))
+    values = numbers(cells)
+    if values is None:
+        return False, False
+    return True, all(map(float.is_integer, values))
+
+
 def _is_int(cell: str) -> bool:
     return is_number(cell) and float(cell).is_integer()
-
-
-def number_kind(cells: Sequence[str]) -> str | None:
-    """``"whole"`` where every cell is a whole number, ``"number"`` where every cell is a
-    number (as :func:`is_number` reads it) and some are not whole, else None: read by
-    regular expressions over the cells joined, not by ``float`` of each cell (a table's
-    columns are classified on every job, and most are never read as values)."""
-    stripped = list(map(str.strip, cells))
-    joined = "\n".join(stripped)
-    if joined.count("\n") != len(cells) - 1 or not joined.isascii():
-        values = numbers(cells)
-        if values is None:
-            return None
-        return "whole" if all(map(float.is_integer, values)) else "number"
-    if _NUMBER_LINES.fullmatch(joined) is None:
-        return None
-    if "e" in joined or "E" in joined:
-        whole = all(map(float.is_integer, map(float, stripped)))
-    else:
-        whole = _WHOLE_LINES.fullmatch(joined) is not None
-    return "whole" if whole else "number"
 
 
 @dataclass
@@ -493,9 +498,11 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     width = len(table.header)
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
-    kinds = [number_kind(column) if column else None for column in columns]
-    numeric = [kind is not None for kind in kinds]
-    integer = [kind == "whole" for kind in kinds]
+    kinds = [column_kind(column) if column else (False, False) for column in columns]
+    numeric = [number for number, _ in kinds]
+    integer = [whole for _, whole in kinds]
+    # a number in every row: no statistic there is missing (its values are read only if
+    # a check needs them)
     table._full.update(j for j in range(width) if numeric[j] and len(columns[j]) == len(table.rows))
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
