@@ -348,29 +348,6 @@ def test_a_column_s_numbers_are_its_cells_read_one_by_one() -> None:
         assert all_numbers(cells) == (expected is not None), cells
 
 
-def test_a_column_s_kind_is_what_its_cells_read_one_by_one_make_it() -> None:
-    """Whether a column is all numbers, and all whole numbers, is what reading each cell as
-    a number says: ``12.0``, ``007``, ``-.0``, ``5.`` and ``1e3`` are whole, ``12.50`` is
-    not, ``--1``, ``1.2.3``, ``-`` and a run of digits too long to be finite are no whole
-    number."""
-    import random
-
-    from atoll.disclosure.tables import column_kind
-
-    pieces = ["1", "0", "0", "5", ".", "-", "-", "+", "e", "_", "\u0663", "x", "9" * 320]
-    rng = random.Random(22)
-    kinds = set()
-    for _ in range(8000):
-        cells = [
-            "".join(rng.choices(pieces, k=rng.randint(1, 4))) for _ in range(rng.randint(1, 4))
-        ]
-        numeric = all(map(is_number, cells))
-        expected = (numeric, numeric and all(float(c).is_integer() for c in cells))
-        assert column_kind(cells) == expected, cells
-        kinds.add(expected)
-    assert kinds == {(False, False), (True, False), (True, True)}
-
-
 def test_a_delimited_text_s_rows_are_those_the_csv_module_reads() -> None:
     """Rows split from a plain text's lines are the rows ``csv`` reads, for texts with empty
     lines, empty cells, trailing delimiters and none or some final newlines; a text the

@@ -122,35 +122,6 @@ def numbers(cells: Sequence[str]) -> list[float] | None:
     return list(map(float, stripped))
 
 
-#: cells at least this long are read by ``float`` to be told whole (a long enough string of
-#: digits reads as infinity, which is not)
-_LONGEST_PLAIN = 300
-
-
-def column_kind(cells: Sequence[str]) -> tuple[bool, bool]:
-    """Whether every cell (stripped, none empty) is a number, as :func:`is_number` reads it,
-    and whether every value is whole. Cells of digits with one point at most and a minus
-    sign at most are told by string methods mapped in C (a table's columns are classified
-    on every job, and most of them are never read as values: ``float`` of each cell costs
-    more); any other cells are read by :func:`numbers`."""
-    if "".join(cells).isascii() and max(map(len, cells), default=0) < _LONGEST_PLAIN:
-        unsigned = list(map(str.removeprefix, cells, itertools.repeat("-")))
-        if all(map(str.isdigit, unsigned)):
-            return True, True
-        undotted = map(
-            str.replace, unsigned, itertools.repeat("."), itertools.repeat(""), itertools.repeat(1)
-        )
-        if all(map(str.isdigit, undotted)):
-            fractions = map(
-                operator.itemgetter(2), map(str.partition, unsigned, itertools.repeat("."))
-            )
-            return True, not any(map(str.strip, fractions, itertools.repeat("0")))
-    values = numbers(cells)
-    if values is None:
-        return False, False
-    return True, all(map(float.is_integer, values))
-
-
 def _is_int(cell: str) -> bool:
     return is_number(cell) and float(cell).is_integer()
 
@@ -498,12 +469,17 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
     width = len(table.header)
     names = [column_key(h) for h in table.header]
     columns = [table.column(j) for j in range(width)]
-    kinds = [column_kind(column) if column else (False, False) for column in columns]
-    numeric = [number for number, _ in kinds]
-    integer = [whole for _, whole in kinds]
-    # a number in every row: no statistic there is missing (its values are read only if
-    # a check needs them)
-    table._full.update(j for j in range(width) if numeric[j] and len(columns[j]) == len(table.rows))
+    parsed = [numbers(column) if column else None for column in columns]
+    numeric = [values is not None for values in parsed]
+    read = {j: values for j, values in enumerate(parsed) if values is not None}
+    for j, values in read.items():
+        if len(values) == len(table.rows):
+            # a number in every row: the column's values, as :meth:`Table.values` reads
+            # them (``float`` reads a cell as it reads it stripped), read once for all;
+            # and no statistic there is missing
+            table._values.setdefault(j, list[float | None](values))
+            table._full.add(j)
+    integer = [numeric[j] and all(map(float.is_integer, read[j])) for j in range(width)]
     for j, name in enumerate(names):
         if table.counts is None and integer[j] and is_count_name(name):
             table.counts = j
