@@ -239,3 +239,68 @@ def test_with_the_inputs_known_a_token_s_spellings_are_the_inputs_own(tmp_path: 
     assert not {"007", "north."} & alone.spellings
     assert told.spelled["007"] == told.spelled["7.0"] == "7"
     assert told.paired() == {"7", "007", "7.0", "north", "north.", "12.5", "12.50", "8"}
+
+
+def test_a_table_indexed_when_first_asked_for_is_the_table_indexed_at_once(
+    tmp_path: Path,
+) -> None:
+    """With the inputs known, a table's rows are indexed only when first asked for: its
+    tokens' spellings are known at once, and its rows, each token's rows and the paired
+    tokens are then those the rows indexed as they are added give. The budget is counted
+    when the table is added, by every word it holds: a table that does not fit is indexed
+    row by row at once, and its rows over the budget are left out as any row is."""
+    import random
+
+    from atoll.disclosure import _universe
+    from atoll.disclosure.inputs import profile
+    from atoll.models.output_policy import OutputChecks
+
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "id,region,income\n007,North.,12.50\n8,south,7.0\n9,x,3\n"
+        + "".join(f"{i},east,{i}.5\n" for i in range(10, 200))
+    )
+    known = _universe([data], [profile(data, OutputChecks())])
+    assert known is not None
+    rng = random.Random(3)
+    cells = ["7", "north", "12.5", "x", "east", "8", "3", "120", "", "Ada", "ΣΟΦΙΑΣ"] + [
+        f"{i}.5" for i in range(10, 40)
+    ]
+    for budget in (1_000_000, 300):
+        for _ in range(50):
+            later = OutputIndex(budget=budget, **known._asdict())
+            now = OutputIndex(universe=known.universe, normals=known.normals)
+            files = rng.randint(1, 3)
+            for file in range(files):
+                texts = [
+                    ",".join(rng.choices(cells, k=rng.randint(0, 5)))
+                    for _ in range(rng.randint(0, 80))
+                ]
+                places = [f"row {i}" for i in range(len(texts))]
+                for index in (later, now):
+                    index.add(file, "name", ["north", "x"], name=True)
+                    index.add_texts(file, places, texts)
+            tokens = set().union(*now.sets)
+            if later.overflow:
+                # each file's rows all indexed, or the file marked as not all compared
+                assert budget < 1000 and later.size <= budget
+                for file in range(files):
+                    mine = sorted(r for r in later.rows if r[0] == file)
+                    assert file in later.overflow or mine == sorted(
+                        r for r in now.rows if r[0] == file
+                    )
+                continue
+            assert later.spellings == later.spellings_of(tokens)
+            assert {"007", "north."} & later.spellings == {"007", "north."} & {
+                s for t in tokens for s in ({t} | set(known.respelled.get(t, [])))
+            }
+            rows = sorted(zip(later.rows, later.sets, strict=True))
+            assert rows == sorted(zip(now.rows, now.sets, strict=True))
+            paired = set().union(*(s for s in now.sets if len(s) > 1))
+            assert later.paired() == later.spellings_of(paired)
+            # the same rows under each token (numbered in another order: the names first)
+            assert {k: sorted(later.rows[r] for r in v) for k, v in later.postings.items()} == {
+                k: sorted(now.rows[r] for r in v) for k, v in now.postings.items()
+            }
+            assert later.common == now.common
+            assert not later.overflow and later.size >= now.size

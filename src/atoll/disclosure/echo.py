@@ -94,12 +94,17 @@ class OutputIndex:
     a token otherwise (``12.50`` for ``12.5``, ``007`` for ``7``): those spellings
     (:attr:`spellings`) are made once, for every token at once, when the inputs are first
     compared, not as each row is added; and each token's rows (:attr:`postings`) are filed
-    only when a record is looked up by them, which most checks never need."""
+    only when a record is looked up by them, which most checks never need.
+
+    With the inputs known in full, a table's rows are not even taken apart as they are
+    added (:meth:`add_texts`): only the tokens they hold between them are noted (one split
+    of them all), and the rows are indexed one by one when first asked for (:attr:`rows`,
+    :attr:`sets`, :attr:`postings`, :meth:`paired`): when some record shares its tokens
+    with the outputs, which an aggregate's checks mostly find none does."""
 
     budget: int = 1_000_000
-    #: per row: the position of its file among the candidates, where it is, whether a name
-    rows: list[tuple[int, str, bool]] = field(default_factory=list)
-    sets: list[frozenset[str]] = field(default_factory=list)
+    _rows: list[tuple[int, str, bool]] = field(default_factory=list, repr=False)
+    _sets: list[frozenset[str]] = field(default_factory=list, repr=False)
     #: files some of whose rows did not fit in the budget
     overflow: set[int] = field(default_factory=set)
     size: int = 0
@@ -125,6 +130,21 @@ class OutputIndex:
     _common: set[str] = field(default_factory=set, repr=False)
     #: rows whose tokens are filed in :attr:`postings` (the first so many)
     _posted: int = field(default=0, repr=False)
+    #: tables added whose rows are not indexed yet: (file, places, texts), in order
+    _pending: list[tuple[int, list[str], list[str]]] = field(default_factory=list, repr=False)
+
+    @property
+    def rows(self) -> list[tuple[int, str, bool]]:
+        """Per row: the position of its file among the candidates, where it is, whether a
+        name."""
+        self._index_pending()
+        return self._rows
+
+    @property
+    def sets(self) -> list[frozenset[str]]:
+        """Per row, its tokens."""
+        self._index_pending()
+        return self._sets
 
     @property
     def spelled(self) -> Mapping[str, str]:
@@ -164,7 +184,8 @@ class OutputIndex:
 
     def _post(self) -> None:
         """File the rows added since last asked under their tokens."""
-        postings, common, sets = self._postings, self._common, self.sets
+        sets = self.sets
+        postings, common = self._postings, self._common
         for row in range(self._posted, len(sets)):
             for k in sets[row]:
                 posting = postings.get(k)
@@ -252,8 +273,36 @@ class OutputIndex:
         # lower case and the separators are character by character, and the mark (neither
         # cased nor case-ignorable) ends the context a final sigma is lowered in: the rows
         # split back out are each text's own
+        if self.normals is not None and self.respelled is not None:
+            # their tokens all at once, as each row's put together: a space, like the
+            # mark, is neither cased nor case-ignorable and splits no token apart
+            words = parts(" ".join(texts))
+            if self.size + len(words) <= self.budget:
+                # the rows' tokens are at most all the words: that much of the budget is
+                # theirs, whenever they are indexed
+                self.size += len(words)
+                self._pending.append((file, list(places), list(texts)))
+                normals = self.normals
+                shared = self.universe.intersection(words)
+                self._unspelled.update(filter(None, map(normals.__getitem__, shared)))
+                return
+        self.add_rows(file, places, self._split_rows(joined))
+
+    def _split_rows(self, joined: str) -> list[frozenset[str]]:
+        """The rows joined by the mark, each as its normal tokens that the inputs hold."""
+        assert self.universe is not None
+        # lower case and the separators are character by character, and the mark (neither
+        # cased nor case-ignorable) ends the context a final sigma is lowered in: the rows
+        # split back out are each text's own
         rows = parts_by(joined, _ROW_MARK)
-        self.add_rows(file, places, self._normal_rows(list(map(self.universe.intersection, rows))))
+        return self._normal_rows(list(map(self.universe.intersection, rows)))
+
+    def _index_pending(self) -> None:
+        """Index the rows of the tables added and not indexed yet (their part of the budget
+        is already counted)."""
+        while self._pending:
+            file, places, texts = self._pending.pop(0)
+            self._append_rows(file, places, self._split_rows(_ROW_MARK.join(texts)))
 
     def _normal_rows(self, found: Sequence[AbstractSet[str]]) -> list[frozenset[str]]:
         """Each row's tokens (members of :attr:`universe`) as their normal forms: where the
@@ -331,10 +380,13 @@ class OutputIndex:
                 self.add(file, place, words)
             return
         self.size += total
-        kept = list(map(bool, sets))
-        self.rows.extend(zip(repeat(file), compress(places, kept), repeat(False)))
-        self.sets.extend(compress(sets, kept))
+        self._append_rows(file, places, sets)
         self._unspelled.update(*sets)
+
+    def _append_rows(self, file: int, places: Sequence[str], sets: list[frozenset[str]]) -> None:
+        kept = list(map(bool, sets))
+        self._rows.extend(zip(repeat(file), compress(places, kept), repeat(False)))
+        self._sets.extend(compress(sets, kept))
 
     def add(self, file: int, place: str, words: Iterable[str], name: bool = False) -> None:
         """Index one output row, given its normal tokens: it counts against the budget by
@@ -346,14 +398,15 @@ class OutputIndex:
             self.overflow.add(file)
             return
         self.size += len(unique)
-        self.rows.append((file, place, name))
+        self._rows.append((file, place, name))
         self._unspelled.update(unique)
         if name:
             self._unspelled_names.update(unique)
-        self.sets.append(unique)
+        self._sets.append(unique)
 
     def paired(self) -> set[str]:
-        """The spellings of the tokens that share an output row with another token."""
+        """The spellings of the tokens that share an output row with another token (a
+        subset of :attr:`spellings`, found by indexing every row)."""
         sets = self.sets
         paired: set[str] = set().union(*compress(sets, map((1).__lt__, map(len, sets))))
         return self.spellings_of(paired)

@@ -603,7 +603,11 @@ def _source(
         # with no quasi-identifiers marked and no file name to match, an echo with no
         # identifier is the whole record in one row, all of whose tokens are then paired
         whole = not prof.columns.quasi and not index.named
-        picked = loaded.holding(index.paired(), least=2, whole=whole)
+        # a whole record is looked for among all the outputs' tokens rather than those that
+        # share a row (which needs every row indexed): the records found are then compared
+        # row by row as any other
+        words = index.spellings if whole else index.paired()
+        picked = loaded.holding(words, least=2, whole=whole)
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
             picked |= loaded.holding(ids)
