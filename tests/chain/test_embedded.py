@@ -23,6 +23,7 @@ from atoll.chain import (
     EmbeddedChain,
     dev_accounts,
     did_bytes,
+    prune,
 )
 
 GOV, PUBLISHER, PROVIDER, CONSUMER, STRANGER = dev_accounts()[:5]
@@ -337,3 +338,32 @@ def test_the_trie_s_node_cache_is_let_go_after_each_block(contract_cache: Path) 
         c.faucet(STRANGER, 10**30)
     assert cache.cache_info().currsize <= 40
     chain.close()
+
+
+def test_a_compaction_leaves_the_state_cache_as_it_found_it(
+    tmp_path: Path, contract_cache: Path
+) -> None:
+    """A compaction reads every live node once: through the cache, it would replace the
+    nodes the next blocks need (and churn the server's memory with the whole state)."""
+    path = tmp_path / "chain.sqlite"
+    chain = EmbeddedChain(path, compact_every=0)
+    c = _deploy(chain, contract_cache)
+    c.faucet(CONSUMER, 50 * 10**18)
+    _agreements(c, 4)
+    chain.close()
+    reopened = EmbeddedChain(path, compact_every=0)  # nothing of the state cached yet
+
+    def cached_nodes() -> list[bytes]:
+        items = reopened._kv._cache._items.items()
+        return [k for k, v in items if prune.is_trie_node(prune.decode(v))]
+
+    try:
+        before = cached_nodes()
+        assert reopened.compact() > 0
+        # the headers of the states it keeps are read as any read is; the nodes are not
+        assert cached_nodes() == before
+        again = Contracts(reopened, c.book, cache_dir=contract_cache)
+        _agreements(again, 1, start=50)  # and blocks still read and cache what they need
+        assert len(cached_nodes()) > len(before)
+    finally:
+        reopened.close()

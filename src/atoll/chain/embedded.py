@@ -139,12 +139,24 @@ class SqliteKV(BaseDB):
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
-        if row is None:
+        value = self._read(key)
+        if value is None:
             raise KeyError(key)
-        value = bytes(row[0])
         self._remember(key, value)
         return value
+
+    def peek(self, key: bytes) -> bytes | None:
+        """The value of ``key`` (None if absent) without making it recent or caching it: a
+        walk over the whole state (compaction) would otherwise replace every cached node
+        with one it reads once, and the nodes the next blocks need would be read again."""
+        if key in self._pending:
+            return self._pending[key]
+        cached = self._cache.peek(key)
+        return cached if cached is not None else self._read(key)
+
+    def _read(self, key: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._pending[key] = value
@@ -559,10 +571,7 @@ class EmbeddedChain:
             return len(garbage)
 
     def _stored(self, key: bytes) -> bytes | None:
-        try:
-            return self._kv[key]
-        except KeyError:
-            return None
+        return self._kv.peek(key)
 
     def kv_bytes(self) -> int:
         """Bytes of keys and values in the chain's key-value table."""

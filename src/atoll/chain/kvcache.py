@@ -29,6 +29,10 @@ class ByteBoundedLRU:
             self._items.move_to_end(key)
         return value
 
+    def peek(self, key: bytes) -> bytes | None:
+        """The value of ``key`` without making it the most recently used."""
+        return self._items.get(key)
+
     def put(self, key: bytes, value: bytes) -> None:
         self.pop(key)
         cost = entry_size(key, value)
