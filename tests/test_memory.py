@@ -98,3 +98,46 @@ def test_the_cap_holds_only_for_threads_started_after_it() -> None:
     threads started before the cap and hands them to later threads."""
     assert _arenas_after("first") <= memory.ARENAS
     assert _arenas_after("late") > memory.ARENAS
+
+
+#: runs in a fresh interpreter: frees an 8 MiB block (mapped: glibc then raises its threshold
+#: to that size unless it was fixed), then allocates 1 MiB; prints whether that block was mapped
+_THRESHOLD_SCRIPT = """
+import ctypes, sys
+from atoll import memory
+
+info = ctypes.CDLL(None).mallinfo2
+info.restype = memory._MallInfo2
+if sys.argv[1] == "fixed":
+    assert memory.fix_mmap_threshold()
+big = bytearray(8 << 20)
+del big
+mapped = info().hblks
+block = bytearray(1 << 20)
+print(info().hblks - mapped)
+"""
+
+
+def _mapped_after_a_big_free(order: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    done = subprocess.run(
+        [sys.executable, "-c", _THRESHOLD_SCRIPT, order],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not memory.Trimmer().available, reason="needs glibc's mallinfo2")
+def test_big_blocks_stay_out_of_the_heap_once_the_threshold_is_fixed() -> None:
+    """Left to itself glibc serves a megabyte from the heap once it has freed a bigger mapped
+    block; fixed, the threshold holds."""
+    assert _mapped_after_a_big_free("fixed") == 1
+    assert _mapped_after_a_big_free("dynamic") == 0
+
+
+def test_an_operators_own_threshold_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert memory.fix_mmap_threshold() is False

@@ -6,6 +6,13 @@ take turns through the job-end and status paths fragments the lot, and its resid
 creeps up with the jobs it has run. Its threads mostly run Python, one at a time under the
 interpreter's lock, so a couple of arenas cost no speed. Measured with ``bench/bench_growth.py``.
 
+glibc also moves its threshold for serving a block with a mapping of its own (rather than
+from the heap) up to the largest such block freed so far: once the server has freed a few
+megabytes at once (a compaction's sets, a file read in 1 MiB pieces, even a JSON table read at
+import), blocks of that size come from the heap, where the long-lived ones allocated around
+them keep the heap from shrinking after they are freed. :func:`fix_mmap_threshold` holds the
+threshold where it starts, which also stops glibc from raising its trim threshold with it.
+
 Even so, what a burst of jobs frees stays in the allocator's free lists, in the middle of the
 heap, where glibc does not hand it back by itself: a thread (:func:`start_trimming`) checks
 once a second how much lies free and, past a few megabytes, has ``malloc_trim`` return it.
@@ -23,11 +30,31 @@ M_ARENA_MAX = -8
 ARENAS = 2
 
 
+#: glibc's ``mallopt`` parameter for the size from which a block gets a mapping of its own
+M_MMAP_THRESHOLD = -3
+#: that size: glibc's own starting point is half of it, and asyncio reads a socket into
+#: 256 KiB blocks (cut down at once to what was read), mapped then like every bigger block
+MMAP_THRESHOLD = 256 << 10
+
+
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Cap glibc's malloc arenas for the threads started from now on; True if applied. An
     operator's own ``MALLOC_ARENA_MAX`` wins, and a libc without ``mallopt`` is left alone."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
+    return _mallopt(M_ARENA_MAX, arenas)
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
+    """Serve blocks of ``size`` bytes and more with mappings of their own, whatever the process
+    frees later (glibc would raise the threshold); True if applied. An operator's own
+    ``MALLOC_MMAP_THRESHOLD_`` wins."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    return _mallopt(M_MMAP_THRESHOLD, size)
+
+
+def _mallopt(param: int, value: int) -> bool:
     name = ctypes.util.find_library("c")
     if name is None:
         return False
@@ -37,7 +64,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    return bool(mallopt(param, value))
 
 
 #: free bytes in the allocator's arenas past which they are handed back to the system

@@ -1,5 +1,6 @@
-"""``atoll serve`` caps glibc's malloc arenas before it builds the node (atoll.memory): the
-node's threads start while it is built, and arenas made before the cap are kept."""
+"""``atoll serve`` caps glibc's malloc arenas and fixes its mmap threshold before it builds the
+node (atoll.memory): the node's threads start while it is built, and arenas made before the cap
+are kept."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ class _Built(Exception):
     pass
 
 
-def test_serve_caps_the_arenas_before_the_node_is_built(
+def test_serve_tunes_malloc_before_the_node_is_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
     init_home(home, own_data_root=str(tmp_path / "data"))
     calls: list[str] = []
     monkeypatch.setattr(memory, "limit_malloc_arenas", lambda: calls.append("cap") or True)
+    monkeypatch.setattr(memory, "fix_mmap_threshold", lambda: calls.append("threshold") or True)
 
     def build(*_args: object, **_kwargs: object) -> None:
         calls.append("build")
@@ -31,4 +33,4 @@ def test_serve_caps_the_arenas_before_the_node_is_built(
     monkeypatch.setattr(node, "build_provider", build)
     with pytest.raises(_Built):
         serve_cli.serve(home=home, host="127.0.0.1", port=0, log_level="warning")
-    assert calls == ["cap", "build"]
+    assert calls == ["cap", "threshold", "build"]

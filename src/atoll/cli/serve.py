@@ -141,7 +141,7 @@ def serve(
 ) -> None:
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     need_provider()
-    cap_arenas()
+    tune_malloc()
     from atoll.node import build_provider
     from atoll.server import bind, bound_port, check_log_level
     from atoll.server import serve as run
@@ -167,14 +167,16 @@ def serve(
                 raise typer.Exit(ERROR) from None
 
 
-def cap_arenas() -> None:
-    """Cap glibc's malloc arenas (:mod:`atoll.memory`) before the node is built: building it
-    starts threads (the engine's runners, the rate limiter's expiry), and glibc keeps every
-    arena those threads made before the cap, handing them out to later threads in turn: capped
-    only once the server ran, it still had five."""
-    from atoll.memory import limit_malloc_arenas
+def tune_malloc() -> None:
+    """Cap glibc's malloc arenas and fix its mmap threshold (:mod:`atoll.memory`) before the
+    node is built: building it starts threads (the engine's runners, the rate limiter's
+    expiry), and glibc keeps every arena those threads made before the cap, handing them out
+    to later threads in turn: capped only once the server ran, it still had five. Building it
+    also imports a JSON table big enough to raise the threshold."""
+    from atoll.memory import fix_mmap_threshold, limit_malloc_arenas
 
     limit_malloc_arenas()
+    fix_mmap_threshold()
 
 
 def _stop(signum: int, frame: FrameType | None) -> NoReturn:
@@ -193,7 +195,7 @@ def operator_serve(
 ) -> None:
     """Run the Operator-Service and engine alone; only allowed, signed callers get in."""
     need_provider()
-    cap_arenas()
+    tune_malloc()
     from atoll.node import operator_app as build
     from atoll.server import serve as run
 
