@@ -79,17 +79,18 @@ ctypes.CDLL(None).malloc_stats()
 """
 
 
-def _arenas_after(order: str) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    done = subprocess.run(
-        [sys.executable, "-c", _ARENAS_SCRIPT, order],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+def _fresh(script: str, arg: str, unset: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run with ``arg`` in a fresh interpreter, without the variable ``unset``
+    (an operator's own setting, which would win over the one tried)."""
+    env = {k: v for k, v in os.environ.items() if k != unset}
+    return subprocess.run(
+        [sys.executable, "-c", script, arg], env=env, capture_output=True, text=True, check=True
     )
+
+
+def _arenas_after(order: str) -> int:
     # malloc_stats writes one "Arena N:" block per arena to stderr
-    return done.stderr.count("Arena ")
+    return _fresh(_ARENAS_SCRIPT, order, "MALLOC_ARENA_MAX").stderr.count("Arena ")
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
@@ -119,15 +120,7 @@ print(info().hblks - mapped)
 
 
 def _mapped_after_a_big_free(order: str) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
-    done = subprocess.run(
-        [sys.executable, "-c", _THRESHOLD_SCRIPT, order],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout)
+    return int(_fresh(_THRESHOLD_SCRIPT, order, "MALLOC_MMAP_THRESHOLD_").stdout)
 
 
 @pytest.mark.skipif(not memory.Trimmer().available, reason="needs glibc's mallinfo2")

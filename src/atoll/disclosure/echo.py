@@ -270,10 +270,7 @@ class OutputIndex:
             for place, text in zip(places, texts, strict=True):
                 self.add_text(file, place, text)
             return
-        # lower case and the separators are character by character, and the mark (neither
-        # cased nor case-ignorable) ends the context a final sigma is lowered in: the rows
-        # split back out are each text's own
-        if self.normals is not None and self.respelled is not None:
+        if self._from_inputs:
             # their tokens all at once, as each row's put together: a space, like the
             # mark, is neither cased nor case-ignorable and splits no token apart
             words = parts(" ".join(texts))
@@ -282,9 +279,9 @@ class OutputIndex:
                 # theirs, whenever they are indexed
                 self.size += len(words)
                 self._pending.append((file, list(places), list(texts)))
-                normals = self.normals
+                assert self.normals is not None
                 shared = self.universe.intersection(words)
-                self._unspelled.update(filter(None, map(normals.__getitem__, shared)))
+                self._unspelled.update(filter(None, map(self.normals.__getitem__, shared)))
                 return
         self.add_rows(file, places, self._split_rows(joined))
 

@@ -659,7 +659,7 @@ def _covered(cell: str, hits: set[str]) -> bool:
 def _fields(
     record: list[str], prof: Profile, hits: set[str], spelled: Mapping[str, str]
 ) -> tuple[list[tuple[int, tuple[str, ...], bool]], int]:
-    """A record's fields whose tokens all occur in the outputs, as (column, token keys,
+    """A record's fields whose tokens all occur in the outputs, as (column, tokens,
     distinctive), and how many non-empty fields it has. A line of a file that is not a table
     has a field per token."""
     if not prof.header:

@@ -42,8 +42,7 @@ _SUMLIKE = {"sum", "total", "mean", "avg", "average"}
 _PARTS = re.compile(r"[^a-z0-9]+")
 _NOT_PLAIN = re.compile(r"[|:,=]")
 _SERIES_FOOTER = re.compile(r"Name: (\w+), dtype: int")
-_NUMBER = NUMBER
-_NUMBER_LINES = re.compile(rf"(?:{_NUMBER.pattern})(?:\n(?:{_NUMBER.pattern}))*+")
+_NUMBER_LINES = re.compile(rf"(?:{NUMBER.pattern})(?:\n(?:{NUMBER.pattern}))*+")
 #: what ends a line of ASCII text for ``str.splitlines``, besides a newline
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
 #: each count word with the space that ends it, found in a whole text by one scan in C: the
@@ -89,7 +88,7 @@ def stat_word(name: str) -> str | None:
 
 
 def is_number(cell: str) -> bool:
-    return bool(_NUMBER.fullmatch(cell.strip()))
+    return bool(NUMBER.fullmatch(cell.strip()))
 
 
 def all_numbers(cells: Sequence[str]) -> bool:
@@ -97,7 +96,7 @@ def all_numbers(cells: Sequence[str]) -> bool:
     return numbers(cells) is not None
 
 
-#: what an ASCII number (as :data:`_NUMBER` reads it) is written with, and the newline that
+#: what an ASCII number (as :data:`NUMBER` reads it) is written with, and the newline that
 #: joins cells
 _NUMBER_BYTES = b"0123456789.eE+-\n"
 
@@ -611,7 +610,6 @@ def dominance(table: Table, n: int, k: float, groups: Groups | None) -> list[Fin
     """Sum-like statistics whose ``n`` largest contributions make ``k`` of the total."""
     if groups is None:
         return []
-    dominated: list[str] = []
     found = []
     keys = table.row_keys()
     for j, tops in groups.top.items():
