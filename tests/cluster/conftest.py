@@ -34,11 +34,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     """End a worker as an operator would (SIGTERM: it clears its sandbox), killing it if it
     takes longer than half a minute."""
     proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    _ended(proc, 30)
 
 
 @dataclass
@@ -73,33 +69,44 @@ class Cluster:
             while len(client.scheduler_info(n_workers=-1)["workers"]) < count:
                 dead = [w for w in self.workers.values() if w.poll() is not None]
                 if dead:
-                    pytest.fail(f"a worker did not start: {dead[0].stderr.read()!r}")  # type: ignore[union-attr]
+                    pytest.fail(f"a worker did not start: {self.stderr(dead[0])}")
                 assert time.monotonic() < deadline, "the workers did not join"
                 time.sleep(0.2)
 
     def start_worker(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atoll",
-                "worker",
-                "--scheduler",
-                self.address,
-                "--certs",
-                str(self.certs),
-                "--name",
-                name,
-                "--slots",
-                "2",
-                "--memory-mb",
-                "4096",
-                *extra,
-            ],
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        logs = self.home / "worker-logs"
+        logs.mkdir(exist_ok=True)
+        # a file, not a pipe: nobody reads a pipe while the session runs, and a worker whose
+        # log filled it would block on its next line
+        with (logs / f"{name}.stderr").open("ab") as stderr:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "atoll",
+                    "worker",
+                    "--scheduler",
+                    self.address,
+                    "--certs",
+                    str(self.certs),
+                    "--name",
+                    name,
+                    "--slots",
+                    "2",
+                    "--memory-mb",
+                    "4096",
+                    *extra,
+                ],
+                env=self.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+
+    def stderr(self, proc: subprocess.Popen[bytes]) -> str:
+        """What a worker this cluster started wrote to its stderr, the last 4 KB."""
+        name = proc.args[proc.args.index("--name") + 1]  # type: ignore[union-attr,index]
+        text = (self.home / "worker-logs" / f"{name}.stderr").read_text(errors="replace")
+        return text[-4096:]
 
 
 def atoll(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -132,17 +139,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster.wait_for_workers(WORKERS)
         yield cluster
     finally:
-        for proc in [*cluster.workers.values(), scheduler]:
+        # the workers first, then their scheduler: a worker that saw its scheduler go before
+        # its own stop would try to join it again
+        for proc in cluster.workers.values():
             proc.terminate()
-        for proc in [*cluster.workers.values(), scheduler]:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        killed = [name for name, proc in cluster.workers.items() if not _ended(proc, 30)]
+        scheduler.terminate()
+        _ended(scheduler, 30)
     # a stopped worker clears its sandbox: no job cgroup or staging directory is left
     stages = DEFAULT_STAGE_ROOT
     left = [p.name for p in stages.glob(f"atoll-dask-test-{os.getpid()}-*")]
-    assert left == []
+    assert left == [], (killed, {n: cluster.stderr(p) for n, p in cluster.workers.items()})
+
+
+def _ended(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether ``proc`` ended within ``timeout`` seconds; killed if not."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +198,7 @@ def big_worker(cluster: Cluster, dask_executor: DaskExecutor) -> Iterator[BigWor
             for w in dask_executor.client.scheduler_info(n_workers=-1)["workers"].values()
         ):
             if proc.poll() is not None:
-                pytest.fail(f"the worker did not start: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+                pytest.fail(f"the worker did not start: {cluster.stderr(proc)}")
             assert time.monotonic() < deadline, "the worker did not join"
             time.sleep(0.2)
         yield BigWorker(name, proc, f"http://127.0.0.1:{port}/metrics")
@@ -220,7 +238,7 @@ def holder(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 ]
                 if found:
                     break
-                assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+                assert proc.poll() is None, cluster.stderr(proc)
                 assert time.monotonic() < deadline, "the holder did not join"
                 time.sleep(0.2)
         yield Holder(name, found[0], data_root, jobs_dir)

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from distributed import Security
 from distributed.core import rpc
 
+from atoll.cluster.certs import common_name
 from atoll.cluster.executor import DaskExecution, DaskExecutor
-from atoll.cluster.wire import TOPIC
-from atoll.cluster.worker import RELEASE_HANDLER
-from atoll.engine.executor import ExitReason, Runtime
+from atoll.cluster.wire import TOPIC, dump_spec, execution_id
+from atoll.cluster.worker import RELEASE_HANDLER, AtollWorkerPlugin
+from atoll.engine.executor import ExecutionResult, ExitReason, Runtime
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
 
@@ -166,3 +168,64 @@ def test_only_the_operators_certificate_may_release_a_job(
     execution.release()
     assert answers == [True]
     assert not os.path.ismount(outputs)
+
+
+class _Ended:
+    """A sandbox execution that has ended with exit 0."""
+
+    def wait(self) -> ExecutionResult:
+        return ExecutionResult(ExitReason.EXITED, 0, 0.01)
+
+    def cancel(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+class _Sandbox:
+    def start(self, spec: object, on_log: object) -> _Ended:
+        return _Ended()
+
+
+class _Worker:
+    address = "tls://127.0.0.1:1"
+
+    def log_event(self, topic: str, msg: object) -> None:
+        pass
+
+
+class _OperatorComm:
+    extra_info: ClassVar[dict[str, Any]] = {
+        "peercert": {"subject": ((("commonName", common_name("client")),),)}
+    }
+
+
+def test_a_job_the_worker_answered_released_is_no_longer_the_workers(tmp_path: Path) -> None:
+    """Once the worker has answered a release, the job is gone from it: a second release (or
+    a stop) finds nothing, even while the job's thread has yet to post its release event."""
+    plugin = AtollWorkerPlugin(_Sandbox())  # type: ignore[arg-type]
+    plugin.worker = _Worker()  # type: ignore[assignment]
+    ended, hold = threading.Event(), threading.Event()
+
+    def listener(values: dict[str, Any]) -> None:
+        if "end" in values:
+            ended.set()
+        if values.get("released"):
+            hold.wait(30)  # the job's thread stays here, after the sandbox was freed
+
+    plugin.listeners.append(listener)
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), QUICK, limits=LIMITS)
+    runner = threading.Thread(target=plugin.run, args=(dump_spec(spec),))
+    runner.start()
+    try:
+        assert ended.wait(30)
+        eid = execution_id(spec.job_id)
+        comm: Any = _OperatorComm()
+        assert asyncio.run(plugin.release_direct(comm, eid)) == {"released": True}
+        assert plugin.running == 0
+        assert asyncio.run(plugin.release_direct(comm, eid)) == {"released": False}
+        assert plugin.stop(eid) == "unknown"
+    finally:
+        hold.set()
+        runner.join(30)

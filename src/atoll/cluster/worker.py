@@ -192,9 +192,13 @@ class AtollWorkerPlugin(WorkerPlugin):
             return self._run(job, spec, payload)
         finally:
             self._unstage(job)
-            with self._lock:
-                if self._jobs.get(key) is job:
-                    del self._jobs[key]
+            self._drop(job)
+
+    def _drop(self, job: _Job) -> None:
+        key = task_key(job.execution_id)
+        with self._lock:
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
 
     def _run(self, job: _Job, spec: Any, payload: str) -> str:
         execution_id = job.execution_id
@@ -239,8 +243,10 @@ class AtollWorkerPlugin(WorkerPlugin):
             job.released.wait()
         finally:
             execution.release()
-            # gone before the operator hears of the release
+            # gone before the operator hears of the release, and no longer this worker's:
+            # a release or stop that comes after the answer finds nothing to free
             self._unstage(job)
+            self._drop(job)
             job.freed.set()
             self._post(execution_id, released=True)
         return "done"
