@@ -4,11 +4,12 @@ only mutual TLS with the cluster's certificates."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) 
     if attempts < 1:
         raise ValueError("a job needs at least one attempt")
     dask.config.set({"distributed.scheduler.allowed-failures": attempts - 1})
+    with stopped_by_sigterm():
+        await _serve_scheduler(certs, host, port)
+
+
+async def _serve_scheduler(certs: Path, host: str, port: int) -> None:
     async with Scheduler(
         host=host,
         port=port,
@@ -58,6 +64,35 @@ async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) 
         scheduler.add_plugin(PromptClients())
         log.info("scheduler listening at %s", scheduler.address)
         await scheduler.finished()
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM cancels the running task, and the block ends quietly when it
+    did. Not an exception raised from a signal handler: that lands wherever the loop is, and
+    in a busy scheduler or worker a comm's or a task's handler caught it and went on, so that
+    a stopped process kept running (and a worker its jobs' sandboxes). A cancel lands where
+    the task waits, and the Dask server closes on its way out of its ``async with``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        if not stopped:
+            stopped.append(True)
+            task.cancel()
+
+    previous = signal.getsignal(signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
 
 
 class PromptClients(SchedulerPlugin):
@@ -121,40 +156,41 @@ async def serve_worker(
     resources.update(held(data_roots))
     if jobs_dir is not None:
         jobs_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
-        state = NodeState(slots)
-        async with Worker(
-            scheduler,
-            name=name,
-            host=host,
-            nthreads=slots + CONTROL_THREADS,
-            resources=resources,
-            security=security(certs, "worker"),
-            plugins=(plugin,),
-            memory_limit=0,
-            dashboard=False,
-        ) as worker:
-            reasons = close_reasons(worker)
-            log.info("worker %s joined %s", worker.address, scheduler)
-            drain = Drain(worker, plugin, state)
-            drain.install()
-            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start)
-            stop_metrics = None
-            if metrics_port:
-                collector = WorkerCollector(name, plugin, state, caches)
-                stop_metrics = serve_metrics(collector, host, metrics_port)
-            try:
-                await worker.finished()
-            finally:
-                if stop_metrics is not None:
-                    stop_metrics()
-        if not reasons or reasons[0] not in REJOIN_REASONS:
-            return
-        log.warning("worker %s lost the scheduler; joining it again", name)
-        # what the closed worker's jobs left (a job whose release was cut short)
-        executor.recover()
-        await asyncio.sleep(REJOIN_DELAY)
+    with stopped_by_sigterm():
+        while True:
+            plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
+            state = NodeState(slots)
+            async with Worker(
+                scheduler,
+                name=name,
+                host=host,
+                nthreads=slots + CONTROL_THREADS,
+                resources=resources,
+                security=security(certs, "worker"),
+                plugins=(plugin,),
+                memory_limit=0,
+                dashboard=False,
+            ) as worker:
+                reasons = close_reasons(worker)
+                log.info("worker %s joined %s", worker.address, scheduler)
+                drain = Drain(worker, plugin, state)
+                drain.install()
+                asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start)
+                stop_metrics = None
+                if metrics_port:
+                    collector = WorkerCollector(name, plugin, state, caches)
+                    stop_metrics = serve_metrics(collector, host, metrics_port)
+                try:
+                    await worker.finished()
+                finally:
+                    if stop_metrics is not None:
+                        stop_metrics()
+            if not reasons or reasons[0] not in REJOIN_REASONS:
+                return
+            log.warning("worker %s lost the scheduler; joining it again", name)
+            # what the closed worker's jobs left (a job whose release was cut short)
+            executor.recover()
+            await asyncio.sleep(REJOIN_DELAY)
 
 
 #: why a Dask worker closes when its scheduler is gone (rather than told to close, or drained)
