@@ -82,10 +82,14 @@ class NullExecutor:
 
 
 def serve_workers(scheduler: str, certs: Path, count: int, prefix: str) -> None:
+    import dask
     from distributed import Worker
 
-    from atoll.cluster.processes import CONTROL_THREADS
+    from atoll.cluster.processes import CONTROL_THREADS, WORKER_SETTINGS
     from atoll.cluster.worker import AtollWorkerPlugin
+
+    # as an ``atoll worker`` runs
+    dask.config.set(WORKER_SETTINGS)
 
     async def main() -> None:
         workers = [

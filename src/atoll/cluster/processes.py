@@ -29,6 +29,9 @@ from atoll.storage.cache import SourceCache
 log = logging.getLogger(__name__)
 
 MIB = 1024**2
+#: Dask's settings in an ``atoll worker``: Dask's statistical profiler samples the threads of
+#: every worker each 10 ms for a dashboard that no worker serves here
+WORKER_SETTINGS: dict[str, Any] = {"distributed.worker.profile.enabled": False}
 #: threads a worker keeps beyond its slots, for the short tasks that stop jobs
 CONTROL_THREADS = 2
 
@@ -156,6 +159,7 @@ async def serve_worker(
     resources.update(held(data_roots))
     if jobs_dir is not None:
         jobs_dir.mkdir(parents=True, exist_ok=True)
+    dask.config.set(WORKER_SETTINGS)
     with stopped_by_sigterm():
         while True:
             plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
