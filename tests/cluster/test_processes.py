@@ -1,12 +1,23 @@
-"""How the cluster's processes stop: SIGTERM ends a busy scheduler or worker even where the
-code running when it comes catches every exception."""
+"""The cluster's processes: SIGTERM ends a busy scheduler or worker even where the code
+running when it comes catches every exception; the scheduler and the operator send what they
+have as it comes, not in Dask's timed batches."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+from distributed import Client, Scheduler, Worker
+
+from atoll.cluster.executor import DaskExecutor
+from atoll.cluster.processes import PromptStreams
+from atoll.engine.executor import Runtime
+from tests.engine.conftest import PYTHON
+from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
 
 # The signal comes while the loop runs a callback that swallows everything, as some of
 # Dask's comm and task handlers do: an exception raised from a signal handler lands there.
@@ -73,3 +84,35 @@ def test_a_sigterm_before_the_block_is_not_ours_to_catch() -> None:
     assert done is not None
     assert done.returncode == -signal.SIGTERM
     assert "stopped" not in done.stdout
+
+
+def test_the_scheduler_sends_to_clients_and_workers_as_messages_come() -> None:
+    async def main() -> tuple[float, list[float]]:
+        async with Scheduler(host="127.0.0.1", port=0, dashboard=False) as scheduler:
+            scheduler.add_plugin(PromptStreams())
+            async with (
+                Worker(scheduler.address, host="127.0.0.1", dashboard=False) as worker,
+                Client(scheduler.address, asynchronous=True) as client,
+            ):
+                await client.submit(abs, -1, pure=False)
+                await asyncio.sleep(0)  # the client's stream is made just after its hook
+                to_worker = scheduler.stream_comms[worker.address].interval
+                return to_worker, [s.interval for s in scheduler.client_comms.values()]
+
+    to_worker, to_clients = asyncio.run(main())
+    assert to_worker == 0
+    assert to_clients == [0]
+
+
+def test_the_operator_sends_to_the_scheduler_as_messages_come(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), "pass", limits=LIMITS)
+    execution = dask_executor.start(spec, Log())
+    try:
+        execution.wait()
+    finally:
+        execution.release()
+    comm = dask_executor.client.scheduler_comm
+    assert comm is not None
+    assert comm.interval == 0

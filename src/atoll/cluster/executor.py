@@ -488,6 +488,11 @@ class DaskExecutor:
         comm = client.scheduler_comm
         if client.status == "running" and comm is not None and comm is self._subscribed:
             return
+        if comm is not None:
+            # Dask holds the client's messages 10 ms apart: a job's task waited there behind
+            # the previous job's cancel (messages that come while one is written still go
+            # together)
+            comm.interval = 0
         client._send_to_scheduler_safe(
             {"op": "subscribe-topic", "topic": TOPIC, "client": client.id}
         )

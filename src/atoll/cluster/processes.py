@@ -64,7 +64,7 @@ async def _serve_scheduler(certs: Path, host: str, port: int) -> None:
         security=security(certs, "scheduler"),
         dashboard=False,
     ) as scheduler:
-        scheduler.add_plugin(PromptClients())
+        scheduler.add_plugin(PromptStreams())
         log.info("scheduler listening at %s", scheduler.address)
         await scheduler.finished()
 
@@ -98,19 +98,25 @@ def stopped_by_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class PromptClients(SchedulerPlugin):
-    """Has the scheduler send a client what it has for it as it comes: Dask holds a client's
-    messages 2 ms apart, and a short job's end (a topic event) waited there behind its log."""
+class PromptStreams(SchedulerPlugin):
+    """Has the scheduler send a client or a worker what it has for it as it comes: Dask holds
+    a client's messages 2 ms apart and a worker's 5 ms apart, so that a short job's end (a
+    topic event) waited there behind its log, and its task behind the previous job's cancel.
+    Messages that come while one is being written still go together."""
 
-    name = "atoll-prompt-clients"
+    name = "atoll-prompt-streams"
 
     def add_client(self, scheduler: Scheduler, client: str) -> None:
         # the client's stream is made right after this hook, in the same step of the loop
-        asyncio.get_running_loop().call_soon(self._prompt, scheduler, client)
+        asyncio.get_running_loop().call_soon(self._prompt, scheduler.client_comms, client)
+
+    def add_worker(self, scheduler: Scheduler, worker: str) -> None:
+        # the worker's stream is made before this hook
+        self._prompt(scheduler.stream_comms, worker)
 
     @staticmethod
-    def _prompt(scheduler: Scheduler, client: str) -> None:
-        stream = scheduler.client_comms.get(client)
+    def _prompt(streams: dict[str, Any], key: str) -> None:
+        stream = streams.get(key)
         if stream is not None:
             stream.interval = 0
 
