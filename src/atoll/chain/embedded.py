@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -532,37 +532,62 @@ class EmbeddedChain:
                 bytes(chaindb.get_canonical_block_header_by_number(BlockNumber(n)).state_root)
                 for n in range(max(0, head - keep_states + 1), head + 1)
             ]
+            conn = self._conn
             block_roots: list[bytes] = []
-            candidates: list[bytes] = []
-            if not self._kept_known or not self._kv.track:
-                for key, value in self._conn.execute("SELECT k, v FROM kv WHERE length(k) = 32"):
-                    decoded = prune.decode(bytes(value))
-                    if prune.is_trie_node(decoded):
-                        candidates.append(bytes(key))
-                    else:
-                        block_roots.extend(prune.block_roots(decoded))
-            else:
-                for n in range(self._compacted_at + 1, head + 1):
-                    header = chaindb.get_canonical_block_header_by_number(BlockNumber(n))
-                    block_roots += [bytes(header.transaction_root), bytes(header.receipt_root)]
-                    withdrawals = getattr(header, "withdrawals_root", None)
-                    if withdrawals is not None:
-                        block_roots.append(bytes(withdrawals))
-                kept = (bytes(k) for (k,) in self._conn.execute("SELECT k FROM kept_state"))
-                for key in self._kv.written.union(kept):
+            with self._commit():
+                # what was seen and what may go are tables of SQLite's (see prune.walk)
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS reach"
+                    " (k BLOB PRIMARY KEY, state INTEGER NOT NULL) WITHOUT ROWID"
+                )
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS maybe (k BLOB PRIMARY KEY) WITHOUT ROWID"
+                )
+                if not self._kept_known or not self._kv.track:
+                    rows = conn.execute("SELECT k, v FROM kv WHERE length(k) = 32")
+                    for key, value in rows:
+                        decoded = prune.decode(bytes(value))
+                        if prune.is_trie_node(decoded):
+                            conn.execute("INSERT INTO temp.maybe (k) VALUES (?)", (key,))
+                        else:
+                            block_roots.extend(prune.block_roots(decoded))
+                else:
+                    for n in range(self._compacted_at + 1, head + 1):
+                        header = chaindb.get_canonical_block_header_by_number(BlockNumber(n))
+                        block_roots += [bytes(header.transaction_root), bytes(header.receipt_root)]
+                        withdrawals = getattr(header, "withdrawals_root", None)
+                        if withdrawals is not None:
+                            block_roots.append(bytes(withdrawals))
+                    conn.execute("INSERT INTO temp.maybe (k) SELECT k FROM kept_state")
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO temp.maybe (k) VALUES (?)",
+                        ((k,) for k in self._kv.written),
+                    )
+                self._kv.written.clear()
+
+                def seen(state: int) -> Callable[[bytes], bool]:
+                    def visit(key: bytes) -> bool:
+                        added = conn.execute(
+                            "INSERT OR IGNORE INTO temp.reach (k, state) VALUES (?, ?)",
+                            (key, state),
+                        )
+                        return added.rowcount == 1
+
+                    return visit
+
+                prune.walk(self._stored, seen(1), state_roots, [])
+                prune.walk(self._stored, seen(0), [], block_roots)
+                garbage: list[bytes] = []
+                unseen = "SELECT k FROM temp.maybe WHERE k NOT IN (SELECT k FROM temp.reach)"
+                for (key,) in conn.execute(unseen):
                     value = self._stored(key)
                     if value is not None and prune.is_trie_node(prune.decode(value)):
-                        candidates.append(key)
-            self._kv.written.clear()
-            live_state = prune.reachable(self._stored, state_roots, [])
-            keep = live_state | prune.reachable(self._stored, [], block_roots)
-            garbage = [k for k in candidates if k not in keep]
-            with self._commit():
-                self._conn.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k in garbage])
-                self._conn.execute("DELETE FROM kept_state")
-                self._conn.executemany(
-                    "INSERT INTO kept_state (k) VALUES (?)", [(k,) for k in live_state]
-                )
+                        garbage.append(key)
+                conn.executemany("DELETE FROM kv WHERE k = ?", [(k,) for k in garbage])
+                conn.execute("DELETE FROM kept_state")
+                conn.execute("INSERT INTO kept_state (k) SELECT k FROM temp.reach WHERE state = 1")
+                conn.execute("DELETE FROM temp.reach")
+                conn.execute("DELETE FROM temp.maybe")
                 self._set_meta("compacted_at", str(head))
             for key in garbage:
                 self._kv.forget(key)

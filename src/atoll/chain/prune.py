@@ -43,14 +43,19 @@ def block_roots(decoded_header: Any) -> list[bytes]:
     return [bytes(decoded_header[i]) for i in indexes]
 
 
-def reachable(
+def walk(
     get: Callable[[bytes], bytes | None],
+    visit: Callable[[bytes], bool],
     state_roots: Iterable[bytes],
     other_roots: Iterable[bytes],
-) -> set[bytes]:
-    """Hashes of every node reachable from ``state_roots`` (account tries: their storage
-    tries and code too) and from ``other_roots`` (plain tries)."""
-    keep: set[bytes] = set()
+) -> None:
+    """Call ``visit`` with the hash of every node reachable from ``state_roots`` (account
+    tries: their storage tries and code too) and from ``other_roots`` (plain tries); a node's
+    children are walked only where ``visit`` says it was not seen before.
+
+    The caller keeps what was seen (the embedded chain in a table of SQLite's): a set of
+    every live node here, rebuilt with each compaction as the state grows, left the
+    interpreter's memory a little more fragmented each time."""
     stack: list[tuple[Any, bool]] = [(r, True) for r in state_roots]
     stack += [(r, False) for r in other_roots]
     while stack:
@@ -60,9 +65,8 @@ def reachable(
             node = ref  # embedded in its parent (shorter than a hash)
         else:
             ref = bytes(ref)
-            if len(ref) != HASH_LEN or ref == BLANK_ROOT_HASH or ref in keep:
+            if len(ref) != HASH_LEN or ref == BLANK_ROOT_HASH or not visit(ref):
                 continue
-            keep.add(ref)
             raw = get(ref)
             node = None if raw is None else decode(raw)
             if node is None:
@@ -79,5 +83,4 @@ def reachable(
                 if isinstance(account, list) and len(account) == 4:
                     # [nonce, balance, storage root, code hash]
                     stack.append((bytes(account[2]), False))
-                    keep.add(bytes(account[3]))
-    return keep
+                    visit(bytes(account[3]))
