@@ -480,11 +480,10 @@ class DaskExecutor:
         return future
 
     def _subscribe(self, client: Client) -> None:
-        """Ask for the topic again where the client's connection to the scheduler is new (on
-        the client's event loop): a scheduler that restarted while the client reconnected to it
-        by itself knows nothing of the client's subscription. Not with every job: a message
-        sent ahead of the job's graph can leave the graph to Dask's next batch of the client,
-        held back 10 ms."""
+        """Where the client's connection to the scheduler is new (on the client's event
+        loop), make it send as messages come and ask for the topic again: a scheduler that
+        restarted while the client reconnected to it by itself knows nothing of the client's
+        subscription. Not with every job: one message more per job to the scheduler."""
         comm = client.scheduler_comm
         if client.status == "running" and comm is not None and comm is self._subscribed:
             return
