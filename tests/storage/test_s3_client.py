@@ -4,13 +4,17 @@ cannot run here."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from atoll.storage.errors import ObjectNotFound, StorageError
 from atoll.storage.s3_client import (
-    CLIENT_ERRORS,
     S3Credentials,
     S3Location,
+    client_errors,
     make_client,
     storage_error,
 )
@@ -70,7 +74,7 @@ def test_without_keys_the_standard_credential_chain_is_used(
 def test_failures_map_to_storage_errors_that_name_nothing(s3_endpoint: str, s3_bucket: str) -> None:
     client = make_client(S3Location(s3_bucket, endpoint=s3_endpoint), S3_TEST_KEYS)
     for bucket, key in ((s3_bucket, "missing-key"), ("no-such-bucket-here", "k-absent")):
-        with pytest.raises(CLIENT_ERRORS) as info:
+        with pytest.raises(client_errors()) as info:
             client.get_object(Bucket=bucket, Key=key)
         mapped = storage_error(info.value)
         assert isinstance(mapped, ObjectNotFound)
@@ -78,7 +82,36 @@ def test_failures_map_to_storage_errors_that_name_nothing(s3_endpoint: str, s3_b
     # nothing listens on port 9 of loopback: the store cannot be reached
     dead = make_client(S3Location(s3_bucket, endpoint="http://127.0.0.1:9"), S3_TEST_KEYS)
     dead.meta.config.retries = {"max_attempts": 1}
-    with pytest.raises(CLIENT_ERRORS) as info:
+    with pytest.raises(client_errors()) as info:
         dead.head_object(Bucket=s3_bucket, Key="k")
     mapped = storage_error(info.value)
     assert type(mapped) is StorageError and "127.0.0.1" not in str(mapped)
+
+
+def test_a_node_that_uses_no_s3_store_does_not_load_boto3(tmp_path: Path) -> None:
+    """boto3 is some 9 MB of a server's memory: it is loaded where an S3 source or store is
+    used, not by every node."""
+    code = f"""
+import sys
+from pathlib import Path
+from tests.homes import init_home
+from atoll.config import load_settings
+from atoll.node import build_provider
+import atoll.cli.serve
+home = Path({str(tmp_path / "home")!r})
+init_home(home)
+node = build_provider(load_settings(home, port=0))
+node.app()
+node.chain.close()
+print(sorted(m for m in ("boto3", "botocore") if m in sys.modules))
+from atoll.storage.s3_client import S3Location, make_client
+make_client(S3Location("bucket", endpoint="http://127.0.0.1:9"))
+print(sorted(m for m in ("boto3", "botocore") if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    before, after = done.stdout.strip().splitlines()[-2:]
+    assert before == "[]"
+    assert after == "['boto3', 'botocore']"

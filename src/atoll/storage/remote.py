@@ -39,9 +39,9 @@ from atoll.storage.guard import (
 from atoll.storage.interface import PreparedInput, Progress, PublishedInput
 from atoll.storage.local_files import FileRefused, Fingerprint, opened
 from atoll.storage.s3_client import (
-    CLIENT_ERRORS,
     S3Credentials,
     S3Location,
+    client_errors,
     error_code,
     is_missing,
     make_client,
@@ -132,7 +132,7 @@ class _S3Body:
             return cast(bytes, self.body.read(amt))
         except SourceError:
             raise
-        except CLIENT_ERRORS:
+        except client_errors():
             raise SourceUnavailable("its source broke off") from None
 
     def close(self) -> None:
@@ -177,7 +177,7 @@ class RemoteInputs:
             client = self._s3(loc, guard)
             try:
                 head = client.head_object(Bucket=loc.s3.bucket, Key=loc.s3.key)
-            except CLIENT_ERRORS as exc:
+            except client_errors() as exc:
                 raise _s3_failure(exc) from None
             parts = [head.get("ETag", ""), head.get("VersionId", ""), head.get("ContentLength")]
             return json.dumps([*parts, str(head.get("LastModified", ""))])
@@ -201,7 +201,7 @@ class RemoteInputs:
             client = self._s3(loc, guard)
             try:
                 obj = client.get_object(Bucket=loc.s3.bucket, Key=loc.s3.key)
-            except CLIENT_ERRORS as exc:
+            except client_errors() as exc:
                 raise _s3_failure(exc) from None
             body = _S3Body(obj["Body"])
             try:

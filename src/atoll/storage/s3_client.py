@@ -21,21 +21,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-import boto3
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from atoll.storage.errors import ObjectNotFound, StorageError
 
 if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
     from mypy_boto3_s3 import S3Client
 
 #: region used to sign requests when neither the location nor the environment names one
 DEFAULT_REGION = "us-east-1"
 
-#: what botocore and the store raise; :func:`storage_error` maps them
-CLIENT_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+def client_errors() -> tuple[type[Exception], ...]:
+    """What botocore and the store raise; :func:`storage_error` maps them. boto3 is loaded
+    only where an S3 source or store is used: it is some 9 MB of a server's memory."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 _DENIED_CODES = frozenset({"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
@@ -132,6 +134,9 @@ def make_client(
     """A client for ``location``'s store: with ``credentials``, those keys; without, the
     standard AWS credential chain of this process. With ``sender``, every request goes out
     through it (botocore's own connections are never opened)."""
+    import boto3
+    from botocore.config import Config
+
     session = boto3.session.Session()
     config = Config(
         connect_timeout=connect_timeout,
@@ -158,6 +163,8 @@ def make_client(
 
 
 def _through(sender: Sender) -> Any:
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
     def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         raw = sender.send(request.method, request.url, dict(request.headers.items()), request.body)
         headers = HTTPHeaders()
@@ -170,6 +177,8 @@ def _through(sender: Sender) -> Any:
 
 def error_code(exc: Exception) -> str:
     """The store's error code (``NoSuchKey``, ``403``…), or "" for a failure to reach it."""
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
@@ -197,6 +206,8 @@ def storage_error(
         return ObjectNotFound(missing)
     if code in _DENIED_CODES:
         return StorageError("the object store refused the credentials or the access")
+    from botocore.exceptions import ClientError
+
     if isinstance(exc, ClientError):
         return StorageError("the object store answered with an error")
     return StorageError("the object store could not be reached")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from atoll.storage.errors import ObjectNotFound, StorageError
 from atoll.storage.interface import CHUNK, StoredObject, key_parts
-from atoll.storage.s3_client import CLIENT_ERRORS, S3Location, storage_error
+from atoll.storage.s3_client import S3Location, client_errors, storage_error
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -108,12 +108,12 @@ class S3Results:
             # the whole result in one request
             try:
                 self.client.put_object(Bucket=bucket, Key=name, Body=first)
-            except CLIENT_ERRORS as exc:
+            except client_errors() as exc:
                 raise storage_error(exc) from None
             return StoredObject(key, size, digest.hexdigest())
         try:
             upload_id = self.client.create_multipart_upload(Bucket=bucket, Key=name)["UploadId"]
-        except CLIENT_ERRORS as exc:
+        except client_errors() as exc:
             raise storage_error(exc) from None
         try:
             parts: list[dict[str, Any]] = []
@@ -134,9 +134,9 @@ class S3Results:
                 MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
             )
         except BaseException as exc:
-            with contextlib.suppress(*CLIENT_ERRORS):
+            with contextlib.suppress(*client_errors()):
                 self.client.abort_multipart_upload(Bucket=bucket, Key=name, UploadId=upload_id)
-            if isinstance(exc, CLIENT_ERRORS):
+            if isinstance(exc, client_errors()):
                 raise storage_error(exc) from None
             raise
         return StoredObject(key, size, digest.hexdigest())
@@ -145,7 +145,7 @@ class S3Results:
         name = self._name(key)
         try:
             got = self.client.get_object(Bucket=self.location.bucket, Key=name)
-        except CLIENT_ERRORS as exc:
+        except client_errors() as exc:
             raise storage_error(exc, NOT_STORED) from None
         return io.BufferedReader(_Body(got["Body"]), CHUNK)
 
@@ -184,7 +184,7 @@ class S3Results:
                 if done.get("Errors"):
                     raise StorageError("the object store did not delete every result")
             self._abort_uploads(name)
-        except CLIENT_ERRORS as exc:
+        except client_errors() as exc:
             raise storage_error(exc) from None
 
     def _abort_uploads(self, name: str) -> None:
