@@ -6,16 +6,21 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psutil
 import pytest
 from distributed import Client, Security
 from distributed.comm import connect
 
 from atoll.cluster.certs import issue, security
 
-from .conftest import Cluster, atoll
+from .conftest import Cluster, atoll, free_port
 
 
 def _connects(address: str, sec: Security, role: str) -> bool:
@@ -99,3 +104,69 @@ def test_a_node_that_cannot_build_the_sandbox_refuses_to_serve(cluster: Cluster)
     assert done.returncode != 0
     assert "this node cannot run jobs" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _plain_http_ports(pid: int, cluster_port: int | None) -> list[tuple[str, int]]:
+    """The TCP ports ``pid`` listens on, but the cluster's own."""
+    listening = [
+        c.laddr
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    return [(a.ip, a.port) for a in listening if a.port != cluster_port]
+
+
+def _answers(ip: str, port: int) -> list[int]:
+    return [
+        httpx.get(f"http://{ip}:{port}{path}", timeout=10).status_code
+        for path in ("/info/main/workers.html", "/info/main/logs.html", "/health", "/metrics")
+    ]
+
+
+def test_the_scheduler_serves_nothing_outside_mutual_tls(tmp_path: Path) -> None:
+    """Dask's HTTP server (dashboard, logs, call stacks, a proxy to the workers: no TLS, no
+    login) is neither reachable from another host nor answering, even on every interface."""
+    home, certs = tmp_path / "home", tmp_path / "certs"
+    home.mkdir()
+    assert atoll(home, "cluster", "certs", "--certs", str(certs)).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "atoll", "cluster", "scheduler", "--certs", str(certs)),
+            *("--host", "0.0.0.0", "--port", str(port)),
+        ],
+        env={**os.environ, "ATOLL_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p == port for _, p in _listening(proc.pid)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        others = _plain_http_ports(proc.pid, port)
+        assert others, "Dask's HTTP server was not found: the test would check nothing"
+        for ip, other in others:
+            assert ip == "127.0.0.1"
+            assert _answers(ip, other) == [404] * 4
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _listening(pid: int) -> list[tuple[str, int]]:
+    return _plain_http_ports(pid, None)
+
+
+def test_a_worker_serves_nothing_outside_mutual_tls(cluster: Cluster) -> None:
+    for proc in cluster.workers.values():
+        others = _plain_http_ports(proc.pid, None)
+        assert others, "Dask's HTTP server was not found: the test would check nothing"
+        for ip, port in others:
+            assert ip == "127.0.0.1"
+            # the worker's own comm port speaks Dask's protocol over TLS, not HTTP
+            try:
+                answers = _answers(ip, port)
+            except httpx.HTTPError:
+                continue
+            assert answers == [404] * 4

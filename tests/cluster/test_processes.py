@@ -14,7 +14,7 @@ from pathlib import Path
 from distributed import Client, Scheduler, Worker
 
 from atoll.cluster.executor import DaskExecutor
-from atoll.cluster.processes import PromptStreams
+from atoll.cluster.processes import HTTP_ADDRESS, PromptStreams
 from atoll.engine.executor import Runtime
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
@@ -88,10 +88,17 @@ def test_a_sigterm_before_the_block_is_not_ours_to_catch() -> None:
 
 def test_the_scheduler_sends_to_clients_and_workers_as_messages_come() -> None:
     async def main() -> tuple[float, list[float]]:
-        async with Scheduler(host="127.0.0.1", port=0, dashboard=False) as scheduler:
+        async with Scheduler(
+            host="127.0.0.1", port=0, dashboard=False, dashboard_address=HTTP_ADDRESS
+        ) as scheduler:
             scheduler.add_plugin(PromptStreams())
             async with (
-                Worker(scheduler.address, host="127.0.0.1", dashboard=False) as worker,
+                Worker(
+                    scheduler.address,
+                    host="127.0.0.1",
+                    dashboard=False,
+                    dashboard_address=HTTP_ADDRESS,
+                ) as worker,
                 Client(scheduler.address, asynchronous=True) as client,
             ):
                 await client.submit(abs, -1, pure=False)

@@ -29,9 +29,19 @@ from atoll.storage.cache import SourceCache
 log = logging.getLogger(__name__)
 
 MIB = 1024**2
-#: Dask's settings in an ``atoll worker``: Dask's statistical profiler samples the threads of
-#: every worker each 10 ms for a dashboard that no worker serves here
-WORKER_SETTINGS: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+#: Dask's own HTTP server (its dashboard, logs, call stacks, a proxy to the workers) answers
+#: whoever connects, without TLS, on every interface of the scheduler's host: a closed cluster
+#: serves none of it. Dask starts the server whatever it is told, so it gets no route and
+#: listens on loopback, on a port of the system's choosing.
+HTTP_ADDRESS = "127.0.0.1:0"
+#: Dask's settings in the scheduler
+SCHEDULER_SETTINGS: dict[str, Any] = {"distributed.scheduler.http.routes": []}
+#: Dask's settings in an ``atoll worker``; its statistical profiler also sampled the threads
+#: of every worker each 10 ms for that dashboard
+WORKER_SETTINGS: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.http.routes": [],
+}
 #: threads a worker keeps beyond its slots, for the short tasks that stop jobs
 CONTROL_THREADS = 2
 
@@ -51,7 +61,7 @@ async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) 
     ``attempts`` times in all."""
     if attempts < 1:
         raise ValueError("a job needs at least one attempt")
-    dask.config.set({"distributed.scheduler.allowed-failures": attempts - 1})
+    dask.config.set({**SCHEDULER_SETTINGS, "distributed.scheduler.allowed-failures": attempts - 1})
     with stopped_by_sigterm():
         await _serve_scheduler(certs, host, port)
 
@@ -63,6 +73,7 @@ async def _serve_scheduler(certs: Path, host: str, port: int) -> None:
         protocol="tls",
         security=security(certs, "scheduler"),
         dashboard=False,
+        dashboard_address=HTTP_ADDRESS,
     ) as scheduler:
         scheduler.add_plugin(PromptStreams())
         log.info("scheduler listening at %s", scheduler.address)
@@ -180,6 +191,7 @@ async def serve_worker(
                 plugins=(plugin,),
                 memory_limit=0,
                 dashboard=False,
+                dashboard_address=HTTP_ADDRESS,
             ) as worker:
                 reasons = close_reasons(worker)
                 log.info("worker %s joined %s", worker.address, scheduler)
