@@ -21,7 +21,9 @@ for did in dids:
         }
         for station, row in by_station.sort_index().iterrows()
     }
-    print(f"summarised {len(df)} rows of {did[:20]}… with pandas {pd.__version__}")
+    # the dataset's name, not its id: a random id can open with a run of digits, which the
+    # provider's output check holds for review as a figure too precise to release
+    print(f"summarised {len(df)} rows of {ddo['metadata']['name']!r} with pandas {pd.__version__}")
 
 with open(os.path.join(os.environ["OUTPUTS"], "summary.json"), "w") as fh:
     json.dump(summary, fh, indent=2, sort_keys=True)
