@@ -54,6 +54,12 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     return _mallopt(M_MMAP_THRESHOLD, size)
 
 
+def tune_malloc() -> None:
+    """Cap the arenas and fix the mmap threshold, as a server does before its threads start."""
+    limit_malloc_arenas()
+    fix_mmap_threshold()
+
+
 def _mallopt(param: int, value: int) -> bool:
     name = ctypes.util.find_library("c")
     if name is None:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
 from atoll.errors import ConfigError
-from atoll.memory import fix_mmap_threshold, limit_malloc_arenas, start_trimming
+from atoll.memory import start_trimming, tune_malloc
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -103,8 +103,7 @@ def serve(
     log_level: str = "info",
     sock: socket.socket | None = None,
 ) -> None:
-    limit_malloc_arenas()  # before the request threads start: see atoll.memory
-    fix_mmap_threshold()
+    tune_malloc()  # before the request threads start: see atoll.memory
     start_trimming()
     server = uvicorn.Server(_config(app, host, port, log_level))
     server.run(sockets=[sock] if sock is not None else None)

@@ -173,10 +173,9 @@ def tune_malloc() -> None:
     expiry), and glibc keeps every arena those threads made before the cap, handing them out
     to later threads in turn: capped only once the server ran, it still had five. Building it
     also imports a JSON table big enough to raise the threshold."""
-    from atoll.memory import fix_mmap_threshold, limit_malloc_arenas
+    from atoll.memory import tune_malloc as tune
 
-    limit_malloc_arenas()
-    fix_mmap_threshold()
+    tune()
 
 
 def _stop(signum: int, frame: FrameType | None) -> NoReturn:
