@@ -47,14 +47,14 @@ class Cluster:
     def env(self) -> dict[str, str]:
         return {**os.environ, "ATOLL_HOME": str(self.home)}
 
-    def start_scheduler(self) -> subprocess.Popen[bytes]:
-        """``atoll cluster scheduler`` at the cluster's address."""
+    def start_scheduler(self, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+        """``atoll cluster scheduler`` at the cluster's port, listening on ``host``."""
         port = self.address.rsplit(":", 1)[1]
         return subprocess.Popen(
             [
                 sys.executable,
                 *("-m", "atoll", "cluster", "scheduler"),
-                *("--certs", str(self.certs), "--port", port),
+                *("--certs", str(self.certs), "--host", host, "--port", port),
             ],
             env=self.env(),
             stdout=subprocess.DEVNULL,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from distributed.comm import connect
 
 from atoll.cluster.certs import issue, security
 
-from .conftest import Cluster, atoll, free_port
+from .conftest import Cluster, atoll, free_port, stop
 
 
 def _connects(address: str, sec: Security, role: str) -> bool:
@@ -106,14 +104,13 @@ def test_a_node_that_cannot_build_the_sandbox_refuses_to_serve(cluster: Cluster)
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def _plain_http_ports(pid: int, cluster_port: int | None) -> list[tuple[str, int]]:
-    """The TCP ports ``pid`` listens on, but the cluster's own."""
-    listening = [
-        c.laddr
+def _listening(pid: int) -> list[tuple[str, int]]:
+    """The addresses ``pid`` listens on over TCP."""
+    return [
+        (c.laddr.ip, c.laddr.port)
         for c in psutil.Process(pid).net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN
     ]
-    return [(a.ip, a.port) for a in listening if a.port != cluster_port]
 
 
 def _answers(ip: str, port: int) -> list[int]:
@@ -130,37 +127,24 @@ def test_the_scheduler_serves_nothing_outside_mutual_tls(tmp_path: Path) -> None
     home.mkdir()
     assert atoll(home, "cluster", "certs", "--certs", str(certs)).returncode == 0
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "atoll", "cluster", "scheduler", "--certs", str(certs)),
-            *("--host", "0.0.0.0", "--port", str(port)),
-        ],
-        env={**os.environ, "ATOLL_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = Cluster(f"tls://127.0.0.1:{port}", certs, home, {}).start_scheduler(host="0.0.0.0")
     try:
         deadline = time.monotonic() + 60
         while not any(p == port for _, p in _listening(proc.pid)):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.2)
-        others = _plain_http_ports(proc.pid, port)
+        others = [(ip, p) for ip, p in _listening(proc.pid) if p != port]
         assert others, "Dask's HTTP server was not found: the test would check nothing"
         for ip, other in others:
             assert ip == "127.0.0.1"
             assert _answers(ip, other) == [404] * 4
     finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def _listening(pid: int) -> list[tuple[str, int]]:
-    return _plain_http_ports(pid, None)
+        stop(proc)
 
 
 def test_a_worker_serves_nothing_outside_mutual_tls(cluster: Cluster) -> None:
     for proc in cluster.workers.values():
-        others = _plain_http_ports(proc.pid, None)
+        others = _listening(proc.pid)
         assert others, "Dask's HTTP server was not found: the test would check nothing"
         for ip, port in others:
             assert ip == "127.0.0.1"
