@@ -56,7 +56,7 @@ def test_long_figures_read_from_a_text_s_marks_are_those_found_in_it() -> None:
     from tests.disclosure.texts import texts
 
     found = 0
-    for text in [*texts(300, seed=4), "1234567", "a1234567.", "", "9" * 12]:
+    for text in [*texts(300, seed=4), "1234567", "a1234567.", "", "9" * 12, "1" * 30 + " 2." * 9]:
         if not text.isascii():
             continue
         marks = word_marks(text.encode("ascii"))
