@@ -95,10 +95,11 @@ def test_an_ended_job_is_freed_by_the_direct_release_once(
     assert not os.path.ismount(outputs)
     # the task's cancel followed: the job is no longer the worker's, and a stop sent after
     # it (which the worker runs after the cancel, and answers after the events it posted
-    # before) finds nothing; the sandbox was freed once, so released once
+    # before) finds nothing; the answer told the operator of the release, so no release
+    # event follows it (the cancel frees nothing more)
     assert dask_executor.release_on(worker, eid, 30) is False
     dask_executor.stop_on(worker, eid)
-    assert releases.ids.count(eid) == 1
+    assert releases.ids.count(eid) == 0
 
 
 def test_a_failing_direct_release_falls_back_to_the_cancel(
@@ -191,8 +192,99 @@ class _Sandbox:
 class _Worker:
     address = "tls://127.0.0.1:1"
 
+    def __init__(self) -> None:
+        #: what the worker sent the operator's topic
+        self.events: list[Any] = []
+
     def log_event(self, topic: str, msg: object) -> None:
-        pass
+        self.events.append(msg)
+
+
+class _Held(_Ended):
+    """An ended execution whose release (the sandbox's clean-up) waits for ``go``."""
+
+    def __init__(self, go: threading.Event) -> None:
+        self.go = go
+
+    def release(self) -> None:
+        self.go.wait(30)
+
+
+def _run_ended(
+    plugin: AtollWorkerPlugin, tmp_path: Path
+) -> tuple[str, threading.Thread, list[dict[str, Any]]]:
+    """Run a job on the plugin until it ends: its id, its thread and what the worker's own
+    listeners saw of it."""
+    seen: list[dict[str, Any]] = []
+    ended = threading.Event()
+
+    def listener(values: dict[str, Any]) -> None:
+        seen.append(values)
+        if "end" in values:
+            ended.set()
+
+    plugin.listeners.append(listener)
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), QUICK, limits=LIMITS)
+    runner = threading.Thread(target=plugin.run, args=(dump_spec(spec),))
+    runner.start()
+    assert ended.wait(30)
+    return execution_id(spec.job_id), runner, seen
+
+
+def _released(events: list[Any]) -> int:
+    return sum(1 for e in events if isinstance(e, dict) and e.get("released"))
+
+
+def test_a_direct_release_sends_no_release_event(tmp_path: Path) -> None:
+    """The answer to the operator's direct release tells it the sandbox is freed: the worker
+    sends no release event through the scheduler after it (the worker's own metrics still
+    count the release)."""
+    plugin = AtollWorkerPlugin(_Sandbox())  # type: ignore[arg-type]
+    worker = _Worker()
+    plugin.worker = worker  # type: ignore[assignment]
+    eid, runner, seen = _run_ended(plugin, tmp_path)
+    assert asyncio.run(plugin.release_direct(_OperatorComm(), eid)) == {"released": True}  # type: ignore[arg-type]
+    runner.join(30)
+    assert _released(worker.events) == 0
+    assert _released(seen) == 1
+
+
+def test_a_job_released_by_its_tasks_cancel_sends_its_release_event(tmp_path: Path) -> None:
+    plugin = AtollWorkerPlugin(_Sandbox())  # type: ignore[arg-type]
+    worker = _Worker()
+    plugin.worker = worker  # type: ignore[assignment]
+    eid, runner, _ = _run_ended(plugin, tmp_path)
+    from atoll.cluster.wire import task_key
+
+    plugin.transition(task_key(eid), "executing", "cancelled")
+    runner.join(30)
+    assert _released(worker.events) == 1
+
+
+def test_a_direct_release_that_timed_out_leaves_the_release_event_to_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose sandbox is not freed within the handler's wait answers "not released",
+    and the operator, waiting for the release event instead, gets it once the sandbox is."""
+    import atoll.cluster.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "RELEASE_WAIT", 0.2)
+    go = threading.Event()
+
+    class Slow(_Sandbox):
+        def start(self, spec: object, on_log: object) -> _Ended:
+            return _Held(go)
+
+    plugin = AtollWorkerPlugin(Slow())  # type: ignore[arg-type]
+    worker = _Worker()
+    plugin.worker = worker  # type: ignore[assignment]
+    eid, runner, _ = _run_ended(plugin, tmp_path)
+    try:
+        assert asyncio.run(plugin.release_direct(_OperatorComm(), eid)) == {"released": False}  # type: ignore[arg-type]
+    finally:
+        go.set()
+        runner.join(30)
+    assert _released(worker.events) == 1
 
 
 class _OperatorComm:

@@ -93,6 +93,11 @@ class _Job:
     #: the spec as run in this worker's own job directory; None: in the operator's paths
     staged: ExecutionSpec | None = None
     ended: bool = False
+    #: the operator released the job straight on this worker and waits for the answer,
+    #: which tells it the sandbox is freed: no release event is sent it (see ``lock``)
+    answered: bool = False
+    #: set with ``freed``, under ``lock``
+    freed_flag: bool = False
     #: set when the operator released the job (or Dask cancelled its task)
     released: threading.Event = field(default_factory=threading.Event)
     #: set once the job's sandbox (and directory of this worker's own) is gone
@@ -166,9 +171,10 @@ class AtollWorkerPlugin(WorkerPlugin):
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def _post(self, execution_id: str, **values: Any) -> None:
+    def _post(self, execution_id: str, to_operator: bool = True, **values: Any) -> None:
         assert self.worker is not None
-        self.worker.log_event(TOPIC, {"id": execution_id, **values})
+        if to_operator:
+            self.worker.log_event(TOPIC, {"id": execution_id, **values})
         for listener in self.listeners:
             listener(values)
 
@@ -247,8 +253,12 @@ class AtollWorkerPlugin(WorkerPlugin):
             # a release or stop that comes after the answer finds nothing to free
             self._unstage(job)
             self._drop(job)
+            with job.lock:
+                job.freed_flag = True
+                answered = job.answered
             job.freed.set()
-            self._post(execution_id, released=True)
+            # an operator that released the job straight here hears of it in the answer
+            self._post(execution_id, to_operator=not answered, released=True)
         return "done"
 
     def _unstage(self, job: _Job) -> None:
@@ -296,8 +306,16 @@ class AtollWorkerPlugin(WorkerPlugin):
             job = self._jobs.get(task_key(str(execution_id)))
         if job is None or not job.ended:
             return {"released": False}
+        with job.lock:
+            job.answered = True
         job.released.set()
         freed = await asyncio.to_thread(job.freed.wait, RELEASE_WAIT)
+        if not freed:
+            with job.lock:
+                # freed since the wait ended, or not: where not, the operator is told so and
+                # waits for the release event, which the job's thread then sends
+                freed = job.freed_flag
+                job.answered = freed
         return {"released": freed}
 
     def stop(self, execution_id: str) -> str:
