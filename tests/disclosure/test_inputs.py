@@ -177,3 +177,46 @@ def test_every_token_of_a_kept_input_has_its_normal_form_kept(dataset: Path) -> 
     assert all(normals[t] == normal(t) for t in loaded.universe())
     # a spelling of a normal form is normal in that form: what lets them be kept unasked
     assert all(normal(s) == normal(t) for t in loaded.universe() for s in spellings(normal(t)))
+
+
+def test_a_kept_input_s_spellings_are_those_each_token_is_asked_for() -> None:
+    """The universe, normal forms and respellings of a parsed input, where tokens that are
+    their own only spelling are known without asking :func:`normal`, are what asking it of
+    every token gives."""
+    import random
+
+    from atoll.disclosure.inputs import Loaded
+    from atoll.disclosure.tokens import normal, parts, spellings
+
+    def asked(words: set[str]) -> tuple[set[str], dict[str, str], dict[str, set[str]]]:
+        every, normals, respellings = set(words), {}, {}
+        for w in words:
+            n = normal(w)
+            every.update(spellings(n))
+            normals.update(dict.fromkeys(spellings(n), n))
+            normals[w] = n
+            if n != w:
+                respellings.setdefault(n, set()).add(w)
+        every.discard("")
+        normals.pop("", None)
+        respellings.pop("", None)
+        return every, normals, respellings
+
+    pieces = [
+        "north", "P10000", "a.", "a:", ":a", ".5", "1.", "007", "-3", "+4", "1e5", "12.50",
+        "x.y", "nan", "inf", "-", ".", ":", "a-b", "2024-01-02", "ä", "İx", "person@ex.org",
+        "42", "42.0", "42.00", "0.10", "_x", "x_",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    for _ in range(300):
+        records = [
+            frozenset(parts(" ".join(rng.choices(pieces, k=rng.randint(0, 6)))))
+            for _ in range(rng.randint(1, 5))
+        ]
+        loaded = Loaded("", [], records)
+        words: set[str] = set().union(*records)
+        every, normals, respellings = asked(words)
+        assert loaded.universe() == every
+        assert loaded.normals() == normals
+        assert {n: set(w) for n, w in loaded.respellings().items()} == respellings
+        assert loaded.abnormal() == {t for t, n in normals.items() if t != n}
