@@ -220,3 +220,37 @@ def test_a_kept_input_s_spellings_are_those_each_token_is_asked_for() -> None:
         assert loaded.normals() == normals
         assert {n: set(w) for n, w in loaded.respellings().items()} == respellings
         assert loaded.abnormal() == {t for t, n in normals.items() if t != n}
+
+
+def test_prepared_inputs_are_not_parsed_again_by_the_checks(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What :func:`prepare` parsed is what a job's checks read: they parse nothing more; an
+    input too large to keep is left to them (streamed), not read for nothing."""
+    from atoll import disclosure
+    from atoll.disclosure import Candidate, check_files, inputs
+
+    checks = OutputChecks()
+    assert disclosure.prepare([dataset], checks) == 1
+    assert inputs.kept(dataset)
+    assert disclosure.prepare([dataset], checks) == 0
+
+    def parsed_again(*args: object) -> object:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(inputs, "_parsed", parsed_again)
+    # and what the records are looked up by was built with it
+    (loaded,) = [v for k, v in inputs._loaded.items() if k[0] == str(dataset.resolve())]
+    assert loaded._universe is not None
+    assert loaded._rarest is not None or loaded._postings is not None
+    out = tmp_path / "summary.json"
+    out.write_text('{"n": 5000, "mean": 54.2}\n')
+    report = check_files([Candidate(0, "output", "summary.json", out)], [dataset], checks)
+    assert report.files[0].verdict == "pass"
+
+    big = tmp_path / "big.csv"
+    big.write_text(dataset.read_text())
+    monkeypatch.setattr(inputs, "CACHE_FILE", 10)
+    monkeypatch.setattr(inputs, "_records", parsed_again)
+    assert disclosure.prepare([big], checks) == 0
+    assert not inputs.kept(big)

@@ -341,3 +341,23 @@ def test_settled_reviews_kept_in_memory_stay_under_their_byte_cap() -> None:
     # fifty files a job: far fewer jobs than a count bound of 256 would keep (job 100 on)
     assert out._settled_view("job-299") is not None
     assert out._settled_view("job-100") is None
+
+
+def test_a_job_s_inputs_are_parsed_for_its_checks_while_it_runs(provider: Running) -> None:
+    """The dataset of a job that started is parsed for the job's checks while the job runs:
+    once it has ended, its checks find it kept and parse nothing."""
+    import time
+
+    from atoll.disclosure import inputs
+
+    did = dataset(provider)
+    location = Path(provider.node.context.reviews().assets.files(did)[0].location)
+    assert not inputs.kept(location)
+    info = provider.consumer.start(did, rawcode="import time\ntime.sleep(3)\nprint('done')\n")
+    deadline = time.monotonic() + 2.5
+    while not inputs.kept(location) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inputs.kept(location)
+    assert provider.consumer.status(info.jobId).status != JobStatus.FINISHED
+    info = provider.consumer.wait(info.jobId, timeout=60)
+    assert info.status == JobStatus.FINISHED

@@ -25,7 +25,16 @@ from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex
 from atoll.disclosure.encoded import find_encoded
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
-from atoll.disclosure.inputs import GroupSpec, Profile, group_spec, load, profile, scan
+from atoll.disclosure.inputs import (
+    GroupSpec,
+    Profile,
+    group_spec,
+    keepable,
+    kept,
+    load,
+    profile,
+    scan,
+)
 from atoll.disclosure.matcher import LineSearch
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
@@ -45,7 +54,7 @@ from atoll.disclosure.tables import (
 from atoll.disclosure.tokens import name_tokens
 from atoll.models.output_policy import OutputChecks
 
-__all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files"]
+__all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files", "prepare"]
 
 _CHUNK = 1024 * 1024
 _TAG = re.compile(r"<[^>]*>")
@@ -378,6 +387,20 @@ def check_files(
             file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     return _report(files)
+
+
+def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
+    """Parse and keep, for the checks of a job that reads them, those of ``inputs`` small
+    enough to be kept and not kept yet, with what the checks look records up by; returns how
+    many it parsed. Run while the job runs, so that its checks find them ready: a dataset's
+    first job otherwise waits, once it has ended, for its dataset to be parsed (seconds for
+    a large one). A larger input is streamed by each job's checks, so nothing is done for
+    it here."""
+    fresh = [path for path in inputs if keepable(path) and not kept(path)]
+    if fresh:
+        # the checks of a job that wrote nothing: what they build of the inputs is kept
+        check_files([], fresh, checks)
+    return len(fresh)
 
 
 def _group_specs(

@@ -463,6 +463,26 @@ def _parsed(records: list[list[str]]) -> tuple[list[frozenset[str]], list[int]]:
     return sets, list(doubled)
 
 
+def kept(path: Path) -> bool:
+    """Whether this version of ``path`` is kept parsed (its next check reads it from memory);
+    False for a file that cannot be read."""
+    try:
+        identity = _identity(path)
+    except OSError:
+        return False
+    with _lock:
+        return identity in _loaded
+
+
+def keepable(path: Path) -> bool:
+    """Whether ``path`` is small enough to be kept parsed; False for a file that cannot be
+    read."""
+    try:
+        return path.stat().st_size <= CACHE_FILE
+    except OSError:
+        return False
+
+
 def load(path: Path, prof: Profile) -> Loaded | None:
     """The whole input, parsed (from memory when this version was parsed before); None for
     a file too large to keep, which is then streamed."""

@@ -12,6 +12,8 @@ import contextlib
 import csv
 import hashlib
 import io
+import logging
+import queue
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +24,7 @@ import anyio
 
 from atoll.catalog.publish import sha256_file
 from atoll.catalog.store import AssetStore
-from atoll.disclosure import Candidate, CheckReport, FileReport, check_files
+from atoll.disclosure import Candidate, CheckReport, FileReport, check_files, prepare
 from atoll.errors import AtollError, Conflict, Forbidden, NotFound
 from atoll.lru import SizedLRU
 from atoll.models.charges import served
@@ -44,6 +46,8 @@ from atoll.provider.review_store import (
 )
 from atoll.signing import Key
 from atoll.storage.local_files import FileRefused, opened
+
+log = logging.getLogger(__name__)
 
 #: the job's stdout and stderr, as the engine names it among the results
 ALGORITHM_LOG = "algorithm.log"
@@ -130,6 +134,10 @@ class OutputReview:
         #: where a dataset file's bytes are on this host (location, sha256): the file
         #: itself, or a URL or S3 file's cached copy (the node sets that)
         self.local_copy: Callable[[str, str], Path] = lambda location, _sha: Path(location)
+        #: jobs that started, whose inputs are parsed for their checks while they run
+        self._to_prepare: queue.SimpleQueue[JobInfo] = queue.SimpleQueue()
+        self._preparer: threading.Thread | None = None
+        self._preparer_lock = threading.Lock()
         # a job's review once nothing in it awaits a decision: no file's state can move
         # again, so its watchers' many status reads need not read it from the store each
         self._settled: SizedLRU[str, tuple[JobReview, dict[int, FileState]]] = SizedLRU(
@@ -154,6 +162,39 @@ class OutputReview:
     def policy(self, info: JobInfo) -> OutputPolicy:
         """The job's output policy: the strictest of its datasets'."""
         return strictest([policy_of(d) for d in self._inputs(info)] or [OutputPolicy()])
+
+    def prepare_soon(self, info: JobInfo) -> None:
+        """Have the inputs of a job that started parsed for its checks while it runs, on a
+        thread of the review's own, one job after another (jobs on one dataset find it kept
+        after the first): its checks, once it ends, then find them ready."""
+        self._to_prepare.put(info)
+        with self._preparer_lock:
+            if self._preparer is None:
+                self._preparer = threading.Thread(
+                    target=self._prepare_all, name="atoll-prepare-checks", daemon=True
+                )
+                self._preparer.start()
+
+    def _prepare_all(self) -> None:
+        while True:
+            info = self._to_prepare.get()
+            try:
+                self.prepare(info)
+            except Exception:
+                # a head start only: the checks at the job's end read the inputs anyway
+                log.debug("the inputs of job %s were not prepared", info.jobId, exc_info=True)
+
+    def prepare(self, info: JobInfo) -> int:
+        """Parse and keep the job's inputs for its checks (blocking); how many were parsed.
+        Nothing for a job whose outputs are not checked."""
+        ddos = self._inputs(info)
+        policy = strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
+        if policy.mode == "off":
+            return 0
+        inputs = [
+            self.local_copy(f.location, f.sha256) for d in ddos for f in self.assets.files(d.id)
+        ]
+        return prepare(inputs, policy.checks)
 
     def checks_here(self) -> bool:
         """Whether the result files lie on this host (the checks then run in one trip)."""

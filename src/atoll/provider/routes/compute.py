@@ -76,7 +76,10 @@ async def start(
         body.dataset.did,
         digest,
     )
-    return [await c.compute.start(consumer, body, body.publishOutput)]
+    info = await c.compute.start(consumer, body, body.publishOutput)
+    if c.review is not None:
+        c.review.prepare_soon(info)
+    return [info]
 
 
 @router.get("/compute", summary="Status of one job, or of all the caller's jobs (signed)")
