@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from atoll.disclosure import Candidate, CheckReport, check_files, matcher
+from atoll.disclosure import Candidate, CheckReport, check_files, inputs, matcher
 from atoll.models.output_policy import OutputChecks
 
 FIRST = ["Ada", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
@@ -58,7 +58,7 @@ def dataset(tmp_path: Path, records: list[list[str]]) -> Path:
     return path
 
 
-@pytest.fixture(params=["split", "automaton"])
+@pytest.fixture(params=["split", "automaton", "streamed"])
 def check(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -67,9 +67,13 @@ def check(
 ) -> Check:
     """``check({name: content}, log=..., checks=...)``: the report on a job's outputs (each
     named as the job named it) and its log, against ``dataset``; once as short texts are
-    searched (split into tokens), once as long ones are (by the inputs' automaton)."""
-    if request.param == "automaton":
+    searched (split into tokens), once as long ones are (by the inputs' automaton), once
+    with the dataset streamed as one too large to keep parsed is (and searched by the
+    outputs' automaton)."""
+    if request.param in ("automaton", "streamed"):
         monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    if request.param == "streamed":
+        monkeypatch.setattr(inputs, "CACHE_FILE", 0)
 
     def run(
         outputs: dict[str, bytes | str],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from atoll.disclosure.echo import OutputIndex
-from atoll.disclosure.inputs import profile, scan
+from atoll.disclosure.inputs import Profile, profile, scan
 from atoll.disclosure.tokens import tokens
 from atoll.models.output_policy import OutputChecks
 
@@ -254,3 +254,74 @@ def test_prepared_inputs_are_not_parsed_again_by_the_checks(
     monkeypatch.setattr(inputs, "_records", parsed_again)
     assert disclosure.prepare([big], checks) == 0
     assert not inputs.kept(big)
+
+
+def _with_tokens(
+    path: Path, prof: Profile, index: OutputIndex, counting: bool
+) -> tuple[list[tuple[list[str], frozenset[str]]], str]:
+    """The records of a streamed input that hold a token of ``index``, and its sha256."""
+    from atoll.disclosure import inputs
+
+    records, sha256, loaded = inputs._source(path, prof, index.spellings, index, counting)
+    assert loaded is None
+    found = [(r, t) for r, t in records if not index.spellings.isdisjoint(t)]
+    return found, sha256()
+
+
+@pytest.mark.parametrize("min_text", [0, 1 << 30])
+def test_a_streamed_input_s_searched_records_are_those_its_full_read_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_text: int
+) -> None:
+    """A streamed input whose records need not all be counted is searched for the outputs'
+    tokens chunk by chunk and only the lines found are read: the records it yields that
+    hold an output's token, and its sha256, are the full read's, whatever the file holds
+    (quoted fields across lines and chunks, carriage returns, other scripts, blank lines,
+    no header) and wherever its chunks end (``min_text``: every chunk searched by the
+    automaton, or none)."""
+    import csv
+    import hashlib
+    import random
+
+    from atoll.disclosure import inputs, matcher
+
+    monkeypatch.setattr(matcher, "MIN_TEXT", min_text)
+    monkeypatch.setattr(inputs, "CACHE_FILE", 0)  # every input streamed
+    cells = [
+        "north", "South", "P100", "42", "42.0", "12.50", "a b", "x,y", 'say "hi"', "two\nlines",
+        "", "Zoë", "ÉCOLE", "école", "na", "tab\there", "semi;colon", "end.", "-7", "north-east",
+    ]  # fmt: skip
+    rng = random.Random(11)
+    # a line whose only token found is its first, after a line that ends in one
+    path = tmp_path / "ends.csv"
+    path.write_text("id,name\nx,north\nnorth,y\n")
+    index = OutputIndex()
+    index.add(0, "row 1", ["north", "name"])
+    prof = inputs.profile(path, OutputChecks())
+    assert len(_with_tokens(path, prof, index, counting=False)[0]) == 2
+    assert _with_tokens(path, prof, index, counting=False) == _with_tokens(
+        path, prof, index, counting=True
+    )
+    for trial in range(60):
+        delimiter = rng.choice([",", ",", "\t", ";"])
+        rows = [[rng.choice(cells) for _ in range(rng.randint(1, 5))] for _ in range(40)]
+        path = tmp_path / f"in{trial}.csv"
+        with path.open("w", newline="") as f:
+            csv.writer(f, delimiter=delimiter, lineterminator=rng.choice(["\n", "\r\n"])).writerows(
+                [["id", "name", "note"], *rows]
+            )
+        if rng.random() < 0.2:
+            path.write_bytes(path.read_bytes().replace(b"\n", b"\r", 1))
+        monkeypatch.setattr(inputs, "SEARCHED_CHUNK", rng.choice([16, 64, 300, 1 << 20]))
+        prof = inputs.profile(path, OutputChecks())
+        if rng.random() < 0.3:
+            prof.header = []  # every line a record
+            prof.delimiter = rng.choice([None, prof.delimiter])
+        index = OutputIndex()
+        index.add(
+            0, "row 1", rng.sample(["north", "42", "12.5", "p100", "école", "hi", "x", "name"], 3)
+        )
+
+        searched = _with_tokens(path, prof, index, counting=False)
+        full = _with_tokens(path, prof, index, counting=True)
+        assert searched == full, path.read_bytes()
+        assert full[1] == hashlib.sha256(path.read_bytes()).hexdigest()

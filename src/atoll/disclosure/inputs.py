@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from itertools import compress, count
 from pathlib import Path
 
+from atoll.disclosure import matcher
 from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
@@ -598,7 +599,7 @@ def scan(
         pending: list[tuple[int, str, list[tuple[int, tuple[str, ...]]]]] = []
         seen: Counter[tuple[int, tuple[str, ...]]] = Counter()
         ids = prof.columns.identifiers
-        records, sha256, loaded = _source(path, prof, spellings, index)
+        records, sha256, loaded = _source(path, prof, spellings, index, bool(table_specs))
         # whether any identifier's token is in the outputs at all (unknown when streamed)
         watch = loaded is None or not spellings.isdisjoint(
             loaded.identifying(prof.columns.identifiers)
@@ -632,11 +633,12 @@ def scan(
 
 
 def _source(
-    path: Path, prof: Profile, spellings: set[str], index: OutputIndex
+    path: Path, prof: Profile, spellings: set[str], index: OutputIndex, counting: bool = True
 ) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
     """An input's records with their tokens, and (once they are all read) its sha256: from
     memory, where only the records that could echo are yielded (picked out by the postings
-    of the outputs' tokens), or streamed from a file too large to keep."""
+    of the outputs' tokens), or streamed from a file too large to keep: every record where
+    the outputs' tables are ``counting`` in it, else those that hold an output's token."""
     loaded = load(path, prof)
     if loaded is not None:
         # an echo needs two tokens of a record in one output row (or one token standing for
@@ -656,6 +658,10 @@ def _source(
         records = loaded.records
         picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))
         return picked_records, lambda: loaded.sha256, loaded
+    if not counting:
+        digest = hashlib.sha256()
+        searched = _searched(path, prof, frozenset(spellings), digest)
+        return searched, digest.hexdigest, None
     raw = _Hashing(path)
 
     def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
@@ -667,6 +673,92 @@ def _source(
                 yield record, _record_parts(record)
 
     return stream(), lambda: raw.digest.hexdigest(), None
+
+
+#: bytes of a streamed input searched at once
+SEARCHED_CHUNK = 8 << 20
+#: the longest record a streamed input may hold (the ``csv`` module refuses a field of
+#: more than 128 KiB)
+_LONGEST_RECORD = 4 * SEARCHED_CHUNK
+
+
+def _searched(
+    path: Path, prof: Profile, spellings: frozenset[str], digest: hashlib._Hash
+) -> Iterator[tuple[list[str], frozenset[str]]]:
+    """The records of a streamed input that hold one of ``spellings`` (the only ones that
+    can echo an output), with their tokens; ``digest`` is fed the whole file. Where no
+    output's tables are counted in the input, most of it need not be parsed: each chunk of
+    ASCII text whose records are its lines is searched for the outputs' tokens by one
+    automaton (:func:`~atoll.disclosure.matcher.hit_lines`, which splits tokens as the
+    records' own are split), and only the lines it finds are read as records. A chunk that
+    is not such a text (a quoted field, a carriage return, other scripts) is read record by
+    record, as a counted input is."""
+    header = bool(prof.header)
+    carry = b""
+    with path.open("rb") as f:
+        while True:
+            block = f.read(SEARCHED_CHUNK)
+            digest.update(block)
+            data = carry + block if carry else block
+            cut = _records_end(data) if block else len(data)
+            chunk, carry = data[:cut], data[cut:]
+            if len(carry) > _LONGEST_RECORD:
+                # an unclosed quote: the rest of the file would be one field
+                raise csv.Error("a record of the input is too long to read")
+            if chunk:
+                yield from _chunk_records(chunk, prof, spellings, header)
+                header = False
+            if not block:
+                return
+
+
+def _records_end(data: bytes) -> int:
+    """Where the last whole record of ``data`` (which starts at a record's start) ends:
+    after a newline with an even number of quotes before it (one outside any quoted
+    field); 0 where there is none."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return 0
+    quotes = data.count(b'"', 0, end)
+    while quotes % 2:
+        before = data.rfind(b"\n", 0, end)
+        if before < 0:
+            return 0
+        # the quotes between two newlines, counted once each however far back it goes
+        quotes -= data.count(b'"', before, end)
+        end = before
+    return end + 1
+
+
+def _chunk_records(
+    chunk: bytes, prof: Profile, spellings: frozenset[str], header: bool
+) -> Iterator[tuple[list[str], frozenset[str]]]:
+    """:func:`_searched` of one chunk of whole records (``header``: its first record is the
+    input's header, not a record)."""
+    lines = None
+    # a carriage return only before a newline (as the ``csv`` module writes lines) ends a
+    # line as the newline does; alone, the ``csv`` module ends a record there too
+    lone_return = chunk.count(b"\r") != chunk.count(b"\r\n")
+    if chunk.isascii() and b'"' not in chunk and b"\x00" not in chunk and not lone_return:
+        lines = matcher.hit_lines(spellings, chunk) if spellings else []
+    if lines is None:
+        text = io.StringIO(chunk.decode("utf-8", errors="replace"), newline="")
+        records = _records(text, prof.delimiter)
+        if header:
+            next(records, None)
+        for record in records:
+            yield record, _record_parts(record)
+        return
+    for start, end in lines:
+        if header and start == 0:
+            continue
+        line = chunk[start:end].decode("ascii")
+        record = (
+            [line]
+            if prof.delimiter is None
+            else next(csv.reader([line], delimiter=prof.delimiter), [])
+        )
+        yield record, _record_parts(record)
 
 
 def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = True) -> bool:

@@ -104,6 +104,32 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
     return found
 
 
+def hit_lines(tokens: frozenset[str], text: bytes) -> list[tuple[int, int]] | None:
+    """The (start, end) in ``text`` of each line (ending in ``\n``, which ``end`` is after,
+    or at the text's end) of an ASCII ``text`` that holds at least one member of ``tokens``
+    among its tokens as :func:`~atoll.disclosure.tokens.parts` splits them, in order; None
+    where no automaton is built for ``tokens`` and the text is too short to build one for."""
+    automaton = _automaton(tokens, len(text))
+    if automaton is None:
+        return None
+    padded = b"".join((b" ", text, b" ")).translate(_TABLE)
+    # a match at ``start`` of the padded text begins on the line ``text[start]`` is on
+    # (the space before the token is the text's character before it)
+    # (overlapping: a token on the next line shares the newline's space with the last one)
+    found = automaton.search.find_matches_as_indexes(padded, overlapping=True)
+    starts = sorted({m[1] for m in found})
+    lines: list[tuple[int, int]] = []
+    last = -1
+    for at in starts:
+        if at < last:
+            continue  # on the line just taken
+        begin = text.rfind(b"\n", 0, at) + 1
+        end = text.find(b"\n", at)
+        last = len(text) if end < 0 else end + 1
+        lines.append((begin, last))
+    return lines
+
+
 class LineSearch:
     """:func:`line_hits` of a text, run on a thread of its own from the moment it is made;
     :meth:`result` waits for it (and raises what it raised)."""
