@@ -118,6 +118,62 @@ def trivial_jobs(home: Path) -> Iterator[Callable[[int], list[float]]]:
         yield lambda n: [one_job(consumer, did, agreement) for _ in range(n)]
 
 
+def large_datasets(tmp: Path, rows: int, checks: OutputChecks, job_ms: float) -> None:
+    """Checks against larger datasets: the first job on a version that is kept parsed, with
+    and without its inputs prepared while it ran (:func:`atoll.disclosure.prepare`, which the
+    provider starts with each job); and a dataset too large to keep, streamed on every job,
+    for a metrics log (searched for its tokens) and for an aggregate whose groups are
+    counted in it (read whole)."""
+    from atoll.disclosure import inputs, prepare
+
+    kept_rows = min(rows, 50_000)
+    print(f"\nlarger datasets ({kept_rows} records kept parsed, {rows} records streamed):")
+    data = tmp / "kept.csv"
+    dataset(data, kept_rows)
+    metrics = tmp / "metrics.log"
+    metrics.write_bytes(b"epoch 12 loss 0.2201 accuracy 0.9312 f1 0.8843\n" * 20)
+    job = [Candidate(0, "log", "log", metrics)]
+
+    def new_version() -> None:
+        stamp = time.time_ns()
+        os.utime(data, ns=(stamp, stamp))
+
+    first = []
+    for _ in range(2):
+        new_version()
+        first += timed(lambda: check_files(job, [data], checks), 1)
+    show(f"first job on a {data.stat().st_size >> 20} MB dataset version", first)
+    prepared, after = [], []
+    for _ in range(2):
+        new_version()
+        prepared += timed(lambda: prepare([data], checks), 1)
+        after += timed(lambda: check_files(job, [data], checks), 1)
+    show("  of which prepared while the job runs", prepared)
+    share = statistics.median(after) * 1000 / job_ms
+    show("  left to the job's end", after)
+    print(f"  = {share:.1%} of a {job_ms:.0f} ms trivial job")
+    large = tmp / "large.csv"
+    dataset(large, rows)
+    size = large.stat().st_size
+    print(f"a {size >> 20} MB dataset, over the {inputs.CACHE_FILE >> 20} MB kept parsed:")
+    base = statistics.median(timed(lambda: sha256_of([large]), 3))
+    med = show(
+        "  checks of a metrics log",
+        timed(lambda: check_files(job, [large], checks), 3),
+        base,
+    )
+    print(f"  = {med / (size / (1 << 20)) * 1000:.1f} ms per MB of dataset")
+    table = tmp / "large_by_group.csv"
+    table.write_bytes(aggregate_csv(data))
+    grouped = [Candidate(0, "output", "by_group.csv", table)]
+    med = show(
+        "  checks of an aggregate CSV (groups counted)",
+        timed(lambda: check_files(grouped, [large], checks), 2),
+        base,
+    )
+    print(f"  = {med / (size / (1 << 20)) * 1000:.1f} ms per MB of dataset")
+
+
 def timed(fn: Callable[[], object], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -150,6 +206,12 @@ def main() -> None:
         help="a trivial job end to end, in ms (default: measured in this run)",
     )
     parser.add_argument("--no-sandbox", action="store_true", help="skip the sandbox baseline")
+    parser.add_argument(
+        "--large-rows",
+        type=int,
+        default=500_000,
+        help="records of the dataset too large to keep parsed (0: no larger datasets)",
+    )
     args = parser.parse_args()
     checks = OutputChecks()
     with contextlib.ExitStack() as stack:
@@ -244,6 +306,8 @@ def main() -> None:
             print(f"  = {share:.1%} of a {args.job_ms:.0f} ms trivial job{goal}")
             if size >= 100 << 10:
                 print(f"  = {med / (size / (1 << 20)) * 1000:.0f} ms per MB of output")
+        if args.large_rows:
+            large_datasets(tmp, args.large_rows, checks, args.job_ms)
         if job_times:
             job_times += run_jobs(max(5, args.runs // 2))
             print()

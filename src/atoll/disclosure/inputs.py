@@ -659,8 +659,12 @@ def _source(
         picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))
         return picked_records, lambda: loaded.sha256, loaded
     if not counting:
+        # a record none of whose tokens is in few enough output rows to be looked up by is
+        # passed over by the scan, whatever else it shares with the outputs
+        spelled = index.spelled
+        wanted = frozenset(s for s in spellings if index.rare(spelled[s]))
         digest = hashlib.sha256()
-        searched = _searched(path, prof, frozenset(spellings), digest)
+        searched = _searched(path, prof, wanted, digest)
         return searched, digest.hexdigest, None
     raw = _Hashing(path)
 
@@ -685,9 +689,10 @@ _LONGEST_RECORD = 4 * SEARCHED_CHUNK
 def _searched(
     path: Path, prof: Profile, spellings: frozenset[str], digest: hashlib._Hash
 ) -> Iterator[tuple[list[str], frozenset[str]]]:
-    """The records of a streamed input that hold one of ``spellings`` (the only ones that
-    can echo an output), with their tokens; ``digest`` is fed the whole file. Where no
-    output's tables are counted in the input, most of it need not be parsed: each chunk of
+    """The records of a streamed input that hold one of ``spellings`` (the outputs' rare
+    tokens: only those records can echo an output), with their tokens; ``digest`` is fed
+    the whole file. Where no output's tables are counted in the input, most of it need not
+    be parsed: each chunk of
     ASCII text whose records are its lines is searched for the outputs' tokens by one
     automaton (:func:`~atoll.disclosure.matcher.hit_lines`, which splits tokens as the
     records' own are split), and only the lines it finds are read as records. A chunk that
