@@ -260,13 +260,20 @@ def _with_tokens(
     path: Path, prof: Profile, index: OutputIndex, counting: bool
 ) -> tuple[list[tuple[list[str], frozenset[str]]], str]:
     """The records of a streamed input that hold a rare token of ``index``, and its
-    sha256."""
+    sha256: as the scan finds them, or (``counting``) as reading the whole file does."""
+    import hashlib
+
     from atoll.disclosure import inputs
 
-    records, sha256, loaded = inputs._source(path, prof, index.spellings, index, counting)
+    rare = {s for s in index.spellings if index.rare(index.spelled[s])}
+    if counting:
+        # the reference: every record read in full, and the whole file hashed
+        every = [(r, inputs._record_parts(r)) for r in inputs._all_records(path, prof)]
+        found = [(r, t) for r, t in every if not rare.isdisjoint(t)]
+        return found, hashlib.sha256(path.read_bytes()).hexdigest()
+    records, sha256, loaded = inputs._source(path, prof, index.spellings, index)
     assert loaded is None
     # the records the scan looks at: those with a token rare enough in the outputs
-    rare = {s for s in index.spellings if index.rare(index.spelled[s])}
     found = [(r, t) for r, t in records if not rare.isdisjoint(t)]
     return found, sha256()
 

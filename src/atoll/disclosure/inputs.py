@@ -599,7 +599,7 @@ def scan(
         pending: list[tuple[int, str, list[tuple[int, tuple[str, ...]]]]] = []
         seen: Counter[tuple[int, tuple[str, ...]]] = Counter()
         ids = prof.columns.identifiers
-        records, sha256, loaded = _source(path, prof, spellings, index, bool(table_specs))
+        records, sha256, loaded = _source(path, prof, spellings, index)
         # whether any identifier's token is in the outputs at all (unknown when streamed)
         watch = loaded is None or not spellings.isdisjoint(
             loaded.identifying(prof.columns.identifiers)
@@ -607,16 +607,20 @@ def scan(
         if loaded is not None:
             for spec in table_specs:
                 count_groups(spec, loaded, checks.dominanceN)
-        for record, tokens_ in records:
-            if loaded is None:
+        elif table_specs:
+            # a pass of its own, which reads the records but not their tokens: the records
+            # the outputs' tokens are looked for in are then only those the search finds
+            for record in _all_records(path, prof):
                 for spec in table_specs:
                     _count(spec, record, checks.dominanceN)
+        for record, tokens_ in records:
             if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
                 continue
             hits = spellings.intersection(tokens_)
-            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
-                continue
+            # (the cheaper test first: both must hold)
             if not any(index.rare(spelled[h]) for h in hits):
+                continue
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
                 continue
             fields, total = _fields(record, prof, hits, spelled)
             for c, keys, _ in fields:
@@ -633,12 +637,11 @@ def scan(
 
 
 def _source(
-    path: Path, prof: Profile, spellings: set[str], index: OutputIndex, counting: bool = True
+    path: Path, prof: Profile, spellings: set[str], index: OutputIndex
 ) -> tuple[Iterator[tuple[list[str], frozenset[str]]], Callable[[], str], Loaded | None]:
-    """An input's records with their tokens, and (once they are all read) its sha256: from
-    memory, where only the records that could echo are yielded (picked out by the postings
-    of the outputs' tokens), or streamed from a file too large to keep: every record where
-    the outputs' tables are ``counting`` in it, else those that hold an output's token."""
+    """An input's records with their tokens, and (once they are all read) its sha256: only
+    the records that could echo, picked out from memory by the postings of the outputs'
+    tokens, or searched for them in a file too large to keep (:func:`_searched`)."""
     loaded = load(path, prof)
     if loaded is not None:
         # an echo needs two tokens of a record in one output row (or one token standing for
@@ -658,25 +661,21 @@ def _source(
         records = loaded.records
         picked_records = ((records[i], loaded.parts[i]) for i in sorted(picked))
         return picked_records, lambda: loaded.sha256, loaded
-    if not counting:
-        # a record none of whose tokens is in few enough output rows to be looked up by is
-        # passed over by the scan, whatever else it shares with the outputs
-        spelled = index.spelled
-        wanted = frozenset(s for s in spellings if index.rare(spelled[s]))
-        digest = hashlib.sha256()
-        searched = _searched(path, prof, wanted, digest)
-        return searched, digest.hexdigest, None
-    raw = _Hashing(path)
+    # a record none of whose tokens is in few enough output rows to be looked up by is
+    # passed over by the scan, whatever else it shares with the outputs
+    spelled = index.spelled
+    wanted = frozenset(s for s in spellings if index.rare(spelled[s]))
+    digest = hashlib.sha256()
+    return _searched(path, prof, wanted, digest), digest.hexdigest, None
 
-    def stream() -> Iterator[tuple[list[str], frozenset[str]]]:
-        with _open_text(raw) as text:
-            records = _records(text, prof.delimiter)
-            if prof.header:
-                next(records, None)
-            for record in records:
-                yield record, _record_parts(record)
 
-    return stream(), lambda: raw.digest.hexdigest(), None
+def _all_records(path: Path, prof: Profile) -> Iterator[list[str]]:
+    """Every record of a file, read in full."""
+    with _open_text(io.FileIO(path)) as text:
+        records = _records(text, prof.delimiter)
+        if prof.header:
+            next(records, None)
+        yield from records
 
 
 #: bytes of a streamed input searched at once
@@ -691,13 +690,12 @@ def _searched(
 ) -> Iterator[tuple[list[str], frozenset[str]]]:
     """The records of a streamed input that hold one of ``spellings`` (the outputs' rare
     tokens: only those records can echo an output), with their tokens; ``digest`` is fed
-    the whole file. Where no output's tables are counted in the input, most of it need not
-    be parsed: each chunk of
-    ASCII text whose records are its lines is searched for the outputs' tokens by one
-    automaton (:func:`~atoll.disclosure.matcher.hit_lines`, which splits tokens as the
-    records' own are split), and only the lines it finds are read as records. A chunk that
-    is not such a text (a quoted field, a carriage return, other scripts) is read record by
-    record, as a counted input is."""
+    the whole file. Most of it need not be parsed: each chunk of ASCII text whose records
+    are its lines is searched for those tokens by one automaton
+    (:func:`~atoll.disclosure.matcher.hit_lines`, which splits tokens as the records' own
+    are split), and only the lines it finds are read as records. A chunk that is not such
+    a text (a quoted field, a lone carriage return, other scripts) is read record by
+    record."""
     header = bool(prof.header)
     carry = b""
     with path.open("rb") as f:
