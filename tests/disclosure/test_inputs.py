@@ -339,3 +339,46 @@ def test_a_streamed_input_s_searched_records_are_those_its_full_read_finds(
         full = _with_tokens(path, prof, index, counting=True)
         assert searched == full, path.read_bytes()
         assert full[1] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_check_waits_for_the_input_another_thread_prepares(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that ends while its dataset is being prepared waits for that parse rather than
+    parse it a second time alongside it."""
+    import threading
+
+    from atoll import disclosure
+    from atoll.disclosure import Candidate, check_files, inputs
+
+    parsed = inputs._parsed
+    calls: list[int] = []
+    started, go = threading.Event(), threading.Event()
+
+    def slow(records: list[list[str]]) -> object:
+        calls.append(threading.get_ident())
+        started.set()
+        go.wait(30)
+        return parsed(records)
+
+    monkeypatch.setattr(inputs, "_parsed", slow)
+    checks = OutputChecks()
+    preparer = threading.Thread(target=disclosure.prepare, args=([dataset], checks))
+    preparer.start()
+    assert started.wait(30)
+    out = tmp_path / "summary.json"
+    out.write_text('{"n": 5000, "mean": 54.2}\n')
+    reports: list[object] = []
+    checker = threading.Thread(
+        target=lambda: reports.append(
+            check_files([Candidate(0, "output", "summary.json", out)], [dataset], checks)
+        )
+    )
+    checker.start()
+    checker.join(0.5)
+    assert checker.is_alive()  # waiting for the preparation, not parsing
+    go.set()
+    preparer.join(30)
+    checker.join(30)
+    assert len(calls) == 1
+    assert len(reports) == 1

@@ -30,8 +30,8 @@ from atoll.disclosure.inputs import (
     Profile,
     group_spec,
     keepable,
-    kept,
     load,
+    preparing,
     profile,
     scan,
 )
@@ -396,10 +396,10 @@ def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
     first job otherwise waits, once it has ended, for its dataset to be parsed (seconds for
     a large one). A larger input is streamed by each job's checks, so nothing is done for
     it here."""
-    fresh = [path for path in inputs if keepable(path) and not kept(path)]
-    if fresh:
-        # the checks of a job that wrote nothing: what they build of the inputs is kept
-        check_files([], fresh, checks)
+    with preparing([path for path in inputs if keepable(path)]) as fresh:
+        if fresh:
+            # the checks of a job that wrote nothing: what they build of the inputs is kept
+            check_files([], fresh, checks)
     return len(fresh)
 
 

@@ -11,6 +11,7 @@ the outputs."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import heapq
@@ -382,6 +383,10 @@ _shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
 _loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
 #: jobs end, and are checked, on several threads at once
 _lock = threading.Lock()
+#: inputs being prepared (:func:`preparing`): by which thread, and set once it is done
+_preparing: dict[tuple[object, ...], tuple[int, threading.Event]] = {}
+#: how long a check waits for an input another thread prepares before parsing it itself
+PREPARE_WAIT = 120.0
 
 
 def _identity(path: Path) -> tuple[object, ...]:
@@ -484,6 +489,32 @@ def keepable(path: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def preparing(paths: list[Path]) -> Iterator[list[Path]]:
+    """Those of ``paths`` that this thread is to prepare: neither kept parsed nor being
+    prepared by another. Until the block ends, a check that loads one of them waits for
+    this preparation (up to :data:`PREPARE_WAIT`) rather than parse it too."""
+    mine: list[tuple[Path, tuple[object, ...], threading.Event]] = []
+    with _lock:
+        for path in paths:
+            try:
+                identity = _identity(path)
+            except OSError:
+                continue
+            if identity in _preparing or identity in _loaded:
+                continue
+            ready = threading.Event()
+            _preparing[identity] = (threading.get_ident(), ready)
+            mine.append((path, identity, ready))
+    try:
+        yield [path for path, _, _ in mine]
+    finally:
+        with _lock:
+            for _, identity, ready in mine:
+                _preparing.pop(identity, None)
+                ready.set()
+
+
 def load(path: Path, prof: Profile) -> Loaded | None:
     """The whole input, parsed (from memory when this version was parsed before); None for
     a file too large to keep, which is then streamed."""
@@ -492,6 +523,14 @@ def load(path: Path, prof: Profile) -> Loaded | None:
         if (known := _loaded.get(identity)) is not None:
             _loaded.move_to_end(identity)
             return known
+        busy = _preparing.get(identity)
+    if busy is not None and busy[0] != threading.get_ident():
+        # another thread parses it for the jobs that read it: what it keeps is what this
+        # check would make, and both at once would each take twice as long
+        busy[1].wait(PREPARE_WAIT)
+        with _lock:
+            if (known := _loaded.get(identity)) is not None:
+                return known
     size = int(str(identity[3]))
     if size > CACHE_FILE:
         return None
