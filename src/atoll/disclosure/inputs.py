@@ -6,8 +6,10 @@ report on.
 A dataset is read by job after job, so an input up to :data:`CACHE_FILE` is parsed once per
 version of the file and kept (up to :data:`CACHE_TOTAL` in all), with the records each token
 is in: a job's checks then cost in proportion to its outputs and the records that share their
-tokens, not to the whole input. A larger input is streamed on every job, in memory bounded by
-the outputs."""
+tokens, not to the whole input; the provider has it parsed while the job runs
+(:func:`preparing`). A larger input is streamed on every job, in memory bounded by the
+outputs: searched for the outputs' rare tokens, so that only the records that hold one are
+parsed (and read in full only where the outputs' tables are counted in it)."""
 
 from __future__ import annotations
 
