@@ -382,3 +382,47 @@ def test_a_check_waits_for_the_input_another_thread_prepares(
     checker.join(30)
     assert len(calls) == 1
     assert len(reports) == 1
+
+
+def test_whether_a_record_may_echo_is_what_asking_each_cell_gives() -> None:
+    """:func:`_may_echo`, which counts a record's values and looks for covered identifiers
+    by a few calls at once, says what asking of each cell in turn says."""
+    import random
+
+    from atoll.disclosure.echo import Columns
+    from atoll.disclosure.inputs import Profile, _covered, _is_null, _may_echo
+
+    def asked(record: list[str], hits: set[str], prof: Profile, watch: bool) -> bool:
+        if len(hits) >= len({cell for cell in record if not _is_null(cell)}):
+            return True
+        if not prof.header:
+            return False
+        columns = prof.columns
+        if watch and any(
+            c < len(record) and _covered(record[c], hits) for c in columns.identifiers
+        ):
+            return True
+        return bool(columns.quasi) and all(
+            c < len(record) and _covered(record[c], hits) for c in columns.quasi
+        )
+
+    cells = [
+        "P100", "p100", "Ada Abbott", "ada", "abbott", "", " NA ", "na", "null", "42", "42.0",
+        "north", "a\xa0b", "x,y", "İx", "é", "a@b.org", "  ", "n/a", "x_y",
+    ]  # fmt: skip
+    tokens = ["p100", "ada", "abbott", "42", "north", "a", "b", "x", "y", "a@b.org", "x_y", "é"]
+    rng = random.Random(3)
+    for _ in range(3000):
+        record = [rng.choice(cells) for _ in range(rng.randint(0, 6))]
+        hits = set(rng.sample(tokens, rng.randint(0, 6)))
+        width = rng.randint(0, 6)
+        ids = frozenset(rng.sample(range(8), rng.randint(0, 3)))
+        quasi = frozenset(rng.sample(range(8), rng.randint(0, 2)))
+        prof = Profile(",", [f"c{i}" for i in range(width)], set(), Columns(ids, quasi), 0)
+        watch = rng.random() < 0.8
+        assert _may_echo(record, hits, prof, watch) == asked(record, hits, prof, watch), (
+            record,
+            hits,
+            ids,
+            quasi,
+        )

@@ -36,6 +36,7 @@ from atoll.disclosure.tokens import (
     distinctive,
     normal,
     parts,
+    parts_by,
     single_token,
     spellings,
 )
@@ -810,17 +811,46 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = Tr
     many as the record has values (in full), an identifier's or every quasi-identifier's, or
     a file name's. Cheap, so that the many records that share a label or two with an
     aggregate are let pass without taking them apart."""
-    # a null value is not printed to echo a record in full
-    if len(hits) >= len({cell for cell in record if not _is_null(cell)}):
+    # a null value is not printed to echo a record in full; its distinct values, less the
+    # nulls among them, counted by a few calls in C (a streamed dataset asks of each record)
+    values = set(record)
+    if len(hits) >= len(values):
+        return True
+    nulls = sum(map(_NULLS.__contains__, map(str.lower, map(str.strip, values))))
+    if len(hits) >= len(values) - nulls:
         return True
     if not prof.header:
         return False
     columns = prof.columns
-    if watch and any(c < len(record) and _covered(record[c], hits) for c in columns.identifiers):
+    if watch and _any_covered(record, columns.identifiers, hits):
         return True
     return bool(columns.quasi) and all(
         c < len(record) and _covered(record[c], hits) for c in columns.quasi
     )
+
+
+def _any_covered(record: list[str], columns: frozenset[int], hits: set[str]) -> bool:
+    """Whether one of these cells of ``record`` is covered by ``hits`` (:func:`_covered`),
+    their tokens split at once: a cell is looked at alone only where one of its tokens is
+    a hit (as a covered cell's are), or where it has none (a blank or a punctuation mark,
+    covered by none of its tokens being missing)."""
+    cells = [record[c] for c in columns if c < len(record)]
+    if not cells:
+        return False
+    if any(_CELL_MARK in cell for cell in cells):
+        return any(_covered(cell, hits) for cell in cells)
+    for cell, words in zip(cells, parts_by(_CELL_MARK.join(cells), _CELL_MARK), strict=True):
+        if not words:
+            if cell:
+                return True
+        elif not hits.isdisjoint(words) and _covered(cell, hits):
+            return True
+    return False
+
+
+#: what joins cells to be split at once: a character :func:`parts` keeps apart (no CSV
+#: field holds it)
+_CELL_MARK = "\x00"
 
 
 def _covered(cell: str, hits: set[str]) -> bool:
