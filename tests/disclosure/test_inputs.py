@@ -278,23 +278,23 @@ def _with_tokens(
     return found, sha256()
 
 
-@pytest.mark.parametrize("min_text", [0, 1 << 30])
+@pytest.mark.parametrize("max_tokens", [1 << 18, 0])
 def test_a_streamed_input_s_searched_records_are_those_its_full_read_finds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_text: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_tokens: int
 ) -> None:
     """A streamed input whose records need not all be counted is searched for the outputs'
     tokens chunk by chunk and only the lines found are read: the records it yields that
     hold an output's token, and its sha256, are the full read's, whatever the file holds
     (quoted fields across lines and chunks, carriage returns, other scripts, blank lines,
-    no header) and wherever its chunks end (``min_text``: every chunk searched by the
-    automaton, or none)."""
+    no header) and wherever its chunks end (``max_tokens``: every chunk searched by the
+    automaton, or none, with too many tokens to build one over)."""
     import csv
     import hashlib
     import random
 
     from atoll.disclosure import inputs, matcher
 
-    monkeypatch.setattr(matcher, "MIN_TEXT", min_text)
+    monkeypatch.setattr(matcher, "MAX_TOKENS", max_tokens)
     monkeypatch.setattr(inputs, "CACHE_FILE", 0)  # every input streamed
     cells = [
         "north", "South", "P100", "42", "42.0", "12.50", "a b", "x,y", 'say "hi"', "two\nlines",

@@ -734,12 +734,13 @@ def _searched(
     tokens: only those records can echo an output), with their tokens; ``digest`` is fed
     the whole file. Most of it need not be parsed: each chunk of ASCII text whose records
     are its lines is searched for those tokens by one automaton
-    (:func:`~atoll.disclosure.matcher.hit_lines`, which splits tokens as the records' own
+    (:class:`~atoll.disclosure.matcher.LineFinder`, which splits tokens as the records' own
     are split), and only the lines it finds are read as records. A chunk that is not such
     a text (a quoted field, a lone carriage return, other scripts) is read record by
     record."""
     header = bool(prof.header)
     carry = b""
+    finder = matcher.LineFinder(spellings) if matcher.LineFinder.usable(spellings) else None
     with path.open("rb") as f:
         while True:
             block = f.read(SEARCHED_CHUNK)
@@ -751,7 +752,7 @@ def _searched(
                 # an unclosed quote: the rest of the file would be one field
                 raise csv.Error("a record of the input is too long to read")
             if chunk:
-                yield from _chunk_records(chunk, prof, spellings, header)
+                yield from _chunk_records(chunk, prof, spellings, finder, header)
                 header = False
             if not block:
                 return
@@ -776,16 +777,21 @@ def _records_end(data: bytes) -> int:
 
 
 def _chunk_records(
-    chunk: bytes, prof: Profile, spellings: frozenset[str], header: bool
+    chunk: bytes,
+    prof: Profile,
+    spellings: frozenset[str],
+    finder: matcher.LineFinder | None,
+    header: bool,
 ) -> Iterator[tuple[list[str], frozenset[str]]]:
     """:func:`_searched` of one chunk of whole records (``header``: its first record is the
-    input's header, not a record)."""
+    input's header, not a record), with ``finder`` over ``spellings`` (None: too many to
+    search for, or none)."""
     lines = None
     # a carriage return only before a newline (as the ``csv`` module writes lines) ends a
     # line as the newline does; alone, the ``csv`` module ends a record there too
     lone_return = chunk.count(b"\r") != chunk.count(b"\r\n")
     if chunk.isascii() and b'"' not in chunk and b"\x00" not in chunk and not lone_return:
-        lines = matcher.hit_lines(spellings, chunk) if spellings else []
+        lines = [] if not spellings else finder.lines(chunk) if finder is not None else None
     if lines is None:
         text = io.StringIO(chunk.decode("utf-8", errors="replace"), newline="")
         records = _records(text, prof.delimiter)

@@ -104,30 +104,39 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
     return found
 
 
-def hit_lines(tokens: frozenset[str], text: bytes) -> list[tuple[int, int]] | None:
-    """The (start, end) in ``text`` of each line (ending in ``\n``, which ``end`` is after,
-    or at the text's end) of an ASCII ``text`` that holds at least one member of ``tokens``
-    among its tokens as :func:`~atoll.disclosure.tokens.parts` splits them, in order; None
-    where no automaton is built for ``tokens`` and the text is too short to build one for."""
-    automaton = _automaton(tokens, len(text))
-    if automaton is None:
-        return None
-    padded = b"".join((b" ", text, b" ")).translate(_TABLE)
-    # a match at ``start`` of the padded text begins on the line ``text[start]`` is on
-    # (the space before the token is the text's character before it)
-    # (overlapping: a token on the next line shares the newline's space with the last one)
-    found = automaton.search.find_matches_as_indexes(padded, overlapping=True)
-    starts = sorted({m[1] for m in found})
-    lines: list[tuple[int, int]] = []
-    last = -1
-    for at in starts:
-        if at < last:
-            continue  # on the line just taken
-        begin = text.rfind(b"\n", 0, at) + 1
-        end = text.find(b"\n", at)
-        last = len(text) if end < 0 else end + 1
-        lines.append((begin, last))
-    return lines
+class LineFinder:
+    """The lines of texts that hold one of a set of tokens (a job's outputs', looked for in a
+    dataset too large to keep parsed): an automaton built once for every chunk of one
+    input, and not kept beside the inputs' own (:func:`line_hits`), which it would push
+    out."""
+
+    def __init__(self, tokens: frozenset[str]) -> None:
+        self._automaton = _Automaton(tokens)
+
+    @staticmethod
+    def usable(tokens: frozenset[str]) -> bool:
+        """Whether an automaton is built over so many tokens."""
+        return 0 < len(tokens) <= MAX_TOKENS
+
+    def lines(self, text: bytes) -> list[tuple[int, int]]:
+        """The (start, end) in ``text`` of each line (ending in ``\\n``, which ``end`` is
+        after, or at the text's end) of an ASCII ``text`` that holds one of the tokens among
+        its tokens as :func:`~atoll.disclosure.tokens.parts` splits them, in order."""
+        padded = b"".join((b" ", text, b" ")).translate(_TABLE)
+        # a match at ``start`` of the padded text begins on the line ``text[start]`` is on
+        # (the space before the token is the text's character before it); overlapping: a
+        # token on the next line shares the newline's space with the last one
+        found = self._automaton.search.find_matches_as_indexes(padded, overlapping=True)
+        lines: list[tuple[int, int]] = []
+        last = -1
+        for at in sorted({m[1] for m in found}):
+            if at < last:
+                continue  # on the line just taken
+            begin = text.rfind(b"\n", 0, at) + 1
+            end = text.find(b"\n", at)
+            last = len(text) if end < 0 else end + 1
+            lines.append((begin, last))
+        return lines
 
 
 class LineSearch:

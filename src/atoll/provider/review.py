@@ -180,9 +180,12 @@ class OutputReview:
             info = self._to_prepare.get()
             try:
                 self.prepare(info)
-            except Exception:
-                # a head start only: the checks at the job's end read the inputs anyway
-                log.debug("the inputs of job %s were not prepared", info.jobId, exc_info=True)
+            except Exception as exc:
+                # a head start only: the checks at the job's end read the inputs anyway (and
+                # the error's kind only: its text may name where a dataset lies)
+                log.debug(
+                    "the inputs of job %s were not prepared: %s", info.jobId, type(exc).__name__
+                )
 
     def prepare(self, info: JobInfo) -> int:
         """Parse and keep the job's inputs for its checks (blocking); how many were parsed.
