@@ -91,6 +91,15 @@ def _delimiter(first_line: str) -> str | None:
     return best if counts[best] else None
 
 
+def _body(text: io.TextIOBase, prof: Profile, header: bool = True) -> Iterator[list[str]]:
+    """The records of a text as ``prof`` reads them, less its header (where it has one and
+    ``header`` says the text starts with it)."""
+    records = _records(text, prof.delimiter)
+    if header and prof.header:
+        next(records, None)
+    return records
+
+
 def _records(text: io.TextIOBase, delimiter: str | None) -> Iterator[list[str]]:
     if delimiter is None:
         for line in text:
@@ -539,10 +548,7 @@ def load(path: Path, prof: Profile) -> Loaded | None:
         return None
     raw = _Hashing(path)
     with _open_text(raw) as text:
-        records = _records(text, prof.delimiter)
-        if prof.header:
-            next(records, None)
-        kept = list(records)
+        kept = list(_body(text, prof))
         sha256 = raw.digest.hexdigest()
     sets, doubled = _parsed(kept)
     loaded = Loaded(sha256, kept, sets, _doubled=doubled)
@@ -714,10 +720,7 @@ def _source(
 def _all_records(path: Path, prof: Profile) -> Iterator[list[str]]:
     """Every record of a file, read in full."""
     with _open_text(io.FileIO(path)) as text:
-        records = _records(text, prof.delimiter)
-        if prof.header:
-            next(records, None)
-        yield from records
+        yield from _body(text, prof)
 
 
 #: bytes of a streamed input searched at once
@@ -786,18 +789,17 @@ def _chunk_records(
     """:func:`_searched` of one chunk of whole records (``header``: its first record is the
     input's header, not a record), with ``finder`` over ``spellings`` (None: too many to
     search for, or none)."""
-    lines = None
     # a carriage return only before a newline (as the ``csv`` module writes lines) ends a
     # line as the newline does; alone, the ``csv`` module ends a record there too
     lone_return = chunk.count(b"\r") != chunk.count(b"\r\n")
-    if chunk.isascii() and b'"' not in chunk and b"\x00" not in chunk and not lone_return:
-        lines = [] if not spellings else finder.lines(chunk) if finder is not None else None
-    if lines is None:
+    by_line = chunk.isascii() and b'"' not in chunk and b"\x00" not in chunk and not lone_return
+    if by_line and finder is not None:
+        lines = finder.lines(chunk)
+    elif by_line and not spellings:
+        lines = []
+    else:
         text = io.StringIO(chunk.decode("utf-8", errors="replace"), newline="")
-        records = _records(text, prof.delimiter)
-        if header:
-            next(records, None)
-        for record in records:
+        for record in _body(text, prof, header):
             yield record, _record_parts(record)
         return
     for start, end in lines:

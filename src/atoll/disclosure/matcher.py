@@ -56,6 +56,14 @@ class _Automaton:
             matchkind=ahocorasick_rs.MatchKind.Standard,
         )
 
+    def matches(self, text: bytes) -> list[tuple[int, int, int]]:
+        """(token, start, end) of each token in an ASCII ``text``: the pad makes a token at
+        either end of the text lie between two spaces, and a match at [start, end) of the
+        padded text is the token at [start, end - 2) of ``text``; overlapping, as two
+        neighbours share the space between them."""
+        padded = b"".join((b" ", text, b" ")).translate(_TABLE)
+        return self.search.find_matches_as_indexes(padded, overlapping=True)
+
 
 #: where a match starts
 _START = operator.itemgetter(1)
@@ -90,10 +98,7 @@ def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None
     automaton = _automaton(tokens, len(text))
     if automaton is None:
         return None
-    # the pad makes a token at either end of the text lie between two spaces; a match at
-    # [start, end) of the padded text is the token at [start, end - 2) of ``text``
-    padded = b"".join((b" ", text, b" ")).translate(_TABLE)
-    matches = automaton.search.find_matches_as_indexes(padded, overlapping=True)
+    matches = automaton.matches(text)
     found: dict[int, set[str]] = {}
     words = automaton.tokens
     line, last = 1, 0
@@ -122,14 +127,10 @@ class LineFinder:
         """The (start, end) in ``text`` of each line (ending in ``\\n``, which ``end`` is
         after, or at the text's end) of an ASCII ``text`` that holds one of the tokens among
         its tokens as :func:`~atoll.disclosure.tokens.parts` splits them, in order."""
-        padded = b"".join((b" ", text, b" ")).translate(_TABLE)
-        # a match at ``start`` of the padded text begins on the line ``text[start]`` is on
-        # (the space before the token is the text's character before it); overlapping: a
-        # token on the next line shares the newline's space with the last one
-        found = self._automaton.search.find_matches_as_indexes(padded, overlapping=True)
         lines: list[tuple[int, int]] = []
         last = -1
-        for at in sorted({m[1] for m in found}):
+        # a token found at ``at`` is on the line ``text[at]`` is on
+        for at in sorted({m[1] for m in self._automaton.matches(text)}):
             if at < last:
                 continue  # on the line just taken
             begin = text.rfind(b"\n", 0, at) + 1
