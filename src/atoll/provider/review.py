@@ -121,6 +121,11 @@ def _published_head(location: str) -> bytes:
         return b""
 
 
+def _strictest(ddos: list[DDO]) -> OutputPolicy:
+    """The output policy of a job on these datasets: the strictest of theirs."""
+    return strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
+
+
 class OutputReview:
     """Checks each ended job once, keeps the release queue, and says what a consumer may read."""
 
@@ -161,7 +166,13 @@ class OutputReview:
 
     def policy(self, info: JobInfo) -> OutputPolicy:
         """The job's output policy: the strictest of its datasets'."""
-        return strictest([policy_of(d) for d in self._inputs(info)] or [OutputPolicy()])
+        return _strictest(self._inputs(info))
+
+    def _input_paths(self, ddos: list[DDO]) -> list[Path]:
+        """Where the bytes of these datasets' files are on this host."""
+        return [
+            self.local_copy(f.location, f.sha256) for d in ddos for f in self.assets.files(d.id)
+        ]
 
     def prepare_soon(self, info: JobInfo) -> None:
         """Have the inputs of a job that started parsed for its checks while it runs, on a
@@ -191,13 +202,10 @@ class OutputReview:
         """Parse and keep the job's inputs for its checks (blocking); how many were parsed.
         Nothing for a job whose outputs are not checked."""
         ddos = self._inputs(info)
-        policy = strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
+        policy = _strictest(ddos)
         if policy.mode == "off":
             return 0
-        inputs = [
-            self.local_copy(f.location, f.sha256) for d in ddos for f in self.assets.files(d.id)
-        ]
-        return prepare(inputs, policy.checks)
+        return prepare(self._input_paths(ddos), policy.checks)
 
     def checks_here(self) -> bool:
         """Whether the result files lie on this host (the checks then run in one trip)."""
@@ -240,7 +248,7 @@ class OutputReview:
     ) -> Checked:
         """Check the files and record the verdicts; returns the record the store keeps."""
         ddos = self._inputs(info)
-        policy = strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
+        policy = _strictest(ddos)
 
         def where(index: int) -> Path:
             if paths is not None:
@@ -270,10 +278,7 @@ class OutputReview:
                 )
                 for e in results
             ]
-            inputs = [
-                self.local_copy(f.location, f.sha256) for d in ddos for f in self.assets.files(d.id)
-            ]
-            report = check_files(candidates, inputs, policy.checks)
+            report = check_files(candidates, self._input_paths(ddos), policy.checks)
         by_index = {f.index: f for f in report.files}
         files = [
             FileState(
