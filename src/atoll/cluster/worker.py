@@ -94,10 +94,9 @@ class _Job:
     staged: ExecutionSpec | None = None
     ended: bool = False
     #: the operator released the job straight on this worker and waits for the answer,
-    #: which tells it the sandbox is freed: no release event is sent it (see ``lock``)
+    #: which tells it the sandbox is freed: no release event is sent it (``freed`` is set
+    #: and this read under ``lock``)
     answered: bool = False
-    #: set with ``freed``, under ``lock``
-    freed_flag: bool = False
     #: set when the operator released the job (or Dask cancelled its task)
     released: threading.Event = field(default_factory=threading.Event)
     #: set once the job's sandbox (and directory of this worker's own) is gone
@@ -254,9 +253,8 @@ class AtollWorkerPlugin(WorkerPlugin):
             self._unstage(job)
             self._drop(job)
             with job.lock:
-                job.freed_flag = True
+                job.freed.set()
                 answered = job.answered
-            job.freed.set()
             # an operator that released the job straight here hears of it in the answer
             self._post(execution_id, to_operator=not answered, released=True)
         return "done"
@@ -314,7 +312,7 @@ class AtollWorkerPlugin(WorkerPlugin):
             with job.lock:
                 # freed since the wait ended, or not: where not, the operator is told so and
                 # waits for the release event, which the job's thread then sends
-                freed = job.freed_flag
+                freed = job.freed.is_set()
                 job.answered = freed
         return {"released": freed}
 
