@@ -4,6 +4,7 @@ cgroup files, mount table parsing) that need no kernel support."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import subprocess
 import sys
@@ -517,6 +518,36 @@ def test_v2_job_cgroup_files(tmp_path: Path) -> None:
     assert launcher_script(job.procs_files, Limits()).startswith(
         f"echo $$ >{tmp_path}/atoll/job-x/cgroup.procs && "
     )
+
+
+def test_a_cgroup_removed_while_its_processes_are_read_is_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a stop racing the job's own clean-up: the directory goes between open and read
+    job = JobCgroup(2, {"": tmp_path / "job-x"})
+    real = Path.read_text
+
+    def removed(self: Path, *args: object, **kwargs: object) -> str:
+        if self.name == "cgroup.procs":
+            raise OSError(errno.ENODEV, "No such device")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", removed)
+    assert job.pids() == set()
+    assert job.kill(timeout=0.1) is True
+
+
+def test_an_unreadable_cgroup_is_not_taken_for_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = JobCgroup(2, {"": tmp_path / "job-x"})
+
+    def denied(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(PermissionError):
+        job.pids()
 
 
 def test_v1_oom_counter(tmp_path: Path) -> None:

@@ -106,6 +106,12 @@ def _read_pids(path: Path) -> set[int]:
         text = path.read_text()
     except FileNotFoundError:
         return set()
+    except OSError as e:
+        # the job's own clean-up can remove the directory between open and read (a stop racing
+        # the job's end): the kernel answers ENODEV, and a removed cgroup holds no process
+        if e.errno == errno.ENODEV:
+            return set()
+        raise
     return {int(x) for x in text.split()}
 
 
