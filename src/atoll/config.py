@@ -340,7 +340,20 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     _check_results(settings)
     _check_sources(settings)
     _check_proxies(settings)
+    _check_cluster(settings)
     return settings
+
+
+def _check_cluster(settings: Settings) -> None:
+    # the scheduler's address is checked where the cluster's part is loaded (atoll.node)
+    if settings.cluster_worker_slots < 1:
+        raise ConfigError("setting 'cluster_worker_slots' must be 1 or more")
+    if settings.cluster_worker_memory_mb < 0:
+        raise ConfigError("setting 'cluster_worker_memory_mb' must be 0 (the host's) or more")
+    if settings.cluster_start_timeout <= 0 or settings.cluster_reconnect_timeout <= 0:
+        raise ConfigError(
+            "settings 'cluster_start_timeout' and 'cluster_reconnect_timeout' must be > 0"
+        )
 
 
 def _check_proxies(settings: Settings) -> None:

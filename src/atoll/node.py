@@ -129,10 +129,15 @@ def cluster_executor(settings: Settings, remote: RemoteInputs | None = None) -> 
     URL and S3 sources (``remote``) are fetched on the workers, under its rules."""
     if importlib.util.find_spec("distributed") is None:
         raise ConfigError("cluster_scheduler is set, but: pip install 'atoll[cluster]'")
+    from atoll.cluster import address
     from atoll.cluster.certs import security
     from atoll.cluster.executor import DaskExecutor
     from atoll.cluster.sources import WorkerSources
 
+    try:
+        address.scheduler(settings.cluster_scheduler)
+    except ValueError as e:
+        raise ConfigError(f"setting 'cluster_scheduler': {e}") from None
     try:
         sec = security(settings.cluster_certs, "client")
     except FileNotFoundError as e:

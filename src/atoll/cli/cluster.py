@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -15,6 +16,8 @@ from atoll.cli.common import HomeOpt, console
 from atoll.config import Settings, load_settings
 from atoll.errors import ConfigError, Unavailable
 from atoll.home import default_home
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="A closed Dask cluster that runs the engine's jobs: certificates and the scheduler.",
@@ -34,6 +37,14 @@ CertsOpt = Annotated[
 
 def _stop(signum: int, frame: FrameType | None) -> NoReturn:
     raise SystemExit(0)
+
+
+def _checked(check: Callable[[T], T], value: T, option: str) -> T:
+    """``value`` as ``check`` passes it; its refusal as the option's one line."""
+    try:
+        return check(value)
+    except ValueError as e:
+        raise ConfigError(f"{option}: {e}") from None
 
 
 def need_cluster() -> None:
@@ -72,7 +83,10 @@ def certs(
 
     settings = load_settings(home or default_home())
     directory = certs or settings.cluster_certs
-    issue(directory, tuple(host) if host else ("localhost", "127.0.0.1"), days=days)
+    try:
+        issue(directory, tuple(host) if host else ("localhost", "127.0.0.1"), days=days)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     console.print(f"cluster certificates in {directory}")
 
 
@@ -90,15 +104,25 @@ def scheduler(
     need_cluster()
     import asyncio
 
+    from atoll.cluster import address
     from atoll.cluster.processes import serve_scheduler
 
-    settings = load_settings(home or default_home())
-    directory = _certs(settings, certs)
-    console.print(f"scheduler on tls://{host}:{port}")
-    signal.signal(signal.SIGTERM, _stop)
+    _checked(address.host, host, "--host")
+    _checked(address.port, port, "--port")
     if attempts < 1:
         raise ConfigError("--attempts must be at least 1")
-    asyncio.run(serve_scheduler(directory, host, port, attempts))
+    settings = load_settings(home or default_home())
+    directory = _certs(settings, certs)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"scheduler on tls://{shown}:{port}")
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        asyncio.run(serve_scheduler(directory, host, port, attempts))
+    except (OSError, RuntimeError) as e:
+        # Dask says only "failed to start"; what the system said is on the error's cause
+        cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else "failed"
+        raise Unavailable(f"the scheduler cannot listen on {shown}:{port}: {reason}") from None
 
 
 def worker(
@@ -147,18 +171,38 @@ def worker(
     need_cluster()
     import asyncio
 
+    from atoll.cluster import address
     from atoll.cluster.processes import default_worker_name, serve_worker, worker_executor
     from atoll.engine.executor import SandboxUnavailable
     from atoll.images.cache import ImageCache
     from atoll.storage.cache import SourceCache
 
-    if not scheduler.startswith("tls://"):
-        raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
-    if not 0 <= metrics_port <= 65535:
-        raise ConfigError("--metrics-port must be a port number, or 0 for none")
+    _checked(address.scheduler, scheduler, "--scheduler")
+    _checked(address.host, host, "--host")
+    if metrics_port:
+        _checked(address.port, metrics_port, "--metrics-port")
+    if name is not None:
+        _checked(address.worker_name, name, "--name")
+    if slots is not None and slots < 1:
+        raise ConfigError("--slots must be at least 1")
+    if memory_mb is not None and memory_mb < 0:
+        raise ConfigError("--memory-mb must be 0 (all of this host's memory) or more")
+    if gpus < 0:
+        raise ConfigError("--gpus must be 0 or more")
+    for root in data_root or ():
+        if not root.is_dir():
+            raise ConfigError(f"--data-root {root}: no such directory")
+    if jobs_dir is not None and jobs_dir.exists() and not jobs_dir.is_dir():
+        raise ConfigError(f"--jobs-dir {jobs_dir}: not a directory")
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
-    name = name or default_worker_name()
+    if name is None:
+        try:
+            name = address.worker_name(default_worker_name())
+        except ValueError:
+            raise ConfigError(
+                "this host's name cannot name a worker: give one with --name"
+            ) from None
     sources = SourceCache(settings.source_cache_dir, settings.source_cache_mb * 1024**2)
     images = ImageCache(settings.images_dir, settings.image_cache_mb * 1024**2)
     first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
@@ -209,15 +253,14 @@ def drain(
     """Drain a worker: it takes no new job, its running jobs finish, then it leaves the
     cluster (its process ends). Uses the client certificate."""
     need_cluster()
+    from atoll.cluster import address
     from atoll.cluster.drain import connect, request_drain, wait_gone
 
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
-    address = scheduler or settings.cluster_scheduler
-    if not address.startswith("tls://"):
-        raise ConfigError("the scheduler's address must be tls://host:port (mutual TLS only)")
+    where = _checked(address.scheduler, scheduler or settings.cluster_scheduler, "--scheduler")
     try:
-        client = connect(address, directory)
+        client = connect(where, directory)
     except (OSError, TimeoutError):
         raise Unavailable("the cluster's scheduler cannot be reached") from None
     with client:

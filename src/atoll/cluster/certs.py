@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from distributed import Security
 
+from atoll.cluster import address
+
 Role = Literal["scheduler", "worker", "client"]
 ROLES: tuple[Role, ...] = ("scheduler", "worker", "client")
 CA_DAYS = 3650
@@ -100,22 +102,40 @@ def _authority(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePriva
 
 def _alt_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
-    for host in hosts:
+    for name in hosts:
+        checked = address.host(name)
         try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            names.append(x509.IPAddress(ipaddress.ip_address(checked)))
         except ValueError:
-            names.append(x509.DNSName(host))
+            names.append(x509.DNSName(checked))
     return names
+
+
+def _check_days(days: int, authority: x509.Certificate, now: datetime.datetime) -> None:
+    """A certificate is valid a day at least, and no longer than the authority that signs
+    it: a peer would refuse it past that anyway, whatever it said."""
+    left = (authority.not_valid_after_utc - now).days
+    if not 1 <= days <= left:
+        raise ValueError(
+            f"certificates can be valid from 1 to {left} days (the cluster's authority "
+            f"expires in {left} days)"
+        )
 
 
 def issue(
     directory: Path, hosts: Sequence[str] = ("localhost", "127.0.0.1"), days: int = 365
 ) -> list[Path]:
     """Make the authority if ``directory`` has none, and (re)issue the scheduler's, the
-    workers' and the client's certificates; returns the files written."""
+    workers' and the client's certificates; returns the files written. ValueError (before
+    anything is written) for a host that is neither a name nor an address, or ``days``
+    outside what the authority allows."""
+    if days < 1:
+        raise ValueError("certificates are valid a day at least")
+    alt_names = _alt_names(hosts)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_cert, ca_key = _authority(directory)
     now = datetime.datetime.now(datetime.UTC)
+    _check_days(days, ca_cert, now)
     written = [directory / "ca.pem"]
     for role in ROLES:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -136,10 +156,8 @@ def issue(
                 critical=False,
             )
         )
-        if hosts:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(_alt_names(hosts)), critical=False
-            )
+        if alt_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
         _write_key(directory / f"{role}-key.pem", key)
         _write_cert(directory / f"{role}.pem", cert)
