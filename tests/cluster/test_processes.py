@@ -14,10 +14,12 @@ from pathlib import Path
 from distributed import Client, Scheduler, Worker
 
 from atoll.cluster.executor import DaskExecutor
-from atoll.cluster.processes import HTTP_ADDRESS, PromptStreams
+from atoll.cluster.processes import HTTP_ADDRESS, PromptStreams, worker_cgroup_name
 from atoll.engine.executor import Runtime
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
+
+from .conftest import Cluster, atoll
 
 # The signal comes while the loop runs a callback that swallows everything, as some of
 # Dask's comm and task handlers do: an exception raised from a signal handler lands there.
@@ -123,3 +125,57 @@ def test_the_operator_sends_to_the_scheduler_as_messages_come(
     comm = dask_executor.client.scheduler_comm
     assert comm is not None
     assert comm.interval == 0
+
+
+# -- a worker's name on its host ----------------------------------------------------------------
+
+#: runs until the test writes ``go`` into its outputs, then ends well
+WAITS = """
+import os, time
+print('started', flush=True)
+while not os.path.exists('/data/outputs/go'):
+    time.sleep(0.05)
+open('/data/outputs/result.txt', 'w').write('done')
+"""
+
+
+def test_a_second_worker_of_the_same_name_refuses_to_start_and_leaves_the_first_s_jobs(
+    cluster: Cluster, dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    """Starting ``atoll worker`` twice with one name on a host (the host's name, by default)
+    clears that name's leftovers on its way up: it must refuse instead, as the first's jobs
+    are no leftovers."""
+    conformance = ExecutorConformance()
+    spec = conformance.spec(tmp_path, Runtime(PYTHON), WAITS)
+    log = Log()
+    execution = dask_executor.start(spec, log)
+    try:
+        assert log.wait_for(b"started")
+        workers = dask_executor.client.scheduler_info(n_workers=-1)["workers"]
+        name = workers[execution.worker]["name"]
+        done = atoll(
+            cluster.home,
+            *("worker", "--scheduler", cluster.address, "--certs", str(cluster.certs)),
+            *("--name", name),
+        )
+        # the first worker's job still runs, and ends as it should
+        (spec.outputs_dir / "go").write_text("")
+        result = execution.wait()
+        assert result.exit_code == 0, log.data
+        assert (spec.outputs_dir / "result.txt").read_text() == "done"
+        assert cluster.workers[name].poll() is None
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == (
+            "error: this node cannot run jobs: another atoll worker of this name runs on "
+            "this host (give each its own --name)"
+        )
+    finally:
+        execution.release()
+
+
+def test_names_a_cgroup_cannot_hold_whole_still_get_cgroups_of_their_own() -> None:
+    long_a, long_b = "w" * 100 + "a", "w" * 100 + "b"
+    names = {worker_cgroup_name(n) for n in (long_a, long_b, "node-1", "node_1")}
+    assert len(names) == 4
+    assert worker_cgroup_name("node-1") == "atoll-dask-node-1"
+    assert all(len(n) < 100 for n in names)

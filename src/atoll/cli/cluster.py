@@ -178,9 +178,13 @@ def worker(
     from atoll.storage.cache import SourceCache
 
     _checked(address.scheduler, scheduler, "--scheduler")
-    _checked(address.host, host, "--host")
+    _checked(address.listenable, _checked(address.host, host, "--host"), "--host")
     if metrics_port:
         _checked(address.port, metrics_port, "--metrics-port")
+        try:
+            address.listenable(host, metrics_port)
+        except ValueError as e:
+            raise ConfigError(f"--metrics-port: {e}") from None
     if name is not None:
         _checked(address.worker_name, name, "--name")
     if slots is not None and slots < 1:
@@ -231,9 +235,22 @@ def worker(
                 cache=sources,
             )
         )
+    except (OSError, RuntimeError) as e:
+        raise Unavailable(f"worker {name} could not join {scheduler}: {_why(e)}") from None
     finally:
         executor.recover()
         executor.close()
+
+
+def _why(error: Exception) -> str:
+    """Why Dask's worker did not start, in words: Dask says only "failed to start", with
+    the scheduler's refusal or the system's error as the cause."""
+    cause = error.__cause__ or error
+    if "name taken" in str(cause):
+        return "another worker of the cluster has this name (give each its own --name)"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return "the scheduler refused it"
 
 
 @app.command("drain")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 from atoll.engine.sandbox.allowlist import parse_host, split_host_port
 
@@ -63,3 +64,18 @@ def worker_name(text: str) -> str:
             f"letter or digit, not {_shown(text)}"
         )
     return text
+
+
+def listenable(name: str, number: int = 0) -> str:
+    """``name`` if this host can listen on it (on port ``number``; 0: any): Dask's worker,
+    asked to listen where it cannot, says so only with tracebacks of its own."""
+    shown = _shown(f"{name}:{number}" if number else name)
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(
+            name.removeprefix("[").removesuffix("]"), number, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(where)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {shown}: {e.strerror or 'unknown'}") from None
+    return name
