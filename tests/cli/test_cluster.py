@@ -64,6 +64,8 @@ WORKER = ["worker", "--scheduler", "tls://127.0.0.1:9"]
         ([*WORKER, "--host", "a b"], "--host"),
         ([*WORKER, "--data-root", "/nonexistent/data"], "no such directory"),
         (["cluster", "drain", "w", "--scheduler", "tls://a:b"], "--scheduler"),
+        (["cluster", "drain", "w", "--scheduler", "tls://a:1", "--timeout", "-5"], "--timeout"),
+        (["cluster", "drain", "w", "--scheduler", "tls://a:1", "--timeout", "nan"], "--timeout"),
     ],
 )
 def test_what_cannot_work_is_refused_in_one_line(

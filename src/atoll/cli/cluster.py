@@ -276,6 +276,8 @@ def drain(
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
     where = _checked(address.scheduler, scheduler or settings.cluster_scheduler, "--scheduler")
+    if not timeout > 0:
+        raise ConfigError("--timeout must be more than 0 seconds")
     try:
         client = connect(where, directory)
     except (OSError, TimeoutError):
