@@ -102,14 +102,19 @@ def default_executor(settings: Settings, remote: RemoteInputs | None = None) -> 
         return cluster_executor(settings, remote)
     from atoll.engine.sandbox import SandboxExecutor
 
-    # one cgroup parent per node directory: recovery after a crash then clears this node's
-    # leftovers only, never the jobs of another node on the same host
-    node_id = hashlib.sha256(str(settings.jobs_dir.resolve()).encode()).hexdigest()[:12]
     first, count = settings.sandbox_uid_first, settings.sandbox_uid_count
     return SandboxExecutor(
-        cgroup_name=f"atoll-{node_id}",
+        cgroup_name=sandbox_name(settings),
         uid_range=(first, first + count - 1) if count > 0 else None,
     )
+
+
+def sandbox_name(settings: Settings) -> str:
+    """The local sandbox's name (its cgroup parent): one per node directory, so that
+    recovery after a crash clears this node's leftovers only, never the jobs of another
+    node on the same host."""
+    node_id = hashlib.sha256(str(settings.jobs_dir.resolve()).encode()).hexdigest()[:12]
+    return f"atoll-{node_id}"
 
 
 def image_store(settings: Settings) -> ImageStore | None:
@@ -298,6 +303,16 @@ class ProviderNode:
     watcher: JobWatcher
     #: on PostgreSQL: runs the keeper while this replica holds the keeper's lease
     keeper_turn: KeeperTurn | None = None
+
+    def claim_sandbox(self) -> None:
+        """Claim the local sandbox's name on this host before the node serves: a node
+        directory served twice would otherwise have its second process clear away the
+        first's running jobs as leftovers. SandboxUnavailable when another process holds it."""
+        from atoll.engine.sandbox import SandboxExecutor
+
+        executor = self.operator.engine.executor if self.operator is not None else None
+        if isinstance(executor, SandboxExecutor):
+            executor.claim()
 
     def start_keeper(self) -> None:
         if self.keeper_turn is not None:

@@ -16,6 +16,7 @@ from distributed import Client, Scheduler, Worker
 from atoll.cluster.executor import DaskExecutor
 from atoll.cluster.processes import HTTP_ADDRESS, PromptStreams, worker_cgroup_name
 from atoll.engine.executor import Runtime
+from atoll.engine.sandbox.claim import TAKEN
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
 
@@ -165,10 +166,7 @@ def test_a_second_worker_of_the_same_name_refuses_to_start_and_leaves_the_first_
         assert (spec.outputs_dir / "result.txt").read_text() == "done"
         assert cluster.workers[name].poll() is None
         assert done.returncode == 1, done.stderr
-        assert done.stderr.strip().splitlines()[-1] == (
-            "error: this node cannot run jobs: another atoll worker of this name runs on "
-            "this host (give each its own --name)"
-        )
+        assert done.stderr.strip().splitlines()[-1] == f"error: this node cannot run jobs: {TAKEN}"
     finally:
         execution.release()
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
 import re
 import signal
 import socket
@@ -139,37 +137,15 @@ class PromptStreams(SchedulerPlugin):
             stream.interval = 0
 
 
-#: the open files whose locks say which worker names this process runs (held until it ends)
-_NAMES_HELD: list[int] = []
-
-
 def worker_executor(name: str, uid_range: tuple[int, int] | None) -> SandboxExecutor:
     """The node's sandbox, checked; SandboxUnavailable if it cannot be built here, or if
     another process on this host already runs a worker of this name."""
     executor = SandboxExecutor(cgroup_name=worker_cgroup_name(name), uid_range=uid_range)
+    # its check claims the worker's name on this host (atoll.engine.sandbox.claim)
     executor.check()
-    hold_name(executor.stage_root / executor.cgroup_name)
     # what an earlier run of this worker left (its jobs died with it)
     executor.recover()
     return executor
-
-
-def hold_name(stage_dir: Path) -> None:
-    """Claim a worker's name on this host for as long as this process lives, by a lock on
-    its sandbox's staging directory (made by the sandbox's check; a file beside it would be
-    left behind). Recovering a worker's leftovers kills every job under its name: a second
-    worker started with the same name (the host's, by default) must not start, rather than
-    kill the first's jobs; the kernel lets the claim go when its process dies, however it
-    dies."""
-    fd = os.open(stage_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise SandboxUnavailable(
-            "another atoll worker of this name runs on this host (give each its own --name)"
-        ) from None
-    _NAMES_HELD.append(fd)
 
 
 async def serve_worker(

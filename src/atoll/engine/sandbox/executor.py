@@ -62,7 +62,7 @@ from atoll.engine.executor import (
     Runtime,
     SandboxUnavailable,
 )
-from atoll.engine.sandbox import mounts
+from atoll.engine.sandbox import claim, mounts
 from atoll.engine.sandbox.bwrap import (
     EGRESS_FAILED,
     Egress,
@@ -182,8 +182,6 @@ class SandboxExecutor:
 
     # -- probing --------------------------------------------------------------------------
 
-    # -- probing --------------------------------------------------------------------------
-
     def check(self) -> None:
         with self._lock:
             if not self._checked:
@@ -210,6 +208,7 @@ class SandboxExecutor:
         tools = probe_tools(self.bwrap, self.setpriv, self.seccomp_python)
         self._cgroup_system().prepare()
         prepare_root(self.stage_root, self.cgroup_name)
+        claim.hold(self._stage_dir)
         if self._pool is not None:
             check_uid_range(self._pool)
             self._nproc_flag = probe_nproc_flag(tools.shell)
@@ -508,6 +507,14 @@ class SandboxExecutor:
             self._cgroups.remove_parent()
         with contextlib.suppress(OSError):
             self._stage_dir.rmdir()
+        claim.let_go(self._stage_dir)
+
+    def claim(self) -> None:
+        """Claim this executor's name on the host (:mod:`atoll.engine.sandbox.claim`);
+        SandboxUnavailable when another process runs jobs under it. A name no process ever
+        ran a job under has no staging directory yet: the check claims it once it makes it."""
+        if os.geteuid() == 0 and self._stage_dir.is_dir():
+            claim.hold(self._stage_dir)
 
     def recover(self, keep: Collection[str] = ()) -> None:
         """Kill and remove every job cgroup under this executor's parent, unmount every tmpfs
@@ -519,6 +526,7 @@ class SandboxExecutor:
         attached to, so none is kept."""
         if os.geteuid() != 0:
             return  # nothing this executor makes can exist without root
+        self.claim()
         try:
             system: CgroupSystem | None = self._cgroup_system()
         except SandboxUnavailable as e:
