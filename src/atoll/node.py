@@ -35,12 +35,12 @@ from atoll.config import Settings
 from atoll.db import connect
 from atoll.db.channel import StoreChannel
 from atoll.db.lease import AdvisoryLease
-from atoll.engine.executor import Executor
+from atoll.engine.executor import Executor, SandboxUnavailable
 from atoll.engine.jobstore import JobStore
 from atoll.engine.notify import Notifier
 from atoll.engine.runner import Engine, EngineConfig
 from atoll.engine.sweeper import ResultSweeper
-from atoll.errors import ConfigError
+from atoll.errors import ConfigError, Unavailable
 from atoll.images.store import ImageStore
 from atoll.integrity import (
     RESTORE,
@@ -305,14 +305,8 @@ class ProviderNode:
     keeper_turn: KeeperTurn | None = None
 
     def claim_sandbox(self) -> None:
-        """Claim the local sandbox's name on this host before the node serves: a node
-        directory served twice would otherwise have its second process clear away the
-        first's running jobs as leftovers. SandboxUnavailable when another process holds it."""
-        from atoll.engine.sandbox import SandboxExecutor
-
-        executor = self.operator.engine.executor if self.operator is not None else None
-        if isinstance(executor, SandboxExecutor):
-            executor.claim()
+        if self.operator is not None:
+            claim_sandbox(self.operator)
 
     def start_keeper(self) -> None:
         if self.keeper_turn is not None:
@@ -534,6 +528,20 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     )
 
 
+def claim_sandbox(operator: OperatorNode) -> None:
+    """Claim the local sandbox's name on this host before the node serves: a node
+    directory served twice would otherwise have its second process clear away the first's
+    running jobs as leftovers. Unavailable when another process holds it."""
+    from atoll.engine.sandbox import SandboxExecutor
+
+    executor = operator.engine.executor
+    if isinstance(executor, SandboxExecutor):
+        try:
+            executor.claim()
+        except SandboxUnavailable as e:
+            raise Unavailable(f"this node cannot run jobs: {e}") from None
+
+
 def operator_app(
     settings: Settings, allowed: set[str], executor: Executor | None = None
 ) -> FastAPI:
@@ -544,6 +552,7 @@ def operator_app(
         raise ConfigError("no caller is allowed: give the provider's address (--allow ADDRESS)")
     db = connect(settings.db_url)
     operator = build_operator(settings, db, executor)
+    claim_sandbox(operator)
     app = create_operator_app(operator.registry, NonceStore(db), allowed)
 
     @contextlib.asynccontextmanager

@@ -1,6 +1,7 @@
-"""``atoll serve`` of a node directory whose sandbox another process runs jobs under (the
-same directory served twice: on PostgreSQL and an external chain nothing else stops it)
-refuses in one line before it serves, and the other process's jobs run on untouched."""
+"""``atoll serve`` (or ``atoll operator serve``) of a node directory whose sandbox another
+process runs jobs under (the same directory served twice: on PostgreSQL and an external chain
+nothing else stops it) refuses in one line before it serves, and the other process's jobs run
+on untouched."""
 
 from __future__ import annotations
 
@@ -45,6 +46,28 @@ def test_a_node_directory_whose_sandbox_runs_jobs_elsewhere_is_not_served(tmp_pa
         assert done.stderr.strip().splitlines() == [f"error: this node cannot run jobs: {TAKEN}"]
         assert host_processes_with(marker) == running
         assert not (home / "provider.json").exists()
+        # nor the standalone Operator-Service of that directory
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "atoll",
+                "operator",
+                "serve",
+                "--home",
+                str(home),
+                "--port",
+                "0",
+                "--allow",
+                "0x" + "11" * 20,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().splitlines() == [f"error: this node cannot run jobs: {TAKEN}"]
+        assert host_processes_with(marker) == running
     finally:
         holder.kill()
         holder.wait()

@@ -17,7 +17,6 @@ from atoll.cli.common import HomeOpt, console, need_provider
 from atoll.cli.exits import ERROR
 from atoll.cli.untrusted import markup
 from atoll.config import load_settings
-from atoll.errors import Unavailable
 from atoll.home import default_home
 from atoll.sdk.endpoint import local_url, recorded
 
@@ -143,7 +142,6 @@ def serve(
     """Run the provider with its operator and engine (127.0.0.1:8030 by default)."""
     need_provider()
     tune_malloc()
-    from atoll.engine.executor import SandboxUnavailable
     from atoll.node import build_provider
     from atoll.server import bind, bound_port, check_log_level
     from atoll.server import serve as run
@@ -155,10 +153,7 @@ def serve(
         # the port the system chose is the one recorded, advertised and signed into receipts
         settings = replace(settings, port=bound_port(sock))
     node = build_provider(settings)
-    try:
-        node.claim_sandbox()
-    except SandboxUnavailable as e:
-        raise Unavailable(f"this node cannot run jobs: {e}") from None
+    node.claim_sandbox()
     console.print(f"provider {node.key.address} on {markup(settings.endpoint)}")
     # uvicorn stops gracefully on SIGTERM, then raises it again: let it end as an exit
     # rather than a kill, so that the record below is removed on the way out
