@@ -91,7 +91,7 @@ def test_a_killed_scheduler_started_again_loses_no_job(
         did = provider.dataset(name=f"job-{n}", price=PRICE, policy=OPEN_DATA)
         ordered.append((did, con.order(did)))
     # long enough that the first jobs still run when the last is sent
-    code = CODE.replace("time.sleep(4)", "time.sleep(15)")
+    code = CODE.replace("time.sleep(4)", "time.sleep(8)")
     jobs = [
         (con.start(did, rawcode=code, agreement_id=agreement).jobId, agreement)
         for did, agreement in ordered
