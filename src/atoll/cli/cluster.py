@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -16,6 +16,9 @@ from atoll.cli.common import HomeOpt, console
 from atoll.config import Settings, load_settings
 from atoll.errors import ConfigError, Unavailable
 from atoll.home import default_home
+
+if TYPE_CHECKING:
+    from atoll.cluster.certs import Role
 
 T = TypeVar("T")
 
@@ -45,6 +48,19 @@ def _checked(check: Callable[[T], T], value: T, option: str) -> T:
         return check(value)
     except ValueError as e:
         raise ConfigError(f"{option}: {e}") from None
+
+
+def _same_cluster(scheduler: str, certs: Path, role: Role) -> None:
+    """Refuse, in one line, certificates the scheduler and this process do not share."""
+    from atoll.cluster.certs import security
+    from atoll.cluster.reach import CertificateRefused, check_certificates
+
+    try:
+        check_certificates(scheduler, security(certs, role), role)
+    except CertificateRefused as e:
+        raise ConfigError(str(e)) from None
+    except FileNotFoundError as e:
+        raise ConfigError(f"{e}; create them with: atoll cluster certs") from None
 
 
 def need_cluster() -> None:
@@ -200,6 +216,7 @@ def worker(
         raise ConfigError(f"--jobs-dir {jobs_dir}: not a directory")
     settings = load_settings(home or default_home())
     directory = _certs(settings, certs)
+    _same_cluster(scheduler, directory, "worker")
     if name is None:
         try:
             name = address.worker_name(default_worker_name())
@@ -278,6 +295,7 @@ def drain(
     where = _checked(address.scheduler, scheduler or settings.cluster_scheduler, "--scheduler")
     if not timeout > 0:
         raise ConfigError("--timeout must be more than 0 seconds")
+    _same_cluster(where, directory, "client")
     try:
         client = connect(where, directory)
     except (OSError, TimeoutError):
