@@ -3,13 +3,16 @@ without a word of why; a scheduler that does not answer yet is no error."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
 
 from atoll.cluster.certs import Role, issue, security
+from atoll.cluster.executor import DaskExecutor
 from atoll.cluster.reach import CertificateRefused, check_certificates
+from atoll.engine.executor import SandboxUnavailable
 
 from .conftest import Cluster, atoll, free_port
 
@@ -59,3 +62,20 @@ def test_a_worker_with_another_cluster_s_certificates_says_so_and_ends(
         "error: the scheduler's certificate is not of this cluster's authority: copy the "
         "certificates 'atoll cluster certs' made for this cluster (see --certs)"
     ]
+
+
+def test_a_provider_with_another_cluster_s_certificates_tells_its_operator_only(
+    cluster: Cluster, other: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    executor = DaskExecutor(cluster.address, security(other, "client"), connect_timeout=2)
+    try:
+        with (
+            caplog.at_level(logging.ERROR, logger="atoll.cluster.executor"),
+            pytest.raises(SandboxUnavailable) as refused,
+        ):
+            executor.check()
+        # the consumer's words name no certificate; the operator's log does
+        assert str(refused.value) == "the cluster's scheduler cannot be reached"
+        assert any("not of this cluster's authority" in r.getMessage() for r in caplog.records)
+    finally:
+        executor.close()

@@ -47,6 +47,7 @@ from distributed import Client, Future, Security
 from distributed.client import ClosedClientError, FutureCancelledError
 
 from atoll.cluster.placement import data_needs, placeable
+from atoll.cluster.reach import CertificateRefused, check_certificates
 from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
 from atoll.cluster.sources import WorkerSources, is_placeholder
 from atoll.cluster.wire import TOPIC, dump_spec, execution_id, load_result, task_key
@@ -405,10 +406,21 @@ class DaskExecutor:
                         set_as_default=False,
                     )
                 except (OSError, TimeoutError) as e:
+                    self._why_unreachable()
                     raise SandboxUnavailable("the cluster's scheduler cannot be reached") from e
                 client.subscribe_topic(TOPIC, self._on_event)
                 self._client = client
             return self._client
+
+    def _why_unreachable(self) -> None:
+        """Tell the node's operator (not the consumer) where the scheduler answers but does
+        not take this provider's certificates."""
+        if self.security is None:
+            return
+        try:
+            check_certificates(self.scheduler, self.security, "client")
+        except CertificateRefused as e:
+            log.error("the cluster cannot be joined: %s", e)
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         _, msg = event
