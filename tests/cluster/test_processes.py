@@ -5,22 +5,32 @@ have as it comes, not in Dask's timed batches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from distributed import Client, Scheduler, Worker
 
 from atoll.cluster.executor import DaskExecutor
-from atoll.cluster.processes import HTTP_ADDRESS, PromptStreams, worker_cgroup_name
+from atoll.cluster.processes import (
+    HTTP_ADDRESS,
+    FewerHandshakeWarnings,
+    PromptStreams,
+    worker_cgroup_name,
+)
 from atoll.engine.executor import Runtime
 from atoll.engine.sandbox.claim import TAKEN
 from tests.engine.conftest import PYTHON
 from tests.engine.executor_conformance import LIMITS, ExecutorConformance, Log
 
-from .conftest import Cluster, atoll
+from .conftest import Cluster, atoll, free_port
 
 # The signal comes while the loop runs a callback that swallows everything, as some of
 # Dask's comm and task handlers do: an exception raised from a signal handler lands there.
@@ -177,3 +187,60 @@ def test_names_a_cgroup_cannot_hold_whole_still_get_cgroups_of_their_own() -> No
     assert len(names) == 4
     assert worker_cgroup_name("node-1") == "atoll-dask-node-1"
     assert all(len(n) < 100 for n in names)
+
+
+# -- failed handshakes in the log ---------------------------------------------------------------
+
+
+def _record(msg: str) -> logging.LogRecord:
+    return logging.LogRecord("distributed.comm.tcp", logging.WARNING, "", 0, msg, (), None)
+
+
+def test_one_handshake_warning_per_period_the_next_counting_those_held_back() -> None:
+    now = [0.0]
+    quiet = FewerHandshakeWarnings(period=60, clock=lambda: now[0])
+    failed = "Listener on %r: TLS handshake failed with remote %r: %s"
+    assert quiet.filter(_record(failed))
+    assert [quiet.filter(_record(failed)) for _ in range(500)] == [False] * 500
+    assert quiet.filter(_record("another warning"))  # anything else passes
+    now[0] = 61.0
+    record = _record(failed)
+    assert quiet.filter(record)
+    assert record.msg.endswith("(500 more failed handshakes in the last 60 s)")
+
+
+def test_a_stranger_s_failed_handshakes_do_not_fill_the_scheduler_s_log(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    own = Cluster(f"tls://127.0.0.1:{free_port()}", cluster.certs, cluster.home, {})
+    port = int(own.address.rsplit(":", 1)[1])
+    log_file = tmp_path / "scheduler.log"
+    with log_file.open("wb") as err:
+        scheduler = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "atoll", "cluster", "scheduler"),
+                *("--certs", str(own.certs), "--port", str(port)),
+            ],
+            env=own.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        own.wait_for_workers(0)
+        # a stranger without the cluster's certificate, over and over
+        stranger = ssl.create_default_context()
+        stranger.check_hostname = False
+        stranger.verify_mode = ssl.CERT_NONE
+        for _ in range(100):
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+                contextlib.suppress(OSError),
+                stranger.wrap_socket(sock) as tls,
+            ):
+                tls.recv(1)
+        time.sleep(0.5)
+    finally:
+        scheduler.terminate()
+        scheduler.wait(30)
+    failed = [line for line in log_file.read_text().splitlines() if "handshake failed" in line]
+    assert 1 <= len(failed) <= 2, failed

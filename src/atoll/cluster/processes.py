@@ -10,7 +10,9 @@ import logging
 import re
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +63,50 @@ def default_worker_name() -> str:
     return socket.gethostname()
 
 
+class FewerHandshakeWarnings(logging.Filter):
+    """Let through one of Dask's warnings of a failed TLS handshake per ``period`` seconds,
+    the next one saying how many were held back. Dask logs every one, and whoever reaches a
+    listening port can fail handshakes as fast as they like: the node's log is not theirs to
+    fill."""
+
+    MESSAGE = "TLS handshake failed"
+
+    def __init__(self, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.period = period
+        self._clock = clock
+        self._last: float | None = None
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str) or self.MESSAGE not in record.msg:
+            return True
+        now = self._clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.period:
+                self._held += 1
+                return False
+            held, self._held, self._last = self._held, 0, now
+        if held:
+            record.msg += f" ({held} more failed handshakes in the last {self.period:g} s)"
+        return True
+
+
+def fewer_handshake_warnings() -> None:
+    """Install :class:`FewerHandshakeWarnings` on Dask's TCP logger (once per process)."""
+    logger = logging.getLogger("distributed.comm.tcp")
+    if not any(isinstance(f, FewerHandshakeWarnings) for f in logger.filters):
+        logger.addFilter(FewerHandshakeWarnings())
+
+
 async def serve_scheduler(certs: Path, host: str, port: int, attempts: int = 2) -> None:
     """Run the scheduler until it is closed. A job whose worker dies runs again on another,
     ``attempts`` times in all."""
     if attempts < 1:
         raise ValueError("a job needs at least one attempt")
     dask.config.set({**SCHEDULER_SETTINGS, "distributed.scheduler.allowed-failures": attempts - 1})
+    fewer_handshake_warnings()
     with stopped_by_sigterm():
         await _serve_scheduler(certs, host, port)
 
@@ -184,6 +224,7 @@ async def serve_worker(
     if jobs_dir is not None:
         jobs_dir.mkdir(parents=True, exist_ok=True)
     dask.config.set(WORKER_SETTINGS)
+    fewer_handshake_warnings()
     with stopped_by_sigterm():
         while True:
             plugin = AtollWorkerPlugin(executor, jobs_dir=jobs_dir, cache=cache)
