@@ -328,13 +328,19 @@ def test_a_compaction_s_memory_does_not_follow_the_live_state(
         chain.compact()
 
         def peak_of_a_compaction(start: int) -> int:
-            _agreements(c, 2, start=start)
-            tracemalloc.start()
-            try:
-                chain.compact()
-                return tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
+            """The least of three peaks: tracemalloc counts every thread of the process, and
+            a thread an earlier test left (a client's event loop, a logger) may allocate
+            during one compaction, not during all three."""
+            peaks = []
+            for n in range(3):
+                _agreements(c, 2, start=start + 10 * n)
+                tracemalloc.start()
+                try:
+                    chain.compact()
+                    peaks.append(tracemalloc.get_traced_memory()[1])
+                finally:
+                    tracemalloc.stop()
+            return min(peaks)
 
         small = peak_of_a_compaction(100)
         _agreements(c, 36, start=200)

@@ -44,7 +44,8 @@ def test_a_node_directory_whose_sandbox_runs_jobs_elsewhere_is_not_served(tmp_pa
         )
         assert done.returncode == 1, done.stderr
         assert done.stderr.strip().splitlines() == [f"error: this node cannot run jobs: {TAKEN}"]
-        assert host_processes_with(marker) == running
+        left = host_processes_with(marker)
+        assert left and set(left) <= set(running)
         assert not (home / "provider.json").exists()
         # nor the standalone Operator-Service of that directory
         done = subprocess.run(
@@ -67,7 +68,8 @@ def test_a_node_directory_whose_sandbox_runs_jobs_elsewhere_is_not_served(tmp_pa
         )
         assert done.returncode == 1, done.stderr
         assert done.stderr.strip().splitlines() == [f"error: this node cannot run jobs: {TAKEN}"]
-        assert host_processes_with(marker) == running
+        left = host_processes_with(marker)
+        assert left and set(left) <= set(running)
     finally:
         holder.kill()
         holder.wait()
