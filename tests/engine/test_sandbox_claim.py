@@ -5,6 +5,7 @@ the name is free and its leftovers are cleared."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,14 +53,13 @@ HOLDER = """
 """
 
 
-@pytest.fixture
-def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
-    reason = sandbox_unavailable_reason()
-    if reason:
-        skip_or_fail(reason)
-    name, marker = f"atoll-test-claim-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+@contextlib.contextmanager
+def holding(name: str, root: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Another process running one job under the sandbox name ``name`` (in ``root``): it
+    and the job's marker. Afterwards it is killed and what it left is cleared."""
+    marker = uuid.uuid4().hex
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(HOLDER), name, marker, str(tmp_path)],
+        [sys.executable, "-c", textwrap.dedent(HOLDER), name, marker, str(root)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -67,7 +67,7 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     assert proc.stdout is not None
     try:
         assert proc.stdout.readline().strip() == "ready"
-        yield proc, name, marker
+        yield proc, marker
     finally:
         proc.kill()
         proc.wait()
@@ -75,6 +75,16 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
         last = SandboxExecutor(cgroup_name=name)
         last.recover()
         last.close()
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    reason = sandbox_unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    name = f"atoll-test-claim-{uuid.uuid4().hex[:12]}"
+    with holding(name, tmp_path) as (proc, marker):
+        yield proc, name, marker
 
 
 def test_a_second_process_of_one_name_neither_recovers_nor_checks(

@@ -3,6 +3,7 @@ runs the engine's jobs. Each checks that the cluster's part is installed, then i
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import signal
 from collections.abc import Callable
@@ -135,9 +136,7 @@ def scheduler(
     try:
         asyncio.run(serve_scheduler(directory, host, port, attempts))
     except (OSError, RuntimeError) as e:
-        # Dask says only "failed to start"; what the system said is on the error's cause
-        cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
-        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else "failed"
+        reason = _why(e, "failed")
         raise Unavailable(f"the scheduler cannot listen on {shown}:{port}: {reason}") from None
 
 
@@ -197,10 +196,7 @@ def worker(
     _checked(address.listenable, _checked(address.host, host, "--host"), "--host")
     if metrics_port:
         _checked(address.port, metrics_port, "--metrics-port")
-        try:
-            address.listenable(host, metrics_port)
-        except ValueError as e:
-            raise ConfigError(f"--metrics-port: {e}") from None
+        _checked(functools.partial(address.listenable, number=metrics_port), host, "--metrics-port")
     if name is not None:
         _checked(address.worker_name, name, "--name")
     if slots is not None and slots < 1:
@@ -253,21 +249,22 @@ def worker(
             )
         )
     except (OSError, RuntimeError) as e:
-        raise Unavailable(f"worker {name} could not join {scheduler}: {_why(e)}") from None
+        reason = _why(e, "the scheduler refused it")
+        raise Unavailable(f"worker {name} could not join {scheduler}: {reason}") from None
     finally:
         executor.recover()
         executor.close()
 
 
-def _why(error: Exception) -> str:
-    """Why Dask's worker did not start, in words: Dask says only "failed to start", with
-    the scheduler's refusal or the system's error as the cause."""
+def _why(error: Exception, otherwise: str) -> str:
+    """Why Dask's scheduler or worker did not start, in words: Dask says only "failed to
+    start", with the scheduler's refusal or the system's error as the cause."""
     cause = error.__cause__ or error
     if "name taken" in str(cause):
         return "another worker of the cluster has this name (give each its own --name)"
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror
-    return "the scheduler refused it"
+    return otherwise
 
 
 @app.command("drain")
