@@ -101,6 +101,66 @@ def test_identifiers_in_file_names_are_held(check: Check, records: list[list[str
 # -- small numbers are held, with the cells named -------------------------------------------
 
 
+# -- the input disguised so that no token of it is a record's ------------------------------
+
+
+def _lines_of(records: list[list[str]]) -> str:
+    return "\n".join(",".join(r) for r in records) + "\n"
+
+
+def test_records_written_backwards_are_held(check: Check, records: list[list[str]]) -> None:
+    backwards = _lines_of(records[:20])[::-1]
+    per_line = "\n".join(",".join(r)[::-1] for r in records[:20])
+    (whole, lines) = check({"a.txt": backwards}, log=per_line).files
+    assert "echo" in _checks(whole) and "echo" in _checks(lines)
+    (named,) = check({f"{records[3][0][::-1]}.txt": "ok"}).files
+    assert _checks(named) == {"name"}
+
+
+def test_records_spelled_a_character_at_a_time_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    spaced = "\n".join(" ".join(",".join(r)) for r in records[:20])
+    one_per_line = "\n".join(",".join(records[5]))
+    (a, b) = check({"a.txt": spaced, "b.txt": one_per_line}).files
+    assert "echo" in _checks(a) and "echo" in _checks(b)
+    assert any("spelled out" in f.detail for f in b.findings)
+
+
+def test_records_hidden_between_invisible_characters_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    hidden = "\n".join("\u200b".join(",".join(r)) for r in records[:20])
+    # zero-width characters can also carry bits between an innocent text's letters
+    bits = "mean income " + "".join("\u200c\u200d"[b % 2] for b in b"P10001") + " 48000"
+    (a, b) = check({"a.txt": hidden}, log=bits).files
+    assert "encoded" in _checks(a) and "encoded" in _checks(b)
+
+
+def test_the_input_as_byte_values_is_held_and_read_for_records(check: Check, dataset: Path) -> None:
+    data = dataset.read_bytes()[:3000]
+    files = check(
+        {
+            "hex.txt": " ".join(f"{b:02x}" for b in data),
+            "escaped.txt": "".join(f"\\x{b:02x}" for b in data),
+            "decimal.json": json.dumps(list(data)),
+            "lines.txt": "\n".join(map(str, data)),
+        }
+    ).files
+    for file in files:
+        assert file.verdict == "hold"
+        assert "encoded" in _checks(file)
+        # what the values spell is compared with the inputs: the records are named
+        assert "echo" in _checks(file)
+
+
+def test_aggregates_with_lists_of_small_numbers_still_pass(check: Check) -> None:
+    ages = {"age_histogram": list(range(18, 91)), "counts": [120 + i % 7 for i in range(40)]}
+    table = "bin,count\n" + "".join(f"{i},{11 + i % 9}\n" for i in range(60))
+    files = check({"hist.json": json.dumps(ages), "bins.csv": table}).files
+    assert [f.verdict for f in files] == ["pass", "pass"], [f.findings for f in files]
+
+
 def test_a_grouped_table_with_small_cells_is_held_naming_them(check: Check) -> None:
     table = "region,sex,count\nnorth,F,52\nnorth,M,48\nsouth,F,3\nsouth,M,7\neast,F,0\n"
     (file,) = check({"counts.csv": table}).files

@@ -167,6 +167,7 @@ def test_a_whole_record_less_its_nulls_in_one_row_is_found_among_partial_pairs(
 def test_every_token_of_a_kept_input_has_its_normal_form_kept(dataset: Path) -> None:
     """The normal forms kept with a parsed input, which the outputs' tokens are spelled by,
     are each token's own, for every token the input holds in any spelling."""
+    from atoll.disclosure.echo import written_backwards
     from atoll.disclosure.inputs import load
     from atoll.disclosure.tokens import normal, spellings
 
@@ -174,9 +175,14 @@ def test_every_token_of_a_kept_input_has_its_normal_form_kept(dataset: Path) -> 
     assert loaded is not None
     normals = loaded.normals()
     assert normals.keys() == loaded.universe()
-    assert all(normals[t] == normal(t) for t in loaded.universe())
+    words: set[str] = set().union(*loaded.parts)
+    # a token written backwards is spelled as the token: the rest are each their own
+    backwards = {b: w for w in words if (b := written_backwards(w)) and b not in words}
+    forwards = loaded.universe() - backwards.keys()
+    assert backwards and all(normals[b] == normal(w) for b, w in backwards.items())
+    assert all(normals[t] == normal(t) for t in forwards)
     # a spelling of a normal form is normal in that form: what lets them be kept unasked
-    assert all(normal(s) == normal(t) for t in loaded.universe() for s in spellings(normal(t)))
+    assert all(normal(s) == normal(t) for t in forwards for s in spellings(normal(t)))
 
 
 def test_a_kept_input_s_spellings_are_those_each_token_is_asked_for() -> None:
@@ -185,6 +191,7 @@ def test_a_kept_input_s_spellings_are_those_each_token_is_asked_for() -> None:
     every token gives."""
     import random
 
+    from atoll.disclosure.echo import written_backwards
     from atoll.disclosure.inputs import Loaded
     from atoll.disclosure.tokens import normal, parts, spellings
 
@@ -197,6 +204,12 @@ def test_a_kept_input_s_spellings_are_those_each_token_is_asked_for() -> None:
             normals[w] = n
             if n != w:
                 respellings.setdefault(n, set()).add(w)
+        # and each word's spelling backwards, where it is no other token's
+        for w in words:
+            b = written_backwards(w)
+            if b is not None and b not in every:
+                every.add(b)
+                normals[b] = normals[w]
         every.discard("")
         normals.pop("", None)
         respellings.pop("", None)

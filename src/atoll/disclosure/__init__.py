@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from atoll.disclosure.bytelists import byte_lists, find_invisible, list_findings
 from atoll.disclosure.candidate import Candidate
-from atoll.disclosure.echo import Echo, OutputIndex
+from atoll.disclosure.echo import Echo, OutputIndex, backwards
 from atoll.disclosure.encoded import find_encoded
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import (
@@ -39,6 +40,7 @@ from atoll.disclosure.matcher import LineSearch
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.runs import text_marks, word_marks
+from atoll.disclosure.spaced import spelled_out
 from atoll.disclosure.tables import (
     Table,
     classify,
@@ -200,6 +202,12 @@ def _read_output(
         words = name_tokens(candidate.name)
         if index.universe is not None:
             words = [w for w in words if w in index.universe]
+            if index.normals is not None:
+                # a row's tokens are normal forms: a name's word written backwards, or
+                # otherwise spelled, is its normal form's
+                words = [index.normals.get(w, w) for w in words]
+        else:
+            words += backwards(words)
         index.add(pos, "name", words, name=True)
     if data is None:
         file.findings.append(
@@ -220,6 +228,15 @@ def _read_output(
         return file
     text = data.decode("utf-8")
     file.findings += find_encoded(text, marks)
+    file.findings += find_invisible(text)
+    lists = byte_lists(data)
+    file.findings += list_findings(lists)
+    for listed in lists:
+        # what the values spell is compared with the inputs as any line is
+        label = f"the byte values at line {listed.line}, line"
+        index.add_lines(pos, listed.data.decode("utf-8", "replace"), label)
+    for line, spelled in spelled_out(data, marks):
+        index.add_text(pos, f"line {line}, spelled out", spelled)
     if kind == "svg":
         _lines(index, pos, _TAG.sub(" ", text))
         return file

@@ -71,6 +71,25 @@ def _spelled_rows(
     )
 
 
+#: the shortest word whose spelling backwards is compared with the inputs: a number or a
+#: short word read backwards is often another one they hold
+BACKWARDS_SHORTEST = 5
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def written_backwards(word: str) -> str | None:
+    """``word`` read backwards, where it is long enough and has a letter: the spelling a
+    job that writes its values backwards gives it."""
+    if len(word) >= BACKWARDS_SHORTEST and _LETTER.search(word):
+        return word[::-1]
+    return None
+
+
+def backwards(words: Iterable[str]) -> list[str]:
+    """The normal forms of those of ``words`` :func:`written_backwards` reads backwards."""
+    return _normal(filter(None, map(written_backwards, words)))
+
+
 def identifying_name(name: str) -> bool:
     """A column name that says its values identify a person."""
     key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
@@ -254,7 +273,11 @@ class OutputIndex:
         """Index one output row given as text: with the inputs' tokens known, only those it
         shares with them, found by one set intersection."""
         if self.universe is None:
-            self.add(file, place, tokens(text))
+            words = tokens(text)
+            # with the inputs streamed, not known in full, a word written backwards is
+            # compared as its forward spelling too (the inputs' universe holds that spelling
+            # where it is known: :meth:`~atoll.disclosure.inputs.Loaded.universe`)
+            self.add(file, place, [*words, *backwards(words)])
             return
         shared = self.universe.intersection(parts(text))
         if shared:

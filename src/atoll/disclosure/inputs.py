@@ -28,7 +28,14 @@ from itertools import compress, count
 from pathlib import Path
 
 from atoll.disclosure import matcher
-from atoll.disclosure.echo import Columns, Echo, OutputIndex, identifying_name, match
+from atoll.disclosure.echo import (
+    Columns,
+    Echo,
+    OutputIndex,
+    identifying_name,
+    match,
+    written_backwards,
+)
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
 from atoll.disclosure.tokens import (
@@ -188,6 +195,12 @@ class Loaded:
                     if n != w:
                         respelled.add(w)
                         self._respellings.setdefault(n, []).append(w)
+            # a value written backwards (``gro.elpmaxe@nosrep``) is another spelling of it
+            for w in words:
+                backwards = written_backwards(w)
+                if backwards is not None and backwards not in every:
+                    every.add(backwards)
+                    normals[backwards] = normals[w]
             every.discard("")
             normals.pop("", None)
             self._respellings.pop("", None)

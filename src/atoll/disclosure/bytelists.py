@@ -1,0 +1,176 @@
+"""Bytes written out one value at a time, and characters no reader sees: ways to carry any
+file out in a text that no run-length rule of :mod:`.encoded` catches.
+
+A hex dump with separators (``48 65 6c``, ``48:65:6c``, ``\\x48\\x65``, ``%48%65``, ``0x48,
+0x65``) or a list of decimal byte values (``72,101,108``) spells a payload a value at a
+time; both are decoded here, so that the echo check reads what they spell, and a hex dump is
+held as contiguous hex is. A list of small numbers is also what an honest table holds (ages,
+counts): a decimal list is held only where its bytes spell text or compressed data.
+
+Zero-width, direction, tag and variation-selector characters show nothing and can each
+carry bits between the visible characters of an innocent text: a text holding them is held.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import ahocorasick_rs
+
+from atoll.disclosure.encoded import compressed
+from atoll.disclosure.report import Finding
+
+#: values in a row before a list is a payload (as the contiguous hex rule's 32 bytes)
+SHORTEST = 32
+#: the bytes a list of byte values is written with: figures, hex letters, the prefixes'
+#: ``x``, ``\\`` and ``%``, and what separates values
+_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxX\\% ,;:\t\r\n")
+_MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
+#: the fewest bytes of such a list, a figure and a separator per value, looked for by an
+#: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
+#: figures, hex letters and spaces
+_MARK_RUN = ahocorasick_rs.BytesAhoCorasick([b"x" * (2 * SHORTEST - 1)])
+_SPLIT = re.compile(rb"[\s,;:]+|(?=\\x)|(?=%)")
+_HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
+_DECIMAL = re.compile(rb"\d{1,3}")
+_PRINTABLE = frozenset(b"\t\n\r" + bytes(range(32, 127)))
+_LETTERS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_PARTING = frozenset(b" \t\n\r,;.@-_/")
+#: the fewest different letters a text spelled in byte values has
+_LETTER_KINDS = 8
+#: format characters (Unicode's Cf: zero-width, joiners, direction marks and isolates, word
+#: joiners, invisible operators, tags), variation selectors and the Hangul fillers
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+
+
+class ByteList(NamedTuple):
+    """A list of byte values found in a text: the line it starts on, how it is written
+    (``hex`` or ``decimal``) and the bytes it spells."""
+
+    line: int
+    notation: str
+    data: bytes
+
+
+def byte_lists(data: bytes) -> list[ByteList]:
+    """Every list of at least :data:`SHORTEST` byte values written one at a time in
+    ``data`` (a text's bytes). Found by a translation and substring searches in C: only the
+    stretches made of nothing but figures, hex letters and separators are split."""
+    marks = data.translate(_MARKS)
+    found: list[ByteList] = []
+    end = 0
+    for _, at, _ in _MARK_RUN.find_matches_as_indexes(marks):
+        if at < end:
+            continue  # further on in a stretch already taken whole
+        end = marks.find(b" ", at)
+        end = len(marks) if end < 0 else end
+        found += _lists_in(data, at, end)
+    return found
+
+
+def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
+    """The lists of byte values in ``data[start:end]``, a stretch of list bytes only."""
+    found: list[ByteList] = []
+    values: list[tuple[int, bytes]] = []
+    pos = start
+    for part in _SPLIT.split(data[start:end]):
+        if part:
+            values.append((data.index(part, pos), part))
+            pos = values[-1][0] + len(part)
+    for kind in ("hex", "decimal"):
+        run: list[tuple[int, bytes]] = []
+        for value in [*values, (end, b"")]:
+            if value[1] and _is_value(kind, value[1]):
+                run.append(value)
+                continue
+            if len(run) >= SHORTEST and (kind == "decimal" or _lettered(run)):
+                line = data.count(b"\n", 0, run[0][0]) + 1
+                found.append(ByteList(line, kind, _decode(kind, [v for _, v in run])))
+            run = []
+    return found
+
+
+def _is_value(kind: str, value: bytes) -> bool:
+    if kind == "hex":
+        return _HEX.fullmatch(value) is not None
+    return _DECIMAL.fullmatch(value) is not None and int(value) <= 255
+
+
+def _lettered(run: list[tuple[int, bytes]]) -> bool:
+    """Whether a run of hex-shaped values is hex: one of them has a hex letter or a prefix
+    (two-figure numbers alone are a decimal list)."""
+    return any(not v.isdigit() for _, v in run)
+
+
+def _decode(kind: str, values: list[bytes]) -> bytes:
+    if kind == "decimal":
+        return bytes(int(v) for v in values)
+    out = bytearray()
+    for v in values:
+        m = _HEX.fullmatch(v)
+        assert m is not None
+        out.append(int(m.group(1), 16))
+    return bytes(out)
+
+
+def spells_text(data: bytes) -> bool:
+    """Whether decoded bytes read as text: nearly all printable, many of them letters, of
+    many kinds, and words parted by spaces or punctuation (a list of counts that happen to
+    be letters' codes is a run of a few letters with nothing between them)."""
+    printable = sum(b in _PRINTABLE for b in data)
+    letters = [b for b in data if b in _LETTERS]
+    parted = sum(b in _PARTING for b in data)
+    return (
+        printable >= 0.9 * len(data)
+        and len(letters) >= 0.4 * len(data)
+        and len(set(letters)) >= _LETTER_KINDS
+        and parted >= 0.03 * len(data)
+    )
+
+
+def list_findings(lists: list[ByteList]) -> list[Finding]:
+    """What the lists found are held for: a hex dump always (as contiguous hex is); a
+    decimal list where its bytes spell text or compressed data."""
+    kinds: dict[str, list[int]] = {}
+    for found in lists:
+        fmt = compressed(found.data)
+        if fmt is not None:
+            kind = f"{found.notation} byte values holding {fmt} data"
+        elif found.notation == "hex":
+            kind = "hex byte values"
+        elif spells_text(found.data):
+            kind = "decimal byte values spelling text"
+        else:
+            continue
+        kinds.setdefault(kind, []).append(found.line)
+    return [
+        Finding(
+            check="encoded",
+            detail=f"{kind} at line {lines[0]}"
+            + (f" and {len(lines) - 1} more" if len(lines) > 1 else ""),
+        )
+        for kind, lines in kinds.items()
+    ]
+
+
+def find_invisible(text: str) -> list[Finding]:
+    """A finding when ``text`` holds characters that show nothing (a byte order mark at its
+    very start excepted): with the first line one is on and how many there are."""
+    if text.isascii():
+        return []
+    hits = [m.start() for m in _INVISIBLE.finditer(text, 1 if text.startswith("\ufeff") else 0)]
+    if not hits:
+        return []
+    line = text.count("\n", 0, hits[0]) + 1
+    more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
+    return [
+        Finding(
+            check="encoded",
+            detail=f"invisible characters (zero-width, direction or tag) at line {line}{more}",
+        )
+    ]

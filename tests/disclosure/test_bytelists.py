@@ -1,0 +1,83 @@
+"""Byte values written one at a time, and characters that show nothing."""
+
+from __future__ import annotations
+
+import gzip
+
+from atoll.disclosure.bytelists import (
+    SHORTEST,
+    byte_lists,
+    find_invisible,
+    list_findings,
+    spells_text,
+)
+
+PAYLOAD = b"P10001,Ada Abbott,ada.abbott1@example.org,1961-04-02,F,north,34\n"
+
+
+def test_hex_with_separators_and_prefixes_is_decoded() -> None:
+    for text in [
+        " ".join(f"{b:02x}" for b in PAYLOAD),
+        ":".join(f"{b:02X}" for b in PAYLOAD),
+        "".join(f"\\x{b:02x}" for b in PAYLOAD),
+        "".join(f"%{b:02X}" for b in PAYLOAD),
+        ", ".join(f"0x{b:02x}" for b in PAYLOAD),
+        "\n".join(f"{b:02x}" for b in PAYLOAD),
+    ]:
+        found = byte_lists(f"dump follows\n{text}\nend\n".encode())
+        assert [(f.line, f.notation, f.data) for f in found] == [(2, "hex", PAYLOAD)], text
+        assert [f.detail for f in list_findings(found)] == ["hex byte values at line 2"]
+
+
+def test_decimal_byte_values_spelling_text_are_decoded_and_held() -> None:
+    for sep in [",", ", ", " ", ";", "\n"]:
+        found = byte_lists(("values: " + sep.join(map(str, PAYLOAD))).encode())
+        assert [(f.notation, f.data) for f in found] == [("decimal", PAYLOAD)]
+        assert [f.detail for f in list_findings(found)] == [
+            "decimal byte values spelling text at line 1"
+        ]
+
+
+def test_compressed_bytes_are_named_whatever_the_notation() -> None:
+    packed = gzip.compress(PAYLOAD * 4)
+    found = byte_lists(",".join(map(str, packed)).encode())
+    assert [f.detail for f in list_findings(found)] == [
+        "decimal byte values holding gzip data at line 1"
+    ]
+
+
+def test_lists_of_small_numbers_an_aggregate_holds_are_not_held() -> None:
+    ages = ", ".join(str(18 + (i * 7) % 70) for i in range(80))
+    counts = "\n".join(f"{i % 9},{(i * 5) % 10},{i % 4}" for i in range(60))
+    two_figures = " ".join(f"{(i * 13) % 100:02d}" for i in range(60))
+    for text in [ages, counts, two_figures]:
+        found = byte_lists(text.encode())
+        assert all(f.notation == "decimal" for f in found)
+        assert list_findings(found) == []
+
+
+def test_short_lists_and_words_are_not_lists() -> None:
+    short = " ".join(f"{b:02x}" for b in PAYLOAD[: SHORTEST - 1])
+    assert byte_lists(short.encode()) == []
+    assert byte_lists(b"step 12 loss 0.2201 accuracy 0.9312 deadbeef cafe 10 20 30\n" * 50) == []
+
+
+def test_text_is_told_from_values() -> None:
+    assert spells_text(b"hello world, this is text")
+    assert not spells_text(bytes(range(40, 80)))
+    assert not spells_text(bytes(range(256)))
+
+
+def test_characters_that_show_nothing_are_held_with_their_line() -> None:
+    hidden = "total\n" + "\u200b".join("P10001") + "\nmean 4\u2063\u2062"
+    (finding,) = find_invisible(hidden)
+    assert finding.check == "encoded"
+    assert finding.detail.endswith("at line 2 and 6 more")
+    for mark in ["\u200c", "\u200d", "\u202e", "\u2066", "\ufe0f", "\U000e0041", "\u00ad"]:
+        assert find_invisible(f"a{mark}b"), repr(mark)
+
+
+def test_a_leading_byte_order_mark_and_plain_unicode_are_not_held() -> None:
+    assert find_invisible("\ufeffregion,count\nnorth,120\n") == []
+    assert find_invisible("café, naïve, Zürich: 12 µg, 5 °C, ≥ 10\n") == []
+    assert find_invisible("plain ascii\n") == []
