@@ -10,7 +10,10 @@ end time). The first job on a version of a dataset also parses it (kept for the 
 timed apart. The goal: for outputs under 1 MB, the checks take at most 10 % of a trivial job's
 end-to-end time, measured in the same run as ``bench_jobs.py`` measures it (a real ``atoll
 serve``, submit → finished → result read), half before the checks are timed and half after,
-so that both see the same machine (``--job-ms`` gives a figure instead).
+so that both see the same machine (``--job-ms`` gives a figure instead). Last, jobs that
+write a 1 MB log are timed end to end on a node, on a dataset whose outputs are checked and
+on one whose are not, taken in turn: the difference is what the checks add to a job where
+they run, beside the rest of the job's end (``--end-to-end-runs``).
 
     .venv/bin/python bench/bench_disclosure.py --runs 20
 """
@@ -118,6 +121,54 @@ def trivial_jobs(home: Path) -> Iterator[Callable[[int], list[float]]]:
         yield lambda n: [one_job(consumer, did, agreement) for _ in range(n)]
 
 
+def end_to_end(home: Path, rows: int, runs: int) -> tuple[list[float], list[float]]:
+    """A real node, and jobs that write a 1 MB log against a dataset of ``rows`` records,
+    on two copies of it: one whose outputs are checked (``auto``), one whose are not
+    (``off``), taken in turn; their end-to-end times (submit → finished → result read).
+    What the checks add to a job, with everything else the node does at its end around
+    them (the other core busy with the sandbox's end meanwhile)."""
+    import inspect
+
+    from bench_jobs import one_job
+    from subprocess_node import atoll_serve
+
+    from atoll.models.ddo import ComputePolicy, Metadata
+    from atoll.models.output_policy import OutputPolicy
+    from atoll.sdk import ProviderClient
+    from atoll.signing import Key
+
+    # the job makes the same log the checks are timed on above, in the sandbox
+    algorithm = (
+        "import random, sys\n"
+        + inspect.getsource(log_text).replace(" -> bytes", "")
+        + f"\nsys.stdout.buffer.write(log_text({1 << 20}))\n"
+        + "open('/data/outputs/out.txt', 'w').write('ok')\n"
+    )
+    with atoll_serve(home) as (url, _server, root):
+        data = root / "people.csv"
+        dataset(data, rows)
+        publisher = ProviderClient(url, Key.load(home / "key"))
+        consumer = ProviderClient(url, Key.generate())
+        consumer.faucet()
+        orders = {}
+        for mode in ("auto", "off"):
+            did = publisher.publish(
+                Metadata(name=f"checks {mode}", type="dataset"),
+                [str(data)],
+                ComputePolicy(
+                    allowRawAlgorithm=True, maxJobs=10_000, outputPolicy=OutputPolicy(mode=mode)
+                ),
+            ).id
+            orders[mode] = (did, consumer.order(did))
+        times: dict[str, list[float]] = {"auto": [], "off": []}
+        for i in range(runs + 2):
+            for mode in ("auto", "off") if i % 2 else ("off", "auto"):
+                took = one_job(consumer, *orders[mode], algorithm=algorithm)
+                if i >= 2:  # the first two of each warm the node up
+                    times[mode].append(took)
+    return times["auto"], times["off"]
+
+
 def large_datasets(tmp: Path, rows: int, checks: OutputChecks, job_ms: float) -> None:
     """Checks against larger datasets: the first job on a version that is kept parsed, with
     and without its inputs prepared while it ran (:func:`atoll.disclosure.prepare`, which the
@@ -206,6 +257,12 @@ def main() -> None:
         help="a trivial job end to end, in ms (default: measured in this run)",
     )
     parser.add_argument("--no-sandbox", action="store_true", help="skip the sandbox baseline")
+    parser.add_argument(
+        "--end-to-end-runs",
+        type=int,
+        default=20,
+        help="jobs with a 1 MB log timed end to end, checked and not, each (0: none)",
+    )
     parser.add_argument(
         "--large-rows",
         type=int,
@@ -308,6 +365,14 @@ def main() -> None:
                 print(f"  = {med / (size / (1 << 20)) * 1000:.0f} ms per MB of output")
         if args.large_rows:
             large_datasets(tmp, args.large_rows, checks, args.job_ms)
+        if args.end_to_end_runs:
+            print("\njobs writing a 1 MB log, end to end, checked and not (taken in turn):")
+            checked, unchecked = end_to_end(tmp / "e2e", args.rows, args.end_to_end_runs)
+            on = show("  outputs checked (auto)", checked)
+            off = show("  outputs not checked (off)", unchecked)
+            added = (on - off) * 1000
+            print(f"  = the checks add {added:.1f} ms to such a job end to end")
+            goals.append(("1 MB log, end to end", on - off))
         if job_times:
             job_times += run_jobs(max(5, args.runs // 2))
             print()

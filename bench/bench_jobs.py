@@ -38,9 +38,10 @@ def show(name: str, values: list[float]) -> float:
     return med
 
 
-def one_job(c: ProviderClient, did: str, agreement: str) -> float:
+def one_job(c: ProviderClient, did: str, agreement: str, algorithm: str = ALGORITHM) -> float:
+    """One job end to end; ``algorithm`` writes ``ok`` to its first output."""
     t0 = time.perf_counter()
-    info = c.start(did, rawcode=ALGORITHM, agreement_id=agreement)
+    info = c.start(did, rawcode=algorithm, agreement_id=agreement)
     info = c.wait(info.jobId, timeout=60)
     if info.status != JobStatus.FINISHED:
         raise SystemExit(f"job failed: {info.statusText}")
