@@ -8,6 +8,8 @@ import csv
 import gzip
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -260,6 +262,82 @@ def test_a_csv_over_the_row_limit_is_held(check: Check) -> None:
 def test_a_png_carrying_data_after_its_end_is_held(check: Check, dataset: Path) -> None:
     (file,) = check({"plot.png": png(trailing=dataset.read_bytes())}).files
     assert _checks(file) == {"encoded"}
+
+
+def _image(width: int, height: int, pixels: bytes, *chunks: tuple[bytes, bytes]) -> bytes:
+    """A grey PNG of these pixels (unfiltered scanlines) with these chunks before them."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    lines = b"".join(b"\x00" + pixels[y * width : (y + 1) * width] for y in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + b"".join(chunk(kind, body) for kind, body in chunks)
+        + chunk(b"IDAT", zlib.compress(lines))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_records_in_a_png_s_text_chunks_are_held(check: Check, records: list[list[str]]) -> None:
+    rows = "\n".join(",".join(r) for r in records[:40]).encode()
+    grey = bytes([200]) * 4
+    files = check(
+        {
+            "a.png": _image(2, 2, grey, (b"tEXt", b"Comment\x00" + rows)),
+            "b.png": _image(2, 2, grey, (b"zTXt", b"Comment\x00\x00" + zlib.compress(rows))),
+            "c.png": _image(
+                2, 2, grey, (b"iTXt", b"Comment\x00\x01\x00en\x00\x00" + zlib.compress(rows))
+            ),
+        }
+    ).files
+    for file in files:
+        assert "echo" in _checks(file)
+        assert any(f.detail.startswith("the png's text, line") for f in file.findings)
+
+
+def test_the_input_written_into_a_png_s_pixels_is_held(check: Check, dataset: Path) -> None:
+    data = dataset.read_bytes()[:20_000]
+    # the payload in the top rows of a larger, otherwise black, image
+    width, height = 400, 400
+    pixels = data + bytes(width * height - len(data))
+    (file,) = check({"plot.png": _image(width, height, pixels)}).files
+    assert "pixels whose bytes spell text" in [f.detail for f in file.findings]
+    assert "echo" in _checks(file)
+
+
+def test_a_plot_s_png_with_its_software_note_passes(check: Check) -> None:
+    width, height = 300, 200
+    pixels = bytearray(b"\xff" * (width * height))
+    for x in range(width):
+        pixels[(x * 7 % height) * width + x] = 40  # a line drawn across
+    software = (b"tEXt", b"Software\x00matplotlib version 3.8.0, https://matplotlib.org/")
+    (file,) = check({"plot.png": _image(width, height, bytes(pixels), software)}).files
+    assert file.verdict == "pass", file.findings
+
+
+def test_records_in_an_svg_s_attributes_comments_or_references_or_in_markdown_s_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    attributes = "".join(f'<rect id="{r[0]}" data-name="{r[1]}"/>' for r in records[:20])
+    comment = "<!-- " + "\n".join(",".join(r) for r in records[:20]) + " -->"
+    referenced = "".join(f"&#{ord(c)};" for c in ",".join(records[4]))
+    files = check(
+        {
+            f"{name}.svg": f'<svg xmlns="http://www.w3.org/2000/svg">{body}</svg>'
+            for name, body in [
+                ("attributes", attributes),
+                ("comment", comment),
+                ("referenced", f"<text>{referenced}</text>"),
+            ]
+        }
+    ).files
+    (markdown,) = check({"notes.md": f"# Notes\n\n{referenced}\n"}).files
+    for file in [*files, markdown]:
+        assert "echo" in _checks(file), file.findings
 
 
 # -- aggregates pass -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import os
 import re
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from atoll.disclosure.bytelists import byte_lists, find_invisible, list_findings
+from atoll.disclosure.bytelists import byte_lists, find_invisible, list_findings, spells_text
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
-from atoll.disclosure.encoded import find_encoded
+from atoll.disclosure.encoded import compressed, find_encoded
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import (
     GroupSpec,
@@ -37,6 +38,7 @@ from atoll.disclosure.inputs import (
     scan,
 )
 from atoll.disclosure.matcher import LineSearch
+from atoll.disclosure.pngdata import png_contents
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.runs import text_marks, word_marks
@@ -67,6 +69,8 @@ _REGRESSION_LABELS = ("No. Observations", "Df Residuals")
 _REGRESSION_KEYS = {"nobs", "n_obs", "df_resid", "df_residuals", "dof"}
 #: the types whose rows are the text's lines as written (not parsed, nor with tags taken out)
 _INDEXED_BY_LINE = frozenset({"txt", "md"})
+#: bytes of a PNG's pixels read at a time, to tell whether they spell text
+_PIXEL_WINDOW = 4096
 
 
 @dataclass
@@ -110,6 +114,35 @@ def _read_capped(
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
     index.add_lines(pos, text)
+
+
+def _png_contents(pos: int, data: bytes, index: OutputIndex) -> list[Finding]:
+    """The texts and pixels of a PNG, checked as a text's lines are; what they hold that a
+    text may not is held."""
+    contents = png_contents(data)
+    findings: list[Finding] = []
+    for text in contents.texts:
+        findings += find_encoded(text) + find_invisible(text)
+        index.add_lines(pos, text, "the png's text, line")
+    pixels = contents.pixels or b""
+    # a payload may fill a few rows of a large image: the pixels are read a window at a time
+    spelled = [
+        window
+        for at in range(0, len(pixels), _PIXEL_WINDOW)
+        if spells_text(window := pixels[at : at + _PIXEL_WINDOW])
+    ]
+    if spelled:
+        findings.append(Finding(check="encoded", detail="pixels whose bytes spell text"))
+        joined = b"".join(spelled).decode("utf-8", "replace")
+        index.add_lines(pos, joined, "the png's pixels read as text, line")
+    fmt = compressed(pixels)
+    if fmt is not None:
+        findings.append(Finding(check="encoded", detail=f"pixels holding {fmt} data"))
+    if contents.too_large:
+        findings.append(
+            Finding(check="unparsed", detail="the png's pixels or text are too large to check")
+        )
+    return findings
 
 
 def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
@@ -225,6 +258,7 @@ def _read_output(
         return file
     if kind == "png":
         file.findings += png_findings(data)
+        file.findings += _png_contents(pos, data, index)
         return file
     text = data.decode("utf-8")
     file.findings += find_encoded(text, marks)
@@ -238,7 +272,10 @@ def _read_output(
     for line, spelled in spelled_out(data, marks):
         index.add_text(pos, f"line {line}, spelled out", spelled)
     if kind == "svg":
-        _lines(index, pos, _TAG.sub(" ", text))
+        # its text between tags, as it is drawn, and the whole of it: attribute values and
+        # comments are not drawn but travel with the file; character references read
+        _lines(index, pos, html.unescape(_TAG.sub(" ", text)))
+        index.add_lines(pos, html.unescape(text), "the svg's source, line")
         return file
     # an ASCII text whose lines are read for tables: its words and figures marked once, for
     # the tables' names and the figures' precision
@@ -280,6 +317,9 @@ def _read_output(
         file.tables += markdown_tables(text) + printed_tables(text, labels, lettered)
         file.findings += _regressions(text, checks.threshold, labels if text.isascii() else None)
         index.add_lines(pos, text, search=search)
+        if kind == "md" and "&" in text:
+            # markdown shows character references as the characters they name
+            index.add_lines(pos, html.unescape(text), "the markdown as shown, line")
     return file
 
 

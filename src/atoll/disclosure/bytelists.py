@@ -31,12 +31,23 @@ _MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
 #: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
 #: figures, hex letters and spaces
 _MARK_RUN = ahocorasick_rs.BytesAhoCorasick([b"x" * (2 * SHORTEST - 1)])
-_SPLIT = re.compile(rb"[\s,;:]+|(?=\\x)|(?=%)")
+_SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)")
 _HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
+_OCTAL = re.compile(rb"\\([0-7]{1,3})")
+_BINARY = re.compile(rb"[01]{8}")
 _DECIMAL = re.compile(rb"\d{1,3}")
-_PRINTABLE = frozenset(b"\t\n\r" + bytes(range(32, 127)))
-_LETTERS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_PARTING = frozenset(b" \t\n\r,;.@-_/")
+#: how each notation's values are read, and whether a list of them is held whatever it
+#: spells (escapes and bit groups are no way to write a table's figures)
+_NOTATIONS = {
+    "hex": (_HEX, 16),
+    "octal": (_OCTAL, 8),
+    "binary": (_BINARY, 2),
+    "decimal": (_DECIMAL, 10),
+}
+_PRINTABLE = b"\t\n\r" + bytes(range(32, 127))
+_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_NOT_LETTERS = bytes(b for b in range(256) if b not in _LETTERS)
+_PARTING = b" \t\n\r,;.@-_/"
 #: the fewest different letters a text spelled in byte values has
 _LETTER_KINDS = 8
 #: format characters (Unicode's Cf: zero-width, joiners, direction marks and isolates, word
@@ -82,13 +93,13 @@ def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
         if part:
             values.append((data.index(part, pos), part))
             pos = values[-1][0] + len(part)
-    for kind in ("hex", "decimal"):
+    for kind in _NOTATIONS:
         run: list[tuple[int, bytes]] = []
         for value in [*values, (end, b"")]:
             if value[1] and _is_value(kind, value[1]):
                 run.append(value)
                 continue
-            if len(run) >= SHORTEST and (kind == "decimal" or _lettered(run)):
+            if len(run) >= SHORTEST and (kind != "hex" or _lettered(run)):
                 line = data.count(b"\n", 0, run[0][0]) + 1
                 found.append(ByteList(line, kind, _decode(kind, [v for _, v in run])))
             run = []
@@ -96,9 +107,9 @@ def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
 
 
 def _is_value(kind: str, value: bytes) -> bool:
-    if kind == "hex":
-        return _HEX.fullmatch(value) is not None
-    return _DECIMAL.fullmatch(value) is not None and int(value) <= 255
+    pattern, base = _NOTATIONS[kind]
+    m = pattern.fullmatch(value)
+    return m is not None and int(m.group(m.lastindex or 0), base) <= 255
 
 
 def _lettered(run: list[tuple[int, bytes]]) -> bool:
@@ -108,13 +119,12 @@ def _lettered(run: list[tuple[int, bytes]]) -> bool:
 
 
 def _decode(kind: str, values: list[bytes]) -> bytes:
-    if kind == "decimal":
-        return bytes(int(v) for v in values)
+    pattern, base = _NOTATIONS[kind]
     out = bytearray()
     for v in values:
-        m = _HEX.fullmatch(v)
+        m = pattern.fullmatch(v)
         assert m is not None
-        out.append(int(m.group(1), 16))
+        out.append(int(m.group(m.lastindex or 0), base))
     return bytes(out)
 
 
@@ -122,13 +132,16 @@ def spells_text(data: bytes) -> bool:
     """Whether decoded bytes read as text: nearly all printable, many of them letters, of
     many kinds, and words parted by spaces or punctuation (a list of counts that happen to
     be letters' codes is a run of a few letters with nothing between them)."""
-    printable = sum(b in _PRINTABLE for b in data)
-    letters = [b for b in data if b in _LETTERS]
-    parted = sum(b in _PARTING for b in data)
+    if not data:
+        return False
+    # counted by deleting the others, in C: the bytes may be an image's megabytes
+    printable = len(data) - len(data.translate(None, _PRINTABLE))
+    letters = data.translate(None, _NOT_LETTERS)
+    parted = len(data) - len(data.translate(None, _PARTING))
     return (
         printable >= 0.9 * len(data)
         and len(letters) >= 0.4 * len(data)
-        and len(set(letters)) >= _LETTER_KINDS
+        and sum(bytes((b,)) in letters for b in _LETTERS) >= _LETTER_KINDS
         and parted >= 0.03 * len(data)
     )
 
@@ -141,8 +154,8 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
         fmt = compressed(found.data)
         if fmt is not None:
             kind = f"{found.notation} byte values holding {fmt} data"
-        elif found.notation == "hex":
-            kind = "hex byte values"
+        elif found.notation != "decimal":
+            kind = f"{found.notation} byte values"
         elif spells_text(found.data):
             kind = "decimal byte values spelling text"
         else:
