@@ -81,3 +81,12 @@ def test_a_leading_byte_order_mark_and_plain_unicode_are_not_held() -> None:
     assert find_invisible("\ufeffregion,count\nnorth,120\n") == []
     assert find_invisible("café, naïve, Zürich: 12 µg, 5 °C, ≥ 10\n") == []
     assert find_invisible("plain ascii\n") == []
+
+
+def test_octal_escapes_and_bit_groups_are_decoded_and_held() -> None:
+    octal = "".join(f"\\{b:03o}" for b in PAYLOAD)
+    bits = " ".join(f"{b:08b}" for b in PAYLOAD)
+    for text, notation in [(octal, "octal"), (bits, "binary")]:
+        (found,) = byte_lists(text.encode())
+        assert (found.notation, found.data) == (notation, PAYLOAD)
+        assert [f.detail for f in list_findings([found])] == [f"{notation} byte values at line 1"]

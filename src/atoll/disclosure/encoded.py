@@ -9,6 +9,8 @@ import math
 import re
 from collections import Counter
 
+import ahocorasick_rs
+
 from atoll.disclosure.report import Finding
 from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
@@ -89,12 +91,122 @@ def long_runs(text: str) -> list[tuple[int, int]]:
 
 
 def find_encoded(text: str, marks: bytes | None = None) -> list[Finding]:
-    """Each kind of payload found, with the first line it is on and how many there are.
+    """Each kind of payload found, with the first line it is on and how many there are;
+    also a payload wrapped into pieces too short for any rule (:func:`find_wrapped`).
     ``marks``, if given, is :func:`~atoll.disclosure.runs.text_marks` of the text's bytes
     (the text holding no control character), read for its runs."""
-    if marks is not None and text.isascii():
-        return find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST))
+    if text.isascii():
+        if marks is None:
+            marks = text.encode("ascii").translate(_RUNS)
+        found = find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST))
+        return found + find_wrapped(text, marks)
     return find_in_runs(text, long_runs(text))
+
+
+#: a payload wrapped into lines or words shorter than a run the rules above read: four
+#: pieces or more of eight characters or more, each parted from the next by one to four
+#: separators (a newline, a space, a list's ``", "``). An automaton finds where such a
+#: stretch may start in a text's marks (``bytes.find`` restarts after each near miss); only
+#: where one may, the text is marked again with the characters an encoding writes (a figure
+#: with a point, a word with a colon, is no piece of one), and the stretches read there
+_PIECES = ahocorasick_rs.BytesAhoCorasick([b"x" * 8 + b" " * k + b"x" * 8 for k in range(1, 5)])
+_WRAPPED = re.compile(rb"(?:x{8,} {1,4}){3,}x{8,}")
+_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
+_ENCODING_MARKS = bytes(
+    120 if b in _ALPHABET else 32 if chr(b) in _SEPARATORS else 46 for b in range(256)
+)
+_PIECE = re.compile(r"[A-Za-z0-9+/=_-]+")
+_HEX_WHOLE = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_BASE64_WHOLE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_BASE32_WHOLE = re.compile(r"[A-Z2-7]+={0,6}")
+#: the fewest pieces of one length a wrapped payload is made of
+_FEWEST_PIECES = 4
+#: characters of a stretch whose spread is measured (a payload's kind shows at its start)
+_ENTROPY_SAMPLE = 64 * 1024
+
+
+def find_wrapped(text: str, marks: bytes) -> list[Finding]:
+    """Payloads an ASCII ``text`` (with its ``marks``, as :func:`find_encoded` takes them)
+    holds wrapped into short pieces (base64 in lines of 20, hex in words of 8, a list of
+    base64 strings): each stretch of such pieces is read as the pieces put together, and
+    held as a payload of that kind would be."""
+    if not _PIECES.find_matches_as_indexes(marks):
+        return []
+    strict = text.encode("ascii").translate(_ENCODING_MARKS)
+    hits: dict[str, list[int]] = {}
+    end = 0
+    for _, at, _ in _PIECES.find_matches_as_indexes(strict):
+        if at < end:
+            continue  # in a stretch already read
+        start = strict.rfind(b" ", 0, at) + 1
+        match = _WRAPPED.match(strict, start)
+        if match is None:
+            end = at + 1
+            continue
+        end = match.end()
+        kind = _joined_kind(_wrapped_payload(_PIECE.findall(text, start, end)))
+        if kind is None:
+            continue
+        if kind in hits:
+            hits[kind][1] += 1
+        else:
+            hits[kind] = [text.count("\n", 0, start) + 1, 1]
+    return [
+        Finding(
+            check="encoded",
+            detail=f"{kind} wrapped into short pieces at line {line}"
+            + (f" and {count - 1} more" if count > 1 else ""),
+        )
+        for kind, (line, count) in hits.items()
+    ]
+
+
+def _wrapped_payload(pieces: list[str]) -> str:
+    """The pieces of a wrapped payload put together: the longest stretch of pieces of one
+    length (what wrapping makes), with a shorter last one; empty where there is none of
+    four pieces (words and names are of many lengths)."""
+    best: tuple[int, int] = (0, 0)
+    i = 0
+    while i < len(pieces):
+        j = i + 1
+        while j < len(pieces) and len(pieces[j]) == len(pieces[i]):
+            j += 1
+        if j < len(pieces) and len(pieces[j]) < len(pieces[i]):
+            j += 1  # the last piece, shorter
+        if j - i > best[1] - best[0]:
+            best = (i, j)
+        i = max(i + 1, j - 1)
+    start, end = best
+    return "".join(pieces[start:end]) if end - start >= _FEWEST_PIECES else ""
+
+
+def _joined_kind(joined: str) -> str | None:
+    """The kind of payload pieces put together are, if any (as the rules above tell); a
+    table's figures put together are none."""
+    if not joined or joined.isdigit():
+        return None
+    if _HEX_WHOLE.fullmatch(joined) and not joined.isdigit():
+        fmt = compressed(bytes.fromhex(joined))
+        return f"hex holding {fmt} data" if fmt else "hex"
+    if (
+        _BASE32_WHOLE.fullmatch(joined)
+        and any(c.isdigit() for c in joined)
+        and any(c.isalpha() for c in joined)
+    ):
+        try:
+            fmt = compressed(base64.b32decode(joined + "=" * (-len(joined) % 8)))
+        except (binascii.Error, ValueError):
+            fmt = None
+        else:
+            return f"base32 holding {fmt} data" if fmt else "base32"
+    if _BASE64_WHOLE.fullmatch(joined) and _looks_base64(joined):
+        data = _decoded(joined)
+        if data is not None:
+            fmt = compressed(data)
+            return f"base64 holding {fmt} data" if fmt else "base64"
+    if len(joined) >= 48 and entropy(joined[:_ENTROPY_SAMPLE]) >= _ENTROPY_BITS:
+        return "a high-entropy block"
+    return None
 
 
 def find_in_runs(text: str, spans: list[tuple[int, int]]) -> list[Finding]:
