@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from atoll.disclosure.background import Background
 from atoll.disclosure.bytelists import byte_lists, find_invisible, list_findings, spells_text
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
-from atoll.disclosure.encoded import compressed, find_encoded
+from atoll.disclosure.encoded import compressed, find_encoded, find_wrapped, wrapped_search
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.inputs import (
     GroupSpec,
@@ -61,6 +62,8 @@ from atoll.models.output_policy import OutputChecks
 __all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files", "prepare"]
 
 _CHUNK = 1024 * 1024
+#: a file within the cap at least this large is hashed on a thread of its own
+_HASH_APART = 256 * 1024
 _TAG = re.compile(r"<[^>]*>")
 _REGRESSION = re.compile(r"(No\. Observations|Df Residuals):\s+(\d+)")
 #: what the pattern above starts with: a substring search first spares a regular expression
@@ -87,10 +90,11 @@ class _File:
 
 def _read_capped(
     path: Path, cap: int, on_whole: Callable[[bytes], object] | None = None
-) -> tuple[int, str, bytes | None]:
+) -> tuple[int, str | Background[str], bytes | None]:
     """Size, sha256 and, when the file is no larger than ``cap``, its bytes. ``on_whole``,
     if given, is called with the bytes of a file within the cap before they are hashed (what
-    it starts on another thread runs while they are)."""
+    it starts on another thread runs while they are). The sha256 of a large file within the
+    cap is made on a thread of its own, while the checks read its bytes."""
     with path.open("rb") as f:
         # a file within the cap is read by one call, into the bytes the checks read, not
         # gathered chunk by chunk and copied; a read short of what was asked is the end
@@ -99,7 +103,9 @@ def _read_capped(
         if len(head) < want:
             if on_whole is not None:
                 on_whole(head)
-            return len(head), hashlib.sha256(head).hexdigest(), head
+            if len(head) >= _HASH_APART:
+                return len(head), Background(_sha256, head), head
+            return len(head), _sha256(head), head
         # larger than the cap, or grown since: read on
         digest = hashlib.sha256(head)
         kept = bytearray(head)
@@ -110,6 +116,10 @@ def _read_capped(
             if size <= cap:
                 kept += chunk
     return size, digest.hexdigest(), bytes(kept) if size <= cap else None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _lines(index: OutputIndex, pos: int, text: str) -> None:
@@ -230,7 +240,28 @@ def _read_output(
     by_line = start if declared in _INDEXED_BY_LINE else None
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes, by_line)
     search = searches[0] if searches else None
-    file = _File(candidate, size, sha256)
+    file = _File(candidate, size, sha256 if isinstance(sha256, str) else "")
+    try:
+        return _check_read(pos, candidate, checks, index, allowed, file, data, search)
+    finally:
+        if not isinstance(sha256, str):
+            file.sha256 = sha256.result()
+
+
+def _check_read(
+    pos: int,
+    candidate: Candidate,
+    checks: OutputChecks,
+    index: OutputIndex,
+    allowed: int,
+    file: _File,
+    data: bytes | None,
+    search: LineSearch | None,
+) -> _File:
+    """Phase one for a file, once read: what needs no inputs, and its rows indexed."""
+    name = candidate.name if candidate.kind == "output" else ""
+    declared = declared_type(name)
+    size = file.size
     if candidate.kind == "output":
         words = name_tokens(candidate.name)
         if index.universe is not None:
@@ -261,7 +292,30 @@ def _read_output(
         file.findings += _png_contents(pos, data, index)
         return file
     text = data.decode("utf-8")
-    file.findings += find_encoded(text, marks)
+    # the automaton's search for wrapped payloads runs while the checks below read the text
+    wrapped = wrapped_search(marks) if marks is not None and text.isascii() else None
+    file.findings += find_encoded(text, marks, wrapped=wrapped is None)
+    try:
+        return _check_text(pos, kind, text, data, marks, checks, index, allowed, file, search)
+    finally:
+        if wrapped is not None and marks is not None:
+            file.findings += find_wrapped(text, marks, wrapped)
+
+
+def _check_text(
+    pos: int,
+    kind: str,
+    text: str,
+    data: bytes,
+    marks: bytes | None,
+    checks: OutputChecks,
+    index: OutputIndex,
+    allowed: int,
+    file: _File,
+    search: LineSearch | None,
+) -> _File:
+    """Phase one for a text of an allowed type: what needs no inputs, and its rows
+    indexed."""
     file.findings += find_invisible(text)
     lists = byte_lists(data)
     file.findings += list_findings(lists)
@@ -363,7 +417,8 @@ def _universe(inputs: list[Path], profiles: list[Profile]) -> _Inputs | None:
 
 def _unreadable(candidate: Candidate, why: str) -> _File:
     try:
-        size, sha256, _ = _read_capped(candidate.path, 0)
+        size, digest, _ = _read_capped(candidate.path, 0)
+        sha256 = digest if isinstance(digest, str) else digest.result()
     except OSError:
         size, sha256 = 0, ""
     return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])

@@ -11,6 +11,7 @@ from collections import Counter
 
 import ahocorasick_rs
 
+from atoll.disclosure.background import Background
 from atoll.disclosure.report import Finding
 from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
@@ -90,17 +91,25 @@ def long_runs(text: str) -> list[tuple[int, int]]:
     return marked_runs(marks, b"x" * _SHORTEST)
 
 
-def find_encoded(text: str, marks: bytes | None = None) -> list[Finding]:
+def find_encoded(text: str, marks: bytes | None = None, wrapped: bool = True) -> list[Finding]:
     """Each kind of payload found, with the first line it is on and how many there are;
-    also a payload wrapped into pieces too short for any rule (:func:`find_wrapped`).
-    ``marks``, if given, is :func:`~atoll.disclosure.runs.text_marks` of the text's bytes
-    (the text holding no control character), read for its runs."""
+    also, unless ``wrapped`` is false (the caller looks apart), a payload wrapped into
+    pieces too short for any rule (:func:`find_wrapped`). ``marks``, if given, is
+    :func:`~atoll.disclosure.runs.text_marks` of the text's bytes (the text holding no
+    control character), read for its runs."""
     if text.isascii():
         if marks is None:
             marks = text.encode("ascii").translate(_RUNS)
         found = find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST))
-        return found + find_wrapped(text, marks)
+        return found + find_wrapped(text, marks) if wrapped else found
     return find_in_runs(text, long_runs(text))
+
+
+def wrapped_search(marks: bytes) -> Background[list[tuple[int, int, int]]]:
+    """Where in an ASCII text's ``marks`` a wrapped payload may start, looked for on a
+    thread of its own (the automaton lets go of the interpreter's lock): given to
+    :func:`find_wrapped` once the checks that hold the lock are done with the text."""
+    return Background(_PIECES.find_matches_as_indexes, marks)
 
 
 #: a payload wrapped into lines or words shorter than a run the rules above read: four
@@ -129,12 +138,16 @@ _FEWEST_PIECES = 4
 _ENTROPY_SAMPLE = 64 * 1024
 
 
-def find_wrapped(text: str, marks: bytes) -> list[Finding]:
+def find_wrapped(
+    text: str, marks: bytes, search: Background[list[tuple[int, int, int]]] | None = None
+) -> list[Finding]:
     """Payloads an ASCII ``text`` (with its ``marks``, as :func:`find_encoded` takes them)
     holds wrapped into short pieces (base64 in lines of 20, hex in words of 8, a list of
     base64 strings): each stretch of such pieces is read as the pieces put together, and
-    held as a payload of that kind would be."""
-    if not _PIECES.find_matches_as_indexes(marks):
+    held as a payload of that kind would be. ``search``: :func:`wrapped_search` of the
+    marks, if under way."""
+    found = _PIECES.find_matches_as_indexes(marks) if search is None else search.result()
+    if not found:
         return []
     strict = text.encode("ascii").translate(_ENCODING_MARKS)
     hits: dict[str, list[int]] = {}
