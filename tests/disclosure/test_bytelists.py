@@ -10,6 +10,7 @@ from atoll.disclosure.bytelists import (
     find_invisible,
     list_findings,
     spells_text,
+    without_marks,
 )
 
 PAYLOAD = b"P10001,Ada Abbott,ada.abbott1@example.org,1961-04-02,F,north,34\n"
@@ -90,3 +91,23 @@ def test_octal_escapes_and_bit_groups_are_decoded_and_held() -> None:
         (found,) = byte_lists(text.encode())
         assert (found.notation, found.data) == (notation, PAYLOAD)
         assert [f.detail for f in list_findings([found])] == [f"{notation} byte values at line 1"]
+
+
+def test_character_references_are_byte_values_too() -> None:
+    decimal = "".join(f"&#{b};" for b in PAYLOAD)
+    hexadecimal = "".join(f"&#x{b:X};" for b in PAYLOAD)
+    for text, notation in [
+        (decimal, "character reference"),
+        (hexadecimal, "hex character reference"),
+    ]:
+        (found,) = byte_lists(text.encode())
+        assert (found.notation, found.data) == (notation, PAYLOAD)
+        assert list_findings([found])
+
+
+def test_combining_marks_and_styled_letters_are_read_plain() -> None:
+    assert without_marks("P\u03321\u03320") == "P10"
+    assert without_marks("\uff30\uff11\uff10") == "P10"
+    assert without_marks("José") == "Jose"
+    assert without_marks("plain ascii") is None
+    assert without_marks("naïve") == "naive"

@@ -139,6 +139,21 @@ def test_records_hidden_between_invisible_characters_are_held(
     assert "encoded" in _checks(a) and "encoded" in _checks(b)
 
 
+def test_records_decorated_restyled_or_referenced_character_by_character_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    lines = [",".join(r) for r in records[:20]]
+    marked = "\n".join("".join(c + "\u0332" for c in line) for line in lines)
+    fullwidth = "\n".join(
+        "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in line) for line in lines
+    )
+    referenced = "\n".join("".join(f"&#{ord(c)};" for c in line) for line in lines)
+    files = check({"a.txt": marked, "b.txt": fullwidth, "c.txt": referenced}).files
+    for file in files:
+        assert "echo" in _checks(file), file.findings
+    assert "encoded" in _checks(files[2])
+
+
 def test_the_input_as_byte_values_is_held_and_read_for_records(check: Check, dataset: Path) -> None:
     data = dataset.read_bytes()[:3000]
     files = check(

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from atoll.disclosure.background import Background
-from atoll.disclosure.bytelists import byte_lists, find_invisible, list_findings, spells_text
+from atoll.disclosure.bytelists import (
+    byte_lists,
+    find_invisible,
+    list_findings,
+    spells_text,
+    without_marks,
+)
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
 from atoll.disclosure.encoded import compressed, find_encoded, find_wrapped, wrapped_search
@@ -317,6 +323,9 @@ def _check_text(
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
     file.findings += find_invisible(text)
+    bare = without_marks(text)
+    if bare is not None:
+        index.add_lines(pos, bare, "the text without its combining marks, line")
     lists = byte_lists(data)
     file.findings += list_findings(lists)
     for listed in lists:

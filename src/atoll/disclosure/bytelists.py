@@ -14,6 +14,7 @@ carry bits between the visible characters of an innocent text: a text holding th
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import NamedTuple
 
 import ahocorasick_rs
@@ -25,23 +26,28 @@ from atoll.disclosure.report import Finding
 SHORTEST = 32
 #: the bytes a list of byte values is written with: figures, hex letters, the prefixes'
 #: ``x``, ``\\`` and ``%``, and what separates values
-_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxX\\% ,;:\t\r\n")
+_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxX\\%&# ,;:\t\r\n")
 _MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
 #: the fewest bytes of such a list, a figure and a separator per value, looked for by an
 #: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
 #: figures, hex letters and spaces
 _MARK_RUN = ahocorasick_rs.BytesAhoCorasick([b"x" * (2 * SHORTEST - 1)])
-_SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)")
+_SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)|(?=&#)")
 _HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
 _OCTAL = re.compile(rb"\\([0-7]{1,3})")
 _BINARY = re.compile(rb"[01]{8}")
 _DECIMAL = re.compile(rb"\d{1,3}")
+#: numeric character references, as HTML and XML write a character
+_REFERENCE = re.compile(rb"&#(\d{1,3})")
+_HEX_REFERENCE = re.compile(rb"&#[xX]([0-9a-fA-F]{1,2})")
 #: how each notation's values are read, and whether a list of them is held whatever it
 #: spells (escapes and bit groups are no way to write a table's figures)
 _NOTATIONS = {
     "hex": (_HEX, 16),
     "octal": (_OCTAL, 8),
     "binary": (_BINARY, 2),
+    "character reference": (_REFERENCE, 10),
+    "hex character reference": (_HEX_REFERENCE, 16),
     "decimal": (_DECIMAL, 10),
 }
 _PRINTABLE = b"\t\n\r" + bytes(range(32, 127))
@@ -57,6 +63,11 @@ _INVISIBLE = re.compile(
     "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
+
+
+#: the combining marks' blocks (diacritics, their supplements and extensions, and those for
+#: symbols and half marks)
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 class ByteList(NamedTuple):
@@ -169,6 +180,16 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
         )
         for kind, lines in kinds.items()
     ]
+
+
+def without_marks(text: str) -> str | None:
+    """``text`` in its compatibility form (fullwidth and styled letters as plain ones), with
+    every combining mark taken off the letters it decorates (``P̲1̲0̲`` is ``P10``), where
+    that changes it: a mark after each character breaks every token apart."""
+    if text.isascii():
+        return None
+    bare = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return None if bare == text else bare
 
 
 def find_invisible(text: str) -> list[Finding]:
