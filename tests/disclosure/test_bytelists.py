@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 
+import pytest
+
 from atoll.disclosure.bytelists import (
     SHORTEST,
     byte_lists,
@@ -111,3 +113,24 @@ def test_combining_marks_and_styled_letters_are_read_plain() -> None:
     assert without_marks("José") == "Jose"
     assert without_marks("plain ascii") is None
     assert without_marks("naïve") == "naive"
+
+
+def test_a_long_table_of_whole_numbers_is_read_whole_and_not_held() -> None:
+    rows = "\n".join(
+        ",".join(str((r * 7 + c * 13) % 200) for c in range(10)) for r in range(20_000)
+    )
+    found = byte_lists(rows.encode())
+    assert found and all(f.notation == "decimal" for f in found)
+    assert list_findings(found) == []
+
+
+def test_a_long_stretch_of_other_values_is_held_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atoll.disclosure import bytelists
+
+    monkeypatch.setattr(bytelists, "MAX_STRETCH", 1000)
+    dump = " ".join(f"{b:02x}" for b in PAYLOAD * 10)
+    (finding,) = list_findings(byte_lists(f"dump\n{dump}".encode()))
+    assert (finding.check, finding.detail) == (
+        "unparsed",
+        "a list of byte values too long to read at line 2",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from atoll.disclosure.spaced import spelled_out
 
 
@@ -26,3 +28,10 @@ def test_ordinary_text_has_nothing_spelled_out() -> None:
     log = b"step 1 loss 0.2201 accuracy 0.9312 lr 0.001\nregion north has 1203 records\n"
     assert spelled_out(log * 100) == []
     assert spelled_out(b"x, y and z are 3 letters") == []
+
+
+def test_a_stretch_too_long_to_join_back_is_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atoll.disclosure import spaced
+
+    monkeypatch.setattr(spaced, "MAX_SPELLED", 100)
+    assert spelled_out(("intro\n" + " ".join("P10042" * 40)).encode()) == [(2, None)]

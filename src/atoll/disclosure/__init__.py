@@ -333,7 +333,11 @@ def _check_text(
         label = f"the byte values at line {listed.line}, line"
         index.add_lines(pos, listed.data.decode("utf-8", "replace"), label)
     for line, spelled in spelled_out(data, marks):
-        index.add_text(pos, f"line {line}, spelled out", spelled)
+        if spelled is None:
+            detail = f"text spelled a character at a time too long to read at line {line}"
+            file.findings.append(Finding(check="unparsed", detail=detail))
+        else:
+            index.add_text(pos, f"line {line}, spelled out", spelled)
     if kind == "svg":
         # its text between tags, as it is drawn, and the whole of it: attribute values and
         # comments are not drawn but travel with the file; character references read

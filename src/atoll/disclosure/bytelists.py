@@ -32,6 +32,20 @@ _MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
 #: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
 #: figures, hex letters and spaces
 _MARK_RUN = ahocorasick_rs.BytesAhoCorasick([b"x" * (2 * SHORTEST - 1)])
+#: a stretch of list bytes longer than this, and not of figures and separators only, is
+#: held unread
+MAX_STRETCH = 256 * 1024
+#: each way a byte value is written in decimal (``7``, ``07``, ``007``) and its value
+_BYTE_VALUES = {
+    f"{n:0{width}d}".encode(): n for n in range(256) for width in (1, 2, 3) if n < 10**width
+}
+#: the most words of a table of whole numbers that is not one list read word by word
+MAX_WORDS = 1 << 20
+#: what :func:`byte_lists` calls a stretch too long to read
+UNREAD = "unread"
+_LIST_SEPARATORS = b" ,;:\t\r\n"
+_FIGURES_AND_SEPARATORS = b"0123456789" + _LIST_SEPARATORS
+_SEPARATORS_AS_SPACES = bytes.maketrans(b",;:\t\r\n", b"      ")
 _SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)|(?=&#)")
 _HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
 _OCTAL = re.compile(rb"\\([0-7]{1,3})")
@@ -97,6 +111,15 @@ def byte_lists(data: bytes) -> list[ByteList]:
 
 def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
     """The lists of byte values in ``data[start:end]``, a stretch of list bytes only."""
+    stretch = data[start:end]
+    # where the values start: the stretch may begin with the line end before them
+    start += len(stretch) - len(stretch.lstrip(_LIST_SEPARATORS))
+    stretch = data[start:end]
+    if not stretch.translate(None, _FIGURES_AND_SEPARATORS):
+        return _decimal_lists(data, start, stretch)
+    if end - start > MAX_STRETCH:
+        # read value by value, more than this would cost the provider seconds: held unread
+        return [ByteList(data.count(b"\n", 0, start) + 1, UNREAD, b"")]
     found: list[ByteList] = []
     values: list[tuple[int, bytes]] = []
     pos = start
@@ -114,6 +137,42 @@ def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
                 line = data.count(b"\n", 0, run[0][0]) + 1
                 found.append(ByteList(line, kind, _decode(kind, [v for _, v in run])))
             run = []
+    return found
+
+
+def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
+    """The decimal and bit-group lists in a stretch of figures and separators only (a table
+    of whole numbers, however long), each said to be on the line the stretch starts on. A
+    stretch that is one list (every word a byte value) is split and read in C; others word
+    by word, up to :data:`MAX_WORDS` words (past that, held unread)."""
+    words = stretch.translate(_SEPARATORS_AS_SPACES).split()
+    line = data.count(b"\n", 0, start) + 1
+    # each word's value looked up, in C, rather than parsed
+    values = list(map(_BYTE_VALUES.get, words))
+    if None not in values:
+        one = bytes(values)  # type: ignore[arg-type]
+        return [ByteList(line, "decimal", one)] if len(one) >= SHORTEST else []
+    if not stretch.translate(None, b"01" + _LIST_SEPARATORS) and set(map(len, words)) == {8}:
+        bits = bytes(int(w, 2) for w in words)
+        return [ByteList(line, "binary", bits)] if len(bits) >= SHORTEST else []
+    if len(words) > MAX_WORDS:
+        return [ByteList(line, UNREAD, b"")]
+    found: list[ByteList] = []
+    decimal: list[int] = []
+    bits_run: list[int] = []
+    for word in [*words, b""]:
+        if 0 < len(word) <= 3 and int(word) <= 255:
+            decimal.append(int(word))
+        else:
+            if len(decimal) >= SHORTEST:
+                found.append(ByteList(line, "decimal", bytes(decimal)))
+            decimal = []
+        if len(word) == 8 and not word.translate(None, b"01"):
+            bits_run.append(int(word, 2))
+        else:
+            if len(bits_run) >= SHORTEST:
+                found.append(ByteList(line, "binary", bytes(bits_run)))
+            bits_run = []
     return found
 
 
@@ -161,7 +220,10 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
     """What the lists found are held for: a hex dump always (as contiguous hex is); a
     decimal list where its bytes spell text or compressed data."""
     kinds: dict[str, list[int]] = {}
+    unread = [found.line for found in lists if found.notation == UNREAD]
     for found in lists:
+        if found.notation == UNREAD:
+            continue
         fmt = compressed(found.data)
         if fmt is not None:
             kind = f"{found.notation} byte values holding {fmt} data"
@@ -172,7 +234,7 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
         else:
             continue
         kinds.setdefault(kind, []).append(found.line)
-    return [
+    findings = [
         Finding(
             check="encoded",
             detail=f"{kind} at line {lines[0]}"
@@ -180,6 +242,14 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
         )
         for kind, lines in kinds.items()
     ]
+    if unread:
+        findings.append(
+            Finding(
+                check="unparsed",
+                detail=f"a list of byte values too long to read at line {unread[0]}",
+            )
+        )
+    return findings
 
 
 def without_marks(text: str) -> str | None:
@@ -197,11 +267,14 @@ def find_invisible(text: str) -> list[Finding]:
     very start excepted): with the first line one is on and how many there are."""
     if text.isascii():
         return []
-    hits = [m.start() for m in _INVISIBLE.finditer(text, 1 if text.startswith("\ufeff") else 0)]
-    if not hits:
+    skip = 1 if text.startswith("\ufeff") else 0
+    first = _INVISIBLE.search(text, skip)
+    if first is None:
         return []
-    line = text.count("\n", 0, hits[0]) + 1
-    more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
+    # counted in C, not one match object each
+    count = _INVISIBLE.subn("", text[skip:])[1]
+    line = text.count("\n", 0, first.start()) + 1
+    more = f" and {count - 1} more" if count > 1 else ""
     return [
         Finding(
             check="encoded",

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
 import math
+import operator
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 import ahocorasick_rs
 
@@ -63,13 +67,13 @@ def _decoded(run: str) -> bytes | None:
         return None
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _looks_base64(run: str) -> bool:
     """Base64 mixes cases and digits; a long identifier or word does not."""
-    return (
-        any(c.isupper() for c in run)
-        and any(c.islower() for c in run)
-        and any(c.isdigit() for c in run)
-    )
+    # each test a pass in C: a run may be megabytes long
+    return run.lower() != run and run.upper() != run and _DIGIT.search(run) is not None
 
 
 #: the characters no payload above holds; a payload lies inside a run of the others at least
@@ -151,23 +155,23 @@ def find_wrapped(
         return []
     strict = text.encode("ascii").translate(_ENCODING_MARKS)
     hits: dict[str, list[int]] = {}
-    end = 0
-    for _, at, _ in _PIECES.find_matches_as_indexes(strict):
-        if at < end:
-            continue  # in a stretch already read
-        start = strict.rfind(b" ", 0, at) + 1
+    # where each match starts, in order: a stretch read whole is stepped over at once (a
+    # stretch holds a match per piece)
+    starts = list(map(operator.itemgetter(1), _PIECES.find_matches_as_indexes(strict)))
+    i = 0
+    while i < len(starts):
+        start = strict.rfind(b" ", 0, starts[i]) + 1
         match = _WRAPPED.match(strict, start)
         if match is None:
-            end = at + 1
+            i += 1
             continue
-        end = match.end()
-        kind = _joined_kind(_wrapped_payload(_PIECE.findall(text, start, end)))
-        if kind is None:
-            continue
-        if kind in hits:
-            hits[kind][1] += 1
-        else:
-            hits[kind] = [text.count("\n", 0, start) + 1, 1]
+        pieces = _PIECE.findall(text, start, match.end())
+        for kind in filter(None, map(_joined_kind, _wrapped_payloads(pieces))):
+            if kind in hits:
+                hits[kind][1] += 1
+            else:
+                hits[kind] = [text.count("\n", 0, start) + 1, 1]
+        i = bisect.bisect_left(starts, match.end(), i + 1)
     return [
         Finding(
             check="encoded",
@@ -178,23 +182,17 @@ def find_wrapped(
     ]
 
 
-def _wrapped_payload(pieces: list[str]) -> str:
-    """The pieces of a wrapped payload put together: the longest stretch of pieces of one
-    length (what wrapping makes), with a shorter last one; empty where there is none of
-    four pieces (words and names are of many lengths)."""
-    best: tuple[int, int] = (0, 0)
-    i = 0
-    while i < len(pieces):
-        j = i + 1
-        while j < len(pieces) and len(pieces[j]) == len(pieces[i]):
-            j += 1
-        if j < len(pieces) and len(pieces[j]) < len(pieces[i]):
-            j += 1  # the last piece, shorter
-        if j - i > best[1] - best[0]:
-            best = (i, j)
-        i = max(i + 1, j - 1)
-    start, end = best
-    return "".join(pieces[start:end]) if end - start >= _FEWEST_PIECES else ""
+def _wrapped_payloads(pieces: list[str]) -> Iterator[str]:
+    """Each run of pieces of one length (what wrapping makes), with a shorter last one, put
+    together: those of four pieces or more (words and names are of many lengths)."""
+    runs = [(length, len(list(group))) for length, group in itertools.groupby(map(len, pieces))]
+    at = 0
+    for k, (length, count) in enumerate(runs):
+        end = at + count
+        last = end + 1 if k + 1 < len(runs) and runs[k + 1][0] < length else end
+        if last - at >= _FEWEST_PIECES:
+            yield "".join(pieces[at:last])
+        at = end
 
 
 def _joined_kind(joined: str) -> str | None:
@@ -207,8 +205,8 @@ def _joined_kind(joined: str) -> str | None:
         return f"hex holding {fmt} data" if fmt else "hex"
     if (
         _BASE32_WHOLE.fullmatch(joined)
-        and any(c.isdigit() for c in joined)
-        and any(c.isalpha() for c in joined)
+        and _DIGIT.search(joined) is not None
+        and joined.lower() != joined
     ):
         try:
             fmt = compressed(base64.b32decode(joined + "=" * (-len(joined) % 8)))

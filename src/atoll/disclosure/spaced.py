@@ -13,36 +13,42 @@ from atoll.disclosure.runs import text_marks
 #: four characters in a row each standing alone (between separators) start such a text,
 #: looked for by an automaton (a log's marks are full of near misses, which ``bytes.find``
 #: restarts after); a word (two characters together) ends it
-_START = ahocorasick_rs.BytesAhoCorasick([b" x x x x "])
+_NEEDLE = b" x x x x "
+_START = ahocorasick_rs.BytesAhoCorasick([_NEEDLE])
 _WORD = b"xx"
 _CHAR = re.compile(rb"x")
 
 
-def spelled_out(data: bytes, marks: bytes | None = None) -> list[tuple[int, str]]:
+#: the most characters of one stretch joined back; a longer stretch is held unread
+MAX_SPELLED = 1 << 20
+
+
+def spelled_out(data: bytes, marks: bytes | None = None) -> list[tuple[int, str | None]]:
     """Each stretch of ``data`` (a text's bytes) spelled a character at a time, as the line
     it starts on and the words it spells, joined by spaces: characters one separator apart
     are one word, two or more separators part words (a space spelled out between its own
-    separators). ``marks``, if given, is :func:`~atoll.disclosure.runs.text_marks` of
-    ``data``. Found by substring searches in C: a text with no such stretch costs one."""
+    separators); None for the words of a stretch over :data:`MAX_SPELLED` characters.
+    ``marks``, if given, is :func:`~atoll.disclosure.runs.text_marks` of ``data``. Found by
+    substring searches in C: a text with no such stretch costs one."""
     if marks is None:
         marks = text_marks(data)
-    found: list[tuple[int, str]] = []
-    # a separator after the end, for a stretch that ends the text
-    starts = [at for _, at, _ in _START.find_matches_as_indexes(marks + b" ")]
-    if marks[:7] == b"x x x x"[:7] and marks[7:8] != b"x":
-        starts.insert(0, -1)  # the text starts with one
-    if not starts:
-        return found
+    found: list[tuple[int, str | None]] = []
     # padded with a separator at either end: padded[i] is the mark of data[i - 1]
     padded = b" " + marks + b" "
-    end = 0
-    for at in starts:
-        at += 1
-        if at < end - 1:
-            continue  # inside a stretch already taken
+    # the automaton tells whether there is any such stretch (most texts have none); the
+    # stretches are then found one after another from where the last one ended (a stretch
+    # holds as many matches as it has characters)
+    if not _START.find_matches_as_indexes(padded):
+        return found
+    at = padded.find(_NEEDLE)
+    while at >= 0:
         end = padded.find(_WORD, at)
         # the stretch stops before the word that ends it
         end = len(padded) if end < 0 else padded.rfind(b" ", at, end) + 1
+        if end - at > 2 * MAX_SPELLED:
+            found.append((data.count(b"\n", 0, at) + 1, None))
+            at = padded.find(_NEEDLE, max(end - 1, at + 1))
+            continue
         words: list[bytearray] = []
         last = -2
         for m in _CHAR.finditer(padded, at, end):
@@ -55,4 +61,5 @@ def spelled_out(data: bytes, marks: bytes | None = None) -> list[tuple[int, str]
         # separator: perhaps the newline that starts its line)
         line = data.count(b"\n", 0, at) + 1
         found.append((line, " ".join(w.decode("utf-8", "replace") for w in words)))
+        at = padded.find(_NEEDLE, max(end - 1, at + 1))
     return found
