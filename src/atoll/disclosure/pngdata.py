@@ -14,7 +14,7 @@ from typing import NamedTuple
 from atoll.disclosure.filetypes import PNG_MAGIC
 
 #: the most bytes the pixels (or a compressed text chunk) are inflated to
-MAX_INFLATED = 64 * 1024 * 1024
+MAX_INFLATED = 32 * 1024 * 1024
 #: the most scanlines read (an image taller than this is held)
 MAX_LINES = 1 << 16
 #: bytes a colour type's pixel has per bit depth's byte: grey, RGB, palette, grey+alpha, RGBA
