@@ -4,9 +4,12 @@ publisher may read it, and what the checks cannot clear is held for a reviewer.
 :func:`check_files` is the entry point. The checks, each a small function in its own module,
 report why they hold a file (:class:`~atoll.disclosure.report.Finding`): its type by content
 and its size (:mod:`.filetypes`), records of the inputs echoed in rows, lines or file names
-(:mod:`.echo`, :mod:`.inputs`, :mod:`.matcher`), small cells, small groups and dominance in
-tables (:mod:`.tables`), encoded payloads (:mod:`.encoded`) and excess precision
-(:mod:`.precision`). Whatever the checks cannot read is held.
+(:mod:`.echo`, :mod:`.inputs`, :mod:`.matcher`), also when disguised: spelled a character
+at a time (:mod:`.spaced`), written as byte values or behind invisible characters
+(:mod:`.bytelists`), or carried in a PNG's text chunks and pixels (:mod:`.pngdata`); small
+cells, small groups and dominance in tables (:mod:`.tables`), encoded payloads, whole or
+wrapped into short pieces (:mod:`.encoded`), and excess precision (:mod:`.precision`).
+Whatever the checks cannot read is held.
 """
 
 from __future__ import annotations
