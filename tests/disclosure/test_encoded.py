@@ -106,5 +106,11 @@ def test_tables_prose_and_identifiers_in_short_pieces_are_not_payloads() -> None
         "sha256:9f86d081884c7d65 model_checkpoint_epoch_0012 learning_rate_schedule_cosine2 "
         "ValidationAccuracy_Top5 TrainingLoss_EMA0999 LogisticRegression RandomForest"
     )
-    for text in [floats, counts, prose, uuids, columns, names]:
+    labels = (
+        " ".join(f"Epoch_{i:03d}" for i in range(1, 9))
+        + "\n"
+        + "\n".join(f"run_{i:04d}_seed{i % 7}" for i in range(12))
+    )
+    short_ids = "runs: 3f2a9c1e 7b8d0e11 a1b2c3d4 deadbeef"
+    for text in [floats, counts, prose, uuids, columns, names, labels, short_ids]:
         assert not [d for d in _details(text) if "wrapped" in d], text[:80]

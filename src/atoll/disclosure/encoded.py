@@ -138,6 +138,11 @@ _BASE64_WHOLE = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _BASE32_WHOLE = re.compile(r"[A-Z2-7]+={0,6}")
 #: the fewest pieces of one length a wrapped payload is made of
 _FEWEST_PIECES = 4
+#: hex wrapped into pieces is a payload from 32 bytes on, as a run of hex is
+_SHORTEST_WRAPPED_HEX = 64
+#: the least spread (bits per character) of base32 and base64 put together from pieces
+_BASE32_SPREAD = 4.2
+_BASE64_SPREAD = 4.5
 #: characters of a stretch whose spread is measured (a payload's kind shows at its start)
 _ENTROPY_SAMPLE = 64 * 1024
 
@@ -200,13 +205,17 @@ def _joined_kind(joined: str) -> str | None:
     table's figures put together are none."""
     if not joined or joined.isdigit():
         return None
-    if _HEX_WHOLE.fullmatch(joined) and not joined.isdigit():
+    if _HEX_WHOLE.fullmatch(joined) and len(joined) >= _SHORTEST_WRAPPED_HEX:
         fmt = compressed(bytes.fromhex(joined))
         return f"hex holding {fmt} data" if fmt else "hex"
+    # names and labels of one length (``Epoch_001 Epoch_002``) are in the alphabets too, but
+    # repeat their characters: an encoding of data spreads over its alphabet
+    spread = entropy(joined[:_ENTROPY_SAMPLE])
     if (
         _BASE32_WHOLE.fullmatch(joined)
         and _DIGIT.search(joined) is not None
         and joined.lower() != joined
+        and spread >= _BASE32_SPREAD
     ):
         try:
             fmt = compressed(base64.b32decode(joined + "=" * (-len(joined) % 8)))
@@ -214,12 +223,12 @@ def _joined_kind(joined: str) -> str | None:
             fmt = None
         else:
             return f"base32 holding {fmt} data" if fmt else "base32"
-    if _BASE64_WHOLE.fullmatch(joined) and _looks_base64(joined):
+    if _BASE64_WHOLE.fullmatch(joined) and _looks_base64(joined) and spread >= _BASE64_SPREAD:
         data = _decoded(joined)
         if data is not None:
             fmt = compressed(data)
             return f"base64 holding {fmt} data" if fmt else "base64"
-    if len(joined) >= 48 and entropy(joined[:_ENTROPY_SAMPLE]) >= _ENTROPY_BITS:
+    if len(joined) >= 48 and spread >= _ENTROPY_BITS:
         return "a high-entropy block"
     return None
 
