@@ -15,12 +15,10 @@ class Background(Generic[T]):
     """``call(*args)`` on a thread of its own from the moment this is made; :meth:`result`
     waits for it and returns what it returned (or raises what it raised)."""
 
-    def __init__(self, call: Callable[..., T], *args: object) -> None:
+    def __init__(self, call: Callable[..., T], *args: object, name: str = "atoll-checks") -> None:
         self._result: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(call, args), name="atoll-checks", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(call, args), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, call: Callable[..., T], args: tuple[object, ...]) -> None:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import ahocorasick_rs
 
 from atoll.disclosure.encoded import compressed
-from atoll.disclosure.report import Finding
+from atoll.disclosure.report import Finding, and_more
 
 #: values in a row before a list is a payload (as the contiguous hex rule's 32 bytes)
 SHORTEST = 32
@@ -85,8 +85,9 @@ _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u
 
 
 class ByteList(NamedTuple):
-    """A list of byte values found in a text: the line it starts on, how it is written
-    (``hex`` or ``decimal``) and the bytes it spells."""
+    """A list of byte values found in a text: the line it starts on, how it is written (a
+    key of the notations, or :data:`UNREAD` for a stretch too long to read, which spells
+    nothing) and the bytes it spells."""
 
     line: int
     notation: str
@@ -123,7 +124,7 @@ def _lists_in(data: bytes, start: int, end: int) -> list[ByteList]:
     found: list[ByteList] = []
     values: list[tuple[int, bytes]] = []
     pos = start
-    for part in _SPLIT.split(data[start:end]):
+    for part in _SPLIT.split(stretch):
         if part:
             values.append((data.index(part, pos), part))
             pos = values[-1][0] + len(part)
@@ -160,9 +161,9 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
     found: list[ByteList] = []
     decimal: list[int] = []
     bits_run: list[int] = []
-    for word in [*words, b""]:
-        if 0 < len(word) <= 3 and int(word) <= 255:
-            decimal.append(int(word))
+    for word, value in zip([*words, b""], [*values, None], strict=True):
+        if value is not None:
+            decimal.append(value)
         else:
             if len(decimal) >= SHORTEST:
                 found.append(ByteList(line, "decimal", bytes(decimal)))
@@ -237,8 +238,7 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
     findings = [
         Finding(
             check="encoded",
-            detail=f"{kind} at line {lines[0]}"
-            + (f" and {len(lines) - 1} more" if len(lines) > 1 else ""),
+            detail=f"{kind} at line {lines[0]}" + and_more(len(lines)),
         )
         for kind, lines in kinds.items()
     ]
@@ -274,10 +274,10 @@ def find_invisible(text: str) -> list[Finding]:
     # counted in C, not one match object each
     count = _INVISIBLE.subn("", text[skip:])[1]
     line = text.count("\n", 0, first.start()) + 1
-    more = f" and {count - 1} more" if count > 1 else ""
     return [
         Finding(
             check="encoded",
-            detail=f"invisible characters (zero-width, direction or tag) at line {line}{more}",
+            detail=f"invisible characters (zero-width, direction or tag) at line {line}"
+            + and_more(count),
         )
     ]

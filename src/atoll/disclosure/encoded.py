@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import ahocorasick_rs
 
 from atoll.disclosure.background import Background
-from atoll.disclosure.report import Finding
+from atoll.disclosure.report import Finding, and_more
 from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
 #: a run this long is not an aggregate: base64 of 24 bytes, hex of 32
@@ -180,8 +180,7 @@ def find_wrapped(
     return [
         Finding(
             check="encoded",
-            detail=f"{kind} wrapped into short pieces at line {line}"
-            + (f" and {count - 1} more" if count > 1 else ""),
+            detail=f"{kind} wrapped into short pieces at line {line}" + and_more(count),
         )
         for kind, (line, count) in hits.items()
     ]
@@ -289,7 +288,7 @@ def find_in_runs(text: str, spans: list[tuple[int, int]]) -> list[Finding]:
     return [
         Finding(
             check="encoded",
-            detail=f"{kind} at line {line}" + (f" and {count - 1} more" if count > 1 else ""),
+            detail=f"{kind} at line {line}" + and_more(count),
         )
         for kind, (line, count) in hits.items()
     ]

@@ -28,6 +28,8 @@ from collections import OrderedDict
 
 import ahocorasick_rs
 
+from atoll.disclosure.background import Background
+
 #: texts shorter than this are split as before unless the automaton is already built: a
 #: first build costs more than splitting them does
 MIN_TEXT = 32 << 10
@@ -140,26 +142,9 @@ class LineFinder:
         return lines
 
 
-class LineSearch:
+class LineSearch(Background[dict[int, set[str]] | None]):
     """:func:`line_hits` of a text, run on a thread of its own from the moment it is made;
     :meth:`result` waits for it (and raises what it raised)."""
 
     def __init__(self, tokens: frozenset[str], text: bytes) -> None:
-        self._hits: dict[int, set[str]] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(tokens, text), name="atoll-line-hits", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, tokens: frozenset[str], text: bytes) -> None:
-        try:
-            self._hits = line_hits(tokens, text)
-        except BaseException as error:  # raised again in the thread that asks for the hits
-            self._error = error
-
-    def result(self) -> dict[int, set[str]] | None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._hits
+        super().__init__(line_hits, tokens, text, name="atoll-line-hits")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from atoll.disclosure.report import Finding
+from atoll.disclosure.report import Finding, and_more
 from atoll.disclosure.runs import digit_runs_marked, marked_runs
 
 _DECIMAL = re.compile(r"\d+(\.\d+)?")
@@ -88,10 +88,10 @@ def find_precision(seen: dict[int, tuple[int, int]], allowed: int) -> list[Findi
         return []
     first = min(line for line, _ in over)
     count = sum(n for _, n in over)
-    more = f" and {count - 1} more" if count > 1 else ""
     return [
         Finding(
             check="precision",
-            detail=f"numbers with more than {allowed} significant digits at line {first}{more}",
+            detail=f"numbers with more than {allowed} significant digits at line {first}"
+            + and_more(count),
         )
     ]

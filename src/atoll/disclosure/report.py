@@ -27,6 +27,12 @@ CheckName = Literal[
 ]
 
 
+def and_more(count: int) -> str:
+    """What a finding says after the first of ``count`` places: `` and N more``, or
+    nothing for one."""
+    return f" and {count - 1} more" if count > 1 else ""
+
+
 class Finding(BaseModel):
     """One reason to hold a file."""
 
