@@ -365,6 +365,8 @@ class ProviderNode:
                 node.operator.engine.shutdown()
                 if node.operator.channel is not None:
                     node.operator.channel.stop()
+            if node.context.review is not None:
+                node.context.review.close()
             node.chain.close()
             close_store(node.db)
 
@@ -443,6 +445,9 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     review = OutputReview(ReviewStore(db), assets, registry, key)
     if remote is not None:
         review.local_copy = remote.local_copy
+    if operator is not None:
+        # the checks of a job's files begin as soon as its engine has kept them
+        operator.engine.on_published = review.check_soon
     outcomes = JobOutcomes(
         db,
         assets,

@@ -158,3 +158,36 @@ def test_an_unreadable_record_means_no_execution(tmp_path: Path, noted: str) -> 
     engine, _ = _engine(tmp_path, Executor({}))
     engine.workspace(JOB).execution_record.write_text(noted)
     assert engine.workspace(JOB).recorded_execution() is None
+
+
+def test_the_published_results_are_told_before_the_sandbox_is_released(tmp_path: Path) -> None:
+    """What reads a job's results next (the provider's checks) hears of them as soon as they
+    are kept: before the job's sandbox is released and its end recorded."""
+    survivor = Survivor("exec-1")
+    engine, store = _engine(tmp_path, Executor({"exec-1": survivor}))
+    told: list[tuple[str, list[str], list[ResultFile], bool, bool]] = []
+
+    def on_published(job_id: str, dids: list[str], results: list[ResultFile]) -> None:
+        told.append((job_id, dids, results, survivor.released, store.ended.is_set()))
+
+    engine.on_published = on_published
+    engine.recover()
+    assert store.ended.wait(30)
+    assert store.results is not None
+    assert [r.filename for r in store.results] == ["algorithm.log"]
+    # the files the job's end records, told while its sandbox was still held
+    assert told == [(JOB, ["did:atoll:1"], store.results, False, False)]
+
+
+def test_a_failing_listener_does_not_stop_the_job_s_end(tmp_path: Path) -> None:
+    survivor = Survivor("exec-1")
+    engine, store = _engine(tmp_path, Executor({"exec-1": survivor}))
+
+    def on_published(job_id: str, dids: list[str], results: list[ResultFile]) -> None:
+        raise RuntimeError("the listener failed")
+
+    engine.on_published = on_published
+    engine.recover()
+    assert store.ended.wait(30)
+    assert store.moves[-1][0] is JobStatus.FINISHED
+    assert survivor.released

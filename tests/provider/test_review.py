@@ -348,16 +348,66 @@ def test_a_job_s_inputs_are_parsed_for_its_checks_while_it_runs(provider: Runnin
     once it has ended, its checks find it kept and parse nothing."""
     import time
 
-    from atoll.disclosure import inputs
-
     did = dataset(provider)
-    location = Path(provider.node.context.reviews().assets.files(did)[0].location)
-    assert not inputs.kept(location)
+    review = provider.node.context.reviews()
+    location = Path(review.assets.files(did)[0].location)
+    assert not review.checker.kept(location)
     info = provider.consumer.start(did, rawcode="import time\ntime.sleep(3)\nprint('done')\n")
     deadline = time.monotonic() + 2.5
-    while not inputs.kept(location) and time.monotonic() < deadline:
+    while not review.checker.kept(location) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert inputs.kept(location)
+    assert review.checker.kept(location)
     assert provider.consumer.status(info.jobId).status != JobStatus.FINISHED
     info = provider.consumer.wait(info.jobId, timeout=60)
     assert info.status == JobStatus.FINISHED
+
+
+def test_a_job_s_files_are_checked_once_as_soon_as_they_are_kept(
+    provider: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks begin when the engine has kept the files, before the job's end is heard,
+    and its end takes that report rather than checking again."""
+    import threading
+
+    review = provider.node.context.reviews()
+    made: list[str] = []
+    check = review.checker.check
+
+    def counted(*args: object, **kwargs: object) -> CheckReport:
+        made.append(threading.current_thread().name)
+        return check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(review.checker, "check", counted)
+    did = dataset(provider)
+    info = run(provider, did, "open('/data/outputs/n.txt', 'w').write(str(len(rows)))\n")
+    assert info.status == JobStatus.FINISHED
+    assert outputs(info) == [0] and info.review is not None and not info.review.held
+    assert [name.split("_")[0] for name in made] == ["atoll-early-checks"]
+
+
+def test_a_report_begun_for_other_bytes_is_not_used(
+    provider: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report begun early for files other than those the job's end names (here: their
+    digests told wrong) is not the job's: its end checks the files again."""
+    import threading
+
+    review = provider.node.context.reviews()
+    made: list[str] = []
+    check, soon = review.checker.check, review.check_soon
+
+    def counted(*args: object, **kwargs: object) -> CheckReport:
+        made.append(threading.current_thread().name)
+        return check(*args, **kwargs)  # type: ignore[arg-type]
+
+    def told_wrong(job_id: str, dids: list[str], results: list[ResultFile]) -> None:
+        soon(job_id, dids, [r.model_copy(update={"sha256": "0" * 64}) for r in results])
+
+    monkeypatch.setattr(review.checker, "check", counted)
+    monkeypatch.setattr(provider.node.operator.engine, "on_published", told_wrong)  # type: ignore[union-attr]
+    did = dataset(provider)
+    info = run(provider, did, "open('/data/outputs/n.txt', 'w').write(str(len(rows)))\n")
+    assert info.status == JobStatus.FINISHED
+    assert outputs(info) == [0] and info.review is not None and not info.review.held
+    assert len(made) == 2 and made[0].startswith("atoll-early-checks")
+    assert not made[1].startswith("atoll-early-checks")

@@ -68,7 +68,15 @@ from atoll.disclosure.tables import (
 from atoll.disclosure.tokens import name_tokens
 from atoll.models.output_policy import OutputChecks
 
-__all__ = ["Candidate", "CheckReport", "FileReport", "Finding", "check_files", "prepare"]
+__all__ = [
+    "Candidate",
+    "CheckReport",
+    "FileReport",
+    "Finding",
+    "check_files",
+    "prepare",
+    "unchecked",
+]
 
 _CHUNK = 1024 * 1024
 #: a file within the cap at least this large is hashed on a thread of its own
@@ -515,6 +523,11 @@ def check_files(
             file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     return _report(files)
+
+
+def unchecked(candidates: Sequence[Candidate], why: str) -> CheckReport:
+    """A report that holds every file for ``why``: for checks that could not be made."""
+    return _report([_unreadable(candidate, why) for candidate in candidates])
 
 
 def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:

@@ -154,6 +154,10 @@ class Engine:
         self._inputs_usage = inputs_usage
         #: what each job not yet ended may write (outputs and logs), until it ends
         self._reserved: dict[str, int] = {}
+        #: told of a job's results (its id, its datasets' ids, the files) once they are kept,
+        #: before its sandbox is released and its end recorded: what reads them next (the
+        #: provider's checks) can begin while that is done
+        self.on_published: Callable[[str, list[str], list[ResultFile]], None] | None = None
 
     def workspace(self, job_id: str) -> Workspace:
         return Workspace(self.config.jobs_dir / job_id)
@@ -557,9 +561,20 @@ class Engine:
                 # its outputs may come from other bytes than the receipt would name
                 text = f"{', '.join(changed)} changed while the job ran; its results are withheld"
                 return _Ending(JobStatus.DATASET_CHANGED, text)
-            return self._publish(job_id, self.workspace(job_id), result, limits)
+            ending = self._publish(job_id, self.workspace(job_id), result, limits)
+            if ending.results and self.on_published is not None:
+                self._tell_published(job_id, workflow, ending.results)
+            return ending
         finally:
             execution.release()
+
+    def _tell_published(self, job_id: str, workflow: Workflow, results: list[ResultFile]) -> None:
+        assert self.on_published is not None
+        try:
+            self.on_published(job_id, [i.did for i in workflow.inputs], results)
+        except Exception:
+            # a head start only: the job's end reads its results anyway
+            log.exception("job %s: what reads its results next could not be told of them", job_id)
 
     def _publish(
         self, job_id: str, ws: Workspace, result: ExecutionResult, limits: Limits

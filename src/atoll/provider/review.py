@@ -16,7 +16,7 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import anyio
 
 from atoll.catalog.publish import sha256_file
 from atoll.catalog.store import AssetStore
-from atoll.disclosure import Candidate, CheckReport, FileReport, check_files, prepare
+from atoll.disclosure import Candidate, CheckReport, FileReport
 from atoll.errors import AtollError, Conflict, Forbidden, NotFound
 from atoll.lru import SizedLRU
 from atoll.models.charges import served
@@ -34,6 +34,8 @@ from atoll.models.output_policy import OutputPolicy
 from atoll.models.receipt import ReceiptChecks, Release, ReviewDecision, SignedRelease
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry, gone_if_expired, is_local, local_result
+from atoll.provider.checker import Checker
+from atoll.provider.early_checks import EarlyChecks
 from atoll.provider.review_policy import policy_of, strictest
 from atoll.provider.review_store import (
     CHANGED,
@@ -121,6 +123,13 @@ def _published_head(location: str) -> bytes:
         return b""
 
 
+def _check_key(results: list[ResultFile], inputs: list[Path], policy: OutputPolicy) -> Hashable:
+    """What a report is made of: the files (by the bytes the engine kept), the inputs and the
+    checks."""
+    files = tuple((e.index, e.type, e.filename, e.sha256, e.filesize) for e in results)
+    return files, tuple(inputs), policy.checks.model_dump_json()
+
+
 def _strictest(ddos: list[DDO]) -> OutputPolicy:
     """The output policy of a job on these datasets: the strictest of theirs."""
     return strictest([policy_of(d) for d in ddos] or [OutputPolicy()])
@@ -149,6 +158,10 @@ class OutputReview:
             SETTLED_BYTES
         )
         self._settled_lock = threading.Lock()
+        #: the checks' own process, where the inputs are kept parsed
+        self.checker = Checker()
+        #: reports begun as soon as the engine kept a job's files (:meth:`check_soon`)
+        self._early = EarlyChecks()
 
     def settled_bytes(self) -> int:
         """Bytes of settled reviews kept in memory (as :func:`atoll.lru.deep_size` weighs them)."""
@@ -158,8 +171,11 @@ class OutputReview:
     # -- the check stage ---------------------------------------------------------------------
 
     def _inputs(self, info: JobInfo) -> list[DDO]:
+        return self._datasets(info.inputDID)
+
+    def _datasets(self, dids: list[str]) -> list[DDO]:
         found = []
-        for did in info.inputDID:
+        for did in dids:
             with contextlib.suppress(NotFound):
                 found.append(self.assets.get(did))
         return found
@@ -205,7 +221,7 @@ class OutputReview:
         policy = _strictest(ddos)
         if policy.mode == "off":
             return 0
-        return prepare(self._input_paths(ddos), policy.checks)
+        return self.checker.prepare(self._input_paths(ddos), policy.checks)
 
     def checks_here(self) -> bool:
         """Whether the result files lie on this host (the checks then run in one trip)."""
@@ -225,6 +241,45 @@ class OutputReview:
                         fh.write(chunk)
                 paths[entry.index] = path
             return await anyio.to_thread.run_sync(self.check, info, results, paths)
+
+    def check_soon(self, job_id: str, dids: list[str], results: list[ResultFile]) -> None:
+        """Begin checking a job's files the moment the engine has kept them, before its
+        sandbox is released and its end recorded; its check at the end takes the report
+        (when its files, inputs and checks are still the ones it was made for)."""
+        if self.checks_here():
+            self._early.start(job_id, lambda: self._check_early(job_id, dids, results))
+
+    def _check_early(
+        self, job_id: str, dids: list[str], results: list[ResultFile]
+    ) -> tuple[Hashable, CheckReport] | None:
+        ddos = self._datasets(dids)
+        policy = _strictest(ddos)
+        if policy.mode == "off":
+            return None
+        inputs = self._input_paths(ddos)
+        report = self.checker.check(self._candidates(job_id, results, None), inputs, policy.checks)
+        return _check_key(results, inputs, policy), report
+
+    def close(self) -> None:
+        self._early.close()
+        self.checker.close()
+
+    def _candidates(
+        self, job_id: str, results: list[ResultFile], paths: dict[int, Path] | None
+    ) -> list[Candidate]:
+        def where(index: int) -> Path:
+            if paths is not None:
+                return paths[index]
+            local = local_result(self.registry, job_id, index)
+            assert local is not None
+            return local
+
+        return [
+            Candidate(
+                e.index, "output" if e.type == "output" else "log", e.filename, where(e.index)
+            )
+            for e in results
+        ]
 
     def check(
         self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
@@ -249,14 +304,6 @@ class OutputReview:
         """Check the files and record the verdicts; returns the record the store keeps."""
         ddos = self._inputs(info)
         policy = _strictest(ddos)
-
-        def where(index: int) -> Path:
-            if paths is not None:
-                return paths[index]
-            local = local_result(self.registry, info.jobId, index)
-            assert local is not None
-            return local
-
         if policy.mode == "off":
             report = CheckReport(
                 files=[
@@ -272,13 +319,13 @@ class OutputReview:
                 ]
             )
         else:
-            candidates = [
-                Candidate(
-                    e.index, "output" if e.type == "output" else "log", e.filename, where(e.index)
-                )
-                for e in results
-            ]
-            report = check_files(candidates, self._input_paths(ddos), policy.checks)
+            inputs = self._input_paths(ddos)
+            early = self._early.take(info.jobId, _check_key(results, inputs, policy))
+            if early is not None and paths is None:
+                report = early
+            else:
+                candidates = self._candidates(info.jobId, results, paths)
+                report = self.checker.check(candidates, inputs, policy.checks)
         by_index = {f.index: f for f in report.files}
         files = [
             FileState(

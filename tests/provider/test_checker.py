@@ -1,0 +1,156 @@
+"""The checks' own process: it makes the reports the server's would, keeps the inputs parsed
+there, and when it dies under a check every file of that check is held, never released, and
+the next check has a new process."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from atoll.disclosure import Candidate, check_files
+from atoll.models.output_policy import OutputChecks
+from atoll.provider.checker import STOPPED, Checker
+from tests.disclosure.conftest import HEADER, people
+
+
+@pytest.fixture
+def checker() -> Iterator[Checker]:
+    made = Checker()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([HEADER, *people(300)])
+    return path
+
+
+def _outputs(tmp_path: Path, dataset: Path) -> list[Candidate]:
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(dataset.read_bytes())
+    counts = tmp_path / "counts.csv"
+    counts.write_text("region,count\nnorth,75\nsouth,80\neast,70\nwest,75\n")
+    return [
+        Candidate(index=0, kind="output", name="copy.csv", path=copy),
+        Candidate(index=1, kind="output", name="counts.csv", path=counts),
+    ]
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_the_checks_run_in_a_process_of_their_own_with_the_same_verdicts(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    candidates = _outputs(tmp_path, dataset)
+    report = checker.check(candidates, [dataset], OutputChecks())
+    here = check_files(candidates, [dataset], OutputChecks())
+    assert report == here
+    assert [f.verdict for f in report.files] == ["hold", "pass"]
+    assert report.files[0].findings[0].detail == "a copy of input 1"
+    pid = checker.running()
+    assert pid is not None and pid != os.getpid()
+
+
+def test_the_inputs_are_kept_parsed_in_the_checks_process(checker: Checker, dataset: Path) -> None:
+    assert not checker.kept(dataset)
+    assert checker.prepare([dataset], OutputChecks()) == 1
+    assert checker.kept(dataset)
+    # kept there once: prepared again, nothing is parsed
+    assert checker.prepare([dataset], OutputChecks()) == 0
+
+
+def test_a_process_that_died_between_checks_is_replaced(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    candidates = _outputs(tmp_path, dataset)
+    checker.check(candidates, [dataset], OutputChecks())
+    first = checker.running()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    _wait_for(lambda: _gone(first))
+    report = checker.check(candidates, [dataset], OutputChecks())
+    assert [f.verdict for f in report.files] == ["hold", "pass"]
+    assert checker.running() not in (None, first)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie until the pool reaps it
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] == "Z"
+
+
+def test_a_check_whose_process_dies_under_it_holds_every_file(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    # an aggregate that would pass, beside a text that takes the checks seconds to read
+    rng = random.Random(5)
+    slow = tmp_path / "slow.txt"
+    slow.write_text("".join(rng.choice("αβγδεζηθικλμνξοπρστυφχψω") for _ in range(6_000_000)))
+    counts = _outputs(tmp_path, dataset)[1]
+    candidates = [counts, Candidate(index=2, kind="output", name="slow.txt", path=slow)]
+    checker.prepare([dataset], OutputChecks())
+    pid = checker.running()
+    assert pid is not None
+
+    def kill_once_busy() -> None:
+        # its CPU time climbs once the check is under way
+        start = _cpu(pid)
+        _wait_for(lambda: _cpu(pid) > start + 0.3)
+        os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_once_busy)
+    killer.start()
+    report = checker.check(candidates, [dataset], OutputChecks())
+    killer.join()
+    assert [f.verdict for f in report.files] == ["hold", "hold"]
+    for file, candidate in zip(report.files, candidates, strict=True):
+        assert [f.detail for f in file.findings] == [STOPPED]
+        # the bytes it holds, as the release compares them
+        data = candidate.path.read_bytes()
+        assert (file.index, file.size) == (candidate.index, len(data))
+        assert file.sha256 == hashlib.sha256(data).hexdigest()
+    # the next check has a process of its own again
+    again = checker.check([counts], [dataset], OutputChecks())
+    assert [f.verdict for f in again.files] == ["pass"]
+    assert checker.running() not in (None, pid)
+
+
+def _cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().split(")")[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_after_close_the_checks_run_in_the_callers_process(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    candidates = _outputs(tmp_path, dataset)
+    checker.check(candidates, [dataset], OutputChecks())
+    pid = checker.running()
+    checker.close()
+    assert checker.running() is None
+    report = checker.check(candidates, [dataset], OutputChecks())
+    assert [f.verdict for f in report.files] == ["hold", "pass"]
+    assert pid is not None
+    _wait_for(lambda: _gone(pid))
