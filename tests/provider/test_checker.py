@@ -1,6 +1,6 @@
-"""The checks' own process: it makes the reports the server's would, keeps the inputs parsed
-there, and when it dies under a check every file of that check is held, never released, and
-the next check has a new process."""
+"""The checks' own process: it makes the reports the server's would and keeps the inputs
+parsed there; one that dies is replaced and the check sent again, and when that one dies under
+it too every file of the check is held, never released; it ends with its server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import hashlib
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from atoll.disclosure import Candidate, check_files
 from atoll.models.output_policy import OutputChecks
-from atoll.provider.checker import STOPPED, Checker
+from atoll.provider.checker import ATTEMPTS, STOPPED, Checker
 from tests.disclosure.conftest import HEADER, people
 
 
@@ -96,8 +98,11 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     # a zombie until the pool reaps it
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] == "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_a_check_whose_process_dies_under_it_holds_every_file(
@@ -113,13 +118,19 @@ def test_a_check_whose_process_dies_under_it_holds_every_file(
     pid = checker.running()
     assert pid is not None
 
-    def kill_once_busy() -> None:
-        # its CPU time climbs once the check is under way
-        start = _cpu(pid)
-        _wait_for(lambda: _cpu(pid) > start + 0.3)
-        os.kill(pid, signal.SIGKILL)
+    def kill_each_once_busy() -> None:
+        # each process the check is sent to, once its CPU time climbs (the check under way)
+        killed: list[int] = []
+        for _ in range(ATTEMPTS):
+            _wait_for(lambda: checker.running() not in (None, *killed))
+            busy = checker.running()
+            assert busy is not None
+            start = _cpu(busy)
+            _wait_for(lambda busy=busy, start=start: _cpu(busy) > start + 0.3)
+            os.kill(busy, signal.SIGKILL)
+            killed.append(busy)
 
-    killer = threading.Thread(target=kill_once_busy)
+    killer = threading.Thread(target=kill_each_once_busy)
     killer.start()
     report = checker.check(candidates, [dataset], OutputChecks())
     killer.join()
@@ -154,3 +165,30 @@ def test_after_close_the_checks_run_in_the_callers_process(
     assert [f.verdict for f in report.files] == ["hold", "pass"]
     assert pid is not None
     _wait_for(lambda: _gone(pid))
+
+
+SERVER = """
+import os, sys
+from pathlib import Path
+from atoll.models.output_policy import OutputChecks
+from atoll.provider.checker import Checker
+
+if __name__ == "__main__":
+    checker = Checker()
+    checker.prepare([Path(sys.argv[1])], OutputChecks())
+    print(checker.running(), flush=True)
+    os.kill(os.getpid(), 9)
+"""
+
+
+def test_the_checks_process_ends_with_a_server_killed_outright(
+    tmp_path: Path, dataset: Path
+) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    done = subprocess.run(
+        [sys.executable, str(script), str(dataset)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL
+    pid = int(done.stdout.strip())
+    _wait_for(lambda: _gone(pid), seconds=10)

@@ -5,16 +5,19 @@ lock while the job's end (its sandbox released, its status, its receipt) is bein
 the two take turns. In a process of their own they run beside it, on another core; the inputs
 each job reads are parsed and kept there, once (:func:`atoll.disclosure.prepare`).
 
-The process starts with the first job that needs it. If it dies while checking (a file that
-exhausts its memory, a kill), that check holds every file it was given, and the next check
-starts a new process; only where no process can be started at all do the checks run in the
-server's. Nothing is ever released unchecked.
+The process starts with the first job that needs it, and ends with the server however the
+server ends. If it dies (a file that exhausts its memory, a kill), a new one starts and the
+check is sent again; if that one dies under it too, the check holds every file it was given.
+Only where no process can be started at all do the checks run in the server's. Nothing is
+ever released unchecked.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import select
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: processes a call is sent to before its files are held
+ATTEMPTS = 2
 #: what a file is held for when the checks' process died checking it
 STOPPED = "the checks stopped before they ended"
 
@@ -82,28 +87,22 @@ class Checker:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, call: Callable[..., T], *args: object) -> T:
-        # a process that died between two checks is replaced once, before this one is sent
-        for _ in range(2):
+        # a process that died (between two checks, or under this one: killed, out of
+        # memory) is replaced, and the call sent again once; a second death under it raises
+        # BrokenProcessPool. Never made here, where what killed it would take the server down
+        for _ in range(ATTEMPTS):
             pool = self._current()
             if pool is None:
                 return call(*args)
             try:
-                future = pool.submit(call, *args)
+                return pool.submit(call, *args).result()
             except BrokenProcessPool:
+                log.warning("the checks' process ended; a new one starts")
                 self._drop(pool)
-                continue
             except RuntimeError:
                 # closed meanwhile: as after close, here
                 return call(*args)
-            try:
-                return future.result()
-            except BrokenProcessPool:
-                # it died with this check under way (killed, out of memory): the check is not
-                # made again here, where what killed it would take the server down
-                log.warning("the checks' process ended while checking; a new one starts next")
-                self._drop(pool)
-                raise
-        raise BrokenProcessPool("the checks' process ends as soon as it starts")
+        raise BrokenProcessPool("the checks' process ended under the call each time")
 
     def _drop(self, pool: ProcessPoolExecutor) -> None:
         with self._lock:
@@ -119,8 +118,27 @@ class Checker:
                 try:
                     # spawned, not forked: the server's threads hold locks a fork would copy
                     context = multiprocessing.get_context("spawn")
-                    self._pool = ProcessPoolExecutor(1, mp_context=context)
+                    self._pool = ProcessPoolExecutor(
+                        1, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+                    )
                 except OSError as exc:
                     log.warning("no process for the checks (%s): they run here", exc.strerror)
                     return None
             return self._pool
+
+
+def _end_with(parent: int) -> None:
+    """In the checks' process: end it the moment the server that started it ends, however
+    it ends (one killed outright leaves no one to end it)."""
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(0)
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="atoll-checks-parent", daemon=True).start()
