@@ -4,12 +4,14 @@ for; anything else is checked again by the caller."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 import pytest
 
 from atoll.disclosure import CheckReport, FileReport
-from atoll.provider.early_checks import EarlyChecks, Made
+from atoll.provider.early_checks import EarlyChecks
+
+Made = tuple[Hashable, CheckReport] | None
 
 
 def _report(verdict: str) -> CheckReport:
@@ -21,13 +23,13 @@ def _report(verdict: str) -> CheckReport:
 
 
 @pytest.fixture
-def early() -> Iterator[EarlyChecks]:
-    made = EarlyChecks(workers=1, kept=3)
+def early() -> Iterator[EarlyChecks[CheckReport]]:
+    made: EarlyChecks[CheckReport] = EarlyChecks(workers=1, kept=3)
     yield made
     made.close()
 
 
-def test_a_report_begun_early_is_taken_once_for_its_key(early: EarlyChecks) -> None:
+def test_a_report_begun_early_is_taken_once_for_its_key(early: EarlyChecks[CheckReport]) -> None:
     report = _report("pass")
     early.start("job-1", lambda: ("files-1", report))
     assert early.take("job-1", "files-1") == report
@@ -35,13 +37,13 @@ def test_a_report_begun_early_is_taken_once_for_its_key(early: EarlyChecks) -> N
     assert early.pending() == 0
 
 
-def test_a_report_made_for_other_files_is_not_used(early: EarlyChecks) -> None:
+def test_a_report_made_for_other_files_is_not_used(early: EarlyChecks[CheckReport]) -> None:
     early.start("job-1", lambda: ("files as first kept", _report("pass")))
     assert early.take("job-1", "files as at the end") is None
     assert early.take("job-2", "files as first kept") is None
 
 
-def test_the_end_waits_for_a_check_under_way(early: EarlyChecks) -> None:
+def test_the_end_waits_for_a_check_under_way(early: EarlyChecks[CheckReport]) -> None:
     began, go = threading.Event(), threading.Event()
     report = _report("hold")
 
@@ -56,7 +58,7 @@ def test_the_end_waits_for_a_check_under_way(early: EarlyChecks) -> None:
     assert early.take("job-1", "key") == report
 
 
-def test_a_check_not_begun_is_left_to_the_caller(early: EarlyChecks) -> None:
+def test_a_check_not_begun_is_left_to_the_caller(early: EarlyChecks[CheckReport]) -> None:
     go = threading.Event()
     ran: list[str] = []
 
@@ -77,7 +79,7 @@ def test_a_check_not_begun_is_left_to_the_caller(early: EarlyChecks) -> None:
     assert ran == []
 
 
-def test_a_failed_or_empty_check_is_left_to_the_caller(early: EarlyChecks) -> None:
+def test_a_failed_or_empty_check_is_left_to_the_caller(early: EarlyChecks[CheckReport]) -> None:
     def fails() -> Made:
         raise ValueError("unreadable")
 
@@ -87,7 +89,7 @@ def test_a_failed_or_empty_check_is_left_to_the_caller(early: EarlyChecks) -> No
     assert early.take("job-2", "key") is None
 
 
-def test_reports_never_taken_are_dropped_oldest_first(early: EarlyChecks) -> None:
+def test_reports_never_taken_are_dropped_oldest_first(early: EarlyChecks[CheckReport]) -> None:
     for n in range(5):
         done = threading.Event()
 

@@ -2,9 +2,8 @@
 released and its end recorded and heard: by the time the job's end reaches the check stage,
 its report is ready or under way, and the consumer waits only for what is left of it.
 
-A report begun early is used only for the files, inputs and checks it was made for (the
-``key`` its check returns with it); anything else, or a report not begun yet, is checked
-again in place.
+A report begun early is used only for the files it was made for (the ``key`` its check
+returns with it); other files, or a report not begun yet, are checked again in place.
 """
 
 from __future__ import annotations
@@ -14,30 +13,29 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-
-from atoll.disclosure import CheckReport
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 #: checks run at once: each reads its files whole and uses a core
 WORKERS = 2
-#: a report and what it was made for; None: nothing to check
-Made = tuple[Hashable, CheckReport] | None
+T = TypeVar("T")
 #: reports kept for jobs whose end has not come to take them (one that serves nothing never
 #: does): the oldest are dropped
 KEPT = 64
 
 
-class EarlyChecks:
-    """Reports begun before a job's end is recorded, by job id, each taken once."""
+class EarlyChecks(Generic[T]):
+    """Reports (what the checks made: ``T``) begun before a job's end is recorded, by job id,
+    each taken once."""
 
     def __init__(self, workers: int = WORKERS, kept: int = KEPT) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="atoll-early-checks")
-        self._pending: OrderedDict[str, Future[Made]] = OrderedDict()
+        self._pending: OrderedDict[str, Future[tuple[Hashable, T] | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._kept = kept
 
-    def start(self, job_id: str, check: Callable[[], Made]) -> None:
+    def start(self, job_id: str, check: Callable[[], tuple[Hashable, T] | None]) -> None:
         """Begin ``check`` for the job on a thread of the pool's: it returns the report and
         what it was made for (for :meth:`take`), or None."""
         future = self._pool.submit(check)
@@ -50,7 +48,7 @@ class EarlyChecks:
         for old in dropped:
             old.cancel()
 
-    def take(self, job_id: str, key: Hashable) -> CheckReport | None:
+    def take(self, job_id: str, key: Hashable) -> T | None:
         """The job's report begun early for ``key``, waited for if under way; None when there
         is none to use (then the caller checks in place)."""
         with self._lock:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -123,11 +123,17 @@ def _published_head(location: str) -> bytes:
         return b""
 
 
-def _check_key(results: list[ResultFile], inputs: list[Path], policy: OutputPolicy) -> Hashable:
-    """What a report is made of: the files (by the bytes the engine kept), the inputs and the
-    checks."""
-    files = tuple((e.index, e.type, e.filename, e.sha256, e.filesize) for e in results)
-    return files, tuple(inputs), policy.checks.model_dump_json()
+class _Report(NamedTuple):
+    """A job's check report, and the datasets and policy it was made under."""
+
+    ddos: list[DDO]
+    policy: OutputPolicy
+    report: CheckReport
+
+
+def _files_key(results: list[ResultFile]) -> Hashable:
+    """The files a report is made for, by the bytes the engine kept."""
+    return tuple((e.index, e.type, e.filename, e.sha256, e.filesize) for e in results)
 
 
 def _strictest(ddos: list[DDO]) -> OutputPolicy:
@@ -161,7 +167,7 @@ class OutputReview:
         #: the checks' own process, where the inputs are kept parsed
         self.checker = Checker()
         #: reports begun as soon as the engine kept a job's files (:meth:`check_soon`)
-        self._early = EarlyChecks()
+        self._early: EarlyChecks[_Report] = EarlyChecks()
 
     def settled_bytes(self) -> int:
         """Bytes of settled reviews kept in memory (as :func:`atoll.lru.deep_size` weighs them)."""
@@ -251,14 +257,14 @@ class OutputReview:
 
     def _check_early(
         self, job_id: str, dids: list[str], results: list[ResultFile]
-    ) -> tuple[Hashable, CheckReport] | None:
+    ) -> tuple[Hashable, _Report] | None:
         ddos = self._datasets(dids)
         policy = _strictest(ddos)
         if policy.mode == "off":
             return None
         inputs = self._input_paths(ddos)
         report = self.checker.check(self._candidates(job_id, results, None), inputs, policy.checks)
-        return _check_key(results, inputs, policy), report
+        return _files_key(results), _Report(ddos, policy, report)
 
     def close(self) -> None:
         self._early.close()
@@ -302,30 +308,12 @@ class OutputReview:
         self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
     ) -> Checked:
         """Check the files and record the verdicts; returns the record the store keeps."""
-        ddos = self._inputs(info)
-        policy = _strictest(ddos)
-        if policy.mode == "off":
-            report = CheckReport(
-                files=[
-                    FileReport(
-                        index=e.index,
-                        kind="output" if e.type == "output" else "log",
-                        size=e.filesize,
-                        sha256=e.sha256,
-                        verdict="pass",
-                        findings=[],
-                    )
-                    for e in results
-                ]
-            )
-        else:
-            inputs = self._input_paths(ddos)
-            early = self._early.take(info.jobId, _check_key(results, inputs, policy))
-            if early is not None and paths is None:
-                report = early
-            else:
-                candidates = self._candidates(info.jobId, results, paths)
-                report = self.checker.check(candidates, inputs, policy.checks)
+        # the report begun as the engine kept these files, with the datasets and policy it
+        # was made under (read a moment ago, as the job ended); else, made now
+        made = self._early.take(info.jobId, _files_key(results)) if paths is None else None
+        if made is None:
+            made = self._report(info, results, paths)
+        ddos, policy, report = made
         by_index = {f.index: f for f in report.files}
         files = [
             FileState(
@@ -361,6 +349,30 @@ class OutputReview:
             # all ask the moment it ends, find its review here
             self._settle_view(info.jobId, self._summary(checked, states), states)
         return checked
+
+    def _report(
+        self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
+    ) -> _Report:
+        ddos = self._inputs(info)
+        policy = _strictest(ddos)
+        if policy.mode == "off":
+            report = CheckReport(
+                files=[
+                    FileReport(
+                        index=e.index,
+                        kind="output" if e.type == "output" else "log",
+                        size=e.filesize,
+                        sha256=e.sha256,
+                        verdict="pass",
+                        findings=[],
+                    )
+                    for e in results
+                ]
+            )
+        else:
+            candidates = self._candidates(info.jobId, results, paths)
+            report = self.checker.check(candidates, self._input_paths(ddos), policy.checks)
+        return _Report(ddos, policy, report)
 
     # -- what the consumer sees ---------------------------------------------------------------
 
