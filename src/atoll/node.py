@@ -522,7 +522,12 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     context.access = AccessService(chain, access_ledger, assets, Inputs(remote), keeper.poke)
     context.mocks = MockData(db, assets, settings.home / "mock")
     context.dryruns = DryRuns(
-        db, compute, context.mocks, settings.dry_run_rate_limit, settings.dry_run_concurrency
+        db,
+        compute,
+        context.mocks,
+        settings.dry_run_rate_limit,
+        settings.dry_run_concurrency,
+        review.checker,
     )
     turn = None
     if db.dialect.name == "postgresql":

@@ -174,3 +174,16 @@ def test_concurrent_dry_runs_are_capped(limited: Running) -> None:
     assert r.status_code == 429, r.text
     assert "running" in r.json()["error"]
     assert int(r.headers["retry-after"]) > 0
+
+
+def test_a_dry_run_is_checked_in_the_node_s_checks_process(provider: Running) -> None:
+    """Its checks run where a real job's do, beside the server, not in it."""
+    import os
+
+    checker = provider.node.context.reviews().checker
+    assert provider.node.context.dryruns.checker is checker
+    did = with_mock(provider)
+    info = provider.consumer.dryrun_start(did, rawcode=COPIER)
+    status = provider.consumer.dryrun_wait(info.jobId, timeout=60)
+    assert status.report is not None
+    assert checker.running() not in (None, os.getpid())

@@ -25,12 +25,13 @@ import anyio
 from sqlalchemy import Engine, insert, select, update
 
 from atoll.db.schema import dry_runs
-from atoll.disclosure import Candidate, check_files
+from atoll.disclosure import Candidate
 from atoll.errors import NotFound
 from atoll.models.ddo import DDO
 from atoll.models.job import JobInfo, ResultFile, WorkflowInput
 from atoll.models.mock import DryRunStatus
 from atoll.operator.registry import all_results
+from atoll.provider.checker import Checker
 from atoll.provider.compute import ComputeService, JobRequest
 from atoll.provider.mock import MockData, checks_of
 from atoll.provider.ratelimit import RateLimits
@@ -52,8 +53,11 @@ class DryRuns:
         mocks: MockData,
         rate: str = "3/minute;30/hour",
         concurrent: int = 2,
+        checker: Checker | None = None,
     ) -> None:
         self.db = db
+        #: where the checks run: the node's checks' process (or here, without one)
+        self.checker = checker or Checker()
         self.service = service
         self.mocks = mocks
         self.rate = RateLimits("", rate)
@@ -150,7 +154,9 @@ class DryRuns:
                 await self._save(info.jobId, r, path)
                 kind: Literal["output", "log"] = "output" if r.type == "output" else "log"
                 candidates.append(Candidate(r.index, kind, r.filename, path))
-            report = await anyio.to_thread.run_sync(check_files, candidates, [mock], checks_of(ddo))
+            report = await anyio.to_thread.run_sync(
+                self.checker.check, candidates, [mock], checks_of(ddo)
+            )
         data = report.model_dump(mode="json")
         data["digest"] = report.digest()
 
