@@ -511,3 +511,66 @@ def test_a_log_whose_search_for_the_inputs_fails_on_its_thread_is_held(
         assert {f.check for f in file.findings} == {"echo"}
         return
     assert [f.detail for f in file.findings] == ["the checks could not read the file"]
+
+
+# -- a column of record-level values, with nothing to join it on ----------------------------
+
+
+@pytest.mark.parametrize("long_text", [False, True], ids=["split", "automaton"])
+def test_a_column_of_each_record_s_own_values_is_held(
+    tmp_path: Path,
+    dataset: Path,
+    records: list[list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    long_text: bool,
+) -> None:
+    """Incomes written one per record, with no identifier beside them (alone, with the age,
+    as a JSON list, in a log): each is one person's exact value, and together they are the
+    dataset's column. Held, naming how many, whatever the job left out."""
+    if long_text:
+        monkeypatch.setattr(matcher, "MIN_TEXT", 0)
+    incomes = [r[7] for r in records[:60]]
+    outputs = {
+        "incomes.txt": "\n".join(incomes) + "\n",
+        "age_income.csv": _csv([["age", "income"], *([r[6], r[7]] for r in records[:60])]),
+        "incomes.json": json.dumps([float(v) for v in incomes]),
+    }
+    paths = []
+    for i, (name, text) in enumerate(outputs.items()):
+        path = tmp_path / f"out{i}"
+        path.write_text(text)
+        paths.append(Candidate(i, "output", name, path))
+    log = tmp_path / "log"
+    log.write_text("".join(f"person {n}: income {v}\n" for n, v in enumerate(incomes[:10])))
+    paths.append(Candidate(0, "log", "log", log))
+    report = check_files(paths, [dataset], OutputChecks())
+    assert [f.verdict for f in report.files] == ["hold"] * 4
+    details = [[x.detail for x in f.findings if x.check == "echo"] for f in report.files]
+    assert details == [
+        ["60 values each of one record of input 1 (record-level data)"],
+        ["60 values each of one record of input 1 (record-level data)"],
+        ["60 values each of one record of input 1 (record-level data)"],
+        ["10 values each of one record of input 1 (record-level data)"],
+    ]
+
+
+def test_a_few_exact_values_and_summaries_of_them_pass(
+    tmp_path: Path, dataset: Path, records: list[list[str]]
+) -> None:
+    """Fewer such values than the threshold (the extremes a summary prints), rounded
+    values, and values that repeat across records are no column of record-level data."""
+    incomes = sorted(float(r[7]) for r in records)
+    outputs = {
+        "nine.txt": "\n".join(r[7] for r in records[:9]) + "\n",
+        "summary.txt": f"min {incomes[0]}\nmedian {incomes[200]}\nmax {incomes[-1]}\n"
+        f"mean {sum(incomes) / len(incomes):.2f}\n",
+        "rounded.txt": "\n".join(str(round(float(r[7]), -3)) for r in records) + "\n",
+        "ages.txt": "\n".join(r[6] for r in records) + "\n",
+    }
+    paths = []
+    for i, (name, text) in enumerate(outputs.items()):
+        path = tmp_path / f"out{i}"
+        path.write_text(text)
+        paths.append(Candidate(i, "output", name, path))
+    report = check_files(paths, [dataset], OutputChecks())
+    assert [(f.verdict, f.findings) for f in report.files] == [("pass", [])] * 4

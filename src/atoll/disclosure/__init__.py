@@ -507,6 +507,8 @@ def check_files(
     by_file: dict[int, list[Echo]] = {}
     for echo in result.echoes:
         by_file.setdefault(index.rows[echo.row][0], []).append(echo)
+    echoed = {(pos, echo.input) for pos, echoes in by_file.items() for echo in echoes}
+    _own_values(files, index, result.own, checks.threshold, echoed)
     for pos, file in enumerate(files):
         if file.sha256 in result.sha256:
             number = result.sha256.index(file.sha256) + 1
@@ -523,6 +525,32 @@ def check_files(
             file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     return _report(files)
+
+
+def _own_values(
+    files: list[_File],
+    index: OutputIndex,
+    own: dict[int, frozenset[str]],
+    threshold: int,
+    echoed: set[tuple[int, int]],
+) -> None:
+    """Hold each file whose rows hold, between them, ``threshold`` or more values that are
+    each one record's own (a column of record-level data, whatever else was left out); not
+    said again of a file already found to echo that input's records (``echoed``: file, input
+    pairs)."""
+    for number, values in sorted(own.items()):
+        normals = {index.spelled[v] for v in values}
+        held: dict[int, set[str]] = {}
+        for (pos, _, _), tokens_ in zip(index.rows, index.sets, strict=True):
+            if not normals.isdisjoint(tokens_):
+                held.setdefault(pos, set()).update(normals.intersection(tokens_))
+        for pos, found in sorted(held.items()):
+            if len(found) >= threshold and (pos, number) not in echoed:
+                detail = (
+                    f"{len(found)} values each of one record of input {number + 1} "
+                    "(record-level data)"
+                )
+                files[pos].findings.append(Finding(check="echo", detail=detail))
 
 
 def unchecked(candidates: Sequence[Candidate], why: str) -> CheckReport:

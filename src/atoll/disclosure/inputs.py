@@ -151,6 +151,7 @@ class Loaded:
     _universe: frozenset[str] | None = None
     _normals: dict[str, str] = field(default_factory=dict)
     _identifying: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
+    _own: dict[frozenset[int], frozenset[str]] = field(default_factory=dict)
     _numbers: dict[int, list[float | None]] = field(default_factory=dict)
     _groupings: dict[tuple[int, ...], tuple[list[tuple[str, ...]], Counter[tuple[str, ...]]]] = (
         field(default_factory=dict)
@@ -325,6 +326,20 @@ class Loaded:
             words.discard("")
             self._identifying[columns] = frozenset(words)
         return self._identifying[columns]
+
+    def own_values(self, columns: frozenset[int]) -> frozenset[str]:
+        """The values of these (numeric) columns that are each one record's own: held by no
+        other record, and too precise to be met by chance (:func:`distinctive`), as written
+        (computed once). An output holding many of them holds record-level data, whatever
+        it left out."""
+        if columns not in self._own:
+            counts: Counter[str] = Counter()
+            for c in columns:
+                counts.update(r[c].strip().lower() for r in self.records if c < len(r))
+            self._own[columns] = frozenset(
+                v for v, n in counts.items() if n == 1 and single_token(v) and distinctive(v)
+            )
+        return self._own[columns]
 
     def normal_column(self, c: int) -> list[str]:
         """A column's values as table labels compare (parsed once)."""
@@ -636,6 +651,9 @@ class Scan:
     echoes: list[Echo] = field(default_factory=list)
     digits: int = 0
     sha256: list[str] = field(default_factory=list)
+    #: per input (by its number) that the outputs share so many of its records' own values
+    #: with (:meth:`Loaded.own_values`), those values as the outputs spell them
+    own: dict[int, frozenset[str]] = field(default_factory=dict)
 
 
 #: echoes kept per input: enough to report, bounded for a copied dataset
@@ -668,6 +686,9 @@ def scan(
         if loaded is not None:
             for spec in table_specs:
                 count_groups(spec, loaded, checks.dominanceN)
+            own = spellings.intersection(loaded.own_values(frozenset(prof.numeric)))
+            if len(own) >= checks.threshold:
+                result.own[number] = frozenset(own)
         elif table_specs:
             # a pass of its own, which reads the records but not their tokens: the records
             # the outputs' tokens are looked for in are then only those the search finds
