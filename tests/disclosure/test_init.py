@@ -314,6 +314,35 @@ def test_records_in_a_png_s_text_chunks_are_held(check: Check, records: list[lis
         assert any(f.detail.startswith("the png's text, line") for f in file.findings)
 
 
+def test_records_disguised_in_a_png_s_text_chunks_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    """A PNG's texts are read as a text file is: records spelled a character at a time,
+    decorated with combining marks (an iTXt chunk is UTF-8) or written as byte values are
+    found there too."""
+    rows = "\n".join(",".join(r) for r in records[:12])
+    grey = bytes([200]) * 4
+    spelled = " ".join(rows).encode()
+    marked = "".join(c + "\u0301" if c.isalpha() else c for c in rows).encode()
+    listed = ", ".join(str(b) for b in rows.encode()[:1200]).encode()
+    files = check(
+        {
+            "a.png": _image(2, 2, grey, (b"tEXt", b"Comment\x00" + spelled)),
+            "b.png": _image(2, 2, grey, (b"iTXt", b"Comment\x00\x00\x00en\x00\x00" + marked)),
+            "c.png": _image(2, 2, grey, (b"zTXt", b"Comment\x00\x00" + zlib.compress(listed))),
+        }
+    ).files
+    places = [[f.detail for f in file.findings if f.check == "echo"] for file in files]
+    named = [
+        "the png's text: line 1, spelled out",
+        "the png's text: the text without its combining marks, line 1",
+        "the png's text: the byte values at line 1",
+    ]
+    for found, place in zip(places, named, strict=True):
+        assert any(p.startswith(place) and p.endswith("in full") for p in found), found
+    assert all(file.verdict == "hold" for file in files)
+
+
 def test_the_input_written_into_a_png_s_pixels_is_held(check: Check, dataset: Path) -> None:
     data = dataset.read_bytes()[:20_000]
     # the payload in the top rows of a larger, otherwise black, image

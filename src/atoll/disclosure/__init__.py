@@ -149,7 +149,9 @@ def _png_contents(pos: int, data: bytes, index: OutputIndex) -> list[Finding]:
     contents = png_contents(data)
     findings: list[Finding] = []
     for text in contents.texts:
-        findings += find_encoded(text) + find_invisible(text)
+        # read as a text file is: its payloads, and its records however disguised
+        findings += find_encoded(text)
+        findings += _disguised(pos, text, text.encode("utf-8"), None, index, "the png's text: ")
         index.add_lines(pos, text, "the png's text, line")
     pixels = contents.pixels or b""
     # a payload may fill a few rows of a large image: the pixels are read a window at a time
@@ -319,6 +321,33 @@ def _check_read(
             file.findings += find_wrapped(text, marks, wrapped)
 
 
+def _disguised(
+    pos: int, text: str, data: bytes, marks: bytes | None, index: OutputIndex, where: str
+) -> list[Finding]:
+    """What a text (``data``, its bytes, with their ``marks`` if made) holds disguised:
+    invisible characters are held; the text without its combining marks, what byte values
+    written one at a time spell and what is spelled a character at a time are indexed as its
+    lines are, to be compared with the inputs. ``where``: the text's place in its file, for
+    the places named (empty for a whole file)."""
+    findings = find_invisible(text)
+    bare = without_marks(text)
+    if bare is not None:
+        index.add_lines(pos, bare, f"{where}the text without its combining marks, line")
+    lists = byte_lists(data)
+    findings += list_findings(lists)
+    for listed in lists:
+        # what the values spell is compared with the inputs as any line is
+        label = f"{where}the byte values at line {listed.line}, line"
+        index.add_lines(pos, listed.data.decode("utf-8", "replace"), label)
+    for line, spelled in spelled_out(data, marks):
+        if spelled is None:
+            detail = f"{where}text spelled a character at a time too long to read at line {line}"
+            findings.append(Finding(check="unparsed", detail=detail))
+        else:
+            index.add_text(pos, f"{where}line {line}, spelled out", spelled)
+    return findings
+
+
 def _check_text(
     pos: int,
     kind: str,
@@ -333,22 +362,7 @@ def _check_text(
 ) -> _File:
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
-    file.findings += find_invisible(text)
-    bare = without_marks(text)
-    if bare is not None:
-        index.add_lines(pos, bare, "the text without its combining marks, line")
-    lists = byte_lists(data)
-    file.findings += list_findings(lists)
-    for listed in lists:
-        # what the values spell is compared with the inputs as any line is
-        label = f"the byte values at line {listed.line}, line"
-        index.add_lines(pos, listed.data.decode("utf-8", "replace"), label)
-    for line, spelled in spelled_out(data, marks):
-        if spelled is None:
-            detail = f"text spelled a character at a time too long to read at line {line}"
-            file.findings.append(Finding(check="unparsed", detail=detail))
-        else:
-            index.add_text(pos, f"line {line}, spelled out", spelled)
+    file.findings += _disguised(pos, text, data, marks, index, "")
     if kind == "svg":
         # its text between tags, as it is drawn, and the whole of it: attribute values and
         # comments are not drawn but travel with the file; character references read
