@@ -88,6 +88,25 @@ def test_compressed_input_is_held_raw_or_encoded(check: Check, dataset: Path) ->
     assert any("gzip" in f.detail for f in wrapped.findings if f.check == "encoded")
 
 
+def test_identifiers_written_together_in_file_names_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """A name written in camel case, with hyphens, or with nothing between its words, and
+    an identifier run into a name, still name the person. (Words written together in lower
+    case are split by the inputs' tokens: not where the input is streamed.)"""
+    joined = [
+        records[0][1].replace(" ", ""),
+        records[1][1].replace(" ", "-"),
+        records[2][1].replace(" ", "").lower(),
+        records[3][0] + records[3][1].split()[1],
+    ]
+    files = check({f"{name}.txt": "1\n" for name in joined}).files
+    held = [(f.verdict, [x.check for x in f.findings]) for f in files]
+    if request.node.callspec.params["check"] == "streamed":
+        del held[2]
+    assert held == [("hold", ["name"])] * len(held)
+
+
 def test_identifiers_in_file_names_are_held(check: Check, records: list[list[str]]) -> None:
     outputs = {f"plots/{r[2]}.png": png() for r in records[:3]}
     outputs[f"{records[9][0]}_summary.csv"] = "region,count\nnorth,120\n"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atoll.disclosure.tokens import distinctive, name_tokens, normal, spellings, tokens
+from atoll.disclosure.tokens import (
+    distinctive,
+    joined_words,
+    name_tokens,
+    normal,
+    spellings,
+    tokens,
+)
 
 
 def test_numbers_have_one_spelling() -> None:
@@ -28,6 +35,27 @@ def test_email_addresses_and_dates_stay_whole() -> None:
 def test_file_names_split_at_separators_and_lose_their_extension() -> None:
     assert name_tokens("plots/P10001_age_34.png") == ["plots", "p10001", "age", "34"]
     assert "ada.abbott@example.org" in name_tokens("ada.abbott@example.org.csv")
+
+
+def test_words_joined_in_a_file_name_by_case_or_hyphens_are_split() -> None:
+    assert {"ada", "abbott123"} <= set(name_tokens("AdaAbbott123.txt"))
+    assert {"ada", "abbott123"} <= set(name_tokens("Ada-Abbott123.txt"))
+    assert {"p10001", "abbott123"} <= set(name_tokens("P10001Abbott123.csv"))
+    assert {"p10001", "abbott123"} <= set(name_tokens("p10001.Abbott123.csv"))
+    # a word's own capitals are no join
+    assert "results" in name_tokens("RESULTS.csv")
+
+
+def test_words_written_together_split_into_the_known_words_they_are_made_of() -> None:
+    known = {"ada", "abbott123", "p10001", "north", "45"}
+    assert joined_words("adaabbott123.txt", known) == ["ada", "abbott123"]
+    assert joined_words("out/p10001abbott123_x.csv", known) == ["p10001", "abbott123"]
+    # a run no split covers wholly, or one that is a known word, gives nothing
+    assert joined_words("adaabbott1234.txt", known) == []
+    assert joined_words("summary_by_region.csv", known) == []
+    assert joined_words("north.csv", known) == []
+    # a run longer than the longest read is not split
+    assert joined_words("ada" * 30 + ".txt", known) == []
 
 
 def test_spellings_of_a_number_include_trailing_zeros() -> None:

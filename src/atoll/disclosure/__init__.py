@@ -65,7 +65,7 @@ from atoll.disclosure.tables import (
     small_cells,
     small_groups,
 )
-from atoll.disclosure.tokens import name_tokens
+from atoll.disclosure.tokens import joined_words, name_tokens
 from atoll.models.output_policy import OutputChecks
 
 __all__ = [
@@ -284,6 +284,8 @@ def _check_read(
     if candidate.kind == "output":
         words = name_tokens(candidate.name)
         if index.universe is not None:
+            # and the inputs' values a name writes together with nothing between them
+            words += joined_words(candidate.name, index.universe)
             words = [w for w in words if w in index.universe]
             if index.normals is not None:
                 # a row's tokens are normal forms: a name's word written backwards, or

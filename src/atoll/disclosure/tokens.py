@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Collection
 
 #: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
 _SPLIT = re.compile(r"[^\w@.+\-:]+")
@@ -18,6 +19,10 @@ _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c no
 #: what a number may start with
 NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+#: where words written together in a name part, by their case (``AdaAbbott``, ``P1Ada``)
+_CASE_JOIN = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+#: a name's letters and figures, whatever joins them (hyphens, dots, pluses too)
+_ALNUM_SPLIT = re.compile(r"[^A-Za-z0-9@]+")
 #: a number, as ``float`` reads one (less ``inf`` and ``nan``): each part possessive, so that
 #: a token of many digits followed by something else fails at once rather than after trying
 #: every split of its digits (time that grows with the square of its length)
@@ -85,10 +90,42 @@ def spellings(token: str) -> list[str]:
 
 def name_tokens(name: str) -> list[str]:
     """A file name's tokens, less its extension: as text is split (an e-mail address stays
-    whole) and also at underscores, dots and slashes, which names use as separators."""
+    whole) and also at underscores, dots and slashes, which names use as separators; and
+    its words however they are joined (hyphens, dots, a change of case: ``Ada-Abbott``,
+    ``AdaAbbott``)."""
     stem = _EXTENSION.sub("", name).replace("_", " ").replace("/", " ")
     split = [t for raw in _NAME_SPLIT.split(stem) if (t := normal(raw))]
-    return list(dict.fromkeys(tokens(stem) + split))
+    words = [t for raw in _ALNUM_SPLIT.split(_CASE_JOIN.sub(" ", stem)) if (t := normal(raw))]
+    return list(dict.fromkeys(tokens(stem) + split + words))
+
+
+#: the longest run of letters and figures in a name read as words written together
+JOINED_LONGEST = 64
+_RUNS = re.compile(r"[a-z0-9]{4,}")
+
+
+def joined_words(name: str, known: Collection[str], shortest: int = 2) -> list[str]:
+    """The words of ``known`` a file name's letters and figures are made of where written
+    together with nothing between them (``adaabbott123``): each run of them (lower case,
+    up to :data:`JOINED_LONGEST` long) that splits wholly into known words of ``shortest``
+    characters or more, split so (the fewest words). Nothing for a run no split covers."""
+    found: list[str] = []
+    for run in _RUNS.findall(name.lower()):
+        if len(run) > JOINED_LONGEST or run in known:
+            continue
+        # best[i]: the fewest words run[:i] splits into, and the split
+        best: list[list[str] | None] = [[], *([None] * len(run))]
+        for end in range(shortest, len(run) + 1):
+            for start in range(0, end - shortest + 1):
+                before = best[start]
+                if before is None or run[start:end] not in known:
+                    continue
+                if best[end] is None or len(before) + 1 < len(best[end] or ()):
+                    best[end] = [*before, run[start:end]]
+        split = best[-1]
+        if split is not None and len(split) > 1:
+            found += split
+    return found
 
 
 def distinctive(token: str) -> bool:
