@@ -88,6 +88,20 @@ def test_compressed_input_is_held_raw_or_encoded(check: Check, dataset: Path) ->
     assert any("gzip" in f.detail for f in wrapped.findings if f.check == "encoded")
 
 
+def test_records_joined_by_underscores_are_held(check: Check, records: list[list[str]]) -> None:
+    """An underscore parts words as a space does: an identifier and a name run together
+    with underscores (``P10001_Ada_Abbott123``), in a log or an output, are still the
+    record's."""
+    joined = "\n".join("_".join([r[0], *r[1].split()]) for r in records[:20]) + "\n"
+    out, log = check({"ids.txt": joined}, log=joined).files
+    for file in (out, log):
+        assert file.verdict == "hold"
+        assert any(
+            f.check == "echo" and "reproduces a record of input 1" in f.detail
+            for f in file.findings
+        ), file.findings
+
+
 def test_identifiers_written_together_in_file_names_are_held(
     check: Check, records: list[list[str]], request: pytest.FixtureRequest
 ) -> None:

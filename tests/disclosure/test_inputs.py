@@ -423,7 +423,8 @@ def test_whether_a_record_may_echo_is_what_asking_each_cell_gives() -> None:
         "P100", "p100", "Ada Abbott", "ada", "abbott", "", " NA ", "na", "null", "42", "42.0",
         "north", "a\xa0b", "x,y", "İx", "é", "a@b.org", "  ", "n/a", "x_y",
     ]  # fmt: skip
-    tokens = ["p100", "ada", "abbott", "42", "north", "a", "b", "x", "y", "a@b.org", "x_y", "é"]
+    # (no token holds an underscore: it parts words, as a space does)
+    tokens = ["p100", "ada", "abbott", "42", "north", "a", "b", "x", "y", "a@b.org", "é"]
     rng = random.Random(3)
     for _ in range(3000):
         record = [rng.choice(cells) for _ in range(rng.randint(0, 6))]

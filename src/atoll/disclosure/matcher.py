@@ -40,7 +40,7 @@ _KEPT = 4
 
 #: bytes as :func:`~atoll.disclosure.tokens.parts` sees ASCII: letters lower case, its
 #: separators and every ASCII character ``str.split`` splits at made spaces
-_SEPARATORS = set(string.punctuation + "\x1f") - set("@.+-:_")
+_SEPARATORS = set(string.punctuation + "\x1f") - set("@.+-:")
 _BLANKS = set(" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")
 _TABLE = bytes(
     32 if chr(c) in _SEPARATORS | _BLANKS else ord(chr(c).lower()) if c < 128 else c

@@ -12,10 +12,11 @@ import re
 import string
 from collections.abc import Collection
 
-#: keeps e-mail addresses, signed and decimal numbers, dates and times in one token
-_SPLIT = re.compile(r"[^\w@.+\-:]+")
+#: keeps e-mail addresses, signed and decimal numbers, dates and times in one token; an
+#: underscore parts words (``P10001_Ada_Abbott``), as a space does
+_SPLIT = re.compile(r"(?:[^\w@.+\-:]|_)+")
 _NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
-_SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c not in "@.+-:_"})
+_SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c not in "@.+-:"})
 #: what a number may start with
 NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
