@@ -92,6 +92,20 @@ def test_a_process_that_died_between_checks_is_replaced(
     assert checker.running() not in (None, first)
 
 
+def test_a_pool_shut_down_as_its_process_died_is_replaced_not_bypassed(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    """A pool that shut itself down (as one does when its process dies) refuses new calls;
+    the check then goes to a new process, never to the caller's."""
+    candidates = _outputs(tmp_path, dataset)
+    checker.check(candidates, [dataset], OutputChecks())
+    first = checker.running()
+    checker._pool.shutdown(wait=True)  # type: ignore[union-attr]
+    report = checker.check(candidates, [dataset], OutputChecks())
+    assert [f.verdict for f in report.files] == ["hold", "pass"]
+    assert checker.running() not in (None, first, os.getpid())
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

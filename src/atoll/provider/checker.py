@@ -87,21 +87,30 @@ class Checker:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, call: Callable[..., T], *args: object) -> T:
-        # a process that died (between two checks, or under this one: killed, out of
-        # memory) is replaced, and the call sent again once; a second death under it raises
-        # BrokenProcessPool. Never made here, where what killed it would take the server down
-        for _ in range(ATTEMPTS):
+        # a process that died between two checks is replaced before the call is sent; one
+        # that died under it (killed, out of memory) is replaced and the call sent again,
+        # once: a second death raises BrokenProcessPool. Never made here, where what killed
+        # it would take the server down
+        deaths = 0
+        for _ in range(2 * ATTEMPTS + 1):
             pool = self._current()
             if pool is None:
                 return call(*args)
             try:
-                return pool.submit(call, *args).result()
-            except BrokenProcessPool:
-                log.warning("the checks' process ended; a new one starts")
+                future = pool.submit(call, *args)
+            except (BrokenProcessPool, RuntimeError):
+                # broken or shut down since it was last used: by close (then here), or as
+                # its process died (then another)
                 self._drop(pool)
-            except RuntimeError:
-                # closed meanwhile: as after close, here
-                return call(*args)
+                continue
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                log.warning("the checks' process ended under a check; a new one starts")
+                self._drop(pool)
+                deaths += 1
+                if deaths >= ATTEMPTS:
+                    break
         raise BrokenProcessPool("the checks' process ended under the call each time")
 
     def _drop(self, pool: ProcessPoolExecutor) -> None:
