@@ -80,6 +80,26 @@ def test_a_changed_input_is_read_again(tmp_path: Path) -> None:
     assert load(path, profile(path, OutputChecks())) is second
 
 
+def test_an_input_is_known_by_its_file_whatever_path_reaches_it(tmp_path: Path) -> None:
+    """A file reached by a link is the file kept, not another to parse; a new version of it
+    (rewritten in place with the same size, its times set back) is read again."""
+    import os
+
+    from atoll.disclosure.inputs import load
+
+    path = tmp_path / "in.csv"
+    path.write_text("ref,region\nK1,north\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(path)
+    first = load(path, profile(path, OutputChecks()))
+    assert load(link, profile(link, OutputChecks())) is first
+    stat = path.stat()
+    path.write_text("ref,region\nK2,south\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = load(path, profile(path, OutputChecks()))
+    assert again is not first and again is not None and again.records == [["K2", "south"]]
+
+
 @pytest.mark.parametrize(
     ("first", "second", "token"),
     [("k{i}x", "k{i}x", "k7x"), ("1{i}04", "1{i}04.0", "1704")],
@@ -253,7 +273,7 @@ def test_prepared_inputs_are_not_parsed_again_by_the_checks(
 
     monkeypatch.setattr(inputs, "_parsed", parsed_again)
     # and what the records are looked up by was built with it
-    (loaded,) = [v for k, v in inputs._loaded.items() if k[0] == str(dataset.resolve())]
+    (loaded,) = [v for k, v in inputs._loaded.items() if k == inputs._identity(dataset)]
     assert loaded._universe is not None
     assert loaded._rarest is not None or loaded._postings is not None
     out = tmp_path / "summary.json"

@@ -12,12 +12,20 @@ T = TypeVar("T")
 
 
 class Background(Generic[T]):
-    """``call(*args)`` on a thread of its own from the moment this is made; :meth:`result`
-    waits for it and returns what it returned (or raises what it raised)."""
+    """``call(*args)`` on a thread of its own from the moment this is made (or at once, on
+    this one, with ``now``); :meth:`result` waits for it and returns what it returned (or
+    raises what it raised)."""
 
-    def __init__(self, call: Callable[..., T], *args: object, name: str = "atoll-checks") -> None:
+    def __init__(
+        self, call: Callable[..., T], *args: object, name: str = "atoll-checks", now: bool = False
+    ) -> None:
         self._result: T | None = None
         self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if now:
+            # work too small to be worth a thread (starting one costs more): done here
+            self._run(call, args)
+            return
         self._thread = threading.Thread(target=self._run, args=(call, args), name=name, daemon=True)
         self._thread.start()
 
@@ -28,7 +36,8 @@ class Background(Generic[T]):
             self._error = error
 
     def result(self) -> T:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
         return self._result  # type: ignore[return-value]

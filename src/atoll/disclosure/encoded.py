@@ -109,11 +109,16 @@ def find_encoded(text: str, marks: bytes | None = None, wrapped: bool = True) ->
     return find_in_runs(text, long_runs(text))
 
 
+#: marks this long are searched on a thread of their own; a shorter text's search takes
+#: less than starting one
+_APART = 64 * 1024
+
+
 def wrapped_search(marks: bytes) -> Background[list[tuple[int, int, int]]]:
     """Where in an ASCII text's ``marks`` a wrapped payload may start, looked for on a
     thread of its own (the automaton lets go of the interpreter's lock): given to
     :func:`find_wrapped` once the checks that hold the lock are done with the text."""
-    return Background(_PIECES.find_matches_as_indexes, marks)
+    return Background(_PIECES.find_matches_as_indexes, marks, now=len(marks) < _APART)
 
 
 #: a payload wrapped into lines or words shorter than a run the rules above read: four

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
@@ -26,6 +27,7 @@ _BY_EXTENSION = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def declared_type(name: str) -> str | None:
     """The type a file's name claims, or None for an extension the checks do not know."""
     return _BY_EXTENSION.get(PurePosixPath(name).suffix.lower())

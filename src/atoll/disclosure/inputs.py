@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, count
 from pathlib import Path
+from typing import NamedTuple
 
 from atoll.disclosure import matcher
 from atoll.disclosure.echo import (
@@ -419,20 +420,34 @@ def count_groups(spec: GroupSpec, loaded: Loaded, dominance_n: int) -> None:
 #: inputs up to this size are kept parsed in memory, up to this total
 CACHE_FILE = 32 << 20
 CACHE_TOTAL = 128 << 20
-_shapes: OrderedDict[tuple[object, ...], Shape] = OrderedDict()
-_loaded: OrderedDict[tuple[object, ...], Loaded] = OrderedDict()
+
+
+class _Identity(NamedTuple):
+    """What tells a file apart from its next version (an input is never written by a job):
+    the file itself (device and inode, whatever path reaches it), its size, and the times it
+    was last written and last changed (the second no one can set back)."""
+
+    device: int
+    inode: int
+    size: int
+    modified: int
+    changed: int
+
+
+_shapes: OrderedDict[_Identity, Shape] = OrderedDict()
+_loaded: OrderedDict[_Identity, Loaded] = OrderedDict()
 #: jobs end, and are checked, on several threads at once
 _lock = threading.Lock()
 #: inputs being prepared (:func:`preparing`): by which thread, and set once it is done
-_preparing: dict[tuple[object, ...], tuple[int, threading.Event]] = {}
+_preparing: dict[_Identity, tuple[int, threading.Event]] = {}
 #: how long a check waits for an input another thread prepares before parsing it itself
 PREPARE_WAIT = 120.0
 
 
-def _identity(path: Path) -> tuple[object, ...]:
-    """What tells a file apart from its next version: an input is never written by a job."""
+def _identity(path: Path) -> _Identity:
+    # one stat: no path resolved (a lookup per directory on the way, on every check)
     st = path.stat()
-    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return _Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def shape(path: Path) -> Shape:
@@ -534,7 +549,7 @@ def preparing(paths: list[Path]) -> Iterator[list[Path]]:
     """Those of ``paths`` that this thread is to prepare: neither kept parsed nor being
     prepared by another. Until the block ends, a check that loads one of them waits for
     this preparation (up to :data:`PREPARE_WAIT`) rather than parse it too."""
-    mine: list[tuple[Path, tuple[object, ...], threading.Event]] = []
+    mine: list[tuple[Path, _Identity, threading.Event]] = []
     with _lock:
         for path in paths:
             try:
@@ -571,7 +586,7 @@ def load(path: Path, prof: Profile) -> Loaded | None:
         with _lock:
             if (known := _loaded.get(identity)) is not None:
                 return known
-    size = int(str(identity[3]))
+    size = identity.size
     if size > CACHE_FILE:
         return None
     raw = _Hashing(path)
@@ -582,10 +597,10 @@ def load(path: Path, prof: Profile) -> Loaded | None:
     loaded = Loaded(sha256, kept, sets, _doubled=doubled)
     with _lock:
         _loaded[identity] = loaded
-        total = sum(int(str(k[3])) for k in _loaded)
+        total = sum(k.size for k in _loaded)
         while total > CACHE_TOTAL and len(_loaded) > 1:
             old, _ = _loaded.popitem(last=False)
-            total -= int(str(old[3]))
+            total -= old.size
     return loaded
 
 
