@@ -523,8 +523,6 @@ def check_files(
     by_file: dict[int, list[Echo]] = {}
     for echo in result.echoes:
         by_file.setdefault(index.rows[echo.row][0], []).append(echo)
-    echoed = {(pos, echo.input) for pos, echoes in by_file.items() for echo in echoes}
-    _own_values(files, index, result.own, checks.threshold, echoed)
     for pos, file in enumerate(files):
         if file.sha256 in result.sha256:
             number = result.sha256.index(file.sha256) + 1
@@ -540,33 +538,37 @@ def check_files(
         except Exception:
             file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
+    _own_values(files, index, result.own, checks.threshold)
     return _report(files)
 
 
 def _own_values(
-    files: list[_File],
-    index: OutputIndex,
-    own: dict[int, frozenset[str]],
-    threshold: int,
-    echoed: set[tuple[int, int]],
+    files: list[_File], index: OutputIndex, own: dict[int, frozenset[str]], threshold: int
 ) -> None:
-    """Hold each file whose rows hold, between them, ``threshold`` or more values that are
-    each one record's own (a column of record-level data, whatever else was left out); not
-    said again of a file already found to echo that input's records (``echoed``: file, input
-    pairs)."""
+    """Hold each file not held yet whose rows hold, between them, ``threshold`` or more
+    values that are each one record's own (a column of record-level data, whatever else was
+    left out). A file held already needs no more reasons, nor the rows read to find them."""
+    open_ = {pos for pos, file in enumerate(files) if not file.findings}
     for number, values in sorted(own.items()):
+        if not open_:
+            return
         normals = {index.spelled[v] for v in values}
         held: dict[int, set[str]] = {}
-        for (pos, _, _), tokens_ in zip(index.rows, index.sets, strict=True):
-            if not normals.isdisjoint(tokens_):
-                held.setdefault(pos, set()).update(normals.intersection(tokens_))
+        if len(files) == 1:
+            # the one file holds them all, in its rows or its name
+            held[0] = normals
+        else:
+            for (pos, _, _), tokens_ in zip(index.rows, index.sets, strict=True):
+                if pos in open_ and not normals.isdisjoint(tokens_):
+                    held.setdefault(pos, set()).update(normals.intersection(tokens_))
         for pos, found in sorted(held.items()):
-            if len(found) >= threshold and (pos, number) not in echoed:
+            if pos in open_ and len(found) >= threshold:
                 detail = (
                     f"{len(found)} values each of one record of input {number + 1} "
                     "(record-level data)"
                 )
                 files[pos].findings.append(Finding(check="echo", detail=detail))
+                open_.discard(pos)
 
 
 def unchecked(candidates: Sequence[Candidate], why: str) -> CheckReport:
