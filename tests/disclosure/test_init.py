@@ -102,6 +102,29 @@ def test_records_joined_by_underscores_are_held(check: Check, records: list[list
         ), file.findings
 
 
+def test_names_run_together_in_a_text_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """A name of several words written as one (camel case, hyphens, dots) in a log or an
+    output is still the person's: each identifier value of several words is also known run
+    together. (Not where the input is streamed.)"""
+    lines = {
+        "camel": [r[1].replace(" ", "") for r in records[:20]],
+        "hyphens": [r[1].replace(" ", "-") for r in records[:20]],
+        "dots": [f"user {r[1].replace(' ', '.').lower()} logged in" for r in records[:20]],
+    }
+    outputs = {f"{name}.txt": "\n".join(text) + "\n" for name, text in lines.items()}
+    files = check(outputs, log="\n".join(lines["camel"]) + "\n").files
+    if request.node.callspec.params["check"] == "streamed":
+        pytest.skip("a streamed input's values are not known run together")
+    for file in files:
+        assert file.verdict == "hold"
+        assert any(
+            f.check == "echo" and "reproduces a record of input 1 in an identifier" in f.detail
+            for f in file.findings
+        ), file.findings
+
+
 def test_identifiers_written_together_in_file_names_are_held(
     check: Check, records: list[list[str]], request: pytest.FixtureRequest
 ) -> None:

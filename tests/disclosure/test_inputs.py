@@ -445,6 +445,8 @@ def test_whether_a_record_may_echo_is_what_asking_each_cell_gives() -> None:
     ]  # fmt: skip
     # (no token holds an underscore: it parts words, as a space does)
     tokens = ["p100", "ada", "abbott", "42", "north", "a", "b", "x", "y", "a@b.org", "é"]
+    # and a name's words run together, as an output may write them
+    tokens += ["adaabbott", "ada-abbott", "ada.abbott"]
     rng = random.Random(3)
     for _ in range(3000):
         record = [rng.choice(cells) for _ in range(rng.randint(0, 6))]

@@ -323,7 +323,10 @@ class Loaded:
             words: set[str] = set()
             for c in columns:
                 # one split of the whole column: its cells are kept apart by a separator
-                words.update(parts("\x1f".join(r[c] for r in self.records if c < len(r))))
+                cells = [r[c] for r in self.records if c < len(r)]
+                words.update(parts("\x1f".join(cells)))
+                for cell in cells:
+                    words.update(joined([w for w in parts(cell) if w]))
             words.discard("")
             self._identifying[columns] = frozenset(words)
         return self._identifying[columns]
@@ -516,6 +519,32 @@ def _record_parts(record: list[str]) -> frozenset[str]:
     return frozenset(parts("\x1f".join(record)))
 
 
+#: what a value of several words is run together with, as one token (``AdaAbbott``,
+#: ``ada-abbott``, ``ada.abbott``): nothing, or what a token keeps inside it
+_JOINERS = ("", "-", ".")
+
+
+def joined(words: list[str]) -> list[str]:
+    """The single tokens a value of several words (``words``, as :func:`parts` splits it)
+    becomes when its words are run together; none for a value of one word."""
+    return [j.join(words) for j in _JOINERS] if len(words) > 1 else []
+
+
+def _with_joined(
+    records: list[list[str]], sets: list[frozenset[str]], columns: frozenset[int]
+) -> list[frozenset[str]]:
+    """Each record's tokens, with its identifier values of several words also run together
+    (an identifier written so is still the record's)."""
+    out = list(sets)
+    for c in columns:
+        for i, record in enumerate(records):
+            if c < len(record):
+                extra = joined([w for w in parts(record[c]) if w])
+                if extra:
+                    out[i] = out[i].union(extra)
+    return out
+
+
 def _parsed(records: list[list[str]]) -> tuple[list[frozenset[str]], list[int]]:
     """Each record's tokens, and the records that hold a token twice."""
     words = list(map(parts, map("\x1f".join, records)))
@@ -594,6 +623,8 @@ def load(path: Path, prof: Profile) -> Loaded | None:
         kept = list(_body(text, prof))
         sha256 = raw.digest.hexdigest()
     sets, doubled = _parsed(kept)
+    if prof.header:
+        sets = _with_joined(kept, sets, prof.columns.identifiers)
     loaded = Loaded(sha256, kept, sets, _doubled=doubled)
     with _lock:
         _loaded[identity] = loaded
@@ -900,7 +931,9 @@ def _any_covered(record: list[str], columns: frozenset[int], hits: set[str]) -> 
         if not words:
             if cell:
                 return True
-        elif not hits.isdisjoint(words) and _covered(cell, hits):
+        elif (not hits.isdisjoint(words) or not hits.isdisjoint(joined(words))) and _covered(
+            cell, hits
+        ):
             return True
     return False
 
@@ -911,13 +944,15 @@ _CELL_MARK = "\x00"
 
 
 def _covered(cell: str, hits: set[str]) -> bool:
-    """Whether every token of a non-empty cell is among ``hits``."""
+    """Whether every token of a non-empty cell is among ``hits``, or the cell's words run
+    together (:func:`joined`) are one of them."""
     value = cell.lower()
     if value in hits:
         return True
     if not value or single_token(value):
         return False
-    return all(w in hits for w in parts(value) if w)
+    words = [w for w in parts(value) if w]
+    return all(w in hits for w in words) or not hits.isdisjoint(joined(words))
 
 
 def _fields(
@@ -942,4 +977,8 @@ def _fields(
         if words and all(w in hits for w in words):
             keys = tuple(spelled[w] for w in words)
             fields.append((c, keys, distinctive(" ".join(words))))
+        elif c in prof.columns.identifiers:
+            # the identifier's words run together, as one token of the outputs: each way it
+            # is written is looked for (one output may write it so, another otherwise)
+            fields += [(c, (spelled[w],), distinctive(w)) for w in joined(words) if w in hits]
     return fields, total
