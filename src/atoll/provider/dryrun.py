@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from sqlalchemy import Engine, insert, select, update
@@ -35,6 +35,7 @@ from atoll.provider.checker import Checker
 from atoll.provider.compute import ComputeService, JobRequest
 from atoll.provider.mock import MockData, checks_of
 from atoll.provider.ratelimit import RateLimits
+from atoll.provider.review import kind_of
 from atoll.web.errors import TooManyRequests
 
 #: the operator's owner of every dry run: not an address, so no signed request names it
@@ -152,8 +153,7 @@ class DryRuns:
             for r in results:
                 path = Path(tmp) / str(r.index)
                 await self._save(info.jobId, r, path)
-                kind: Literal["output", "log"] = "output" if r.type == "output" else "log"
-                candidates.append(Candidate(r.index, kind, r.filename, path))
+                candidates.append(Candidate(r.index, kind_of(r), r.filename, path))
             report = await anyio.to_thread.run_sync(
                 self.checker.check, candidates, [mock], checks_of(ddo)
             )

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import anyio
 
@@ -63,7 +63,8 @@ SETTLED_BYTES = 1 << 20
 _CHUNK = 1 << 16
 
 
-def kind_of(entry: ResultFile) -> str:
+def kind_of(entry: ResultFile) -> Literal["output", "log"]:
+    """What the checks call a result: an output, or a log (the job's own or one it wrote)."""
     return "output" if entry.type == "output" else "log"
 
 
@@ -251,20 +252,16 @@ class OutputReview:
     def check_soon(self, job_id: str, dids: list[str], results: list[ResultFile]) -> None:
         """Begin checking a job's files the moment the engine has kept them, before its
         sandbox is released and its end recorded; its check at the end takes the report
-        (when its files, inputs and checks are still the ones it was made for)."""
+        (when its files are still the ones it was made for)."""
         if self.checks_here():
             self._early.start(job_id, lambda: self._check_early(job_id, dids, results))
 
     def _check_early(
         self, job_id: str, dids: list[str], results: list[ResultFile]
     ) -> tuple[Hashable, _Report] | None:
-        ddos = self._datasets(dids)
-        policy = _strictest(ddos)
-        if policy.mode == "off":
-            return None
-        inputs = self._input_paths(ddos)
-        report = self.checker.check(self._candidates(job_id, results, None), inputs, policy.checks)
-        return _files_key(results), _Report(ddos, policy, report)
+        made = self._report(job_id, dids, results, None)
+        # a dataset whose outputs go unchecked has nothing to begin early
+        return None if made.policy.mode == "off" else (_files_key(results), made)
 
     def close(self) -> None:
         self._early.close()
@@ -280,12 +277,7 @@ class OutputReview:
             assert local is not None
             return local
 
-        return [
-            Candidate(
-                e.index, "output" if e.type == "output" else "log", e.filename, where(e.index)
-            )
-            for e in results
-        ]
+        return [Candidate(e.index, kind_of(e), e.filename, where(e.index)) for e in results]
 
     def check(
         self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
@@ -312,7 +304,7 @@ class OutputReview:
         # was made under (read a moment ago, as the job ended); else, made now
         made = self._early.take(info.jobId, _files_key(results)) if paths is None else None
         if made is None:
-            made = self._report(info, results, paths)
+            made = self._report(info.jobId, info.inputDID, results, paths)
         ddos, policy, report = made
         by_index = {f.index: f for f in report.files}
         files = [
@@ -351,16 +343,22 @@ class OutputReview:
         return checked
 
     def _report(
-        self, info: JobInfo, results: list[ResultFile], paths: dict[int, Path] | None
+        self,
+        job_id: str,
+        dids: list[str],
+        results: list[ResultFile],
+        paths: dict[int, Path] | None,
     ) -> _Report:
-        ddos = self._inputs(info)
+        """The job's files checked under its datasets' policy (all passed where it is
+        ``off``), with the datasets and the policy."""
+        ddos = self._datasets(dids)
         policy = _strictest(ddos)
         if policy.mode == "off":
             report = CheckReport(
                 files=[
                     FileReport(
                         index=e.index,
-                        kind="output" if e.type == "output" else "log",
+                        kind=kind_of(e),
                         size=e.filesize,
                         sha256=e.sha256,
                         verdict="pass",
@@ -370,7 +368,7 @@ class OutputReview:
                 ]
             )
         else:
-            candidates = self._candidates(info.jobId, results, paths)
+            candidates = self._candidates(job_id, results, paths)
             report = self.checker.check(candidates, self._input_paths(ddos), policy.checks)
         return _Report(ddos, policy, report)
 
