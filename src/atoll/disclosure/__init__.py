@@ -107,7 +107,7 @@ class _File:
 
 def _read_capped(
     path: Path, cap: int, on_whole: Callable[[bytes], object] | None = None
-) -> tuple[int, str | Background[str], bytes | None]:
+) -> tuple[int, Background[str], bytes | None]:
     """Size, sha256 and, when the file is no larger than ``cap``, its bytes. ``on_whole``,
     if given, is called with the bytes of a file within the cap before they are hashed (what
     it starts on another thread runs while they are). The sha256 of a large file within the
@@ -120,9 +120,7 @@ def _read_capped(
         if len(head) < want:
             if on_whole is not None:
                 on_whole(head)
-            if len(head) >= _HASH_APART:
-                return len(head), Background(_sha256, head), head
-            return len(head), _sha256(head), head
+            return len(head), Background(_sha256, head, now=len(head) < _HASH_APART), head
         # larger than the cap, or grown since: read on
         digest = hashlib.sha256(head)
         kept = bytearray(head)
@@ -132,7 +130,7 @@ def _read_capped(
             size += len(chunk)
             if size <= cap:
                 kept += chunk
-    return size, digest.hexdigest(), bytes(kept) if size <= cap else None
+    return size, Background(digest.hexdigest, now=True), bytes(kept) if size <= cap else None
 
 
 def _sha256(data: bytes) -> str:
@@ -259,12 +257,11 @@ def _read_output(
     by_line = start if declared in _INDEXED_BY_LINE else None
     size, sha256, data = _read_capped(candidate.path, checks.maxBytes, by_line)
     search = searches[0] if searches else None
-    file = _File(candidate, size, sha256 if isinstance(sha256, str) else "")
+    file = _File(candidate, size, "")
     try:
         return _check_read(pos, candidate, checks, index, allowed, file, data, search)
     finally:
-        if not isinstance(sha256, str):
-            file.sha256 = sha256.result()
+        file.sha256 = sha256.result()
 
 
 def _check_read(
@@ -458,7 +455,7 @@ def _universe(inputs: list[Path], profiles: list[Profile]) -> _Inputs | None:
 def _unreadable(candidate: Candidate, why: str) -> _File:
     try:
         size, digest, _ = _read_capped(candidate.path, 0)
-        sha256 = digest if isinstance(digest, str) else digest.result()
+        sha256 = digest.result()
     except OSError:
         size, sha256 = 0, ""
     return _File(candidate, size, sha256, [Finding(check="unparsed", detail=why)])

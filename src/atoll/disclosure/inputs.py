@@ -326,7 +326,7 @@ class Loaded:
                 cells = [r[c] for r in self.records if c < len(r)]
                 words.update(parts("\x1f".join(cells)))
                 for cell in cells:
-                    words.update(joined([w for w in parts(cell) if w]))
+                    words.update(joined(parts(cell)))
             words.discard("")
             self._identifying[columns] = frozenset(words)
         return self._identifying[columns]
@@ -539,7 +539,7 @@ def _with_joined(
     for c in columns:
         for i, record in enumerate(records):
             if c < len(record):
-                extra = joined([w for w in parts(record[c]) if w])
+                extra = joined(parts(record[c]))
                 if extra:
                     out[i] = out[i].union(extra)
     return out
