@@ -88,6 +88,12 @@ def test_compressed_input_is_held_raw_or_encoded(check: Check, dataset: Path) ->
     assert any("gzip" in f.detail for f in wrapped.findings if f.check == "encoded")
 
 
+def _assert_echoes_a_record(file: FileReport, how: str) -> None:
+    """The file is held, and one of its reasons is an echo that says ``how``."""
+    assert file.verdict == "hold"
+    assert any(f.check == "echo" and how in f.detail for f in file.findings), file.findings
+
+
 def test_records_joined_by_underscores_are_held(check: Check, records: list[list[str]]) -> None:
     """An underscore parts words as a space does: an identifier and a name run together
     with underscores (``P10001_Ada_Abbott123``), in a log or an output, are still the
@@ -95,11 +101,7 @@ def test_records_joined_by_underscores_are_held(check: Check, records: list[list
     joined = "\n".join("_".join([r[0], *r[1].split()]) for r in records[:20]) + "\n"
     out, log = check({"ids.txt": joined}, log=joined).files
     for file in (out, log):
-        assert file.verdict == "hold"
-        assert any(
-            f.check == "echo" and "reproduces a record of input 1" in f.detail
-            for f in file.findings
-        ), file.findings
+        _assert_echoes_a_record(file, "reproduces a record of input 1")
 
 
 def test_names_run_together_in_a_text_are_held(
@@ -118,11 +120,7 @@ def test_names_run_together_in_a_text_are_held(
     if request.node.callspec.params["check"] == "streamed":
         pytest.skip("a streamed input's values are not known run together")
     for file in files:
-        assert file.verdict == "hold"
-        assert any(
-            f.check == "echo" and "reproduces a record of input 1 in an identifier" in f.detail
-            for f in file.findings
-        ), file.findings
+        _assert_echoes_a_record(file, "reproduces a record of input 1 in an identifier")
 
 
 def test_identifiers_written_together_in_file_names_are_held(
