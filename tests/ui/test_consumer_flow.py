@@ -47,6 +47,8 @@ def test_catalogue_to_dry_run_to_live_logs_to_results(
     w.goto("/ui/catalogue")
     page.fill("#tag", "ui-weather")
     page.click("#search")
+    # a click returns once the next page is asked for, not once it has loaded
+    page.wait_for_url("**tag=ui-weather**")
     links = page.locator("#assets a.asset")
     assert links.all_inner_texts() == ["Station temperatures"]
     links.first.click()

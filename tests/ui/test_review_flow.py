@@ -43,6 +43,8 @@ def test_review_in_the_browser_then_the_consumer_gets_exactly_the_approved_file(
     pub.goto("/ui/review")
     assert pub.page.locator(f"a.held[href='/ui/review/{info.jobId}/{counts}']").count() == 1
     pub.page.click(f"a.held[href='/ui/review/{info.jobId}/{counts}']")
+    # a click returns once the next page is asked for, not once it has loaded
+    pub.page.wait_for_url(f"**/ui/review/{info.jobId}/{counts}")
     # the small cell the checks named (row 2, column 2: north's count of 3) is highlighted,
     # and so is its row; the cells the checks did not name are not
     flagged = pub.page.locator("#preview td.flagged")
