@@ -46,6 +46,7 @@ from typing import Any
 from distributed import Client, Future, Security
 from distributed.client import ClosedClientError, FutureCancelledError
 
+from atoll.cluster.batching import Submits
 from atoll.cluster.placement import data_needs, placeable
 from atoll.cluster.reach import CertificateRefused, check_certificates
 from atoll.cluster.shipping import ShippingError, empty_outputs, job_files, unpack_outputs
@@ -388,6 +389,7 @@ class DaskExecutor:
         self._live_lock = threading.Lock()
         #: the client's connection to the scheduler that the topic was last asked for on
         self._subscribed: object = None
+        self._submits = Submits(run_job)
 
     # -- the cluster ----------------------------------------------------------------------
 
@@ -486,10 +488,7 @@ class DaskExecutor:
         # checked on the event loop, in order before the job's graph goes out there
         assert client.loop is not None
         client.loop.add_callback(self._subscribe, client)
-        future: Future[str] = client.submit(
-            run_job, payload, key=task_key(eid), resources=resources, pure=False
-        )
-        return future
+        return self._submits.submit(client, payload, task_key(eid), resources)
 
     def _subscribe(self, client: Client) -> None:
         """Where the client's connection to the scheduler is new (on the client's event
