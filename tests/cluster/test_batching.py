@@ -81,7 +81,7 @@ def test_a_job_that_comes_alone_is_sent_at_once_in_a_graph_of_its_own(sleeps: li
     future = submits.submit(client, "payload a", "a", SLOT)  # type: ignore[arg-type]
     assert future == "future of a (payload a)"
     assert client.graphs == [(["a"], SLOT)]
-    assert sleeps == [0.0]
+    assert sleeps == []
 
 
 def test_a_job_a_moment_after_a_graph_waits_at_most_the_gathering_time(
@@ -91,7 +91,7 @@ def test_a_job_a_moment_after_a_graph_waits_at_most_the_gathering_time(
     submits = Submits(lambda p: p, gather=60.0)
     submits.submit(client, "payload a", "a", SLOT)  # type: ignore[arg-type]
     submits.submit(client, "payload b", "b", SLOT)  # type: ignore[arg-type]
-    assert 0 < sleeps[1] <= 60.0
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 60.0
     assert [g for g, _ in client.graphs] == [["a"], ["b"]]
 
 

@@ -68,7 +68,9 @@ class Submits:
         if lead:
             # under load (a graph went out a moment ago) the jobs that come meanwhile
             # join this one's graph; a job that comes alone waits for nothing
-            time.sleep(max(0.0, self._last + self._gather - time.monotonic()))
+            wait = self._last + self._gather - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             self._drain()
         mine.sent.wait()
         if mine.error is not None:

@@ -333,6 +333,10 @@ def clear_lost_attempt(*dirs: Path) -> None:
     it), left on the job's output and log directories, so that this attempt starts empty and
     its results are the only ones."""
     wanted = {os.path.realpath(d) for d in dirs}
+    # a tmpfs is a file system of its own: where neither directory is a mount point (every
+    # job but a lost one's retry), the host's mount table need not be read
+    if not any(os.path.ismount(d) for d in wanted):
+        return
     for entry in mounts.read_mounts():
         if (
             entry.mount_point in wanted
