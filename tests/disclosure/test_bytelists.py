@@ -86,6 +86,22 @@ def test_a_leading_byte_order_mark_and_plain_unicode_are_not_held() -> None:
     assert find_invisible("plain ascii\n") == []
 
 
+def test_octal_figures_with_no_escape_are_decoded_and_held() -> None:
+    for text in [
+        " ".join(f"{b:o}" for b in PAYLOAD),
+        "\n".join(f"{b:03o}" for b in PAYLOAD),
+        ",".join(oct(b) for b in PAYLOAD),
+        " ".join(f"{b:#o}" for b in PAYLOAD + "Zoë".encode()),
+    ]:
+        found = byte_lists(f"values\n{text}\n".encode())
+        assert [(f.line, f.notation) for f in found] == [(2, "octal")], text
+        assert found[0].data.startswith(PAYLOAD)
+        assert [f.detail for f in list_findings(found)] == ["octal byte values at line 2"]
+    # a table of small numbers with no 8 or 9 in it reads as octal too, and spells nothing
+    counts = " ".join(str((i * 5) % 8 + 10 * (i % 7)) for i in range(80))
+    assert list_findings(byte_lists(counts.encode())) == []
+
+
 def test_octal_escapes_and_bit_groups_are_decoded_and_held() -> None:
     octal = "".join(f"\\{b:03o}" for b in PAYLOAD)
     bits = " ".join(f"{b:08b}" for b in PAYLOAD)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import codecs
 import gzip
 import os
 import random
 import string
 
-from atoll.disclosure.encoded import compressed, entropy, find_encoded, find_in_runs
+from atoll.disclosure.encoded import (
+    compressed,
+    entropy,
+    find_encoded,
+    find_in_runs,
+    find_uuencoded,
+)
 from tests.disclosure.texts import texts
 
 DATA = b"patient_id,name,age\nP10001,Ada Abbott,34\nP10002,Bruno Baptiste,58\n" * 4
@@ -114,3 +122,22 @@ def test_tables_prose_and_identifiers_in_short_pieces_are_not_payloads() -> None
     short_ids = "runs: 3f2a9c1e 7b8d0e11 a1b2c3d4 deadbeef"
     for text in [floats, counts, prose, uuids, columns, names, labels, short_ids]:
         assert not [d for d in _details(text) if "wrapped" in d], text[:80]
+
+
+def test_uuencoded_lines_are_found_with_their_line() -> None:
+    payload = ("P10001,Ada Abbott,ada.abbott1@example.org,1961-04-02,F,north,34\n" * 8).encode()
+    lines = b"".join(binascii.b2a_uu(payload[i : i + 45]) for i in range(0, len(payload), 45))
+    for text in [
+        "log\n" + lines.decode(),
+        "log\r\n" + lines.decode().replace("\n", "\r\n"),
+        "log\n" + codecs.encode(payload, "uu").decode(),
+    ]:
+        found = find_encoded(text)
+        assert [f.detail for f in found if "uuencoded" in f.detail] == [
+            "uuencoded data at line 2" if "begin" not in text else "uuencoded data at line 3"
+        ]
+    # two full lines are short of a payload; lines of prose as long are none
+    assert find_uuencoded("x\n" + "".join(lines.decode().splitlines(True)[:2])) == []
+    prose = "Model fit for every region, weighted by the survey's designs:"
+    assert len(prose) == 61
+    assert find_uuencoded("\n".join([prose] * 5)) == []

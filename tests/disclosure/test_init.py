@@ -173,6 +173,17 @@ def test_records_written_backwards_are_held(check: Check, records: list[list[str
     assert _checks(named) == {"name"}
 
 
+def test_records_written_backwards_are_held_whatever_ends_their_lines(
+    check: Check, records: list[list[str]]
+) -> None:
+    # lines not ended by newlines alone (csv.writer's ``\r\n``, a form feed) are read one
+    # by one: each token written backwards is still known as the input's value
+    for end in ["\r\n", "\r", "\x0c", "\u2028"]:
+        text = end.join(",".join(r) for r in records[:20])[::-1]
+        (file,) = check({"a.txt": text}).files
+        assert "echo" in _checks(file), repr(end)
+
+
 def test_records_spelled_a_character_at_a_time_are_held(
     check: Check, records: list[list[str]]
 ) -> None:

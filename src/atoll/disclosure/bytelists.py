@@ -2,10 +2,11 @@
 file out in a text that no run-length rule of :mod:`.encoded` catches.
 
 A hex dump with separators (``48 65 6c``, ``48:65:6c``, ``\\x48\\x65``, ``%48%65``, ``0x48,
-0x65``) or a list of decimal byte values (``72,101,108``) spells a payload a value at a
-time; both are decoded here, so that the echo check reads what they spell, and a hex dump is
-held as contiguous hex is. A list of small numbers is also what an honest table holds (ages,
-counts): a decimal list is held only where its bytes spell text or compressed data.
+0x65``) or a list of decimal byte values (``72,101,108``), or of octal ones with no escape
+(``110 145 154``), spells a payload a value at a time; all are decoded here, so that the
+echo check reads what they spell, and a hex dump is held as contiguous hex is. A list of
+small numbers is also what an honest table holds (ages, counts): a decimal or unescaped
+octal list is held only where its bytes spell text or compressed data.
 
 Zero-width, direction, tag and variation-selector characters show nothing and can each
 carry bits between the visible characters of an innocent text: a text holding them is held.
@@ -25,8 +26,8 @@ from atoll.disclosure.report import Finding, and_more
 #: values in a row before a list is a payload (as the contiguous hex rule's 32 bytes)
 SHORTEST = 32
 #: the bytes a list of byte values is written with: figures, hex letters, the prefixes'
-#: ``x``, ``\\`` and ``%``, and what separates values
-_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxX\\%&# ,;:\t\r\n")
+#: ``x``, ``o``, ``\\`` and ``%``, and what separates values
+_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxXoO\\%&# ,;:\t\r\n")
 _MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
 #: the fewest bytes of such a list, a figure and a separator per value, looked for by an
 #: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
@@ -39,6 +40,11 @@ MAX_STRETCH = 256 * 1024
 _BYTE_VALUES = {
     f"{n:0{width}d}".encode(): n for n in range(256) for width in (1, 2, 3) if n < 10**width
 }
+#: each way a byte value is written in octal figures with no escape (``7``, ``07``,
+#: ``007``) and its value
+_OCTAL_VALUES = {
+    f"{n:0{width}o}".encode(): n for n in range(256) for width in (1, 2, 3) if n < 8**width
+}
 #: the most words of a table of whole numbers that is not one list read word by word
 MAX_WORDS = 1 << 20
 #: what :func:`byte_lists` calls a stretch too long to read
@@ -48,7 +54,7 @@ _FIGURES_AND_SEPARATORS = b"0123456789" + _LIST_SEPARATORS
 _SEPARATORS_AS_SPACES = bytes.maketrans(b",;:\t\r\n", b"      ")
 _SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)|(?=&#)")
 _HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
-_OCTAL = re.compile(rb"\\([0-7]{1,3})")
+_OCTAL = re.compile(rb"(?:\\|0[oO])([0-7]{1,3})")
 _BINARY = re.compile(rb"[01]{8}")
 _DECIMAL = re.compile(rb"\d{1,3}")
 #: numeric character references, as HTML and XML write a character
@@ -152,7 +158,16 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
     values = list(map(_BYTE_VALUES.get, words))
     if None not in values:
         one = bytes(values)  # type: ignore[arg-type]
-        return [ByteList(line, "decimal", one)] if len(one) >= SHORTEST else []
+        if len(one) < SHORTEST:
+            return []
+        if spells_text(one) or compressed(one) is not None:
+            return [ByteList(line, "decimal", one)]
+        # the figures of octal values (``110 145 154``) are mostly decimal byte values too,
+        # which then spell nothing: read as octal, they may
+        return _octal_list(words, line) or [ByteList(line, "decimal", one)]
+    octal = _octal_list(words, line)
+    if octal:
+        return octal
     if not stretch.translate(None, b"01" + _LIST_SEPARATORS) and set(map(len, words)) == {8}:
         bits = bytes(int(w, 2) for w in words)
         return [ByteList(line, "binary", bits)] if len(bits) >= SHORTEST else []
@@ -175,6 +190,18 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
                 found.append(ByteList(line, "binary", bytes(bits_run)))
             bits_run = []
     return found
+
+
+def _octal_list(words: list[bytes], line: int) -> list[ByteList]:
+    """``words`` read as octal byte values with no escape, where every one is one and they
+    spell text or compressed data (a table of small numbers is octal-shaped too)."""
+    values = list(map(_OCTAL_VALUES.get, words))
+    if len(values) < SHORTEST or None in values:
+        return []
+    spelled = bytes(values)  # type: ignore[arg-type]
+    if spells_text(spelled) or compressed(spelled) is not None:
+        return [ByteList(line, "octal", spelled)]
+    return []
 
 
 def _is_value(kind: str, value: bytes) -> bool:

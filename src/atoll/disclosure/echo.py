@@ -281,7 +281,10 @@ class OutputIndex:
             return
         shared = self.universe.intersection(parts(text))
         if shared:
-            self.add(file, place, _normal(shared))
+            # the inputs' own normal form of each: a value written backwards is known as
+            # the value, which its spelling's own normal form is not
+            spelled = self._normals(shared)
+            self.add(file, place, filter(None, map(spelled.__getitem__, shared)))
 
     def add_texts(self, file: int, places: Sequence[str], texts: Sequence[str]) -> None:
         """:meth:`add_text` of each text in turn (a table's rows), with the inputs' tokens

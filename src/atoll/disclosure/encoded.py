@@ -101,12 +101,42 @@ def find_encoded(text: str, marks: bytes | None = None, wrapped: bool = True) ->
     pieces too short for any rule (:func:`find_wrapped`). ``marks``, if given, is
     :func:`~atoll.disclosure.runs.text_marks` of the text's bytes (the text holding no
     control character), read for its runs."""
+    uuencoded = find_uuencoded(text)
     if text.isascii():
         if marks is None:
             marks = text.encode("ascii").translate(_RUNS)
-        found = find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST))
+        found = find_in_runs(text, marked_runs(marks, b"x" * _SHORTEST)) + uuencoded
         return found + find_wrapped(text, marks) if wrapped else found
-    return find_in_runs(text, long_runs(text))
+    return find_in_runs(text, long_runs(text)) + uuencoded
+
+
+#: a full line of uuencoded data: ``M`` (45 bytes) and sixty characters of its alphabet (the
+#: space to the backquote), as ``uuencode`` and ``binascii.b2a_uu`` write each line but the
+#: last; its spaces and punctuation part it into runs too short for the rules above. Found
+#: from its ``M`` on (a search for a literal, in C), and kept where that starts a line
+_UU_LINE = re.compile(r"M[ -`]{60}\r?$", re.MULTILINE)
+#: full lines in a row before they are a payload: 135 bytes, where base64's rule takes 24
+_UU_LINES = 3
+
+
+def find_uuencoded(text: str) -> list[Finding]:
+    """Each stretch of :data:`_UU_LINES` or more full lines of uuencoded data in ``text``,
+    named with the first line it is on."""
+    lines: list[int] = []
+    after, in_row = -1, 0
+    for m in _UU_LINE.finditer(text):
+        at = m.start()
+        if at and text[at - 1] != "\n":
+            continue
+        in_row = in_row + 1 if at == after else 1
+        after = m.end() + 1
+        if in_row == _UU_LINES:
+            lines.append(text.count("\n", 0, at) + 1 - (_UU_LINES - 1))
+    if not lines:
+        return []
+    return [
+        Finding(check="encoded", detail=f"uuencoded data at line {lines[0]}" + and_more(len(lines)))
+    ]
 
 
 #: marks this long are searched on a thread of their own; a shorter text's search takes
