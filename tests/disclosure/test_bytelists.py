@@ -102,6 +102,13 @@ def test_octal_figures_with_no_escape_are_decoded_and_held() -> None:
     assert list_findings(byte_lists(counts.encode())) == []
 
 
+def test_characters_escaped_as_json_writes_them_are_decoded_and_held() -> None:
+    for text in ["".join(f"\\u{b:04x}" for b in PAYLOAD), " ".join(f"\\U{b:08X}" for b in PAYLOAD)]:
+        found = byte_lists(f'"{text}"'.encode())
+        assert [(f.notation, f.data) for f in found] == [("unicode escape", PAYLOAD)], text
+        assert [f.detail for f in list_findings(found)] == ["unicode escape byte values at line 1"]
+
+
 def test_octal_escapes_and_bit_groups_are_decoded_and_held() -> None:
     octal = "".join(f"\\{b:03o}" for b in PAYLOAD)
     bits = " ".join(f"{b:08b}" for b in PAYLOAD)

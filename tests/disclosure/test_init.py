@@ -184,6 +184,17 @@ def test_records_written_backwards_are_held_whatever_ends_their_lines(
         assert "echo" in _checks(file), repr(end)
 
 
+def test_the_part_of_each_address_before_its_at_is_held_as_the_address(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    mailboxes = "\n".join(r[2].split("@")[0] for r in records[:30]) + "\n"
+    files = check({"users.txt": mailboxes}, log=mailboxes).files
+    if request.node.callspec.params["check"] == "streamed":
+        pytest.skip("a streamed input's addresses are known as written only")
+    for file in files:
+        _assert_echoes_a_record(file, "reproduces a record of input 1 in an identifier")
+
+
 def test_records_spelled_a_character_at_a_time_are_held(
     check: Check, records: list[list[str]]
 ) -> None:

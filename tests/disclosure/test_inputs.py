@@ -462,3 +462,14 @@ def test_whether_a_record_may_echo_is_what_asking_each_cell_gives() -> None:
             ids,
             quasi,
         )
+
+
+def test_an_address_stands_for_its_person_by_its_own_part_only_where_it_is_no_word() -> None:
+    from atoll.disclosure.inputs import mailbox
+
+    assert mailbox("ada.abbott1@example.org") == "ada.abbott1"
+    assert mailbox("hiro_haddad@example.org") == "hiro_haddad"
+    assert mailbox("chiarabaptiste@example.org") == "chiarabaptiste"
+    # a role's address, a short one, and what is no address
+    for token in ["sales@example.org", "admin@example.org", "ab1@example.org", "a@b@c", "x@"]:
+        assert mailbox(token) is None, token

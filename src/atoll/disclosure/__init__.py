@@ -52,6 +52,7 @@ from atoll.disclosure.pngdata import png_contents
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
 from atoll.disclosure.runs import text_marks, word_marks
+from atoll.disclosure.shapes import STRETCH, line_shape, shaped
 from atoll.disclosure.spaced import spelled_out
 from atoll.disclosure.tables import (
     Table,
@@ -103,6 +104,8 @@ class _File:
     findings: list[Finding] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     digits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: the lengths of its head's lines, for a text (:func:`~.shapes.line_shape`)
+    shape: bytes = b""
 
 
 def _read_capped(
@@ -362,6 +365,7 @@ def _check_text(
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
     file.findings += _disguised(pos, text, data, marks, index, "")
+    file.shape = line_shape(text)
     if kind == "svg":
         # its text between tags, as it is drawn, and the whole of it: attribute values and
         # comments are not drawn but travel with the file; character references read
@@ -536,7 +540,37 @@ def check_files(
             file.findings.append(Finding(check="unparsed", detail="a table could not be read"))
         file.findings += find_precision(file.digits, allowed)
     _own_values(files, index, result.own, checks.threshold)
+    try:
+        _rewritten(files, inputs, profiles)
+    except (OSError, ValueError, csv.Error):
+        for file in files:
+            if not file.findings:
+                file.findings.append(
+                    Finding(check="unparsed", detail="the inputs could not be read to compare")
+                )
     return _report(files)
+
+
+def _rewritten(files: list[_File], inputs: list[Path], profiles: list[Profile]) -> None:
+    """Hold each text not held yet that has, line after line, the lengths of an input's
+    records in a row: the records rewritten a character at a time (:mod:`.shapes`)."""
+    open_ = [f for f in files if not f.findings and len(f.shape) >= STRETCH]
+    for number, (path, prof) in enumerate(zip(inputs, profiles, strict=True)):
+        if not open_:
+            return
+        loaded = load(path, prof)
+        if loaded is None:
+            continue  # streamed: its records are not kept to be measured
+        shapes = loaded.shapes(prof.delimiter)
+        for file in list(open_):
+            found = shaped(file.shape, shapes)
+            if found is not None:
+                detail = (
+                    f"lines {found[0]} to {found[1]} have the lengths of records of input "
+                    f"{number + 1} in a row (its records rewritten a character at a time)"
+                )
+                file.findings.append(Finding(check="echo", detail=detail))
+                open_.remove(file)
 
 
 def _own_values(

@@ -2,11 +2,11 @@
 file out in a text that no run-length rule of :mod:`.encoded` catches.
 
 A hex dump with separators (``48 65 6c``, ``48:65:6c``, ``\\x48\\x65``, ``%48%65``, ``0x48,
-0x65``) or a list of decimal byte values (``72,101,108``), or of octal ones with no escape
-(``110 145 154``), spells a payload a value at a time; all are decoded here, so that the
-echo check reads what they spell, and a hex dump is held as contiguous hex is. A list of
-small numbers is also what an honest table holds (ages, counts): a decimal or unescaped
-octal list is held only where its bytes spell text or compressed data.
+0x65``, ``\\u0048\\u0065``) or a list of decimal byte values (``72,101,108``), or of octal
+ones with no escape (``110 145 154``), spells a payload a value at a time; all are decoded
+here, so that the echo check reads what they spell, and a hex dump is held as contiguous hex
+is. A list of small numbers is also what an honest table holds (ages, counts): a decimal or
+unescaped octal list is held only where its bytes spell text or compressed data.
 
 Zero-width, direction, tag and variation-selector characters show nothing and can each
 carry bits between the visible characters of an innocent text: a text holding them is held.
@@ -26,8 +26,8 @@ from atoll.disclosure.report import Finding, and_more
 #: values in a row before a list is a payload (as the contiguous hex rule's 32 bytes)
 SHORTEST = 32
 #: the bytes a list of byte values is written with: figures, hex letters, the prefixes'
-#: ``x``, ``o``, ``\\`` and ``%``, and what separates values
-_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxXoO\\%&# ,;:\t\r\n")
+#: ``x``, ``o``, ``u``, ``\\`` and ``%``, and what separates values
+_LIST_BYTES = frozenset(b"0123456789abcdefABCDEFxXoOuU\\%&# ,;:\t\r\n")
 _MARKS = bytes(120 if b in _LIST_BYTES else 32 for b in range(256))
 #: the fewest bytes of such a list, a figure and a separator per value, looked for by an
 #: automaton: ``bytes.find`` restarts after each near miss, and most of a log's bytes are
@@ -55,6 +55,9 @@ _SEPARATORS_AS_SPACES = bytes.maketrans(b",;:\t\r\n", b"      ")
 _SPLIT = re.compile(rb"[\s,;:]+|(?=\\)|(?=%)|(?=&#)")
 _HEX = re.compile(rb"(?:\\x|0x|0X|%)?([0-9a-fA-F]{2})")
 _OCTAL = re.compile(rb"(?:\\|0[oO])([0-7]{1,3})")
+#: a character escaped as JSON, Python and JavaScript write one (``\\u0050``), where it is a
+#: byte value
+_UNICODE_ESCAPE = re.compile(rb"\\(?:u00|U000000)([0-9a-fA-F]{2})")
 _BINARY = re.compile(rb"[01]{8}")
 _DECIMAL = re.compile(rb"\d{1,3}")
 #: numeric character references, as HTML and XML write a character
@@ -64,6 +67,7 @@ _HEX_REFERENCE = re.compile(rb"&#[xX]([0-9a-fA-F]{1,2})")
 #: spells (escapes and bit groups are no way to write a table's figures)
 _NOTATIONS = {
     "hex": (_HEX, 16),
+    "unicode escape": (_UNICODE_ESCAPE, 16),
     "octal": (_OCTAL, 8),
     "binary": (_BINARY, 2),
     "character reference": (_REFERENCE, 10),

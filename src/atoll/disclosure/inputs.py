@@ -20,6 +20,7 @@ import heapq
 import io
 import itertools
 import operator
+import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +39,7 @@ from atoll.disclosure.echo import (
     written_backwards,
 )
 from atoll.disclosure.precision import significant_digits
+from atoll.disclosure.shapes import record_shapes
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
 from atoll.disclosure.tokens import (
     NUMERIC_START,
@@ -173,6 +175,14 @@ class Loaded:
     _respellings: dict[str, list[str]] = field(default_factory=dict)
     #: the tokens of the universe whose normal form is spelled otherwise
     _abnormal: frozenset[str] = frozenset()
+    _shapes: frozenset[bytes] | None = None
+
+    def shapes(self, delimiter: str | None) -> frozenset[bytes]:
+        """Its records' lengths in runs, as :func:`~atoll.disclosure.shapes.record_shapes`
+        makes them (computed once)."""
+        if self._shapes is None:
+            self._shapes = record_shapes(self.records, delimiter)
+        return self._shapes
 
     def universe(self) -> frozenset[str]:
         """Every token of the file, as written and in the spellings of its normal form
@@ -197,12 +207,17 @@ class Loaded:
                     if n != w:
                         respelled.add(w)
                         self._respellings.setdefault(n, []).append(w)
-            # a value written backwards (``gro.elpmaxe@nosrep``) is another spelling of it
+            # a value written backwards (``gro.elpmaxe@nosrep``) is another spelling of it,
+            # and an address's own part (``ada.abbott1``) another spelling of the address
             for w in words:
                 backwards = written_backwards(w)
                 if backwards is not None and backwards not in every:
                     every.add(backwards)
                     normals[backwards] = normals[w]
+                local = mailbox(w)
+                if local is not None and local not in every:
+                    every.add(local)
+                    normals[local] = normals[w]
             every.discard("")
             normals.pop("", None)
             self._respellings.pop("", None)
@@ -562,6 +577,25 @@ def kept(path: Path) -> bool:
         return False
     with _lock:
         return identity in _loaded
+
+
+#: the shortest part before an address's ``@`` that stands for the address
+MAILBOX_SHORTEST = 5
+#: ... and the shortest of letters only (``sales``, ``admin`` are words before mailboxes)
+MAILBOX_WORD = 8
+_MAILBOX_MARK = re.compile(r"[\d._+-]")
+
+
+def mailbox(token: str) -> str | None:
+    """The part of an address before its ``@``, where it is one person's rather than a
+    word: long enough, and with a figure or a separator in it (``ada.abbott1``) or longer
+    still."""
+    local, at, domain = token.partition("@")
+    if not at or not domain or "@" in domain or len(local) < MAILBOX_SHORTEST:
+        return None
+    if len(local) >= MAILBOX_WORD or _MAILBOX_MARK.search(local):
+        return local
+    return None
 
 
 def keepable(path: Path) -> bool:
