@@ -142,6 +142,28 @@ def test_identifiers_written_together_in_file_names_are_held(
     assert held == [("hold", ["name"])] * len(held)
 
 
+def test_identifiers_written_in_pieces_in_file_names_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """An identifier parted by hyphens, dots or spaces (``P-10004``, ``P.1.0.0.0.4``) is
+    still the record's. (Not where the input is streamed: its values are not known.)"""
+    pieces = [
+        f"{records[4][0][0]}-{records[4][0][1:]}",
+        ".".join(records[5][0]),
+        " ".join(records[6][0]),
+        f"run_{'-'.join(records[7][0])}_out",
+    ]
+    files = check({f"{name}.txt": "1\n" for name in pieces}).files
+    if request.node.callspec.params["check"] == "streamed":
+        pytest.skip("a streamed input's values are not known to be joined")
+    assert [(f.verdict, [x.check for x in f.findings]) for f in files] == [
+        ("hold", ["name"])
+    ] * len(pieces)
+    # a name of words that are no value, parted as these are, is no record's
+    (plain,) = check({"age-group.counts-by.region.csv": "1\n"}).files
+    assert plain.verdict == "pass"
+
+
 def test_identifiers_in_file_names_are_held(check: Check, records: list[list[str]]) -> None:
     outputs = {f"plots/{r[2]}.png": png() for r in records[:3]}
     outputs[f"{records[9][0]}_summary.csv"] = "region,count\nnorth,120\n"

@@ -66,7 +66,7 @@ from atoll.disclosure.tables import (
     small_cells,
     small_groups,
 )
-from atoll.disclosure.tokens import joined_words, name_tokens
+from atoll.disclosure.tokens import joined_words, name_tokens, pieces_joined
 from atoll.models.output_policy import OutputChecks
 
 __all__ = [
@@ -286,6 +286,7 @@ def _check_read(
         if index.universe is not None:
             # and the inputs' values a name writes together with nothing between them
             words += joined_words(candidate.name, index.universe)
+            words += pieces_joined(candidate.name, index.universe)
             words = [w for w in words if w in index.universe]
             if index.normals is not None:
                 # a row's tokens are normal forms: a name's word written backwards, or

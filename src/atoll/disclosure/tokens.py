@@ -129,6 +129,26 @@ def joined_words(name: str, known: Collection[str], shortest: int = 2) -> list[s
     return found
 
 
+#: the most pieces of a name joined back into one value
+PIECES_LONGEST = 32
+_PIECE_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def pieces_joined(name: str, known: Collection[str]) -> list[str]:
+    """The members of ``known`` a file name writes in pieces, with something between each
+    (``P-10042``, ``P.1.0.0.4.2``, ``P 1 0 0 4 2``): each run of two pieces or more of its
+    letters and figures (lower case, its extension left on) joined back together."""
+    pieces = [p for p in _PIECE_SPLIT.split(name.lower()) if p][:PIECES_LONGEST]
+    found: list[str] = []
+    for start in range(len(pieces)):
+        joined = pieces[start]
+        for piece in pieces[start + 1 :]:
+            joined += piece
+            if joined in known:
+                found.append(joined)
+    return found
+
+
 def distinctive(token: str) -> bool:
     """A value that is unlikely to occur in an aggregate by chance: text of four characters or
     more, or a number of six digits or more."""
