@@ -217,6 +217,16 @@ def test_the_part_of_each_address_before_its_at_is_held_as_the_address(
         _assert_echoes_a_record(file, "reproduces a record of input 1 in an identifier")
 
 
+def test_identifiers_a_log_writes_after_a_key_and_a_colon_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    lines = [f"user:{r[0]} region:{r[5]}" for r in records[:15]]
+    lines += [f"{r[7]}:{r[0]}:{r[6]}" for r in records[15:30]]
+    (output, log) = check({"users.txt": "\n".join(lines)}, log="\n".join(lines)).files
+    for file in (output, log):
+        _assert_echoes_a_record(file, "reproduces a record of input 1 in an identifier")
+
+
 def test_records_spelled_a_character_at_a_time_are_held(
     check: Check, records: list[list[str]]
 ) -> None:

@@ -29,6 +29,7 @@ from collections import OrderedDict
 import ahocorasick_rs
 
 from atoll.disclosure.background import Background
+from atoll.disclosure.tokens import TOKEN_PUNCTUATION
 
 #: texts shorter than this are split as before unless the automaton is already built: a
 #: first build costs more than splitting them does
@@ -40,7 +41,7 @@ _KEPT = 4
 
 #: bytes as :func:`~atoll.disclosure.tokens.parts` sees ASCII: letters lower case, its
 #: separators and every ASCII character ``str.split`` splits at made spaces
-_SEPARATORS = set(string.punctuation + "\x1f") - set("@.+-:")
+_SEPARATORS = set(string.punctuation + "\x1f") - set(TOKEN_PUNCTUATION)
 _BLANKS = set(" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")
 _TABLE = bytes(
     32 if chr(c) in _SEPARATORS | _BLANKS else ord(chr(c).lower()) if c < 128 else c

@@ -12,11 +12,16 @@ import re
 import string
 from collections.abc import Collection
 
-#: keeps e-mail addresses, signed and decimal numbers, dates and times in one token; an
-#: underscore parts words (``P10001_Ada_Abbott``), as a space does
-_SPLIT = re.compile(r"(?:[^\w@.+\-:]|_)+")
+#: keeps e-mail addresses, signed and decimal numbers and dates in one token; an underscore
+#: parts words (``P10001_Ada_Abbott``), as a space does, and so does a colon (``id:P10001``,
+#: as logs write a key and its value; a time is then its hours, minutes and seconds)
+_SPLIT = re.compile(r"(?:[^\w@.+\-]|_)+")
 _NAME_SPLIT = re.compile(r"[^A-Za-z0-9@+\-]+")
-_SEPARATORS = str.maketrans({c: " " for c in string.punctuation + "\x1f" if c not in "@.+-:"})
+#: the punctuation a token holds (an address, a number, a date): the rest parts tokens
+TOKEN_PUNCTUATION = "@.+-"
+_SEPARATORS = str.maketrans(
+    {c: " " for c in string.punctuation + "\x1f" if c not in TOKEN_PUNCTUATION}
+)
 #: what a number may start with
 NUMERIC_START = frozenset("0123456789-+.")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
