@@ -14,6 +14,7 @@ Whatever the checks cannot read is held.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import html
@@ -619,6 +620,13 @@ def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
         if fresh:
             # the checks of a job that wrote nothing: what they build of the inputs is kept
             check_files([], fresh, checks)
+            # and what they build only for a job's texts (its records' lengths)
+            with contextlib.suppress(OSError, ValueError, csv.Error):
+                for path in fresh:
+                    prof = profile(path, checks)
+                    loaded = load(path, prof)
+                    if loaded is not None:
+                        loaded.shapes(prof.delimiter)
     return len(fresh)
 
 
