@@ -3,6 +3,8 @@ lines' lengths; tables and logs that share lengths with records by chance are no
 
 from __future__ import annotations
 
+import html
+import json
 import random
 
 import pytest
@@ -52,6 +54,24 @@ def test_records_through_a_cipher_of_the_jobs_own_are_held(
         assert any("the lengths of records of input 1 in a row" in d for d in echoes), echoes
     (log,) = [f for f in files if f.kind == "log"]
     assert "lines 2 to 36 have the lengths" in log.findings[0].detail
+
+
+def test_records_through_a_cipher_inside_a_json_or_an_svg_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    text = rot47("\n".join(",".join(r) for r in records[:40]))
+    outputs = {
+        # one string of many lines: the file itself is one line
+        "out.json": json.dumps({"model": "fit", "notes": text}),
+        # escaped as SVG writes text, which changes the lines' lengths as written
+        "plot.svg": f'<svg xmlns="http://www.w3.org/2000/svg"><desc>{html.escape(text)}</desc></svg>',
+    }
+    files = check(outputs).files
+    if _streamed(request):
+        pytest.skip("a streamed input's records are not measured")
+    for file in files:
+        assert any("of records of input 1 in a row" in f.detail for f in file.findings), file
+    assert "of a text it holds" in files[0].findings[0].detail
 
 
 def test_too_few_records_in_a_row_are_not_held_for_their_lengths(

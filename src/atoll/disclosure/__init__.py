@@ -105,8 +105,9 @@ class _File:
     findings: list[Finding] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     digits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    #: the lengths of its head's lines, for a text (:func:`~.shapes.line_shape`)
-    shape: bytes = b""
+    #: the lengths of its head's lines, for a text (:func:`~.shapes.line_shape`): of its
+    #: text as written, and of the texts it holds (a JSON's strings, an SVG's text unescaped)
+    shapes: list[bytes] = field(default_factory=list)
 
 
 def _read_capped(
@@ -198,6 +199,28 @@ def _json_rows(index: OutputIndex, pos: int, data: Any) -> None:
         walk(data)
     else:
         index.add_text(pos, "object 1", str(data))
+
+
+#: the most of a JSON's strings of many lines whose lines are measured
+_MULTILINE_STRINGS = 16
+
+
+def _multiline_strings(data: Any) -> list[str]:
+    """The strings (values and keys) of a parsed JSON that hold lines enough to be records
+    rewritten (:mod:`.shapes`), up to :data:`_MULTILINE_STRINGS` of them."""
+    found: list[str] = []
+    stack = [data]
+    while stack and len(found) < _MULTILINE_STRINGS:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node.count("\n") >= STRETCH:
+                found.append(node)
+        elif isinstance(node, dict):
+            stack += node.keys()
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    return found
 
 
 def _regressions(text: str, threshold: int, words: set[str] | None = None) -> list[Finding]:
@@ -367,8 +390,9 @@ def _check_text(
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
     file.findings += _disguised(pos, text, data, marks, index, "")
-    file.shape = line_shape(text)
+    file.shapes.append(line_shape(text))
     if kind == "svg":
+        file.shapes.append(line_shape(html.unescape(text)))
         # its text between tags, as it is drawn, and the whole of it: attribute values and
         # comments are not drawn but travel with the file; character references read
         _lines(index, pos, html.unescape(_TAG.sub(" ", text)))
@@ -406,6 +430,7 @@ def _check_text(
             _lines(index, pos, text)
     elif kind == "json":
         data_ = json.loads(text)
+        file.shapes += map(line_shape, _multiline_strings(data_))
         _json_rows(index, pos, data_)
         file.tables += json_tables(data_)
         file.findings += _json_regressions(data_, checks.threshold)
@@ -556,7 +581,7 @@ def check_files(
 def _rewritten(files: list[_File], inputs: list[Path], profiles: list[Profile]) -> None:
     """Hold each text not held yet that has, line after line, the lengths of an input's
     records in a row: the records rewritten a character at a time (:mod:`.shapes`)."""
-    open_ = [f for f in files if not f.findings and len(f.shape) >= STRETCH]
+    open_ = [f for f in files if not f.findings and any(len(s) >= STRETCH for s in f.shapes)]
     for number, (path, prof) in enumerate(zip(inputs, profiles, strict=True)):
         if not open_:
             return
@@ -565,14 +590,18 @@ def _rewritten(files: list[_File], inputs: list[Path], profiles: list[Profile]) 
             continue  # streamed: its records are not kept to be measured
         shapes = loaded.shapes(prof.delimiter)
         for file in list(open_):
-            found = shaped(file.shape, shapes)
-            if found is not None:
+            for which, shape in enumerate(file.shapes):
+                found = shaped(shape, shapes)
+                if found is None:
+                    continue
+                where = "" if which == 0 else " of a text it holds"
                 detail = (
-                    f"lines {found[0]} to {found[1]} have the lengths of records of input "
-                    f"{number + 1} in a row (its records rewritten a character at a time)"
+                    f"lines {found[0]} to {found[1]}{where} have the lengths of records of "
+                    f"input {number + 1} in a row (its records rewritten a character at a time)"
                 )
                 file.findings.append(Finding(check="echo", detail=detail))
                 open_.remove(file)
+                break
 
 
 def _own_values(
