@@ -276,8 +276,10 @@ def test_prepared_inputs_are_not_parsed_again_by_the_checks(
     (loaded,) = [v for k, v in inputs._loaded.items() if k == inputs._identity(dataset)]
     assert loaded._universe is not None
     assert loaded._rarest is not None or loaded._postings is not None
-    # and its records' lengths, which only a job's texts are compared with
+    # and its records' lengths and its identifiers' automaton, which only a job's texts
+    # are searched with
     assert loaded._shapes is not None
+    assert loaded._glued
     out = tmp_path / "summary.json"
     out.write_text('{"n": 5000, "mean": 54.2}\n')
     report = check_files([Candidate(0, "output", "summary.json", out)], [dataset], checks)

@@ -57,9 +57,10 @@ def test_a_search_on_its_own_thread_finds_what_the_search_in_place_finds(
 ) -> None:
     monkeypatch.setattr(matcher, "MIN_TEXT", 0)
     for text in [t for t in texts(50) if t.isascii() and "\r" not in t]:
-        assert matcher.LineSearch(UNIVERSE, text.encode()).result() == line_hits(
-            UNIVERSE, text.encode()
-        )
+        search = matcher.LineSearch(UNIVERSE, text.encode(), len)
+        assert search.result() == line_hits(UNIVERSE, text.encode())
+        # and what it also did, with the text as the automatons read it
+        assert search.also() == len(matcher.padded(text.encode())) == len(text) + 2
 
 
 def test_what_stops_a_search_on_its_own_thread_is_raised_where_its_hits_are_asked_for(
@@ -72,6 +73,8 @@ def test_what_stops_a_search_on_its_own_thread_is_raised_where_its_hits_are_aske
 
     monkeypatch.setattr(matcher, "MIN_TEXT", 0)
     monkeypatch.setattr(matcher, "_automaton", broken)
-    search = matcher.LineSearch(UNIVERSE, b"north 120\n")
+    search = matcher.LineSearch(UNIVERSE, b"north 120\n", len)
     with pytest.raises(MemoryError, match="no room"):
         search.result()
+    with pytest.raises(MemoryError, match="no room"):
+        search.also()

@@ -38,6 +38,7 @@ from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
 from atoll.disclosure.encoded import compressed, find_encoded, find_wrapped, wrapped_search
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
+from atoll.disclosure.glued import Glued, GluedHit
 from atoll.disclosure.inputs import (
     GroupSpec,
     Profile,
@@ -48,7 +49,7 @@ from atoll.disclosure.inputs import (
     profile,
     scan,
 )
-from atoll.disclosure.matcher import LineSearch
+from atoll.disclosure.matcher import LineSearch, padded
 from atoll.disclosure.pngdata import png_contents
 from atoll.disclosure.precision import allowed_digits, digits_by_line, find_precision
 from atoll.disclosure.report import CheckReport, FileReport, Finding
@@ -108,6 +109,8 @@ class _File:
     #: the lengths of its head's lines, for a text (:func:`~.shapes.line_shape`): of its
     #: text as written, and of the texts it holds (a JSON's strings, an SVG's text unescaped)
     shapes: list[bytes] = field(default_factory=list)
+    #: identifiers found joined to other text (:mod:`.glued`): input, line, value
+    glued: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 def _read_capped(
@@ -273,7 +276,7 @@ def _read_output(
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
     name = candidate.name if candidate.kind == "output" else ""
     declared = declared_type(name)
-    searches: list[LineSearch | None] = []
+    searches: list[LineSearch[list[GluedHit]] | None] = []
 
     def start(whole: bytes) -> None:
         searches.append(index.search_lines(whole))
@@ -299,7 +302,7 @@ def _check_read(
     allowed: int,
     file: _File,
     data: bytes | None,
-    search: LineSearch | None,
+    search: LineSearch[list[GluedHit]] | None,
 ) -> _File:
     """Phase one for a file, once read: what needs no inputs, and its rows indexed."""
     name = candidate.name if candidate.kind == "output" else ""
@@ -342,10 +345,28 @@ def _check_read(
     wrapped = wrapped_search(marks) if marks is not None and text.isascii() else None
     file.findings += find_encoded(text, marks, wrapped=wrapped is None)
     try:
-        return _check_text(pos, kind, text, data, marks, checks, index, allowed, file, search)
+        _check_text(pos, kind, text, data, marks, checks, index, allowed, file, search)
     finally:
         if wrapped is not None and marks is not None:
             file.findings += find_wrapped(text, marks, wrapped)
+    # asked for last: the line search that made them has ended by now
+    file.glued = _glued(data, search, index)
+    return file
+
+
+def _glued(
+    data: bytes, search: LineSearch[list[GluedHit]] | None, index: OutputIndex
+) -> list[tuple[int, int, str]]:
+    """The inputs' identifiers a text writes joined to other text (:mod:`.glued`): found
+    by its line search, or searched for here where it had none."""
+    if search is not None:
+        hits = search.also()
+    elif index.glued is not None:
+        hits = index.glued.find(padded(data))
+    else:
+        return []
+    # a hit's place in the padded text is one on from its place in the text
+    return [(number, data.count(b"\n", 0, at - 1) + 1, value) for number, at, value in hits]
 
 
 def _disguised(
@@ -385,7 +406,7 @@ def _check_text(
     index: OutputIndex,
     allowed: int,
     file: _File,
-    search: LineSearch | None,
+    search: LineSearch[list[GluedHit]] | None,
 ) -> _File:
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
@@ -502,7 +523,7 @@ def _echo_findings(file: _File, pos: int, echoes: list[Echo], index: OutputIndex
             detail = f"the file's name reproduces a record of input {number + 1} {how}"
             file.findings.append(Finding(check="name", detail=detail))
             continue
-        more = f" (and {len(places) - 1} more)" if len(places) > 1 else ""
+        more = _more(len(places))
         file.findings.append(
             Finding(
                 check="echo",
@@ -529,6 +550,7 @@ def check_files(
     known = _universe(inputs, profiles)
     if known is not None:
         index.universe, index.normals, index.respelled, index.abnormal = known
+    index.glued = _finders(inputs, profiles)
     files: list[_File] = []
     for pos, candidate in enumerate(candidates):
         try:
@@ -568,6 +590,7 @@ def check_files(
         file.findings += find_precision(file.digits, allowed)
     _own_values(files, index, result.own, checks.threshold)
     try:
+        _joined_identifiers(files, inputs, profiles, checks.threshold)
         _rewritten(files, inputs, profiles)
     except (OSError, ValueError, csv.Error):
         for file in files:
@@ -576,6 +599,51 @@ def check_files(
                     Finding(check="unparsed", detail="the inputs could not be read to compare")
                 )
     return _report(files)
+
+
+def _finders(inputs: list[Path], profiles: list[Profile]) -> Glued | None:
+    """The finders of the identifiers of the inputs kept parsed, joined to other text; None
+    where no input is kept parsed (or one cannot be profiled)."""
+    if len(profiles) != len(inputs):
+        return None
+    finders = []
+    for number, (path, prof) in enumerate(zip(inputs, profiles, strict=True)):
+        try:
+            loaded = load(path, prof)
+        except (OSError, ValueError, csv.Error):
+            continue  # the scan says so, and holds every file
+        if loaded is not None and prof.columns.identifiers:
+            finders.append((number, loaded.glued(prof.columns.identifiers)))
+    return Glued(finders) if finders else None
+
+
+def _more(count: int) -> str:
+    """What a place named in an echo is followed by, as :func:`_echo_findings` writes it."""
+    return f" (and {count - 1} more)" if count > 1 else ""
+
+
+def _joined_identifiers(
+    files: list[_File], inputs: list[Path], profiles: list[Profile], threshold: int
+) -> None:
+    """Hold each file not held yet that writes an identifier of an input joined to other
+    text (:mod:`.glued`), where the value is one of fewer than ``threshold`` records'."""
+    for file in files:
+        if file.findings or not file.glued:
+            continue
+        lines: dict[int, list[int]] = {}
+        for number, line, value in file.glued:
+            loaded = load(inputs[number], profiles[number])
+            if loaded is not None and len(loaded.holding({value})) < threshold:
+                lines.setdefault(number, []).append(line)
+        for number, found in sorted(lines.items()):
+            places = sorted(set(found))
+            file.findings.append(
+                Finding(
+                    check="echo",
+                    detail=f"line {places[0]}{_more(len(places))} holds an identifier of "
+                    f"input {number + 1} joined to other text",
+                )
+            )
 
 
 def _rewritten(files: list[_File], inputs: list[Path], profiles: list[Profile]) -> None:
@@ -649,13 +717,15 @@ def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
         if fresh:
             # the checks of a job that wrote nothing: what they build of the inputs is kept
             check_files([], fresh, checks)
-            # and what they build only for a job's texts (its records' lengths)
+            # and what they build only for a job's texts (its records' lengths, its
+            # identifiers' automaton)
             with contextlib.suppress(OSError, ValueError, csv.Error):
                 for path in fresh:
                     prof = profile(path, checks)
                     loaded = load(path, prof)
                     if loaded is not None:
                         loaded.shapes(prof.delimiter)
+                        loaded.glued(prof.columns.identifiers)
     return len(fresh)
 
 

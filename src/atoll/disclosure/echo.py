@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from itertools import compress, count, repeat
 
 from atoll.disclosure import matcher
+from atoll.disclosure.glued import Glued, GluedHit, nothing
 from atoll.disclosure.matcher import LineSearch, line_hits
 from atoll.disclosure.tokens import NUMERIC_START as _NUMERIC_START
 from atoll.disclosure.tokens import normal, parts, parts_by, spellings, tokens
@@ -139,6 +140,9 @@ class OutputIndex:
     #: the tokens of :attr:`universe` not normal as written (``42.0``, ``North``), where
     #: known: a row that holds none of them is its own normal forms
     abnormal: frozenset[str] | None = None
+    #: the identifiers of the inputs kept parsed, looked for where joined to other text
+    #: (:mod:`.glued`), as a text's line search reads it
+    glued: Glued | None = None
     #: tokens added, and tokens of file names added, whose spellings are not made yet
     _unspelled: set[str] = field(default_factory=set, repr=False)
     _unspelled_names: set[str] = field(default_factory=set, repr=False)
@@ -348,16 +352,20 @@ class OutputIndex:
             return self.normals
         return {t: normal(t) for t in words}
 
-    def search_lines(self, data: bytes) -> LineSearch | None:
+    def search_lines(self, data: bytes) -> LineSearch[list[GluedHit]] | None:
         """Start the search :meth:`add_lines` makes of ``data`` (the bytes of the text it
         will be given) on a thread of its own, where the text is long enough to be searched
         by the automaton; None where it is not."""
         if self.universe is None or len(data) < matcher.MIN_TEXT or not data.isascii():
             return None
-        return LineSearch(self.universe, data)
+        return LineSearch(self.universe, data, self.glued.find if self.glued else nothing)
 
     def add_lines(
-        self, file: int, text: str, label: str = "line", search: LineSearch | None = None
+        self,
+        file: int,
+        text: str,
+        label: str = "line",
+        search: LineSearch[list[GluedHit]] | None = None,
     ) -> None:
         """Index each line of ``text`` as a row (``line N``, or as ``label`` says). With the
         inputs' tokens known and only ``\\n`` ending lines, the whole text is searched at

@@ -20,7 +20,6 @@ import heapq
 import io
 import itertools
 import operator
-import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -38,12 +37,14 @@ from atoll.disclosure.echo import (
     match,
     written_backwards,
 )
+from atoll.disclosure.glued import GluedFinder
 from atoll.disclosure.precision import significant_digits
 from atoll.disclosure.shapes import record_shapes
 from atoll.disclosure.tables import Groups, Table, column_key, is_number, sum_like, summarised
 from atoll.disclosure.tokens import (
     NUMERIC_START,
     distinctive,
+    mailbox,
     normal,
     parts,
     parts_by,
@@ -176,6 +177,14 @@ class Loaded:
     #: the tokens of the universe whose normal form is spelled otherwise
     _abnormal: frozenset[str] = frozenset()
     _shapes: frozenset[bytes] | None = None
+    _glued: dict[frozenset[int], GluedFinder] = field(default_factory=dict)
+
+    def glued(self, columns: frozenset[int]) -> GluedFinder:
+        """The finder of these (identifier) columns' values where joined to other text
+        (built once)."""
+        if columns not in self._glued:
+            self._glued[columns] = GluedFinder(self.identifying(columns))
+        return self._glued[columns]
 
     def shapes(self, delimiter: str | None) -> frozenset[bytes]:
         """Its records' lengths in runs, as :func:`~atoll.disclosure.shapes.record_shapes`
@@ -577,25 +586,6 @@ def kept(path: Path) -> bool:
         return False
     with _lock:
         return identity in _loaded
-
-
-#: the shortest part before an address's ``@`` that stands for the address
-MAILBOX_SHORTEST = 5
-#: ... and the shortest of letters only (``sales``, ``admin`` are words before mailboxes)
-MAILBOX_WORD = 8
-_MAILBOX_MARK = re.compile(r"[\d._+-]")
-
-
-def mailbox(token: str) -> str | None:
-    """The part of an address before its ``@``, where it is one person's rather than a
-    word: long enough, and with a figure or a separator in it (``ada.abbott1``) or longer
-    still."""
-    local, at, domain = token.partition("@")
-    if not at or not domain or "@" in domain or len(local) < MAILBOX_SHORTEST:
-        return None
-    if len(local) >= MAILBOX_WORD or _MAILBOX_MARK.search(local):
-        return local
-    return None
 
 
 def keepable(path: Path) -> bool:

@@ -25,11 +25,15 @@ import operator
 import string
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import ahocorasick_rs
 
 from atoll.disclosure.background import Background
 from atoll.disclosure.tokens import TOKEN_PUNCTUATION
+
+T = TypeVar("T")
 
 #: texts shorter than this are split as before unless the automaton is already built: a
 #: first build costs more than splitting them does
@@ -59,13 +63,21 @@ class _Automaton:
             matchkind=ahocorasick_rs.MatchKind.Standard,
         )
 
-    def matches(self, text: bytes) -> list[tuple[int, int, int]]:
+    def matches(self, text: bytes, padded_text: bytes | None = None) -> list[tuple[int, int, int]]:
         """(token, start, end) of each token in an ASCII ``text``: the pad makes a token at
         either end of the text lie between two spaces, and a match at [start, end) of the
         padded text is the token at [start, end - 2) of ``text``; overlapping, as two
-        neighbours share the space between them."""
-        padded = b"".join((b" ", text, b" ")).translate(_TABLE)
-        return self.search.find_matches_as_indexes(padded, overlapping=True)
+        neighbours share the space between them. ``padded_text``, if given, is
+        :func:`padded` of ``text``."""
+        if padded_text is None:
+            padded_text = padded(text)
+        return self.search.find_matches_as_indexes(padded_text, overlapping=True)
+
+
+def padded(text: bytes) -> bytes:
+    """``text`` as the automatons read it: a space before and after, ASCII letters lower
+    case, separators and blanks spaces (each byte where it was, one on)."""
+    return b"".join((b" ", text, b" ")).translate(_TABLE)
 
 
 #: where a match starts
@@ -93,15 +105,17 @@ def _automaton(tokens: frozenset[str], size: int) -> _Automaton | None:
     return found
 
 
-def line_hits(tokens: frozenset[str], text: bytes) -> dict[int, set[str]] | None:
+def line_hits(
+    tokens: frozenset[str], text: bytes, padded_text: bytes | None = None
+) -> dict[int, set[str]] | None:
     """Per line (numbered from 1) of an ASCII ``text`` whose lines end only in ``\\n``, the
     members of ``tokens`` among its tokens as :func:`~atoll.disclosure.tokens.parts` splits
     them; None where no automaton is built for ``tokens`` and the text is too short to
-    build one for."""
+    build one for. ``padded_text``, if given, is :func:`padded` of ``text``."""
     automaton = _automaton(tokens, len(text))
     if automaton is None:
         return None
-    matches = automaton.matches(text)
+    matches = automaton.matches(text, padded_text)
     found: dict[int, set[str]] = {}
     words = automaton.tokens
     line, last = 1, 0
@@ -143,9 +157,26 @@ class LineFinder:
         return lines
 
 
-class LineSearch(Background[dict[int, set[str]] | None]):
-    """:func:`line_hits` of a text, run on a thread of its own from the moment it is made;
-    :meth:`result` waits for it (and raises what it raised)."""
+def _search(
+    tokens: frozenset[str], text: bytes, also: Callable[[bytes], T]
+) -> tuple[dict[int, set[str]] | None, T]:
+    both = padded(text)
+    return line_hits(tokens, text, both), also(both)
 
-    def __init__(self, tokens: frozenset[str], text: bytes) -> None:
-        super().__init__(line_hits, tokens, text, name="atoll-line-hits")
+
+class LineSearch(Generic[T]):
+    """:func:`line_hits` of a text, and ``also`` of the text as :func:`padded` makes it
+    (another automaton's search, over the same bytes), run on a thread of its own from the
+    moment it is made; :meth:`result` and :meth:`also` wait for it (and raise what it
+    raised)."""
+
+    def __init__(self, tokens: frozenset[str], text: bytes, also: Callable[[bytes], T]) -> None:
+        self._search: Background[tuple[dict[int, set[str]] | None, T]] = Background(
+            _search, tokens, text, also, name="atoll-line-hits"
+        )
+
+    def result(self) -> dict[int, set[str]] | None:
+        return self._search.result()[0]
+
+    def also(self) -> T:
+        return self._search.result()[1]

@@ -161,3 +161,22 @@ def distinctive(token: str) -> bool:
     if digits == len(token.lstrip("-+").replace(".", "")):
         return digits >= 6
     return len(token) >= 4
+
+
+#: the shortest part before an address's ``@`` that stands for the address
+MAILBOX_SHORTEST = 5
+#: ... and the shortest of letters only (``sales``, ``admin`` are words before mailboxes)
+MAILBOX_WORD = 8
+_MAILBOX_MARK = re.compile(r"[\d._+-]")
+
+
+def mailbox(token: str) -> str | None:
+    """The part of an address before its ``@``, where it is one person's rather than a
+    word: long enough, and with a figure or a separator in it (``ada.abbott1``) or longer
+    still."""
+    local, at, domain = token.partition("@")
+    if not at or not domain or "@" in domain or len(local) < MAILBOX_SHORTEST:
+        return None
+    if len(local) >= MAILBOX_WORD or _MAILBOX_MARK.search(local):
+        return local
+    return None
