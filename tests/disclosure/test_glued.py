@@ -19,6 +19,8 @@ def test_identifiers_joined_to_other_text_are_held(
 ) -> None:
     lines = [
         f"ID-{records[0][0]}",
+        # a name of several words, run together
+        f"{records[6][1].replace(' ', '')}-north",
         f"{records[1][0]}-{records[1][5]}",
         f"{records[2][0]}.csv written",
         f"sent to {records[3][0]}@queue",
@@ -48,7 +50,9 @@ def test_values_inside_words_and_values_many_records_share_are_not_held(
     shared = sum(r[1].startswith(first + " ") for r in records)
     assert shared >= 10
     common = "\n".join(f"{first}-north" for _ in range(3))
-    for text in (inside, common):
+    # one word of a name of several (the other checks want the whole name too)
+    surname = "\n".join(f"{r[1].split()[1]}-plot" for r in records[:5])
+    for text in (inside, common, surname):
         (file,) = check({"out.txt": text + "\n"}).files
         assert not any("joined to other text" in f.detail for f in file.findings), text
 

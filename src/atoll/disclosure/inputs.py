@@ -180,10 +180,21 @@ class Loaded:
     _glued: dict[frozenset[int], GluedFinder] = field(default_factory=dict)
 
     def glued(self, columns: frozenset[int]) -> GluedFinder:
-        """The finder of these (identifier) columns' values where joined to other text
-        (built once)."""
+        """The finder of these (identifier) columns' whole values where joined to other text
+        (built once): a value of one token, or one of several words run together; not one
+        word of several (a surname alone is no record's identifier to the other checks
+        either)."""
         if columns not in self._glued:
-            self._glued[columns] = GluedFinder(self.identifying(columns))
+            whole: set[str] = set()
+            for c in columns:
+                for record in self.records:
+                    if c < len(record):
+                        words = parts(record[c])
+                        if len(words) == 1:
+                            whole.add(words[0])
+                        else:
+                            whole.update(joined(words))
+            self._glued[columns] = GluedFinder(whole)
         return self._glued[columns]
 
     def shapes(self, delimiter: str | None) -> frozenset[bytes]:
