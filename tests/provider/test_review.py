@@ -362,6 +362,22 @@ def test_a_job_s_inputs_are_parsed_for_its_checks_while_it_runs(provider: Runnin
     assert info.status == JobStatus.FINISHED
 
 
+def test_a_closed_node_leaves_no_thread_preparing_checks(tmp_path: Path) -> None:
+    """The thread that parses a job's inputs for its checks ends with its node: it held the
+    node (every one a process ever ran) for as long as the process lived."""
+    import threading
+
+    def preparers() -> int:
+        return sum(t.name == "atoll-prepare-checks" for t in threading.enumerate())
+
+    before = preparers()
+    with running_provider(tmp_path / "home") as p:
+        info = run(p, dataset(p), "print('done')\n")
+        assert info.status == JobStatus.FINISHED
+        assert preparers() == before + 1
+    assert preparers() == before
+
+
 def test_a_job_s_files_are_checked_once_as_soon_as_they_are_kept(
     provider: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,9 @@ HEADER_BYTES = 64 * 1024
 #: recently read
 SETTLED_BYTES = 1 << 20
 _CHUNK = 1 << 16
+#: how long closing waits for the inputs being prepared to be done (a large dataset takes
+#: seconds: its thread, a daemon, then ends with the process)
+CLOSE_WAIT = 1.0
 
 
 def kind_of(entry: ResultFile) -> Literal["output", "log"]:
@@ -156,9 +159,11 @@ class OutputReview:
         #: itself, or a URL or S3 file's cached copy (the node sets that)
         self.local_copy: Callable[[str, str], Path] = lambda location, _sha: Path(location)
         #: jobs that started, whose inputs are parsed for their checks while they run
-        self._to_prepare: queue.SimpleQueue[JobInfo] = queue.SimpleQueue()
+        #: jobs whose inputs are to be prepared; None: the preparer ends
+        self._to_prepare: queue.SimpleQueue[JobInfo | None] = queue.SimpleQueue()
         self._preparer: threading.Thread | None = None
         self._preparer_lock = threading.Lock()
+        self._closed = False
         # a job's review once nothing in it awaits a decision: no file's state can move
         # again, so its watchers' many status reads need not read it from the store each
         self._settled: SizedLRU[str, tuple[JobReview, dict[int, FileState]]] = SizedLRU(
@@ -201,8 +206,10 @@ class OutputReview:
         """Have the inputs of a job that started parsed for its checks while it runs, on a
         thread of the review's own, one job after another (jobs on one dataset find it kept
         after the first): its checks, once it ends, then find them ready."""
-        self._to_prepare.put(info)
         with self._preparer_lock:
+            if self._closed:
+                return
+            self._to_prepare.put(info)
             if self._preparer is None:
                 self._preparer = threading.Thread(
                     target=self._prepare_all, name="atoll-prepare-checks", daemon=True
@@ -212,6 +219,8 @@ class OutputReview:
     def _prepare_all(self) -> None:
         while True:
             info = self._to_prepare.get()
+            if info is None:
+                return
             try:
                 self.prepare(info)
             except Exception as exc:
@@ -264,6 +273,15 @@ class OutputReview:
         return None if made.policy.mode == "off" else (_files_key(results), made)
 
     def close(self) -> None:
+        # the preparer ends after the job it prepares, if any (it held the node's review,
+        # and with it the node, for as long as its process lived)
+        with self._preparer_lock:
+            self._closed = True
+            preparer, self._preparer = self._preparer, None
+            if preparer is not None:
+                self._to_prepare.put(None)
+        if preparer is not None:
+            preparer.join(CLOSE_WAIT)
         self._early.close()
         self.checker.close()
 
