@@ -8,6 +8,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -242,6 +243,33 @@ def test_outputs_stay_mounted_until_release(jobs: Jobs) -> None:
     assert not os.path.ismount(spec.outputs_dir)
     assert list(spec.outputs_dir.iterdir()) == []  # the data lived on the tmpfs only
     assert not any(d.exists() for d in cgroup_dirs)
+
+
+def test_a_closed_executor_leaves_no_thread_behind(
+    sandbox: SandboxExecutor, tmp_path: Path
+) -> None:
+    import threading
+
+    from tests.engine.conftest import PYTHON
+    from tests.engine.executor_conformance import ExecutorConformance
+
+    def spawners() -> int:
+        return sum(t.name.startswith("atoll-sandbox") for t in threading.enumerate())
+
+    before = spawners()
+    executor = SandboxExecutor(cgroup_name=f"atoll-test-{os.getpid()}-closed")
+    executor.check()
+    spec = ExecutorConformance().spec(tmp_path, Runtime(PYTHON), "print('ok')")
+    execution = executor.start(spec, lambda _: None)
+    assert execution.wait().exit_code == 0
+    execution.release()
+    assert spawners() == before + 1
+    executor.recover()
+    executor.close()
+    deadline = time.monotonic() + 10
+    while spawners() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert spawners() == before
 
 
 def test_check_runs_the_probe_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -502,7 +502,12 @@ class SandboxExecutor:
 
     def close(self) -> None:
         """Remove this executor's parent cgroups and staging directory once no job is left in
-        them."""
+        them, and end the thread its jobs were forked from (a job forked from it dies with
+        it: closed once its jobs are stopped)."""
+        with self._spawner_lock:
+            spawner, self._spawner = self._spawner, None
+        if spawner is not None:
+            spawner.shutdown(wait=False)
         if self._cgroups is not None:
             self._cgroups.remove_parent()
         with contextlib.suppress(OSError):
