@@ -3,9 +3,9 @@
 Much of what the scheduler spends on a job's task goes to the message that brings it: a
 graph it unpacks on a thread of its own, one per message (a third of its time under load,
 when every job was sent alone). So one thread at a time sends, and the jobs submitted
-meanwhile wait for it and go out together, in one graph. Under load a graph goes out at most
-every ``GATHER`` seconds, and the jobs of that moment share it; a job that comes alone, a
-moment after the last graph, is sent at once.
+meanwhile wait for it and go out together, in one graph. A graph goes out at most every
+``GATHER`` seconds, and the jobs of that moment share it: under load, a few a graph; a job
+that comes alone, longer than that after the last graph, is sent at once.
 """
 
 from __future__ import annotations
