@@ -41,6 +41,7 @@ from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.glued import Glued, GluedHit
 from atoll.disclosure.inputs import (
     GroupSpec,
+    Loaded,
     Profile,
     group_spec,
     keepable,
@@ -627,12 +628,15 @@ def _joined_identifiers(
 ) -> None:
     """Hold each file not held yet that writes an identifier of an input joined to other
     text (:mod:`.glued`), where the value is one of fewer than ``threshold`` records'."""
+    kept: dict[int, Loaded | None] = {}
     for file in files:
         if file.findings or not file.glued:
             continue
         lines: dict[int, list[int]] = {}
         for number, line, value in file.glued:
-            loaded = load(inputs[number], profiles[number])
+            if number not in kept:
+                kept[number] = load(inputs[number], profiles[number])
+            loaded = kept[number]
             if loaded is not None and len(loaded.holding({value})) < threshold:
                 lines.setdefault(number, []).append(line)
         for number, found in sorted(lines.items()):
@@ -716,16 +720,15 @@ def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
     with preparing([path for path in inputs if keepable(path)]) as fresh:
         if fresh:
             # the checks of a job that wrote nothing: what they build of the inputs is kept
+            # (its identifiers' automaton among it)
             check_files([], fresh, checks)
-            # and what they build only for a job's texts (its records' lengths, its
-            # identifiers' automaton)
+            # and what they build only once a job's text is measured: its records' lengths
             with contextlib.suppress(OSError, ValueError, csv.Error):
                 for path in fresh:
                     prof = profile(path, checks)
                     loaded = load(path, prof)
                     if loaded is not None:
                         loaded.shapes(prof.delimiter)
-                        loaded.glued(prof.columns.identifiers)
     return len(fresh)
 
 

@@ -186,14 +186,11 @@ class Loaded:
         either)."""
         if columns not in self._glued:
             whole: set[str] = set()
-            for c in columns:
-                for record in self.records:
-                    if c < len(record):
-                        words = parts(record[c])
-                        if len(words) == 1:
-                            whole.add(words[0])
-                        else:
-                            whole.update(joined(words))
+            for _, words in _cells_words(self.records, columns):
+                if len(words) == 1:
+                    whole.add(words[0])
+                else:
+                    whole.update(joined(words))
             self._glued[columns] = GluedFinder(whole)
         return self._glued[columns]
 
@@ -565,18 +562,26 @@ def joined(words: list[str]) -> list[str]:
     return [j.join(words) for j in _JOINERS] if len(words) > 1 else []
 
 
+def _cells_words(
+    records: list[list[str]], columns: frozenset[int]
+) -> Iterator[tuple[int, list[str]]]:
+    """Each record's number and the words of its cell, for each of ``columns`` it has."""
+    for c in columns:
+        for i, record in enumerate(records):
+            if c < len(record):
+                yield i, parts(record[c])
+
+
 def _with_joined(
     records: list[list[str]], sets: list[frozenset[str]], columns: frozenset[int]
 ) -> list[frozenset[str]]:
     """Each record's tokens, with its identifier values of several words also run together
     (an identifier written so is still the record's)."""
     out = list(sets)
-    for c in columns:
-        for i, record in enumerate(records):
-            if c < len(record):
-                extra = joined(parts(record[c]))
-                if extra:
-                    out[i] = out[i].union(extra)
+    for i, words in _cells_words(records, columns):
+        extra = joined(words)
+        if extra:
+            out[i] = out[i].union(extra)
     return out
 
 

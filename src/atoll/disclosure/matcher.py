@@ -63,15 +63,12 @@ class _Automaton:
             matchkind=ahocorasick_rs.MatchKind.Standard,
         )
 
-    def matches(self, text: bytes, padded_text: bytes | None = None) -> list[tuple[int, int, int]]:
-        """(token, start, end) of each token in an ASCII ``text``: the pad makes a token at
-        either end of the text lie between two spaces, and a match at [start, end) of the
-        padded text is the token at [start, end - 2) of ``text``; overlapping, as two
-        neighbours share the space between them. ``padded_text``, if given, is
-        :func:`padded` of ``text``."""
-        if padded_text is None:
-            padded_text = padded(text)
-        return self.search.find_matches_as_indexes(padded_text, overlapping=True)
+    def matches(self, text_padded: bytes) -> list[tuple[int, int, int]]:
+        """(token, start, end) of each token in an ASCII text, given as :func:`padded` makes
+        it: the pad makes a token at either end of the text lie between two spaces, and a
+        match at [start, end) of the padded text is the token at [start, end - 2) of the
+        text; overlapping, as two neighbours share the space between them."""
+        return self.search.find_matches_as_indexes(text_padded, overlapping=True)
 
 
 def padded(text: bytes) -> bytes:
@@ -115,7 +112,7 @@ def line_hits(
     automaton = _automaton(tokens, len(text))
     if automaton is None:
         return None
-    matches = automaton.matches(text, padded_text)
+    matches = automaton.matches(padded(text) if padded_text is None else padded_text)
     found: dict[int, set[str]] = {}
     words = automaton.tokens
     line, last = 1, 0
@@ -147,7 +144,7 @@ class LineFinder:
         lines: list[tuple[int, int]] = []
         last = -1
         # a token found at ``at`` is on the line ``text[at]`` is on
-        for at in sorted({m[1] for m in self._automaton.matches(text)}):
+        for at in sorted({m[1] for m in self._automaton.matches(padded(text))}):
             if at < last:
                 continue  # on the line just taken
             begin = text.rfind(b"\n", 0, at) + 1

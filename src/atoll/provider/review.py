@@ -158,8 +158,8 @@ class OutputReview:
         #: where a dataset file's bytes are on this host (location, sha256): the file
         #: itself, or a URL or S3 file's cached copy (the node sets that)
         self.local_copy: Callable[[str, str], Path] = lambda location, _sha: Path(location)
-        #: jobs that started, whose inputs are parsed for their checks while they run
-        #: jobs whose inputs are to be prepared; None: the preparer ends
+        #: jobs that started, whose inputs are parsed for their checks while they run; None:
+        #: the preparer ends
         self._to_prepare: queue.SimpleQueue[JobInfo | None] = queue.SimpleQueue()
         self._preparer: threading.Thread | None = None
         self._preparer_lock = threading.Lock()
