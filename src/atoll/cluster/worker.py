@@ -32,6 +32,7 @@ worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -102,6 +103,9 @@ class _Job:
     #: set once the job's sandbox (and directory of this worker's own) is gone
     freed: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called (under ``lock``) once ``freed`` is set: wakes a direct release's answer on the
+    #: worker's event loop, with no thread of its own waiting for it
+    on_freed: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
         with self.lock:
@@ -255,6 +259,8 @@ class AtollWorkerPlugin(WorkerPlugin):
             with job.lock:
                 job.freed.set()
                 answered = job.answered
+                for wake in job.on_freed:
+                    wake()
             # an operator that released the job straight here hears of it in the answer
             self._post(execution_id, to_operator=not answered, released=True)
         return "done"
@@ -304,10 +310,21 @@ class AtollWorkerPlugin(WorkerPlugin):
             job = self._jobs.get(task_key(str(execution_id)))
         if job is None or not job.ended:
             return {"released": False}
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:
+            # a loop that gave up waiting may be gone by now
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(woken.set)
+
         with job.lock:
             job.answered = True
+            job.on_freed.append(wake)
         job.released.set()
-        freed = await asyncio.to_thread(job.freed.wait, RELEASE_WAIT)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), RELEASE_WAIT)
+        freed = job.freed.is_set()
         if not freed:
             with job.lock:
                 # freed since the wait ended, or not: where not, the operator is told so and
