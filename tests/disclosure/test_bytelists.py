@@ -157,3 +157,30 @@ def test_a_long_stretch_of_other_values_is_held_unread(monkeypatch: pytest.Monke
         "unparsed",
         "a list of byte values too long to read at line 2",
     )
+
+
+def test_byte_values_written_down_a_column_of_figures_are_decoded_and_held() -> None:
+    # an index and a value per line (a plot's points, a loop that prints both): no list read
+    # in order spells anything, the second column does
+    for sep in [",", " ", "\t"]:
+        text = "\n".join(f"{i}{sep}{b}" for i, b in enumerate(PAYLOAD * 2))
+        found = byte_lists(f"x{sep}y\n{text}\n".encode())
+        assert (2, "decimal", PAYLOAD * 2) in [(f.line, f.notation, f.data) for f in found]
+        assert "decimal byte values spelling text at line 2" in [
+            f.detail for f in list_findings(found)
+        ]
+    # three columns, the payload in the middle one
+    text = "\n".join(f"{i},{b},{i % 3}" for i, b in enumerate(PAYLOAD))
+    assert PAYLOAD in [f.data for f in byte_lists(text.encode())]
+
+
+def test_columns_of_figures_that_spell_nothing_are_not_held() -> None:
+    counts = "\n".join(f"{i},{(i * 37) % 251},{i % 7}" for i in range(400))
+    assert list_findings(byte_lists(counts.encode())) == []
+
+
+def test_letters_of_other_scripts_that_look_latin_are_read_as_latin() -> None:
+    # Cyrillic Er and a, Greek Omicron
+    assert without_marks("\u0420100\u043001 \u039fK") == "P100a01 OK"
+    # a text of another script stays what it is where nothing in it looks Latin
+    assert without_marks("\u65e5\u672c") is None

@@ -262,6 +262,52 @@ def test_records_decorated_restyled_or_referenced_character_by_character_are_hel
     assert "encoded" in _checks(files[2])
 
 
+def test_records_in_lookalike_letters_of_other_scripts_are_held(
+    check: Check, records: list[list[str]]
+) -> None:
+    # Cyrillic Er for P, Cyrillic a and o for a and o: each value is another word as written
+    look = str.maketrans({"P": "\u0420", "a": "\u0430", "o": "\u043e"})
+    text = "\n".join(",".join(r).translate(look) for r in records[:30])
+    (file,) = check({"people.txt": text}).files
+    assert file.verdict == "hold"
+    assert any(
+        f.check == "echo" and "the text in plain letters" in f.detail for f in file.findings
+    ), file.findings
+
+
+def test_the_input_written_down_a_column_a_value_a_row_is_held(
+    check: Check, dataset: Path, request: pytest.FixtureRequest
+) -> None:
+    data = dataset.read_bytes()[:2500]
+    text = data.decode()
+    outputs = {
+        # a plot's points: an index and a byte value a row
+        "points.csv": "x,y\n" + "".join(f"{i},{b}\n" for i, b in enumerate(data)),
+        # a label beside each value: the rows are not lines of figures only
+        "labelled.csv": "label,value\n" + "".join(f"p{i},{b}\n" for i, b in enumerate(data)),
+        # a character a row
+        "chars.csv": "i,c\n" + "".join(f"{i},{c}\n" for i, c in enumerate(text) if c not in ",\n"),
+    }
+    log = "".join(f"{i} {b}\n" for i, b in enumerate(data))
+    files = check(outputs, log=log).files
+    for file in files[:2]:
+        assert file.verdict == "hold"
+        assert any("spelling text down column 2 from row 2" in f.detail for f in file.findings)
+    assert "encoded" in _checks(files[3])
+    if request.node.callspec.params["check"] == "streamed":
+        return  # a streamed input's identifiers are known only as tokens
+    # the records a character a row run together: their identifiers are found inside
+    assert any("joined to other text" in f.detail for f in files[2].findings), files[2]
+
+
+def test_columns_of_small_numbers_and_single_letters_are_not_held(check: Check) -> None:
+    rows = "".join(
+        f"{REGIONS[i % 4]},{'FM'[i % 2]},{20 + i % 7},{12 + (i * 5) % 40}\n" for i in range(80)
+    )
+    (file,) = check({"by_group.csv": "region,sex,age,count\n" + rows}).files
+    assert file.verdict == "pass", file.findings
+
+
 def test_the_input_as_byte_values_is_held_and_read_for_records(check: Check, dataset: Path) -> None:
     data = dataset.read_bytes()[:3000]
     files = check(
@@ -443,7 +489,7 @@ def test_records_disguised_in_a_png_s_text_chunks_are_held(
     places = [[f.detail for f in file.findings if f.check == "echo"] for file in files]
     named = [
         "the png's text: line 1, spelled out",
-        "the png's text: the text without its combining marks, line 1",
+        "the png's text: the text in plain letters, line 1",
         "the png's text: the byte values at line 1",
     ]
     for found, place in zip(places, named, strict=True):

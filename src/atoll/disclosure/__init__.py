@@ -35,6 +35,7 @@ from atoll.disclosure.bytelists import (
     without_marks,
 )
 from atoll.disclosure.candidate import Candidate
+from atoll.disclosure.columns import column_texts
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
 from atoll.disclosure.encoded import compressed, find_encoded, find_wrapped, wrapped_search
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
@@ -351,7 +352,7 @@ def _check_read(
         if wrapped is not None and marks is not None:
             file.findings += find_wrapped(text, marks, wrapped)
     # asked for last: the line search that made them has ended by now
-    file.glued = _glued(data, search, index)
+    file.glued += _glued(data, search, index)
     return file
 
 
@@ -371,17 +372,26 @@ def _glued(
 
 
 def _disguised(
-    pos: int, text: str, data: bytes, marks: bytes | None, index: OutputIndex, where: str
+    pos: int,
+    text: str,
+    data: bytes,
+    marks: bytes | None,
+    index: OutputIndex,
+    where: str,
+    glued: list[tuple[int, int, str]] | None = None,
 ) -> list[Finding]:
     """What a text (``data``, its bytes, with their ``marks`` if made) holds disguised:
-    invisible characters are held; the text without its combining marks, what byte values
-    written one at a time spell and what is spelled a character at a time are indexed as its
-    lines are, to be compared with the inputs. ``where``: the text's place in its file, for
-    the places named (empty for a whole file)."""
+    invisible characters are held; the text in plain letters (no combining marks, no
+    lookalikes of other scripts), what byte values written one at a time spell and what is
+    spelled a character at a time are indexed as its lines are, to be compared with the
+    inputs. ``where``: the text's place in its file, for
+    the places named (empty for a whole file); ``glued``, if given, gets the identifiers
+    that what is spelled a character at a time writes joined to other text (records spelled
+    one after another run together)."""
     findings = find_invisible(text)
     bare = without_marks(text)
     if bare is not None:
-        index.add_lines(pos, bare, f"{where}the text without its combining marks, line")
+        index.add_lines(pos, bare, f"{where}the text in plain letters, line")
     lists = byte_lists(data)
     findings += list_findings(lists)
     for listed in lists:
@@ -394,6 +404,9 @@ def _disguised(
             findings.append(Finding(check="unparsed", detail=detail))
         else:
             index.add_text(pos, f"{where}line {line}, spelled out", spelled)
+            if glued is not None and index.glued is not None and spelled.isascii():
+                hits = index.glued.find(padded(spelled.encode("ascii")))
+                glued += [(number, line, value) for number, _, value in hits]
     return findings
 
 
@@ -411,7 +424,7 @@ def _check_text(
 ) -> _File:
     """Phase one for a text of an allowed type: what needs no inputs, and its rows
     indexed."""
-    file.findings += _disguised(pos, text, data, marks, index, "")
+    file.findings += _disguised(pos, text, data, marks, index, "", file.glued)
     file.shapes.append(line_shape(text))
     if kind == "svg":
         file.shapes.append(line_shape(html.unescape(text)))
@@ -464,7 +477,30 @@ def _check_text(
         if kind == "md" and "&" in text:
             # markdown shows character references as the characters they name
             index.add_lines(pos, html.unescape(text), "the markdown as shown, line")
+    _down_columns(pos, file, index)
     return file
+
+
+def _down_columns(pos: int, file: _File, index: OutputIndex) -> None:
+    """What the file's tables spell down their columns (:mod:`.columns`): indexed as lines
+    are, its identifiers run together looked for, and byte values that spell text or
+    compressed data held."""
+    for table in file.tables:
+        for found in column_texts(table):
+            place = f"column {found.column} from {table.places[found.row]}"
+            if found.notation == "decimal":
+                fmt = compressed(found.data)
+                what = f"{fmt} data" if fmt is not None else "text"
+                if fmt is not None or spells_text(found.data):
+                    detail = f"decimal byte values spelling {what} down {place}"
+                    file.findings.append(Finding(check="encoded", detail=detail))
+            text = found.data.decode("utf-8", "replace")
+            index.add_lines(pos, text, f"what {place} spells, line")
+            if index.glued is not None and text.isascii():
+                # the row the run starts on, as a line of the file (its header the first)
+                line = found.row + 2
+                hits = index.glued.find(padded(found.data))
+                file.glued += [(number, line, value) for number, _, value in hits]
 
 
 class _Inputs(NamedTuple):

@@ -14,8 +14,12 @@ carry bits between the visible characters of an innocent text: a text holding th
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import unicodedata
+from collections.abc import Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 import ahocorasick_rs
@@ -40,11 +44,14 @@ MAX_STRETCH = 256 * 1024
 _BYTE_VALUES = {
     f"{n:0{width}d}".encode(): n for n in range(256) for width in (1, 2, 3) if n < 10**width
 }
+_BYTE_TEXTS = {k.decode(): v for k, v in _BYTE_VALUES.items()}
 #: each way a byte value is written in octal figures with no escape (``7``, ``07``,
 #: ``007``) and its value
 _OCTAL_VALUES = {
     f"{n:0{width}o}".encode(): n for n in range(256) for width in (1, 2, 3) if n < 8**width
 }
+#: the most columns a stretch of figures is read down
+_WIDEST = 16
 #: the most words of a table of whole numbers that is not one list read word by word
 MAX_WORDS = 1 << 20
 #: what :func:`byte_lists` calls a stretch too long to read
@@ -160,6 +167,47 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
     line = data.count(b"\n", 0, start) + 1
     # each word's value looked up, in C, rather than parsed
     values = list(map(_BYTE_VALUES.get, words))
+    return _down_lines(stretch, values, line) + _in_order(stretch, words, values, line)
+
+
+def _down_lines(stretch: bytes, values: list[int | None], line: int) -> list[ByteList]:
+    """The byte values a stretch of lines of as many figures each (``index,value``, a
+    plot's points) writes down one of its columns, where they spell text or compressed
+    data: each line then holds one value of the payload, and no list read in order spells
+    it. A stretch whose lines are not as wide as each other has columns only in name, and
+    what they read spells nothing."""
+    rows = stretch.rstrip(_LIST_SEPARATORS).count(b"\n") + 1
+    if rows < SHORTEST or len(values) % rows:
+        return []
+    width = len(values) // rows
+    if not 2 <= width <= _WIDEST:
+        return []
+    found: list[ByteList] = []
+    for j in range(width):
+        column = values[j::width]
+        for begin, end in present_runs(column):
+            spelled = bytes(column[begin:end])  # type: ignore[arg-type]
+            if spells_text(spelled) or compressed(spelled) is not None:
+                found.append(ByteList(line, "decimal", spelled))
+    return found
+
+
+_PRESENT_RUN = re.compile(rb"\x01{%d,}" % SHORTEST)
+
+
+def present_runs(values: Sequence[object]) -> list[tuple[int, int]]:
+    """The (start, end) of each run of :data:`SHORTEST` items or more of ``values`` with no
+    None among them: found in C, as most runs of a table's column are short."""
+    if len(values) - values.count(None) < SHORTEST:
+        return []
+    present = bytes(map(operator.is_not, values, repeat(None)))
+    return [m.span() for m in _PRESENT_RUN.finditer(present)]
+
+
+def _in_order(
+    stretch: bytes, words: list[bytes], values: list[int | None], line: int
+) -> list[ByteList]:
+    """The decimal and bit-group lists of a stretch read word after word."""
     if None not in values:
         one = bytes(values)  # type: ignore[arg-type]
         if len(one) < SHORTEST:
@@ -194,6 +242,11 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
                 found.append(ByteList(line, "binary", bytes(bits_run)))
             bits_run = []
     return found
+
+
+def decimal_value(word: str) -> int | None:
+    """The byte value ``word`` writes in decimal figures (``7``, ``07``, ``007``), if any."""
+    return _BYTE_TEXTS.get(word)
 
 
 def _octal_list(words: list[bytes], line: int) -> list[ByteList]:
@@ -285,12 +338,33 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
 
 def without_marks(text: str) -> str | None:
     """``text`` in its compatibility form (fullwidth and styled letters as plain ones), with
-    every combining mark taken off the letters it decorates (``P̲1̲0̲`` is ``P10``), where
-    that changes it: a mark after each character breaks every token apart."""
+    every combining mark taken off the letters it decorates (``P̲1̲0̲`` is ``P10``) and every
+    letter of another script that looks like a Latin letter or a figure read as that one
+    (a Cyrillic Er, U+0420, for a ``P``), where that changes it: a mark after each character
+    breaks every token apart, and one lookalike in a value makes it another word."""
     if text.isascii():
         return None
     bare = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    if not bare.isascii():
+        bare = bare.translate(_lookalikes())
     return None if bare == text else bare
+
+
+@functools.cache
+def _lookalikes() -> dict[int, str]:
+    """Each character Unicode lists as confusable with an ASCII letter or figure, and that
+    one (made once, when a text first needs it: the list is large)."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    table: dict[int, str] = {}
+    for char, glyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        plain = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii()]
+        plain = [c for c in plain if c.isalnum()]
+        if plain:
+            table[ord(char)] = plain[0]
+    return table
 
 
 def find_invisible(text: str) -> list[Finding]:

@@ -8,7 +8,11 @@ letter, of :data:`SHORTEST` characters or more, with none of the joining charact
 them), which a text is searched with as the line search reads it (lower case, separators as
 spaces: :func:`~atoll.disclosure.matcher.padded`). A value found with a joining character on
 one side, and on the other a joining character or a separator, is the identifier joined to
-other text; a value found inside a longer word (``step10042``) is not.
+other text. A value found inside a longer word (``stepP10042x``, identifiers run together,
+``P10042P10043``) is that too where the value could hardly be part of another word by
+chance: figures and letters mixed, a letter that no hex digit is (hashes and ids are full
+of hex), :data:`INSIDE_SHORTEST` characters or more; other values inside a word
+(``step10042``, ``anna`` in ``savannah``) are not.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ _BOUNDS = frozenset(GLUE + b" ")
 _SPACE = ord(" ")
 #: the shortest value looked for
 SHORTEST = 4
+#: the shortest value found inside a longer word
+INSIDE_SHORTEST = 6
+_NOT_HEX_LETTERS = frozenset("ghijklmnopqrstuvwxyz")
 #: the most values found in one text that are kept
 MAX_FOUND = 1000
 #: an identifier found joined to other text: the input's number, where it starts in the
@@ -49,6 +56,7 @@ class GluedFinder:
             and any(c.isalpha() for c in v)
             and not any(ord(c) in _BOUNDS for c in v)
         )
+        self._inside = [_distinctive(v) for v in self.values]
         # a table per byte over a few thousand values: the quickest scan (about half a
         # millisecond a megabyte), built once per version of the input
         self._search = ahocorasick_rs.BytesAhoCorasick(
@@ -64,11 +72,23 @@ class GluedFinder:
         for value, start, end in self._search.find_matches_as_indexes(padded, overlapping=True):
             # the pad puts a byte before and after every value found
             before, after = padded[start - 1], padded[end]
-            if before in _BOUNDS and after in _BOUNDS and (before != _SPACE or after != _SPACE):
+            bounded = before in _BOUNDS and after in _BOUNDS
+            if (bounded and (before != _SPACE or after != _SPACE)) or (
+                not bounded and self._inside[value]
+            ):
                 found.append((start, self.values[value]))
                 if len(found) >= MAX_FOUND:
                     break
         return found
+
+
+def _distinctive(value: str) -> bool:
+    """Whether a value found inside a longer word is the value: see the module's text."""
+    return (
+        len(value) >= INSIDE_SHORTEST
+        and any(c.isdigit() for c in value)
+        and not _NOT_HEX_LETTERS.isdisjoint(value)
+    )
 
 
 class Glued:
