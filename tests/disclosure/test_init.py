@@ -643,6 +643,15 @@ def test_a_count_printed_to_the_log_with_a_small_cell_is_held(check: Check) -> N
     assert [f.detail for f in file.findings] == ["1 counts under 10: line 3 column 2"]
 
 
+def test_a_count_printed_to_the_log_as_csv_with_a_small_cell_is_held(check: Check) -> None:
+    small = "loaded 400 records, 9 columns\nregion,sex,count\nnorth,F,52\nnorth,M,3\n"
+    large = "region,sex,count\nnorth,F,52\nnorth,M,48\n"
+    (held,) = check({}, log=small).files
+    assert [f.detail for f in held.findings] == ["1 counts under 10: line 4 column 3"]
+    (text, log) = check({"by_group.txt": large}, log=large).files
+    assert (text.verdict, log.verdict) == ("pass", "pass"), (text, log)
+
+
 def test_a_file_is_read_whole_within_the_cap_and_only_hashed_over_it(tmp_path: Path) -> None:
     import hashlib
 

@@ -9,6 +9,7 @@ from atoll.disclosure.tables import (
     Table,
     all_numbers,
     classify,
+    delimited_tables_in,
     dominance,
     is_count_name,
     is_number,
@@ -195,9 +196,30 @@ def test_tables_printed_in_a_log_are_read() -> None:
     )
 
 
+def _every_line(text: str) -> list[Table]:
+    """The tables :func:`printed_tables` finds, found by trying every line."""
+    lines = text.splitlines()
+    return printed_tables_in(lines, None) + delimited_tables_in(lines, None)
+
+
+def test_tables_printed_as_csv_in_a_log_are_read() -> None:
+    text = (
+        "loaded 5000 records, 8 columns\nstep 1, 3\n"
+        "by region\nregion,sex,count\nnorth,F,120\nsouth,M,3\ndone\n"
+        "region\tn\neast\t4\n,count\n0,44\n"
+    )
+    tsv, csv_, indexed = printed_tables(text)
+    assert csv_.header == ["region", "sex", "count"] and csv_.places == ["line 5", "line 6"]
+    assert small_cells(classify(csv_, set()), 10)[0].detail == "1 counts under 10: line 6 column 3"
+    assert small_cells(classify(tsv, set()), 10)[0].detail == "1 counts under 10: line 9 column 2"
+    assert indexed.header == ["", "count"] and indexed.rows == [["0", "44"]]
+    # a log's message that names a count among other words, and rows of figures, head none
+    assert printed_tables("n, 4\n1, 2\n3, 4\n") == []
+
+
 def test_only_the_lines_that_can_start_a_table_are_tried_and_nothing_is_missed() -> None:
     for text in texts(300):
-        assert printed_tables(text) == printed_tables_in(text.splitlines(), None), text
+        assert printed_tables(text) == _every_line(text), text
 
 
 def test_a_column_is_all_numbers_as_each_of_its_cells_is() -> None:
@@ -394,7 +416,7 @@ def test_the_lines_a_printed_table_is_looked_for_at_are_enough() -> None:
     for _ in range(3000):
         text = "\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))
         text += rng.choice(["", "\n"])
-        assert printed_tables(text) == printed_tables_in(text.splitlines(), None), text
+        assert printed_tables(text) == _every_line(text), text
 
 
 def test_each_table_start_is_given_where_its_line_starts() -> None:

@@ -127,6 +127,10 @@ def numbers(cells: Sequence[str]) -> list[float] | None:
     return list(map(float, stripped))
 
 
+#: the longest column name of a table a text prints as CSV
+_LONGEST_NAME = 64
+
+
 def _is_int(cell: str) -> bool:
     return is_number(cell) and float(cell).is_integer()
 
@@ -265,10 +269,53 @@ def printed_tables(
     if starts == []:
         return []
     if starts is None or not offsets:
-        return printed_tables_in(text.splitlines(), starts)
+        lines: Sequence[str] = text.splitlines()
+        return printed_tables_in(lines, starts) + delimited_tables_in(lines, starts)
     # only newlines end lines: the few lines a table is looked for in are cut out of the
     # text where asked, not the whole text split into a string per line
-    return printed_tables_in(_Lines(text, offsets), _may_start(text, starts, offsets))
+    lines = _Lines(text, offsets)
+    return printed_tables_in(lines, _may_start(text, starts, offsets)) + delimited_tables_in(
+        lines, starts
+    )
+
+
+def delimited_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
+    """Tables a text prints as CSV (``print(df.to_csv())``, a count written out row by row;
+    tab-separated ones are read as aligned text is, by :func:`printed_tables_in`), tried at
+    the lines ``starts`` names (all of them where None): a header with a count column (named
+    as one, and no more than a name) followed by rows of as many fields, the count a whole
+    number in each. A line that only names a count among other words (a log's ``loaded 5000
+    records, 8 columns``), or that holds a number, is no such header."""
+    tables: list[Table] = []
+    taken = -1
+    for i in range(len(lines)) if starts is None else starts:
+        if i <= taken:
+            continue
+        line = lines[i]
+        if "," not in line:
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        counted = [k for k, f in enumerate(fields) if column_key(f) in _COUNT_WORDS]
+        if (
+            len(fields) < 2
+            or not counted
+            or max(map(len, fields)) > _LONGEST_NAME
+            or any(map(is_number, fields))  # a row, not a header
+        ):
+            continue
+        rows, places = [], []
+        j = i + 1
+        while j < len(lines):
+            row = lines[j].split(",")
+            if len(row) != len(fields) or not _is_int(row[counted[0]]):
+                break
+            rows.append(row)
+            places.append(f"line {j + 1}")
+            j += 1
+        if rows:
+            tables.append(Table(fields, rows, places))
+            taken = j - 1
+    return tables
 
 
 def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[int]:
