@@ -292,7 +292,10 @@ def delimited_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[
         if i <= taken:
             continue
         line = lines[i]
-        if "," not in line:
+        # a header's fields are names of a word or two: a log's message, words parted by
+        # spaces with a comma here and there, is passed over at once
+        commas = line.count(",")
+        if not commas or line.count(" ") > 2 * commas:
             continue
         fields = [f.strip() for f in line.split(",")]
         counted = [k for k, f in enumerate(fields) if column_key(f) in _COUNT_WORDS]
