@@ -316,6 +316,10 @@ def _check_read(
             # and the inputs' values a name writes together with nothing between them
             words += joined_words(candidate.name, index.universe)
             words += pieces_joined(candidate.name, index.universe)
+            if index.glued is not None:
+                # and those it writes joined to other text or inside a longer word
+                hits = index.glued.find(padded(candidate.name.encode("utf-8")))
+                words += [value for _, _, value in hits]
             words = [w for w in words if w in index.universe]
             if index.normals is not None:
                 # a row's tokens are normal forms: a name's word written backwards, or
