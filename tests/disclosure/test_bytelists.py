@@ -7,6 +7,7 @@ import gzip
 import pytest
 
 from atoll.disclosure.bytelists import (
+    DOWN,
     SHORTEST,
     byte_lists,
     find_invisible,
@@ -159,19 +160,31 @@ def test_a_long_stretch_of_other_values_is_held_unread(monkeypatch: pytest.Monke
     )
 
 
-def test_byte_values_written_down_a_column_of_figures_are_decoded_and_held() -> None:
+def test_byte_values_written_down_a_column_of_figures_are_decoded() -> None:
     # an index and a value per line (a plot's points, a loop that prints both): no list read
-    # in order spells anything, the second column does
+    # in order spells anything, the second column does; it is read (for the echo check to
+    # compare with the inputs), and held only where it is compressed data
     for sep in [",", " ", "\t"]:
         text = "\n".join(f"{i}{sep}{b}" for i, b in enumerate(PAYLOAD * 2))
         found = byte_lists(f"x{sep}y\n{text}\n".encode())
-        assert (2, "decimal", PAYLOAD * 2) in [(f.line, f.notation, f.data) for f in found]
-        assert "decimal byte values spelling text at line 2" in [
-            f.detail for f in list_findings(found)
-        ]
+        assert (2, DOWN, PAYLOAD * 2) in [(f.line, f.notation, f.data) for f in found]
+        assert list_findings(found) == []
     # three columns, the payload in the middle one
     text = "\n".join(f"{i},{b},{i % 3}" for i, b in enumerate(PAYLOAD))
     assert PAYLOAD in [f.data for f in byte_lists(text.encode())]
+    packed = gzip.compress(PAYLOAD * 4)
+    text = "\n".join(f"{i} {b}" for i, b in enumerate(packed))
+    assert [f.detail for f in list_findings(byte_lists(text.encode()))] == [
+        "decimal down a column byte values holding gzip data at line 1"
+    ]
+
+
+def test_a_long_grouped_count_whose_counts_read_as_text_is_not_held() -> None:
+    # counts between 32 and 126 spell "text" when read as bytes: a table's column of them
+    # is no payload
+    counts = "\n".join(f"{18 + i},{40 + (i * 37) % 81}" for i in range(70))
+    found = byte_lists(f"age,count\n{counts}\n".encode())
+    assert list_findings(found) == []
 
 
 def test_columns_of_figures_that_spell_nothing_are_not_held() -> None:
@@ -184,3 +197,12 @@ def test_letters_of_other_scripts_that_look_latin_are_read_as_latin() -> None:
     assert without_marks("\u0420100\u043001 \u039fK") == "P100a01 OK"
     # a text of another script stays what it is where nothing in it looks Latin
     assert without_marks("\u65e5\u672c") is None
+
+
+def test_byte_values_wrapped_into_lines_of_as_many_are_still_read_in_order() -> None:
+    # a list of the payload's values, sixteen to a line: a table in shape, with no index
+    values = list((PAYLOAD * 2)[:128])  # eight full lines
+    text = "\n".join(",".join(map(str, values[i : i + 16])) for i in range(0, len(values), 16))
+    assert [f.detail for f in list_findings(byte_lists(text.encode()))] == [
+        "decimal byte values spelling text at line 1"
+    ]

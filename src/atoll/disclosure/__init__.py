@@ -487,17 +487,21 @@ def _check_text(
 
 def _down_columns(pos: int, file: _File, index: OutputIndex) -> None:
     """What the file's tables spell down their columns (:mod:`.columns`): indexed as lines
-    are, its identifiers run together looked for, and byte values that spell text or
-    compressed data held."""
+    are, its identifiers run together looked for, and byte values that are compressed data
+    held."""
     for table in file.tables:
         for found in column_texts(table):
             place = f"column {found.column} from {table.places[found.row]}"
             if found.notation == "decimal":
+                # a long grouped table's counts between 32 and 126 read as text too: what
+                # a column spells is compared with the inputs, and held only where it is
+                # compressed data
                 fmt = compressed(found.data)
-                what = f"{fmt} data" if fmt is not None else "text"
-                if fmt is not None or spells_text(found.data):
-                    detail = f"decimal byte values spelling {what} down {place}"
+                if fmt is not None:
+                    detail = f"decimal byte values holding {fmt} data down {place}"
                     file.findings.append(Finding(check="encoded", detail=detail))
+                elif not spells_text(found.data):
+                    continue
             text = found.data.decode("utf-8", "replace")
             index.add_lines(pos, text, f"what {place} spells, line")
             if index.glued is not None and text.isascii():

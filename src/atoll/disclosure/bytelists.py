@@ -56,6 +56,10 @@ _WIDEST = 16
 MAX_WORDS = 1 << 20
 #: what :func:`byte_lists` calls a stretch too long to read
 UNREAD = "unread"
+#: what it calls decimal values read down a column of lines of figures
+DOWN = "decimal down a column"
+#: and those read in order, row after row, in a table with an index
+TABLE = "decimal in an indexed table"
 _LIST_SEPARATORS = b" ,;:\t\r\n"
 _FIGURES_AND_SEPARATORS = b"0123456789" + _LIST_SEPARATORS
 _SEPARATORS_AS_SPACES = bytes.maketrans(b",;:\t\r\n", b"      ")
@@ -167,7 +171,34 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
     line = data.count(b"\n", 0, start) + 1
     # each word's value looked up, in C, rather than parsed
     values = list(map(_BYTE_VALUES.get, words))
-    return _down_lines(stretch, values, line) + _in_order(stretch, words, values, line)
+    in_order = _in_order(stretch, words, values, line)
+    if _indexed(stretch, values):
+        # an index beside values (``age,count``): in order, the two interleave, and a long
+        # table's counts between 32 and 126 with ages between them read as text; the values
+        # alone are read down their column
+        in_order = [f._replace(notation=TABLE) if f.notation == "decimal" else f for f in in_order]
+    return _down_lines(stretch, values, line) + in_order
+
+
+def _width(stretch: bytes, values: list[int | None]) -> int:
+    """How many figures each line of a stretch of lines of figures holds, where each holds
+    as many (a table), from two to :data:`_WIDEST`; 0 where it is no such table."""
+    rows = stretch.rstrip(_LIST_SEPARATORS).count(b"\n") + 1
+    if rows < SHORTEST or len(values) % rows:
+        return 0
+    width = len(values) // rows
+    return width if 2 <= width <= _WIDEST else 0
+
+
+def _indexed(stretch: bytes, values: list[int | None]) -> bool:
+    """Whether a stretch of lines of figures is a table with a column that counts up or
+    down by a step (an index, an age, a histogram's bins)."""
+    width = _width(stretch, values)
+    for j in range(width):
+        column = values[j::width]
+        if None not in column and len(set(map(operator.sub, column[1:], column[:-1]))) == 1:
+            return column[1] != column[0]
+    return False
 
 
 def _down_lines(stretch: bytes, values: list[int | None], line: int) -> list[ByteList]:
@@ -175,12 +206,11 @@ def _down_lines(stretch: bytes, values: list[int | None], line: int) -> list[Byt
     plot's points) writes down one of its columns, where they spell text or compressed
     data: each line then holds one value of the payload, and no list read in order spells
     it. A stretch whose lines are not as wide as each other has columns only in name, and
-    what they read spells nothing."""
-    rows = stretch.rstrip(_LIST_SEPARATORS).count(b"\n") + 1
-    if rows < SHORTEST or len(values) % rows:
-        return []
-    width = len(values) // rows
-    if not 2 <= width <= _WIDEST:
+    what they read spells nothing. (A column of counts between 32 and 126, as a long
+    grouped table has, reads as text too: what such a column spells is compared with the
+    inputs, as a line is, but held only where it is compressed data.)"""
+    width = _width(stretch, values)
+    if not width:
         return []
     found: list[ByteList] = []
     for j in range(width):
@@ -188,7 +218,7 @@ def _down_lines(stretch: bytes, values: list[int | None], line: int) -> list[Byt
         for begin, end in present_runs(column):
             spelled = bytes(column[begin:end])  # type: ignore[arg-type]
             if spells_text(spelled) or compressed(spelled) is not None:
-                found.append(ByteList(line, "decimal", spelled))
+                found.append(ByteList(line, DOWN, spelled))
     return found
 
 
@@ -303,7 +333,8 @@ def spells_text(data: bytes) -> bool:
 
 def list_findings(lists: list[ByteList]) -> list[Finding]:
     """What the lists found are held for: a hex dump always (as contiguous hex is); a
-    decimal list where its bytes spell text or compressed data."""
+    decimal list where its bytes spell text or compressed data (read down a column, only
+    compressed data)."""
     kinds: dict[str, list[int]] = {}
     unread = [found.line for found in lists if found.notation == UNREAD]
     for found in lists:
@@ -312,6 +343,8 @@ def list_findings(lists: list[ByteList]) -> list[Finding]:
         fmt = compressed(found.data)
         if fmt is not None:
             kind = f"{found.notation} byte values holding {fmt} data"
+        elif found.notation in (DOWN, TABLE):
+            continue  # a column of counts may read as text: the echo check reads it
         elif found.notation != "decimal":
             kind = f"{found.notation} byte values"
         elif spells_text(found.data):

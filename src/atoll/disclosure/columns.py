@@ -3,8 +3,9 @@
 (:mod:`.bytelists`), but each line holds one value only, and no line read alone spells
 anything. Each column is read from top to bottom: its runs of byte values (decimal, as a
 list on one line is read) and of single characters are joined into the text they spell,
-which the echo check then compares with the inputs; byte values that spell text or
-compressed data are held, as a list on one line is."""
+which the echo check then compares with the inputs; byte values that are compressed data
+are held. (Not those that merely spell text, as a list on one line is: a long grouped
+table's counts, each between 32 and 126, spell text too.)"""
 
 from __future__ import annotations
 
