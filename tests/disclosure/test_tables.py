@@ -437,3 +437,12 @@ def test_each_table_start_is_given_where_its_line_starts() -> None:
         assert sorted(offsets) == (starts or []), text
         for line, at in offsets.items():
             assert at == sum(len(x) + 1 for x in lines[:line]), text
+
+
+def test_a_correlation_matrix_is_of_the_whole_data_not_of_groups() -> None:
+    text = "var,age,income\nage,1.0,0.11\nincome,0.11,1.0\n"
+    matrix = _table(text, {"age", "income"})
+    assert matrix.stats == [] and small_groups(matrix, 10, None) == []
+    # a table of the same columns whose rows are groups is a table of statistics
+    groups = _table("region,age,income\nnorth,41.2,50100\nsouth,39.9,48800\n", {"age", "income"})
+    assert groups.stats == [1, 2] and small_groups(groups, 10, None)

@@ -553,6 +553,11 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
         table.crosstab = True
         table.labels = [j for j in range(width) if not numeric[j]]
         return table
+    if _variables_matrix(table, names, numeric):
+        # a correlation or covariance matrix: its figures are of the whole data, no group's
+        table.labels = [0]
+        table.stats = []
+        return table
     leading = True
     for j, name in enumerate(names):
         if j == table.counts or j in table.stats:
@@ -566,6 +571,20 @@ def classify(table: Table, input_numeric: set[str]) -> Table:
             table.stats.append(j)
     table.stats.sort()
     return table
+
+
+def _variables_matrix(table: Table, names: list[str], numeric: list[bool]) -> bool:
+    """Whether a table is a square matrix of variables (a correlation or covariance matrix):
+    its rows are named, in its first column, as its other columns are, each a number."""
+    others = names[1:]
+    return (
+        len(others) >= 2
+        and not numeric[0]
+        and all(numeric[1:])
+        and table.counts is None
+        and len(table.rows) == len(others)
+        and sorted(map(column_key, table.cells(0))) == sorted(others)
+    )
 
 
 def column_key(name: str) -> str:
