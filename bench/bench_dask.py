@@ -20,7 +20,6 @@ Needs root and bubblewrap, like the sandbox.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import subprocess
@@ -29,20 +28,16 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_jobs import one_job
-from subprocess_node import atoll_serve, pct
+from bench_jobs import trivial_job_consumer
+from subprocess_node import pct
 
 from atoll.cluster.certs import issue, security
 from atoll.cluster.executor import DaskExecutor
 from atoll.engine.executor import Execution, ExecutionSpec, Executor, Limits, Runtime
 from atoll.engine.sandbox import SandboxExecutor
-from atoll.models.ddo import ComputePolicy, Metadata
-from atoll.sdk import ProviderClient
-from atoll.signing import Key
 
 LIMITS = Limits(memory_bytes=64 * 1024**2, pids=16, wall_seconds=60, output_bytes=1024**2)
 
@@ -79,39 +74,17 @@ def run_one(executor: Executor, root: Path) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-@contextlib.contextmanager
-def provider(home: Path, **env: str) -> Iterator[Callable[[], float]]:
-    """An ``atoll serve`` with a dataset and a consumer whose agreement covers every job;
-    yields what times one job of that consumer, end to end, in seconds."""
-    with atoll_serve(home, **env) as (url, _server, data_root):
-        data = data_root / "data.csv"
-        data.write_text("a\n1\n")
-        publisher = ProviderClient(url, Key.load(home / "key"))
-        did = publisher.publish(
-            Metadata(name="bench", type="dataset"),
-            [str(data)],
-            ComputePolicy(allowRawAlgorithm=True, maxJobs=100_000),
-        ).id
-        consumer = ProviderClient(url, Key.generate())
-        consumer.faucet()
-        agreement = consumer.order(did)
-        yield lambda: one_job(consumer, did, agreement)
-
-
 def through_providers(base: Path, address: str, certs: Path, jobs: int) -> None:
     """Trivial jobs end to end on a provider running them here and one sending them to the
     cluster, in turn (see the module's text)."""
     with (
-        provider(base / "provider-local") as local_job,
-        provider(
+        trivial_job_consumer(base / "provider-local") as local_job,
+        trivial_job_consumer(
             base / "provider-dask",
             ATOLL_CLUSTER_SCHEDULER=address,
             ATOLL_CLUSTER_CERTS_DIR=str(certs),
         ) as dask_job,
     ):
-        for _ in range(5):  # warm both
-            local_job()
-            dask_job()
         local_ms, dask_ms = [], []
         for _ in range(jobs):
             local_ms.append(local_job() * 1000)

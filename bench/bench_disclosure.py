@@ -98,28 +98,10 @@ def aggregate_csv(data: Path) -> bytes:
 def trivial_jobs(home: Path) -> Iterator[Callable[[int], list[float]]]:
     """A real node, and a function that runs so many trivial jobs on it, one at a time, and
     returns their end-to-end times (as ``bench_jobs.py`` measures them)."""
-    from bench_jobs import one_job
-    from subprocess_node import atoll_serve
+    from bench_jobs import trivial_job_consumer
 
-    from atoll.models.ddo import ComputePolicy, Metadata
-    from atoll.sdk import ProviderClient
-    from atoll.signing import Key
-
-    with atoll_serve(home) as (url, _server, root):
-        data = root / "data.csv"
-        data.write_text("a\n1\n")
-        publisher = ProviderClient(url, Key.load(home / "key"))
-        did = publisher.publish(
-            Metadata(name="bench", type="dataset"),
-            [str(data)],
-            ComputePolicy(allowRawAlgorithm=True, maxJobs=10_000),
-        ).id
-        consumer = ProviderClient(url, Key.generate())
-        consumer.faucet()
-        agreement = consumer.order(did)
-        for _ in range(3):
-            one_job(consumer, did, agreement)
-        yield lambda n: [one_job(consumer, did, agreement) for _ in range(n)]
+    with trivial_job_consumer(home) as job:
+        yield lambda n: [job() for _ in range(n)]
 
 
 #: a small job: a JSON of aggregates and a line of log, as the small job above

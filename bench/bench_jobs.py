@@ -11,9 +11,11 @@ executor alone) as the baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,6 +49,39 @@ def one_job(c: ProviderClient, did: str, agreement: str, algorithm: str = ALGORI
         raise SystemExit(f"job failed: {info.statusText}")
     assert c.result(info.jobId, 0) == b"ok"
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def trivial_job_consumer(home: Path, **env: str) -> Iterator[Callable[[], float]]:
+    """A real ``atoll serve`` (in ``home``, with ``env``) with a dataset, and a consumer whose
+    one agreement covers every job: yields what runs one trivial job of that consumer and
+    returns its end-to-end time in seconds (three run first, to warm the node)."""
+    with atoll_serve(home, **env) as (url, _server, root):
+        _, did = publish_dataset(url, home, root)
+        consumer, agreement = ordering_consumer(url, did)
+        for _ in range(3):
+            one_job(consumer, did, agreement)
+        yield lambda: one_job(consumer, did, agreement)
+
+
+def publish_dataset(url: str, home: Path, root: Path) -> tuple[ProviderClient, str]:
+    """The node's publisher, and a dataset it publishes for trivial jobs: its DID."""
+    data = root / "data.csv"
+    data.write_text("a\n1\n")
+    publisher = ProviderClient(url, Key.load(home / "key"))
+    did = publisher.publish(
+        Metadata(name="bench", type="dataset"),
+        [str(data)],
+        ComputePolicy(allowRawAlgorithm=True, maxJobs=100_000),
+    ).id
+    return publisher, did
+
+
+def ordering_consumer(url: str, did: str) -> tuple[ProviderClient, str]:
+    """A new consumer with tokens, and the agreement it ordered ``did`` under."""
+    consumer = ProviderClient(url, Key.generate())
+    consumer.faucet()
+    return consumer, consumer.order(did)
 
 
 def paid_jobs(
@@ -119,28 +154,15 @@ def main() -> None:
         tmp = Path(tmpdir)
         home = tmp / "home"
         with atoll_serve(home, ATOLL_MAX_CONCURRENT_JOBS="2") as (url, _server, root):
-            data = root / "data.csv"
-            data.write_text("a\n1\n")
-            publisher = ProviderClient(url, Key.load(home / "key"))
+            publisher, did = publish_dataset(url, home, root)
             # one agreement covers every job of a client: these figures are the job path's;
             # the on-chain part (order, grant, settle) is measured by bench_chain.py
-            did = publisher.publish(
-                Metadata(name="bench", type="dataset"),
-                [str(data)],
-                ComputePolicy(allowRawAlgorithm=True, maxJobs=10_000),
-            ).id
-            consumer = ProviderClient(url, Key.generate())
-            consumer.faucet()
-            agreement = consumer.order(did)
+            consumer, agreement = ordering_consumer(url, did)
             for _ in range(3):
                 one_job(consumer, did, agreement)
             seq = [one_job(consumer, did, agreement) for _ in range(args.runs)]
 
-            clients = [ProviderClient(url, Key.generate()) for _ in range(2)]
-            orders = []
-            for c in clients:
-                c.faucet()
-                orders.append(c.order(did))
+            clients, orders = zip(*(ordering_consumer(url, did) for _ in range(2)), strict=True)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(2) as pool:
                 per_client = args.parallel_jobs // 2

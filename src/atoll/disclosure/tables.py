@@ -20,7 +20,7 @@ import itertools
 import json
 import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -306,19 +306,32 @@ def delimited_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[
             or any(map(is_number, fields))  # a row, not a header
         ):
             continue
-        rows, places = [], []
-        j = i + 1
-        while j < len(lines):
-            row = lines[j].split(",")
-            if len(row) != len(fields) or not _is_int(row[counted[0]]):
-                break
-            rows.append(row)
-            places.append(f"line {j + 1}")
-            j += 1
+        rows, places = _rows_under(lines, i, _comma_fields, len(fields), counted[0])
         if rows:
             tables.append(Table(fields, rows, places))
-            taken = j - 1
+            taken = i + len(rows)
     return tables
+
+
+def _comma_fields(line: str) -> list[str]:
+    return line.split(",")
+
+
+def _rows_under(
+    lines: Sequence[str], header: int, fields: Callable[[str], list[str]], width: int, count: int
+) -> tuple[list[list[str]], list[str]]:
+    """The rows under line ``header`` of ``lines`` (each split into its ``fields``) and
+    their places: those as wide as the header, with a whole number for their count (in
+    field ``count``), up to the first that is not."""
+    rows: list[list[str]] = []
+    places: list[str] = []
+    for j in range(header + 1, len(lines)):
+        row = fields(lines[j])
+        if len(row) != width or not _is_int(row[count]):
+            break
+        rows.append(row)
+        places.append(f"line {j + 1}")
+    return rows, places
 
 
 def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[int]:
@@ -450,21 +463,18 @@ def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Ta
         header = [] if _NOT_PLAIN.search(lines[i]) else lines[i].split()
         counted = [k for k, h in enumerate(header) if is_count_name(h)]
         if len(header) >= 2 and counted:
-            rows, places = [], []
-            j = i + 1
-            while j < len(lines):
-                fields = lines[j].split()
-                if len(fields) == len(header) + 1:
-                    fields = fields[1:]
-                # a row is as wide as the header and has a whole number for its count
-                if len(fields) != len(header) or not _is_int(fields[counted[0]]):
-                    break
-                rows.append(fields)
-                places.append(f"line {j + 1}")
-                j += 1
+            width = len(header)
+
+            def aligned(line: str, width: int = width) -> list[str]:
+                # a data frame's rows lead with its index, one field more than its header
+                fields = line.split()
+                return fields[1:] if len(fields) == width + 1 else fields
+
+            rows, places = _rows_under(lines, i, aligned, width, counted[0])
             if rows:
                 tables.append(Table(header, rows, places))
                 # the lines the table took are not looked at again
+                j = i + 1 + len(rows)
                 while i < j:
                     i = next(candidates, len(lines))
                 continue
