@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_jobs import ordering_consumer, publish_dataset
 from subprocess_node import add_postgres_option, atoll_serve, rss_mb, summary
 
 from atoll import signing
-from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import TERMINAL
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
@@ -219,19 +219,8 @@ def main() -> None:
         home = tmp / "home"
         env = {"ATOLL_MAX_CONCURRENT_JOBS": str(args.concurrent_jobs)}
         with atoll_serve(home, args.postgres, **env) as (url, server, data_root):
-            data = data_root / "data.csv"
-            data.write_text("a\n1\n")
-            publisher = ProviderClient(url, Key.load(home / "key"))
-            did = publisher.publish(
-                Metadata(name="load", type="dataset"),
-                [str(data)],
-                ComputePolicy(allowRawAlgorithm=True, maxJobs=100_000),
-            ).id
-            clients = []
-            for _ in range(args.consumers):
-                c = ProviderClient(url, Key.generate())
-                c.faucet()
-                clients.append((c, c.order(did)))
+            _, did = publish_dataset(url, home, data_root)
+            clients = [ordering_consumer(url, did) for _ in range(args.consumers)]
             idle = rss_mb(server.pid)
             load_before = os.getloadavg()[0]
             t0 = time.perf_counter()

@@ -321,3 +321,22 @@ def test_a_job_the_worker_answered_released_is_no_longer_the_workers(tmp_path: P
     finally:
         hold.set()
         runner.join(30)
+
+
+def test_a_direct_release_of_a_job_freed_meanwhile_answers_without_waiting() -> None:
+    """A job freed by Dask's cancel after the release looked it up, before it waited: the
+    answer comes at once, not after the release's whole wait (nothing is left to wake it)."""
+    from atoll.cluster.wire import task_key
+    from atoll.cluster.worker import _Job
+
+    plugin = AtollWorkerPlugin(_Sandbox())  # type: ignore[arg-type]
+    plugin.worker = _Worker()  # type: ignore[assignment]
+    job = _Job("dask/job-freed", ended=True)
+    job.freed.set()
+    plugin._jobs[task_key(job.execution_id)] = job
+
+    async def release() -> Any:
+        # far below the worker's own wait for the sandbox (RELEASE_WAIT, 30 s)
+        return await asyncio.wait_for(plugin.release_direct(_OperatorComm(), job.execution_id), 5)  # type: ignore[arg-type]
+
+    assert asyncio.run(release()) == {"released": True}

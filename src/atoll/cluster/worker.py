@@ -320,10 +320,14 @@ class AtollWorkerPlugin(WorkerPlugin):
 
         with job.lock:
             job.answered = True
-            job.on_freed.append(wake)
+            # freed already (by Dask's cancel, since the job was looked up): nothing to wake
+            waiting = not job.freed.is_set()
+            if waiting:
+                job.on_freed.append(wake)
         job.released.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), RELEASE_WAIT)
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), RELEASE_WAIT)
         freed = job.freed.is_set()
         if not freed:
             with job.lock:

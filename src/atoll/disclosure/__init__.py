@@ -375,6 +375,16 @@ def _glued(
     return [(number, data.count(b"\n", 0, at - 1) + 1, value) for number, at, value in hits]
 
 
+def _glued_on(index: OutputIndex, text: str, line: int) -> list[tuple[int, int, str]]:
+    """The inputs' identifiers an ASCII ``text`` read out of a file (what is spelled a
+    character at a time, what a column spells) writes joined to other text, each said to
+    be on ``line`` of the file."""
+    if index.glued is None or not text.isascii():
+        return []
+    hits = index.glued.find(padded(text.encode("ascii")))
+    return [(number, line, value) for number, _, value in hits]
+
+
 def _disguised(
     pos: int,
     text: str,
@@ -388,10 +398,9 @@ def _disguised(
     invisible characters are held; the text in plain letters (no combining marks, no
     lookalikes of other scripts), what byte values written one at a time spell and what is
     spelled a character at a time are indexed as its lines are, to be compared with the
-    inputs. ``where``: the text's place in its file, for
-    the places named (empty for a whole file); ``glued``, if given, gets the identifiers
-    that what is spelled a character at a time writes joined to other text (records spelled
-    one after another run together)."""
+    inputs. ``where``: the text's place in its file, for the places named (empty for a whole
+    file); ``glued``, if given, gets the identifiers that what is spelled a character at a
+    time writes joined to other text (records spelled one after another run together)."""
     findings = find_invisible(text)
     bare = without_marks(text)
     if bare is not None:
@@ -408,9 +417,8 @@ def _disguised(
             findings.append(Finding(check="unparsed", detail=detail))
         else:
             index.add_text(pos, f"{where}line {line}, spelled out", spelled)
-            if glued is not None and index.glued is not None and spelled.isascii():
-                hits = index.glued.find(padded(spelled.encode("ascii")))
-                glued += [(number, line, value) for number, _, value in hits]
+            if glued is not None:
+                glued += _glued_on(index, spelled, line)
     return findings
 
 
@@ -504,11 +512,8 @@ def _down_columns(pos: int, file: _File, index: OutputIndex) -> None:
                     continue
             text = found.data.decode("utf-8", "replace")
             index.add_lines(pos, text, f"what {place} spells, line")
-            if index.glued is not None and text.isascii():
-                # the row the run starts on, as a line of the file (its header the first)
-                line = found.row + 2
-                hits = index.glued.find(padded(found.data))
-                file.glued += [(number, line, value) for number, _, value in hits]
+            # the row the run starts on, as a line of the file (its header the first)
+            file.glued += _glued_on(index, text, found.row + 2)
 
 
 class _Inputs(NamedTuple):

@@ -172,12 +172,13 @@ def _decimal_lists(data: bytes, start: int, stretch: bytes) -> list[ByteList]:
     # each word's value looked up, in C, rather than parsed
     values = list(map(_BYTE_VALUES.get, words))
     in_order = _in_order(stretch, words, values, line)
-    if _indexed(stretch, values):
+    width = _width(stretch, values)
+    if _indexed(values, width):
         # an index beside values (``age,count``): in order, the two interleave, and a long
         # table's counts between 32 and 126 with ages between them read as text; the values
         # alone are read down their column
         in_order = [f._replace(notation=TABLE) if f.notation == "decimal" else f for f in in_order]
-    return _down_lines(stretch, values, line) + in_order
+    return _down_lines(values, width, line) + in_order
 
 
 def _width(stretch: bytes, values: list[int | None]) -> int:
@@ -190,10 +191,10 @@ def _width(stretch: bytes, values: list[int | None]) -> int:
     return width if 2 <= width <= _WIDEST else 0
 
 
-def _indexed(stretch: bytes, values: list[int | None]) -> bool:
-    """Whether a stretch of lines of figures is a table with a column that counts up or
-    down by a step (an index, an age, a histogram's bins)."""
-    width = _width(stretch, values)
+def _indexed(values: list[int | None], width: int) -> bool:
+    """Whether a stretch of lines of figures, its ``values`` ``width`` to a line (0: not a
+    table), is a table with a column that counts up or down by a step (an index, an age, a
+    histogram's bins)."""
     for j in range(width):
         column = values[j::width]
         if None not in column and len(set(map(operator.sub, column[1:], column[:-1]))) == 1:
@@ -201,17 +202,15 @@ def _indexed(stretch: bytes, values: list[int | None]) -> bool:
     return False
 
 
-def _down_lines(stretch: bytes, values: list[int | None], line: int) -> list[ByteList]:
+def _down_lines(values: list[int | None], width: int, line: int) -> list[ByteList]:
     """The byte values a stretch of lines of as many figures each (``index,value``, a
-    plot's points) writes down one of its columns, where they spell text or compressed
-    data: each line then holds one value of the payload, and no list read in order spells
-    it. A stretch whose lines are not as wide as each other has columns only in name, and
-    what they read spells nothing. (A column of counts between 32 and 126, as a long
-    grouped table has, reads as text too: what such a column spells is compared with the
-    inputs, as a line is, but held only where it is compressed data.)"""
-    width = _width(stretch, values)
-    if not width:
-        return []
+    plot's points; its ``values``, ``width`` to a line, 0 where it is no such table) writes
+    down one of its columns, where they spell text or compressed data: each line then holds
+    one value of the payload, and no list read in order spells it. A stretch whose lines are
+    not as wide as each other has columns only in name, and what they read spells nothing.
+    (A column of counts between 32 and 126, as a long grouped table has, reads as text too:
+    what such a column spells is compared with the inputs, as a line is, but held only where
+    it is compressed data.)"""
     found: list[ByteList] = []
     for j in range(width):
         column = values[j::width]
