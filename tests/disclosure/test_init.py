@@ -788,3 +788,31 @@ def test_a_few_exact_values_and_summaries_of_them_pass(
         paths.append(Candidate(i, "output", name, path))
     report = check_files(paths, [dataset], OutputChecks())
     assert [(f.verdict, f.findings) for f in report.files] == [("pass", [])] * 4
+
+
+def test_a_file_s_report_is_the_same_checked_alone_or_beside_others(
+    tmp_path: Path, dataset: Path, records: list[list[str]]
+) -> None:
+    """Each file is read on its own: checked alone, a file gets the report it gets beside
+    the job's other files (the provider checks a job's log apart, from its exit on)."""
+    files = {
+        "copy.csv": dataset.read_text(),
+        "rows.txt": _csv(records[:30]),
+        "counts.csv": "region,count\nnorth,110\nsouth,120\neast,3\nwest,101\n",
+        "means.json": json.dumps({"mean_age": 54.25, "n": 400}),
+        "b64.txt": base64.b64encode(dataset.read_bytes()[:3000]).decode(),
+        f"{records[0][0]}.txt": "1\n",
+        "printed.md": _printed(records[:12]),
+    }
+    log = "\n".join(["loaded 400 rows", *(",".join(r) for r in records[40:45]), "done"]) + "\n"
+    candidates = []
+    for index, (name, text) in enumerate(files.items()):
+        path = tmp_path / f"out{index}"
+        path.write_text(text)
+        candidates.append(Candidate(index, "output", name, path))
+    (tmp_path / "log").write_text(log)
+    candidates.append(Candidate(len(files), "log", "algorithm.log", tmp_path / "log"))
+    together = check_files(candidates, [dataset], OutputChecks()).files
+    alone = [check_files([c], [dataset], OutputChecks()).files[0] for c in candidates]
+    assert together == alone
+    assert {f.verdict for f in together} == {"pass", "hold"}

@@ -21,11 +21,12 @@ import html
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from atoll.disclosure import matcher
 from atoll.disclosure.background import Background
 from atoll.disclosure.bytelists import (
     byte_lists,
@@ -37,7 +38,7 @@ from atoll.disclosure.bytelists import (
 from atoll.disclosure.candidate import Candidate
 from atoll.disclosure.columns import column_texts
 from atoll.disclosure.echo import Echo, OutputIndex, backwards
-from atoll.disclosure.encoded import compressed, find_encoded, find_wrapped, wrapped_search
+from atoll.disclosure.encoded import compressed, find_encoded
 from atoll.disclosure.filetypes import declared_type, png_findings, sniff
 from atoll.disclosure.glued import Glued, GluedHit
 from atoll.disclosure.inputs import (
@@ -115,21 +116,16 @@ class _File:
     glued: list[tuple[int, int, str]] = field(default_factory=list)
 
 
-def _read_capped(
-    path: Path, cap: int, on_whole: Callable[[bytes], object] | None = None
-) -> tuple[int, Background[str], bytes | None]:
-    """Size, sha256 and, when the file is no larger than ``cap``, its bytes. ``on_whole``,
-    if given, is called with the bytes of a file within the cap before they are hashed (what
-    it starts on another thread runs while they are). The sha256 of a large file within the
-    cap is made on a thread of its own, while the checks read its bytes."""
+def _read_capped(path: Path, cap: int) -> tuple[int, Background[str], bytes | None]:
+    """Size, sha256 and, when the file is no larger than ``cap``, its bytes. The sha256 of
+    a large file within the cap is made on a thread of its own, while the checks read its
+    bytes."""
     with path.open("rb") as f:
         # a file within the cap is read by one call, into the bytes the checks read, not
         # gathered chunk by chunk and copied; a read short of what was asked is the end
         want = min(cap, os.fstat(f.fileno()).st_size) + 1
         head = f.read(want)
         if len(head) < want:
-            if on_whole is not None:
-                on_whole(head)
             return len(head), Background(_sha256, head, now=len(head) < _HASH_APART), head
         # larger than the cap, or grown since: read on
         digest = hashlib.sha256(head)
@@ -276,22 +272,10 @@ def _read_output(
     pos: int, candidate: Candidate, checks: OutputChecks, index: OutputIndex, allowed: int
 ) -> _File:
     """Phase one for a file: read it, check what needs no inputs, and index its rows."""
-    name = candidate.name if candidate.kind == "output" else ""
-    declared = declared_type(name)
-    searches: list[LineSearch[list[GluedHit]] | None] = []
-
-    def start(whole: bytes) -> None:
-        searches.append(index.search_lines(whole))
-
-    # a plain text's lines are indexed as written: their search for the inputs' tokens starts
-    # as soon as the bytes are read, on a thread of its own, and is joined once the other
-    # checks have read the text (it is left to end where the text turns out not to be one)
-    by_line = start if declared in _INDEXED_BY_LINE else None
-    size, sha256, data = _read_capped(candidate.path, checks.maxBytes, by_line)
-    search = searches[0] if searches else None
+    size, sha256, data = _read_capped(candidate.path, checks.maxBytes)
     file = _File(candidate, size, "")
     try:
-        return _check_read(pos, candidate, checks, index, allowed, file, data, search)
+        return _check_read(pos, candidate, checks, index, allowed, file, data)
     finally:
         file.sha256 = sha256.result()
 
@@ -304,7 +288,6 @@ def _check_read(
     allowed: int,
     file: _File,
     data: bytes | None,
-    search: LineSearch[list[GluedHit]] | None,
 ) -> _File:
     """Phase one for a file, once read: what needs no inputs, and its rows indexed."""
     name = candidate.name if candidate.kind == "output" else ""
@@ -346,15 +329,13 @@ def _check_read(
         file.findings += png_findings(data)
         file.findings += _png_contents(pos, data, index)
         return file
+    # a plain text's lines are indexed as written: their search for the inputs' tokens
+    # runs on a thread of its own while the checks below read the text, and is joined when
+    # its rows are indexed
+    search = index.search_lines(data) if declared in _INDEXED_BY_LINE else None
     text = data.decode("utf-8")
-    # the automaton's search for wrapped payloads runs while the checks below read the text
-    wrapped = wrapped_search(marks) if marks is not None and text.isascii() else None
-    file.findings += find_encoded(text, marks, wrapped=wrapped is None)
-    try:
-        _check_text(pos, kind, text, data, marks, checks, index, allowed, file, search)
-    finally:
-        if wrapped is not None and marks is not None:
-            file.findings += find_wrapped(text, marks, wrapped)
+    file.findings += find_encoded(text, marks)
+    _check_text(pos, kind, text, data, marks, checks, index, allowed, file, search)
     # asked for last: the line search that made them has ended by now
     file.glued += _glued(data, search, index)
     return file
@@ -778,6 +759,14 @@ def prepare(inputs: Sequence[Path], checks: OutputChecks) -> int:
                     loaded = load(path, prof)
                     if loaded is not None:
                         loaded.shapes(prof.delimiter)
+    # and the automaton a long text is searched for their tokens by (where they are all
+    # kept: their tokens are known then)
+    inputs = list(inputs)
+    if all(map(keepable, inputs)):
+        with contextlib.suppress(OSError, ValueError, csv.Error):
+            known = _universe(inputs, [profile(path, checks) for path in inputs])
+            if known is not None:
+                matcher.build(known.universe)
     return len(fresh)
 
 

@@ -13,9 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-import ahocorasick_rs
+import daachorse
 
-from atoll.disclosure.background import Background
 from atoll.disclosure.report import Finding, and_more
 from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
@@ -122,6 +121,9 @@ _UU_LINES = 3
 def find_uuencoded(text: str) -> list[Finding]:
     """Each stretch of :data:`_UU_LINES` or more full lines of uuencoded data in ``text``,
     named with the first line it is on."""
+    if "M" not in text:
+        # no line can start one: the regular expression's scan is spared
+        return []
     lines: list[int] = []
     after, in_row = -1, 0
     for m in _UU_LINE.finditer(text):
@@ -139,29 +141,14 @@ def find_uuencoded(text: str) -> list[Finding]:
     ]
 
 
-#: marks this long are searched on a thread of their own; a shorter text's search takes
-#: less than starting one
-_APART = 64 * 1024
-
-
-def wrapped_search(marks: bytes) -> Background[list[tuple[int, int, int]]]:
-    """Where in an ASCII text's ``marks`` a wrapped payload may start, looked for on a
-    thread of its own (the automaton lets go of the interpreter's lock): given to
-    :func:`find_wrapped` once the checks that hold the lock are done with the text."""
-    return Background(_PIECES.find_matches_as_indexes, marks, now=len(marks) < _APART)
-
-
 #: a payload wrapped into lines or words shorter than a run the rules above read: four
 #: pieces or more of eight characters or more, each parted from the next by one to four
 #: separators (a newline, a space, a list's ``", "``). An automaton finds where such a
 #: stretch may start in a text's marks (``bytes.find`` restarts after each near miss); only
 #: where one may, the text is marked again with the characters an encoding writes (a figure
 #: with a point, a word with a colon, is no piece of one), and the stretches read there
-_PIECES = ahocorasick_rs.BytesAhoCorasick(
-    [b"x" * 8 + b" " * k + b"x" * 8 for k in range(1, 5)],
-    # over a text's marks, two bytes and a few states: a table per byte is the quickest
-    implementation=ahocorasick_rs.Implementation.DFA,
-)
+#: (a double-array automaton: over a text's marks, a third quicker than a table per byte)
+_PIECES = daachorse.DoubleArrayAhoCorasick([b"x" * 8 + b" " * k + b"x" * 8 for k in range(1, 5)])
 _WRAPPED = re.compile(rb"(?:x{8,} {1,4}){3,}x{8,}")
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
 _ENCODING_MARKS = bytes(
@@ -182,22 +169,18 @@ _BASE64_SPREAD = 4.5
 _ENTROPY_SAMPLE = 64 * 1024
 
 
-def find_wrapped(
-    text: str, marks: bytes, search: Background[list[tuple[int, int, int]]] | None = None
-) -> list[Finding]:
+def find_wrapped(text: str, marks: bytes) -> list[Finding]:
     """Payloads an ASCII ``text`` (with its ``marks``, as :func:`find_encoded` takes them)
     holds wrapped into short pieces (base64 in lines of 20, hex in words of 8, a list of
     base64 strings): each stretch of such pieces is read as the pieces put together, and
-    held as a payload of that kind would be. ``search``: :func:`wrapped_search` of the
-    marks, if under way."""
-    found = _PIECES.find_matches_as_indexes(marks) if search is None else search.result()
-    if not found:
+    held as a payload of that kind would be."""
+    if not _PIECES.find(marks):
         return []
     strict = text.encode("ascii").translate(_ENCODING_MARKS)
     hits: dict[str, list[int]] = {}
     # where each match starts, in order: a stretch read whole is stepped over at once (a
     # stretch holds a match per piece)
-    starts = list(map(operator.itemgetter(1), _PIECES.find_matches_as_indexes(strict)))
+    starts = list(map(operator.itemgetter(0), _PIECES.find(strict)))
     i = 0
     while i < len(starts):
         start = strict.rfind(b" ", 0, starts[i]) + 1

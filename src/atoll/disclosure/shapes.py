@@ -13,6 +13,7 @@ a text's lines are taken from its head (:data:`HEAD`), an input's shapes from it
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
 
 #: lines in a row whose lengths are compared
 SHAPE_LINES = 8
@@ -29,8 +30,11 @@ MAX_RECORDS = 100_000
 _LONGEST = 255
 
 
-def _lengths(lines: Iterable[str]) -> bytes:
-    # a line's end is no part of its length, wherever a line's reversal put a carriage return
+def _lengths(lines: Iterable[str], ends: bool = True) -> bytes:
+    # a line's end is no part of its length, wherever a line's reversal put a carriage
+    # return; ``ends``: whether the lines may hold one (else measured in C, not a step each)
+    if not ends:
+        return bytes(map(min, map(len, lines), repeat(_LONGEST)))
     return bytes(min(len(line.strip("\r\n")), _LONGEST) for line in lines)
 
 
@@ -39,7 +43,7 @@ def line_shape(text: str) -> bytes:
     head = text[:HEAD]
     lines = head.split("\n")
     # the last piece is a line cut by the head's end, or what follows the last newline
-    return _lengths(lines[:-1] if len(text) > HEAD else lines)
+    return _lengths(lines[:-1] if len(text) > HEAD else lines, "\r" in head)
 
 
 def record_shapes(records: list[list[str]], delimiter: str | None) -> frozenset[bytes]:

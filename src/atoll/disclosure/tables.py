@@ -20,8 +20,9 @@ import itertools
 import json
 import operator
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, overload
 
 import ahocorasick_rs
@@ -265,7 +266,7 @@ def printed_tables(
     ``text`` is ASCII; ``marks``, if given, are its
     :func:`~atoll.disclosure.runs.word_marks`."""
     offsets: dict[int, int] = {}
-    starts = _table_starts(text, offsets, words, marks)
+    starts = _table_starts(text, offsets, words, marks, headed=True)
     if starts == []:
         return []
     if starts is None or not offsets:
@@ -340,12 +341,7 @@ def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[in
     that names a count beside a comma or a colon, as a log's messages do, is neither, and
     :func:`printed_tables_in` would find nothing there: such lines are dropped at once, by
     a few calls in C, not each tried by a step in Python."""
-    begins = list(map(offsets.__getitem__, starts))
-    ends = list(map(text.find, itertools.repeat("\n"), begins))
-    if ends and ends[-1] < 0:
-        # only the last line can have no newline after it
-        ends[-1] = len(text)
-    lines = list(map(text.__getitem__, map(slice, begins, ends)))
+    lines = _cut(text, list(map(offsets.__getitem__, starts)))
     plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
     footer = map(str.startswith, lines, itertools.repeat("Name: "))
     return list(itertools.compress(starts, map(operator.or_, plain, footer)))
@@ -409,14 +405,17 @@ def _table_starts(
     offsets: dict[int, int] | None = None,
     words: set[str] | None = None,
     marks: bytes | None = None,
+    headed: bool = False,
 ) -> list[int] | None:
     """The indexes (in ``text.splitlines()``) of the lines that name a count as a word or
     hold a series footer: the only lines a printed table can start or end at. None where
     the text is not ASCII, whose lines are then all looked at. Where only newlines end
-    lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts;
-    ``words`` (if given) gets the :data:`REGRESSION_WORDS` the text holds. ``marks``, if
-    given, is the text's :func:`~atoll.disclosure.runs.word_marks` (made once for the
-    other checks that read them)."""
+    lines, ``offsets`` (if given) is filled with where in ``text`` each of them starts,
+    and, with ``headed``, only the lines that can head a table (:func:`_may_head`) are
+    kept: a long log whose messages name counts costs no line count for them. ``words``
+    (if given) gets the :data:`REGRESSION_WORDS` the text holds. ``marks``, if given, is
+    the text's :func:`~atoll.disclosure.runs.word_marks` (made once for the other checks
+    that read them)."""
     if not text.isascii():
         return None
     # a count's name is a run of letters: with every other character a space or a ``0``,
@@ -441,15 +440,45 @@ def _table_starts(
     if any(c in text for c in _OTHER_BREAKS):
         ends = list(itertools.accumulate(map(len, text.splitlines(keepends=True))))
         return sorted({bisect.bisect_right(ends, at) for at in hits})
-    # only newlines end lines: a line's index is the newlines before it, counted between
-    # one hit and the next (in C, for every hit at once)
-    between = map(text.count, itertools.repeat("\n"), [0, *hits[:-1]], hits)
+    # only newlines end lines: each hit stands for the line it is on, from its start (hits
+    # on one line find its start alike)
+    begins = list(dict.fromkeys(map((1).__add__, map(text.rfind, repeat("\n"), repeat(0), hits))))
+    if headed:
+        begins = list(itertools.compress(begins, _may_head(_cut(text, begins))))
+        if not begins:
+            return []
+    # a line's index is the newlines before it, counted between one line and the next (in
+    # C, for every line at once)
+    between = map(text.count, repeat("\n"), [0, *begins[:-1]], begins)
     lines = list(itertools.accumulate(between))
     if offsets is not None:
-        before = map(text.rfind, itertools.repeat("\n"), itertools.repeat(0), hits)
-        # hits on one line find its start alike
-        offsets.update(zip(lines, map((1).__add__, before), strict=True))
-    return list(dict.fromkeys(lines))
+        offsets.update(zip(lines, begins, strict=True))
+    return lines
+
+
+def _cut(text: str, begins: list[int]) -> list[str]:
+    """The lines of ``text`` (ended only by newlines) that start at ``begins``."""
+    ends = list(map(text.find, repeat("\n"), begins))
+    if ends and ends[-1] < 0:
+        # only the last line can have no newline after it
+        ends[-1] = len(text)
+    return list(map(text.__getitem__, map(slice, begins, ends)))
+
+
+def _may_head(lines: list[str]) -> Iterator[bool]:
+    """Whether each of ``lines`` (each naming a count) can start or end a table, as
+    :func:`printed_tables_in` or :func:`delimited_tables_in` reads one: a plain line, a
+    series footer, or a line of comma-parted names (no more spaces than two a comma). A
+    log's message that names a count beside other words and a comma or a colon is none
+    of them. Told for every line at once, in C."""
+    plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
+    footer = map(str.startswith, lines, repeat("Name: "))
+    commas = list(map(str.count, lines, repeat(",")))
+    spaces = map(str.count, lines, repeat(" "))
+    named = map(
+        operator.and_, map(bool, commas), map(operator.le, spaces, map((2).__mul__, commas))
+    )
+    return map(operator.or_, map(operator.or_, plain, footer), named)
 
 
 def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
