@@ -446,8 +446,10 @@ def build_provider(settings: Settings, executor: Executor | None = None) -> Prov
     if remote is not None:
         review.local_copy = remote.local_copy
     if operator is not None:
-        # the checks of a job's files begin as soon as its engine has kept them
+        # the checks of a job's files begin as soon as its engine has kept them, and of its
+        # log as soon as its sandbox has exited
         operator.engine.on_published = review.check_soon
+        operator.engine.on_exited = review.log_soon
     outcomes = JobOutcomes(
         db,
         assets,

@@ -179,6 +179,29 @@ def test_the_published_results_are_told_before_the_sandbox_is_released(tmp_path:
     assert told == [(JOB, ["did:atoll:1"], store.results, False, False)]
 
 
+def test_the_log_is_told_once_the_sandbox_exited_before_the_results_are_kept(
+    tmp_path: Path,
+) -> None:
+    """What reads a job's log next (the provider's checks) hears of it as soon as the job's
+    sandbox has exited, whole, before the job's outputs are measured and kept."""
+    survivor = Survivor("exec-1")
+    engine, store = _engine(tmp_path, Executor({"exec-1": survivor}))
+    log_file = engine.workspace(JOB).algorithm_log
+    told: list[tuple[str, list[str], Path, bool, bool]] = []
+    order: list[str] = []
+
+    def on_exited(job_id: str, dids: list[str], path: Path) -> None:
+        order.append("exited")
+        told.append((job_id, dids, path, survivor.released, store.ended.is_set()))
+
+    engine.on_exited = on_exited
+    engine.on_published = lambda *_: order.append("kept")
+    engine.recover()
+    assert store.ended.wait(30)
+    assert told == [(JOB, ["did:atoll:1"], log_file, False, False)]
+    assert order == ["exited", "kept"]
+
+
 def test_a_failing_listener_does_not_stop_the_job_s_end(tmp_path: Path) -> None:
     survivor = Survivor("exec-1")
     engine, store = _engine(tmp_path, Executor({"exec-1": survivor}))
@@ -187,6 +210,7 @@ def test_a_failing_listener_does_not_stop_the_job_s_end(tmp_path: Path) -> None:
         raise RuntimeError("the listener failed")
 
     engine.on_published = on_published
+    engine.on_exited = lambda *_: on_published("", [], [])
     engine.recover()
     assert store.ended.wait(30)
     assert store.moves[-1][0] is JobStatus.FINISHED

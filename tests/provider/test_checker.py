@@ -70,6 +70,18 @@ def test_the_checks_run_in_a_process_of_their_own_with_the_same_verdicts(
     assert pid is not None and pid != os.getpid()
 
 
+def test_a_check_begun_without_waiting_makes_the_report_a_check_makes(
+    checker: Checker, tmp_path: Path, dataset: Path
+) -> None:
+    candidates = _outputs(tmp_path, dataset)
+    begun = checker.begin(candidates, [dataset], OutputChecks())
+    assert begun is not None
+    assert begun.result(timeout=60) == checker.check(candidates, [dataset], OutputChecks())
+    checker.close()
+    # no process to send it to: nothing begun (the caller checks as it would have)
+    assert checker.begin(candidates, [dataset], OutputChecks()) is None
+
+
 def test_the_inputs_are_kept_parsed_in_the_checks_process(checker: Checker, dataset: Path) -> None:
     assert not checker.kept(dataset)
     assert checker.prepare([dataset], OutputChecks()) == 1

@@ -9,7 +9,7 @@ from collections.abc import Hashable, Iterator
 import pytest
 
 from atoll.disclosure import CheckReport, FileReport
-from atoll.provider.early_checks import EarlyChecks
+from atoll.provider.early_checks import ByJob, EarlyChecks
 
 Made = tuple[Hashable, CheckReport] | None
 
@@ -103,3 +103,15 @@ def test_reports_never_taken_are_dropped_oldest_first(early: EarlyChecks[CheckRe
     assert early.take("job-0", "key-0") is None
     assert early.take("job-1", "key-1") is None
     assert early.take("job-4", "key-4") == _report("pass")
+
+
+def test_what_a_job_s_checks_make_ahead_is_taken_once_and_bounded() -> None:
+    kept: ByJob[str] = ByJob(kept=2)
+    kept.put("job-1", "plan 1")
+    assert kept.take("job-1") == "plan 1"
+    assert kept.take("job-1") is None
+    for n in range(4):
+        kept.put(f"job-{n}", f"plan {n}")
+    # jobs that never come for theirs: the oldest dropped
+    assert len(kept) == 2
+    assert kept.take("job-0") is None and kept.take("job-3") == "plan 3"

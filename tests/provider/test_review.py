@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from atoll.catalog.store import AssetStore
-from atoll.disclosure import CheckReport, FileReport
+from atoll.disclosure import Candidate, CheckReport, FileReport
 from atoll.engine.jobstore import JobStore
 from atoll.errors import Conflict, Forbidden, NotFound
 from atoll.models.ddo import ComputePolicy
@@ -61,6 +61,8 @@ def dataset(p: Running, **output: object) -> str:
 
 
 READ = "import csv, glob\nrows = list(csv.DictReader(open(glob.glob('/data/inputs/*/0')[0])))\n"
+#: what a job prints to make its log long enough to be checked from its exit on
+PROGRESS = "print('step 1 loss 0.25\\n' * 5000)\n"
 
 
 def run(p: Running, did: str, code: str) -> JobInfo:
@@ -425,5 +427,157 @@ def test_a_report_begun_for_other_bytes_is_not_used(
     info = run(provider, did, "open('/data/outputs/n.txt', 'w').write(str(len(rows)))\n")
     assert info.status == JobStatus.FINISHED
     assert outputs(info) == [0] and info.review is not None and not info.review.held
-    assert len(made) == 2 and made[0].startswith("atoll-early-checks")
-    assert not made[1].startswith("atoll-early-checks")
+    # begun early (its log apart, checked again here as its digest was told wrong too), then
+    # everything again at the end
+    assert len(made) >= 2 and all(m.startswith("atoll-early-checks") for m in made[:-1])
+    assert not made[-1].startswith("atoll-early-checks")
+
+
+def test_a_job_s_log_is_checked_from_its_exit_and_its_files_after_they_are_kept(
+    provider: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's log is sent to the checks the moment its sandbox has exited, before its
+    outputs are kept; once they are, only they are checked, and the log's report is the
+    one its end binds."""
+    review = provider.node.context.reviews()
+    engine = provider.node.operator.engine
+    assert engine is not None
+    events: list[str] = []
+    begin, check, published = review.checker.begin, review.checker.check, engine.on_published
+
+    def begun(candidates: list[Candidate], *args: object) -> object:
+        events.append("begin " + ",".join(c.kind for c in candidates))
+        return begin(candidates, *args)  # type: ignore[arg-type]
+
+    def checked(candidates: list[Candidate], *args: object) -> CheckReport:
+        events.append("check " + ",".join(c.kind for c in candidates))
+        return check(candidates, *args)  # type: ignore[arg-type]
+
+    def kept(job_id: str, dids: list[str], results: list[ResultFile]) -> None:
+        events.append("kept")
+        assert published is not None
+        published(job_id, dids, results)
+
+    monkeypatch.setattr(review.checker, "begin", begun)
+    monkeypatch.setattr(review.checker, "check", checked)
+    monkeypatch.setattr(engine, "on_published", kept)
+    did = dataset(provider)
+    info = run(
+        provider, did, PROGRESS + "print(len(rows))\nopen('/data/outputs/n', 'w').write('6')\n"
+    )
+    assert info.status == JobStatus.FINISHED and info.review is not None
+    assert not info.review.held
+    assert events == ["begin log", "kept", "check output"]
+    assert b"".join(provider.consumer.logs(info.jobId)).endswith(b"\n60\n")
+    # the report its receipt binds names both files, as one check of both would
+    receipt = provider.consumer.receipt(info.jobId).receipt
+    assert receipt.checks is not None and sorted(receipt.checks.released) == [0, 1]
+    files = review.store.files(info.jobId)
+    assert sorted((f.index, f.kind) for f in files) == [(0, "output"), (1, "log")]
+
+
+def test_a_short_log_is_checked_with_the_job_s_other_files(
+    provider: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log too short to be worth a trip of its own to the checks is checked with the
+    job's outputs, once they are kept."""
+    review = provider.node.context.reviews()
+    begun: list[str] = []
+    kinds: list[str] = []
+    begin, check = review.checker.begin, review.checker.check
+
+    def begins(candidates: list[Candidate], *args: object) -> object:
+        begun.append(",".join(c.kind for c in candidates))
+        return begin(candidates, *args)  # type: ignore[arg-type]
+
+    def checked(candidates: list[Candidate], *args: object) -> CheckReport:
+        kinds.append(",".join(c.kind for c in candidates))
+        return check(candidates, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(review.checker, "begin", begins)
+    monkeypatch.setattr(review.checker, "check", checked)
+    info = run(
+        provider, dataset(provider), "print(len(rows))\nopen('/data/outputs/n', 'w').write('6')\n"
+    )
+    assert info.status == JobStatus.FINISHED
+    assert begun == [] and kinds == ["output,log"]
+
+
+@pytest.mark.parametrize("early", ["clean", "leaking"])
+def test_a_log_report_made_for_other_bytes_is_never_used(
+    provider: Running, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, early: str
+) -> None:
+    """A report begun at the job's exit for a log whose bytes are not those kept (here: the
+    checks are sent another file) is not the log's: the log kept is checked again, and held
+    or released for what it holds, whatever the other report said."""
+    engine = provider.node.operator.engine
+    assert engine is not None
+    exited = engine.on_exited
+    other = tmp_path / "other.log"
+    did = dataset(provider)
+    rows = people().splitlines()[1:6]
+    padding = "step 1 loss 0.25\n" * 5000  # long enough to be checked from the exit on
+    other.write_text(padding + ("\n".join(rows) + "\n" if early == "leaking" else "done\n"))
+
+    def told_other(job_id: str, dids: list[str], log_path: Path) -> None:
+        assert exited is not None
+        exited(job_id, dids, other)
+
+    monkeypatch.setattr(engine, "on_exited", told_other)
+    # the job's own log is the opposite of the file its early check is sent
+    rows_printed = "for r in rows:\n    print(','.join(r.values()))\n"
+    code = "print('done')\n" if early == "leaking" else rows_printed
+    info = run(provider, did, code)
+    assert info.review is not None
+    logs = [h for h in info.review.held if h.kind == "log"]
+    if early == "leaking":
+        assert info.status == JobStatus.FINISHED and not logs
+        assert b"".join(provider.consumer.logs(info.jobId)).strip() == b"done"
+    else:
+        assert info.status == JobStatus.AWAITING_REVIEW and logs and logs[0].reasons
+        with pytest.raises(Forbidden):
+            b"".join(provider.consumer.logs(info.jobId))
+
+
+@pytest.mark.parametrize("changed", ["checks", "inputs"])
+def test_a_log_check_begun_under_what_changed_since_is_not_used(
+    provider: Running, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, changed: str
+) -> None:
+    """A job's log check begun with what its datasets were as it started (their policy's
+    checks, their files) is not used when that changed before its end: the log is checked
+    again, with what they are then."""
+    import time
+
+    from atoll.provider import review as review_module
+
+    review = provider.node.context.reviews()
+    check = review.checker.check
+    kinds: list[str] = []
+
+    def checked(candidates: list[Candidate], *args: object) -> CheckReport:
+        kinds.append(",".join(c.kind for c in candidates))
+        return check(candidates, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(review.checker, "check", checked)
+    did = dataset(provider)
+    code = "import time\ntime.sleep(1.5)\n" + PROGRESS
+    code += "for r in rows[:5]:\n    print(','.join(r.values()))\n"
+    info = provider.consumer.start(did, rawcode=READ + code)
+    deadline = time.monotonic() + 10
+    while (plan := review._plans.take(info.jobId)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert plan is not None
+    # as if, since the job was prepared for, its dataset's policy had changed, or its file
+    # (here: one that holds none of the rows the job prints)
+    if changed == "checks":
+        plan = plan._replace(policy=OutputPolicy(checks=OutputChecks(threshold=3)))
+    else:
+        other = tmp_path / "other.csv"
+        other.write_text("a,b\n1,2\n")
+        plan = plan._replace(paths=[other])
+    review._plans.put(info.jobId, plan)
+    info = provider.consumer.wait(info.jobId, timeout=60)
+    assert info.status == JobStatus.AWAITING_REVIEW, info.statusText
+    assert info.review is not None and [h.kind for h in info.review.held] == ["log"]
+    assert kinds[-1] == "log"  # checked again, alone, as it was kept
+    assert review_module._Plan is type(plan)

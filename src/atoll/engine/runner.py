@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from atoll.engine.blame import job_caused
 from atoll.engine.executor import (
@@ -61,6 +61,8 @@ from atoll.models.status import JobStatus
 from atoll.storage import InputSource, LocalInputs, LocalResults, ResultStore, StorageError
 
 log = logging.getLogger("atoll.engine")
+#: what a hook is told of a job: its results, or its log
+_Told = TypeVar("_Told")
 
 _REASON_STATUS = {
     ExitReason.TIMEOUT: JobStatus.TIME_LIMIT_EXCEEDED,
@@ -158,6 +160,10 @@ class Engine:
         #: before its sandbox is released and its end recorded: what reads them next (the
         #: provider's checks) can begin while that is done
         self.on_published: Callable[[str, list[str], list[ResultFile]], None] | None = None
+        #: told of a job whose sandbox has exited (its id, its datasets' ids, and its log,
+        #: which the engine wrote and which is whole from then on), before its outputs are
+        #: measured and kept: the log's checks can begin while that is done
+        self.on_exited: Callable[[str, list[str], Path], None] | None = None
 
     def workspace(self, job_id: str) -> Workspace:
         return Workspace(self.config.jobs_dir / job_id)
@@ -556,6 +562,8 @@ class Engine:
     ) -> _Ending:
         """Publish the ended job's outputs if its inputs held still, then release it."""
         try:
+            if self.on_exited is not None:
+                self._tell(self.on_exited, job_id, workflow, self.workspace(job_id).algorithm_log)
             changed = changed_inputs(self.inputs, workflow, mounts)
             if changed:
                 # its outputs may come from other bytes than the receipt would name
@@ -563,15 +571,21 @@ class Engine:
                 return _Ending(JobStatus.DATASET_CHANGED, text)
             ending = self._publish(job_id, self.workspace(job_id), result, limits)
             if ending.results and self.on_published is not None:
-                self._tell_published(job_id, workflow, ending.results)
+                self._tell(self.on_published, job_id, workflow, ending.results)
             return ending
         finally:
             execution.release()
 
-    def _tell_published(self, job_id: str, workflow: Workflow, results: list[ResultFile]) -> None:
-        assert self.on_published is not None
+    def _tell(
+        self,
+        hook: Callable[[str, list[str], _Told], None],
+        job_id: str,
+        workflow: Workflow,
+        what: _Told,
+    ) -> None:
+        """Tell ``hook`` of the job's ``what`` (its results, or its log)."""
         try:
-            self.on_published(job_id, [i.did for i in workflow.inputs], results)
+            hook(job_id, [i.did for i in workflow.inputs], what)
         except Exception:
             # a head start only: the job's end reads its results anyway
             log.exception("job %s: what reads its results next could not be told of them", job_id)

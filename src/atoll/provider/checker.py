@@ -20,7 +20,7 @@ import os
 import select
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +56,21 @@ class Checker:
             return self._run(check_files, list(candidates), list(inputs), checks)
         except BrokenProcessPool:
             return unchecked(candidates, STOPPED)
+
+    def begin(
+        self, candidates: Sequence[Candidate], inputs: Sequence[Path], checks: OutputChecks
+    ) -> Future[CheckReport] | None:
+        """:meth:`check` sent to the checks' process without waiting for it: its report to
+        come (or the error that stopped it, such as the process's death, which
+        :meth:`check` would have survived); None where no process is there to send it to."""
+        pool = self._current()
+        if pool is None:
+            return None
+        try:
+            return pool.submit(check_files, list(candidates), list(inputs), checks)
+        except (BrokenProcessPool, RuntimeError):
+            self._drop(pool)
+            return None
 
     def prepare(self, inputs: Sequence[Path], checks: OutputChecks) -> int:
         """Parse and keep the inputs in the checks' process (blocking); how many it parsed."""

@@ -4,6 +4,8 @@ its report is ready or under way, and the consumer waits only for what is left o
 
 A report begun early is used only for the files it was made for (the ``key`` its check
 returns with it); other files, or a report not begun yet, are checked again in place.
+:class:`ByJob` keeps what else a job's checks make ahead of its end (what they will read,
+a check of its log begun as its sandbox exited) until the job comes for it.
 """
 
 from __future__ import annotations
@@ -76,3 +78,28 @@ class EarlyChecks(Generic[T]):
         with self._lock:
             self._pending.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ByJob(Generic[T]):
+    """One value per job, each taken once; at most ``kept`` (jobs that never come for theirs
+    do not pile up: the oldest are dropped). Shared by threads."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self._items: OrderedDict[str, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self._kept = kept
+
+    def put(self, job_id: str, value: T) -> None:
+        with self._lock:
+            self._items.pop(job_id, None)
+            self._items[job_id] = value
+            while len(self._items) > self._kept:
+                self._items.popitem(last=False)
+
+    def take(self, job_id: str) -> T | None:
+        with self._lock:
+            return self._items.pop(job_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

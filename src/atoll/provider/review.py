@@ -17,6 +17,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Hashable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -35,7 +36,7 @@ from atoll.models.receipt import ReceiptChecks, Release, ReviewDecision, SignedR
 from atoll.models.status import JobStatus
 from atoll.operator.registry import WorkflowRegistry, gone_if_expired, is_local, local_result
 from atoll.provider.checker import Checker
-from atoll.provider.early_checks import EarlyChecks
+from atoll.provider.early_checks import ByJob, EarlyChecks
 from atoll.provider.review_policy import policy_of, strictest
 from atoll.provider.review_store import (
     CHANGED,
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 ALGORITHM_LOG = "algorithm.log"
 REVIEW_ONLY = "held for review: the dataset's output policy holds every file"
 CHANGED_REASON = "its bytes changed after the check: it is never released"
+#: the least a job's log holds to be checked from its exit on, apart from its other files:
+#: a shorter one is checked with them (a trip to the checks' process takes longer)
+EARLY_LOG = 64 * 1024
 #: how much of a file is read for its columns
 HEADER_BYTES = 64 * 1024
 #: bytes of settled reviews (nothing held for a decision) kept in memory, the most
@@ -127,6 +131,15 @@ def _published_head(location: str) -> bytes:
         return b""
 
 
+class _Plan(NamedTuple):
+    """What a job's checks read, made as the job was prepared for: its datasets, their
+    policy, and where their files are."""
+
+    ddos: list[DDO]
+    policy: OutputPolicy
+    paths: list[Path]
+
+
 class _Report(NamedTuple):
     """A job's check report, and the datasets and policy it was made under."""
 
@@ -138,6 +151,11 @@ class _Report(NamedTuple):
 def _files_key(results: list[ResultFile]) -> Hashable:
     """The files a report is made for, by the bytes the engine kept."""
     return tuple((e.index, e.type, e.filename, e.sha256, e.filesize) for e in results)
+
+
+def _is_algorithm_log(entry: ResultFile) -> bool:
+    """Whether a result is the job's stdout and stderr, as the engine wrote it."""
+    return entry.type == "algorithmLog" and entry.filename == ALGORITHM_LOG
 
 
 def _strictest(ddos: list[DDO]) -> OutputPolicy:
@@ -174,6 +192,11 @@ class OutputReview:
         self.checker = Checker()
         #: reports begun as soon as the engine kept a job's files (:meth:`check_soon`)
         self._early: EarlyChecks[_Report] = EarlyChecks()
+        #: what the checks of a job that started read (its datasets, their policy, their
+        #: files), made as it was prepared for, until its sandbox exits; then its log's
+        #: check, under way in the checks' process (:meth:`log_soon`), until its end
+        self._plans: ByJob[_Plan] = ByJob()
+        self._log_checks: ByJob[tuple[_Plan, Future[CheckReport]]] = ByJob()
 
     def settled_bytes(self) -> int:
         """Bytes of settled reviews kept in memory (as :func:`atoll.lru.deep_size` weighs them)."""
@@ -237,7 +260,55 @@ class OutputReview:
         policy = _strictest(ddos)
         if policy.mode == "off":
             return 0
-        return self.checker.prepare(self._input_paths(ddos), policy.checks)
+        paths = self._input_paths(ddos)
+        self._plans.put(info.jobId, _Plan(ddos, policy, paths))
+        return self.checker.prepare(paths, policy.checks)
+
+    def log_soon(self, job_id: str, _dids: list[str], log_path: Path) -> None:
+        """Begin checking a job's log the moment its sandbox has exited (the engine wrote
+        the log, and it is whole then), while its outputs are measured and kept: the check
+        of its files at their keeping takes the log's report (when the log kept is the one
+        checked, under the policy then) and checks only the others. Sent to the checks'
+        process from here, with what the job's preparing read, so that nothing waits for a
+        thread; a short log, or one of a job not prepared (or whose outputs go unchecked),
+        is checked with the rest."""
+        plan = self._plans.take(job_id)
+        if plan is None or not self.checks_here():
+            return
+        try:
+            if log_path.stat().st_size < EARLY_LOG:
+                return  # checked with the rest in one trip, for as long as that takes
+        except OSError:
+            return
+        candidates = [Candidate(0, "log", ALGORITHM_LOG, log_path)]
+        begun = self.checker.begin(candidates, plan.paths, plan.policy.checks)
+        if begun is not None:
+            self._log_checks.put(job_id, (plan, begun))
+
+    def _early_log(
+        self,
+        begun: tuple[_Plan, Future[CheckReport]],
+        entry: ResultFile,
+        policy: OutputPolicy,
+        inputs: list[Path],
+    ) -> FileReport | None:
+        """The report of the job's log begun as its sandbox exited (waited for), as the
+        report of its ``entry`` among the results; None where it cannot be used: made
+        under other checks than the datasets' ``policy`` now, against other ``inputs``,
+        failed, or of other bytes than were kept (a log still written to after the exit)."""
+        plan, future = begun
+        if plan.policy.checks != policy.checks or plan.paths != inputs:
+            future.cancel()
+            return None
+        try:
+            (checked,) = future.result().files
+        except Exception as exc:
+            # checked again with the rest, where a failure holds it
+            log.warning("an early check of a log failed (%s)", type(exc).__name__)
+            return None
+        if checked.sha256 != entry.sha256 or checked.size != entry.filesize:
+            return None
+        return checked.model_copy(update={"index": entry.index})
 
     def checks_here(self) -> bool:
         """Whether the result files lie on this host (the checks then run in one trip)."""
@@ -387,7 +458,24 @@ class OutputReview:
             )
         else:
             candidates = self._candidates(job_id, results, paths)
-            report = self.checker.check(candidates, self._input_paths(ddos), policy.checks)
+            inputs = self._input_paths(ddos)
+            begun = self._log_checks.take(job_id) if paths is None else None
+            entry = next((e for e in results if _is_algorithm_log(e)), None)
+            if begun is not None and entry is not None:
+                # its log is checked from the job's exit on: the other files are checked
+                # (after it, in the checks' process), then its report taken, or the log
+                # checked again where it cannot be used. A file's report is the same checked
+                # alone or beside others: each is read on its own
+                others = [c for c in candidates if c.index != entry.index]
+                report = self.checker.check(others, inputs, policy.checks)
+                logged = self._early_log(begun, entry, policy, inputs)
+                if logged is None:
+                    alone = [c for c in candidates if c.index == entry.index]
+                    logged = self.checker.check(alone, inputs, policy.checks).files[0]
+                files = sorted([*report.files, logged], key=lambda f: f.index)
+                report = CheckReport(files=files)
+            else:
+                report = self.checker.check(candidates, inputs, policy.checks)
         return _Report(ddos, policy, report)
 
     # -- what the consumer sees ---------------------------------------------------------------
