@@ -4,6 +4,7 @@ release pass, and every hold says why without quoting what the job wrote."""
 from __future__ import annotations
 
 import base64
+import collections
 import csv
 import gzip
 import io
@@ -816,3 +817,77 @@ def test_a_file_s_report_is_the_same_checked_alone_or_beside_others(
     alone = [check_files([c], [dataset], OutputChecks()).files[0] for c in candidates]
     assert together == alone
     assert {f.verdict for f in together} == {"pass", "hold"}
+
+
+# -- records by their quasi-identifiers ----------------------------------------------------
+
+
+def _quasi(record: list[str]) -> str:
+    """A record's age, sex and region (the columns whose names say they narrow a person
+    down) and its diagnosis."""
+    return f"{record[6]} {record[4]} {record[5]} {record[8]}"
+
+
+def test_records_listed_by_their_quasi_identifiers_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """No identifier, but age, sex and region with another field, line after line: few
+    records share those values, so each line is a record's. Counted where the input is kept
+    parsed; a streamed one is not counted, and none is held for it."""
+    listing = "\n".join(map(_quasi, records[:40])) + "\n"
+    as_csv = "age,sex,region,diagnosis\n" + listing.replace(" ", ",")
+    report = check({"people.txt": listing, "people.csv": as_csv}, log=listing)
+    if request.node.callspec.params["check"] == "streamed":
+        assert {f.verdict for f in report.files} == {"pass"}
+        return
+    for file in report.files:
+        assert file.verdict == "hold"
+        assert any("few records share" in f.detail for f in file.findings), file.findings
+
+
+def test_a_quasi_identifier_echo_needs_few_records_sharing_the_values(
+    check: Check, records: list[list[str]]
+) -> None:
+    """The same columns in an aggregate: each row's values are shared by many records (a
+    count of them that equals someone's age is no age), so nothing is held."""
+    groups = collections.Counter((r[5], r[4], r[8]) for r in records)
+    table = "region,sex,diagnosis,count\n" + "".join(
+        f"{region},{sex},{dx},{n}\n" for (region, sex, dx), n in sorted(groups.items())
+    )
+    assert min(groups.values()) >= 10
+    (file,) = check({"counts.csv": table}).files
+    assert file.verdict == "pass", file.findings
+    # marked not to guess: the listing passes too
+    listing = "\n".join(map(_quasi, records[:40])) + "\n"
+    (file,) = check({"people.txt": listing}, checks=OutputChecks(guessIdentifiers=False)).files
+    assert file.verdict == "pass", file.findings
+
+
+def test_records_dressed_as_a_table_of_counts_are_held(
+    check: Check, records: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """Each record's quasi-identifiers with a count made up for them: the inputs hold one
+    or two records of each group, whatever the count says (where they are kept parsed)."""
+    header = "age,sex,region,diagnosis,count\n"
+    rows = "".join(",".join([*_quasi(r).split(), "12"]) + "\n" for r in records[:40])
+    (file,) = check({"by_group.csv": header + rows}).files
+    if request.node.callspec.params["check"] == "streamed":
+        # a streamed input's groups are counted only for tables of statistics
+        assert file.verdict == "pass"
+        return
+    assert file.verdict == "hold"
+    assert any("one or two records" in f.detail for f in file.findings), file.findings
+
+
+def test_counts_of_groups_the_inputs_do_not_show_are_taken_at_their_word(
+    check: Check, records: list[list[str]]
+) -> None:
+    """Bands of ages are no group the inputs hold (their counts are trusted), nor is a
+    table of a few groups held for counts over what the inputs hold of them."""
+    bands = collections.Counter(f"{int(r[6]) // 10 * 10}s" for r in records)
+    table = "age,count\n" + "".join(f"{band},{n}\n" for band, n in sorted(bands.items()) if n >= 10)
+    regions = collections.Counter(r[5] for r in records)
+    doubled = "region,count\n" + "".join(f"{k},{2 * n}\n" for k, n in sorted(regions.items()))
+    for name, text in (("bands.csv", table), ("regions.csv", doubled)):
+        (file,) = check({name: text}).files
+        assert file.verdict == "pass", (name, file.findings)

@@ -70,6 +70,7 @@ from atoll.disclosure.tables import (
     printed_tables,
     small_cells,
     small_groups,
+    small_in_data,
 )
 from atoll.disclosure.tokens import joined_words, name_tokens, pieces_joined
 from atoll.models.output_policy import OutputChecks
@@ -593,6 +594,7 @@ def check_files(
         if len(profiles) != len(inputs):
             raise ValueError("an input could not be profiled")
         specs, found = _group_specs(files, profiles)
+        index.summaries = _summary_rows(files)
         result = scan(inputs, profiles, index, specs, checks)
     except Exception:
         # no comparison with the inputs, no release: every file is held
@@ -614,6 +616,7 @@ def check_files(
                 spec = found.get(id(table))
                 groups = spec.groups if spec is not None else None
                 file.findings += small_cells(table, checks.threshold)
+                file.findings += small_in_data(table, checks.threshold, groups)
                 file.findings += small_groups(table, checks.threshold, groups)
                 file.findings += dominance(table, checks.dominanceN, checks.dominanceK, groups)
         except Exception:
@@ -630,6 +633,20 @@ def check_files(
                     Finding(check="unparsed", detail="the inputs could not be read to compare")
                 )
     return _report(files)
+
+
+def _summary_rows(files: list[_File]) -> set[tuple[int, str]]:
+    """(file, place) of each row of the files' aggregate tables, as classified: those with
+    a count, a statistic, or that cross-tabulate counts; and the header row of a CSV one
+    (its names are no record's values either)."""
+    found: set[tuple[int, str]] = set()
+    for pos, file in enumerate(files):
+        for table in file.tables:
+            if table.counts is not None or table.stats or table.crosstab:
+                found.update((pos, place) for place in table.places)
+                if table.places[:1] == ["row 2"]:
+                    found.add((pos, "row 1"))
+    return found
 
 
 def _finders(inputs: list[Path], profiles: list[Profile]) -> Glued | None:
@@ -782,11 +799,15 @@ def _group_specs(
     for file in files:
         for table in file.tables:
             classify(table, numeric)
-            if not table.stats:
+            # a table of counts too: the counts it states are the job's to write, and a
+            # group's true size is what tells a record's row from an aggregate's
+            counts_only = not table.stats and table.counts is not None and not table.crosstab
+            if not table.stats and not counts_only:
                 continue
             for number, prof in enumerate(profiles):
                 spec = group_spec(table, prof)
                 if spec is not None:
+                    spec.counts_only = counts_only
                     specs[number].append(spec)
                     found[id(table)] = spec
                     break

@@ -10,7 +10,10 @@ holds, among its tokens:
 - an identifier's value and any other field of the record;
 - an identifier's value on its own, when the value is distinctive (text of four characters or
   more, a number of six digits or more) and rare (fewer than the threshold records hold it);
-- all the quasi-identifiers the publisher marked, and another field.
+- all the quasi-identifiers the publisher marked, and another field;
+- with none marked, all the columns whose names say they are quasi-identifiers (age, sex,
+  region, city, occupation...), and another field, where fewer than the threshold records
+  share their values (a table of groups of that many is an aggregate, not a record).
 
 Identifiers are the columns the publisher marks and, unless told not to guess, the columns
 whose names say so (id, name, email, ssn, dob, zip, postcode, phone...) or whose values differ
@@ -47,6 +50,17 @@ _IDENTIFYING = re.compile(
     r"mail|ssn|nhs|nino|passport|dob|birth|birthdate|birthday|zip|zipcode|postcode|postal|"
     r"phone|mobile|telephone|tel|address|street|ip|mrn|patient)($|_)"
 )
+
+
+#: names of columns that narrow a person down without naming them: with none marked, a row
+#: that holds all of a record's is its echo where few records share their values
+_QUASI = re.compile(
+    r"(^|_)(age|sex|gender|race|ethnicity|ethnic|region|city|town|county|state|district|"
+    r"province|country|nationality|marital|occupation|job|profession|education|religion|"
+    r"yob)($|_)"
+)
+#: how a row echoes a record by the quasi-identifiers guessed from the columns' names
+SINGLED_OUT = "in fields few records share"
 
 
 #: a token's first character (or none), and what :func:`~atoll.disclosure.tokens.spellings`
@@ -97,6 +111,12 @@ def identifying_name(name: str) -> bool:
     return bool(_IDENTIFYING.search(key.strip("_")))
 
 
+def quasi_name(name: str) -> bool:
+    """A column name that says its values narrow a person down (:data:`_QUASI`)."""
+    key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
+    return bool(_QUASI.search(key.strip("_")))
+
+
 def _other_breaks(text: str) -> bool:
     """Whether ``text`` has a line end other than ``\\n``, or the stand-in for one."""
     if text.isascii():
@@ -143,6 +163,10 @@ class OutputIndex:
     #: the identifiers of the inputs kept parsed, looked for where joined to other text
     #: (:mod:`.glued`), as a text's line search reads it
     glued: Glued | None = None
+    #: (file, place) of the rows that are an aggregate's groups (a count, a statistic):
+    #: their figures are no record's values, so no record is singled out by them
+    #: (:data:`SINGLED_OUT`)
+    summaries: set[tuple[int, str]] = field(default_factory=set)
     #: tokens added, and tokens of file names added, whose spellings are not made yet
     _unspelled: set[str] = field(default_factory=set, repr=False)
     _unspelled_names: set[str] = field(default_factory=set, repr=False)
@@ -442,6 +466,27 @@ class OutputIndex:
         paired: set[str] = set().union(*compress(sets, map((1).__lt__, map(len, sets))))
         return self.spellings_of(paired)
 
+    def paired_in_records(self) -> set[str]:
+        """:meth:`paired`, of the rows that are no aggregate's groups (:attr:`summaries`):
+        those a record may be singled out by; none where every row is one, found with no
+        row indexed."""
+        summaries = self.summaries
+        places = [(f, p) for f, ps, _ in self._pending for p in ps]
+        places += [(f, p) for f, p, _ in self._rows]
+        if all(map(summaries.__contains__, places)):
+            return set()
+        rows, sets = self.rows, self.sets
+        paired: set[str] = set()
+        for (pos, place, _), words in zip(rows, sets, strict=True):
+            if len(words) > 1 and (pos, place) not in summaries:
+                paired |= words
+        return self.spellings_of(paired)
+
+    def summary(self, row: int) -> bool:
+        """Whether the row is an aggregate's group (:attr:`summaries`)."""
+        pos, place, _ = self.rows[row]
+        return (pos, place) in self.summaries
+
     def rare(self, k: str) -> bool:
         """Whether the token is in few enough rows to be looked up by."""
         return k in self.postings
@@ -462,6 +507,9 @@ class Columns:
 
     identifiers: frozenset[int]
     quasi: frozenset[int]
+    #: with no quasi-identifiers marked, the columns whose names say they are ones: an echo
+    #: by them the caller confirms by how many records share their values
+    guessed: frozenset[int] = frozenset()
 
 
 def match(
@@ -471,7 +519,8 @@ def match(
     columns: Columns,
 ) -> list[tuple[int, str, list[int]]]:
     """The output rows that echo one input record, with how and the identifier columns whose
-    values they hold (whose rarity the caller still has to confirm). ``fields``: the record's
+    values they hold (whose rarity the caller still has to confirm; for :data:`SINGLED_OUT`,
+    the guessed quasi-identifiers whose values together). ``fields``: the record's
     fields whose tokens all occur in the outputs, as (column, tokens, distinctive);
     ``total``: how many non-empty fields the record has."""
     candidates: set[int] = set()
@@ -494,6 +543,13 @@ def match(
             found.append((row, "in an identifier", distinct_ids))
         elif len(columns.quasi) >= 2 and columns.quasi <= cols and len(cols) > len(columns.quasi):
             found.append((row, "in its quasi-identifiers and other fields", []))
+        elif (
+            len(columns.guessed) >= 2
+            and columns.guessed <= cols
+            and len(cols) > len(columns.guessed)
+            and not index.summary(row)
+        ):
+            found.append((row, SINGLED_OUT, sorted(columns.guessed)))
         elif is_name and len(cols) >= 2:
             found.append((row, "in several fields", []))
     return found

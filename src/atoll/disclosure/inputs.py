@@ -30,11 +30,13 @@ from typing import NamedTuple
 
 from atoll.disclosure import matcher
 from atoll.disclosure.echo import (
+    SINGLED_OUT,
     Columns,
     Echo,
     OutputIndex,
     identifying_name,
     match,
+    quasi_name,
     written_backwards,
 )
 from atoll.disclosure.glued import GluedFinder
@@ -533,7 +535,10 @@ def profile(path: Path, checks: OutputChecks) -> Profile:
         identifiers |= {j for j, name in enumerate(header) if identifying_name(name)}
         identifiers |= found.unique
     quasi = {j for j, name in enumerate(header) if name.strip().lower() in quasi_marked}
-    columns = Columns(frozenset(identifiers), frozenset(quasi))
+    guessed: set[int] = set()
+    if checks.guessIdentifiers and not quasi:
+        guessed = {j for j, name in enumerate(header) if quasi_name(name)} - identifiers
+    columns = Columns(frozenset(identifiers), frozenset(quasi), frozenset(guessed))
     return Profile(found.delimiter, header, set(found.numeric), columns, found.digits)
 
 
@@ -684,6 +689,9 @@ class GroupSpec:
     labels: list[int]
     sums: dict[int, int]
     groups: Groups = field(default_factory=Groups)
+    #: a table of counts and no statistic: its groups are counted only in an input kept
+    #: parsed (one count over it), not by a pass of their own over a streamed one
+    counts_only: bool = False
 
 
 def group_spec(table: Table, prof: Profile) -> GroupSpec | None:
@@ -763,6 +771,7 @@ def scan(
     for number, (path, prof, table_specs) in enumerate(zip(paths, profiles, specs, strict=True)):
         pending: list[tuple[int, str, list[tuple[int, tuple[str, ...]]]]] = []
         seen: Counter[tuple[int, tuple[str, ...]]] = Counter()
+        shared: dict[frozenset[str], int] = {}
         ids = prof.columns.identifiers
         records, sha256, loaded = _source(path, prof, spellings, index)
         # whether any identifier's token is in the outputs at all (unknown when streamed)
@@ -775,11 +784,12 @@ def scan(
             own = spellings.intersection(loaded.own_values(frozenset(prof.numeric)))
             if len(own) >= checks.threshold:
                 result.own[number] = frozenset(own)
-        elif table_specs:
+        elif any(not spec.counts_only for spec in table_specs):
             # a pass of its own, which reads the records but not their tokens: the records
             # the outputs' tokens are looked for in are then only those the search finds
+            counted = [spec for spec in table_specs if not spec.counts_only]
             for record in _all_records(path, prof):
-                for spec in table_specs:
+                for spec in counted:
                     _count(spec, record, checks.dominanceN)
         for record, tokens_ in records:
             if spellings.isdisjoint(tokens_) or len(pending) >= _ECHOES:
@@ -788,13 +798,21 @@ def scan(
             # (the cheaper test first: both must hold)
             if not any(index.rare(spelled[h]) for h in hits):
                 continue
-            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch):
+            if named.isdisjoint(hits) and not _may_echo(record, hits, prof, watch, loaded):
                 continue
             fields, total = _fields(record, prof, hits, spelled)
             for c, keys, _ in fields:
                 if c in ids:
                     seen[(c, keys)] += 1
             for row, how, id_cols in match(index, fields, total, prof.columns):
+                if how == SINGLED_OUT:
+                    # an echo only where the record is one of few with these values (a
+                    # streamed input's are not counted: none is held for them)
+                    if loaded is not None and _sharing(loaded, record, id_cols, shared) < (
+                        checks.threshold
+                    ):
+                        pending.append((row, how, []))
+                    continue
                 values = [(c, k) for c, k, _ in fields if c in id_cols]
                 pending.append((row, how, values))
         result.sha256.append(sha256())
@@ -822,6 +840,12 @@ def _source(
         # row by row as any other
         words = index.spellings if whole else index.paired()
         picked = loaded.holding(words, least=2, whole=whole)
+        if whole and len(prof.columns.guessed) >= 2:
+            # and a record singled out by its guessed quasi-identifiers and another field,
+            # in a row that is no aggregate's group
+            guessed = index.paired_in_records()
+            if guessed:
+                picked |= loaded.holding(guessed, least=len(prof.columns.guessed) + 1)
         ids = spellings.intersection(loaded.identifying(prof.columns.identifiers))
         if ids:
             picked |= loaded.holding(ids)
@@ -934,9 +958,28 @@ def _chunk_records(
         yield record, _record_parts(record)
 
 
-def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = True) -> bool:
+def _sharing(
+    loaded: Loaded, record: list[str], columns: list[int], known: dict[frozenset[str], int]
+) -> int:
+    """How many records hold every token of ``record``'s values in ``columns`` (anywhere:
+    so many at least share those values), counted by their postings; ``known`` keeps what
+    was counted, by tokens."""
+    words = frozenset(w for c in columns if c < len(record) for w in parts(record[c]) if w)
+    if words not in known:
+        known[words] = len(loaded.holding(set(words), least=len(words))) if words else 0
+    return known[words]
+
+
+def _may_echo(
+    record: list[str],
+    hits: set[str],
+    prof: Profile,
+    watch: bool = True,
+    loaded: Loaded | None = None,
+) -> bool:
     """Whether the tokens a record shares with the outputs could make an echo at all: as
-    many as the record has values (in full), an identifier's or every quasi-identifier's, or
+    many as the record has values (in full), an identifier's or every quasi-identifier's
+    (marked, or guessed where ``loaded`` lets the records that share them be counted), or
     a file name's. Cheap, so that the many records that share a label or two with an
     aggregate are let pass without taking them apart."""
     # a null value is not printed to echo a record in full; its distinct values, less the
@@ -952,8 +995,13 @@ def _may_echo(record: list[str], hits: set[str], prof: Profile, watch: bool = Tr
     columns = prof.columns
     if watch and _any_covered(record, columns.identifiers, hits):
         return True
-    return bool(columns.quasi) and all(
-        c < len(record) and _covered(record[c], hits) for c in columns.quasi
+    if columns.quasi:
+        return all(c < len(record) and _covered(record[c], hits) for c in columns.quasi)
+    # the guessed ones, where the records that share their values can be counted
+    return (
+        loaded is not None
+        and len(columns.guessed) >= 2
+        and all(c < len(record) and _covered(record[c], hits) for c in columns.guessed)
     )
 
 

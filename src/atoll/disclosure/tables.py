@@ -76,6 +76,10 @@ _IS_COUNT = [w in _COUNT_WORDS for w in _FOUND_WORD]
 _IS_REGRESSION = [w in REGRESSION_WORDS for w in _FOUND_WORD]
 #: what a word's start follows in its marks: a space or a figure
 _WORD_BEFORE = b" 0"
+#: a group of so many records at most is one or two people's (:func:`small_in_data`)
+_FEW = 2
+#: the fewest rows of a table whose counts are made up for it to be held for them
+_MADE_UP = 3
 #: the most positions one finding names; the rest are counted
 _NAMED = 12
 
@@ -677,6 +681,34 @@ def small_cells(table: Table, threshold: int) -> list[Finding]:
             check="small_cells",
             detail=f"{len(found)} counts under {threshold}: "
             f"{_cells(small, len(found) - len(small))}",
+        )
+    ]
+
+
+def small_in_data(table: Table, threshold: int, groups: Groups | None) -> list[Finding]:
+    """A table of records dressed as an aggregate: most of its rows (three at least) state
+    a count at or over the threshold of a group the inputs hold only one or two records of.
+    A count is what the job writes; one made up beside a record's values does not make the
+    row a group's. (A group the inputs do not show, such as a band of ages, is taken at
+    its word, and so is a count a little over what they hold: a job may count more than
+    one input, or rows it made.)"""
+    if table.counts is None or groups is None or not groups.sizes:
+        return []
+    stated = table.values(table.counts)
+    sizes = list(map(groups.sizes.get, table.row_keys(), itertools.repeat(0)))
+    rows = [
+        i
+        for i, (said, size) in enumerate(zip(stated, sizes, strict=True))
+        if said is not None and said >= threshold and 0 < size <= _FEW
+    ]
+    if len(rows) < _MADE_UP or 2 * len(rows) < len(table.rows):
+        return []
+    small = [f"{table.places[i]} column {table.counts + 1}" for i in rows[:_NAMED]]
+    return [
+        Finding(
+            check="small_cells",
+            detail=f"{len(rows)} counts of {threshold} or more of groups the inputs hold one "
+            f"or two records of: {_cells(small, len(rows) - len(small))}",
         )
     ]
 

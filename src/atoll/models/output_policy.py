@@ -36,7 +36,9 @@ class OutputChecks(BaseModel):
     #: column names that single a person out when taken together
     quasiIdentifiers: list[str] = Field(default_factory=list, max_length=256)
     #: also treat columns as identifiers by their names (id, email, dob, ...) and values
-    #: (a different value on every row)
+    #: (a different value on every row) and, where no quasi-identifier is marked, as
+    #: quasi-identifiers by their names (age, sex, region, ...), whose values together
+    #: single a person out where fewer than the threshold records share them
     guessIdentifiers: bool = True
 
     @field_validator("allowedTypes")
