@@ -581,3 +581,28 @@ def test_a_log_check_begun_under_what_changed_since_is_not_used(
     assert info.review is not None and [h.kind for h in info.review.held] == ["log"]
     assert kinds[-1] == "log"  # checked again, alone, as it was kept
     assert review_module._Plan is type(plan)
+
+
+def test_a_log_check_that_failed_in_the_checks_process_is_made_again(
+    provider: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log check begun at the job's exit whose process died under it (here: a report
+    that raises as that does) is no report: the log is checked again, with the rest."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    review = provider.node.context.reviews()
+
+    def broken(*_args: object) -> Future[CheckReport]:
+        died: Future[CheckReport] = Future()
+        died.set_exception(BrokenProcessPool("the checks' process ended under the call"))
+        return died
+
+    monkeypatch.setattr(review.checker, "begin", broken)
+    leak = PROGRESS + "for r in rows:\n    print(','.join(r.values()))\n"
+    info = run(provider, dataset(provider), leak)
+    assert info.status == JobStatus.AWAITING_REVIEW, info.statusText
+    assert info.review is not None and [h.kind for h in info.review.held] == ["log"]
+    clean = run(provider, dataset(provider), PROGRESS + "print('done')\n")
+    assert clean.status == JobStatus.FINISHED, clean.statusText
+    assert b"".join(provider.consumer.logs(clean.jobId)).endswith(b"done\n")
