@@ -13,8 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-import daachorse
-
+from atoll.disclosure.automaton import Patterns
 from atoll.disclosure.report import Finding, and_more
 from atoll.disclosure.runs import RUN_SEPARATORS, marked_runs
 
@@ -147,8 +146,8 @@ def find_uuencoded(text: str) -> list[Finding]:
 #: stretch may start in a text's marks (``bytes.find`` restarts after each near miss); only
 #: where one may, the text is marked again with the characters an encoding writes (a figure
 #: with a point, a word with a colon, is no piece of one), and the stretches read there
-#: (a double-array automaton: over a text's marks, a third quicker than a table per byte)
-_PIECES = daachorse.DoubleArrayAhoCorasick([b"x" * 8 + b" " * k + b"x" * 8 for k in range(1, 5)])
+#: (where it is a double array, a third quicker over a text's marks than a table per byte)
+_PIECES = Patterns([b"x" * 8 + b" " * k + b"x" * 8 for k in range(1, 5)])
 _WRAPPED = re.compile(rb"(?:x{8,} {1,4}){3,}x{8,}")
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
 _ENCODING_MARKS = bytes(
@@ -174,13 +173,13 @@ def find_wrapped(text: str, marks: bytes) -> list[Finding]:
     holds wrapped into short pieces (base64 in lines of 20, hex in words of 8, a list of
     base64 strings): each stretch of such pieces is read as the pieces put together, and
     held as a payload of that kind would be."""
-    if not _PIECES.find(marks):
+    if not _PIECES.earliest(marks):
         return []
     strict = text.encode("ascii").translate(_ENCODING_MARKS)
     hits: dict[str, list[int]] = {}
     # where each match starts, in order: a stretch read whole is stepped over at once (a
     # stretch holds a match per piece)
-    starts = list(map(operator.itemgetter(0), _PIECES.find(strict)))
+    starts = list(map(operator.itemgetter(0), _PIECES.earliest(strict)))
     i = 0
     while i < len(starts):
         start = strict.rfind(b" ", 0, starts[i]) + 1

@@ -8,12 +8,10 @@ first made what :func:`~atoll.disclosure.tokens.parts` splits: lower case, with 
 separator and blank a space (one ``bytes.translate``); a token between two spaces is then a
 whole token, and overlapping matches let two neighbours share the space between them.
 
-``daachorse`` is a dependency for this: the binding of a Rust double-array Aho-Corasick
-automaton (each state in twelve bytes, so the tables of a large dataset's tokens stay in the
-processor's caches), which scans a megabyte against eighty thousand tokens in under a
-millisecond, where Rust's ``aho-corasick`` (``ahocorasick-rs``) takes over two and
-``pyahocorasick`` ten. The automaton is built once per set of tokens (a dataset version's),
-as the dataset is prepared for a job's checks (it takes a fifth of a second), and kept.
+The automaton (:mod:`.automaton`: a double array, which scans a megabyte against eighty
+thousand tokens in under a millisecond, where Rust's ``aho-corasick`` takes over two and
+``pyahocorasick`` ten) is built once per set of tokens (a dataset version's), as the dataset
+is prepared for a job's checks (it takes a fifth of a second), and kept.
 
 The scan releases the interpreter's lock (the haystack is ``bytes``), so a long text's search
 is started on a thread of its own (:class:`LineSearch`) while the other checks read the text,
@@ -30,8 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import daachorse
-
+from atoll.disclosure.automaton import Patterns
 from atoll.disclosure.background import Background
 from atoll.disclosure.tokens import TOKEN_PUNCTUATION
 
@@ -60,18 +57,14 @@ class _Automaton:
 
     def __init__(self, tokens: frozenset[str]) -> None:
         self.tokens = [t for t in tokens if t and t.isascii() and not t.isspace()]
-        built = daachorse.DoubleArrayAhoCorasick([f" {t} ".encode() for t in self.tokens])
-        # what is kept is the automaton read back from its bytes: the one built holds what
-        # building it needed too (over three times the memory: 30 MB, not 8, for 85,000
-        # tokens), and reading it back takes a millisecond or two
-        self.search = daachorse.DoubleArrayAhoCorasick.deserialize(built.serialize())
+        self.search = Patterns([f" {t} ".encode() for t in self.tokens])
 
     def matches(self, text_padded: bytes) -> list[tuple[int, int, int]]:
         """(start, end, token) of each token in an ASCII text, given as :func:`padded` makes
         it: the pad makes a token at either end of the text lie between two spaces, and a
         match at [start, end) of the padded text is the token at [start, end - 2) of the
         text; overlapping, as two neighbours share the space between them."""
-        return self.search.find_overlapping(text_padded)
+        return self.search.overlapping(text_padded)
 
 
 def padded(text: bytes) -> bytes:
