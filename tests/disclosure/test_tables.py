@@ -20,6 +20,7 @@ from atoll.disclosure.tables import (
     printed_tables_in,
     small_cells,
     small_groups,
+    small_in_data,
     stat_word,
     summarised,
 )
@@ -446,3 +447,24 @@ def test_a_correlation_matrix_is_of_the_whole_data_not_of_groups() -> None:
     # a table of the same columns whose rows are groups is a table of statistics
     groups = _table("region,age,income\nnorth,41.2,50100\nsouth,39.9,48800\n", {"age", "income"})
     assert groups.stats == [1, 2] and small_groups(groups, 10, None)
+
+
+def test_counts_made_up_for_records_are_held_where_most_rows_are_one_or_two_records() -> None:
+    """A count table by two columns or more whose rows mostly count a group the inputs hold
+    one or two records of; not one by a single column, nor one whose groups the inputs
+    hold enough records of, nor one where such rows are few."""
+
+    def held(text: str, sizes: list[int]) -> bool:
+        table = _table(text)
+        groups = Groups(sizes=dict(zip(table.row_keys(), sizes, strict=True)))
+        return bool(small_in_data(table, 10, groups))
+
+    two = "region,sex,count\nnorth,F,12\nnorth,M,15\nsouth,F,20\nsouth,M,11\n"
+    assert held(two, [1, 2, 1, 30])
+    assert not held(two, [10, 12, 20, 11])  # as the data holds
+    assert not held(two, [0, 0, 0, 0])  # groups the data does not show
+    assert not held(two, [1, 30, 30, 30])  # one row of four
+    one = "region,count\nnorth,12\nsouth,15\neast,20\nwest,11\n"
+    assert not held(one, [1, 1, 2, 1])  # by one column: the values the data holds, at most
+    small = "region,sex,count\nnorth,F,3\nnorth,M,4\nsouth,F,2\n"
+    assert not held(small, [1, 1, 2])  # under the threshold: small cells say so already

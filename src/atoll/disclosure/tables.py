@@ -687,12 +687,13 @@ def small_cells(table: Table, threshold: int) -> list[Finding]:
 
 def small_in_data(table: Table, threshold: int, groups: Groups | None) -> list[Finding]:
     """A table of records dressed as an aggregate: most of its rows (three at least) state
-    a count at or over the threshold of a group the inputs hold only one or two records of.
-    A count is what the job writes; one made up beside a record's values does not make the
-    row a group's. (A group the inputs do not show, such as a band of ages, is taken at
-    its word, and so is a count a little over what they hold: a job may count more than
-    one input, or rows it made.)"""
-    if table.counts is None or groups is None or not groups.sizes:
+    a count at or over the threshold of a group the inputs hold only one or two records of,
+    by two columns or more (a record's values together). A count is what the job writes;
+    one made up beside a record's values does not make the row a group's. (A group the
+    inputs do not show, such as a band of ages, is taken at its word, and so is a count a
+    little over what they hold, or of groups by one column: a job may count more than one
+    input, or rows it made.)"""
+    if table.counts is None or groups is None or not groups.sizes or len(table.labels) < 2:
         return []
     stated = table.values(table.counts)
     sizes = list(map(groups.sizes.get, table.row_keys(), itertools.repeat(0)))
