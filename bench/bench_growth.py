@@ -26,9 +26,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_jobs import publish_dataset
 from subprocess_node import add_postgres_option, atoll_serve, disk_mb, rss_mb
 
-from atoll.models.ddo import ComputePolicy, Metadata
 from atoll.models.status import JobStatus
 from atoll.sdk import ProviderClient
 from atoll.signing import Key
@@ -91,15 +91,9 @@ def main() -> None:
                 time.sleep(2.0)  # let the keeper and the watchers finish their last round
                 return rss_mb(server.pid)
 
-            data = data_root / "data.csv"
-            data.write_text("a\n1\n")
-            publisher = ProviderClient(url, Key.load(home / "key"))
-            did = publisher.publish(
-                Metadata(name="growth", type="dataset"),
-                [str(data)],
-                ComputePolicy(allowRawAlgorithm=True),
-                price=10**15,
-            ).id
+            _, did = publish_dataset(
+                url, home, data_root, name="growth", price=10**15, max_jobs=None
+            )
             clients = []
             for _ in range(args.clients):
                 c = ProviderClient(url, Key.generate())

@@ -64,15 +64,23 @@ def trivial_job_consumer(home: Path, **env: str) -> Iterator[Callable[[], float]
         yield lambda: one_job(consumer, did, agreement)
 
 
-def publish_dataset(url: str, home: Path, root: Path) -> tuple[ProviderClient, str]:
-    """The node's publisher, and a dataset it publishes for trivial jobs: its DID."""
+def publish_dataset(
+    url: str,
+    home: Path,
+    root: Path,
+    name: str = "bench",
+    price: int | None = None,
+    max_jobs: int | None = 100_000,
+) -> tuple[ProviderClient, str]:
+    """The node's publisher, and a dataset it publishes for trivial jobs: its DID. An
+    agreement on it covers ``max_jobs`` jobs (None: the policy's default, one)."""
     data = root / "data.csv"
     data.write_text("a\n1\n")
     publisher = ProviderClient(url, Key.load(home / "key"))
+    limit = {} if max_jobs is None else {"maxJobs": max_jobs}
+    policy = ComputePolicy.model_validate({"allowRawAlgorithm": True, **limit})
     did = publisher.publish(
-        Metadata(name="bench", type="dataset"),
-        [str(data)],
-        ComputePolicy(allowRawAlgorithm=True, maxJobs=100_000),
+        Metadata(name=name, type="dataset"), [str(data)], policy, price=price
     ).id
     return publisher, did
 
