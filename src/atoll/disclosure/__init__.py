@@ -801,9 +801,9 @@ def _group_specs(
             classify(table, numeric)
             # a table of counts too: the counts it states are the job's to write, and a
             # group's true size is what tells a record's row from an aggregate's
-            counts_only = not table.stats and table.counts is not None and not table.crosstab
-            if not table.stats and not counts_only:
+            if not table.stats and table.counts is None:
                 continue
+            counts_only = not table.stats
             for number, prof in enumerate(profiles):
                 spec = group_spec(table, prof)
                 if spec is not None:

@@ -19,8 +19,25 @@ import ahocorasick_rs
 
 
 class _Scan(Protocol):
+    """What either automaton is asked: (start, end, pattern) of each match."""
+
     def find(self, haystack: bytes) -> list[tuple[int, int, int]]: ...
     def find_overlapping(self, haystack: bytes) -> list[tuple[int, int, int]]: ...
+
+
+class _Rust:
+    """Rust's ``aho-corasick``, answering as the double array does."""
+
+    def __init__(self, patterns: list[bytes]) -> None:
+        self._search = ahocorasick_rs.BytesAhoCorasick(patterns)
+
+    def find(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        found = self._search.find_matches_as_indexes(haystack)
+        return [(start, end, pattern) for pattern, start, end in found]
+
+    def find_overlapping(self, haystack: bytes) -> list[tuple[int, int, int]]:
+        found = self._search.find_matches_as_indexes(haystack, overlapping=True)
+        return [(start, end, pattern) for pattern, start, end in found]
 
 
 def _double_array() -> ModuleType | None:
@@ -41,30 +58,21 @@ class Patterns:
         module = _DOUBLE_ARRAY if double_array is not False else None
         if double_array and module is None:
             raise RuntimeError("daachorse is not installed")
-        self._daac: _Scan | None = None
-        self._rust: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._scan: _Scan
         if module is not None:
             built = module.DoubleArrayAhoCorasick(patterns)
             # what is kept is the automaton read back from its bytes: the one built holds
             # what building it needed too (over three times the memory: 30 MB, not 8, for
             # 85,000 tokens), and reading it back takes a millisecond or two
-            self._daac = cast(_Scan, module.DoubleArrayAhoCorasick.deserialize(built.serialize()))
+            self._scan = cast(_Scan, module.DoubleArrayAhoCorasick.deserialize(built.serialize()))
         else:
-            self._rust = ahocorasick_rs.BytesAhoCorasick(patterns)
+            self._scan = _Rust(patterns)
 
     def overlapping(self, haystack: bytes) -> list[tuple[int, int, int]]:
         """(start, end, pattern) of every match, overlapping ones too."""
-        if self._daac is not None:
-            return self._daac.find_overlapping(haystack)
-        assert self._rust is not None
-        found = self._rust.find_matches_as_indexes(haystack, overlapping=True)
-        return [(start, end, pattern) for pattern, start, end in found]
+        return self._scan.find_overlapping(haystack)
 
     def earliest(self, haystack: bytes) -> list[tuple[int, int, int]]:
         """(start, end, pattern) of the matches found one after another: each the first to
         end, the search going on after it."""
-        if self._daac is not None:
-            return self._daac.find(haystack)
-        assert self._rust is not None
-        found = self._rust.find_matches_as_indexes(haystack)
-        return [(start, end, pattern) for pattern, start, end in found]
+        return self._scan.find(haystack)

@@ -105,16 +105,21 @@ def backwards(words: Iterable[str]) -> list[str]:
     return _normal(filter(None, map(written_backwards, words)))
 
 
+def _name_key(name: str) -> str:
+    """A column name's words, lower case and joined by underscores (``patientId``,
+    ``Patient ID`` and ``patient-id`` alike ``patient_id``)."""
+    key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
+    return key.strip("_")
+
+
 def identifying_name(name: str) -> bool:
     """A column name that says its values identify a person."""
-    key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
-    return bool(_IDENTIFYING.search(key.strip("_")))
+    return bool(_IDENTIFYING.search(_name_key(name)))
 
 
 def quasi_name(name: str) -> bool:
     """A column name that says its values narrow a person down (:data:`_QUASI`)."""
-    key = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())
-    return bool(_QUASI.search(key.strip("_")))
+    return bool(_QUASI.search(_name_key(name)))
 
 
 def _other_breaks(text: str) -> bool:
@@ -462,7 +467,10 @@ class OutputIndex:
     def paired(self) -> set[str]:
         """The spellings of the tokens that share an output row with another token (a
         subset of :attr:`spellings`, found by indexing every row)."""
-        sets = self.sets
+        return self._paired(self.sets)
+
+    def _paired(self, sets: Sequence[frozenset[str]]) -> set[str]:
+        """The spellings of the tokens of ``sets`` that share one with another token."""
         paired: set[str] = set().union(*compress(sets, map((1).__lt__, map(len, sets))))
         return self.spellings_of(paired)
 
@@ -475,12 +483,8 @@ class OutputIndex:
         places += [(f, p) for f, p, _ in self._rows]
         if all(map(summaries.__contains__, places)):
             return set()
-        rows, sets = self.rows, self.sets
-        paired: set[str] = set()
-        for (pos, place, _), words in zip(rows, sets, strict=True):
-            if len(words) > 1 and (pos, place) not in summaries:
-                paired |= words
-        return self.spellings_of(paired)
+        kept = [(pos, place) not in summaries for pos, place, _ in self.rows]
+        return self._paired(list(compress(self.sets, kept)))
 
     def summary(self, row: int) -> bool:
         """Whether the row is an aggregate's group (:attr:`summaries`)."""

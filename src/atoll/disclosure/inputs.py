@@ -784,10 +784,9 @@ def scan(
             own = spellings.intersection(loaded.own_values(frozenset(prof.numeric)))
             if len(own) >= checks.threshold:
                 result.own[number] = frozenset(own)
-        elif any(not spec.counts_only for spec in table_specs):
+        elif counted := [spec for spec in table_specs if not spec.counts_only]:
             # a pass of its own, which reads the records but not their tokens: the records
             # the outputs' tokens are looked for in are then only those the search finds
-            counted = [spec for spec in table_specs if not spec.counts_only]
             for record in _all_records(path, prof):
                 for spec in counted:
                     _count(spec, record, checks.dominanceN)
@@ -996,13 +995,18 @@ def _may_echo(
     if watch and _any_covered(record, columns.identifiers, hits):
         return True
     if columns.quasi:
-        return all(c < len(record) and _covered(record[c], hits) for c in columns.quasi)
+        return _all_covered(record, columns.quasi, hits)
     # the guessed ones, where the records that share their values can be counted
     return (
         loaded is not None
         and len(columns.guessed) >= 2
-        and all(c < len(record) and _covered(record[c], hits) for c in columns.guessed)
+        and _all_covered(record, columns.guessed, hits)
     )
+
+
+def _all_covered(record: list[str], columns: frozenset[int], hits: set[str]) -> bool:
+    """Whether every one of ``columns`` of ``record`` has all its tokens among ``hits``."""
+    return all(c < len(record) and _covered(record[c], hits) for c in columns)
 
 
 def _any_covered(record: list[str], columns: frozenset[int], hits: set[str]) -> bool:

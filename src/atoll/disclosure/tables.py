@@ -346,9 +346,15 @@ def _may_start(text: str, starts: list[int], offsets: dict[int, int]) -> list[in
     :func:`printed_tables_in` would find nothing there: such lines are dropped at once, by
     a few calls in C, not each tried by a step in Python."""
     lines = _cut(text, list(map(offsets.__getitem__, starts)))
+    return list(itertools.compress(starts, _plain_or_footer(lines)))
+
+
+def _plain_or_footer(lines: list[str]) -> Iterator[bool]:
+    """Whether each of ``lines`` is plain (no ``|:,=``, as a header of aligned names is) or
+    a series footer, told for every line at once, in C."""
     plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
-    footer = map(str.startswith, lines, itertools.repeat("Name: "))
-    return list(itertools.compress(starts, map(operator.or_, plain, footer)))
+    footer = map(str.startswith, lines, repeat("Name: "))
+    return map(operator.or_, plain, footer)
 
 
 class _Lines(Sequence[str]):
@@ -475,14 +481,12 @@ def _may_head(lines: list[str]) -> Iterator[bool]:
     series footer, or a line of comma-parted names (no more spaces than two a comma). A
     log's message that names a count beside other words and a comma or a colon is none
     of them. Told for every line at once, in C."""
-    plain = map(operator.not_, map(_NOT_PLAIN.search, lines))
-    footer = map(str.startswith, lines, repeat("Name: "))
     commas = list(map(str.count, lines, repeat(",")))
     spaces = map(str.count, lines, repeat(" "))
     named = map(
         operator.and_, map(bool, commas), map(operator.le, spaces, map((2).__mul__, commas))
     )
-    return map(operator.or_, map(operator.or_, plain, footer), named)
+    return map(operator.or_, _plain_or_footer(lines), named)
 
 
 def printed_tables_in(lines: Sequence[str], starts: list[int] | None) -> list[Table]:
